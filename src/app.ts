@@ -1,0 +1,223 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { Capability, CapabilityFactory } from './core/capability.js';
+import { CAPABILITIES, type CapabilityName, ConfigError, type LoadedConfig } from './core/config/index.js';
+import { KapokError, messageOf } from './core/errors.js';
+import { Health } from './core/health.js';
+import { createHttpServer, type FastifyInstance } from './core/http/server.js';
+import { probeRoutes } from './core/http/probes.js';
+import { createLogger, type Logger } from './core/log.js';
+import { createMetrics, type Metrics } from './core/metrics.js';
+import { createTracing, type Tracing } from './core/tracing.js';
+import type { KV } from './ports/kv.js';
+import type { Store } from './ports/store.js';
+import { CORE_MIGRATIONS } from './core/migrations.js';
+import type { DestinationStream } from 'pino';
+
+/**
+ * The one wiring point: builds adapters from config and hands them, as ports, to the capabilities.
+ * Nothing else in src/ picks an adapter. Adapters are imported lazily so a default start never loads
+ * the PostgreSQL or Redis clients.
+ */
+
+/** Capabilities this build provides. One issue each adds its entry. */
+const AVAILABLE: Partial<Record<CapabilityName, () => Promise<CapabilityFactory>>> = {};
+
+export interface AppOptions {
+  /** Log destination (tests capture lines); default stdout. */
+  logDestination?: DestinationStream;
+}
+
+export interface RunningApp {
+  readonly server: FastifyInstance;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly health: Health;
+  readonly store: Store;
+  readonly kv: KV;
+  readonly tracing: Tracing;
+  /** Bound HTTP port (differs from config when http.port is 0). */
+  readonly port: number;
+  /** Stops taking requests, drains within shutdownTimeoutMs, closes backends. `clean` is false when the drain timed out. */
+  stop(reason?: string): Promise<{ clean: boolean }>;
+}
+
+export function assertCapabilitiesAvailable(loaded: LoadedConfig): void {
+  for (const name of CAPABILITIES) {
+    if (loaded.config[name].enabled && !AVAILABLE[name]) {
+      throw new ConfigError(
+        'KAPOK_CONFIG_UNAVAILABLE',
+        `${name}.enabled: the ${name} capability is not part of this build yet; set ${name}.enabled: false (or unset KAPOK_${name.toUpperCase()}__ENABLED)`,
+      );
+    }
+  }
+}
+
+export function resolveDataDir(loaded: LoadedConfig): string {
+  const base = loaded.file ? resolve(loaded.file, '..') : process.cwd();
+  return isAbsolute(loaded.config.dataDir) ? loaded.config.dataDir : resolve(base, loaded.config.dataDir);
+}
+
+function ensureDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new KapokError(
+      'KAPOK_START_DATA_DIR',
+      `dataDir ${dir} cannot be created or written (${code}): set dataDir (KAPOK_DATA_DIR) to a writable directory or fix its permissions`,
+      { cause: err },
+    );
+  }
+}
+
+export async function openStore(loaded: LoadedConfig, dataDir: string, logger: Logger): Promise<Store> {
+  const s = loaded.config.store;
+  if (s.driver === 'postgres') {
+    const { createPostgresStore } = await import('./adapters/postgres/store.js');
+    return createPostgresStore({
+      url: s.url as string,
+      poolMax: s.poolMax,
+      onError: (err) => logger.warn({ code: (err as KapokError).code, msg: messageOf(err) }, 'postgres pool error'),
+    });
+  }
+  const { createSqliteStore } = await import('./adapters/sqlite/store.js');
+  return createSqliteStore({ file: isAbsolute(s.file) ? s.file : resolve(dataDir, s.file) });
+}
+
+export async function openKV(loaded: LoadedConfig): Promise<KV> {
+  const k = loaded.config.kv;
+  if (k.driver === 'redis') {
+    const { createRedisKV } = await import('./adapters/redis/kv.js');
+    return createRedisKV({ url: k.url as string, keyPrefix: k.keyPrefix });
+  }
+  const { createMemoryKV } = await import('./adapters/memory/kv.js');
+  return createMemoryKV({ maxKeys: k.maxKeys });
+}
+
+/** Builds and starts everything; on failure closes what was opened and rethrows a KapokError. */
+export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Promise<RunningApp> {
+  const { config } = loaded;
+  assertCapabilitiesAvailable(loaded);
+  const logger = createLogger({
+    level: config.log.level,
+    redact: config.log.redact,
+    base: { region: config.region },
+    ...(opts.logDestination ? { destination: opts.logDestination } : {}),
+  });
+  const dataDir = resolveDataDir(loaded);
+  ensureDataDir(dataDir);
+
+  const closers: Array<{ name: string; close: () => Promise<unknown> }> = [];
+  const closeAll = async () => {
+    for (const c of closers.reverse()) {
+      try {
+        await c.close();
+      } catch (err) {
+        logger.warn({ component: c.name, msg: messageOf(err) }, 'close failed');
+      }
+    }
+  };
+
+  try {
+    const metrics = createMetrics({ defaultLabels: { region: config.region } });
+    const tracing = await createTracing({
+      serviceName: config.tracing.serviceName,
+      otlpEndpoint: config.tracing.otlpEndpoint,
+      headers: config.tracing.headers,
+      sampleRatio: config.tracing.sampleRatio,
+      attributes: { 'cloud.region': config.region },
+    });
+    closers.push({ name: 'tracing', close: () => tracing.shutdown() });
+
+    const store = await openStore(loaded, dataDir, logger);
+    closers.push({ name: 'store', close: () => store.close() });
+    await store.migrate(CORE_MIGRATIONS);
+    const kv = await openKV(loaded);
+    closers.push({ name: 'kv', close: () => kv.close() });
+
+    const health = new Health();
+    health.register({ name: `store:${store.dialect}`, kind: 'backend', check: async () => (await store.ping(), { ready: true }) });
+    health.register({ name: `kv:${kv.kind}`, kind: 'backend', check: async () => (await kv.ping(), { ready: true }) });
+
+    const server = createHttpServer({ config, logger, metrics, tracing });
+    await server.register(probeRoutes, { region: config.region, health, metrics });
+
+    const ctx = { config, logger, metrics, tracing, health, store, kv };
+    const capabilities: Capability[] = [];
+    for (const name of CAPABILITIES) {
+      const load = AVAILABLE[name];
+      if (!config[name].enabled || !load) continue;
+      const cap = await (await load())(ctx);
+      if (cap.routes) await server.register(async (scope) => cap.routes?.(scope), { prefix: cap.prefix ?? '' });
+      await cap.start?.();
+      capabilities.push(cap);
+      closers.push({ name, close: async () => cap.stop?.() });
+    }
+
+    const port = await listen(server, config.http.host, config.http.port);
+    logger.info(
+      { url: `http://${config.http.host}:${port}`, dataDir, store: store.dialect, kv: kv.kind, capabilities: capabilities.map((c) => c.name) },
+      'kapok ready',
+    );
+
+    let stopping: Promise<{ clean: boolean }> | undefined;
+    const stop = (reason = 'stop') => {
+      stopping ??= (async () => {
+        logger.info({ reason, timeoutMs: config.shutdownTimeoutMs }, 'draining');
+        health.markStopping();
+        const clean = await drain(server, config.shutdownTimeoutMs);
+        if (!clean) logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'drain timed out; open requests were cut');
+        await closeAll();
+        logger.info({ clean }, 'stopped');
+        return { clean };
+      })();
+      return stopping;
+    };
+    return { server, logger, metrics, health, store, kv, tracing, port, stop };
+  } catch (err) {
+    await closeAll();
+    throw err instanceof KapokError ? err : new KapokError('KAPOK_START_FAILED', `start failed: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+async function listen(server: FastifyInstance, host: string, port: number): Promise<number> {
+  try {
+    await server.listen({ host, port });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new KapokError(
+        'KAPOK_START_PORT_IN_USE',
+        `http.port ${port} on ${host} is in use: stop the process holding it or set http.port (KAPOK_HTTP__PORT) to a free port`,
+        { cause: err },
+      );
+    }
+    if (code === 'EACCES') {
+      throw new KapokError('KAPOK_START_FAILED', `http.port ${port}: permission denied; use a port above 1023 or grant CAP_NET_BIND_SERVICE`, { cause: err });
+    }
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+      throw new KapokError('KAPOK_START_FAILED', `http.host ${host} is not an address of this machine: set http.host (e.g. 0.0.0.0)`, { cause: err });
+    }
+    throw err;
+  }
+  const addr = server.server.address();
+  return typeof addr === 'object' && addr ? addr.port : port;
+}
+
+/** close() stops accepting and waits for in-flight requests; past the deadline open sockets are cut. */
+async function drain(server: FastifyInstance, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), timeoutMs);
+  });
+  const closed = server.close().then(() => true as const);
+  const clean = await Promise.race([closed, timedOut]);
+  clearTimeout(timer);
+  if (!clean) {
+    server.server.closeAllConnections();
+    await closed;
+  }
+  return clean;
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { configCommand } from './config.js';
+import { fail, EXIT } from './exit.js';
+import { upCommand } from './up.js';
+import { VERSION } from './version.js';
+
+const program = new Command('kapok')
+  .description('Kapok: edge-to-cloud AI gateway platform')
+  .version(VERSION, '-v, --version')
+  .showHelpAfterError()
+  .exitOverride();
+
+program.addCommand(upCommand());
+program.addCommand(configCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help / --version exit 0; usage mistakes exit 2 like a configuration error.
+    process.exit(err.exitCode === 0 ? 0 : EXIT.CONFIG);
+  }
+  fail(err);
+}

@@ -1,0 +1,33 @@
+import { Command } from 'commander';
+import { startApp } from '../app.js';
+import { loadConfig } from '../core/config/index.js';
+import { EXIT, fail } from './exit.js';
+
+export function upCommand(): Command {
+  return new Command('up')
+    .description('start every enabled capability (embedded defaults unless configured otherwise)')
+    .option('-c, --config <file>', 'YAML config file (default ./kapok.yaml if present)')
+    .action(async (opts: { config?: string }) => {
+      let app: Awaited<ReturnType<typeof startApp>>;
+      try {
+        app = await startApp(loadConfig({ file: opts.config }));
+      } catch (err) {
+        fail(err);
+      }
+      let signals = 0;
+      const onSignal = (sig: NodeJS.Signals) => {
+        signals += 1;
+        if (signals > 1) {
+          // A second signal means "now": skip the rest of the drain.
+          app.logger.warn({ signal: sig }, 'second signal: exiting without finishing the drain');
+          process.exit(EXIT.FAILURE);
+        }
+        void app.stop(sig).then(
+          ({ clean }) => process.exit(clean ? EXIT.OK : EXIT.FAILURE),
+          (err) => fail(err),
+        );
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+}

@@ -1,0 +1,240 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
+import { type ErrorCode, KapokError } from '../errors.js';
+import { type KapokConfig, configSchema } from './schema.js';
+import { fieldsOf, unwrap, upperSnake } from './walk.js';
+
+/** Environment variables with the KAPOK_ prefix that are not config overrides. */
+const RESERVED_ENV = /^KAPOK_(CONFIG|REQUIRE_SERVICES|TEST_.*|BENCH_.*)$/;
+const ENV_PREFIX = 'KAPOK_';
+const MAX_FILE_BYTES = 1024 * 1024;
+
+export interface LoadedConfig {
+  config: KapokConfig;
+  /** The file read, or null when running on defaults (+ environment). */
+  file: string | null;
+  /** Environment variables applied, by config path (`http.port` → `KAPOK_HTTP__PORT`). */
+  envOverrides: Map<string, string>;
+}
+
+export interface LoadOptions {
+  /** Explicit --config path; must exist. */
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+export class ConfigError extends KapokError {
+  constructor(code: ErrorCode, message: string, cause?: unknown) {
+    super(code, message, cause === undefined ? {} : { cause });
+  }
+}
+
+/** Reads YAML + KAPOK_* overrides, validates against the one schema, applies profile rules. */
+export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const explicit = opts.file ?? env.KAPOK_CONFIG;
+  let file: string | null = null;
+  if (explicit) {
+    file = resolve(cwd, explicit);
+    if (!existsSync(file)) {
+      throw new ConfigError('KAPOK_CONFIG_FILE', `config file ${file} does not exist: check the --config path`);
+    }
+  } else if (existsSync(resolve(cwd, 'kapok.yaml'))) {
+    file = resolve(cwd, 'kapok.yaml');
+  }
+  const raw = file ? readYaml(file) : {};
+  const envOverrides = applyEnv(raw, env);
+  const parsed = configSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) {
+    throw new ConfigError(issueCode(parsed.error.issues), formatIssues(parsed.error.issues, envOverrides, file));
+  }
+  const config = parsed.data;
+  if (config.profile === 'gov' && env.GOVERNMENT_ENV !== 'prod') {
+    throw new ConfigError(
+      'KAPOK_CONFIG_PROFILE',
+      `profile: "gov" runs only where GOVERNMENT_ENV=prod (found ${env.GOVERNMENT_ENV ? JSON.stringify(env.GOVERNMENT_ENV) : 'unset'}); set GOVERNMENT_ENV=prod on a production government host or use profile: default`,
+    );
+  }
+  return { config, file, envOverrides };
+}
+
+function readYaml(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new Error('not a regular file');
+    if (st.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('KAPOK_CONFIG_FILE', `config file ${file} cannot be read: ${(err as Error).message}`, err);
+  }
+  let doc: unknown;
+  try {
+    // uniqueKeys: a key given twice is a mistake, not "last wins"; aliases are capped against bombs.
+    doc = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100, prettyErrors: false });
+  } catch (err) {
+    const where = err instanceof YAMLParseError ? locate(text, err.pos[0]) : '';
+    const what = err instanceof YAMLParseError ? err.message.split('\n')[0] : String(err);
+    throw new ConfigError('KAPOK_CONFIG_PARSE', `config file ${file} is not valid YAML${where}: ${what}`, err);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError('KAPOK_CONFIG_PARSE', `config file ${file}: expected a mapping of keys at the top level, found ${describe(doc)}`);
+  }
+  return doc as Record<string, unknown>;
+}
+
+/** ` at line L, column C near "key"`; only an identifier-like key is quoted, never a value (it may be a secret). */
+function locate(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const col = offset - before.lastIndexOf('\n');
+  const key = /^[A-Za-z_][\w.-]{0,63}(?=\s*:)/.exec(text.slice(offset))?.[0];
+  return ` at line ${line}, column ${col}${key ? ` near "${key}"` : ''}`;
+}
+
+/** Applies KAPOK_A__B_C=value onto raw (a.bC), mapping each part through the schema's own keys. */
+function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<string, string> {
+  const applied = new Map<string, string>();
+  const names = Object.keys(env)
+    .filter((n) => n.startsWith(ENV_PREFIX) && !RESERVED_ENV.test(n))
+    .sort();
+  for (const name of names) {
+    const value = env[name] as string;
+    const parts = name.slice(ENV_PREFIX.length).split('__');
+    let schema: z.ZodType = configSchema;
+    const path: string[] = [];
+    for (const part of parts) {
+      const fields = fieldsOf(schema);
+      const key = fields && Object.keys(fields).find((k) => upperSnake(k) === part);
+      if (!fields || !key) {
+        const where = path.length ? `under ${path.join('.')}` : 'at the top level';
+        const known = fields ? Object.keys(fields).map((k) => `${[...path.map(upperSnake), upperSnake(k)].join('__')}`) : [];
+        throw new ConfigError(
+          'KAPOK_CONFIG_ENV',
+          `environment variable ${name} names no config key (no "${part}" ${where})${known.length ? `; known: ${known.map((k) => ENV_PREFIX + k).join(', ')}` : ''}`,
+        );
+      }
+      path.push(key);
+      schema = fields[key] as z.ZodType;
+    }
+    setPath(raw, path, envValue(name, value, schema));
+    applied.set(path.join('.'), name);
+  }
+  return applied;
+}
+
+/** Strings stay as given; other kinds are read as a YAML scalar or flow collection ("8080", "[a, b]"). */
+function envValue(name: string, value: string, schema: z.ZodType): unknown {
+  const leaf = unwrap(schema);
+  if (leaf.nullable && (value === '' || value === 'null')) return null;
+  if (leaf.kind === 'string' || leaf.kind === 'enum') return value;
+  try {
+    return parseYaml(value, { maxAliasCount: 0 });
+  } catch {
+    throw new ConfigError('KAPOK_CONFIG_ENV', `environment variable ${name}: cannot read ${JSON.stringify(value)} as a ${leaf.kind}`);
+  }
+}
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj;
+  for (const key of path.slice(0, -1)) {
+    const next = cur[key];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) cur[key] = {};
+    cur = cur[key] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1] as string] = value;
+}
+
+type Issue = z.core.$ZodIssue & { input?: unknown };
+
+function issueCode(issues: readonly Issue[]): ErrorCode {
+  return issues.every((i) => i.code === 'unrecognized_keys') ? 'KAPOK_CONFIG_UNKNOWN_KEY' : 'KAPOK_CONFIG_INVALID';
+}
+
+/** One line: `http.port: expected an integer <= 65535, found 70000 (from KAPOK_HTTP__PORT)`; issues joined by "; ". */
+export function formatIssues(issues: readonly Issue[], env: Map<string, string>, file: string | null): string {
+  const lines = issues.map((issue) => {
+    const path = issue.path.map(String);
+    const key = path.join('.') || '(top level)';
+    // Never echo what was found under a secret key (a mistyped password is still a password).
+    const shown = isSecretPath(path) ? { ...issue, input: '***' } : issue;
+    let text: string;
+    switch (shown.code) {
+      case 'unrecognized_keys':
+        return shown.keys
+          .map((k) => `${[...path, k].join('.')}: unknown key${suggest(path, k)}`)
+          .join('; ');
+      case 'invalid_type':
+        text = `expected ${shown.expected === 'int' ? 'an integer' : shown.expected}, found ${describe(shown.input)}`;
+        break;
+      case 'too_big':
+        text = `expected ${shown.origin === 'array' ? 'at most' : shown.inclusive ? '<=' : '<'} ${shown.maximum}${shown.origin === 'array' ? ' items' : ''}, found ${describe(shown.input)}`;
+        break;
+      case 'too_small':
+        text = `expected ${shown.origin === 'string' ? 'a non-empty string' : `${shown.inclusive ? '>=' : '>'} ${shown.minimum}`}, found ${describe(shown.input)}`;
+        break;
+      case 'invalid_value':
+        text = `expected one of ${shown.values.map((v) => JSON.stringify(v)).join(', ')}, found ${describe(shown.input)}`;
+        break;
+      case 'invalid_format':
+        text = `expected a ${shown.format === 'url' ? 'http(s) URL' : shown.format}, found ${describe(shown.input)}`;
+        break;
+      default:
+        text = shown.input === undefined ? shown.message : `${shown.message}, found ${describe(shown.input)}`;
+    }
+    const from = env.get(key);
+    return `${key}: ${text}${from ? ` (from ${from})` : file ? ` (in ${file})` : ''}`;
+  });
+  return lines.join('; ');
+}
+
+function isSecretPath(path: string[]): boolean {
+  let schema: z.ZodType = configSchema;
+  for (const p of path) {
+    const f = fieldsOf(schema)?.[p];
+    if (!f) return false;
+    if (unwrap(f).secret) return true;
+    schema = f;
+  }
+  return false;
+}
+
+function suggest(path: string[], key: string): string {
+  let schema: z.ZodType = configSchema;
+  for (const p of path) {
+    const f = fieldsOf(schema)?.[p];
+    if (!f) return '';
+    schema = f;
+  }
+  const known = Object.keys(fieldsOf(schema) ?? {});
+  const near = known.find((k) => k.toLowerCase() === key.toLowerCase() || levenshtein(k, key) <= 2);
+  return near ? ` (did you mean "${near}"?)` : known.length ? ` (expected one of: ${known.join(', ')})` : '';
+}
+
+function levenshtein(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j] as number;
+      row[j] = Math.min(cur + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length] as number;
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)}`;
+  return `${typeof v} ${String(v)}`;
+}

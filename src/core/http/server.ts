@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { KapokConfig } from '../config/index.js';
+import { ERROR_CATALOGUE, type ErrorCode, KapokError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Tracing } from '../tracing.js';
+
+export interface HttpServerDeps {
+  config: Pick<KapokConfig, 'http' | 'log'>;
+  logger: Logger;
+  metrics: Metrics;
+  tracing: Tracing;
+}
+
+/** Routes that are polled constantly: no access log line, no span (they would drown real traffic). */
+export const PROBE_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    kapokSpan?: import('@opentelemetry/api').Span;
+  }
+}
+
+/**
+ * The one Fastify instance on http.port. Capabilities mount as encapsulated plugins under their
+ * prefix (`/v1`, `/v2`, `/api/<capability>`) and may set their own error handler for their wire
+ * shape; everything else answers in Kapok's `{"error":{"code","message"}}` shape.
+ */
+export function createHttpServer({ config, logger, metrics, tracing }: HttpServerDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: config.http.bodyLimitBytes,
+    requestTimeout: config.http.requestTimeoutMs,
+    keepAliveTimeout: config.http.keepAliveTimeoutMs,
+    trustProxy: config.http.trustProxy,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    requestIdHeader: false,
+    requestIdLogLabel: 'request_id',
+    // Reuse a caller's X-Request-Id when it is a sane token, so one id follows a call across hops.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    routerOptions: { maxParamLength: 256 },
+  });
+  app.server.maxConnections = config.http.maxConnections;
+
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.header('x-request-id', req.id);
+    const route = req.routeOptions.url;
+    if (route !== undefined && PROBE_ROUTES.has(route)) return done();
+    const { ctx, valid } = tracing.extract(req.headers);
+    if (!valid) req.log.debug({ traceparent: String(req.headers.traceparent).slice(0, 100) }, 'malformed traceparent ignored');
+    const span = tracing.tracer.startSpan(
+      `${req.method} ${route ?? 'unmatched'}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': req.method, 'http.route': route ?? 'unmatched', 'url.path': req.url.split('?')[0] },
+      },
+      ctx,
+    );
+    req.kapokSpan = span;
+    // Everything after this hook (parsing, handler, reply) runs inside the span's context.
+    context.with(trace.setSpan(ctx, span), done);
+  });
+
+  app.addHook('onResponse', (req, reply, done) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const status = reply.statusCode;
+    metrics.httpDuration.observe(
+      { route, method: req.method, status_code: String(status) },
+      reply.elapsedTime / 1000,
+    );
+    const span = req.kapokSpan;
+    if (span) {
+      span.setAttribute('http.response.status_code', status);
+      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    }
+    if (config.log.requests && !PROBE_ROUTES.has(route)) {
+      req.log.info(
+        { method: req.method, route, status, ms: Math.round(reply.elapsedTime * 100) / 100, ip: req.ip },
+        'request',
+      );
+    }
+    done();
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0] ?? '';
+    sendError(reply, new KapokError('KAPOK_HTTP_NOT_FOUND', `no route for ${req.method} ${truncate(path, 200)}`));
+  });
+
+  app.setErrorHandler((err: FastifyError | KapokError, req, reply) => {
+    const mapped = toKapokError(err, config.http.bodyLimitBytes);
+    if (mapped.status >= 500) req.log.error({ err }, 'request failed');
+    else req.log.debug({ code: mapped.code, msg: mapped.message }, 'request rejected');
+    sendError(reply, mapped);
+  });
+
+  return app;
+}
+
+export function sendError(reply: FastifyReply, err: KapokError): FastifyReply {
+  return reply.code(err.status).type('application/json; charset=utf-8').send(err.toJSON());
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'KAPOK_HTTP_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'KAPOK_HTTP_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'KAPOK_HTTP_BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'KAPOK_HTTP_BAD_REQUEST',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'KAPOK_HTTP_BAD_REQUEST',
+};
+
+/** Fastify's own errors (body limit, bad JSON, schema validation) become catalogue errors. */
+export function toKapokError(err: unknown, bodyLimitBytes?: number): KapokError {
+  if (err instanceof KapokError) return err;
+  const e = err as Partial<FastifyError> & { message?: string };
+  const mapped = e.code ? FASTIFY_CODES[e.code] : undefined;
+  if (mapped === 'KAPOK_HTTP_BODY_TOO_LARGE') {
+    const limit = bodyLimitBytes === undefined ? 'the configured limit' : `${bodyLimitBytes} bytes`;
+    return new KapokError(mapped, `request body exceeds ${limit}; send less or raise http.bodyLimitBytes`, {
+      cause: err,
+    });
+  }
+  if (mapped) return new KapokError(mapped, e.message ?? ERROR_CATALOGUE[mapped].summary, { cause: err });
+  if (e.validation) return new KapokError('KAPOK_HTTP_BAD_REQUEST', e.message ?? 'invalid request', { cause: err });
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+    return new KapokError('KAPOK_HTTP_BAD_REQUEST', e.message ?? 'bad request', { status: e.statusCode, cause: err });
+  }
+  return new KapokError('KAPOK_INTERNAL', 'internal error; see the server log for this request id', { cause: err });
+}
+
+function truncate(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n)}…` : s;
+}
+
+export type { FastifyInstance, FastifyRequest, FastifyReply };

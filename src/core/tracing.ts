@@ -1,0 +1,103 @@
+import {
+  type Context,
+  context,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type SpanProcessor,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace-base';
+
+export interface TracingOptions {
+  serviceName: string;
+  otlpEndpoint: string | null;
+  headers?: Record<string, string>;
+  sampleRatio: number;
+  attributes?: Record<string, string>;
+  /** Extra processors (tests use an in-memory exporter). */
+  spanProcessors?: SpanProcessor[];
+}
+
+export interface Tracing {
+  readonly tracer: Tracer;
+  /** Context carried by W3C `traceparent`/`tracestate` headers; `valid` is false for a malformed header. */
+  extract(headers: Record<string, string | string[] | undefined>): { ctx: Context; valid: boolean };
+  /** Writes `traceparent` (and `tracestate`) for the active span into outgoing headers. */
+  inject(headers: Record<string, string>, ctx?: Context): Record<string, string>;
+  /** Runs fn inside a new span, ending it (and recording a thrown error) when fn settles. */
+  withSpan<T>(name: string, kind: SpanKind, fn: (span: Span) => Promise<T>): Promise<T>;
+  /** Flushes pending spans and stops the exporter. */
+  shutdown(): Promise<void>;
+}
+
+let contextManagerInstalled = false;
+
+/**
+ * OpenTelemetry with a provider owned by this instance (not the global one, so tests can hold
+ * several). Spans are always created (trace ids appear in logs and outgoing headers); they are
+ * exported over OTLP/HTTP only when `otlpEndpoint` is set. The exporter is loaded lazily so a
+ * default start does not pay for it.
+ */
+export async function createTracing(opts: TracingOptions): Promise<Tracing> {
+  if (!contextManagerInstalled) {
+    // The context manager is process-wide by nature (it is how async code finds its active span).
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    contextManagerInstalled = true;
+  }
+  const processors: SpanProcessor[] = [...(opts.spanProcessors ?? [])];
+  if (opts.otlpEndpoint) {
+    const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
+    const exporter = new OTLPTraceExporter({ url: opts.otlpEndpoint, headers: opts.headers ?? {}, timeoutMillis: 10_000 });
+    // Bounded queue: when the collector is down we drop spans rather than grow memory.
+    processors.push(new BatchSpanProcessor(exporter, { maxQueueSize: 2048, maxExportBatchSize: 512, scheduledDelayMillis: 2000 }));
+  }
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': opts.serviceName, ...opts.attributes }),
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(opts.sampleRatio) }),
+    spanProcessors: processors,
+  });
+  const tracer = provider.getTracer('kapok');
+  const propagator = new W3CTraceContextPropagator();
+
+  return {
+    tracer,
+    extract(headers) {
+      const ctx = propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+      const valid = headers.traceparent === undefined || trace.getSpanContext(ctx) !== undefined;
+      return { ctx, valid };
+    },
+    inject(headers, ctx = context.active()) {
+      propagator.inject(ctx, headers, defaultTextMapSetter);
+      return headers;
+    },
+    withSpan(name, kind, fn) {
+      return tracer.startActiveSpan(name, { kind }, async (span) => {
+        try {
+          return await fn(span);
+        } catch (err) {
+          span.recordException(err as Error);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+          throw err;
+        } finally {
+          span.end();
+        }
+      });
+    },
+    shutdown: () => provider.shutdown(),
+  };
+}
+
+export { SpanKind, SpanStatusCode };
