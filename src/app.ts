@@ -26,6 +26,8 @@ const AVAILABLE: Partial<Record<CapabilityName, () => Promise<CapabilityFactory>
 export interface AppOptions {
   /** Log destination (tests capture lines); default stdout. */
   logDestination?: DestinationStream;
+  /** Extra routes mounted at the root before the port opens (embedding Kapok, tests). */
+  extraRoutes?: (app: FastifyInstance) => Promise<void>;
 }
 
 export interface RunningApp {
@@ -155,6 +157,8 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
       capabilities.push(cap);
       closers.push({ name, close: async () => cap.stop?.() });
     }
+
+    if (opts.extraRoutes) await server.register(opts.extraRoutes);
 
     const port = await listen(server, config.http.host, config.http.port);
     logger.info(

@@ -33,6 +33,8 @@ export const ERROR_CATALOGUE = {
   KAPOK_HTTP_UNAUTHORIZED: { status: 401, summary: 'The request lacks valid credentials for an admin API.' },
   KAPOK_HTTP_SHUTTING_DOWN: { status: 503, summary: 'Kapok is draining for shutdown and takes no new work.' },
   KAPOK_INTERNAL: { status: 500, summary: 'An unexpected error; the log line with the same request id has the detail.' },
+  // Outgoing HTTP.
+  KAPOK_UPSTREAM_UNAVAILABLE: { status: 502, summary: 'An outgoing HTTP call could not connect or timed out.' },
   // Store port (SQL).
   KAPOK_STORE_UNAVAILABLE: { status: 503, summary: 'The SQL store cannot be reached or opened.' },
   KAPOK_STORE_QUERY: { status: 500, summary: 'A SQL statement failed.' },

@@ -16,6 +16,11 @@ export function createMetrics(opts: { defaultLabels?: Record<string, string> } =
   const registry = new Registry();
   if (opts.defaultLabels) registry.setDefaultLabels(opts.defaultLabels);
   collectDefaultMetrics({ register: registry, prefix: 'kapok_' });
+  // prom-client also exports gauges named *_total, which Prometheus reserves for counters (promtool
+  // rejects them). Each only sums its labelled twin (kapok_nodejs_active_handles etc.), so drop it.
+  for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+    registry.removeSingleMetric(`kapok_nodejs_${name}`);
+  }
   const httpDuration = new Histogram({
     name: 'kapok_http_request_duration_seconds',
     help: 'HTTP request duration by route template (never the raw URL), method and status code.',
