@@ -143,7 +143,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
     health.register({ name: `store:${store.dialect}`, kind: 'backend', check: async () => (await store.ping(), { ready: true }) });
     health.register({ name: `kv:${kv.kind}`, kind: 'backend', check: async () => (await kv.ping(), { ready: true }) });
 
-    const server = createHttpServer({ config, logger, metrics, tracing });
+    const server = createHttpServer({ config, logger, metrics, tracing, isDraining: () => health.stopping });
     await server.register(probeRoutes, { region: config.region, health, metrics });
 
     const ctx = { config, logger, metrics, tracing, health, store, kv };

@@ -30,6 +30,7 @@ export const ERROR_CATALOGUE = {
   KAPOK_HTTP_BAD_REQUEST: { status: 400, summary: 'The request is malformed (bad JSON, wrong content type, invalid parameters).' },
   KAPOK_HTTP_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request content type is not accepted by this endpoint.' },
   KAPOK_HTTP_TIMEOUT: { status: 408, summary: 'The request did not arrive completely within http.requestTimeoutMs.' },
+  KAPOK_HTTP_HEADERS_TOO_LARGE: { status: 431, summary: 'The request headers exceed 16 KiB.' },
   KAPOK_HTTP_UNAUTHORIZED: { status: 401, summary: 'The request lacks valid credentials for an admin API.' },
   KAPOK_HTTP_SHUTTING_DOWN: { status: 503, summary: 'Kapok is draining for shutdown and takes no new work.' },
   KAPOK_INTERNAL: { status: 500, summary: 'An unexpected error; the log line with the same request id has the detail.' },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -248,5 +248,57 @@ describe('http: metrics', () => {
       child.stdin?.end(text);
     });
     assert.equal(out.code, 0, out.stderr);
+  });
+});
+
+/** Sends raw bytes on a fresh socket and returns everything the server wrote back before closing. */
+function raw(url: string, payload: string, waitMs = 5000): Promise<string> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1');
+    let out = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(out);
+    }, waitMs);
+    socket.on('data', (d) => {
+      out += d.toString('latin1');
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    socket.on('error', reject);
+    socket.write(payload);
+  });
+}
+
+describe('http: hostile and broken HTTP', () => {
+  it('a garbage request line gets 400 JSON and the connection is closed', async () => {
+    const out = await raw(base, 'GARBAGE \u0000\u0001 NOT HTTP\r\n\r\n');
+    assert.match(out, /^HTTP\/1\.1 400 /);
+    assert.match(out, /"code":"KAPOK_HTTP_BAD_REQUEST"/);
+  });
+
+  it('oversized headers get 431 JSON', async () => {
+    const out = await raw(base, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    assert.match(out, /^HTTP\/1\.1 431 /);
+    assert.match(out, /"code":"KAPOK_HTTP_HEADERS_TOO_LARGE"/);
+  });
+
+  it('a client that never finishes its request gets 408 JSON after http.requestTimeoutMs', async () => {
+    const cfg = configSchema.parse({ http: { requestTimeoutMs: 1000 } });
+    const slow = createHttpServer({ config: cfg, logger: createLogger({ level: 'silent' }), metrics: createMetrics(), tracing });
+    await slow.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const url = `http://127.0.0.1:${(slow.server.address() as AddressInfo).port}`;
+      const started = Date.now();
+      const out = await raw(url, 'GET /healthz HTTP/1.1\r\nHost: x\r\n', 8000); // headers never end
+      assert.match(out, /^HTTP\/1\.1 408 /);
+      assert.match(out, /"code":"KAPOK_HTTP_TIMEOUT"/);
+      assert.ok(Date.now() - started < 7000, 'closed by the server, not by our own wait');
+    } finally {
+      await slow.close();
+    }
   });
 });

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { KapokConfig } from '../config/index.js';
@@ -12,6 +14,8 @@ export interface HttpServerDeps {
   logger: Logger;
   metrics: Metrics;
   tracing: Tracing;
+  /** True once shutdown began: new requests on open keep-alive connections get 503 and Connection: close. */
+  isDraining?: () => boolean;
 }
 
 /** Routes that are polled constantly: no access log line, no span (they would drown real traffic). */
@@ -29,16 +33,27 @@ declare module 'fastify' {
  * prefix (`/v1`, `/v2`, `/api/<capability>`) and may set their own error handler for their wire
  * shape; everything else answers in Kapok's `{"error":{"code","message"}}` shape.
  */
-export function createHttpServer({ config, logger, metrics, tracing }: HttpServerDeps): FastifyInstance {
+export function createHttpServer({ config, logger, metrics, tracing, isDraining }: HttpServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     disableRequestLogging: true,
     bodyLimit: config.http.bodyLimitBytes,
-    requestTimeout: config.http.requestTimeoutMs,
-    keepAliveTimeout: config.http.keepAliveTimeoutMs,
+    // Our own node server: Node checks request timeouts only every connectionsCheckingInterval
+    // (30 s by default), which would let a slow client hold a socket far past requestTimeoutMs.
+    serverFactory: (handler) =>
+      createServer(
+        {
+          requestTimeout: config.http.requestTimeoutMs,
+          headersTimeout: config.http.requestTimeoutMs,
+          keepAliveTimeout: config.http.keepAliveTimeoutMs,
+          connectionsCheckingInterval: Math.min(1000, config.http.requestTimeoutMs),
+        },
+        handler,
+      ),
+    clientErrorHandler: answerClientError,
     trustProxy: config.http.trustProxy,
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    return503OnClosing: false, // we answer 503 ourselves, in our error shape (onRequest below)
     requestIdHeader: false,
     requestIdLogLabel: 'request_id',
     // Reuse a caller's X-Request-Id when it is a sane token, so one id follows a call across hops.
@@ -52,6 +67,11 @@ export function createHttpServer({ config, logger, metrics, tracing }: HttpServe
 
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
+    if (isDraining?.()) {
+      reply.header('connection', 'close');
+      sendError(reply, new KapokError('KAPOK_HTTP_SHUTTING_DOWN', 'Kapok is shutting down; retry on another instance'));
+      return;
+    }
     const route = req.routeOptions.url;
     if (route !== undefined && PROBE_ROUTES.has(route)) return done();
     const { ctx, valid } = tracing.extract(req.headers);
@@ -104,6 +124,27 @@ export function createHttpServer({ config, logger, metrics, tracing }: HttpServe
   });
 
   return app;
+}
+
+/**
+ * Errors Node's HTTP parser raises before Fastify sees a request (unparseable request line, headers
+ * too large, request timeout) answered in our JSON shape instead of Node's bare text.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message]: [number, ErrorCode, string] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'KAPOK_HTTP_TIMEOUT', 'request not received in full within http.requestTimeoutMs']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'KAPOK_HTTP_HEADERS_TOO_LARGE', 'request headers are larger than 16 KiB']
+        : [400, 'KAPOK_HTTP_BAD_REQUEST', 'malformed HTTP request'];
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }
 
 export function sendError(reply: FastifyReply, err: KapokError): FastifyReply {
