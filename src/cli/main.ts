@@ -13,6 +13,12 @@ const program = new Command('kapok')
 
 program.addCommand(upCommand());
 program.addCommand(configCommand());
+// Subcommands added as objects do not inherit these settings: apply them down the tree.
+const configure = (cmd: Command): void => {
+  cmd.exitOverride().showHelpAfterError();
+  cmd.commands.forEach(configure);
+};
+configure(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,79 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+
+const root = new URL('../../', import.meta.url).pathname;
+const main = `${root}src/cli/main.ts`;
+// Resolved here, not by the child: the child may run in a temp cwd where 'tsx' is not resolvable.
+const tsx = import.meta.resolve('tsx');
+
+/** The environment a test's kapok process sees: ours minus any KAPOK_* and GOVERNMENT_ENV, plus `env`. */
+function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KAPOK_') && k !== 'GOVERNMENT_ENV') out[k] = v;
+  return { ...out, ...env };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `kapok <args>` to completion (TypeScript through tsx, no build needed). */
+export async function kapok(args: string[], env: Record<string, string> = {}, cwd = root): Promise<CliResult> {
+  const child = spawn(process.execPath, ['--import', tsx, main, ...args], { env: cleanEnv(env), cwd });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+export interface Running {
+  child: ChildProcess;
+  port: number;
+  lines: Record<string, unknown>[];
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `kapok up` and resolves once it logged "kapok ready" (with the bound port). */
+export async function kapokUp(env: Record<string, string>, args: string[] = [], timeoutMs = 20_000): Promise<Running> {
+  const child = spawn(process.execPath, ['--import', tsx, main, 'up', ...args], {
+    env: cleanEnv({ KAPOK_HTTP__PORT: '0', KAPOK_HTTP__HOST: '127.0.0.1', ...env }),
+    cwd: root,
+  });
+  const lines: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`kapok up not ready in ${timeoutMs} ms: ${stderr}`)), timeoutMs);
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      let obj: Record<string, unknown>;
+      try {
+        obj = JSON.parse(l);
+      } catch {
+        obj = { raw: l };
+      }
+      lines.push(obj);
+      if (obj.msg === 'kapok ready') {
+        clearTimeout(timer);
+        resolve(Number(new URL(String(obj.url)).port));
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`kapok up exited ${code} before ready: ${stderr}`));
+    });
+  });
+  return { child, port, lines, stderr: () => stderr, exited };
+}
