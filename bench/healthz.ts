@@ -11,7 +11,12 @@ export async function healthz() {
   const connections = Number(process.env.KAPOK_BENCH_CONNECTIONS ?? 10);
   const kapok = await run(seconds, connections, (port, dataDir) => ({
     cmd: ['taskset', '-c', '0', process.execPath, kapokBin, 'up'],
-    env: { KAPOK_HTTP__PORT: String(port), KAPOK_HTTP__HOST: '127.0.0.1', KAPOK_DATA_DIR: dataDir, KAPOK_LOG__LEVEL: 'warn' },
+    env: {
+      KAPOK_HTTP__PORT: String(port),
+      KAPOK_HTTP__HOST: '127.0.0.1',
+      KAPOK_DATA_DIR: dataDir,
+      KAPOK_LOG__LEVEL: 'warn',
+    },
   }));
   const baseline = await run(seconds, connections, (port) => ({
     cmd: ['taskset', '-c', '0', process.execPath, '-e', BASELINE_SERVER],
@@ -27,7 +32,11 @@ export async function healthz() {
   };
 }
 
-async function run(seconds: number, connections: number, make: (port: number, dataDir: string) => { cmd: string[]; env: Record<string, string> }) {
+async function run(
+  seconds: number,
+  connections: number,
+  make: (port: number, dataDir: string) => { cmd: string[]; env: Record<string, string> },
+) {
   const port = await freePort();
   const tmp = tempDir();
   const { cmd, env } = make(port, tmp.dir);
@@ -62,9 +71,13 @@ interface AutocannonResult {
 function autocannon(url: string, seconds: number, connections: number): Promise<AutocannonResult> {
   const bin = join(root, 'node_modules/autocannon/autocannon.js');
   return new Promise((resolve, reject) => {
-    const child = spawn('taskset', ['-c', '1', process.execPath, bin, '-j', '-c', String(connections), '-d', String(seconds), url], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    const child = spawn(
+      'taskset',
+      ['-c', '1', process.execPath, bin, '-j', '-c', String(connections), '-d', String(seconds), url],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;

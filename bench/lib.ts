@@ -41,9 +41,15 @@ export function rssBytes(pid: number): number {
 }
 
 /** Polls GET url until 200; resolves with ms since `since` (hrtime ms). */
-export async function waitFor200(url: string, since: number, child: ChildProcess, limitMs = 15_000): Promise<number> {
+export async function waitFor200(
+  url: string,
+  since: number,
+  child: ChildProcess,
+  limitMs = 15_000,
+): Promise<number> {
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode} before ${url} answered`);
+    if (child.exitCode !== null)
+      throw new Error(`process exited with ${child.exitCode} before ${url} answered`);
     try {
       const res = await fetch(url);
       await res.arrayBuffer();
@@ -51,7 +57,8 @@ export async function waitFor200(url: string, since: number, child: ChildProcess
     } catch {
       // not listening yet
     }
-    if (performance.now() - since > limitMs) throw new Error(`${url} did not answer 200 within ${limitMs} ms`);
+    if (performance.now() - since > limitMs)
+      throw new Error(`${url} did not answer 200 within ${limitMs} ms`);
     await new Promise((r) => setTimeout(r, 2));
   }
 }
@@ -73,7 +80,13 @@ export function stats(xs: number[]) {
   const s = [...xs].sort((a, b) => a - b);
   const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] as number;
   const r = (n: number) => Math.round(n * 10) / 10;
-  return { n: s.length, min: r(s[0] as number), median: r(q(0.5)), p90: r(q(0.9)), max: r(s[s.length - 1] as number) };
+  return {
+    n: s.length,
+    min: r(s[0] as number),
+    median: r(q(0.5)),
+    p90: r(q(0.9)),
+    max: r(s[s.length - 1] as number),
+  };
 }
 
 /** A bare node:http server answering the same /healthz JSON: the floor Kapok is measured against. */

@@ -1,4 +1,14 @@
-import { BASELINE_SERVER, freePort, kapokBin, rssBytes, spawnProcess, stats, stop, tempDir, waitFor200 } from './lib.js';
+import {
+  BASELINE_SERVER,
+  freePort,
+  kapokBin,
+  rssBytes,
+  spawnProcess,
+  stats,
+  stop,
+  tempDir,
+  waitFor200,
+} from './lib.js';
 
 /**
  * Time from spawn to the first /healthz 200, idle RSS 1 s later, and SIGTERM-to-exit time, for
@@ -8,7 +18,12 @@ import { BASELINE_SERVER, freePort, kapokBin, rssBytes, spawnProcess, stats, sto
 export async function startup(runs = Number(process.env.KAPOK_BENCH_RUNS ?? 10)) {
   const kapok = await measure(runs, async (port, dataDir) => ({
     cmd: [process.execPath, kapokBin, 'up'],
-    env: { KAPOK_HTTP__PORT: String(port), KAPOK_HTTP__HOST: '127.0.0.1', KAPOK_DATA_DIR: dataDir, KAPOK_LOG__LEVEL: 'warn' },
+    env: {
+      KAPOK_HTTP__PORT: String(port),
+      KAPOK_HTTP__HOST: '127.0.0.1',
+      KAPOK_DATA_DIR: dataDir,
+      KAPOK_LOG__LEVEL: 'warn',
+    },
   }));
   const baseline = await measure(runs, async (port) => ({
     cmd: [process.execPath, '-e', BASELINE_SERVER],
@@ -26,7 +41,10 @@ export async function startup(runs = Number(process.env.KAPOK_BENCH_RUNS ?? 10))
   };
 }
 
-async function measure(runs: number, make: (port: number, dataDir: string) => Promise<{ cmd: string[]; env: Record<string, string> }>) {
+async function measure(
+  runs: number,
+  make: (port: number, dataDir: string) => Promise<{ cmd: string[]; env: Record<string, string> }>,
+) {
   const ready: number[] = [];
   const rss: number[] = [];
   const stopMs: number[] = [];
@@ -48,9 +66,16 @@ async function measure(runs: number, make: (port: number, dataDir: string) => Pr
       child.kill('SIGKILL');
       tmp.remove();
     }
-    process.stderr.write(`  run ${i + 1}/${runs}: ready ${ready.at(-1)?.toFixed(1)} ms, rss ${rss.at(-1)?.toFixed(1)} MB\n`);
+    process.stderr.write(
+      `  run ${i + 1}/${runs}: ready ${ready.at(-1)?.toFixed(1)} ms, rss ${rss.at(-1)?.toFixed(1)} MB\n`,
+    );
   }
-  return { readyMs: stats(ready), idleRssMB: stats(rss), stopMs: stats(stopMs), exitCodes: [...new Set(exits)] };
+  return {
+    readyMs: stats(ready),
+    idleRssMB: stats(rss),
+    stopMs: stats(stopMs),
+    exitCodes: [...new Set(exits)],
+  };
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;

@@ -1,18 +1,18 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import type { DestinationStream } from 'pino';
 import type { Capability, CapabilityFactory } from './core/capability.js';
 import { CAPABILITIES, type CapabilityName, ConfigError, type LoadedConfig } from './core/config/index.js';
 import { KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
-import { createHttpServer, type FastifyInstance } from './core/http/server.js';
 import { probeRoutes } from './core/http/probes.js';
+import { createHttpServer, type FastifyInstance } from './core/http/server.js';
 import { createLogger, type Logger } from './core/log.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
+import { CORE_MIGRATIONS } from './core/migrations.js';
 import { createTracing, type Tracing } from './core/tracing.js';
 import type { KV } from './ports/kv.js';
 import type { Store } from './ports/store.js';
-import { CORE_MIGRATIONS } from './core/migrations.js';
-import type { DestinationStream } from 'pino';
 
 /**
  * The one wiring point: builds adapters from config and hands them, as ports, to the capabilities.
@@ -81,7 +81,8 @@ export async function openStore(loaded: LoadedConfig, dataDir: string, logger: L
     return createPostgresStore({
       url: s.url as string,
       poolMax: s.poolMax,
-      onError: (err) => logger.warn({ code: (err as KapokError).code, msg: messageOf(err) }, 'postgres pool error'),
+      onError: (err) =>
+        logger.warn({ code: (err as KapokError).code, msg: messageOf(err) }, 'postgres pool error'),
     });
   }
   const { createSqliteStore } = await import('./adapters/sqlite/store.js');
@@ -140,8 +141,16 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
     closers.push({ name: 'kv', close: () => kv.close() });
 
     const health = new Health();
-    health.register({ name: `store:${store.dialect}`, kind: 'backend', check: async () => (await store.ping(), { ready: true }) });
-    health.register({ name: `kv:${kv.kind}`, kind: 'backend', check: async () => (await kv.ping(), { ready: true }) });
+    health.register({
+      name: `store:${store.dialect}`,
+      kind: 'backend',
+      check: () => store.ping().then(() => ({ ready: true })),
+    });
+    health.register({
+      name: `kv:${kv.kind}`,
+      kind: 'backend',
+      check: () => kv.ping().then(() => ({ ready: true })),
+    });
 
     const server = createHttpServer({ config, logger, metrics, tracing, isDraining: () => health.stopping });
     await server.register(probeRoutes, { region: config.region, health, metrics });
@@ -152,7 +161,8 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
       const load = AVAILABLE[name];
       if (!config[name].enabled || !load) continue;
       const cap = await (await load())(ctx);
-      if (cap.routes) await server.register(async (scope) => cap.routes?.(scope), { prefix: cap.prefix ?? '' });
+      if (cap.routes)
+        await server.register(async (scope) => cap.routes?.(scope), { prefix: cap.prefix ?? '' });
       await cap.start?.();
       capabilities.push(cap);
       closers.push({ name, close: async () => cap.stop?.() });
@@ -162,7 +172,13 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
 
     const port = await listen(server, config.http.host, config.http.port);
     logger.info(
-      { url: `http://${config.http.host}:${port}`, dataDir, store: store.dialect, kv: kv.kind, capabilities: capabilities.map((c) => c.name) },
+      {
+        url: `http://${config.http.host}:${port}`,
+        dataDir,
+        store: store.dialect,
+        kv: kv.kind,
+        capabilities: capabilities.map((c) => c.name),
+      },
       'kapok ready',
     );
 
@@ -172,7 +188,8 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
         logger.info({ reason, timeoutMs: config.shutdownTimeoutMs }, 'draining');
         health.markStopping();
         const clean = await drain(server, config.shutdownTimeoutMs);
-        if (!clean) logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'drain timed out; open requests were cut');
+        if (!clean)
+          logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'drain timed out; open requests were cut');
         await closeAll();
         logger.info({ clean }, 'stopped');
         return { clean };
@@ -182,7 +199,9 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
     return { server, logger, metrics, health, store, kv, tracing, port, stop };
   } catch (err) {
     await closeAll();
-    throw err instanceof KapokError ? err : new KapokError('KAPOK_START_FAILED', `start failed: ${messageOf(err)}`, { cause: err });
+    throw err instanceof KapokError
+      ? err
+      : new KapokError('KAPOK_START_FAILED', `start failed: ${messageOf(err)}`, { cause: err });
   }
 }
 
@@ -199,10 +218,18 @@ async function listen(server: FastifyInstance, host: string, port: number): Prom
       );
     }
     if (code === 'EACCES') {
-      throw new KapokError('KAPOK_START_FAILED', `http.port ${port}: permission denied; use a port above 1023 or grant CAP_NET_BIND_SERVICE`, { cause: err });
+      throw new KapokError(
+        'KAPOK_START_FAILED',
+        `http.port ${port}: permission denied; use a port above 1023 or grant CAP_NET_BIND_SERVICE`,
+        { cause: err },
+      );
     }
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
-      throw new KapokError('KAPOK_START_FAILED', `http.host ${host} is not an address of this machine: set http.host (e.g. 0.0.0.0)`, { cause: err });
+      throw new KapokError(
+        'KAPOK_START_FAILED',
+        `http.host ${host} is not an address of this machine: set http.host (e.g. 0.0.0.0)`,
+        { cause: err },
+      );
     }
     throw err;
   }

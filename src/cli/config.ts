@@ -19,14 +19,20 @@ export function configCommand(): Command {
         assertCapabilitiesAvailable(loaded);
         const source = loaded.file ?? 'defaults';
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ ok: true, file: loaded.file, env: Object.fromEntries(loaded.envOverrides) })}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ ok: true, file: loaded.file, env: Object.fromEntries(loaded.envOverrides) })}\n`,
+          );
         } else {
-          process.stdout.write(`ok: ${source}${loaded.envOverrides.size ? ` with ${[...loaded.envOverrides.values()].join(', ')}` : ''}\n`);
+          process.stdout.write(
+            `ok: ${source}${loaded.envOverrides.size ? ` with ${[...loaded.envOverrides.values()].join(', ')}` : ''}\n`,
+          );
         }
       } catch (err) {
         if (opts.json) {
           const e = err as { code?: string; message?: string };
-          process.stdout.write(`${JSON.stringify({ ok: false, code: e.code ?? 'KAPOK_INTERNAL', message: e.message })}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ ok: false, code: e.code ?? 'KAPOK_INTERNAL', message: e.message })}\n`,
+          );
         }
         fail(err);
       }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { configCommand } from './config.js';
-import { fail, EXIT } from './exit.js';
+import { EXIT, fail } from './exit.js';
 import { upCommand } from './up.js';
 import { VERSION } from './version.js';
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { Store } from '../ports/store.js';
 import type { KV } from '../ports/kv.js';
+import type { Store } from '../ports/store.js';
 import type { KapokConfig } from './config/index.js';
 import type { Health } from './health.js';
 import type { Logger } from './log.js';

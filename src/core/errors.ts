@@ -13,39 +13,78 @@ export interface ErrorSpec {
 
 export const ERROR_CATALOGUE = {
   // Configuration (exit code 2 at start).
-  KAPOK_CONFIG_INVALID: { status: 500, summary: 'A configuration value is missing, of the wrong type or out of range.' },
-  KAPOK_CONFIG_UNKNOWN_KEY: { status: 500, summary: 'The configuration names a key the schema does not have.' },
+  KAPOK_CONFIG_INVALID: {
+    status: 500,
+    summary: 'A configuration value is missing, of the wrong type or out of range.',
+  },
+  KAPOK_CONFIG_UNKNOWN_KEY: {
+    status: 500,
+    summary: 'The configuration names a key the schema does not have.',
+  },
   KAPOK_CONFIG_PARSE: { status: 500, summary: 'The configuration file is not valid YAML.' },
   KAPOK_CONFIG_FILE: { status: 500, summary: 'The configuration file cannot be read.' },
-  KAPOK_CONFIG_ENV: { status: 500, summary: 'A KAPOK_* environment variable names no configuration key or has a bad value.' },
-  KAPOK_CONFIG_PROFILE: { status: 500, summary: 'The `gov` profile was chosen outside a production government environment.' },
-  KAPOK_CONFIG_UNAVAILABLE: { status: 500, summary: 'A capability is enabled that this build does not provide yet.' },
+  KAPOK_CONFIG_ENV: {
+    status: 500,
+    summary: 'A KAPOK_* environment variable names no configuration key or has a bad value.',
+  },
+  KAPOK_CONFIG_PROFILE: {
+    status: 500,
+    summary: 'The `gov` profile was chosen outside a production government environment.',
+  },
+  KAPOK_CONFIG_UNAVAILABLE: {
+    status: 500,
+    summary: 'A capability is enabled that this build does not provide yet.',
+  },
   // Start-up (exit code 1).
-  KAPOK_START_PORT_IN_USE: { status: 500, summary: 'A port Kapok must listen on is taken by another process.' },
+  KAPOK_START_PORT_IN_USE: {
+    status: 500,
+    summary: 'A port Kapok must listen on is taken by another process.',
+  },
   KAPOK_START_DATA_DIR: { status: 500, summary: 'The data directory cannot be created or written.' },
   KAPOK_START_FAILED: { status: 500, summary: 'A component failed to start.' },
   // HTTP surface.
   KAPOK_HTTP_NOT_FOUND: { status: 404, summary: 'No route matches the method and path.' },
   KAPOK_HTTP_BODY_TOO_LARGE: { status: 413, summary: 'The request body exceeds http.bodyLimitBytes.' },
-  KAPOK_HTTP_BAD_REQUEST: { status: 400, summary: 'The request is malformed (bad JSON, wrong content type, invalid parameters).' },
-  KAPOK_HTTP_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request content type is not accepted by this endpoint.' },
-  KAPOK_HTTP_TIMEOUT: { status: 408, summary: 'The request did not arrive completely within http.requestTimeoutMs.' },
+  KAPOK_HTTP_BAD_REQUEST: {
+    status: 400,
+    summary: 'The request is malformed (bad JSON, wrong content type, invalid parameters).',
+  },
+  KAPOK_HTTP_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    summary: 'The request content type is not accepted by this endpoint.',
+  },
+  KAPOK_HTTP_TIMEOUT: {
+    status: 408,
+    summary: 'The request did not arrive completely within http.requestTimeoutMs.',
+  },
   KAPOK_HTTP_HEADERS_TOO_LARGE: { status: 431, summary: 'The request headers exceed 16 KiB.' },
   KAPOK_HTTP_UNAUTHORIZED: { status: 401, summary: 'The request lacks valid credentials for an admin API.' },
   KAPOK_HTTP_SHUTTING_DOWN: { status: 503, summary: 'Kapok is draining for shutdown and takes no new work.' },
-  KAPOK_INTERNAL: { status: 500, summary: 'An unexpected error; the log line with the same request id has the detail.' },
+  KAPOK_INTERNAL: {
+    status: 500,
+    summary: 'An unexpected error; the log line with the same request id has the detail.',
+  },
   // Outgoing HTTP.
-  KAPOK_UPSTREAM_UNAVAILABLE: { status: 502, summary: 'An outgoing HTTP call could not connect or timed out.' },
+  KAPOK_UPSTREAM_UNAVAILABLE: {
+    status: 502,
+    summary: 'An outgoing HTTP call could not connect or timed out.',
+  },
   // Store port (SQL).
   KAPOK_STORE_UNAVAILABLE: { status: 503, summary: 'The SQL store cannot be reached or opened.' },
   KAPOK_STORE_QUERY: { status: 500, summary: 'A SQL statement failed.' },
   KAPOK_STORE_CONFLICT: { status: 409, summary: 'A write violates a uniqueness or foreign-key constraint.' },
-  KAPOK_STORE_MIGRATION: { status: 500, summary: 'A schema migration failed or the applied history does not match the code.' },
+  KAPOK_STORE_MIGRATION: {
+    status: 500,
+    summary: 'A schema migration failed or the applied history does not match the code.',
+  },
   KAPOK_STORE_CLOSED: { status: 503, summary: 'The store was used after it was closed.' },
   // KV port.
   KAPOK_KV_UNAVAILABLE: { status: 503, summary: 'The key-value backend cannot be reached.' },
   KAPOK_KV_COMMAND: { status: 500, summary: 'A key-value command or script failed.' },
-  KAPOK_KV_TYPE: { status: 500, summary: 'A key holds a value of another type than the operation needs (e.g. incr on text).' },
+  KAPOK_KV_TYPE: {
+    status: 500,
+    summary: 'A key holds a value of another type than the operation needs (e.g. incr on text).',
+  },
   KAPOK_KV_CLOSED: { status: 503, summary: 'The key-value store was used after it was closed.' },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -66,7 +105,10 @@ export class KapokError extends Error {
   readonly details: Record<string, unknown> | undefined;
 
   constructor(code: ErrorCode, message?: string, options: KapokErrorOptions = {}) {
-    super(message ?? ERROR_CATALOGUE[code].summary, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      message ?? ERROR_CATALOGUE[code].summary,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.code = code;
     this.status = options.status ?? ERROR_CATALOGUE[code].status;
     this.details = options.details;

@@ -53,7 +53,10 @@ export class Health {
   async readiness(): Promise<Readiness> {
     const components = await Promise.all([...this.#checks.values()].map((c) => this.#run(c)));
     if (this.#stopping) {
-      return { status: 'stopping', components: components.map((c) => ({ ...c, state: 'stopping' as const })) };
+      return {
+        status: 'stopping',
+        components: components.map((c) => ({ ...c, state: 'stopping' as const })),
+      };
     }
     return { status: components.every((c) => c.state === 'ready') ? 'ready' : 'not_ready', components };
   }
@@ -62,12 +65,25 @@ export class Health {
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<CheckResult>((resolve) => {
-        timer = setTimeout(() => resolve({ ready: false, detail: `check timed out after ${this.timeoutMs} ms` }), this.timeoutMs);
+        timer = setTimeout(
+          () => resolve({ ready: false, detail: `check timed out after ${this.timeoutMs} ms` }),
+          this.timeoutMs,
+        );
       });
       const r = await Promise.race([Promise.resolve().then(() => c.check()), timeout]);
-      return { name: c.name, kind: c.kind, state: r.ready ? 'ready' : 'not_ready', ...(r.detail === undefined ? {} : { detail: r.detail }) };
+      return {
+        name: c.name,
+        kind: c.kind,
+        state: r.ready ? 'ready' : 'not_ready',
+        ...(r.detail === undefined ? {} : { detail: r.detail }),
+      };
     } catch (err) {
-      return { name: c.name, kind: c.kind, state: 'not_ready', detail: err instanceof Error ? err.message : String(err) };
+      return {
+        name: c.name,
+        kind: c.kind,
+        state: 'not_ready',
+        detail: err instanceof Error ? err.message : String(err),
+      };
     } finally {
       clearTimeout(timer);
     }

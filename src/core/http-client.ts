@@ -17,7 +17,10 @@ export interface OutgoingRequest {
  * Outgoing HTTP for capabilities (LLM upstreams, Influx, webhooks): undici with explicit timeouts,
  * a CLIENT span, and W3C `traceparent` injected so the callee joins the caller's trace.
  */
-export function createHttpClient(tracing: Tracing, defaults: { headersTimeoutMs?: number; bodyTimeoutMs?: number } = {}) {
+export function createHttpClient(
+  tracing: Tracing,
+  defaults: { headersTimeoutMs?: number; bodyTimeoutMs?: number } = {},
+) {
   const headersTimeout = defaults.headersTimeoutMs ?? 30_000;
   const bodyTimeout = defaults.bodyTimeoutMs ?? 30_000;
   return {
@@ -40,9 +43,13 @@ export function createHttpClient(tracing: Tracing, defaults: { headersTimeoutMs?
           span.setAttribute('http.response.status_code', res.statusCode);
           return res;
         } catch (err) {
-          throw new KapokError('KAPOK_UPSTREAM_UNAVAILABLE', `request to ${u.host} failed: ${(err as Error).message}`, {
-            cause: err,
-          });
+          throw new KapokError(
+            'KAPOK_UPSTREAM_UNAVAILABLE',
+            `request to ${u.host} failed: ${(err as Error).message}`,
+            {
+              cause: err,
+            },
+          );
         }
       });
     },

@@ -60,9 +60,19 @@ export async function createTracing(opts: TracingOptions): Promise<Tracing> {
   const processors: SpanProcessor[] = [...(opts.spanProcessors ?? [])];
   if (opts.otlpEndpoint) {
     const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
-    const exporter = new OTLPTraceExporter({ url: opts.otlpEndpoint, headers: opts.headers ?? {}, timeoutMillis: 10_000 });
+    const exporter = new OTLPTraceExporter({
+      url: opts.otlpEndpoint,
+      headers: opts.headers ?? {},
+      timeoutMillis: 10_000,
+    });
     // Bounded queue: when the collector is down we drop spans rather than grow memory.
-    processors.push(new BatchSpanProcessor(exporter, { maxQueueSize: 2048, maxExportBatchSize: 512, scheduledDelayMillis: 2000 }));
+    processors.push(
+      new BatchSpanProcessor(exporter, {
+        maxQueueSize: 2048,
+        maxExportBatchSize: 512,
+        scheduledDelayMillis: 2000,
+      }),
+    );
   }
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': opts.serviceName, ...opts.attributes }),

@@ -17,7 +17,10 @@ describe('kapok config check', () => {
     assert.equal(r.code, 2);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1, r.stderr);
-    assert.match(lines[0] as string, /^kapok: http\.port: expected <= 65535, found number 70000 .*\[KAPOK_CONFIG_INVALID\]$/);
+    assert.match(
+      lines[0] as string,
+      /^kapok: http\.port: expected <= 65535, found number 70000 .*\[KAPOK_CONFIG_INVALID\]$/,
+    );
   });
 
   it('reports JSON for scripts', async () => {
@@ -27,7 +30,11 @@ describe('kapok config check', () => {
     assert.equal(doc.ok, false);
     assert.equal(doc.code, 'KAPOK_CONFIG_UNKNOWN_KEY');
     const good = await kapok(['config', 'check', '--json'], { KAPOK_HTTP__PORT: '81' }, tmpDir());
-    assert.deepEqual(JSON.parse(good.stdout), { ok: true, file: null, env: { 'http.port': 'KAPOK_HTTP__PORT' } });
+    assert.deepEqual(JSON.parse(good.stdout), {
+      ok: true,
+      file: null,
+      env: { 'http.port': 'KAPOK_HTTP__PORT' },
+    });
   });
 
   it('refuses an enabled capability this build lacks (exit 2)', async () => {
@@ -39,7 +46,10 @@ describe('kapok config check', () => {
 
 describe('kapok config print', () => {
   it('prints the effective config with env overrides applied and secrets hidden', async () => {
-    const file = tmpFile('k.yaml', 'store:\n  driver: postgres\n  url: postgres://kapok:hunter2@db:5432/kapok\n');
+    const file = tmpFile(
+      'k.yaml',
+      'store:\n  driver: postgres\n  url: postgres://kapok:hunter2@db:5432/kapok\n',
+    );
     const r = await kapok(['config', 'print', '--json', '--config', file], { KAPOK_REGION: 'zhuhai' });
     assert.equal(r.code, 0, r.stderr);
     const cfg = JSON.parse(r.stdout);

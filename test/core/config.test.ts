@@ -21,7 +21,11 @@ function rejects(fn: () => unknown, code: string, ...fragments: (string | RegExp
     assert.ok(isKapokError(err), `expected a KapokError, got ${String(err)}`);
     assert.equal(err.code, code, err.message);
     for (const f of fragments) {
-      if (typeof f === 'string') assert.ok(err.message.includes(f), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(f)}`);
+      if (typeof f === 'string')
+        assert.ok(
+          err.message.includes(f),
+          `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(f)}`,
+        );
       else assert.match(err.message, f);
     }
     assert.ok(!err.message.includes('\n'), 'config errors are one line');
@@ -89,13 +93,25 @@ describe('config: environment overrides', () => {
   });
 
   it('rejects a variable that names no key, listing the known ones', () => {
-    rejects(() => load(null, { KAPOK_HTTP__PROT: '1' }), 'KAPOK_CONFIG_ENV', 'KAPOK_HTTP__PROT', 'KAPOK_HTTP__PORT');
+    rejects(
+      () => load(null, { KAPOK_HTTP__PROT: '1' }),
+      'KAPOK_CONFIG_ENV',
+      'KAPOK_HTTP__PROT',
+      'KAPOK_HTTP__PORT',
+    );
     rejects(() => load(null, { KAPOK_NOPE: '1' }), 'KAPOK_CONFIG_ENV', 'KAPOK_NOPE', 'top level');
     rejects(() => load(null, { KAPOK_HTTP__PORT__X: '1' }), 'KAPOK_CONFIG_ENV', 'KAPOK_HTTP__PORT__X');
   });
 
   it('names the variable when its value is wrong', () => {
-    rejects(() => load(null, { KAPOK_HTTP__PORT: 'eighty' }), 'KAPOK_CONFIG_INVALID', 'http.port', 'expected number', '"eighty"', 'from KAPOK_HTTP__PORT');
+    rejects(
+      () => load(null, { KAPOK_HTTP__PORT: 'eighty' }),
+      'KAPOK_CONFIG_INVALID',
+      'http.port',
+      'expected number',
+      '"eighty"',
+      'from KAPOK_HTTP__PORT',
+    );
     rejects(() => load(null, { KAPOK_HTTP__PORT: '[' }), 'KAPOK_CONFIG_ENV', 'KAPOK_HTTP__PORT');
   });
 
@@ -121,27 +137,46 @@ describe('config: bad input gets one clear line', () => {
   });
 
   it('wrong types name the key, what was expected and what was found', () => {
-    rejects(() => load('http:\n  port: "eighty"\n'), 'KAPOK_CONFIG_INVALID', 'http.port: expected number, found the string "eighty"');
+    rejects(
+      () => load('http:\n  port: "eighty"\n'),
+      'KAPOK_CONFIG_INVALID',
+      'http.port: expected number, found the string "eighty"',
+    );
     rejects(() => load('http: 8080\n'), 'KAPOK_CONFIG_INVALID', 'http: expected object, found number 8080');
     rejects(() => load('log:\n  redact: nope\n'), 'KAPOK_CONFIG_INVALID', 'log.redact', 'expected array');
     rejects(() => load('profile: prod\n'), 'KAPOK_CONFIG_INVALID', 'profile', '"default", "gov"', '"prod"');
   });
 
   it('out-of-range values give the bound', () => {
-    rejects(() => load('http:\n  port: 70000\n'), 'KAPOK_CONFIG_INVALID', 'http.port: expected <= 65535, found number 70000');
+    rejects(
+      () => load('http:\n  port: 70000\n'),
+      'KAPOK_CONFIG_INVALID',
+      'http.port: expected <= 65535, found number 70000',
+    );
     rejects(() => load('http:\n  port: -1\n'), 'KAPOK_CONFIG_INVALID', 'http.port: expected >= 0');
     rejects(() => load('http:\n  port: 80.5\n'), 'KAPOK_CONFIG_INVALID', 'http.port', 'int');
     rejects(() => load('tracing:\n  sampleRatio: 2\n'), 'KAPOK_CONFIG_INVALID', 'tracing.sampleRatio');
   });
 
   it('unknown keys are rejected with a suggestion', () => {
-    rejects(() => load('http:\n  prot: 1\n'), 'KAPOK_CONFIG_UNKNOWN_KEY', 'http.prot: unknown key', 'did you mean "port"');
+    rejects(
+      () => load('http:\n  prot: 1\n'),
+      'KAPOK_CONFIG_UNKNOWN_KEY',
+      'http.prot: unknown key',
+      'did you mean "port"',
+    );
     rejects(() => load('regoin: x\n'), 'KAPOK_CONFIG_UNKNOWN_KEY', 'regoin', 'did you mean "region"');
     rejects(() => load('gateway:\n  enabled: false\n  zzz: 1\n'), 'KAPOK_CONFIG_UNKNOWN_KEY', 'gateway.zzz');
   });
 
   it('reports every problem, each with its key', () => {
-    rejects(() => load('http:\n  port: 70000\n  host: ""\nbogus: 1\n'), 'KAPOK_CONFIG_INVALID', 'http.port', 'http.host', 'bogus');
+    rejects(
+      () => load('http:\n  port: 70000\n  host: ""\nbogus: 1\n'),
+      'KAPOK_CONFIG_INVALID',
+      'http.port',
+      'http.host',
+      'bogus',
+    );
   });
 
   it('a postgres store needs a url', () => {
@@ -150,20 +185,30 @@ describe('config: bad input gets one clear line', () => {
   });
 
   it('a missing or oversized file, or a folder, is a file error', () => {
-    rejects(() => loadConfig({ file: '/nonexistent/kapok.yaml', env: {} }), 'KAPOK_CONFIG_FILE', '/nonexistent/kapok.yaml');
+    rejects(
+      () => loadConfig({ file: '/nonexistent/kapok.yaml', env: {} }),
+      'KAPOK_CONFIG_FILE',
+      '/nonexistent/kapok.yaml',
+    );
     rejects(() => loadConfig({ file: tmpDir(), env: {} }), 'KAPOK_CONFIG_FILE', 'not a regular file');
     rejects(() => load(`region: ${'x'.repeat(1024 * 1024 + 10)}\n`), 'KAPOK_CONFIG_FILE', 'larger than');
   });
 
   it('an alias bomb is refused instead of expanded', () => {
     let bomb = 'a: &a ["x","x","x","x","x","x","x","x","x","x"]\n';
-    for (let i = 0; i < 8; i++) bomb += `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]\n`;
+    for (let i = 0; i < 8; i++)
+      bomb += `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+        .fill(`*${String.fromCharCode(97 + i)}`)
+        .join(',')}]\n`;
     rejects(() => load(bomb), 'KAPOK_CONFIG_PARSE');
   });
 
   it('binary garbage is a parse or type error, never a crash', () => {
     const garbage = Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 37) % 256)).toString('latin1');
-    assert.throws(() => load(garbage), (err: unknown) => isKapokError(err) && err.code.startsWith('KAPOK_CONFIG_'));
+    assert.throws(
+      () => load(garbage),
+      (err: unknown) => isKapokError(err) && err.code.startsWith('KAPOK_CONFIG_'),
+    );
   });
 });
 

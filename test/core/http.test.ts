@@ -9,15 +9,19 @@ import { request } from 'undici';
 import { configSchema } from '../../src/core/config/index.js';
 import { KapokError } from '../../src/core/errors.js';
 import { Health } from '../../src/core/health.js';
-import { createHttpClient } from '../../src/core/http-client.js';
 import { probeRoutes } from '../../src/core/http/probes.js';
 import { createHttpServer, type FastifyInstance } from '../../src/core/http/server.js';
+import { createHttpClient } from '../../src/core/http-client.js';
 import { createLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/core/metrics.js';
 import { createTracing, type Tracing } from '../../src/core/tracing.js';
 import { captureLogs } from '../helpers/logs.js';
 
-const config = configSchema.parse({ region: 'test-region', http: { bodyLimitBytes: 4096 }, log: { level: 'debug' } });
+const config = configSchema.parse({
+  region: 'test-region',
+  http: { bodyLimitBytes: 4096 },
+  log: { level: 'debug' },
+});
 const logs = captureLogs();
 const exporter = new InMemorySpanExporter();
 let app: FastifyInstance;
@@ -30,7 +34,12 @@ let upstreamHeaders: Record<string, string | string[] | undefined> = {};
 before(async () => {
   const logger = createLogger({ level: 'debug', destination: logs });
   const metrics = createMetrics();
-  tracing = await createTracing({ serviceName: 'test', otlpEndpoint: null, sampleRatio: 1, spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  tracing = await createTracing({
+    serviceName: 'test',
+    otlpEndpoint: null,
+    sampleRatio: 1,
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
   health = new Health(200);
   upstream = createServer((req, res) => {
     upstreamHeaders = req.headers;
@@ -42,24 +51,27 @@ before(async () => {
 
   app = createHttpServer({ config, logger, metrics, tracing });
   await app.register(probeRoutes, { region: config.region, health, metrics });
-  await app.register(async (scope) => {
-    scope.get('/items/:id', async (req) => {
-      req.log.info('inside handler');
-      return { id: (req.params as { id: string }).id };
-    });
-    scope.post('/echo', async (req) => ({ got: req.body }));
-    scope.get('/boom', async () => {
-      throw new Error('secret internal detail');
-    });
-    scope.get('/teapot', async () => {
-      throw new KapokError('KAPOK_HTTP_BAD_REQUEST', 'field x must be a number');
-    });
-    scope.get('/call-out', async () => {
-      const res = await client.request(upstreamUrl);
-      await res.body.text();
-      return { status: res.statusCode };
-    });
-  }, { prefix: '/api/test' });
+  await app.register(
+    async (scope) => {
+      scope.get('/items/:id', async (req) => {
+        req.log.info('inside handler');
+        return { id: (req.params as { id: string }).id };
+      });
+      scope.post('/echo', async (req) => ({ got: req.body }));
+      scope.get('/boom', async () => {
+        throw new Error('secret internal detail');
+      });
+      scope.get('/teapot', async () => {
+        throw new KapokError('KAPOK_HTTP_BAD_REQUEST', 'field x must be a number');
+      });
+      scope.get('/call-out', async () => {
+        const res = await client.request(upstreamUrl);
+        await res.body.text();
+        return { status: res.statusCode };
+      });
+    },
+    { prefix: '/api/test' },
+  );
   await app.listen({ port: 0, host: '127.0.0.1' });
   base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 });
@@ -90,7 +102,11 @@ describe('http: probes', () => {
 
   it('/readyz is 200 when all components are ready and 503 listing the one that is not', async () => {
     let ok = true;
-    health.register({ name: 'flappy', kind: 'backend', check: () => ({ ready: ok, detail: ok ? 'fine' : 'down' }) });
+    health.register({
+      name: 'flappy',
+      kind: 'backend',
+      check: () => ({ ready: ok, detail: ok ? 'fine' : 'down' }),
+    });
     health.register({ name: 'stuck', kind: 'capability', check: () => new Promise(() => {}) as never });
     const stuck = await get('/readyz');
     assert.equal(stuck.status, 503, 'a check that never answers times out as not ready');
@@ -129,19 +145,34 @@ describe('http: errors are JSON with catalogue codes', () => {
 
   it('malformed and truncated JSON get 400, and the server keeps serving', async () => {
     for (const bad of ['{"x":', '{x:1}', '\u0000\u0001', '[1,2']) {
-      const res = await request(`${base}/api/test/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bad });
+      const res = await request(`${base}/api/test/echo`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: bad,
+      });
       const body = (await res.body.json()) as { error: { code: string } };
       assert.equal(res.statusCode, 400, `body ${JSON.stringify(bad)}`);
       assert.equal(body.error.code, 'KAPOK_HTTP_BAD_REQUEST');
     }
-    const ok = await request(`${base}/api/test/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+    const ok = await request(`${base}/api/test/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"a":1}',
+    });
     assert.deepEqual(await ok.body.json(), { got: { a: 1 } });
   });
 
   it('an unsupported content type gets 415', async () => {
-    const res = await request(`${base}/api/test/echo`, { method: 'POST', headers: { 'content-type': 'application/x-evil' }, body: 'x' });
+    const res = await request(`${base}/api/test/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-evil' },
+      body: 'x',
+    });
     assert.equal(res.statusCode, 415);
-    assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, 'KAPOK_HTTP_UNSUPPORTED_MEDIA_TYPE');
+    assert.equal(
+      ((await res.body.json()) as { error: { code: string } }).error.code,
+      'KAPOK_HTTP_UNSUPPORTED_MEDIA_TYPE',
+    );
   });
 
   it('an unexpected error is a 500 that hides its detail from the client but logs it', async () => {
@@ -156,7 +187,9 @@ describe('http: errors are JSON with catalogue codes', () => {
   it('a KapokError keeps its status and message', async () => {
     const r = await get('/api/test/teapot');
     assert.equal(r.status, 400);
-    assert.deepEqual(r.json(), { error: { code: 'KAPOK_HTTP_BAD_REQUEST', message: 'field x must be a number' } });
+    assert.deepEqual(r.json(), {
+      error: { code: 'KAPOK_HTTP_BAD_REQUEST', message: 'field x must be a number' },
+    });
   });
 });
 
@@ -187,7 +220,12 @@ describe('http: request ids, tracing and logs', () => {
   });
 
   it('ignores a malformed traceparent (new trace, debug line) and still answers', async () => {
-    for (const bad of ['garbage', '00-xyz-abc-01', `00-${'0'.repeat(32)}-${'0'.repeat(16)}-01`, 'x'.repeat(5000)]) {
+    for (const bad of [
+      'garbage',
+      '00-xyz-abc-01',
+      `00-${'0'.repeat(32)}-${'0'.repeat(16)}-01`,
+      'x'.repeat(5000),
+    ]) {
       const r = await get('/api/test/items/1', { traceparent: bad });
       assert.equal(r.status, 200);
     }
@@ -210,11 +248,16 @@ describe('http: request ids, tracing and logs', () => {
     const cap = captureLogs();
     const logger = createLogger({ level: 'info', destination: cap, redact: ['custom.field'] });
     logger.info(
-      { req: { headers: { authorization: 'Bearer sk-live-1', cookie: 'c=1' } }, db: { password: 'hunter2', url: 'postgres://u:p@h/d' }, custom: { field: 'x1' } },
+      {
+        req: { headers: { authorization: 'Bearer sk-live-1', cookie: 'c=1' } },
+        db: { password: 'hunter2', url: 'postgres://u:p@h/d' },
+        custom: { field: 'x1' },
+      },
       'hello',
     );
     const text = cap.text();
-    for (const secret of ['sk-live-1', 'hunter2', 'u:p@h', 'c=1', 'x1']) assert.ok(!text.includes(secret), `leaked ${secret}`);
+    for (const secret of ['sk-live-1', 'hunter2', 'u:p@h', 'c=1', 'x1'])
+      assert.ok(!text.includes(secret), `leaked ${secret}`);
     assert.ok(text.includes('***'));
   });
 });
@@ -224,8 +267,14 @@ describe('http: metrics', () => {
     await get('/api/test/items/secret-id-123');
     await get('/nope/also-secret');
     const text = (await get('/metrics')).text;
-    assert.match(text, /kapok_http_request_duration_seconds_count\{route="\/api\/test\/items\/:id",method="GET",status_code="200"\} \d+/);
-    assert.match(text, /kapok_http_request_duration_seconds_count\{route="unmatched",method="GET",status_code="404"\} \d+/);
+    assert.match(
+      text,
+      /kapok_http_request_duration_seconds_count\{route="\/api\/test\/items\/:id",method="GET",status_code="200"\} \d+/,
+    );
+    assert.match(
+      text,
+      /kapok_http_request_duration_seconds_count\{route="unmatched",method="GET",status_code="404"\} \d+/,
+    );
     assert.ok(!text.includes('secret-id-123') && !text.includes('also-secret'));
     assert.match(text, /kapok_process_resident_memory_bytes/);
   });
@@ -236,7 +285,8 @@ describe('http: metrics', () => {
       () => false,
     );
     if (!promtool) {
-      if (process.env.KAPOK_REQUIRE_SERVICES === '1') assert.fail('promtool missing: apt-get install prometheus');
+      if (process.env.KAPOK_REQUIRE_SERVICES === '1')
+        assert.fail('promtool missing: apt-get install prometheus');
       t.skip('promtool not installed (apt-get install prometheus)');
       return;
     }
@@ -288,7 +338,12 @@ describe('http: hostile and broken HTTP', () => {
 
   it('a client that never finishes its request gets 408 JSON after http.requestTimeoutMs', async () => {
     const cfg = configSchema.parse({ http: { requestTimeoutMs: 1000 } });
-    const slow = createHttpServer({ config: cfg, logger: createLogger({ level: 'silent' }), metrics: createMetrics(), tracing });
+    const slow = createHttpServer({
+      config: cfg,
+      logger: createLogger({ level: 'silent' }),
+      metrics: createMetrics(),
+      tracing,
+    });
     await slow.listen({ port: 0, host: '127.0.0.1' });
     try {
       const url = `http://127.0.0.1:${(slow.server.address() as AddressInfo).port}`;

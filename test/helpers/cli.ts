@@ -10,7 +10,8 @@ const tsx = import.meta.resolve('tsx');
 /** The environment a test's kapok process sees: ours minus any KAPOK_* and GOVERNMENT_ENV, plus `env`. */
 function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KAPOK_') && k !== 'GOVERNMENT_ENV') out[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('KAPOK_') && k !== 'GOVERNMENT_ENV') out[k] = v;
   return { ...out, ...env };
 }
 
@@ -21,7 +22,11 @@ export interface CliResult {
 }
 
 /** Runs `kapok <args>` to completion (TypeScript through tsx, no build needed). */
-export async function kapok(args: string[], env: Record<string, string> = {}, cwd = root): Promise<CliResult> {
+export async function kapok(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd = root,
+): Promise<CliResult> {
   const child = spawn(process.execPath, ['--import', tsx, main, ...args], { env: cleanEnv(env), cwd });
   let stdout = '';
   let stderr = '';
@@ -44,7 +49,11 @@ export interface Running {
 }
 
 /** Starts `kapok up` and resolves once it logged "kapok ready" (with the bound port). */
-export async function kapokUp(env: Record<string, string>, args: string[] = [], timeoutMs = 20_000): Promise<Running> {
+export async function kapokUp(
+  env: Record<string, string>,
+  args: string[] = [],
+  timeoutMs = 20_000,
+): Promise<Running> {
   const child = spawn(process.execPath, ['--import', tsx, main, 'up', ...args], {
     env: cleanEnv({ KAPOK_HTTP__PORT: '0', KAPOK_HTTP__HOST: '127.0.0.1', ...env }),
     cwd: root,
@@ -56,7 +65,10 @@ export async function kapokUp(env: Record<string, string>, args: string[] = [], 
   });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`kapok up not ready in ${timeoutMs} ms: ${stderr}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`kapok up not ready in ${timeoutMs} ms: ${stderr}`)),
+      timeoutMs,
+    );
     createInterface({ input: child.stdout }).on('line', (l) => {
       let obj: Record<string, unknown>;
       try {

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { type ErrorCode, KapokError } from '../errors.js';
-import { type KapokConfig, configSchema } from './schema.js';
+import { configSchema, type KapokConfig } from './schema.js';
 import { fieldsOf, unwrap, upperSnake } from './walk.js';
 
 /** Environment variables with the KAPOK_ prefix that are not config overrides. */
@@ -41,7 +41,10 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (explicit) {
     file = resolve(cwd, explicit);
     if (!existsSync(file)) {
-      throw new ConfigError('KAPOK_CONFIG_FILE', `config file ${file} does not exist: check the --config path`);
+      throw new ConfigError(
+        'KAPOK_CONFIG_FILE',
+        `config file ${file} does not exist: check the --config path`,
+      );
     }
   } else if (existsSync(resolve(cwd, 'kapok.yaml'))) {
     file = resolve(cwd, 'kapok.yaml');
@@ -50,7 +53,10 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const envOverrides = applyEnv(raw, env);
   const parsed = configSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
-    throw new ConfigError(issueCode(parsed.error.issues), formatIssues(parsed.error.issues, envOverrides, file));
+    throw new ConfigError(
+      issueCode(parsed.error.issues),
+      formatIssues(parsed.error.issues, envOverrides, file),
+    );
   }
   const config = parsed.data;
   if (config.profile === 'gov' && env.GOVERNMENT_ENV !== 'prod') {
@@ -70,7 +76,11 @@ function readYaml(file: string): Record<string, unknown> {
     if (st.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError('KAPOK_CONFIG_FILE', `config file ${file} cannot be read: ${(err as Error).message}`, err);
+    throw new ConfigError(
+      'KAPOK_CONFIG_FILE',
+      `config file ${file} cannot be read: ${(err as Error).message}`,
+      err,
+    );
   }
   let doc: unknown;
   try {
@@ -79,11 +89,18 @@ function readYaml(file: string): Record<string, unknown> {
   } catch (err) {
     const where = err instanceof YAMLParseError ? locate(text, err.pos[0]) : '';
     const what = err instanceof YAMLParseError ? err.message.split('\n')[0] : String(err);
-    throw new ConfigError('KAPOK_CONFIG_PARSE', `config file ${file} is not valid YAML${where}: ${what}`, err);
+    throw new ConfigError(
+      'KAPOK_CONFIG_PARSE',
+      `config file ${file} is not valid YAML${where}: ${what}`,
+      err,
+    );
   }
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new ConfigError('KAPOK_CONFIG_PARSE', `config file ${file}: expected a mapping of keys at the top level, found ${describe(doc)}`);
+    throw new ConfigError(
+      'KAPOK_CONFIG_PARSE',
+      `config file ${file}: expected a mapping of keys at the top level, found ${describe(doc)}`,
+    );
   }
   return doc as Record<string, unknown>;
 }
@@ -113,7 +130,9 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<str
       const key = fields && Object.keys(fields).find((k) => upperSnake(k) === part);
       if (!fields || !key) {
         const where = path.length ? `under ${path.join('.')}` : 'at the top level';
-        const known = fields ? Object.keys(fields).map((k) => `${[...path.map(upperSnake), upperSnake(k)].join('__')}`) : [];
+        const known = fields
+          ? Object.keys(fields).map((k) => `${[...path.map(upperSnake), upperSnake(k)].join('__')}`)
+          : [];
         throw new ConfigError(
           'KAPOK_CONFIG_ENV',
           `environment variable ${name} names no config key (no "${part}" ${where})${known.length ? `; known: ${known.map((k) => ENV_PREFIX + k).join(', ')}` : ''}`,
@@ -136,7 +155,10 @@ function envValue(name: string, value: string, schema: z.ZodType): unknown {
   try {
     return parseYaml(value, { maxAliasCount: 0 });
   } catch {
-    throw new ConfigError('KAPOK_CONFIG_ENV', `environment variable ${name}: cannot read ${JSON.stringify(value)} as a ${leaf.kind}`);
+    throw new ConfigError(
+      'KAPOK_CONFIG_ENV',
+      `environment variable ${name}: cannot read ${JSON.stringify(value)} as a ${leaf.kind}`,
+    );
   }
 }
 
@@ -153,11 +175,17 @@ function setPath(obj: Record<string, unknown>, path: string[], value: unknown): 
 type Issue = z.core.$ZodIssue & { input?: unknown };
 
 function issueCode(issues: readonly Issue[]): ErrorCode {
-  return issues.every((i) => i.code === 'unrecognized_keys') ? 'KAPOK_CONFIG_UNKNOWN_KEY' : 'KAPOK_CONFIG_INVALID';
+  return issues.every((i) => i.code === 'unrecognized_keys')
+    ? 'KAPOK_CONFIG_UNKNOWN_KEY'
+    : 'KAPOK_CONFIG_INVALID';
 }
 
 /** One line: `http.port: expected an integer <= 65535, found 70000 (from KAPOK_HTTP__PORT)`; issues joined by "; ". */
-export function formatIssues(issues: readonly Issue[], env: Map<string, string>, file: string | null): string {
+export function formatIssues(
+  issues: readonly Issue[],
+  env: Map<string, string>,
+  file: string | null,
+): string {
   const lines = issues.map((issue) => {
     const path = issue.path.map(String);
     const key = path.join('.') || '(top level)';
@@ -166,9 +194,7 @@ export function formatIssues(issues: readonly Issue[], env: Map<string, string>,
     let text: string;
     switch (shown.code) {
       case 'unrecognized_keys':
-        return shown.keys
-          .map((k) => `${[...path, k].join('.')}: unknown key${suggest(path, k)}`)
-          .join('; ');
+        return shown.keys.map((k) => `${[...path, k].join('.')}: unknown key${suggest(path, k)}`).join('; ');
       case 'invalid_type':
         text = `expected ${shown.expected === 'int' ? 'an integer' : shown.expected}, found ${describe(shown.input)}`;
         break;

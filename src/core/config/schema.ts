@@ -47,7 +47,10 @@ const log = z.strictObject({
 
 const tracing = z.strictObject({
   /** OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); null = no export. */
-  otlpEndpoint: z.url({ protocol: /^https?$/ }).nullable().default(null),
+  otlpEndpoint: z
+    .url({ protocol: /^https?$/ })
+    .nullable()
+    .default(null),
   /** Extra headers for the exporter (e.g. an auth token). */
   headers: secret(z.record(z.string(), z.string())).default({}),
   serviceName: z.string().min(1).default('kapok'),
@@ -94,7 +97,11 @@ export const configSchema = z
   })
   .superRefine((c, ctx) => {
     if (c.store.driver === 'postgres' && !c.store.url) {
-      ctx.addIssue({ code: 'custom', path: ['store', 'url'], message: 'required when store.driver is postgres' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['store', 'url'],
+        message: 'required when store.driver is postgres',
+      });
     }
     if (c.kv.driver === 'redis' && !c.kv.url) {
       ctx.addIssue({ code: 'custom', path: ['kv', 'url'], message: 'required when kv.driver is redis' });

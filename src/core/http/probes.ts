@@ -14,7 +14,10 @@ export interface ProbeDeps {
 }
 
 /** /healthz (liveness), /readyz (readiness of each component) and /metrics (Prometheus text). */
-export async function probeRoutes(app: FastifyInstance, { region, health, metrics }: ProbeDeps): Promise<void> {
+export async function probeRoutes(
+  app: FastifyInstance,
+  { region, health, metrics }: ProbeDeps,
+): Promise<void> {
   app.get('/healthz', async (_req, reply) => {
     reply.header('cache-control', 'no-store');
     return { status: 'ok', timestamp: utcTimestamp(), region };

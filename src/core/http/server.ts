@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { KapokConfig } from '../config/index.js';
 import { ERROR_CATALOGUE, type ErrorCode, KapokError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -33,7 +39,13 @@ declare module 'fastify' {
  * prefix (`/v1`, `/v2`, `/api/<capability>`) and may set their own error handler for their wire
  * shape; everything else answers in Kapok's `{"error":{"code","message"}}` shape.
  */
-export function createHttpServer({ config, logger, metrics, tracing, isDraining }: HttpServerDeps): FastifyInstance {
+export function createHttpServer({
+  config,
+  logger,
+  metrics,
+  tracing,
+  isDraining,
+}: HttpServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     disableRequestLogging: true,
@@ -69,18 +81,29 @@ export function createHttpServer({ config, logger, metrics, tracing, isDraining 
     reply.header('x-request-id', req.id);
     if (isDraining?.()) {
       reply.header('connection', 'close');
-      sendError(reply, new KapokError('KAPOK_HTTP_SHUTTING_DOWN', 'Kapok is shutting down; retry on another instance'));
+      sendError(
+        reply,
+        new KapokError('KAPOK_HTTP_SHUTTING_DOWN', 'Kapok is shutting down; retry on another instance'),
+      );
       return;
     }
     const route = req.routeOptions.url;
     if (route !== undefined && PROBE_ROUTES.has(route)) return done();
     const { ctx, valid } = tracing.extract(req.headers);
-    if (!valid) req.log.debug({ traceparent: String(req.headers.traceparent).slice(0, 100) }, 'malformed traceparent ignored');
+    if (!valid)
+      req.log.debug(
+        { traceparent: String(req.headers.traceparent).slice(0, 100) },
+        'malformed traceparent ignored',
+      );
     const span = tracing.tracer.startSpan(
       `${req.method} ${route ?? 'unmatched'}`,
       {
         kind: SpanKind.SERVER,
-        attributes: { 'http.request.method': req.method, 'http.route': route ?? 'unmatched', 'url.path': req.url.split('?')[0] },
+        attributes: {
+          'http.request.method': req.method,
+          'http.route': route ?? 'unmatched',
+          'url.path': req.url.split('?')[0],
+        },
       },
       ctx,
     );
@@ -113,7 +136,10 @@ export function createHttpServer({ config, logger, metrics, tracing, isDraining 
 
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0] ?? '';
-    sendError(reply, new KapokError('KAPOK_HTTP_NOT_FOUND', `no route for ${req.method} ${truncate(path, 200)}`));
+    sendError(
+      reply,
+      new KapokError('KAPOK_HTTP_NOT_FOUND', `no route for ${req.method} ${truncate(path, 200)}`),
+    );
   });
 
   app.setErrorHandler((err: FastifyError | KapokError, req, reply) => {
@@ -171,15 +197,21 @@ export function toKapokError(err: unknown, bodyLimitBytes?: number): KapokError 
     });
   }
   if (mapped) return new KapokError(mapped, e.message ?? ERROR_CATALOGUE[mapped].summary, { cause: err });
-  if (e.validation) return new KapokError('KAPOK_HTTP_BAD_REQUEST', e.message ?? 'invalid request', { cause: err });
+  if (e.validation)
+    return new KapokError('KAPOK_HTTP_BAD_REQUEST', e.message ?? 'invalid request', { cause: err });
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
-    return new KapokError('KAPOK_HTTP_BAD_REQUEST', e.message ?? 'bad request', { status: e.statusCode, cause: err });
+    return new KapokError('KAPOK_HTTP_BAD_REQUEST', e.message ?? 'bad request', {
+      status: e.statusCode,
+      cause: err,
+    });
   }
-  return new KapokError('KAPOK_INTERNAL', 'internal error; see the server log for this request id', { cause: err });
+  return new KapokError('KAPOK_INTERNAL', 'internal error; see the server log for this request id', {
+    cause: err,
+  });
 }
 
 function truncate(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n)}…` : s;
 }
 
-export type { FastifyInstance, FastifyRequest, FastifyReply };
+export type { FastifyInstance, FastifyReply, FastifyRequest };

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Agent, request } from 'undici';
+import { type RunningApp, startApp } from '../../src/app.js';
+import { configSchema } from '../../src/core/config/index.js';
+import { isKapokError } from '../../src/core/errors.js';
+import { captureLogs } from '../helpers/logs.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+async function start(shutdownTimeoutMs: number): Promise<RunningApp> {
+  const config = configSchema.parse({
+    dataDir: tmpDir(),
+    shutdownTimeoutMs,
+    http: { host: '127.0.0.1', port: 0 },
+  });
+  return startApp(
+    { config, file: null, envOverrides: new Map() },
+    {
+      logDestination: captureLogs(),
+      extraRoutes: async (app) => {
+        app.get('/slow/:ms', async (req) => {
+          await new Promise((r) => setTimeout(r, Number((req.params as { ms: string }).ms)));
+          return { done: true };
+        });
+      },
+    },
+  );
+}
+
+describe('lifecycle: drain', () => {
+  it('finishes in-flight requests, refuses new work, then closes backends', async () => {
+    const app = await start(5000);
+    const base = `http://127.0.0.1:${app.port}`;
+    const keepAlive = new Agent({ connections: 1, pipelining: 0 });
+    // Open a kept-alive connection first so we can send on it during the drain.
+    assert.equal((await request(`${base}/healthz`, { dispatcher: keepAlive })).statusCode, 200);
+    const inflight = request(`${base}/slow/400`).then(async (r) => ({
+      status: r.statusCode,
+      body: await r.body.json(),
+    }));
+    await new Promise((r) => setTimeout(r, 100));
+    const stopping = app.stop('test');
+    await new Promise((r) => setTimeout(r, 50));
+
+    const ready = await request(`${base}/readyz`, { dispatcher: keepAlive }).then(
+      async (r) => ({ status: r.statusCode, body: (await r.body.json()) as { error?: { code: string } } }),
+      (err: Error) => ({ status: 0, body: { error: { code: err.message } } }),
+    );
+    // The kept-alive socket either got our 503 or was already closed as idle: never a 200.
+    if (ready.status !== 0) {
+      assert.equal(ready.status, 503);
+      assert.equal(ready.body.error?.code, 'KAPOK_HTTP_SHUTTING_DOWN');
+    }
+    await assert.rejects(
+      request(`${base}/healthz`, { dispatcher: new Agent() }),
+      'new connections are refused',
+    );
+
+    assert.deepEqual(
+      await inflight,
+      { status: 200, body: { done: true } },
+      'the in-flight request completed',
+    );
+    assert.deepEqual(await stopping, { clean: true });
+    await assert.rejects(app.store.query('SELECT 1'), (e: unknown) => isKapokError(e, 'KAPOK_STORE_CLOSED'));
+    await assert.rejects(app.kv.get('x'), (e: unknown) => isKapokError(e, 'KAPOK_KV_CLOSED'));
+    await keepAlive.close();
+  });
+
+  it('cuts requests still running after shutdownTimeoutMs and reports an unclean stop', async () => {
+    const app = await start(200);
+    const base = `http://127.0.0.1:${app.port}`;
+    const inflight = request(`${base}/slow/5000`).then(
+      () => 'answered',
+      () => 'cut',
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    assert.deepEqual(await app.stop('test'), { clean: false });
+    assert.ok(Date.now() - t0 < 3000, 'stop did not wait for the 5 s request');
+    assert.equal(await inflight, 'cut');
+  });
+
+  it('stop() twice is one drain', async () => {
+    const app = await start(1000);
+    const [a, b] = await Promise.all([app.stop('one'), app.stop('two')]);
+    assert.deepEqual(a, { clean: true });
+    assert.equal(a, b);
+  });
+});
