@@ -3,11 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import pg from 'pg';
+import { toPostgresPlaceholders } from '../../src/adapters/postgres/placeholders.js';
 import {
   createPostgresStore,
   describePostgresUrl,
   type PostgresStoreOptions,
-  toPostgresPlaceholders,
 } from '../../src/adapters/postgres/store.js';
 import { isKapokError, type KapokError } from '../../src/core/errors.js';
 import { serviceAvailable } from '../helpers/services.js';

@@ -19,6 +19,8 @@ import {
   sqlExcerpt,
   toSafeInteger,
 } from '../../ports/store.js';
+import { mapPgError, type PgErrorContext } from './errors.js';
+import { toPostgresPlaceholders } from './placeholders.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:port/database?options=... */
@@ -38,17 +40,6 @@ export interface PostgresStoreOptions {
 /** Class id of the advisory lock that serializes migrations; the second key is the schema. */
 const MIGRATION_LOCK_CLASS = 0x6b61706b; // 'kapk'
 const PG_INT8_OID = 20;
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'ECONNABORTED',
-]);
 
 interface TxState {
   active: boolean;
@@ -160,22 +151,18 @@ export function describePostgresUrl(url: string): string {
 class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   readonly #pool: pg.Pool;
-  readonly #opts: ReturnType<typeof checkOptions>;
-  readonly #target: string;
-  readonly #password: string;
+  readonly #errors: PgErrorContext;
   readonly #txScope = new AsyncLocalStorage<TxState>();
   readonly #rewrites = new Map<string, { text: string; count: number }>();
   #closing: Promise<void> | undefined;
 
   constructor(pool: pg.Pool, opts: ReturnType<typeof checkOptions>, target: string) {
     this.#pool = pool;
-    this.#opts = opts;
-    this.#target = target;
     let password = '';
     try {
       password = decodeURIComponent(new URL(opts.url).password);
     } catch {}
-    this.#password = password;
+    this.#errors = { target, password, statementTimeoutMs: opts.statementTimeoutMs };
   }
 
   async query<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
@@ -371,86 +358,9 @@ class PostgresStore implements Store {
     }
   }
 
-  /** Turns a pg or network error into a catalogue error; messages never carry the password or parameters. */
   mapError(err: unknown, sql: string, values: readonly unknown[]): KapokError {
-    if (err instanceof KapokError) return err;
-    const e = (err ?? {}) as { code?: unknown; constraint?: unknown; message?: unknown };
-    const code = typeof e.code === 'string' ? e.code : '';
-    const msg = this.#scrub(redact(messageOf(err), values));
-    if (code.startsWith('23')) {
-      const constraint = typeof e.constraint === 'string' ? e.constraint : undefined;
-      return new KapokError(
-        'KAPOK_STORE_CONFLICT',
-        `${msg}: the write conflicts with existing data; use another value or update the existing row`,
-        {
-          cause: err,
-          details: { constraint: constraintKind(code), ...(constraint ? { name: constraint } : {}) },
-        },
-      );
-    }
-    if (isConnectionError(code, messageOf(err))) {
-      return new KapokError(
-        'KAPOK_STORE_UNAVAILABLE',
-        `PostgreSQL at ${this.#target} is not reachable: ${msg}. Check the store URL (host, port, database, ` +
-          'user, password) and that the server accepts connections.',
-        { cause: err, details: { target: this.#target } },
-      );
-    }
-    if (code === '57014') {
-      return new KapokError(
-        'KAPOK_STORE_QUERY',
-        `the statement was cancelled (statement timeout ${this.#opts.statementTimeoutMs} ms): ` +
-          `${sqlExcerpt(sql)}. Make it cheaper (an index?) or raise statementTimeoutMs.`,
-        { cause: err },
-      );
-    }
-    const retryable = code === '40001' || code === '40P01';
-    const statement = sql ? ` (statement: ${sqlExcerpt(sql)})` : '';
-    return new KapokError(
-      'KAPOK_STORE_QUERY',
-      `SQL statement failed (SQLSTATE ${code || 'none'}): ${msg}${statement}. ` +
-        (retryable ? 'Retry the transaction.' : 'Fix the statement.'),
-      { cause: err, details: { sqlstate: code || undefined, ...(retryable ? { retryable: true } : {}) } },
-    );
+    return mapPgError(err, this.#errors, sql, values);
   }
-
-  #scrub(message: string): string {
-    return this.#password.length >= 3 ? message.split(this.#password).join('***') : message;
-  }
-}
-
-function isConnectionError(code: string, message: string): boolean {
-  if (NETWORK_CODES.has(code)) return true;
-  // 08 connection exception, 28 bad credentials, 3D000 no such database, 53300 too many connections,
-  // 57P01-57P03 server shutting down or starting.
-  if (code.startsWith('08') || code.startsWith('28') || code === '3D000' || code === '53300') return true;
-  if (code === '57P01' || code === '57P02' || code === '57P03') return true;
-  return /Connection terminated|timeout exceeded when trying to connect|not queryable|connect ETIMEDOUT/.test(
-    message,
-  );
-}
-
-function constraintKind(code: string): string {
-  if (code === '23505') return 'unique';
-  if (code === '23503') return 'foreign_key';
-  if (code === '23502') return 'not_null';
-  if (code === '23514') return 'check';
-  return 'other';
-}
-
-/**
- * Removes parameter values from a server message (pg quotes bad input back: `invalid input syntax
- * for type integer: "..."`): string parameters are replaced by `<parameter N>` and a trailing
- * quoted value is dropped.
- */
-function redact(message: string, values: readonly unknown[]): string {
-  let out = message;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (typeof v === 'string' && v.length >= 3 && out.includes(v))
-      out = out.split(v).join(`<parameter ${i + 1}>`);
-  }
-  return values.length > 0 ? out.replace(/: "(?:[^"]|"")*"$/, '') : out;
 }
 
 function toPostgres(params: readonly SqlValue[]): unknown[] {
@@ -463,81 +373,4 @@ function toPostgres(params: readonly SqlValue[]): unknown[] {
     else out[i] = v;
   }
   return out;
-}
-
-const IDENT_CHAR = /[A-Za-z0-9_$\u0080-\uffff]/;
-
-/**
- * Rewrites `?` placeholders to `$1..$n`, leaving alone those inside 'strings' (E'' with backslash
- * escapes too), "identifiers", $tag$ dollar quotes $tag$, -- line comments and nested block comments.
- */
-export function toPostgresPlaceholders(sql: string): { text: string; count: number } {
-  let out = '';
-  let count = 0;
-  let i = 0;
-  let from = 0;
-  const n = sql.length;
-  while (i < n) {
-    const c = sql[i];
-    if (c === '?') {
-      out += `${sql.slice(from, i)}$${++count}`;
-      i++;
-      from = i;
-    } else if (c === "'") {
-      const prev = sql[i - 1];
-      const escapes = (prev === 'E' || prev === 'e') && !IDENT_CHAR.test(sql[i - 2] ?? ' ');
-      i = skipQuoted(sql, i + 1, "'", escapes);
-    } else if (c === '"') {
-      i = skipQuoted(sql, i + 1, '"', false);
-    } else if (c === '-' && sql[i + 1] === '-') {
-      const end = sql.indexOf('\n', i);
-      i = end === -1 ? n : end + 1;
-    } else if (c === '/' && sql[i + 1] === '*') {
-      i = skipBlockComment(sql, i + 2);
-    } else if (c === '$' && !IDENT_CHAR.test(sql[i - 1] ?? ' ')) {
-      const tag = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(sql.slice(i, i + 64));
-      if (tag) {
-        const end = sql.indexOf(tag[0], i + tag[0].length);
-        i = end === -1 ? n : end + tag[0].length;
-      } else {
-        i++;
-      }
-    } else {
-      i++;
-    }
-  }
-  return count === 0 ? { text: sql, count } : { text: out + sql.slice(from), count };
-}
-
-function skipQuoted(sql: string, i: number, quote: string, backslashEscapes: boolean): number {
-  const n = sql.length;
-  while (i < n) {
-    const c = sql[i];
-    if (backslashEscapes && c === '\\') {
-      i += 2;
-    } else if (c === quote) {
-      if (sql[i + 1] === quote) i += 2;
-      else return i + 1;
-    } else {
-      i++;
-    }
-  }
-  return n;
-}
-
-function skipBlockComment(sql: string, i: number): number {
-  let depth = 1;
-  const n = sql.length;
-  while (i < n && depth > 0) {
-    if (sql[i] === '/' && sql[i + 1] === '*') {
-      depth++;
-      i += 2;
-    } else if (sql[i] === '*' && sql[i + 1] === '/') {
-      depth--;
-      i += 2;
-    } else {
-      i++;
-    }
-  }
-  return i;
 }
