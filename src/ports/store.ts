@@ -27,7 +27,11 @@ export type SqlValue = string | number | bigint | boolean | null | Uint8Array;
 export interface Migration {
   /** Stable, unique id, e.g. 'core/0001_init'. Never rename or edit an applied migration. */
   id: string;
-  /** One SQL text for both dialects, or one per dialect. May hold several statements. */
+  /**
+   * One SQL text for both dialects, or one per dialect. May hold several statements, but no
+   * transaction control (each migration already runs in its own transaction) and nothing that cannot
+   * run in a transaction (CREATE INDEX CONCURRENTLY).
+   */
   sql: string | { sqlite: string; postgres: string };
 }
 

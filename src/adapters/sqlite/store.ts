@@ -340,11 +340,7 @@ class SqliteStore implements Store {
         { cause: err, details: { constraint: constraintKind(code) } },
       );
     }
-    if (
-      code === 'SQLITE_BUSY' ||
-      code === 'SQLITE_LOCKED' ||
-      (typeof code === 'string' && code.startsWith('SQLITE_BUSY'))
-    ) {
+    if (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)) {
       return new KapokError(
         'KAPOK_STORE_UNAVAILABLE',
         `SQLite database ${file} stayed locked by another connection for longer than the busy timeout ` +
