@@ -1,5 +1,5 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
 import type { Capability, CapabilityFactory } from './core/capability.js';
 import { CAPABILITIES, type CapabilityName, ConfigError, type LoadedConfig } from './core/config/index.js';
@@ -60,9 +60,25 @@ export function resolveDataDir(loaded: LoadedConfig): string {
   return isAbsolute(loaded.config.dataDir) ? loaded.config.dataDir : resolve(base, loaded.config.dataDir);
 }
 
+/**
+ * Creates dir one level at a time. Not `mkdirSync(dir, { recursive: true })`: on some filesystems
+ * (procfs) Node's recursive mkdir retries ENOENT forever instead of failing.
+ */
+function mkdirs(dir: string): void {
+  const missing: string[] = [];
+  let cur = dir;
+  while (!existsSync(cur)) {
+    missing.unshift(cur);
+    const parent = dirname(cur);
+    if (parent === cur) break;
+    cur = parent;
+  }
+  for (const d of missing) mkdirSync(d);
+}
+
 function ensureDataDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirs(dir);
     accessSync(dir, constants.W_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
@@ -89,11 +105,15 @@ export async function openStore(loaded: LoadedConfig, dataDir: string, logger: L
   return createSqliteStore({ file: isAbsolute(s.file) ? s.file : resolve(dataDir, s.file) });
 }
 
-export async function openKV(loaded: LoadedConfig): Promise<KV> {
+export async function openKV(loaded: LoadedConfig, logger: Logger): Promise<KV> {
   const k = loaded.config.kv;
   if (k.driver === 'redis') {
     const { createRedisKV } = await import('./adapters/redis/kv.js');
-    return createRedisKV({ url: k.url as string, keyPrefix: k.keyPrefix });
+    return createRedisKV({
+      url: k.url as string,
+      keyPrefix: k.keyPrefix,
+      onError: (err) => logger.warn({ code: err.code, msg: err.message }, 'redis connection error'),
+    });
   }
   const { createMemoryKV } = await import('./adapters/memory/kv.js');
   return createMemoryKV({ maxKeys: k.maxKeys });
@@ -137,7 +157,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
     const store = await openStore(loaded, dataDir, logger);
     closers.push({ name: 'store', close: () => store.close() });
     await store.migrate(CORE_MIGRATIONS);
-    const kv = await openKV(loaded);
+    const kv = await openKV(loaded, logger);
     closers.push({ name: 'kv', close: () => kv.close() });
 
     const health = new Health();
@@ -244,8 +264,12 @@ async function drain(server: FastifyInstance, timeoutMs: number): Promise<boolea
     timer = setTimeout(() => r(false), timeoutMs);
   });
   const closed = server.close().then(() => true as const);
+  // A connection whose response was already under way when the drain began turns idle (kept alive)
+  // afterwards; close such sockets as they go idle instead of waiting for keepAliveTimeoutMs.
+  const sweeper = setInterval(() => server.server.closeIdleConnections(), 50);
   const clean = await Promise.race([closed, timedOut]);
   clearTimeout(timer);
+  clearInterval(sweeper);
   if (!clean) {
     server.server.closeAllConnections();
     await closed;

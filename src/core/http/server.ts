@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  LogController,
 } from 'fastify';
 import type { KapokConfig } from '../config/index.js';
 import { ERROR_CATALOGUE, type ErrorCode, KapokError } from '../errors.js';
@@ -48,7 +49,8 @@ export function createHttpServer({
 }: HttpServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Fastify's own request lines are off: ours (onResponse) carries the route template and skips probes.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     bodyLimit: config.http.bodyLimitBytes,
     // Our own node server: Node checks request timeouts only every connectionsCheckingInterval
     // (30 s by default), which would let a slow client hold a socket far past requestTimeoutMs.
@@ -67,7 +69,6 @@ export function createHttpServer({
     forceCloseConnections: 'idle',
     return503OnClosing: false, // we answer 503 ourselves, in our error shape (onRequest below)
     requestIdHeader: false,
-    requestIdLogLabel: 'request_id',
     // Reuse a caller's X-Request-Id when it is a sane token, so one id follows a call across hops.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -110,6 +111,12 @@ export function createHttpServer({
     req.kapokSpan = span;
     // Everything after this hook (parsing, handler, reply) runs inside the span's context.
     context.with(trace.setSpan(ctx, span), done);
+  });
+
+  // Responses written during a drain close their connection, so kept-alive sockets do not hold it open.
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (isDraining?.()) reply.header('connection', 'close');
+    done(null, payload);
   });
 
   app.addHook('onResponse', (req, reply, done) => {
