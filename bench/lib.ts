@@ -5,7 +5,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const root = new URL('..', import.meta.url).pathname;
-export const kapokBin = join(root, 'dist/src/cli/main.js');
+export const kapokBin = join(root, 'dist/bundle/main.js');
 
 /** Facts every result carries so numbers from different machines are never compared blindly. */
 export function machine() {
