@@ -21,7 +21,9 @@ import type { Store } from './ports/store.js';
  */
 
 /** Capabilities this build provides. One issue each adds its entry. */
-const AVAILABLE: Partial<Record<CapabilityName, () => Promise<CapabilityFactory>>> = {};
+const AVAILABLE: Partial<Record<CapabilityName, () => Promise<CapabilityFactory>>> = {
+  gateway: () => import('./gateway/index.js').then((m) => m.createGateway),
+};
 
 export interface AppOptions {
   /** Log destination (tests capture lines); default stdout. */

@@ -69,6 +69,68 @@ export const ERROR_CATALOGUE = {
     status: 502,
     summary: 'An outgoing HTTP call could not connect or timed out.',
   },
+  // LLM gateway (/v1 answers in OpenAI's error shape with these codes; /api/gateway in Kapok's).
+  KAPOK_GATEWAY_AUTH_MISSING: {
+    status: 401,
+    summary: 'A /v1 request carried no API key or bearer token.',
+  },
+  KAPOK_GATEWAY_AUTH_INVALID: {
+    status: 401,
+    summary: 'The API key or JWT is unknown, revoked, expired or fails verification.',
+  },
+  KAPOK_GATEWAY_BAD_REQUEST: {
+    status: 400,
+    summary: 'The request body is not a valid OpenAI request (missing or mistyped parameter).',
+  },
+  KAPOK_GATEWAY_MODEL_NOT_FOUND: { status: 404, summary: 'The requested model is not configured.' },
+  KAPOK_GATEWAY_MODEL_FORBIDDEN: { status: 403, summary: 'This key or token may not use the model.' },
+  KAPOK_GATEWAY_PREFERENCE_INVALID: {
+    status: 400,
+    summary: 'The model preference header holds a value outside gateway.preference.allowed.',
+  },
+  KAPOK_GATEWAY_RATE_LIMITED: {
+    status: 429,
+    summary: 'The key or subject is over its requests-per-minute or tokens-per-minute limit.',
+  },
+  KAPOK_GATEWAY_REQUEST_TOO_LARGE: {
+    status: 429,
+    summary: 'The request alone needs more tokens than the tokens-per-minute limit allows.',
+  },
+  KAPOK_GATEWAY_QUOTA_UNAVAILABLE: {
+    status: 503,
+    summary: 'The quota backend (KV) cannot be reached and gateway.limits.failOpen is false.',
+  },
+  KAPOK_GATEWAY_NO_TARGET: {
+    status: 503,
+    summary: 'Every target and fallback of the model has an open circuit or weight 0.',
+  },
+  KAPOK_GATEWAY_UPSTREAM_FAILED: {
+    status: 502,
+    summary: 'Every upstream attempt failed (connection, 429 or 5xx) within the retry budget.',
+  },
+  KAPOK_GATEWAY_UPSTREAM_TIMEOUT: {
+    status: 504,
+    summary: 'The upstream did not answer within its timeoutMs.',
+  },
+  KAPOK_GATEWAY_UPSTREAM_REJECTED: {
+    status: 400,
+    summary:
+      'The upstream refused the request itself (e.g. context too long); its status and message are passed on.',
+  },
+  KAPOK_GATEWAY_STREAM_INTERRUPTED: {
+    status: 502,
+    summary:
+      'The upstream stream broke off after data was sent; the client stream ends with this error event.',
+  },
+  KAPOK_GATEWAY_UNSUPPORTED: {
+    status: 400,
+    summary: 'The endpoint is not offered by the provider type behind this model.',
+  },
+  KAPOK_GATEWAY_ADMIN_DISABLED: {
+    status: 403,
+    summary: 'The gateway admin API is off because gateway.auth.adminToken is not set.',
+  },
+  KAPOK_GATEWAY_KEY_NOT_FOUND: { status: 404, summary: 'No API key has that id or name.' },
   // Store port (SQL).
   KAPOK_STORE_UNAVAILABLE: { status: 503, summary: 'The SQL store cannot be reached or opened.' },
   KAPOK_STORE_QUERY: { status: 500, summary: 'A SQL statement failed.' },

@@ -59,6 +59,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     );
   }
   const config = parsed.data;
+  resolveEnvRefs(config, env);
   if (config.profile === 'gov' && env.GOVERNMENT_ENV !== 'prod') {
     throw new ConfigError(
       'KAPOK_CONFIG_PROFILE',
@@ -66,6 +67,13 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     );
   }
   return { config, file, envOverrides };
+}
+
+/** Keys that name an environment variable (`apiKeyEnv`) get its value here: only core/config reads env. */
+function resolveEnvRefs(config: KapokConfig, env: NodeJS.ProcessEnv): void {
+  for (const p of config.gateway.providers) {
+    if (p.apiKeyEnv && p.apiKey === null) p.apiKey = env[p.apiKeyEnv] || null;
+  }
 }
 
 function readYaml(file: string): Record<string, unknown> {

@@ -1,16 +1,13 @@
 import { z } from 'zod';
+import { gatewaySchema } from '../../gateway/config.js';
+import { secret } from './secret.js';
 
 /**
  * The one configuration schema. Defaults live here and nowhere else; kapok.example.yaml mirrors them
  * (a test keeps the two equal). Objects are strict: an unknown key is an error, never ignored.
  */
 
-/** Schemas whose values are secrets: `kapok config print` shows them as `***`, logs never carry them. */
-export const secretSchemas = new WeakSet<z.ZodType>();
-function secret<T extends z.ZodType>(schema: T): T {
-  secretSchemas.add(schema);
-  return schema;
-}
+export { secretSchemas } from './secret.js';
 
 const port = z.number().int().min(0).max(65535); // 0 = an ephemeral port (tests, benchmarks)
 const ms = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -89,7 +86,7 @@ export const configSchema = z
     tracing: tracing.prefault({}),
     store: store.prefault({}),
     kv: kv.prefault({}),
-    gateway: capability(),
+    gateway: gatewaySchema.prefault({}),
     inference: capability(),
     edge: capability(),
     v2x: capability(),

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { secretSchemas } from './schema.js';
+import { secretSchemas } from './secret.js';
 
 /**
  * Just enough zod introspection for env-override mapping, secret redaction and the example-file
@@ -12,6 +12,7 @@ interface Def {
   innerType?: z.ZodType;
   shape?: Record<string, z.ZodType>;
   in?: z.ZodType;
+  element?: z.ZodType;
 }
 const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
 
@@ -69,6 +70,10 @@ export function redact(schema: z.ZodType, value: unknown): unknown {
     if (value === null || value === undefined) return value;
     if (typeof value === 'object' && Object.keys(value as object).length === 0) return value;
     return '***';
+  }
+  if (leaf.kind === 'array' && Array.isArray(value)) {
+    const element = defOf(leaf.schema).element;
+    return element ? value.map((v) => redact(element, v)) : value;
   }
   const fields = fieldsOf(schema);
   if (!fields || value === null || typeof value !== 'object') return value;

@@ -1,0 +1,133 @@
+import { createHash, createPublicKey } from 'node:crypto';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  type JWK,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+  jwtVerify,
+} from 'jose';
+import { KapokError } from '../../core/errors.js';
+import type { GatewayConfig } from '../config.js';
+
+type JwtConfig = GatewayConfig['auth']['jwt'];
+const MAX_CACHED = 10_000;
+/** Longest a verified token is trusted without re-verification (never past its exp). */
+const CACHE_MS = 60_000;
+
+export interface JwtClaims {
+  sub: string;
+  iss: string | undefined;
+  models: string[] | null;
+  /** exp in ms. */
+  expMs: number;
+}
+
+/**
+ * JWT bearer verification with jose: only asymmetric algorithms (EdDSA, ES256, RS256) from config,
+ * so `alg: none` and HMAC-signed-with-the-public-key tokens fail; exp and sub are required; iss/aud
+ * checked when configured. Verified tokens are cached by SHA-256 of the token, never past exp.
+ */
+export class JwtVerifier {
+  readonly #keys: JWTVerifyGetKey;
+  readonly #cfg: JwtConfig;
+  readonly #cache = new Map<string, JwtClaims>();
+  readonly #now: () => number;
+
+  constructor(cfg: JwtConfig, now: () => number = Date.now) {
+    this.#cfg = cfg;
+    this.#now = now;
+    const local = cfg.publicKeys.length ? createLocalJWKSet({ keys: cfg.publicKeys.map(toJwk) }) : null;
+    const remote = cfg.jwksUrl
+      ? createRemoteJWKSet(new URL(cfg.jwksUrl), {
+          timeoutDuration: 5000,
+          cooldownDuration: 30_000,
+          cacheMaxAge: 600_000,
+        })
+      : null;
+    this.#keys = async (header, token) => {
+      if (local) {
+        try {
+          return await local(header, token);
+        } catch (err) {
+          if (!remote || !(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+        }
+      }
+      if (remote) return remote(header, token);
+      throw new joseErrors.JWKSNoMatchingKey();
+    };
+  }
+
+  static configured(cfg: JwtConfig): boolean {
+    return cfg.publicKeys.length > 0 || cfg.jwksUrl !== null;
+  }
+
+  async verify(token: string): Promise<JwtClaims> {
+    const id = createHash('sha256').update(token).digest('base64url');
+    const now = this.#now();
+    const hit = this.#cache.get(id);
+    if (hit && hit.expMs > now) return hit;
+    if (hit) this.#cache.delete(id);
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.#keys, {
+        algorithms: this.#cfg.algorithms,
+        clockTolerance: this.#cfg.clockToleranceSec,
+        requiredClaims: ['exp', 'sub'],
+        currentDate: new Date(now),
+        ...(this.#cfg.issuer ? { issuer: this.#cfg.issuer } : {}),
+        ...(this.#cfg.audience ? { audience: this.#cfg.audience } : {}),
+      }));
+    } catch (err) {
+      throw new KapokError('KAPOK_GATEWAY_AUTH_INVALID', `bearer token rejected: ${reason(err)}`, {
+        cause: err,
+      });
+    }
+    const models = Array.isArray(payload.models)
+      ? payload.models.filter((m): m is string => typeof m === 'string')
+      : null;
+    const expMs = (payload.exp as number) * 1000;
+    const claims: JwtClaims = { sub: String(payload.sub), iss: payload.iss, models, expMs };
+    // Cached until the earlier of exp and CACHE_MS from now.
+    const entry = { ...claims, expMs: Math.min(expMs, now + CACHE_MS) };
+    if (this.#cache.size >= MAX_CACHED) this.#cache.delete(this.#cache.keys().next().value as string);
+    this.#cache.set(id, entry);
+    return claims;
+  }
+}
+
+/** Reasons safe to show a caller (no key material, no token contents). */
+function reason(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'token expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `claim ${err.claim} invalid (${err.reason})`;
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'algorithm not allowed (use EdDSA, ES256 or RS256)';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'signature does not verify';
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no configured key matches the token';
+  if (err instanceof joseErrors.JWTInvalid || err instanceof joseErrors.JWSInvalid) return 'malformed token';
+  if (err instanceof joseErrors.JWKSTimeout) return 'JWKS endpoint timed out';
+  return 'verification failed';
+}
+
+/** A configured key (PEM SPKI or JWK JSON) as a public JWK. Private keys are refused. */
+export function toJwk(text: string, index: number): JWK {
+  const t = text.trim();
+  try {
+    const src = t.startsWith('{') ? (JSON.parse(t) as JWK) : null;
+    if (t.includes('PRIVATE KEY') || (src && 'd' in src)) {
+      throw new Error('a private key was given: configure the public key only');
+    }
+    const key = src
+      ? createPublicKey({ key: src, format: 'jwk' })
+      : createPublicKey({ key: t, format: 'pem' });
+    const jwk = key.export({ format: 'jwk' }) as JWK;
+    if (src?.kid) jwk.kid = src.kid;
+    if (src?.alg) jwk.alg = src.alg;
+    return jwk;
+  } catch (err) {
+    throw new KapokError(
+      'KAPOK_CONFIG_INVALID',
+      `gateway.auth.jwt.publicKeys[${index}]: not a usable public key (${(err as Error).message.slice(0, 120)})`,
+    );
+  }
+}

@@ -1,0 +1,91 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../../core/log.js';
+import type { Tracing } from '../../core/tracing.js';
+import type { Principal } from '../auth/index.js';
+import type { GatewayConfig } from '../config.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { Usage } from '../providers/types.js';
+import type { Admission, QuotaService } from '../quota/service.js';
+import type { Plan, Route, Target } from '../routing/router.js';
+import type { UsageRecorder } from '../usage/recorder.js';
+
+export interface ProxyDeps {
+  cfg: GatewayConfig;
+  tracing: Tracing;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  quota: QuotaService;
+  usage: UsageRecorder;
+}
+
+/** One client request on its way through the gateway. */
+export interface Call {
+  endpoint: 'chat' | 'embeddings';
+  principal: Principal;
+  route: Route;
+  plan: Plan;
+  admission: Admission;
+  promptTokens: number;
+  /** performance.now() when the request arrived. */
+  startedAt: number;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+  req: FastifyRequest;
+  reply: FastifyReply;
+  /** Time spent waiting on upstreams, for the overhead metric. */
+  upstreamMs: number;
+}
+
+/** Aborts when the client connection closes before the response finished. */
+export function clientSignal(reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) ac.abort();
+  });
+  return ac.signal;
+}
+
+/** Usage record, quota settlement and metrics for a finished call. */
+export function finish(
+  d: ProxyDeps,
+  c: Call,
+  target: Target | null,
+  status: number,
+  usage: Usage | null,
+  stream: boolean,
+): void {
+  const totalMs = performance.now() - c.startedAt;
+  const targetKey = target?.key ?? 'none';
+  const prompt = usage?.prompt_tokens ?? (status < 400 ? c.promptTokens : 0);
+  const completion = usage?.completion_tokens ?? 0;
+  d.metrics.requests.inc({
+    endpoint: c.endpoint,
+    model: c.route.name,
+    target: targetKey,
+    status: String(status),
+  });
+  d.metrics.overhead.observe(Math.max(totalMs - c.upstreamMs, 0) / 1000);
+  if (usage) {
+    d.metrics.tokens.inc({ model: c.route.name, target: targetKey, direction: 'in' }, usage.prompt_tokens);
+    d.metrics.tokens.inc(
+      { model: c.route.name, target: targetKey, direction: 'out' },
+      usage.completion_tokens,
+    );
+  }
+  void d.quota.settle(c.principal, c.admission, prompt + completion);
+  d.usage.record({
+    ts: Date.now(),
+    subject: c.principal.subject,
+    model: c.route.name,
+    target: targetKey,
+    promptTokens: prompt,
+    completionTokens: completion,
+    latencyMs: Math.round(totalMs),
+    status,
+    stream,
+  });
+}
+
+export function targetHeader(cfg: GatewayConfig, reply: FastifyReply, t: Target): void {
+  if (cfg.exposeTarget) reply.header('x-kapok-target', t.key);
+}

@@ -1,0 +1,176 @@
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { KapokError } from '../../core/errors.js';
+import type { ChatRequest, Usage } from '../providers/types.js';
+import type { Target } from '../routing/router.js';
+import {
+  attemptError,
+  classify,
+  endSpan,
+  type Outcome,
+  readErrorBody,
+  rejectedError,
+  sendAttempt,
+  statusOutcome,
+} from './attempt.js';
+import { type Call, finish, type ProxyDeps, targetHeader } from './call.js';
+import { SseParser } from './sse.js';
+
+const DONE = 'data: [DONE]\n\n';
+
+/**
+ * A streaming chat call. Upstream SSE events are translated and written to the client as they
+ * arrive (no buffering beyond one upstream chunk). The response is committed with the first chunk
+ * that has something for the client: until then a failure moves on to the next attempt; after it,
+ * nothing is retried and a broken upstream ends the client stream with an error event, never
+ * with a clean [DONE]. A client that goes away aborts the upstream request.
+ */
+export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<void> {
+  const includeUsage = body.stream_options?.include_usage === true;
+  let last: KapokError | null = null;
+  let out: PassThrough | null = null;
+
+  for (const t of c.plan.attempts) {
+    if (c.signal.aborted) return;
+    const upReq = t.upstream.adapter.chatRequest(body, t.model); // may throw a 400 naming a param
+    if (!t.circuit.tryAcquire()) continue;
+    const t0 = performance.now();
+    let open: Awaited<ReturnType<typeof sendAttempt>>;
+    try {
+      open = await sendAttempt(d.tracing, t, upReq, c.signal);
+    } catch (err) {
+      c.upstreamMs += performance.now() - t0;
+      const outcome = classify(err, c.signal);
+      d.metrics.attempts.inc({ target: t.key, outcome });
+      if (outcome === 'aborted') {
+        t.circuit.release();
+        finish(d, c, t, 499, null, true);
+        return;
+      }
+      t.circuit.failure();
+      last = attemptError(t, outcome);
+      continue;
+    }
+    const { res, span } = open;
+    const status = res.statusCode;
+    if (status >= 300) {
+      const text = await readErrorBody(res.body);
+      c.upstreamMs += performance.now() - t0;
+      const outcome = statusOutcome(status);
+      endSpan(span, outcome);
+      d.metrics.attempts.inc({ target: t.key, outcome });
+      const info = t.upstream.adapter.errorInfo(text);
+      if (outcome === 'http_4xx' && status !== 401 && status !== 403) {
+        t.circuit.success();
+        const err = rejectedError(t, status, info);
+        finish(d, c, t, err.status, null, true);
+        throw err;
+      }
+      t.circuit.failure();
+      last =
+        status === 401 || status === 403
+          ? rejectedError(t, status, info)
+          : attemptError(t, outcome, info, status);
+      continue;
+    }
+
+    const parser = new SseParser();
+    const tr = t.upstream.adapter.chatStream({ includeUsage, clientModel: c.route.name });
+    let usage: Usage | null = null;
+    let done = false;
+    let upstreamError: string | null = null;
+    let contentChunks = 0;
+    let failure: unknown = null;
+    try {
+      for await (const chunk of res.body) {
+        let text = '';
+        for (const ev of parser.push(chunk as Buffer)) {
+          const step = tr.push(ev);
+          for (const o of step.out) text += `data: ${o}\n\n`;
+          contentChunks += step.out.length;
+          if (step.usage) usage = step.usage;
+          if (step.error !== undefined) upstreamError = step.error;
+          if (step.done) done = true;
+          if (done || upstreamError !== null) break;
+        }
+        if (text) {
+          if (!out) out = commit(d, c, t);
+          if (!out.write(text)) await once(out, 'drain', { signal: c.signal });
+        }
+        if (done || upstreamError !== null) break;
+      }
+    } catch (err) {
+      failure = err;
+    }
+    const ms = performance.now() - t0;
+    c.upstreamMs += ms;
+    d.metrics.upstreamLatency.observe({ target: t.key }, ms / 1000);
+
+    if (c.signal.aborted) {
+      endSpan(span, 'aborted');
+      d.metrics.attempts.inc({ target: t.key, outcome: 'aborted' });
+      t.circuit.release();
+      // The client left: charge what was streamed (prompt estimate + one token per chunk).
+      finish(d, c, t, 499, usage ?? estimate(c, contentChunks), true);
+      out?.destroy();
+      return;
+    }
+    if (done) {
+      endSpan(span, 'ok');
+      d.metrics.attempts.inc({ target: t.key, outcome: 'ok' });
+      t.circuit.success();
+      if (!out) out = commit(d, c, t);
+      out.end(DONE);
+      finish(d, c, t, 200, usage, true);
+      return;
+    }
+    // Broken off: an upstream error event, a socket error or timeout, or an end without [DONE].
+    const outcome: Outcome = failure ? classify(failure, c.signal) : 'stream_cut';
+    endSpan(span, outcome === 'connect' ? 'stream_cut' : outcome);
+    d.metrics.attempts.inc({ target: t.key, outcome: outcome === 'connect' ? 'stream_cut' : outcome });
+    t.circuit.failure();
+    const why =
+      upstreamError !== null
+        ? `upstream ${t.key} reported an error mid-stream: ${upstreamError.slice(0, 500)}`
+        : outcome === 'timeout'
+          ? `upstream ${t.key} sent nothing for ${t.upstream.timeoutMs} ms mid-stream`
+          : `upstream ${t.key} stream ended before completion`;
+    if (!out) {
+      // Nothing reached the client yet: the next attempt may still answer.
+      last = new KapokError('KAPOK_GATEWAY_UPSTREAM_FAILED', why);
+      continue;
+    }
+    d.logger.warn(
+      { target: t.key, request_id: c.req.id, outcome },
+      'upstream stream broke off after data was sent',
+    );
+    const event = {
+      error: { message: why, type: 'server_error', code: 'KAPOK_GATEWAY_STREAM_INTERRUPTED', param: null },
+    };
+    out.end(`event: error\ndata: ${JSON.stringify(event)}\n\n`);
+    finish(d, c, t, 502, usage ?? estimate(c, contentChunks), true);
+    return;
+  }
+  const err =
+    last ?? new KapokError('KAPOK_GATEWAY_NO_TARGET', `no upstream of model ${c.route.name} is available`);
+  finish(d, c, null, err.status, null, true);
+  throw err;
+}
+
+/** Sends the 200 and SSE headers; from here on the response belongs to this target. */
+function commit(d: ProxyDeps, c: Call, t: Target): PassThrough {
+  const out = new PassThrough();
+  targetHeader(d.cfg, c.reply, t);
+  c.reply
+    .code(200)
+    .header('content-type', 'text/event-stream; charset=utf-8')
+    .header('cache-control', 'no-cache')
+    .header('x-accel-buffering', 'no') // nginx in front must not buffer the stream
+    .send(out);
+  d.metrics.ttft.observe({ model: c.route.name, target: t.key }, (performance.now() - c.startedAt) / 1000);
+  return out;
+}
+
+function estimate(c: Call, chunks: number): Usage {
+  return { prompt_tokens: c.promptTokens, completion_tokens: chunks, total_tokens: c.promptTokens + chunks };
+}

@@ -1,0 +1,75 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { KapokError } from '../../core/errors.js';
+import { sendError, toKapokError } from '../../core/http/server.js';
+import type { Store } from '../../ports/store.js';
+import type { KeyService } from '../auth/keys.js';
+import { queryUsage } from '../usage/query.js';
+import type { UsageRecorder } from '../usage/recorder.js';
+
+export interface AdminDeps {
+  adminToken: string | null;
+  keys: KeyService;
+  store: Store;
+  usage: UsageRecorder;
+  bodyLimitBytes: number;
+}
+
+const sha = (s: string) => createHash('sha256').update(s).digest();
+
+/** /api/gateway: key management and usage totals, behind gateway.auth.adminToken. */
+export async function adminRoutes(app: FastifyInstance, d: AdminDeps): Promise<void> {
+  const expected = d.adminToken ? sha(d.adminToken) : null;
+  app.setErrorHandler((err, _req, reply) => sendError(reply, toKapokError(err, d.bodyLimitBytes)));
+
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (!expected) {
+      return done(
+        new KapokError(
+          'KAPOK_GATEWAY_ADMIN_DISABLED',
+          'set gateway.auth.adminToken (KAPOK_GATEWAY__AUTH__ADMIN_TOKEN) to use the admin API, or use `kapok keys` on the host',
+        ),
+      );
+    }
+    const m = /^Bearer[ \t]+(\S+)$/i.exec(req.headers.authorization ?? '');
+    // Hash both sides first: timingSafeEqual needs equal lengths, and the hash hides the length.
+    if (!m || !timingSafeEqual(sha(m[1] as string), expected)) {
+      return done(
+        new KapokError(
+          'KAPOK_HTTP_UNAUTHORIZED',
+          'send the gateway admin token as "Authorization: Bearer <token>"',
+        ),
+      );
+    }
+    done();
+  });
+
+  app.post('/keys', async (req, reply) => {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    if (typeof b !== 'object' || Array.isArray(b))
+      throw new KapokError('KAPOK_HTTP_BAD_REQUEST', 'body: a JSON object {name, rpm?, tpm?, models?}');
+    const { key, info } = await d.keys.create({
+      name: b.name as string,
+      rpm: b.rpm as number | undefined,
+      tpm: b.tpm as number | undefined,
+      models: b.models as string[] | undefined,
+    });
+    return reply.code(201).send({ ...info, key });
+  });
+
+  app.get('/keys', async (req) => {
+    const all = (req.query as Record<string, string>).all === 'true';
+    return { keys: await d.keys.list(all) };
+  });
+
+  app.delete('/keys/:id', async (req) => {
+    const id = await d.keys.revoke((req.params as { id: string }).id);
+    return { id, revoked: true };
+  });
+
+  app.get('/usage', async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    await d.usage.flush(); // totals include what this process has queued
+    return queryUsage(d.store, { key: q.key, from: q.from, to: q.to, groupBy: q.groupBy });
+  });
+}
