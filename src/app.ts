@@ -78,7 +78,7 @@ function mkdirs(dir: string): void {
   for (const d of missing) mkdirSync(d);
 }
 
-function ensureDataDir(dir: string): void {
+export function ensureDataDir(dir: string): void {
   try {
     mkdirs(dir);
     accessSync(dir, constants.W_OK);

@@ -100,7 +100,10 @@ describe('gateway: OpenAI SDK against /v1', () => {
     assert.deepEqual(sent?.body.messages, [{ role: 'user', content: [{ type: 'text', text: 'weather?' }] }]);
     assert.equal(sent?.headers['anthropic-version'], '2023-06-01');
     assert.equal(r.choices[0]?.finish_reason, 'tool_calls');
-    assert.equal(r.choices[0]?.message.tool_calls?.[0]?.function.arguments, '{"city":"Guangzhou"}');
+    const call = r.choices[0]?.message.tool_calls?.[0] as
+      | OpenAI.ChatCompletionMessageFunctionToolCall
+      | undefined;
+    assert.equal(call?.function.arguments, '{"city":"Guangzhou"}');
     assert.equal(r.usage?.prompt_tokens, FAKE_USAGE.prompt_tokens);
     assert.equal(r.model, 'haiku');
   });

@@ -11,6 +11,7 @@ export const ADMIN = 'test-admin-token-0123456789';
 
 export interface Gw {
   app: RunningApp;
+  dataDir: string;
   /** Stops Kapok and removes its data dir; call from the suite's after(). */
   stop(): Promise<void>;
   base: string;
@@ -50,6 +51,7 @@ export async function startGateway(
   };
   return {
     app,
+    dataDir,
     async stop() {
       await app.stop('test');
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,0 +1,145 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { ensureDataDir, openStore, resolveDataDir } from '../app.js';
+import { type LoadedConfig, loadConfig } from '../core/config/index.js';
+import { createLogger } from '../core/log.js';
+import { GATEWAY_MIGRATIONS, type KeyInfo, KeyStore } from '../gateway/auth/key-store.js';
+import { KeyService } from '../gateway/auth/keys.js';
+import type { Store } from '../ports/store.js';
+import { fail } from './exit.js';
+
+/**
+ * `kapok keys create|list|revoke`: manage gateway API keys in the configured Store, with or without
+ * a running `kapok up` (a running process sees a revocation within gateway.auth.keyCacheMs).
+ */
+export function keysCommand(): Command {
+  const cmd = new Command('keys').description('manage LLM gateway API keys');
+  const withService = async <T>(
+    opts: { config?: string },
+    fn: (keys: KeyService) => Promise<T>,
+  ): Promise<T> => {
+    const loaded = loadConfig({ file: opts.config });
+    const store = await open(loaded);
+    try {
+      const keys = new KeyService({
+        store: new KeyStore(store),
+        knownModels: new Set(loaded.config.gateway.models.map((m) => m.name)),
+        cacheMs: 0,
+      });
+      return await fn(keys);
+    } finally {
+      await store.close();
+    }
+  };
+
+  cmd
+    .command('create')
+    .description('create a key and print it once (only its hash is stored)')
+    .requiredOption('--name <name>', 'a unique label, e.g. team-vision')
+    .option('--rpm <n>', 'requests per minute (default gateway.limits.default.rpm)', positive)
+    .option('--tpm <n>', 'tokens per minute (default gateway.limits.default.tpm)', positive)
+    .option('--models <list>', 'comma-separated client-facing models this key may use (default all)')
+    .option('-c, --config <file>', 'YAML config file')
+    .option('--json', 'print JSON')
+    .action(
+      async (opts: {
+        name: string;
+        rpm?: number;
+        tpm?: number;
+        models?: string;
+        config?: string;
+        json?: boolean;
+      }) => {
+        try {
+          const models = opts.models
+            ?.split(',')
+            .map((m) => m.trim())
+            .filter(Boolean);
+          const { key, info } = await withService(opts, (k) =>
+            k.create({ name: opts.name, rpm: opts.rpm, tpm: opts.tpm, models }),
+          );
+          if (opts.json) process.stdout.write(`${JSON.stringify({ ...info, key })}\n`);
+          else {
+            process.stdout.write(`${key}\n`);
+            process.stderr.write(
+              `created key ${info.id} (${info.name}); it is shown only this once: store it now\n`,
+            );
+          }
+        } catch (err) {
+          fail(err);
+        }
+      },
+    );
+
+  cmd
+    .command('list')
+    .description('list keys (never their secrets)')
+    .option('--all', 'include revoked keys')
+    .option('-c, --config <file>', 'YAML config file')
+    .option('--json', 'print JSON')
+    .action(async (opts: { all?: boolean; config?: string; json?: boolean }) => {
+      try {
+        const list = await withService(opts, (k) => k.list(opts.all === true));
+        if (opts.json) process.stdout.write(`${JSON.stringify(list)}\n`);
+        else process.stdout.write(table(list));
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  cmd
+    .command('revoke')
+    .description('revoke a key by id or name')
+    .argument('<id-or-name>')
+    .option('-c, --config <file>', 'YAML config file')
+    .option('--json', 'print JSON')
+    .action(async (idOrName: string, opts: { config?: string; json?: boolean }) => {
+      try {
+        const id = await withService(opts, (k) => k.revoke(idOrName));
+        process.stdout.write(opts.json ? `${JSON.stringify({ id, revoked: true })}\n` : `revoked ${id}\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+  return cmd;
+}
+
+async function open(loaded: LoadedConfig): Promise<Store> {
+  const logger = createLogger({ level: 'warn', destination: process.stderr });
+  const dataDir = resolveDataDir(loaded);
+  if (loaded.config.store.driver === 'sqlite') ensureDataDir(dataDir);
+  const store = await openStore(loaded, dataDir, logger);
+  await store.migrate(GATEWAY_MIGRATIONS);
+  return store;
+}
+
+function positive(v: string): number {
+  const n = Number(v);
+  if (!/^[0-9]+$/.test(v) || n < 1 || n > 1_000_000_000)
+    throw new InvalidArgumentError('a whole number from 1 to 1000000000');
+  return n;
+}
+
+function table(list: KeyInfo[]): string {
+  if (!list.length) return 'no keys\n';
+  const rows = list.map((k) => [
+    k.id,
+    k.name,
+    String(k.rpm ?? 'default'),
+    String(k.tpm ?? 'default'),
+    k.models?.join(',') ?? 'all',
+    k.createdAt,
+    k.revokedAt ?? '',
+  ]);
+  const head = ['ID', 'NAME', 'RPM', 'TPM', 'MODELS', 'CREATED', 'REVOKED'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  return (
+    [head, ...rows]
+      .map((r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i] as number))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
+}
