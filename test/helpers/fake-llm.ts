@@ -150,7 +150,7 @@ function anthropic(fake: FakeLlm, body: Record<string, unknown>, res: ServerResp
     const content: object[] = [{ type: 'text', text: `hello from ${fake.name}` }];
     if (tools)
       content.push({ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Guangzhou' } });
-    return json(res, {
+    json(res, {
       id: 'msg_1',
       type: 'message',
       role: 'assistant',
@@ -159,6 +159,7 @@ function anthropic(fake: FakeLlm, body: Record<string, unknown>, res: ServerResp
       stop_reason: tools ? 'tool_use' : 'end_turn',
       usage,
     });
+    return;
   }
   res.writeHead(200, { 'content-type': 'text/event-stream' });
   const ev = (type: string, data: object) =>
