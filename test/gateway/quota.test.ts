@@ -49,12 +49,16 @@ describe('gateway quotas (memory KV) and usage', () => {
   it('tokens per minute: reserve prompt + max_tokens, settle with the real usage (streamed too)', async () => {
     const { key } = await gw.createKey({ tpm: 1000 });
     const c = gw.client(key);
-    const first = await c.chat.completions.create({ model: 'qwen', messages: msg, max_tokens: 300 }).withResponse();
+    const first = await c.chat.completions
+      .create({ model: 'qwen', messages: msg, max_tokens: 300 })
+      .withResponse();
     const reserved = 1000 - Number(first.response.headers.get('x-ratelimit-remaining-tokens'));
     assert.ok(reserved > 300 && reserved < 320, `reserved ${reserved}`);
     await new Promise((r) => setTimeout(r, 20)); // settle runs after the reply
     // Second call: the first was settled down to the upstream's real usage.
-    const second = await c.chat.completions.create({ model: 'qwen', messages: msg, max_tokens: 300 }).withResponse();
+    const second = await c.chat.completions
+      .create({ model: 'qwen', messages: msg, max_tokens: 300 })
+      .withResponse();
     assert.equal(Number(second.response.headers.get('x-ratelimit-remaining-tokens')), 1000 - REAL - reserved);
     await new Promise((r) => setTimeout(r, 20));
     const s = await c.chat.completions
@@ -65,7 +69,9 @@ describe('gateway quotas (memory KV) and usage', () => {
     }
     assert.equal(Number(s.response.headers.get('x-ratelimit-remaining-tokens')), 1000 - 2 * REAL - reserved);
     await new Promise((r) => setTimeout(r, 20));
-    const fourth = await c.chat.completions.create({ model: 'qwen', messages: msg, max_tokens: 300 }).withResponse();
+    const fourth = await c.chat.completions
+      .create({ model: 'qwen', messages: msg, max_tokens: 300 })
+      .withResponse();
     assert.equal(
       Number(fourth.response.headers.get('x-ratelimit-remaining-tokens')),
       1000 - 3 * REAL - reserved,
@@ -110,7 +116,11 @@ describe('gateway quotas (memory KV) and usage', () => {
     assert.ok(byKey.body.rows.some((row: { group: string }) => row.group === `key:${id}`));
     const byTarget = await gw.admin('GET', `/usage?key=${id}&groupBy=target`);
     assert.equal(byTarget.body.rows[0].group, 'up/q');
-    for (const bad of ['groupBy=nope', 'from=yesterday', 'from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z']) {
+    for (const bad of [
+      'groupBy=nope',
+      'from=yesterday',
+      'from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z',
+    ]) {
       const res = await gw.admin('GET', `/usage?${bad}`);
       assert.equal(res.status, 400, bad);
     }
@@ -118,10 +128,16 @@ describe('gateway quotas (memory KV) and usage', () => {
 
   it('metrics: requests, tokens, overhead and time to first token', async () => {
     const text = await (await request(`${gw.base}/metrics`)).body.text();
-    assert.match(text, /kapok_gateway_requests_total\{endpoint="chat",model="qwen",target="up\/q",status="200"[^}]*\} \d+/);
+    assert.match(
+      text,
+      /kapok_gateway_requests_total\{endpoint="chat",model="qwen",target="up\/q",status="200"[^}]*\} \d+/,
+    );
     assert.match(text, /kapok_gateway_tokens_total\{model="qwen",target="up\/q",direction="out"[^}]*\} \d+/);
     assert.match(text, /kapok_gateway_overhead_seconds_count\{[^}]*\} \d+/);
-    assert.match(text, /kapok_gateway_time_to_first_token_seconds_count\{[^}]*model="qwen",target="up\/q"[^}]*\} \d+/);
+    assert.match(
+      text,
+      /kapok_gateway_time_to_first_token_seconds_count\{[^}]*model="qwen",target="up\/q"[^}]*\} \d+/,
+    );
     assert.match(text, /kapok_gateway_upstream_attempts_total\{target="up\/q",outcome="ok"[^}]*\} \d+/);
   });
 });
