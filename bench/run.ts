@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gateway } from './gateway.js';
 import { healthz } from './healthz.js';
 import { kapokBin, machine, root } from './lib.js';
 import { startup } from './startup.js';
@@ -9,7 +10,7 @@ import { startup } from './startup.js';
  * count. Each benchmark measures a baseline in the same run and reports ratios, which hold on noisy
  * machines where absolute numbers do not. Results are also written to bench/results/.
  */
-const BENCHES: Record<string, () => Promise<unknown>> = { startup, healthz };
+const BENCHES: Record<string, () => Promise<unknown>> = { startup, healthz, gateway };
 
 const names = process.argv.slice(2);
 if (names.length === 0 || names.some((n) => !(n in BENCHES) && n !== 'all')) {
@@ -20,13 +21,15 @@ if (!existsSync(kapokBin)) {
   process.stderr.write(`${kapokBin} is missing: run npm run build first\n`);
   process.exit(1);
 }
+// Before any benchmark pins this process to a core (which would change availableParallelism).
+const host = machine();
 const selected = names.includes('all') ? Object.keys(BENCHES) : names;
 const results: Record<string, unknown> = {};
 for (const name of selected) {
   process.stderr.write(`bench ${name}...\n`);
   results[name] = await (BENCHES[name] as () => Promise<unknown>)();
 }
-const doc = { when: new Date().toISOString(), machine: machine(), results };
+const doc = { when: new Date().toISOString(), machine: host, results };
 const text = JSON.stringify(doc, null, 2);
 process.stdout.write(`${text}\n`);
 const dir = join(root, 'bench/results');

@@ -3,7 +3,11 @@
 // hundreds of small files in node_modules (zod, OpenTelemetry, Fastify): one bundle starts Kapok in
 // ~60% of the time and ~15 MB less RSS than the tsc output (npm run bench -- startup). Native and
 // optional modules stay external; adapters stay lazy chunks so a default start never loads pg/ioredis.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// Chunk names carry content hashes: clear old ones so stale chunks do not pile up.
+rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
   entryPoints: ['src/cli/main.ts'],

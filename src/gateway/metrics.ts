@@ -7,47 +7,91 @@ const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
 ];
 
-/** Labels are config names only (model, target = provider/model) and status codes: bounded. */
+/**
+ * Per-label-set children cached on the hot path: prom-client hashes the label object on every
+ * inc/observe otherwise. Labels are config names (model, target = provider/model), outcomes and
+ * status codes, so the caches are bounded by configuration.
+ */
+function counter<L extends string>(c: Counter<L>) {
+  const children = new Map<string, ReturnType<Counter<L>['labels']>>();
+  return {
+    inc(labels: Record<L, string>, value = 1): void {
+      const k = Object.values(labels).join('\u0000');
+      let child = children.get(k);
+      if (!child) {
+        child = c.labels(labels as never);
+        children.set(k, child);
+      }
+      child.inc(value);
+    },
+  };
+}
+
+function histogram<L extends string>(h: Histogram<L>) {
+  const children = new Map<string, ReturnType<Histogram<L>['labels']>>();
+  return {
+    observe(labels: Record<L, string>, value: number): void {
+      const k = Object.values(labels).join('\u0000');
+      let child = children.get(k);
+      if (!child) {
+        child = h.labels(labels as never);
+        children.set(k, child);
+      }
+      child.observe(value);
+    },
+  };
+}
+
 export function createGatewayMetrics(registry: Registry, circuitStates: () => Record<string, CircuitState>) {
   return {
-    requests: new Counter({
-      name: 'kapok_gateway_requests_total',
-      help: 'Gateway requests by client model, final target and status code.',
-      labelNames: ['endpoint', 'model', 'target', 'status'] as const,
-      registers: [registry],
-    }),
-    attempts: new Counter({
-      name: 'kapok_gateway_upstream_attempts_total',
-      help: 'Upstream attempts by target and outcome (ok, http_4xx, http_429, http_5xx, timeout, connect, aborted).',
-      labelNames: ['target', 'outcome'] as const,
-      registers: [registry],
-    }),
-    upstreamLatency: new Histogram({
-      name: 'kapok_gateway_upstream_duration_seconds',
-      help: 'Time from sending an upstream request to its complete response (or stream end).',
-      labelNames: ['target'] as const,
-      buckets: LATENCY_BUCKETS,
-      registers: [registry],
-    }),
-    ttft: new Histogram({
-      name: 'kapok_gateway_time_to_first_token_seconds',
-      help: 'Streaming: time from receiving the request to the first chunk written to the client.',
-      labelNames: ['model', 'target'] as const,
-      buckets: LATENCY_BUCKETS,
-      registers: [registry],
-    }),
+    requests: counter(
+      new Counter({
+        name: 'kapok_gateway_requests_total',
+        help: 'Gateway requests by client model, final target and status code.',
+        labelNames: ['endpoint', 'model', 'target', 'status'] as const,
+        registers: [registry],
+      }),
+    ),
+    attempts: counter(
+      new Counter({
+        name: 'kapok_gateway_upstream_attempts_total',
+        help: 'Upstream attempts by target and outcome (ok, http_4xx, http_429, http_5xx, timeout, connect, aborted).',
+        labelNames: ['target', 'outcome'] as const,
+        registers: [registry],
+      }),
+    ),
+    upstreamLatency: histogram(
+      new Histogram({
+        name: 'kapok_gateway_upstream_duration_seconds',
+        help: 'Time from sending an upstream request to its complete response (or stream end).',
+        labelNames: ['target'] as const,
+        buckets: LATENCY_BUCKETS,
+        registers: [registry],
+      }),
+    ),
+    ttft: histogram(
+      new Histogram({
+        name: 'kapok_gateway_time_to_first_token_seconds',
+        help: 'Streaming: time from receiving the request to the first chunk written to the client.',
+        labelNames: ['model', 'target'] as const,
+        buckets: LATENCY_BUCKETS,
+        registers: [registry],
+      }),
+    ),
     overhead: new Histogram({
       name: 'kapok_gateway_overhead_seconds',
       help: 'Time the gateway itself added: total request time minus time spent waiting on upstreams.',
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    tokens: new Counter({
-      name: 'kapok_gateway_tokens_total',
-      help: 'Tokens by client model, target and direction (in = prompt, out = completion), from upstream usage.',
-      labelNames: ['model', 'target', 'direction'] as const,
-      registers: [registry],
-    }),
+    tokens: counter(
+      new Counter({
+        name: 'kapok_gateway_tokens_total',
+        help: 'Tokens by client model, target and direction (in = prompt, out = completion), from upstream usage.',
+        labelNames: ['model', 'target', 'direction'] as const,
+        registers: [registry],
+      }),
+    ),
     usageDropped: new Counter({
       name: 'kapok_gateway_usage_dropped_total',
       help: 'Usage records dropped because the write queue was full (gateway.usage.maxQueue).',

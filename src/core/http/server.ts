@@ -109,6 +109,11 @@ export function createHttpServer({
       ctx,
     );
     req.kapokSpan = span;
+    if (!tracing.asyncContext) {
+      // No context manager: the log mixin cannot find the span, so the request's logger carries it.
+      const sc = span.spanContext();
+      req.log = req.log.child({ trace_id: sc.traceId, span_id: sc.spanId });
+    }
     // Everything after this hook (parsing, handler, reply) runs inside the span's context.
     context.with(trace.setSpan(ctx, span), done);
   });

@@ -4,6 +4,7 @@ import { KapokError } from '../../core/errors.js';
 import type { Tracing } from '../../core/tracing.js';
 import type { UpstreamErrorInfo, UpstreamRequest } from '../providers/types.js';
 import type { Target } from '../routing/router.js';
+import type { ClientAbort } from './call.js';
 
 /** Largest upstream response body read into memory (non-streaming); larger is a failed attempt. */
 export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
@@ -30,8 +31,11 @@ export async function sendAttempt(
   tracing: Tracing,
   t: Target,
   req: UpstreamRequest,
-  signal: AbortSignal,
+  signal: ClientAbort,
+  serverSpan: Span | undefined,
 ): Promise<OpenAttempt> {
+  // Parented on the request's span explicitly: there may be no context manager to find it.
+  const parent = serverSpan ? trace.setSpan(context.active(), serverSpan) : context.active();
   const span = tracing.tracer.startSpan(
     `gateway upstream ${t.key}`,
     {
@@ -42,9 +46,9 @@ export async function sendAttempt(
         'server.address': t.upstream.origin,
       },
     },
-    context.active(),
+    parent,
   );
-  const headers = tracing.inject({ ...t.upstream.headers }, trace.setSpan(context.active(), span));
+  const headers = tracing.inject({ ...t.upstream.headers }, trace.setSpan(parent, span));
   try {
     const res = await t.upstream.pool.request({
       path: t.upstream.basePath + req.path,
@@ -69,7 +73,7 @@ export function endSpan(span: Span, outcome: Outcome): void {
 }
 
 /** What went wrong with an attempt that threw. */
-export function classify(err: unknown, clientSignal: AbortSignal): Outcome {
+export function classify(err: unknown, clientSignal: { aborted: boolean }): Outcome {
   if (clientSignal.aborted) return 'aborted';
   const code = (err as { code?: string }).code ?? '';
   if (
@@ -98,9 +102,13 @@ export function statusOutcome(status: number): Outcome {
 
 /** Reads a body up to `max` bytes; beyond it the body is destroyed and an error thrown. */
 export async function readBody(
-  body: Dispatcher.ResponseData['body'],
+  res: Pick<Dispatcher.ResponseData, 'body' | 'headers'>,
   max = MAX_RESPONSE_BYTES,
 ): Promise<string> {
+  const { body } = res;
+  // With a Content-Length within the cap undici's text() is the fast path (no async iterator).
+  const length = Number(res.headers['content-length']);
+  if (Number.isInteger(length) && length <= max) return body.text();
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of body) {
@@ -117,9 +125,9 @@ export async function readBody(
 }
 
 /** The upstream's error text (bounded); never throws. */
-export async function readErrorBody(body: Dispatcher.ResponseData['body']): Promise<string> {
+export async function readErrorBody(res: Pick<Dispatcher.ResponseData, 'body' | 'headers'>): Promise<string> {
   try {
-    return await readBody(body, MAX_ERROR_BYTES);
+    return await readBody(res, MAX_ERROR_BYTES);
   } catch {
     return '';
   }

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../../core/log.js';
 import type { Tracing } from '../../core/tracing.js';
@@ -29,20 +30,45 @@ export interface Call {
   /** performance.now() when the request arrived. */
   startedAt: number;
   /** Aborted when the client goes away. */
-  signal: AbortSignal;
+  signal: ClientAbort;
   req: FastifyRequest;
   reply: FastifyReply;
   /** Time spent waiting on upstreams, for the overhead metric. */
   upstreamMs: number;
 }
 
-/** Aborts when the client connection closes before the response finished. */
-export function clientSignal(reply: FastifyReply): AbortSignal {
-  const ac = new AbortController();
+/**
+ * Fires 'abort' when the client connection closes before the response finished. An EventEmitter,
+ * which undici accepts as a request signal: an AbortController + AbortSignal per request (EventTarget
+ * listeners) measured at a quarter of proxy throughput on this machine.
+ */
+export class ClientAbort extends EventEmitter {
+  aborted = false;
+
+  /** Resolves on 'drain' of `stream`, or as soon as the client is gone. */
+  drain(stream: NodeJS.WritableStream): Promise<void> {
+    if (this.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        stream.removeListener('drain', done);
+        this.removeListener('abort', done);
+        resolve();
+      };
+      stream.once('drain', done);
+      this.once('abort', done);
+    });
+  }
+}
+
+export function clientSignal(reply: FastifyReply): ClientAbort {
+  const signal = new ClientAbort();
   reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) ac.abort();
+    if (!reply.raw.writableFinished) {
+      signal.aborted = true;
+      signal.emit('abort');
+    }
   });
-  return ac.signal;
+  return signal;
 }
 
 /** Usage record, quota settlement and metrics for a finished call. */

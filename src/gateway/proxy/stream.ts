@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { KapokError } from '../../core/errors.js';
 import type { ChatRequest, Usage } from '../providers/types.js';
@@ -37,7 +36,7 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
     const t0 = performance.now();
     let open: Awaited<ReturnType<typeof sendAttempt>>;
     try {
-      open = await sendAttempt(d.tracing, t, upReq, c.signal);
+      open = await sendAttempt(d.tracing, t, upReq, c.signal, c.req.kapokSpan);
     } catch (err) {
       c.upstreamMs += performance.now() - t0;
       const outcome = classify(err, c.signal);
@@ -54,7 +53,7 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
     const { res, span } = open;
     const status = res.statusCode;
     if (status >= 300) {
-      const text = await readErrorBody(res.body);
+      const text = await readErrorBody(res);
       c.upstreamMs += performance.now() - t0;
       const outcome = statusOutcome(status);
       endSpan(span, outcome);
@@ -95,7 +94,7 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
         }
         if (text) {
           if (!out) out = commit(d, c, t);
-          if (!out.write(text)) await once(out, 'drain', { signal: c.signal });
+          if (!out.write(text)) await c.signal.drain(out);
         }
         if (done || upstreamError !== null) break;
       }

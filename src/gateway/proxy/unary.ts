@@ -35,10 +35,10 @@ export async function unary(d: ProxyDeps, c: Call, ops: UnaryOps): Promise<void>
     let text: string;
     let span: Awaited<ReturnType<typeof sendAttempt>>['span'] | undefined;
     try {
-      const open = await sendAttempt(d.tracing, t, upReq, c.signal);
+      const open = await sendAttempt(d.tracing, t, upReq, c.signal, c.req.kapokSpan);
       span = open.span;
       status = open.res.statusCode;
-      text = status < 300 ? await readBody(open.res.body) : await readErrorBody(open.res.body);
+      text = status < 300 ? await readBody(open.res) : await readErrorBody(open.res);
     } catch (err) {
       c.upstreamMs += performance.now() - t0;
       const outcome = classify(err, c.signal);
