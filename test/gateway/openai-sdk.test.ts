@@ -75,7 +75,7 @@ describe('gateway: OpenAI SDK against /v1', () => {
     assert.equal(usage?.completion_tokens, FAKE_USAGE.completion_tokens);
   });
 
-  it('trace context: the upstream joins the caller\'s trace; log lines carry its trace id', async () => {
+  it("trace context: the upstream joins the caller's trace; log lines carry its trace id", async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     await gw
       .client(key)
@@ -85,7 +85,7 @@ describe('gateway: OpenAI SDK against /v1', () => {
       );
     const sent = String(up.requests.at(-1)?.headers.traceparent);
     assert.match(sent, new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
-    assert.ok(!sent.includes('00f067aa0ba902b7'), 'the upstream call is a child span, not the caller\'s');
+    assert.ok(!sent.includes('00f067aa0ba902b7'), "the upstream call is a child span, not the caller's");
   });
 
   it('embeddings and models', async () => {
