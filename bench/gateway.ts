@@ -37,7 +37,11 @@ http.createServer((req, res) => {
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `;
 
-const REQUEST = JSON.stringify({ model: 'qwen', messages: [{ role: 'user', content: 'Say ok.' }], max_tokens: 16 });
+const REQUEST = JSON.stringify({
+  model: 'qwen',
+  messages: [{ role: 'user', content: 'Say ok.' }],
+  max_tokens: 16,
+});
 
 interface Target {
   origin: string;
@@ -68,7 +72,10 @@ export async function gateway() {
       },
     }),
   );
-  const kapok = spawnProcess(['taskset', '-c', '0', process.execPath, kapokBin, 'up', '--config', configFile], {});
+  const kapok = spawnProcess(
+    ['taskset', '-c', '0', process.execPath, kapokBin, 'up', '--config', configFile],
+    {},
+  );
   try {
     await waitFor200(`http://127.0.0.1:${kapokPort}/healthz`, performance.now(), kapok);
     const res = await fetch(`http://127.0.0.1:${kapokPort}/api/gateway/keys`, {
@@ -77,7 +84,11 @@ export async function gateway() {
       body: JSON.stringify({ name: 'bench' }),
     });
     const { key } = (await res.json()) as { key: string };
-    const direct: Target = { origin: `http://127.0.0.1:${mockPort}`, path: '/v1/chat/completions', headers: { 'content-type': 'application/json' } };
+    const direct: Target = {
+      origin: `http://127.0.0.1:${mockPort}`,
+      path: '/v1/chat/completions',
+      headers: { 'content-type': 'application/json' },
+    };
     const viaKapok: Target = {
       origin: `http://127.0.0.1:${kapokPort}`,
       path: '/v1/chat/completions',
@@ -127,7 +138,11 @@ export async function gateway() {
       atRate,
       maxRateWithAddedP99Within5ms: maxRate,
       steps,
-      closedLoop64: { kapokRps: throughput.rps, directRps: directThroughput.rps, kapokP99Ms: throughput.p99Ms },
+      closedLoop64: {
+        kapokRps: throughput.rps,
+        directRps: directThroughput.rps,
+        kapokP99Ms: throughput.p99Ms,
+      },
       streaming: ttft,
       rss: { afterWarmupMB: mb(rssWarm), after100kRequestsMB: mb(rssAfter), requests: sent },
       routingDecision2000Tokens: decision,
@@ -200,7 +215,12 @@ async function openLoop(t: Target, rate: number, seconds: number): Promise<Load>
   await pool.close();
   requestsSent += total;
   lat.sort((a, b) => a - b);
-  return { p50Ms: r3(pct(lat, 0.5)), p99Ms: r3(pct(lat, 0.99)), achieved: Math.round(lat.length / elapsed), errors };
+  return {
+    p50Ms: r3(pct(lat, 0.5)),
+    p99Ms: r3(pct(lat, 0.99)),
+    achieved: Math.round(lat.length / elapsed),
+    errors,
+  };
 }
 
 async function closedLoop(t: Target, seconds: number, connections: number) {
@@ -225,7 +245,11 @@ async function closedLoop(t: Target, seconds: number, connections: number) {
 
 /** Time to the first body byte of a streamed answer, one request at a time. */
 async function streaming(direct: Target, viaKapok: Target, n: number) {
-  const body = JSON.stringify({ model: 'qwen', messages: [{ role: 'user', content: 'Say ok.' }], stream: true });
+  const body = JSON.stringify({
+    model: 'qwen',
+    messages: [{ role: 'user', content: 'Say ok.' }],
+    stream: true,
+  });
   const run = async (t: Target) => {
     const pool = new Pool(t.origin, { connections: 1 });
     const xs: number[] = [];
@@ -243,7 +267,12 @@ async function streaming(direct: Target, viaKapok: Target, n: number) {
   };
   const d = await run(direct);
   const k = await run(viaKapok);
-  return { direct: d, kapok: k, addedTtftP50Ms: r3(k.p50Ms - d.p50Ms), addedTtftP99Ms: r3(k.p99Ms - d.p99Ms) };
+  return {
+    direct: d,
+    kapok: k,
+    addedTtftP50Ms: r3(k.p50Ms - d.p50Ms),
+    addedTtftP99Ms: r3(k.p99Ms - d.p99Ms),
+  };
 }
 
 /** Token count + degradation + attempt plan for ~2,000-token prompts, in-process. */
@@ -261,8 +290,24 @@ async function routingDecision() {
     },
   }).gateway;
   const upstreams = new Map([['a', createUpstream(cfg.providers[0] as never, 0)]]);
-  const router = new Router({ config: cfg, upstreams, tokenizers: new Map([['o200k', await loadTokenCounter('o200k')]]) });
-  const words = ['traffic', 'signal', 'phase', '广州', 'vehicle', 'latency', 'quota', '木棉', 'route', 'camera', 'edge'];
+  const router = new Router({
+    config: cfg,
+    upstreams,
+    tokenizers: new Map([['o200k', await loadTokenCounter('o200k')]]),
+  });
+  const words = [
+    'traffic',
+    'signal',
+    'phase',
+    '广州',
+    'vehicle',
+    'latency',
+    'quota',
+    '木棉',
+    'route',
+    'camera',
+    'edge',
+  ];
   const prompts = Array.from({ length: 200 }, (_, j) => {
     let s = '';
     for (let i = 0; i < 1400; i++) s += `${words[(i * 7 + j) % words.length]}${(i * 31 + j) % 97} `;

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import type OpenAI from 'openai';
 import { request } from 'undici';
 import { FAKE_USAGE, type FakeLlm, startFakeLlm } from '../helpers/fake-llm.js';
@@ -139,5 +141,27 @@ describe('gateway quotas (memory KV) and usage', () => {
       /kapok_gateway_time_to_first_token_seconds_count\{[^}]*model="qwen",target="up\/q"[^}]*\} \d+/,
     );
     assert.match(text, /kapok_gateway_upstream_attempts_total\{target="up\/q",outcome="ok"[^}]*\} \d+/);
+  });
+
+  it('the metrics page passes promtool check metrics (gateway metrics included)', async (t) => {
+    const has = await promisify(execFile)('promtool', ['--version']).then(
+      () => true,
+      () => false,
+    );
+    if (!has) {
+      if (process.env.KAPOK_REQUIRE_SERVICES === '1')
+        assert.fail('promtool missing: apt-get install prometheus');
+      t.skip('promtool not installed (apt-get install prometheus)');
+      return;
+    }
+    const text = await (await request(`${gw.base}/metrics`)).body.text();
+    assert.match(text, /kapok_gateway_circuit_state/);
+    const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = execFile('promtool', ['check', 'metrics'], (err, _stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+      child.stdin?.end(text);
+    });
+    assert.equal(out.code, 0, out.stderr);
   });
 });

@@ -22,6 +22,7 @@ export interface Gw {
     method: 'GET' | 'POST' | 'DELETE',
     path: string,
     body?: unknown,
+    // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the admin API answers
   ): Promise<{ status: number; body: any }>;
 }
 
