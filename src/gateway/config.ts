@@ -136,6 +136,13 @@ export const gatewaySchema = z
         maxQueue: z.number().int().min(1).max(10_000_000).default(100_000),
       })
       .prefault({}),
+    /** Largest /v1 request body (prompts with base64 images are large); replaces http.bodyLimitBytes there. */
+    bodyLimitBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(256 * 1024 * 1024)
+      .default(16 * 1024 * 1024),
     /** Response header x-kapok-target: <provider>/<model>. */
     exposeTarget: z.boolean().default(true),
   })

@@ -67,6 +67,7 @@ describe('gateway: routing, fallbacks, circuits, streaming failures', () => {
       ],
       preference: { allowed: ['gemma', 'solo'] },
       circuit: { failureThreshold: 2, cooldownMs: 300 },
+      bodyLimitBytes: 256 * 1024,
     });
     key = (await gw.createKey()).key;
   });
@@ -300,9 +301,9 @@ describe('gateway: routing, fallbacks, circuits, streaming failures', () => {
       [JSON.stringify({ model: 'solo', messages: msg, max_tokens: -1 }), 400, /"param":"max_tokens"/],
       [JSON.stringify({ model: 'solo', messages: msg, stream: 'yes' }), 400, /"param":"stream"/],
       [
-        JSON.stringify({ model: 'solo', messages: [{ role: 'user', content: 'x'.repeat(2 * 1024 * 1024) }] }),
+        JSON.stringify({ model: 'solo', messages: [{ role: 'user', content: 'x'.repeat(300 * 1024) }] }),
         413,
-        /KAPOK_HTTP_BODY_TOO_LARGE/,
+        /"code":"KAPOK_HTTP_BODY_TOO_LARGE".*gateway\.bodyLimitBytes/,
       ],
     ];
     for (const [body, status, re] of cases) {

@@ -20,7 +20,15 @@ export interface V1Deps extends ProxyDeps {
 /** The OpenAI-compatible surface: /v1/chat/completions, /v1/embeddings, /v1/models. */
 export async function v1Routes(app: FastifyInstance, d: V1Deps): Promise<void> {
   app.setErrorHandler((err, req, reply) => {
-    const e = err instanceof KapokError ? err : toGatewayError(err, d.bodyLimitBytes);
+    const e =
+      (err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? new KapokError(
+            'KAPOK_HTTP_BODY_TOO_LARGE',
+            `request body exceeds ${d.cfg.bodyLimitBytes} bytes; send less or raise gateway.bodyLimitBytes`,
+          )
+        : err instanceof KapokError
+          ? err
+          : toGatewayError(err, d.bodyLimitBytes);
     if (e.status >= 500 && !(err instanceof KapokError)) req.log.error({ err }, 'gateway request failed');
     const headers = e.details?.headers;
     if (headers && typeof headers === 'object') reply.headers(headers as Record<string, string>);
@@ -74,7 +82,8 @@ export async function v1Routes(app: FastifyInstance, d: V1Deps): Promise<void> {
     done();
   });
 
-  app.post('/chat/completions', async (req, reply) => {
+  const limit = { bodyLimit: d.cfg.bodyLimitBytes };
+  app.post('/chat/completions', limit, async (req, reply) => {
     const p = await authenticate(req);
     const body = validateChat(req.body);
     const route = d.router.resolve(body.model, req.headers[d.router.preferenceHeader], p);
@@ -90,7 +99,7 @@ export async function v1Routes(app: FastifyInstance, d: V1Deps): Promise<void> {
     return reply;
   });
 
-  app.post('/embeddings', async (req, reply) => {
+  app.post('/embeddings', limit, async (req, reply) => {
     const p = await authenticate(req);
     const body = validateEmbeddings(req.body);
     const route = d.router.resolve(body.model, req.headers[d.router.preferenceHeader], p);
