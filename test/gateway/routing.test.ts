@@ -303,7 +303,7 @@ describe('gateway: routing, fallbacks, circuits, streaming failures', () => {
       [
         JSON.stringify({ model: 'solo', messages: [{ role: 'user', content: 'x'.repeat(300 * 1024) }] }),
         413,
-        /"code":"KAPOK_HTTP_BODY_TOO_LARGE".*gateway\.bodyLimitBytes/,
+        /gateway\.bodyLimitBytes.*"code":"KAPOK_HTTP_BODY_TOO_LARGE"/,
       ],
     ];
     for (const [body, status, re] of cases) {
