@@ -310,7 +310,7 @@ async function routingDecision() {
   ];
   const prompts = Array.from({ length: 200 }, (_, j) => {
     let s = '';
-    for (let i = 0; i < 1400; i++) s += `${words[(i * 7 + j) % words.length]}${(i * 31 + j) % 97} `;
+    for (let i = 0; i < 880; i++) s += `${words[(i * 7 + j) % words.length]}${(i * 31 + j) % 97} `;
     return { model: 'qwen', messages: [{ role: 'user', content: s }] };
   });
   const route = router.routes.get('qwen') as NonNullable<ReturnType<typeof router.routes.get>>;

@@ -31,6 +31,8 @@ export async function loadTokenCounter(name: TokenizerName): Promise<TokenCounte
       ? await import('gpt-tokenizer/encoding/cl100k_base')
       : await import('gpt-tokenizer/encoding/o200k_base');
   const count = mod.countTokens;
+  // The encoder builds its tables on first use (~0.3 s): pay that at start, not on a first request.
+  count('Kapok 木棉 warm-up', PLAIN);
   const text = (s: string): number => {
     if (s.length <= MAX_EXACT_CHARS) return count(s, PLAIN);
     const head = count(s.slice(0, MAX_EXACT_CHARS), PLAIN);
