@@ -148,6 +148,42 @@ describe('gateway: OpenAI SDK against /v1', () => {
     );
   });
 
+  it('a body the anthropic transform refuses is a 400 naming the param, and its quota is refunded', async () => {
+    const { key: limited } = await gw.createKey({ tpm: 1000 });
+    const bad = {
+      model: 'haiku',
+      max_tokens: 300,
+      messages: [
+        { role: 'user' as const, content: 'x' },
+        {
+          role: 'assistant' as const,
+          tool_calls: [
+            { id: 't', type: 'function' as const, function: { name: 'f', arguments: '{not json' } },
+          ],
+        },
+      ],
+    };
+    await assert.rejects(
+      gw.client(limited).chat.completions.create(bad),
+      (e: InstanceType<typeof OpenAI.APIError>) => {
+        assert.equal(e.status, 400);
+        assert.equal(e.param, 'messages[1].tool_calls[0].function.arguments');
+        return true;
+      },
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    const ok = await gw
+      .client(limited)
+      .chat.completions.create({
+        model: 'haiku',
+        max_tokens: 300,
+        messages: [{ role: 'user', content: 'x' }],
+      })
+      .withResponse();
+    const remaining = Number(ok.response.headers.get('x-ratelimit-remaining-tokens'));
+    assert.ok(remaining > 1000 - 320, `the refused request left no charge (remaining ${remaining})`);
+  });
+
   it('anthropic has no embeddings: 400 KAPOK_GATEWAY_UNSUPPORTED', async () => {
     await assert.rejects(
       gw.client(key).embeddings.create({ model: 'haiku', input: 'x' }),

@@ -22,6 +22,7 @@ export interface ProxyDeps {
 /** One client request on its way through the gateway. */
 export interface Call {
   endpoint: 'chat' | 'embeddings';
+  stream: boolean;
   principal: Principal;
   route: Route;
   plan: Plan;
@@ -110,6 +111,19 @@ export function finish(
     status,
     stream,
   });
+}
+
+/**
+ * Runs a provider's request transform. One that refuses the body (a 400 naming a param) ends the
+ * call: it is recorded and its quota reservation refunded before the error goes to the client.
+ */
+export function buildRequest<T>(d: ProxyDeps, c: Call, t: Target, build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    finish(d, c, t, (err as { status?: number }).status ?? 400, null, c.stream);
+    throw err;
+  }
 }
 
 export function targetHeader(cfg: GatewayConfig, reply: FastifyReply, t: Target): void {

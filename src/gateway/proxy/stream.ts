@@ -12,7 +12,7 @@ import {
   sendAttempt,
   statusOutcome,
 } from './attempt.js';
-import { type Call, finish, type ProxyDeps, targetHeader } from './call.js';
+import { buildRequest, type Call, finish, type ProxyDeps, targetHeader } from './call.js';
 import { SseParser } from './sse.js';
 
 const DONE = 'data: [DONE]\n\n';
@@ -31,7 +31,7 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
 
   for (const t of c.plan.attempts) {
     if (c.signal.aborted) return;
-    const upReq = t.upstream.adapter.chatRequest(body, t.model); // may throw a 400 naming a param
+    const upReq = buildRequest(d, c, t, () => t.upstream.adapter.chatRequest(body, t.model));
     if (!t.circuit.tryAcquire()) continue;
     const t0 = performance.now();
     let open: Awaited<ReturnType<typeof sendAttempt>>;

@@ -11,7 +11,7 @@ import {
   sendAttempt,
   statusOutcome,
 } from './attempt.js';
-import { type Call, finish, type ProxyDeps, targetHeader } from './call.js';
+import { buildRequest, type Call, finish, type ProxyDeps, targetHeader } from './call.js';
 
 export interface UnaryOps {
   request(t: Target): UpstreamRequest | null;
@@ -27,7 +27,7 @@ export async function unary(d: ProxyDeps, c: Call, ops: UnaryOps): Promise<void>
   let last: KapokError | null = null;
   for (const t of c.plan.attempts) {
     if (c.signal.aborted) return;
-    const upReq = ops.request(t);
+    const upReq = buildRequest(d, c, t, () => ops.request(t));
     if (!upReq) continue; // this provider type lacks the endpoint
     if (!t.circuit.tryAcquire()) continue;
     const t0 = performance.now();

@@ -64,6 +64,7 @@ export async function v1Routes(app: FastifyInstance, d: V1Deps): Promise<void> {
     reply.headers(rateLimitHeaders(admission.result, p));
     return {
       endpoint,
+      stream: (req.body as { stream?: unknown }).stream === true,
       principal: p,
       route,
       plan,
