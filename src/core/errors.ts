@@ -86,6 +86,24 @@ export const ERROR_CATALOGUE = {
     summary: 'A key holds a value of another type than the operation needs (e.g. incr on text).',
   },
   KAPOK_KV_CLOSED: { status: 503, summary: 'The key-value store was used after it was closed.' },
+  // GM national cryptography (SM2/SM3/SM4/SM9).
+  KAPOK_GM_INVALID_INPUT: {
+    status: 400,
+    summary: 'A GM crypto input is malformed (bad hex, wrong length, unknown mode or encoding).',
+  },
+  KAPOK_GM_INVALID_KEY: {
+    status: 400,
+    summary: 'A GM key is malformed, of the wrong length or not a valid point or scalar.',
+  },
+  KAPOK_GM_INVALID_SIGNATURE: {
+    status: 400,
+    summary: 'A GM signature cannot be decoded (bad DER, wrong length, point not on the curve).',
+  },
+  KAPOK_GM_DECRYPT_FAILED: {
+    status: 400,
+    summary: 'Authenticated decryption failed: the tag does not match the key, nonce, data and AAD.',
+  },
+  KAPOK_GM_POOL_CLOSED: { status: 503, summary: 'The SM9 worker pool was used after it was closed.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
