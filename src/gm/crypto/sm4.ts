@@ -23,7 +23,7 @@ function checkKey(key: Uint8Array): void {
 
 function checkIv(mode: Sm4Mode, iv: Uint8Array | undefined): Uint8Array | null {
   if (mode === 'ecb') {
-    if (iv && iv.length) throw new KapokError('KAPOK_GM_INVALID_INPUT', 'SM4-ECB takes no IV');
+    if (iv?.length) throw new KapokError('KAPOK_GM_INVALID_INPUT', 'SM4-ECB takes no IV');
     return null;
   }
   if (!iv || iv.length !== SM4_BLOCK_BYTES)
