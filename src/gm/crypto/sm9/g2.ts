@@ -74,6 +74,7 @@ export function g2dbl(p: G2Jac): G2Jac {
 export function g2add(p: G2Jac, q: G2Jac): G2Jac {
   if (g2isInf(p)) return q;
   if (g2isInf(q)) return p;
+  if (q.Z[0] === 1n && q.Z[1] === 0n) return g2addMixed(p, q);
   const Z1Z1 = f2sqr(p.Z);
   const Z2Z2 = f2sqr(q.Z);
   const U1 = f2mul(p.X, Z2Z2);
@@ -90,6 +91,25 @@ export function g2add(p: G2Jac, q: G2Jac): G2Jac {
   const X3 = f2sub(f2sub(f2sqr(r), J), f2dbl(V));
   const Y3 = f2sub(f2mul(r, f2sub(V, X3)), f2dbl(f2mul(S1, J)));
   const Z3 = f2mul(f2sub(f2sub(f2sqr(f2add(p.Z, q.Z)), Z1Z1), Z2Z2), H);
+  return { X: X3, Y: Y3, Z: Z3 };
+}
+
+/** madd-2007-bl: q has Z = 1 (fixed-base tables keep affine points). */
+function g2addMixed(p: G2Jac, q: G2Jac): G2Jac {
+  const Z1Z1 = f2sqr(p.Z);
+  const U2 = f2mul(q.X, Z1Z1);
+  const S2 = f2mul(q.Y, f2mul(p.Z, Z1Z1));
+  const H = f2sub(U2, p.X);
+  const rr = f2sub(S2, p.Y);
+  if (f2isZero(H)) return f2isZero(rr) ? g2dbl(p) : G2_INF;
+  const HH = f2sqr(H);
+  const I = f2dbl(f2dbl(HH));
+  const J = f2mul(H, I);
+  const r = f2dbl(rr);
+  const V = f2mul(p.X, I);
+  const X3 = f2sub(f2sub(f2sqr(r), J), f2dbl(V));
+  const Y3 = f2sub(f2mul(r, f2sub(V, X3)), f2dbl(f2mul(p.Y, J)));
+  const Z3 = f2sub(f2sub(f2sqr(f2add(p.Z, H)), Z1Z1), HH);
   return { X: X3, Y: Y3, Z: Z3 };
 }
 
