@@ -163,9 +163,13 @@ export function sm4GcmDecrypt(
   aad: Uint8Array = new Uint8Array(0),
 ): Uint8Array {
   const { h, j0 } = gcmSetup(key, nonce);
-  if (tag.length < 12 || tag.length > 16)
-    throw new KapokError('KAPOK_GM_INVALID_INPUT', `SM4-GCM tag: expected 12..16 bytes, found ${tag.length}`);
-  const expected = gcmTag(key, h, j0, aad, ciphertext).subarray(0, tag.length);
+  // Only full 16-byte tags: accepting truncated ones would let an attacker shorten the tag.
+  if (tag.length !== SM4_GCM_TAG_BYTES)
+    throw new KapokError(
+      'KAPOK_GM_DECRYPT_FAILED',
+      `SM4-GCM tag: expected ${SM4_GCM_TAG_BYTES} bytes, found ${tag.length}; nothing was decrypted`,
+    );
+  const expected = gcmTag(key, h, j0, aad, ciphertext);
   if (!timingSafeEqual(expected, tag))
     throw new KapokError(
       'KAPOK_GM_DECRYPT_FAILED',
