@@ -104,6 +104,7 @@ export const ERROR_CATALOGUE = {
     summary: 'Authenticated decryption failed: the tag does not match the key, nonce, data and AAD.',
   },
   KAPOK_GM_POOL_CLOSED: { status: 503, summary: 'The SM9 worker pool was used after it was closed.' },
+  KAPOK_GM_POOL_BUSY: { status: 503, summary: 'Too many SM9 verifications are queued.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
