@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { configCommand } from './config.js';
 import { EXIT, fail } from './exit.js';
+import { gmCommand } from './gm.js';
 import { upCommand } from './up.js';
 import { VERSION } from './version.js';
 
@@ -13,6 +14,7 @@ const program = new Command('kapok')
 
 program.addCommand(upCommand());
 program.addCommand(configCommand());
+program.addCommand(gmCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.
 const configure = (cmd: Command): void => {
   cmd.exitOverride().showHelpAfterError();

@@ -99,6 +99,10 @@ export const ERROR_CATALOGUE = {
     status: 400,
     summary: 'A GM signature cannot be decoded (bad DER, wrong length, point not on the curve).',
   },
+  KAPOK_GM_VERIFY_FAILED: {
+    status: 401,
+    summary: 'A signature does not verify for the given key or ID and message.',
+  },
   KAPOK_GM_DECRYPT_FAILED: {
     status: 400,
     summary: 'Authenticated decryption failed: the tag does not match the key, nonce, data and AAD.',
