@@ -127,15 +127,15 @@ export function fp12sqr(a: Fp12): Fp12 {
   const A0 = a4(a, 0);
   const A1 = a4(a, 1);
   const A2 = a4(a, 2);
-  const s0 = mul4(A0, A0);
-  const s1 = mul4(A0, A1);
-  const s2 = mul4(A1, A1);
-  const s3 = mul4(A1, A2);
-  const s4 = mul4(A2, A2);
-  const s5 = mul4(A0, A2);
-  const c0 = add4(s0, mulV(add4(s3, s3)));
-  const c1 = add4(add4(s1, s1), mulV(s4));
-  const c2 = add4(s2, add4(s5, s5));
+  const q0 = s4(...A0);
+  const q1 = mul4(A0, A1);
+  const q2 = s4(...A1);
+  const q3 = mul4(A1, A2);
+  const q4 = s4(...A2);
+  const q5 = mul4(A0, A2);
+  const c0 = add4(q0, mulV(add4(q3, q3)));
+  const c1 = add4(add4(q1, q1), mulV(q4));
+  const c2 = add4(q2, add4(q5, q5));
   return pack(c0, c1, c2);
 }
 
@@ -230,25 +230,63 @@ export function fp12frob(a: Fp12, j: 1 | 2 | 3): Fp12 {
 }
 
 /**
+ * Unreduced Fp4 square of (a0 + a1 u) + (a2 + a3 u) v: X0^2 + u X1^2 + ((X0 + X1)^2 - X0^2 - X1^2) v,
+ * six multiplications instead of a product's nine.
+ */
+function s4(a0: bigint, a1: bigint, a2: bigint, a3: bigint): [bigint, bigint, bigint, bigint] {
+  const p = a0 * a1;
+  const x0 = (a0 + a1) * (a0 - 2n * a1) + p; // X0^2 = x0 + x1 u
+  const x1 = 2n * p;
+  const q = a2 * a3;
+  const y0 = (a2 + a3) * (a2 - 2n * a3) + q; // X1^2 = y0 + y1 u
+  const y1 = 2n * q;
+  const s0 = a0 + a2;
+  const s1 = a1 + a3;
+  const r = s0 * s1;
+  const z0 = (s0 + s1) * (s0 - 2n * s1) + r; // (X0 + X1)^2
+  const z1 = 2n * r;
+  return [x0 - 2n * y1, x1 + y0, z0 - x0 - y0, z1 - x1 - y1];
+}
+
+/**
  * Squaring in the cyclotomic subgroup (after the easy part of the final exponentiation), Granger and
  * Scott 2010: with A_i in Fp4 and conj the Fp4/Fp2 conjugate,
  * C0 = 3A0^2 - 2conj(A0), C1 = 3v·A2^2 + 2conj(A1), C2 = 3A1^2 - 2conj(A2).
  */
 export function fp12cycSqr(a: Fp12): Fp12 {
-  const A0 = a4(a, 0);
-  const A1 = a4(a, 1);
-  const A2 = a4(a, 2);
-  const conj2 = (x: bigint[]) => [
-    2n * (x[0] as bigint),
-    2n * (x[1] as bigint),
-    -2n * (x[2] as bigint),
-    -2n * (x[3] as bigint),
+  const [a0, a1, b0, b1, c0, c1, a2, a3, b2, b3, c2, c3] = a as [
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
   ];
-  const triple = (x: bigint[]) => x.map((y) => 3n * y);
-  const c0 = sub4(triple(mul4(A0, A0)), conj2(A0));
-  const c1 = add4(triple(mulV(mul4(A2, A2))), conj2(A1));
-  const c2 = sub4(triple(mul4(A1, A1)), conj2(A2));
-  return pack(c0, c1, c2);
+  // A0 = (a0 + a1 u) + (a2 + a3 u) v, A1 = (b..), A2 = (c..).
+  const t0 = s4(a0, a1, a2, a3);
+  const t1 = s4(b0, b1, b2, b3);
+  const t2 = s4(c0, c1, c2, c3);
+  // v·A2^2 = u·(t2[2] + t2[3] u) + (t2[0] + t2[1] u) v = (-2 t2[3] + t2[2] u) + (t2[0] + t2[1] u) v
+  return [
+    md(3n * t0[0] - 2n * a0),
+    md(3n * t0[1] - 2n * a1),
+    md(3n * -2n * t2[3] + 2n * b0),
+    md(3n * t2[2] + 2n * b1),
+    md(3n * t1[0] - 2n * c0),
+    md(3n * t1[1] - 2n * c1),
+    md(3n * t0[2] + 2n * a2),
+    md(3n * t0[3] + 2n * a3),
+    md(3n * t2[0] - 2n * b2),
+    md(3n * t2[1] - 2n * b3),
+    md(3n * t1[2] + 2n * c2),
+    md(3n * t1[3] + 2n * c3),
+  ];
 }
 
 /** f^e for f in the cyclotomic subgroup, e >= 0 (square-and-multiply; public exponents). */
