@@ -21,7 +21,9 @@ import type { Store } from './ports/store.js';
  */
 
 /** Capabilities this build provides. One issue each adds its entry. */
-const AVAILABLE: Partial<Record<CapabilityName, () => Promise<CapabilityFactory>>> = {};
+const AVAILABLE: Partial<Record<CapabilityName, () => Promise<CapabilityFactory>>> = {
+  gm: () => import('./gm/index.js').then((m) => m.createGm),
+};
 
 export interface AppOptions {
   /** Log destination (tests capture lines); default stdout. */

@@ -108,6 +108,46 @@ export const ERROR_CATALOGUE = {
     summary: 'Authenticated decryption failed: the tag does not match the key, nonce, data and AAD.',
   },
   KAPOK_GM_POOL_CLOSED: { status: 503, summary: 'The SM9 worker pool was used after it was closed.' },
+  KAPOK_GM_KEK_MISMATCH: {
+    status: 500,
+    summary: 'The key-encryption key does not decrypt the KGC master keys in the store.',
+  },
+  KAPOK_GM_KEK_FILE: {
+    status: 500,
+    summary: 'gm.kekFile cannot be read or does not hold 32 hex digits.',
+  },
+  KAPOK_GM_DEVICE_EXISTS: {
+    status: 409,
+    summary: 'A device with this serial is already registered.',
+  },
+  KAPOK_GM_DEVICE_UNKNOWN: {
+    status: 404,
+    summary: 'No device with this serial is registered.',
+  },
+  KAPOK_GM_DEVICE_REVOKED: {
+    status: 403,
+    summary: 'The device was revoked; it can neither authenticate nor use its tokens.',
+  },
+  KAPOK_GM_AUTH_FAILED: {
+    status: 401,
+    summary: 'Device authentication failed: unknown serial or a signature that does not verify.',
+  },
+  KAPOK_GM_CLOCK_SKEW: {
+    status: 401,
+    summary: "The device's timestamp is outside gm.authWindowSeconds of the server clock.",
+  },
+  KAPOK_GM_NONCE_REPLAYED: {
+    status: 401,
+    summary: 'The nonce was already used: the request is a replay.',
+  },
+  KAPOK_GM_TOKEN_INVALID: {
+    status: 401,
+    summary: 'The device token is malformed or its SM2 signature does not verify.',
+  },
+  KAPOK_GM_TOKEN_EXPIRED: {
+    status: 401,
+    summary: 'The device token has expired.',
+  },
   KAPOK_GM_POOL_BUSY: { status: 503, summary: 'Too many SM9 verifications are queued.' },
 } as const satisfies Record<string, ErrorSpec>;
 

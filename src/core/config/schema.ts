@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { gmConfigSchema } from '../../gm/config.js';
 
 /**
  * The one configuration schema. Defaults live here and nowhere else; kapok.example.yaml mirrors them
@@ -93,7 +94,7 @@ export const configSchema = z
     inference: capability(),
     edge: capability(),
     v2x: capability(),
-    gm: capability(),
+    gm: gmConfigSchema(secret),
   })
   .superRefine((c, ctx) => {
     if (c.store.driver === 'postgres' && !c.store.url) {

@@ -1,0 +1,37 @@
+import type { CapabilityFactory } from '../core/capability.js';
+import { DeviceAuthenticator } from './auth.js';
+import { createSm9VerifyPool } from './crypto/sm9/pool.js';
+import { DeviceRegistry } from './devices.js';
+import { loadOrCreateMasterKeys, readKek } from './keystore.js';
+import { GM_MIGRATIONS } from './migrations.js';
+import { gmRoutes } from './routes.js';
+
+/**
+ * The gm capability: KGC master keys (created on first start, SM4-GCM under the KEK in the Store),
+ * device registry, device authentication with SM9 and SM2SM3 device tokens, under /api/gm.
+ * MQTT acceptance of device tokens belongs to the edge capability (not built yet): it will call
+ * DeviceAuthenticator.verifyToken through a port.
+ */
+export const createGm: CapabilityFactory = async (ctx) => {
+  const cfg = ctx.config.gm;
+  const kek = readKek(cfg);
+  await ctx.store.migrate(GM_MIGRATIONS);
+  const keys = await loadOrCreateMasterKeys(ctx.store, kek, ctx.logger);
+  keys.sign.publicKey.gt(); // the g table, built once here rather than on the first device's request
+  const pool = cfg.verifyWorkers > 0 ? createSm9VerifyPool({ size: cfg.verifyWorkers }) : null;
+  const registry = new DeviceRegistry(ctx.store, keys, cfg);
+  const auth = new DeviceAuthenticator({
+    registry,
+    kv: ctx.kv,
+    keys,
+    tokenTtlSeconds: cfg.tokenTtlSeconds,
+    authWindowSeconds: cfg.authWindowSeconds,
+    ...(pool ? { verify: (job) => pool.verify(job) } : {}),
+  });
+  return {
+    name: 'gm',
+    prefix: '/api/gm',
+    routes: (app) => gmRoutes(app, { registry, auth, keys, adminToken: cfg.adminToken }),
+    stop: async () => pool?.close(),
+  };
+};

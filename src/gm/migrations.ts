@@ -1,0 +1,28 @@
+import type { Migration } from '../ports/store.js';
+
+/**
+ * The gm capability's tables. Binary values are hex text so both dialects read them back alike.
+ * gm_master_keys: one row per KGC key (ids like sign-1, enc-1, token-1; a rotation adds -2 rows),
+ * the private key SM4-GCM encrypted under the KEK with the id as AAD.
+ */
+export const GM_MIGRATIONS: readonly Migration[] = [
+  {
+    id: 'gm/0001_keys_devices',
+    sql: `CREATE TABLE IF NOT EXISTS gm_master_keys (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  ciphertext TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gm_devices (
+  serial TEXT PRIMARY KEY,
+  grp TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);`,
+  },
+];
