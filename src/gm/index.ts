@@ -35,3 +35,12 @@ export const createGm: CapabilityFactory = async (ctx) => {
     stop: async () => pool?.close(),
   };
 };
+
+export { challengeString, DeviceAuthenticator } from './auth.js';
+// What the CLI (kapok device) and device-side integrators use.
+export { authenticateDevice, authRequestBody, type DeviceCredentials } from './client.js';
+export { fromHex, toHex } from './crypto/bytes.js';
+export { DeviceRegistry, type Registration } from './devices.js';
+export { type GmKeys, loadOrCreateMasterKeys, readKek } from './keystore.js';
+export { GM_MIGRATIONS } from './migrations.js';
+export { unwrapDeviceKey, type WrappedKey } from './wrap.js';
