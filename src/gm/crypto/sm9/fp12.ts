@@ -106,21 +106,37 @@ const mul4 = (a: bigint[], b: bigint[]): bigint[] =>
   );
 
 export function fp12mul(a: Fp12, b: Fp12): Fp12 {
-  const A0 = a4(a, 0);
-  const A1 = a4(a, 1);
-  const A2 = a4(a, 2);
-  const B0 = a4(b, 0);
-  const B1 = a4(b, 1);
-  const B2 = a4(b, 2);
-  const v0 = mul4(A0, B0);
-  const v1 = mul4(A1, B1);
-  const v2 = mul4(A2, B2);
-  // Karatsuba over the cubic extension, w^3 = v.
-  const c0 = add4(v0, mulV(sub4(sub4(mul4(add4(A1, A2), add4(B1, B2)), v1), v2)));
-  const c1 = add4(sub4(sub4(mul4(add4(A0, A1), add4(B0, B1)), v0), v1), mulV(v2));
-  const c2 = add4(sub4(sub4(mul4(add4(A0, A2), add4(B0, B2)), v0), v2), v1);
-  return pack(c0, c1, c2);
+  // Scalars rather than small arrays: this runs thousands of times per pairing.
+  const [a00, a01, a10, a11, a20, a21, a02, a03, a12, a13, a22, a23] = a as B12;
+  const [b00, b01, b10, b11, b20, b21, b02, b03, b12, b13, b22, b23] = b as B12;
+  const v0 = m4(a00, a01, a02, a03, b00, b01, b02, b03);
+  const v1 = m4(a10, a11, a12, a13, b10, b11, b12, b13);
+  const v2 = m4(a20, a21, a22, a23, b20, b21, b22, b23);
+  // Karatsuba over the cubic extension, w^3 = v; v·(x0, x1, x2, x3) = (-2·x3, x2, x0, x1).
+  const t = m4(a10 + a20, a11 + a21, a12 + a22, a13 + a23, b10 + b20, b11 + b21, b12 + b22, b13 + b23);
+  const s0 = t[0] - v1[0] - v2[0];
+  const s1 = t[1] - v1[1] - v2[1];
+  const s2 = t[2] - v1[2] - v2[2];
+  const s3 = t[3] - v1[3] - v2[3];
+  const u = m4(a00 + a10, a01 + a11, a02 + a12, a03 + a13, b00 + b10, b01 + b11, b02 + b12, b03 + b13);
+  const r = m4(a00 + a20, a01 + a21, a02 + a22, a03 + a23, b00 + b20, b01 + b21, b02 + b22, b03 + b23);
+  return [
+    md(v0[0] - 2n * s3),
+    md(v0[1] + s2),
+    md(u[0] - v0[0] - v1[0] - 2n * v2[3]),
+    md(u[1] - v0[1] - v1[1] + v2[2]),
+    md(r[0] - v0[0] - v2[0] + v1[0]),
+    md(r[1] - v0[1] - v2[1] + v1[1]),
+    md(v0[2] + s0),
+    md(v0[3] + s1),
+    md(u[2] - v0[2] - v1[2] + v2[0]),
+    md(u[3] - v0[3] - v1[3] + v2[1]),
+    md(r[2] - v0[2] - v2[2] + v1[2]),
+    md(r[3] - v0[3] - v2[3] + v1[3]),
+  ];
 }
+
+type B12 = [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
 
 export function fp12sqr(a: Fp12): Fp12 {
   // Chung–Hasan SQR2: C0 = A0^2 + v·2A1A2, C1 = 2A0A1 + v·A2^2, C2 = A1^2 + 2A0A2.
