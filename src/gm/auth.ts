@@ -1,4 +1,4 @@
-import { KapokError } from '../core/errors.js';
+import { isKapokError, KapokError } from '../core/errors.js';
 import type { KV } from '../ports/kv.js';
 import { fromHex } from './crypto/bytes.js';
 import type { VerifyJob } from './crypto/sm9/pool.js';
@@ -48,6 +48,8 @@ export interface AuthenticatorDeps {
   /** Verification off the main thread; inline sm9Verify when absent. */
   verify?: (job: VerifyJob) => Promise<boolean>;
   now?: () => number;
+  /** Called once per authentication with 'ok' or the refusing error's code (for metrics). */
+  onResult?: (result: string) => void;
 }
 
 export class DeviceAuthenticator {
@@ -60,6 +62,17 @@ export class DeviceAuthenticator {
   }
 
   async authenticate(body: unknown): Promise<AuthResult> {
+    try {
+      const r = await this.authenticateOnce(body);
+      this.d.onResult?.('ok');
+      return r;
+    } catch (err) {
+      this.d.onResult?.(isKapokError(err) ? err.code : 'KAPOK_INTERNAL');
+      throw err;
+    }
+  }
+
+  private async authenticateOnce(body: unknown): Promise<AuthResult> {
     const req = parseRequest(body);
     const nowS = Math.floor(this.now() / 1000);
     if (Math.abs(nowS - req.timestamp) > this.d.authWindowSeconds)

@@ -1,3 +1,4 @@
+import { Counter } from 'prom-client';
 import type { CapabilityFactory } from '../core/capability.js';
 import { DeviceAuthenticator } from './auth.js';
 import { createSm9VerifyPool } from './crypto/sm9/pool.js';
@@ -19,6 +20,12 @@ export const createGm: CapabilityFactory = async (ctx) => {
   const keys = await loadOrCreateMasterKeys(ctx.store, kek, ctx.logger);
   keys.sign.publicKey.gt(); // the g table, built once here rather than on the first device's request
   const pool = cfg.verifyWorkers > 0 ? createSm9VerifyPool({ size: cfg.verifyWorkers }) : null;
+  const authTotal = new Counter({
+    name: 'kapok_gm_device_auth_total',
+    help: 'Device authentications by result: ok, or the KAPOK_GM_* / KAPOK_HTTP_* code that refused them.',
+    labelNames: ['result'] as const,
+    registers: [ctx.metrics.registry],
+  });
   const registry = new DeviceRegistry(ctx.store, keys, cfg);
   const auth = new DeviceAuthenticator({
     registry,
@@ -27,6 +34,15 @@ export const createGm: CapabilityFactory = async (ctx) => {
     tokenTtlSeconds: cfg.tokenTtlSeconds,
     authWindowSeconds: cfg.authWindowSeconds,
     ...(pool ? { verify: (job) => pool.verify(job) } : {}),
+    onResult: (result) => authTotal.inc({ result }),
+  });
+  ctx.health.register({
+    name: 'gm',
+    kind: 'capability',
+    check: () => ({
+      ready: true,
+      detail: { verifyWorkers: pool?.size ?? 0, pendingVerifications: pool?.pending ?? 0 },
+    }),
   });
   return {
     name: 'gm',

@@ -162,6 +162,32 @@ describe('gm devices: register → authenticate → token → revoke', () => {
     assert.equal((await call('DELETE', '/api/gm/devices/SN-999', undefined, ADMIN)).status, 404);
   });
 
+  it('counts authentications by result and reports readiness', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    assert.match(text, /kapok_gm_device_auth_total\{result="ok",region="guangzhou"\} [1-9]/);
+    assert.match(text, /kapok_gm_device_auth_total\{result="KAPOK_GM_NONCE_REPLAYED",region="guangzhou"\} 1/);
+    const ready = (await (await fetch(`${base}/readyz`)).json()) as {
+      components: { name: string; state: string }[];
+    };
+    assert.equal(ready.components.find((c) => c.name === 'gm')?.state, 'ready');
+  });
+
+  it('refuses hostile auth bodies with 400 and loses nothing', async () => {
+    const good = authRequestBody(creds);
+    for (const body of [
+      { ...good, nonce: 'x'.repeat(129) },
+      { ...good, nonce: 'short' },
+      { ...good, timestamp: 1.5 },
+      { ...good, timestamp: '1' },
+      { ...good, signature: 'ab'.repeat(600) },
+      { ...good, serial: 'a'.repeat(65) },
+      null,
+    ]) {
+      const r = await call('POST', '/api/gm/devices/auth', body);
+      assert.equal(r.status, 400, JSON.stringify(body)?.slice(0, 60));
+    }
+  });
+
   it('never logs the KEK, the admin token or private keys', () => {
     const text = logs.text();
     assert.ok(text.includes('created KGC master keys'));
