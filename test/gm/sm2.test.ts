@@ -69,6 +69,17 @@ describe('SM2 signatures', () => {
     assert.equal(sm2Verify(Uint8Array.of(4, ...randomBytes(64)), 'm', der), false);
   });
 
+  it('tells raw from DER even when r begins with 0x30', () => {
+    const kp = sm2GenerateKeyPair();
+    for (let i = 0; i < 2000; i++) {
+      const raw = sm2Sign(kp.privateKey, `m${i}`, { format: 'raw' });
+      if (raw[0] !== 0x30) continue;
+      assert.ok(sm2Verify(kp.publicKey, `m${i}`, raw));
+      return;
+    }
+    assert.fail('no signature with r starting 0x30 in 2000 tries');
+  });
+
   it('checks private keys', () => {
     const bad = (k: Uint8Array) =>
       assert.throws(

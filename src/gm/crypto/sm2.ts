@@ -124,8 +124,16 @@ export function encodeSm2Signature(r: bigint, s: bigint, format: Sm2SignatureFor
 
 /** r and s from DER, or from 64 raw bytes; throws KAPOK_GM_INVALID_SIGNATURE. */
 export function decodeSm2Signature(sig: Uint8Array, format?: Sm2SignatureFormat): { r: bigint; s: bigint } {
-  const fmt = format ?? (sig.length === 64 && sig[0] !== TAG.SEQUENCE ? 'raw' : 'der');
-  if (fmt === 'raw') {
+  if (format === undefined) {
+    // Auto: strict DER first; a raw r||s may begin with 0x30 too, so fall back on its length.
+    try {
+      return decodeSm2Signature(sig, 'der');
+    } catch (err) {
+      if (sig.length === 64) return decodeSm2Signature(sig, 'raw');
+      throw err;
+    }
+  }
+  if (format === 'raw') {
     if (sig.length !== 64)
       throw new KapokError(
         'KAPOK_GM_INVALID_SIGNATURE',
