@@ -13,7 +13,9 @@ export function gmConfigSchema(secret: <T extends z.ZodType>(s: T) => T) {
        * Key-encryption key for the KGC master keys in the store: 32 hex digits (16 bytes, SM4).
        * Prefer KAPOK_GM__KEK or kekFile over writing it in the file.
        */
-      kek: secret(z.string().regex(/^[0-9a-fA-F]{32}$/, 'expected 32 hex digits (a 16-byte SM4 key)'))
+      kek: secret(
+        z.string().refine((v) => /^[0-9a-fA-F]{32}$/.test(v), 'expected 32 hex digits (a 16-byte SM4 key)'),
+      )
         .nullable()
         .default(null),
       /** File holding the KEK as 32 hex digits (read at start; used when kek is null). */
