@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { startApp } from '../src/app.js';
 import { configSchema } from '../src/core/config/index.js';
 import { authRequestBody, type DeviceCredentials } from '../src/gm/client.js';
@@ -14,7 +15,8 @@ import { tempDir } from './lib.js';
 export async function gmAuth(
   total = Number(process.env.KAPOK_BENCH_AUTHS ?? 400),
   concurrency = 16,
-  verifyWorkers = Number(process.env.KAPOK_BENCH_VERIFY_WORKERS ?? 1),
+  /** null: the default (one per core). */
+  verifyWorkers: number | null = null,
 ) {
   const tmp = tempDir();
   const admin = 'bench-admin-token-0001';
@@ -78,7 +80,7 @@ export async function gmAuth(
       total,
       concurrency,
       devices,
-      verifyWorkers: config.gm.verifyWorkers,
+      verifyWorkers: config.gm.verifyWorkers ?? availableParallelism(),
       perSec,
       target: 200,
       met: perSec >= 200,

@@ -36,8 +36,8 @@ export function gmConfigSchema(secret: <T extends z.ZodType>(s: T) => T) {
       factorySecret: secret(z.string().min(16)).nullable().default(null),
       /** PBKDF2-HMAC-SM3 iterations for keyWrap pbkdf2. */
       pbkdf2Iterations: z.number().int().min(1000).max(10_000_000).default(100_000),
-      /** Worker threads verifying device signatures (0: verify on the main thread). */
-      verifyWorkers: z.number().int().min(0).max(64).default(1),
+      /** Worker threads verifying device signatures; null: one per core; 0: on the main thread. */
+      verifyWorkers: z.number().int().min(0).max(64).nullable().default(null),
     })
     .superRefine((c, ctx) => {
       if (!c.enabled) return;

@@ -197,10 +197,10 @@ describe('gm devices: register → authenticate → token → revoke', () => {
 
   it('keeps the master keys across restarts; another KEK cannot start', async () => {
     const dir = tmpDir('kapok-gm-keys-');
-    const a = await start(dir, {});
+    const a = await start(dir, { verifyWorkers: 0 });
     const m1 = await (await fetch(`http://127.0.0.1:${a.port}/api/gm/master`)).json();
     await a.stop();
-    const b = await start(dir, {});
+    const b = await start(dir, { verifyWorkers: 0 });
     const m2 = await (await fetch(`http://127.0.0.1:${b.port}/api/gm/master`)).json();
     await b.stop();
     assert.deepEqual(m2, m1);
