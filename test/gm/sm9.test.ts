@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isKapokError } from '../../src/core/errors.js';
 import { bigintToBytes } from '../../src/gm/crypto/bytes.js';
-import { N } from '../../src/gm/crypto/sm9/fp2.js';
+import { N, P, T } from '../../src/gm/crypto/sm9/fp2.js';
+import { g2inSubgroup } from '../../src/gm/crypto/sm9/g2.js';
 import { h1 } from '../../src/gm/crypto/sm9/hash.js';
 import {
   decodeSm9Signature,
@@ -17,6 +18,8 @@ import {
   sm9Sign,
   sm9Verify,
 } from '../../src/gm/crypto/sm9/index.js';
+import { extractScalars, g2ToBytes } from '../../src/gm/crypto/sm9/keys.js';
+import { G1, P2 } from '../../src/gm/crypto/sm9/params.js';
 import { hex, toHex, vectors } from './vectors.js';
 
 const sv = vectors.sm9_sign_example;
@@ -31,8 +34,26 @@ describe('SM9 against GM/T 0044 examples', () => {
     assert.equal(toHex(master.publicKey.toBytes()), `04${p.x[0]}${p.x[1]}${p.y[0]}${p.y[1]}`.toLowerCase());
   });
 
-  it('H1(ID || hid) and the user signing key dsA', () => {
-    assert.equal(h1(new TextEncoder().encode(sv.id), Number.parseInt(sv.hid, 16)), BigInt(`0x${sv.H1}`));
+  it('curve parameters and generators', () => {
+    const c = vectors.sm9_curve;
+    assert.equal(P, BigInt(`0x${c.p}`));
+    assert.equal(N, BigInt(`0x${c.n}`));
+    assert.equal(T, BigInt(`0x${c.t}`));
+    assert.equal(G1.CURVE().b, BigInt(`0x${c.b}`));
+    assert.equal(P, 36n * T ** 4n + 36n * T ** 3n + 24n * T ** 2n + 6n * T + 1n);
+    assert.equal(toHex(G1.BASE.toBytes(false)), `04${c.P1.x}${c.P1.y}`.toLowerCase());
+    const p2 = c.P2_as_printed_in_standard_u_coefficient_first;
+    assert.equal(toHex(g2ToBytes(P2)), `04${p2.x[0]}${p2.x[1]}${p2.y[0]}${p2.y[1]}`.toLowerCase());
+    assert.ok(g2inSubgroup(P2));
+  });
+
+  it('H1(ID || hid), t1, t2 and the user signing key dsA', () => {
+    const id = new TextEncoder().encode(sv.id);
+    const hid = Number.parseInt(sv.hid, 16);
+    assert.equal(h1(id, hid), BigInt(`0x${sv.H1}`));
+    const { t1, t2 } = extractScalars(BigInt(`0x${sv.ks}`), id, hid);
+    assert.equal(t1, BigInt(`0x${sv.t1}`));
+    assert.equal(t2, BigInt(`0x${sv.t2}`));
     const user = master.extract(sv.id, Number.parseInt(sv.hid, 16));
     assert.equal(toHex(user.toBytes()), `04${sv.dsA.x}${sv.dsA.y}`.toLowerCase());
   });
@@ -125,7 +146,7 @@ describe('SM9 properties', () => {
   it('sign then verify for random IDs and messages; key bytes round-trip', () => {
     const master = Sm9SignMasterKey.generate();
     const pub = Sm9SignMasterPublicKey.fromBytes(master.publicKey.toBytes());
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 24; i++) {
       const id = randomBytes(1 + (i % 24)).toString(i % 2 ? 'hex' : 'base64');
       const msg = randomBytes(i * 11);
       const user = Sm9SignUserKey.fromBytes(master.extract(id).toBytes());

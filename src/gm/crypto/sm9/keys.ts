@@ -91,16 +91,19 @@ function scalarFromBytes(b: Uint8Array, what: string): bigint {
   return k;
 }
 
-/** t2 = ks / (H1(ID||hid) + ks) mod N, the user key's scalar. */
-function userScalar(master: bigint, id: Uint8Array, hid: number): bigint {
+/** t1 = H1(ID||hid) + ks and t2 = ks / t1 mod N: the user key is [t2]P1 (sign) or [t2]P2 (enc). */
+export function extractScalars(master: bigint, id: Uint8Array, hid: number): { t1: bigint; t2: bigint } {
   const t1 = (h1(id, hid) + master) % N;
   if (t1 === 0n)
     throw new KapokError(
       'KAPOK_GM_INVALID_KEY',
       'this master key cannot issue a key for this ID (H1 + ks = 0 mod N): generate a new master key',
     );
-  return (master * invMod(t1, N)) % N;
+  return { t1, t2: (master * invMod(t1, N)) % N };
 }
+
+const userScalar = (master: bigint, id: Uint8Array, hid: number): bigint =>
+  extractScalars(master, id, hid).t2;
 
 function checkHid(hid: number): void {
   if (!Number.isInteger(hid) || hid < 0 || hid > 255)
