@@ -1,17 +1,13 @@
 import { z } from 'zod';
-import { gmConfigSchema } from '../../gm/config.js';
+import { gmSchema } from '../../gm/config.js';
+import { secret } from './secret.js';
 
 /**
  * The one configuration schema. Defaults live here and nowhere else; kapok.example.yaml mirrors them
  * (a test keeps the two equal). Objects are strict: an unknown key is an error, never ignored.
  */
 
-/** Schemas whose values are secrets: `kapok config print` shows them as `***`, logs never carry them. */
-export const secretSchemas = new WeakSet<z.ZodType>();
-function secret<T extends z.ZodType>(schema: T): T {
-  secretSchemas.add(schema);
-  return schema;
-}
+export { secretSchemas } from './secret.js';
 
 const port = z.number().int().min(0).max(65535); // 0 = an ephemeral port (tests, benchmarks)
 const ms = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -94,7 +90,7 @@ export const configSchema = z
     inference: capability(),
     edge: capability(),
     v2x: capability(),
-    gm: gmConfigSchema(secret),
+    gm: gmSchema.prefault({}),
   })
   .superRefine((c, ctx) => {
     if (c.store.driver === 'postgres' && !c.store.url) {

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { secretSchemas } from './schema.js';
+import { secretSchemas } from './secret.js';
 
 /**
  * Just enough zod introspection for env-override mapping, secret redaction and the example-file
