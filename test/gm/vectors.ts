@@ -1,7 +1,15 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-/** The shared published GM test values (../shared/vectors/gm.json from the repo root). */
-const file = new URL('../../../shared/vectors/gm.json', import.meta.url);
+/**
+ * The shared published GM test values: KAPOK_TEST_GM_VECTORS if set, else ../shared/vectors/gm.json
+ * next to the repository (where the design folder lives).
+ */
+const file =
+  process.env.KAPOK_TEST_GM_VECTORS ??
+  fileURLToPath(new URL('../../../shared/vectors/gm.json', import.meta.url));
+if (!existsSync(file))
+  throw new Error(`GM test vectors not found at ${file}: set KAPOK_TEST_GM_VECTORS to the path of gm.json`);
 export const vectors = JSON.parse(readFileSync(file, 'utf8'));
 
 /** Hex to bytes, left-padded to `len` bytes when given (the standard prints some scalars short). */
