@@ -112,7 +112,8 @@ function checkHid(hid: number): void {
 
 export class Sm9SignMasterPublicKey {
   private gTable: GtTable | undefined;
-  private readonly prepared = new Lru<string, PreparedG2 | null>(1024);
+  // A prepared point is ~30 KB of line coefficients: 256 IDs cover bursts without holding much memory.
+  private readonly prepared = new Lru<string, PreparedG2 | null>(256);
 
   constructor(readonly point: G2Affine) {}
 

@@ -63,9 +63,11 @@ export function createSm9VerifyPool(opts: Sm9VerifyPoolOptions = {}): Sm9VerifyP
   let pending = 0;
   let closed = false;
   const slots: Slot[] = [];
-  for (let i = 0; i < size; i++) {
-    const slot: Slot = { worker: spawnWorker(), inFlight: 0, waiting: new Map() };
-    slot.worker.on('message', (res: VerifyResponse) => {
+
+  /** Listens to the slot's worker; one that dies is replaced so later jobs do not wait forever. */
+  function wire(slot: Slot): void {
+    const worker = slot.worker;
+    worker.on('message', (res: VerifyResponse) => {
       const w = slot.waiting.get(res.seq);
       if (!w) return;
       slot.waiting.delete(res.seq);
@@ -74,10 +76,21 @@ export function createSm9VerifyPool(opts: Sm9VerifyPoolOptions = {}): Sm9VerifyP
       if ('error' in res)
         w.reject(new KapokError('KAPOK_INTERNAL', `SM9 verify worker failed: ${res.error}`));
       else w.resolve(res.results);
+      if (slot.waiting.size === 0) worker.unref();
     });
-    slot.worker.on('error', (err) => failAll(slot, err));
-    slot.worker.on('exit', () => failAll(slot, new Error('worker exited')));
-    slot.worker.unref();
+    worker.on('error', (err) => failAll(slot, err));
+    worker.on('exit', () => {
+      failAll(slot, new Error('worker exited'));
+      if (closed || slot.worker !== worker) return;
+      slot.worker = spawnWorker();
+      wire(slot);
+    });
+    worker.unref();
+  }
+
+  for (let i = 0; i < size; i++) {
+    const slot: Slot = { worker: spawnWorker(), inFlight: 0, waiting: new Map() };
+    wire(slot);
     slots.push(slot);
   }
 
@@ -98,13 +111,12 @@ export function createSm9VerifyPool(opts: Sm9VerifyPoolOptions = {}): Sm9VerifyP
     const s = ++seq;
     slot.inFlight += jobs.length;
     pending += jobs.length;
-    return new Promise((resolve, reject) => {
+    return new Promise<boolean[]>((resolve, reject) => {
       slot.waiting.set(s, { resolve, reject, jobs: jobs.length });
+      // Referenced only while it has work: an idle pool never keeps the process alive.
       slot.worker.ref();
       slot.worker.postMessage({ seq: s, jobs } satisfies VerifyRequest);
-    }).finally(() => {
-      if (slot.waiting.size === 0) slot.worker.unref();
-    }) as Promise<boolean[]>;
+    });
   }
 
   function admit(n: number): void {
