@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import { openStore, resolveDataDir } from '../app.js';
 import { type KapokConfig, loadConfig } from '../core/config/index.js';
 import { KapokError } from '../core/errors.js';
@@ -22,7 +22,8 @@ async function withGm<T>(
     config: KapokConfig;
     store: Store;
     gm: typeof import('../gm/index.js');
-    keys: import('../gm/keystore.js').GmKeys;
+    keyring: import('../gm/keystore.js').Keyring;
+    kek: Uint8Array;
   }) => Promise<T>,
 ): Promise<T> {
   const loaded = loadConfig({ file: opts.config });
@@ -34,8 +35,8 @@ async function withGm<T>(
   const store = await openStore(loaded, dataDir, logger);
   try {
     await store.migrate([...CORE_MIGRATIONS, ...gm.GM_MIGRATIONS]);
-    const keys = await gm.loadOrCreateMasterKeys(store, kek);
-    return await fn({ config: loaded.config, store, gm, keys });
+    const keyring = await gm.Keyring.open(store, kek);
+    return await fn({ config: loaded.config, store, gm, keyring, kek });
   } finally {
     await store.close();
   }
@@ -56,8 +57,8 @@ export function deviceCommand(): Command {
     .option('--json', 'compact JSON (default: indented)')
     .action(async (serial: string, opts: Opts) => {
       try {
-        const reg = await withGm(opts, async ({ config, store, gm, keys }) =>
-          new gm.DeviceRegistry(store, keys, config.gm).register(serial, opts.group),
+        const reg = await withGm(opts, async ({ config, store, gm, keyring }) =>
+          new gm.DeviceRegistry(store, keyring, config.gm).register(serial, opts.group),
         );
         process.stdout.write(`${JSON.stringify(reg, null, opts.json ? 0 : 2)}\n`);
       } catch (err) {
@@ -73,10 +74,46 @@ export function deviceCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (serial: string, opts: Opts) => {
       try {
-        const d = await withGm(opts, async ({ config, store, gm, keys }) =>
-          new gm.DeviceRegistry(store, keys, config.gm).revoke(serial),
+        const d = await withGm(opts, async ({ config, store, gm, keyring }) =>
+          new gm.DeviceRegistry(store, keyring, config.gm).revoke(serial),
         );
         process.stdout.write(opts.json ? `${JSON.stringify(d)}\n` : `revoked ${d.serial}\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  cmd
+    .command('reissue')
+    .description('issue a new key for an active device from the current KGC sign key (after rotate-key sign)')
+    .argument('<serial>', 'device serial')
+    .addOption(configOption())
+    .option('--json', 'compact JSON (default: indented)')
+    .action(async (serial: string, opts: Opts) => {
+      try {
+        const reg = await withGm(opts, async ({ config, store, gm, keyring }) =>
+          new gm.DeviceRegistry(store, keyring, config.gm).reissue(serial),
+        );
+        process.stdout.write(`${JSON.stringify(reg, null, opts.json ? 0 : 2)}\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  cmd
+    .command('rotate-key')
+    .description(
+      'rotate a KGC key: sign (device keys; old one kept for gm.rotationOverlapSeconds), enc, or token',
+    )
+    .addArgument(new Argument('<kind>', 'which key').choices(['sign', 'enc', 'token']))
+    .addOption(configOption())
+    .option('--json', 'print JSON')
+    .action(async (kind: 'sign' | 'enc' | 'token', opts: Opts) => {
+      try {
+        const id = await withGm(opts, async ({ store, gm, kek }) => gm.rotateMasterKey(store, kek, kind));
+        process.stdout.write(
+          opts.json ? `${JSON.stringify({ kind, id })}\n` : `rotated ${kind}: new key ${id}\n`,
+        );
       } catch (err) {
         fail(err);
       }
@@ -97,12 +134,19 @@ export function deviceCommand(): Command {
         const reg = readRegistration(opts.registration as string, serial);
         // The simulator stands in for the device: it takes the device's unwrapping key from the KGC
         // (kem) or the factory secret from the configuration (pbkdf2), which a real device holds.
-        const signKey = await withGm(opts, async ({ config, gm, keys }) =>
-          gm.unwrapDeviceKey(reg.signKey, serial, {
-            encKey: keys.enc.extract(serial),
-            ...(config.gm.factorySecret ? { factorySecret: config.gm.factorySecret } : {}),
-          }),
-        );
+        const signKey = await withGm(opts, async ({ config, gm, keyring }) => {
+          // A kem registration was made to whichever enc key was active then: try each.
+          const factory = config.gm.factorySecret ? { factorySecret: config.gm.factorySecret } : {};
+          let last: unknown;
+          for (const e of keyring.loaded.encKeys.values()) {
+            try {
+              return gm.unwrapDeviceKey(reg.signKey, serial, { encKey: e.key.extract(serial), ...factory });
+            } catch (err) {
+              last = err;
+            }
+          }
+          throw last;
+        });
         const gm = await import('../gm/index.js');
         const creds = {
           serial,

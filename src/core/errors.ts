@@ -148,6 +148,10 @@ export const ERROR_CATALOGUE = {
     status: 401,
     summary: 'The device token has expired.',
   },
+  KAPOK_GM_KEY_RETIRED: {
+    status: 401,
+    summary: "The device's key comes from a KGC key retired longer ago than gm.rotationOverlapSeconds.",
+  },
   KAPOK_GM_POOL_BUSY: { status: 503, summary: 'Too many SM9 verifications are queued.' },
 } as const satisfies Record<string, ErrorSpec>;
 

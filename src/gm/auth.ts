@@ -5,7 +5,7 @@ import type { VerifyJob } from './crypto/sm9/pool.js';
 import { sm9Verify } from './crypto/sm9/sign.js';
 import type { DeviceRegistry } from './devices.js';
 import { checkSerial } from './devices.js';
-import type { GmKeys } from './keystore.js';
+import type { KeySource } from './keystore.js';
 import { type DeviceClaims, issueDeviceToken, verifyDeviceToken } from './tokens.js';
 
 /**
@@ -42,9 +42,11 @@ export function challengeString(serial: string, nonce: string, timestamp: number
 export interface AuthenticatorDeps {
   registry: DeviceRegistry;
   kv: KV;
-  keys: GmKeys;
+  keys: KeySource;
   tokenTtlSeconds: number;
   authWindowSeconds: number;
+  /** How long a retired KGC sign key still authenticates the devices registered under it. */
+  rotationOverlapSeconds: number;
   /** Verification off the main thread; inline sm9Verify when absent. */
   verify?: (job: VerifyJob) => Promise<boolean>;
   now?: () => number;
@@ -54,11 +56,9 @@ export interface AuthenticatorDeps {
 
 export class DeviceAuthenticator {
   private readonly now: () => number;
-  private readonly masterBytes: Uint8Array;
 
   constructor(private readonly d: AuthenticatorDeps) {
     this.now = d.now ?? Date.now;
-    this.masterBytes = d.keys.sign.publicKey.toBytes();
   }
 
   async authenticate(body: unknown): Promise<AuthResult> {
@@ -91,19 +91,33 @@ export class DeviceAuthenticator {
     });
     if (!fresh)
       throw new KapokError('KAPOK_GM_NONCE_REPLAYED', 'nonce already used: send a fresh random nonce');
+    let keys = await this.d.keys.current();
+    let entry = keys.signKeys.get(device.signKeyId);
+    if (!entry) {
+      keys = await this.d.keys.current(true); // rotated by another process since our last load
+      entry = keys.signKeys.get(device.signKeyId);
+    }
+    if (!entry) throw new KapokError('KAPOK_GM_AUTH_FAILED', 'device authentication failed');
+    if (entry.retiredAt !== null && this.now() > entry.retiredAt + this.d.rotationOverlapSeconds * 1000)
+      throw new KapokError(
+        'KAPOK_GM_KEY_RETIRED',
+        `device ${req.serial} holds a key from retired KGC key ${entry.id}: reissue it (kapok device reissue)`,
+      );
+    const master = entry.key.publicKey;
     const job: VerifyJob = {
-      masterPublicKey: this.masterBytes,
+      masterPublicKey: master.toBytes(),
       id: req.serial,
       message: challengeString(req.serial, req.nonce, req.timestamp),
       signature: req.sig,
     };
     const ok = this.d.verify
       ? await this.d.verify(job)
-      : sm9Verify(this.d.keys.sign.publicKey, job.id, job.message, job.signature);
+      : sm9Verify(master, job.id, job.message, job.signature);
     if (!ok) throw new KapokError('KAPOK_GM_AUTH_FAILED', 'device authentication failed');
     const { token, claims } = issueDeviceToken(
-      this.d.keys.token.privateKey,
-      this.d.keys.token.publicKey,
+      keys.token.privateKey,
+      keys.token.publicKey,
+      keys.tokenId,
       { sub: device.serial, grp: device.group },
       this.d.tokenTtlSeconds,
       this.now(),
@@ -113,7 +127,21 @@ export class DeviceAuthenticator {
 
   /** Claims of a valid token whose device is still active; throws a 401/403 KapokError otherwise. */
   async verifyToken(token: string): Promise<DeviceClaims> {
-    const claims = verifyDeviceToken(this.d.keys.token.publicKey, token, this.now());
+    let keys = await this.d.keys.current();
+    let unknownKid = false;
+    const keyFor = (kid: string) => {
+      const k = keys.tokenKeys.get(kid)?.key.publicKey ?? null;
+      unknownKid = k === null;
+      return k;
+    };
+    let claims: DeviceClaims;
+    try {
+      claims = verifyDeviceToken(keyFor, token, this.now());
+    } catch (err) {
+      if (!unknownKid) throw err;
+      keys = await this.d.keys.current(true); // a token key rotated in by another process
+      claims = verifyDeviceToken(keyFor, token, this.now());
+    }
     const device = await this.d.registry.get(claims.sub);
     if (!device) throw new KapokError('KAPOK_GM_TOKEN_INVALID', 'device token names an unknown device');
     if (device.status !== 'active')

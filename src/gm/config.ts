@@ -32,6 +32,8 @@ export const gmSchema = z
     factorySecret: secret(z.string().min(16)).nullable().default(null),
     /** PBKDF2-HMAC-SM3 iterations for keyWrap pbkdf2. */
     pbkdf2Iterations: z.number().int().min(1000).max(10_000_000).default(100_000),
+    /** How long a rotated-out KGC sign key still authenticates devices registered under it. */
+    rotationOverlapSeconds: z.number().int().min(0).max(31_536_000).default(604_800),
     /** Worker threads verifying device signatures; null: one per core; 0: on the main thread. */
     verifyWorkers: z.number().int().min(0).max(64).nullable().default(null),
   })

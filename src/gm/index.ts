@@ -4,7 +4,7 @@ import type { CapabilityFactory } from '../core/capability.js';
 import { DeviceAuthenticator } from './auth.js';
 import { createSm9VerifyPool } from './crypto/sm9/pool.js';
 import { DeviceRegistry } from './devices.js';
-import { loadOrCreateMasterKeys, readKek } from './keystore.js';
+import { Keyring, readKek } from './keystore.js';
 import { GM_MIGRATIONS } from './migrations.js';
 import { gmRoutes } from './routes.js';
 
@@ -18,8 +18,8 @@ export const createGm: CapabilityFactory = async (ctx) => {
   const cfg = ctx.config.gm;
   const kek = readKek(cfg);
   await ctx.store.migrate(GM_MIGRATIONS);
-  const keys = await loadOrCreateMasterKeys(ctx.store, kek, ctx.logger);
-  keys.sign.publicKey.gt(); // the g table, built once here rather than on the first device's request
+  const keyring = await Keyring.open(ctx.store, kek, ctx.logger);
+  keyring.loaded.sign.publicKey.gt(); // the g table, built here rather than on the first device's request
   // Verification is most of an authentication's CPU and the main thread mostly waits on it, so by
   // default every core gets a worker (npm run bench -- gm: about twice one worker's rate on 2 cores).
   const workers = cfg.verifyWorkers ?? availableParallelism();
@@ -30,13 +30,14 @@ export const createGm: CapabilityFactory = async (ctx) => {
     labelNames: ['result'] as const,
     registers: [ctx.metrics.registry],
   });
-  const registry = new DeviceRegistry(ctx.store, keys, cfg);
+  const registry = new DeviceRegistry(ctx.store, keyring, cfg);
   const auth = new DeviceAuthenticator({
     registry,
     kv: ctx.kv,
-    keys,
+    keys: keyring,
     tokenTtlSeconds: cfg.tokenTtlSeconds,
     authWindowSeconds: cfg.authWindowSeconds,
+    rotationOverlapSeconds: cfg.rotationOverlapSeconds,
     ...(pool ? { verify: (job) => pool.verify(job) } : {}),
     onResult: (result) => authTotal.inc({ result }),
   });
@@ -51,7 +52,7 @@ export const createGm: CapabilityFactory = async (ctx) => {
   return {
     name: 'gm',
     prefix: '/api/gm',
-    routes: (app) => gmRoutes(app, { registry, auth, keys, adminToken: cfg.adminToken }),
+    routes: (app) => gmRoutes(app, { registry, auth, keys: keyring, adminToken: cfg.adminToken }),
     stop: async () => pool?.close(),
   };
 };
@@ -61,6 +62,13 @@ export { challengeString, DeviceAuthenticator } from './auth.js';
 export { authenticateDevice, authRequestBody, type DeviceCredentials } from './client.js';
 export { fromHex, toHex } from './crypto/bytes.js';
 export { DeviceRegistry, type Registration } from './devices.js';
-export { type GmKeys, loadOrCreateMasterKeys, readKek } from './keystore.js';
+export {
+  type GmKeys,
+  type KeyKind,
+  Keyring,
+  loadOrCreateMasterKeys,
+  readKek,
+  rotateMasterKey,
+} from './keystore.js';
 export { GM_MIGRATIONS } from './migrations.js';
 export { unwrapDeviceKey, type WrappedKey } from './wrap.js';

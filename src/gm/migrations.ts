@@ -25,4 +25,10 @@ CREATE TABLE IF NOT EXISTS gm_devices (
   revoked_at BIGINT
 );`,
   },
+  {
+    // Rotation: when a newer key of the kind took over; which sign key a device's key came from.
+    id: 'gm/0002_rotation',
+    sql: `ALTER TABLE gm_master_keys ADD COLUMN retired_at BIGINT;
+ALTER TABLE gm_devices ADD COLUMN sign_key_id TEXT;`,
+  },
 ];

@@ -5,7 +5,7 @@ import type { DeviceAuthenticator } from './auth.js';
 import { toHex } from './crypto/bytes.js';
 import { sm3 } from './crypto/sm3.js';
 import type { DeviceRegistry } from './devices.js';
-import type { GmKeys } from './keystore.js';
+import type { KeySource } from './keystore.js';
 import type { DeviceClaims } from './tokens.js';
 
 /** /api/gm: public keys, device registration (admin), authentication, and a token check. */
@@ -13,7 +13,7 @@ import type { DeviceClaims } from './tokens.js';
 export interface GmRouteDeps {
   registry: DeviceRegistry;
   auth: DeviceAuthenticator;
-  keys: GmKeys;
+  keys: KeySource;
   adminToken: string | null;
 }
 
@@ -41,12 +41,18 @@ export async function requireDevice(req: FastifyRequest, auth: DeviceAuthenticat
 }
 
 export async function gmRoutes(app: FastifyInstance, d: GmRouteDeps): Promise<void> {
-  app.get('/master', async () => ({
-    signMasterPublicKey: toHex(d.keys.sign.publicKey.toBytes()),
-    encMasterPublicKey: toHex(d.keys.enc.publicKey.toBytes()),
-    tokenPublicKey: toHex(d.keys.token.publicKey),
-    tokenAlg: 'SM2SM3',
-  }));
+  app.get('/master', async () => {
+    const k = await d.keys.current();
+    return {
+      signMasterPublicKey: toHex(k.sign.publicKey.toBytes()),
+      signKeyId: k.signId,
+      encMasterPublicKey: toHex(k.enc.publicKey.toBytes()),
+      tokenAlg: 'SM2SM3',
+      tokenKeyId: k.tokenId,
+      // Every token key that may still verify live tokens, by kid (the JWT header's).
+      tokenKeys: Object.fromEntries([...k.tokenKeys.values()].map((e) => [e.id, toHex(e.key.publicKey)])),
+    };
+  });
 
   app.post('/devices', async (req, reply) => {
     requireAdmin(req, d.adminToken);
@@ -63,6 +69,11 @@ export async function gmRoutes(app: FastifyInstance, d: GmRouteDeps): Promise<vo
   app.delete<{ Params: { serial: string } }>('/devices/:serial', async (req) => {
     requireAdmin(req, d.adminToken);
     return d.registry.revoke(req.params.serial);
+  });
+
+  app.post<{ Params: { serial: string } }>('/devices/:serial/reissue', async (req) => {
+    requireAdmin(req, d.adminToken);
+    return d.registry.reissue(req.params.serial);
   });
 
   app.post('/devices/auth', async (req) => d.auth.authenticate(req.body));

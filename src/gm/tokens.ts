@@ -3,7 +3,7 @@ import { KapokError } from '../core/errors.js';
 import { sm2Sign, sm2Verify } from './crypto/sm2.js';
 
 /**
- * Device tokens: JWT compact form with header {"alg":"SM2SM3","typ":"JWT"}, claims
+ * Device tokens: JWT compact form with header {"alg":"SM2SM3","typ":"JWT","kid":"token-<n>"}, claims
  * {sub: serial, grp: group, iat, exp, jti}, and an SM2 signature (raw r||s, 64 bytes, default ID)
  * over `header.payload`, base64url throughout.
  */
@@ -16,12 +16,14 @@ export interface DeviceClaims {
   jti: string;
 }
 
-const HEADER = Buffer.from(JSON.stringify({ alg: 'SM2SM3', typ: 'JWT' })).toString('base64url');
+const header = (kid: string) =>
+  Buffer.from(JSON.stringify({ alg: 'SM2SM3', typ: 'JWT', kid })).toString('base64url');
 const B64URL = /^[A-Za-z0-9_-]+$/;
 
 export function issueDeviceToken(
   privateKey: Uint8Array,
   publicKey: Uint8Array,
+  kid: string,
   claims: { sub: string; grp: string },
   ttlSeconds: number,
   nowMs: number = Date.now(),
@@ -33,7 +35,7 @@ export function issueDeviceToken(
     exp: iat + ttlSeconds,
     jti: randomBytes(9).toString('base64url'),
   };
-  const signingInput = `${HEADER}.${Buffer.from(JSON.stringify(full)).toString('base64url')}`;
+  const signingInput = `${header(kid)}.${Buffer.from(JSON.stringify(full)).toString('base64url')}`;
   const sig = sm2Sign(privateKey, signingInput, { format: 'raw', publicKey });
   return { token: `${signingInput}.${Buffer.from(sig).toString('base64url')}`, claims: full };
 }
@@ -41,9 +43,12 @@ export function issueDeviceToken(
 const invalid = (why: string) =>
   new KapokError('KAPOK_GM_TOKEN_INVALID', `device token ${why}: authenticate again for a fresh token`);
 
-/** Signature and expiry only; whether the device is still active is the caller's check. */
+/**
+ * Signature and expiry only; whether the device is still active is the caller's check. `keyFor`
+ * gives the public key of a token key id, or null for an unknown one.
+ */
 export function verifyDeviceToken(
-  publicKey: Uint8Array,
+  keyFor: (kid: string) => Uint8Array | null,
   token: string,
   nowMs: number = Date.now(),
 ): DeviceClaims {
@@ -51,9 +56,18 @@ export function verifyDeviceToken(
   const parts = token.split('.');
   if (parts.length !== 3 || !parts.every((p) => B64URL.test(p)))
     throw invalid('is not header.payload.signature');
-  const [header, payload, sig] = parts as [string, string, string];
-  if (header !== HEADER) throw invalid('header is not {"alg":"SM2SM3","typ":"JWT"}');
-  if (!sm2Verify(publicKey, `${header}.${payload}`, Buffer.from(sig, 'base64url'), { format: 'raw' }))
+  const [head, payload, sig] = parts as [string, string, string];
+  let h: { alg?: unknown; typ?: unknown; kid?: unknown };
+  try {
+    h = JSON.parse(Buffer.from(head, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid('header is not JSON');
+  }
+  if (h?.alg !== 'SM2SM3' || h.typ !== 'JWT' || typeof h.kid !== 'string')
+    throw invalid('header is not {"alg":"SM2SM3","typ":"JWT","kid":...}');
+  const publicKey = keyFor(h.kid);
+  if (!publicKey) throw invalid('names an unknown signing key');
+  if (!sm2Verify(publicKey, `${head}.${payload}`, Buffer.from(sig, 'base64url'), { format: 'raw' }))
     throw invalid('signature does not verify');
   let claims: DeviceClaims;
   try {

@@ -33,6 +33,17 @@ describe('kapok device: register → simulate against kapok up → revoke', () =
       const sim = await kapok(['device', 'simulate', 'PLC-0007', '-r', regFile, '-u', url, '--json'], env);
       assert.equal(sim.code, 0, sim.stderr);
       assert.equal(JSON.parse(sim.stdout).accepted, true);
+      // Rotate the sign key while kapok up runs: the old device key works in the overlap, a
+      // reissued one (from sign-2, which the server has not loaded yet) works too.
+      const rot = await kapok(['device', 'rotate-key', 'sign'], env);
+      assert.equal(rot.stdout.trim(), 'rotated sign: new key sign-2', rot.stderr);
+      assert.equal((await kapok(['device', 'simulate', 'PLC-0007', '-r', regFile, '-u', url], env)).code, 0);
+      const re = await kapok(['device', 'reissue', 'PLC-0007', '--json'], env);
+      assert.equal(JSON.parse(re.stdout).signKeyId, 'sign-2', re.stderr);
+      const regFile2 = join(dir, 'reg2.json');
+      writeFileSync(regFile2, re.stdout);
+      const sim2 = await kapok(['device', 'simulate', 'PLC-0007', '-r', regFile2, '-u', url], env);
+      assert.equal(sim2.code, 0, sim2.stderr);
       const rev = await kapok(['device', 'revoke', 'PLC-0007'], env);
       assert.equal(rev.stdout.trim(), 'revoked PLC-0007');
       const after = await kapok(['device', 'simulate', 'PLC-0007', '-r', regFile, '-u', url], env);

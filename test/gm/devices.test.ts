@@ -94,6 +94,7 @@ describe('gm devices: register → authenticate → token → revoke', () => {
     assert.deepEqual(JSON.parse(Buffer.from(header as string, 'base64url').toString()), {
       alg: 'SM2SM3',
       typ: 'JWT',
+      kid: 'token-1',
     });
     const me = await call('GET', '/api/gm/devices/me', undefined, r.token);
     assert.equal(me.status, 200);
@@ -140,10 +141,15 @@ describe('gm devices: register → authenticate → token → revoke', () => {
   it('an expired token is refused', () => {
     const k = { priv: fromHex('11'.repeat(32), 'k', 32) };
     const pub = sm2PublicKey(k.priv);
-    const { token } = issueDeviceToken(k.priv, pub, { sub: 'SN-1', grp: 'g' }, 60, 1_000_000);
-    assert.equal(verifyDeviceToken(pub, token, 1_000_000 + 59_000).sub, 'SN-1');
+    const { token } = issueDeviceToken(k.priv, pub, 'token-1', { sub: 'SN-1', grp: 'g' }, 60, 1_000_000);
+    const keyFor = (kid: string) => (kid === 'token-1' ? pub : null);
+    assert.equal(verifyDeviceToken(keyFor, token, 1_000_000 + 59_000).sub, 'SN-1');
     assert.throws(
-      () => verifyDeviceToken(pub, token, 1_000_000 + 60_000),
+      () => verifyDeviceToken(() => null, token, 1_000_000),
+      (e: unknown) => isKapokError(e, 'KAPOK_GM_TOKEN_INVALID'),
+    );
+    assert.throws(
+      () => verifyDeviceToken(keyFor, token, 1_000_000 + 60_000),
       (e: unknown) => isKapokError(e, 'KAPOK_GM_TOKEN_EXPIRED'),
     );
   });
@@ -234,5 +240,74 @@ describe('gm devices: register → authenticate → token → revoke', () => {
     } finally {
       await a.stop();
     }
+  });
+});
+
+describe('gm key rotation with overlap', () => {
+  it('token and sign keys rotate without cutting off devices; after the overlap, reissue', async () => {
+    const { createSqliteStore } = await import('../../src/adapters/sqlite/store.js');
+    const { createMemoryKV } = await import('../../src/adapters/memory/kv.js');
+    const { CORE_MIGRATIONS } = await import('../../src/core/migrations.js');
+    const { GM_MIGRATIONS } = await import('../../src/gm/migrations.js');
+    const { Keyring, rotateMasterKey } = await import('../../src/gm/keystore.js');
+    const { DeviceRegistry } = await import('../../src/gm/devices.js');
+    const { DeviceAuthenticator } = await import('../../src/gm/auth.js');
+    const store = await createSqliteStore({ file: `${tmpDir('kapok-gm-rot-')}/k.db` });
+    const kv = await createMemoryKV({ maxKeys: 1000 });
+    after(() => Promise.all([store.close(), kv.close()]));
+    await store.migrate([...CORE_MIGRATIONS, ...GM_MIGRATIONS]);
+    const kek = fromHex(KEK, 'kek');
+    const keyring = await Keyring.open(store, kek, undefined, 0); // maxAge 0: sees every rotation
+    const registry = new DeviceRegistry(store, keyring, {
+      keyWrap: 'pbkdf2',
+      factorySecret: FACTORY,
+      pbkdf2Iterations: 1000,
+    });
+    let now = Date.now();
+    const auth = new DeviceAuthenticator({
+      registry,
+      kv,
+      keys: keyring,
+      tokenTtlSeconds: 900,
+      authWindowSeconds: 120,
+      rotationOverlapSeconds: 3600,
+      now: () => now,
+    });
+    const credsOf = (r: Registration): DeviceCredentials => ({
+      serial: r.serial,
+      signKey: unwrapDeviceKey(r.signKey, r.serial, { factorySecret: FACTORY }),
+      signMasterPublicKey: fromHex(r.signMasterPublicKey, 'm'),
+    });
+    const kid = (token: string) =>
+      JSON.parse(Buffer.from(token.split('.')[0] as string, 'base64url').toString()).kid as string;
+
+    const r1 = await registry.register('R-1');
+    assert.equal(r1.signKeyId, 'sign-1');
+    const c1 = credsOf(r1);
+    const t1 = (await auth.authenticate(authRequestBody(c1, now))).token;
+    assert.equal(kid(t1), 'token-1');
+
+    assert.equal(await rotateMasterKey(store, kek, 'token'), 'token-2');
+    assert.equal((await auth.verifyToken(t1)).sub, 'R-1');
+    const t2 = (await auth.authenticate(authRequestBody(c1, now))).token;
+    assert.equal(kid(t2), 'token-2');
+
+    assert.equal(await rotateMasterKey(store, kek, 'sign'), 'sign-2');
+    await auth.authenticate(authRequestBody(c1, now)); // old device key, inside the overlap
+    const r2 = await registry.register('R-2');
+    assert.equal(r2.signKeyId, 'sign-2');
+    assert.notEqual(r2.signMasterPublicKey, r1.signMasterPublicKey);
+    await auth.authenticate(authRequestBody(credsOf(r2), now));
+
+    now += 3601_000;
+    await assert.rejects(auth.authenticate(authRequestBody(c1, now)), (e: unknown) =>
+      isKapokError(e, 'KAPOK_GM_KEY_RETIRED'),
+    );
+    const again = await registry.reissue('R-1');
+    assert.equal(again.signKeyId, 'sign-2');
+    const ok = await auth.authenticate(authRequestBody(credsOf(again), now));
+    assert.equal(ok.serial, 'R-1');
+    // The first token key signed nothing still alive; tokens from it have expired by now.
+    await assert.rejects(auth.verifyToken(t1), (e: unknown) => isKapokError(e, 'KAPOK_GM_TOKEN_EXPIRED'));
   });
 });
