@@ -12,6 +12,7 @@ import { issueDeviceToken, verifyDeviceToken } from '../../src/gm/tokens.js';
 import { unwrapDeviceKey } from '../../src/gm/wrap.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { rotationFlow } from './rotation-flow.js';
 
 const KEK = '00112233445566778899aabbccddeeff';
 const ADMIN = 'admin-token-for-tests-0001';
@@ -243,71 +244,14 @@ describe('gm devices: register → authenticate → token → revoke', () => {
   });
 });
 
-describe('gm key rotation with overlap', () => {
+describe('gm key rotation with overlap (sqlite)', () => {
   it('token and sign keys rotate without cutting off devices; after the overlap, reissue', async () => {
     const { createSqliteStore } = await import('../../src/adapters/sqlite/store.js');
-    const { createMemoryKV } = await import('../../src/adapters/memory/kv.js');
-    const { CORE_MIGRATIONS } = await import('../../src/core/migrations.js');
-    const { GM_MIGRATIONS } = await import('../../src/gm/migrations.js');
-    const { Keyring, rotateMasterKey } = await import('../../src/gm/keystore.js');
-    const { DeviceRegistry } = await import('../../src/gm/devices.js');
-    const { DeviceAuthenticator } = await import('../../src/gm/auth.js');
     const store = await createSqliteStore({ file: `${tmpDir('kapok-gm-rot-')}/k.db` });
-    const kv = await createMemoryKV({ maxKeys: 1000 });
-    after(() => Promise.all([store.close(), kv.close()]));
-    await store.migrate([...CORE_MIGRATIONS, ...GM_MIGRATIONS]);
-    const kek = fromHex(KEK, 'kek');
-    const keyring = await Keyring.open(store, kek, undefined, 0); // maxAge 0: sees every rotation
-    const registry = new DeviceRegistry(store, keyring, {
-      keyWrap: 'pbkdf2',
-      factorySecret: FACTORY,
-      pbkdf2Iterations: 1000,
-    });
-    let now = Date.now();
-    const auth = new DeviceAuthenticator({
-      registry,
-      kv,
-      keys: keyring,
-      tokenTtlSeconds: 900,
-      authWindowSeconds: 120,
-      rotationOverlapSeconds: 3600,
-      now: () => now,
-    });
-    const credsOf = (r: Registration): DeviceCredentials => ({
-      serial: r.serial,
-      signKey: unwrapDeviceKey(r.signKey, r.serial, { factorySecret: FACTORY }),
-      signMasterPublicKey: fromHex(r.signMasterPublicKey, 'm'),
-    });
-    const kid = (token: string) =>
-      JSON.parse(Buffer.from(token.split('.')[0] as string, 'base64url').toString()).kid as string;
-
-    const r1 = await registry.register('R-1');
-    assert.equal(r1.signKeyId, 'sign-1');
-    const c1 = credsOf(r1);
-    const t1 = (await auth.authenticate(authRequestBody(c1, now))).token;
-    assert.equal(kid(t1), 'token-1');
-
-    assert.equal(await rotateMasterKey(store, kek, 'token'), 'token-2');
-    assert.equal((await auth.verifyToken(t1)).sub, 'R-1');
-    const t2 = (await auth.authenticate(authRequestBody(c1, now))).token;
-    assert.equal(kid(t2), 'token-2');
-
-    assert.equal(await rotateMasterKey(store, kek, 'sign'), 'sign-2');
-    await auth.authenticate(authRequestBody(c1, now)); // old device key, inside the overlap
-    const r2 = await registry.register('R-2');
-    assert.equal(r2.signKeyId, 'sign-2');
-    assert.notEqual(r2.signMasterPublicKey, r1.signMasterPublicKey);
-    await auth.authenticate(authRequestBody(credsOf(r2), now));
-
-    now += 3601_000;
-    await assert.rejects(auth.authenticate(authRequestBody(c1, now)), (e: unknown) =>
-      isKapokError(e, 'KAPOK_GM_KEY_RETIRED'),
-    );
-    const again = await registry.reissue('R-1');
-    assert.equal(again.signKeyId, 'sign-2');
-    const ok = await auth.authenticate(authRequestBody(credsOf(again), now));
-    assert.equal(ok.serial, 'R-1');
-    // The first token key signed nothing still alive; tokens from it have expired by now.
-    await assert.rejects(auth.verifyToken(t1), (e: unknown) => isKapokError(e, 'KAPOK_GM_TOKEN_EXPIRED'));
+    try {
+      await rotationFlow(store);
+    } finally {
+      await store.close();
+    }
   });
 });
