@@ -11,7 +11,7 @@ export type { VerifyJob } from './pool-worker.js';
  */
 
 export interface Sm9VerifyPoolOptions {
-  /** Worker threads (default: cores - 1, at least 1). */
+  /** Worker threads (default: one per core; the main thread mostly waits on them). */
   size?: number;
   /** Jobs waiting or running at most (default 10000); more are refused with KAPOK_GM_POOL_BUSY. */
   maxPending?: number;
@@ -46,7 +46,7 @@ function spawnWorker(): Worker {
 }
 
 export function createSm9VerifyPool(opts: Sm9VerifyPoolOptions = {}): Sm9VerifyPool {
-  const size = opts.size ?? Math.max(1, availableParallelism() - 1);
+  const size = opts.size ?? availableParallelism();
   if (!Number.isInteger(size) || size < 1 || size > 256)
     throw new KapokError(
       'KAPOK_CONFIG_INVALID',
