@@ -57,13 +57,15 @@ describe('SM9 pairing algebra', () => {
       assert.ok(fp12eq(gt.pow(k), fp12pow(e, k)), `gt ${k}`);
       assert.ok(g2eq(g2.mul(k), g2mul(g2fromAffine(P2), k)), `g2 ${k}`);
     }
-    for (const k of [0n, 7n, 8n, 0x8888n, N - 1n]) {
-      const d = signedDigits(k);
-      assert.equal(
-        d.reduce((acc, di, i) => acc + BigInt(di) * 16n ** BigInt(i), 0n),
-        k,
-      );
-    }
+    for (const w of [4, 6])
+      for (const k of [0n, 7n, 8n, 31n, 32n, 63n, 0x8888n, N - 1n, scalar()]) {
+        const d = signedDigits(k, w);
+        assert.ok(d.every((x) => Math.abs(x) <= 2 ** (w - 1)));
+        assert.equal(
+          d.reduce((acc, di, i) => acc + BigInt(di) * 2n ** BigInt(w * i), 0n),
+          k,
+        );
+      }
   });
 
   it('P2 and [k]P2 are in G2; a point off the twist is not', () => {
