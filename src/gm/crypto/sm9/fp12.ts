@@ -305,13 +305,30 @@ export function fp12cycSqr(a: Fp12): Fp12 {
   ];
 }
 
-/** f^e for f in the cyclotomic subgroup, e >= 0 (square-and-multiply; public exponents). */
-export function fp12cycPow(a: Fp12, e: bigint): Fp12 {
+/** Non-adjacent form of k > 0, most significant digit first (digits -1, 0, 1). */
+export function naf(k: bigint): Int8Array {
+  const out: number[] = [];
+  for (let x = k; x > 0n; x >>= 1n) {
+    if (x & 1n) {
+      const d = 2 - Number(x & 3n);
+      out.push(d);
+      x -= BigInt(d);
+    } else out.push(0);
+  }
+  return Int8Array.from(out.reverse());
+}
+
+/**
+ * f^e for f in the cyclotomic subgroup, e > 0, by signed square-and-multiply (public exponents):
+ * there the inverse is the conjugate, so NAF digits cost nothing extra.
+ */
+export function fp12cycPow(a: Fp12, e: bigint, digits: Int8Array = naf(e)): Fp12 {
+  const inv = fp12conj(a);
   let r = fp12One();
-  const bits = e.toString(2);
-  for (let i = 0; i < bits.length; i++) {
+  for (const d of digits) {
     r = fp12cycSqr(r);
-    if (bits[i] === '1') r = fp12mul(r, a);
+    if (d === 1) r = fp12mul(r, a);
+    else if (d === -1) r = fp12mul(r, inv);
   }
   return r;
 }
