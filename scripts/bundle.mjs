@@ -10,7 +10,8 @@ import { build } from 'esbuild';
 rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
-  entryPoints: ['src/cli/main.ts'],
+  // The SM9 verification pool's worker is its own entry: it is loaded by URL next to the chunks.
+  entryPoints: { main: 'src/cli/main.ts', 'pool-worker': 'src/gm/crypto/sm9/pool-worker.ts' },
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { configCommand } from './config.js';
+import { deviceCommand } from './device.js';
 import { EXIT, fail } from './exit.js';
+import { gmCommand } from './gm.js';
 import { keysCommand } from './keys.js';
 import { upCommand } from './up.js';
 import { VERSION } from './version.js';
@@ -15,6 +17,8 @@ const program = new Command('kapok')
 program.addCommand(upCommand());
 program.addCommand(configCommand());
 program.addCommand(keysCommand());
+program.addCommand(gmCommand());
+program.addCommand(deviceCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.
 const configure = (cmd: Command): void => {
   cmd.exitOverride().showHelpAfterError();

@@ -148,6 +148,73 @@ export const ERROR_CATALOGUE = {
     summary: 'A key holds a value of another type than the operation needs (e.g. incr on text).',
   },
   KAPOK_KV_CLOSED: { status: 503, summary: 'The key-value store was used after it was closed.' },
+  // GM national cryptography (SM2/SM3/SM4/SM9).
+  KAPOK_GM_INVALID_INPUT: {
+    status: 400,
+    summary: 'A GM crypto input is malformed (bad hex, wrong length, unknown mode or encoding).',
+  },
+  KAPOK_GM_INVALID_KEY: {
+    status: 400,
+    summary: 'A GM key is malformed, of the wrong length or not a valid point or scalar.',
+  },
+  KAPOK_GM_INVALID_SIGNATURE: {
+    status: 400,
+    summary: 'A GM signature cannot be decoded (bad DER, wrong length, point not on the curve).',
+  },
+  KAPOK_GM_VERIFY_FAILED: {
+    status: 401,
+    summary: 'A signature does not verify for the given key or ID and message.',
+  },
+  KAPOK_GM_DECRYPT_FAILED: {
+    status: 400,
+    summary: 'Authenticated decryption failed: the tag does not match the key, nonce, data and AAD.',
+  },
+  KAPOK_GM_POOL_CLOSED: { status: 503, summary: 'The SM9 worker pool was used after it was closed.' },
+  KAPOK_GM_KEK_MISMATCH: {
+    status: 500,
+    summary: 'The key-encryption key does not decrypt the KGC master keys in the store.',
+  },
+  KAPOK_GM_KEK_FILE: {
+    status: 500,
+    summary: 'gm.kekFile cannot be read or does not hold 32 hex digits.',
+  },
+  KAPOK_GM_DEVICE_EXISTS: {
+    status: 409,
+    summary: 'A device with this serial is already registered.',
+  },
+  KAPOK_GM_DEVICE_UNKNOWN: {
+    status: 404,
+    summary: 'No device with this serial is registered.',
+  },
+  KAPOK_GM_DEVICE_REVOKED: {
+    status: 403,
+    summary: 'The device was revoked; it can neither authenticate nor use its tokens.',
+  },
+  KAPOK_GM_AUTH_FAILED: {
+    status: 401,
+    summary: 'Device authentication failed: unknown serial or a signature that does not verify.',
+  },
+  KAPOK_GM_CLOCK_SKEW: {
+    status: 401,
+    summary: "The device's timestamp is outside gm.authWindowSeconds of the server clock.",
+  },
+  KAPOK_GM_NONCE_REPLAYED: {
+    status: 401,
+    summary: 'The nonce was already used: the request is a replay.',
+  },
+  KAPOK_GM_TOKEN_INVALID: {
+    status: 401,
+    summary: 'The device token is malformed or its SM2 signature does not verify.',
+  },
+  KAPOK_GM_TOKEN_EXPIRED: {
+    status: 401,
+    summary: 'The device token has expired.',
+  },
+  KAPOK_GM_KEY_RETIRED: {
+    status: 401,
+    summary: "The device's key comes from a KGC key retired longer ago than gm.rotationOverlapSeconds.",
+  },
+  KAPOK_GM_POOL_BUSY: { status: 503, summary: 'Too many SM9 verifications are queued.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { gatewaySchema } from '../../gateway/config.js';
+import { gmSchema } from '../../gm/config.js';
 import { secret } from './secret.js';
 
 /**
@@ -90,7 +91,7 @@ export const configSchema = z
     inference: capability(),
     edge: capability(),
     v2x: capability(),
-    gm: capability(),
+    gm: gmSchema.prefault({}),
   })
   .superRefine((c, ctx) => {
     if (c.store.driver === 'postgres' && !c.store.url) {

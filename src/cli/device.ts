@@ -1,0 +1,193 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { Argument, Command, Option } from 'commander';
+import { openStore, resolveDataDir } from '../app.js';
+import { type KapokConfig, loadConfig } from '../core/config/index.js';
+import { KapokError } from '../core/errors.js';
+import { createLogger } from '../core/log.js';
+import { CORE_MIGRATIONS } from '../core/migrations.js';
+import type { Store } from '../ports/store.js';
+import { fail } from './exit.js';
+
+/**
+ * `kapok device register|revoke|simulate`: the device identity chain from the command line. Works
+ * against the configured store whether or not a `kapok up` is running on it (SQLite WAL or
+ * PostgreSQL); needs gm.kek (or gm.kekFile) like `kapok up` with gm enabled.
+ */
+
+type Opts = { config?: string; json?: boolean; group?: string; url?: string; registration?: string };
+
+async function withGm<T>(
+  opts: Opts,
+  fn: (ctx: {
+    config: KapokConfig;
+    store: Store;
+    gm: typeof import('../gm/index.js');
+    keyring: import('../gm/keystore.js').Keyring;
+    kek: Uint8Array;
+  }) => Promise<T>,
+): Promise<T> {
+  const loaded = loadConfig({ file: opts.config });
+  const gm = await import('../gm/index.js');
+  const kek = gm.readKek(loaded.config.gm);
+  const dataDir = resolveDataDir(loaded);
+  mkdirSync(dataDir, { recursive: true });
+  const logger = createLogger({ level: 'warn', destination: process.stderr });
+  const store = await openStore(loaded, dataDir, logger);
+  try {
+    await store.migrate([...CORE_MIGRATIONS, ...gm.GM_MIGRATIONS]);
+    const keyring = await gm.Keyring.open(store, kek);
+    return await fn({ config: loaded.config, store, gm, keyring, kek });
+  } finally {
+    await store.close();
+  }
+}
+
+const configOption = () =>
+  new Option('-c, --config <file>', 'YAML config file (default ./kapok.yaml if present)');
+
+export function deviceCommand(): Command {
+  const cmd = new Command('device').description('register, revoke and simulate devices (SM9 identities)');
+
+  cmd
+    .command('register')
+    .description('register a device; prints its registration (the SM9 signing key, wrapped)')
+    .argument('<serial>', 'device serial: 1..64 of A-Z a-z 0-9 . _ : -')
+    .option('-g, --group <group>', 'device group', 'default')
+    .addOption(configOption())
+    .option('--json', 'compact JSON (default: indented)')
+    .action(async (serial: string, opts: Opts) => {
+      try {
+        const reg = await withGm(opts, async ({ config, store, gm, keyring }) =>
+          new gm.DeviceRegistry(store, keyring, config.gm).register(serial, opts.group),
+        );
+        process.stdout.write(`${JSON.stringify(reg, null, opts.json ? 0 : 2)}\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  cmd
+    .command('revoke')
+    .description('revoke a device: its authentications and tokens are refused from now on')
+    .argument('<serial>', 'device serial')
+    .addOption(configOption())
+    .option('--json', 'print JSON')
+    .action(async (serial: string, opts: Opts) => {
+      try {
+        const d = await withGm(opts, async ({ config, store, gm, keyring }) =>
+          new gm.DeviceRegistry(store, keyring, config.gm).revoke(serial),
+        );
+        process.stdout.write(opts.json ? `${JSON.stringify(d)}\n` : `revoked ${d.serial}\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  cmd
+    .command('reissue')
+    .description('issue a new key for an active device from the current KGC sign key (after rotate-key sign)')
+    .argument('<serial>', 'device serial')
+    .addOption(configOption())
+    .option('--json', 'compact JSON (default: indented)')
+    .action(async (serial: string, opts: Opts) => {
+      try {
+        const reg = await withGm(opts, async ({ config, store, gm, keyring }) =>
+          new gm.DeviceRegistry(store, keyring, config.gm).reissue(serial),
+        );
+        process.stdout.write(`${JSON.stringify(reg, null, opts.json ? 0 : 2)}\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  cmd
+    .command('rotate-key')
+    .description(
+      'rotate a KGC key: sign (device keys; old one kept for gm.rotationOverlapSeconds), enc, or token',
+    )
+    .addArgument(new Argument('<kind>', 'which key').choices(['sign', 'enc', 'token']))
+    .addOption(configOption())
+    .option('--json', 'print JSON')
+    .action(async (kind: 'sign' | 'enc' | 'token', opts: Opts) => {
+      try {
+        const id = await withGm(opts, async ({ store, gm, kek }) => gm.rotateMasterKey(store, kek, kind));
+        process.stdout.write(
+          opts.json ? `${JSON.stringify({ kind, id })}\n` : `rotated ${kind}: new key ${id}\n`,
+        );
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  cmd
+    .command('simulate')
+    .description(
+      'act as the device: unwrap its key, authenticate, and call /api/gm/devices/me with the token',
+    )
+    .argument('<serial>', 'device serial')
+    .requiredOption('-r, --registration <file>', 'the JSON `kapok device register` printed')
+    .option('-u, --url <url>', 'Kapok base URL', 'http://127.0.0.1:8080')
+    .addOption(configOption())
+    .option('--json', 'print JSON')
+    .action(async (serial: string, opts: Opts) => {
+      try {
+        const reg = readRegistration(opts.registration as string, serial);
+        // The simulator stands in for the device: it takes the device's unwrapping key from the KGC
+        // (kem) or the factory secret from the configuration (pbkdf2), which a real device holds.
+        const signKey = await withGm(opts, async ({ config, gm, keyring }) => {
+          // A kem registration was made to whichever enc key was active then: try each.
+          const factory = config.gm.factorySecret ? { factorySecret: config.gm.factorySecret } : {};
+          let last: unknown;
+          for (const e of keyring.loaded.encKeys.values()) {
+            try {
+              return gm.unwrapDeviceKey(reg.signKey, serial, { encKey: e.key.extract(serial), ...factory });
+            } catch (err) {
+              last = err;
+            }
+          }
+          throw last;
+        });
+        const gm = await import('../gm/index.js');
+        const creds = {
+          serial,
+          signKey,
+          signMasterPublicKey: gm.fromHex(reg.signMasterPublicKey, 'signMasterPublicKey'),
+        };
+        const auth = await gm.authenticateDevice(opts.url as string, creds);
+        const res = await fetch(new URL('/api/gm/devices/me', opts.url), {
+          headers: { authorization: `Bearer ${auth.token}` },
+        });
+        if (!res.ok) throw new KapokError('KAPOK_GM_TOKEN_INVALID', `the token was refused (${res.status})`);
+        const out = {
+          serial,
+          group: auth.group,
+          token: auth.token,
+          expiresAt: auth.expiresAt,
+          accepted: true,
+        };
+        process.stdout.write(
+          opts.json
+            ? `${JSON.stringify(out)}\n`
+            : `authenticated ${serial}; token accepted, expires ${new Date(auth.expiresAt * 1000).toISOString()}\n`,
+        );
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  return cmd;
+}
+
+function readRegistration(file: string, serial: string): import('../gm/devices.js').Registration {
+  let reg: import('../gm/devices.js').Registration;
+  try {
+    reg = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new KapokError('KAPOK_GM_INVALID_INPUT', `--registration ${file}: not readable JSON`, {
+      cause: err,
+    });
+  }
+  if (reg?.serial !== serial || !reg.signKey || typeof reg.signMasterPublicKey !== 'string')
+    throw new KapokError('KAPOK_GM_INVALID_INPUT', `--registration ${file}: not a registration of ${serial}`);
+  return reg;
+}

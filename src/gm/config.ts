@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { secret } from '../core/config/secret.js';
+
+/** The `gm` configuration section: national cryptography and device identity. */
+export const gmSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    /**
+     * Key-encryption key for the KGC master keys in the store: 32 hex digits (16 bytes, SM4).
+     * Prefer KAPOK_GM__KEK or kekFile over writing it in the file.
+     */
+    kek: secret(
+      z.string().refine((v) => /^[0-9a-fA-F]{32}$/.test(v), 'expected 32 hex digits (a 16-byte SM4 key)'),
+    )
+      .nullable()
+      .default(null),
+    /** File holding the KEK as 32 hex digits (read at start; used when kek is null). */
+    kekFile: z.string().min(1).nullable().default(null),
+    /** Bearer token for the admin endpoints (POST/DELETE /api/gm/devices); null: those answer 401. */
+    adminToken: secret(z.string().min(16)).nullable().default(null),
+    /** Lifetime of device tokens. */
+    tokenTtlSeconds: z.number().int().min(60).max(86_400).default(900),
+    /** Largest difference allowed between a device's timestamp and ours when it authenticates. */
+    authWindowSeconds: z.number().int().min(5).max(3600).default(120),
+    /**
+     * How a registered device's SM9 signing key is wrapped in the registration answer:
+     * `kem` (SM9 key encapsulation to the serial's encryption identity, hid 0x03, then SM4-GCM) or
+     * `pbkdf2` (SM4-GCM under PBKDF2-HMAC-SM3(factorySecret, serial)).
+     */
+    keyWrap: z.enum(['kem', 'pbkdf2']).default('kem'),
+    /** Shared factory secret for keyWrap pbkdf2. */
+    factorySecret: secret(z.string().min(16)).nullable().default(null),
+    /** PBKDF2-HMAC-SM3 iterations for keyWrap pbkdf2. */
+    pbkdf2Iterations: z.number().int().min(1000).max(10_000_000).default(100_000),
+    /** How long a rotated-out KGC sign key still authenticates devices registered under it. */
+    rotationOverlapSeconds: z.number().int().min(0).max(31_536_000).default(604_800),
+    /** Worker threads verifying device signatures; null: one per core; 0: on the main thread. */
+    verifyWorkers: z.number().int().min(0).max(64).nullable().default(null),
+  })
+  .superRefine((c, ctx) => {
+    if (!c.enabled) return;
+    if (!c.kek && !c.kekFile)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['kek'],
+        message: 'required when gm.enabled (or set gm.kekFile); e.g. KAPOK_GM__KEK=$(openssl rand -hex 16)',
+      });
+    if (c.keyWrap === 'pbkdf2' && !c.factorySecret)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['factorySecret'],
+        message: 'required when gm.keyWrap is pbkdf2',
+      });
+  });
+
+export type GmConfig = z.infer<typeof gmSchema>;

@@ -1,0 +1,171 @@
+import { randomBytes } from 'node:crypto';
+import { weierstrass } from '@noble/curves/abstract/weierstrass.js';
+import { KapokError } from '../../core/errors.js';
+import { asBytes, bigintToBytes, bytesToBigint, concatBytes, invMod, mod, randomScalar } from './bytes.js';
+import { derInteger, parseInteger, readSequence, TAG, tlv } from './der.js';
+import { sm3 } from './sm3.js';
+
+/**
+ * SM2 digital signatures (GB/T 32918.2) on @noble/curves' short-Weierstrass arithmetic. The scheme
+ * is not ECDSA: e = SM3(Z || M) with Z = SM3(ENTL || ID || a || b || xG || yG || xA || yA),
+ * r = (e + x1) mod n, s = (1 + d)^-1 (k - r d) mod n. Node's crypto.sign on an SM2 key is ECDSA.
+ */
+
+export const SM2_CURVE = {
+  p: 0xfffffffeffffffffffffffffffffffffffffffff00000000ffffffffffffffffn,
+  a: 0xfffffffeffffffffffffffffffffffffffffffff00000000fffffffffffffffcn,
+  b: 0x28e9fa9e9d9f5e344d5a9e4bcf6509a7f39789f515ab8f92ddbcbd414d940e93n,
+  n: 0xfffffffeffffffffffffffffffffffff7203df6b21c6052b53bbf40939d54123n,
+  h: 1n,
+  Gx: 0x32c4ae2c1f1981195f9904466a39c9948fe30bbff2660be1715a4589334c74c7n,
+  Gy: 0xbc3736a2f4f6779c59bdcee36b692153d0a9877cc62a474002df32e52139f0a0n,
+} as const;
+
+export const SM2_DEFAULT_ID = '1234567812345678';
+const N = SM2_CURVE.n;
+
+export const Sm2Point = weierstrass(SM2_CURVE);
+type Point = InstanceType<typeof Sm2Point>;
+
+export interface Sm2KeyPair {
+  /** 32-byte private scalar d in [1, n-2]. */
+  privateKey: Uint8Array;
+  /** 65-byte uncompressed public point 04 || x || y. */
+  publicKey: Uint8Array;
+}
+
+export type Sm2SignatureFormat = 'der' | 'raw';
+
+export interface Sm2SignOptions {
+  /** Signer ID for Z (default 1234567812345678). */
+  id?: string | Uint8Array;
+  /** 'der' (default): SEQUENCE { r, s }; 'raw': r || s, 64 bytes. */
+  format?: Sm2SignatureFormat;
+  /** The signer's public key; derived from the private key when absent. */
+  publicKey?: Uint8Array;
+  /** Random source, for tests only. */
+  random?: (len: number) => Uint8Array;
+}
+
+function privateScalar(priv: Uint8Array): bigint {
+  if (priv.length !== 32)
+    throw new KapokError('KAPOK_GM_INVALID_KEY', `SM2 private key: expected 32 bytes, found ${priv.length}`);
+  const d = bytesToBigint(priv);
+  if (d < 1n || d > N - 2n)
+    throw new KapokError('KAPOK_GM_INVALID_KEY', 'SM2 private key: must be in [1, n-2]; generate a new one');
+  return d;
+}
+
+/** Parses 04||x||y (or 02/03||x compressed) and checks the point is on the curve and not infinity. */
+export function sm2PublicPoint(pub: Uint8Array): Point {
+  try {
+    const p = Sm2Point.fromBytes(pub);
+    p.assertValidity();
+    if (p.is0()) throw new Error('infinity');
+    return p;
+  } catch (err) {
+    throw new KapokError(
+      'KAPOK_GM_INVALID_KEY',
+      'SM2 public key: expected 65 bytes 04||x||y (or 33 compressed) of a point on the SM2 curve',
+      { cause: err },
+    );
+  }
+}
+
+export function sm2PublicKey(privateKey: Uint8Array): Uint8Array {
+  return Sm2Point.BASE.multiply(privateScalar(privateKey)).toBytes(false);
+}
+
+export function sm2GenerateKeyPair(random: (len: number) => Uint8Array = randomBytes): Sm2KeyPair {
+  const d = randomScalar(N - 1n, random);
+  const privateKey = bigintToBytes(d, 32);
+  return { privateKey, publicKey: sm2PublicKey(privateKey) };
+}
+
+/** Z = SM3(ENTL || ID || a || b || xG || yG || xA || yA). */
+export function sm2Z(publicKey: Uint8Array, id: string | Uint8Array = SM2_DEFAULT_ID): Uint8Array {
+  const idBytes = asBytes(id);
+  if (idBytes.length >= 8192)
+    throw new KapokError('KAPOK_GM_INVALID_INPUT', `SM2 ID: at most 8191 bytes, found ${idBytes.length}`);
+  const entl = Uint8Array.of((idBytes.length * 8) >> 8, (idBytes.length * 8) & 0xff);
+  const a = sm2PublicPoint(publicKey).toAffine();
+  const f = (n: bigint) => bigintToBytes(n, 32);
+  return sm3(entl, idBytes, f(SM2_CURVE.a), f(SM2_CURVE.b), f(SM2_CURVE.Gx), f(SM2_CURVE.Gy), f(a.x), f(a.y));
+}
+
+function digest(message: string | Uint8Array, publicKey: Uint8Array, id?: string | Uint8Array): bigint {
+  return bytesToBigint(sm3(sm2Z(publicKey, id), asBytes(message)));
+}
+
+export function sm2Sign(
+  privateKey: Uint8Array,
+  message: string | Uint8Array,
+  opts: Sm2SignOptions = {},
+): Uint8Array {
+  const d = privateScalar(privateKey);
+  const pub = opts.publicKey ?? Sm2Point.BASE.multiply(d).toBytes(false);
+  const e = digest(message, pub, opts.id);
+  const dInv = invMod(1n + d, N);
+  for (;;) {
+    const k = randomScalar(N, opts.random ?? randomBytes);
+    const x1 = Sm2Point.BASE.multiply(k).toAffine().x;
+    const r = mod(e + x1, N);
+    if (r === 0n || r + k === N) continue;
+    const s = mod(dInv * (k - r * d), N);
+    if (s === 0n) continue;
+    return encodeSm2Signature(r, s, opts.format ?? 'der');
+  }
+}
+
+export function encodeSm2Signature(r: bigint, s: bigint, format: Sm2SignatureFormat): Uint8Array {
+  if (format === 'raw') return concatBytes(bigintToBytes(r, 32), bigintToBytes(s, 32));
+  return tlv(TAG.SEQUENCE, concatBytes(derInteger(r), derInteger(s)));
+}
+
+/** r and s from DER, or from 64 raw bytes; throws KAPOK_GM_INVALID_SIGNATURE. */
+export function decodeSm2Signature(sig: Uint8Array, format?: Sm2SignatureFormat): { r: bigint; s: bigint } {
+  if (format === undefined) {
+    // Auto: strict DER first; a raw r||s may begin with 0x30 too, so fall back on its length.
+    try {
+      return decodeSm2Signature(sig, 'der');
+    } catch (err) {
+      if (sig.length === 64) return decodeSm2Signature(sig, 'raw');
+      throw err;
+    }
+  }
+  if (format === 'raw') {
+    if (sig.length !== 64)
+      throw new KapokError(
+        'KAPOK_GM_INVALID_SIGNATURE',
+        `SM2 raw signature: expected 64 bytes, found ${sig.length}`,
+      );
+    return { r: bytesToBigint(sig.subarray(0, 32)), s: bytesToBigint(sig.subarray(32)) };
+  }
+  const [r, s] = readSequence(sig, [TAG.INTEGER, TAG.INTEGER]).map(parseInteger) as [bigint, bigint];
+  return { r, s };
+}
+
+/** True only for a valid signature; malformed signatures and keys give false, not an exception. */
+export function sm2Verify(
+  publicKey: Uint8Array,
+  message: string | Uint8Array,
+  signature: Uint8Array,
+  opts: { id?: string | Uint8Array; format?: Sm2SignatureFormat } = {},
+): boolean {
+  let pa: Point;
+  let rs: { r: bigint; s: bigint };
+  try {
+    pa = sm2PublicPoint(publicKey);
+    rs = decodeSm2Signature(signature, opts.format);
+  } catch {
+    return false;
+  }
+  const { r, s } = rs;
+  if (r < 1n || r >= N || s < 1n || s >= N) return false;
+  const t = mod(r + s, N);
+  if (t === 0n) return false;
+  const e = digest(message, publicKey, opts.id);
+  const pt = Sm2Point.BASE.mulAddUnsafe(s, pa, t);
+  if (pt.is0()) return false;
+  return mod(e + pt.toAffine().x, N) === r;
+}

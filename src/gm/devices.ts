@@ -1,0 +1,134 @@
+import { isKapokError, KapokError } from '../core/errors.js';
+import type { Queryable } from '../ports/store.js';
+import type { GmConfig } from './config.js';
+import { toHex } from './crypto/bytes.js';
+import type { GmKeys, KeySource } from './keystore.js';
+import { type WrappedKey, wrapWithKem, wrapWithPbkdf2 } from './wrap.js';
+
+/** Device registry on the Store: register (issuing a wrapped SM9 signing key), revoke, look up. */
+
+export interface Device {
+  serial: string;
+  group: string;
+  status: 'active' | 'revoked';
+  createdAt: number;
+  revokedAt: number | null;
+  /** The KGC sign key the device's key was extracted with. */
+  signKeyId: string;
+}
+
+export interface Registration {
+  serial: string;
+  group: string;
+  /** SM9 sign master public key (hex), to verify signatures by any serial. */
+  signMasterPublicKey: string;
+  /** Its id in the KGC keyring (changes when the sign key is rotated). */
+  signKeyId: string;
+  /** The device's SM9 signing key (hid 0x01 for the serial), wrapped. */
+  signKey: WrappedKey;
+}
+
+const SERIAL = /^[A-Za-z0-9._:-]{1,64}$/;
+const GROUP = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export function checkSerial(serial: unknown): asserts serial is string {
+  if (typeof serial !== 'string' || !SERIAL.test(serial))
+    throw new KapokError(
+      'KAPOK_GM_INVALID_INPUT',
+      'serial: expected 1..64 characters of A-Z a-z 0-9 . _ : -',
+    );
+}
+
+export class DeviceRegistry {
+  constructor(
+    private readonly db: Queryable,
+    private readonly keys: KeySource,
+    private readonly cfg: Pick<GmConfig, 'keyWrap' | 'factorySecret' | 'pbkdf2Iterations'>,
+  ) {}
+
+  async register(serial: string, group = 'default'): Promise<Registration> {
+    checkSerial(serial);
+    if (typeof group !== 'string' || !GROUP.test(group))
+      throw new KapokError(
+        'KAPOK_GM_INVALID_INPUT',
+        'group: expected 1..64 characters of A-Z a-z 0-9 . _ : -',
+      );
+    const keys = await this.keys.current();
+    const reg = this.issue(serial, group, keys);
+    try {
+      await this.db.execute(
+        'INSERT INTO gm_devices (serial, grp, status, created_at, sign_key_id) VALUES (?, ?, ?, ?, ?)',
+        [serial, group, 'active', Date.now(), keys.signId],
+      );
+    } catch (err) {
+      if (isKapokError(err, 'KAPOK_STORE_CONFLICT'))
+        throw new KapokError('KAPOK_GM_DEVICE_EXISTS', `device ${serial} is already registered`);
+      throw err;
+    }
+    return reg;
+  }
+
+  /** A new key for an active device from the current sign key (after a rotation). */
+  async reissue(serial: string): Promise<Registration> {
+    checkSerial(serial);
+    const d = await this.get(serial);
+    if (!d) throw new KapokError('KAPOK_GM_DEVICE_UNKNOWN', `device ${serial} is not registered`);
+    if (d.status !== 'active') throw new KapokError('KAPOK_GM_DEVICE_REVOKED', `device ${serial} is revoked`);
+    const keys = await this.keys.current();
+    const reg = this.issue(serial, d.group, keys);
+    await this.db.execute('UPDATE gm_devices SET sign_key_id = ? WHERE serial = ?', [keys.signId, serial]);
+    return reg;
+  }
+
+  private issue(serial: string, group: string, keys: GmKeys): Registration {
+    const secret = keys.sign.extract(serial).toBytes();
+    const signKey =
+      this.cfg.keyWrap === 'pbkdf2'
+        ? wrapWithPbkdf2(this.cfg.factorySecret as string, this.cfg.pbkdf2Iterations, serial, secret)
+        : wrapWithKem(keys.enc.publicKey, serial, secret);
+    return {
+      serial,
+      group,
+      signMasterPublicKey: toHex(keys.sign.publicKey.toBytes()),
+      signKeyId: keys.signId,
+      signKey,
+    };
+  }
+
+  async revoke(serial: string): Promise<Device> {
+    checkSerial(serial);
+    const r = await this.db.execute(
+      "UPDATE gm_devices SET status = 'revoked', revoked_at = ? WHERE serial = ? AND status = 'active'",
+      [Date.now(), serial],
+    );
+    const d = await this.get(serial);
+    if (!d) throw new KapokError('KAPOK_GM_DEVICE_UNKNOWN', `device ${serial} is not registered`);
+    if (r.rowCount === 0 && d.status !== 'revoked')
+      throw new KapokError('KAPOK_INTERNAL', `device ${serial}: revoke did not apply`);
+    return d;
+  }
+
+  async get(serial: string): Promise<Device | null> {
+    const rows = await this.db.query<{
+      serial: string;
+      grp: string;
+      status: string;
+      created_at: number;
+      revoked_at: number | null;
+      sign_key_id: string | null;
+    }>('SELECT serial, grp, status, created_at, revoked_at, sign_key_id FROM gm_devices WHERE serial = ?', [
+      serial,
+    ]);
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      serial: r.serial,
+      group: r.grp,
+      status: r.status === 'active' ? 'active' : 'revoked',
+      createdAt: Number(r.created_at),
+      revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+      // Devices registered before rotation existed came from the first sign key.
+      signKeyId: r.sign_key_id ?? 'sign-1',
+    };
+  }
+}

@@ -1,0 +1,74 @@
+import { availableParallelism } from 'node:os';
+import { Counter } from 'prom-client';
+import type { CapabilityFactory } from '../core/capability.js';
+import { DeviceAuthenticator } from './auth.js';
+import { createSm9VerifyPool } from './crypto/sm9/pool.js';
+import { DeviceRegistry } from './devices.js';
+import { Keyring, readKek } from './keystore.js';
+import { GM_MIGRATIONS } from './migrations.js';
+import { gmRoutes } from './routes.js';
+
+/**
+ * The gm capability: KGC master keys (created on first start, SM4-GCM under the KEK in the Store),
+ * device registry, device authentication with SM9 and SM2SM3 device tokens, under /api/gm.
+ * MQTT acceptance of device tokens belongs to the edge capability (not built yet): it will call
+ * DeviceAuthenticator.verifyToken through a port.
+ */
+export const createGm: CapabilityFactory = async (ctx) => {
+  const cfg = ctx.config.gm;
+  const kek = readKek(cfg);
+  await ctx.store.migrate(GM_MIGRATIONS);
+  const keyring = await Keyring.open(ctx.store, kek, ctx.logger);
+  keyring.loaded.sign.publicKey.gt(); // the g table, built here rather than on the first device's request
+  // Verification is most of an authentication's CPU and the main thread mostly waits on it, so by
+  // default every core gets a worker (npm run bench -- gm: about twice one worker's rate on 2 cores).
+  const workers = cfg.verifyWorkers ?? availableParallelism();
+  const pool = workers > 0 ? createSm9VerifyPool({ size: workers }) : null;
+  const authTotal = new Counter({
+    name: 'kapok_gm_device_auth_total',
+    help: 'Device authentications by result: ok, or the KAPOK_GM_* / KAPOK_HTTP_* code that refused them.',
+    labelNames: ['result'] as const,
+    registers: [ctx.metrics.registry],
+  });
+  const registry = new DeviceRegistry(ctx.store, keyring, cfg);
+  const auth = new DeviceAuthenticator({
+    registry,
+    kv: ctx.kv,
+    keys: keyring,
+    tokenTtlSeconds: cfg.tokenTtlSeconds,
+    authWindowSeconds: cfg.authWindowSeconds,
+    rotationOverlapSeconds: cfg.rotationOverlapSeconds,
+    ...(pool ? { verify: (job) => pool.verify(job) } : {}),
+    onResult: (result) => authTotal.inc({ result }),
+  });
+  ctx.health.register({
+    name: 'gm',
+    kind: 'capability',
+    check: () => ({
+      ready: true,
+      detail: { verifyWorkers: pool?.size ?? 0, pendingVerifications: pool?.pending ?? 0 },
+    }),
+  });
+  return {
+    name: 'gm',
+    prefix: '/api/gm',
+    routes: (app) => gmRoutes(app, { registry, auth, keys: keyring, adminToken: cfg.adminToken }),
+    stop: async () => pool?.close(),
+  };
+};
+
+export { challengeString, DeviceAuthenticator } from './auth.js';
+// What the CLI (kapok device) and device-side integrators use.
+export { authenticateDevice, authRequestBody, type DeviceCredentials } from './client.js';
+export { fromHex, toHex } from './crypto/bytes.js';
+export { DeviceRegistry, type Registration } from './devices.js';
+export {
+  type GmKeys,
+  type KeyKind,
+  Keyring,
+  loadOrCreateMasterKeys,
+  readKek,
+  rotateMasterKey,
+} from './keystore.js';
+export { GM_MIGRATIONS } from './migrations.js';
+export { unwrapDeviceKey, type WrappedKey } from './wrap.js';

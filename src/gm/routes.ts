@@ -1,0 +1,85 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { KapokError } from '../core/errors.js';
+import type { DeviceAuthenticator } from './auth.js';
+import { toHex } from './crypto/bytes.js';
+import { sm3 } from './crypto/sm3.js';
+import type { DeviceRegistry } from './devices.js';
+import type { KeySource } from './keystore.js';
+import type { DeviceClaims } from './tokens.js';
+
+/** /api/gm: public keys, device registration (admin), authentication, and a token check. */
+
+export interface GmRouteDeps {
+  registry: DeviceRegistry;
+  auth: DeviceAuthenticator;
+  keys: KeySource;
+  adminToken: string | null;
+}
+
+function bearer(req: FastifyRequest): string | null {
+  const h = req.headers.authorization;
+  if (typeof h !== 'string') return null;
+  const m = /^Bearer\s+(\S+)$/i.exec(h);
+  return m ? (m[1] as string) : null;
+}
+
+/** Constant-time comparison of the admin token (compared as SM3 digests so lengths never leak). */
+function requireAdmin(req: FastifyRequest, adminToken: string | null): void {
+  if (!adminToken)
+    throw new KapokError('KAPOK_HTTP_UNAUTHORIZED', 'admin API disabled: set gm.adminToken to use it');
+  const given = bearer(req);
+  if (!given || !timingSafeEqual(sm3(given), sm3(adminToken)))
+    throw new KapokError('KAPOK_HTTP_UNAUTHORIZED', 'send Authorization: Bearer <gm.adminToken>');
+}
+
+/** For other routes (and capabilities) that accept device tokens as HTTP bearer tokens. */
+export async function requireDevice(req: FastifyRequest, auth: DeviceAuthenticator): Promise<DeviceClaims> {
+  const token = bearer(req);
+  if (!token) throw new KapokError('KAPOK_GM_TOKEN_INVALID', 'send Authorization: Bearer <device token>');
+  return auth.verifyToken(token);
+}
+
+export async function gmRoutes(app: FastifyInstance, d: GmRouteDeps): Promise<void> {
+  app.get('/master', async () => {
+    const k = await d.keys.current();
+    return {
+      signMasterPublicKey: toHex(k.sign.publicKey.toBytes()),
+      signKeyId: k.signId,
+      encMasterPublicKey: toHex(k.enc.publicKey.toBytes()),
+      tokenAlg: 'SM2SM3',
+      tokenKeyId: k.tokenId,
+      // Every token key that may still verify live tokens, by kid (the JWT header's).
+      tokenKeys: Object.fromEntries([...k.tokenKeys.values()].map((e) => [e.id, toHex(e.key.publicKey)])),
+    };
+  });
+
+  app.post('/devices', async (req, reply) => {
+    requireAdmin(req, d.adminToken);
+    const body = (req.body ?? {}) as { serial?: unknown; group?: unknown };
+    if (typeof body !== 'object' || Array.isArray(body))
+      throw new KapokError('KAPOK_HTTP_BAD_REQUEST', 'body: expected a JSON object {serial, group?}');
+    if (body.group !== undefined && typeof body.group !== 'string')
+      throw new KapokError('KAPOK_GM_INVALID_INPUT', 'group: expected a string');
+    const reg = await d.registry.register(body.serial as string, body.group as string | undefined);
+    reply.code(201);
+    return reg;
+  });
+
+  app.delete<{ Params: { serial: string } }>('/devices/:serial', async (req) => {
+    requireAdmin(req, d.adminToken);
+    return d.registry.revoke(req.params.serial);
+  });
+
+  app.post<{ Params: { serial: string } }>('/devices/:serial/reissue', async (req) => {
+    requireAdmin(req, d.adminToken);
+    return d.registry.reissue(req.params.serial);
+  });
+
+  app.post('/devices/auth', async (req) => d.auth.authenticate(req.body));
+
+  app.get('/devices/me', async (req) => {
+    const c = await requireDevice(req, d.auth);
+    return { serial: c.sub, group: c.grp, expiresAt: c.exp };
+  });
+}

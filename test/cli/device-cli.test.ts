@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { kapok, kapokUp } from '../helpers/cli.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+describe('kapok device: register → simulate against kapok up → revoke', () => {
+  it('runs the identity chain from the command line', async () => {
+    const dir = tmpDir('kapok-device-cli-');
+    const env = {
+      KAPOK_DATA_DIR: dir,
+      KAPOK_GM__KEK: '0f0e0d0c0b0a09080706050403020100',
+      KAPOK_GM__KEY_WRAP: 'pbkdf2',
+      KAPOK_GM__FACTORY_SECRET: 'factory-line-7-secret',
+      KAPOK_GM__PBKDF2_ITERATIONS: '1000',
+      KAPOK_GM__ADMIN_TOKEN: 'admin-token-0123456789',
+    };
+    const reg = await kapok(['device', 'register', 'PLC-0007', '--group', 'line7', '--json'], env);
+    assert.equal(reg.code, 0, reg.stderr);
+    const registration = JSON.parse(reg.stdout);
+    assert.equal(registration.group, 'line7');
+    assert.equal(registration.signKey.scheme, 'pbkdf2-sm3+sm4-gcm');
+    const regFile = join(dir, 'reg.json');
+    writeFileSync(regFile, reg.stdout);
+    const dup = await kapok(['device', 'register', 'PLC-0007'], env);
+    assert.equal(dup.code, 1);
+    assert.match(dup.stderr, /\[KAPOK_GM_DEVICE_EXISTS\]$/m);
+
+    const up = await kapokUp({ ...env, KAPOK_GM__ENABLED: 'true' });
+    try {
+      const url = `http://127.0.0.1:${up.port}`;
+      const sim = await kapok(['device', 'simulate', 'PLC-0007', '-r', regFile, '-u', url, '--json'], env);
+      assert.equal(sim.code, 0, sim.stderr);
+      assert.equal(JSON.parse(sim.stdout).accepted, true);
+      // Rotate the sign key while kapok up runs: the old device key works in the overlap, a
+      // reissued one (from sign-2, which the server has not loaded yet) works too.
+      const rot = await kapok(['device', 'rotate-key', 'sign'], env);
+      assert.equal(rot.stdout.trim(), 'rotated sign: new key sign-2', rot.stderr);
+      assert.equal((await kapok(['device', 'simulate', 'PLC-0007', '-r', regFile, '-u', url], env)).code, 0);
+      const re = await kapok(['device', 'reissue', 'PLC-0007', '--json'], env);
+      assert.equal(JSON.parse(re.stdout).signKeyId, 'sign-2', re.stderr);
+      const regFile2 = join(dir, 'reg2.json');
+      writeFileSync(regFile2, re.stdout);
+      const sim2 = await kapok(['device', 'simulate', 'PLC-0007', '-r', regFile2, '-u', url], env);
+      assert.equal(sim2.code, 0, sim2.stderr);
+      const rev = await kapok(['device', 'revoke', 'PLC-0007'], env);
+      assert.equal(rev.stdout.trim(), 'revoked PLC-0007');
+      const after = await kapok(['device', 'simulate', 'PLC-0007', '-r', regFile, '-u', url], env);
+      assert.equal(after.code, 1);
+      assert.match(after.stderr, /\[KAPOK_GM_DEVICE_REVOKED\]$/m);
+    } finally {
+      up.child.kill('SIGTERM');
+      assert.equal(await up.exited, 0);
+    }
+  });
+
+  it('needs a KEK (exit 2 naming gm.kek)', async () => {
+    const r = await kapok(['device', 'register', 'X-1'], { KAPOK_DATA_DIR: tmpDir() });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /gm\.kek/);
+  });
+});
