@@ -2,12 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The shared published GM test values: KAPOK_TEST_GM_VECTORS if set, else ../shared/vectors/gm.json
- * next to the repository (where the design folder lives).
+ * The published GM test values: KAPOK_TEST_GM_VECTORS if set, else test/fixtures/gm.json, a copy of
+ * the design folder's shared/vectors/gm.json kept in the repository so a bare clone (CI) has it.
  */
 const file =
-  process.env.KAPOK_TEST_GM_VECTORS ??
-  fileURLToPath(new URL('../../../shared/vectors/gm.json', import.meta.url));
+  process.env.KAPOK_TEST_GM_VECTORS ?? fileURLToPath(new URL('../fixtures/gm.json', import.meta.url));
 if (!existsSync(file))
   throw new Error(`GM test vectors not found at ${file}: set KAPOK_TEST_GM_VECTORS to the path of gm.json`);
 export const vectors = JSON.parse(readFileSync(file, 'utf8'));
