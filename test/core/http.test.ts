@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { request } from 'undici';
 import { configSchema } from '../../src/core/config/index.js';
@@ -16,6 +14,7 @@ import { createLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/core/metrics.js';
 import { createTracing, type Tracing } from '../../src/core/tracing.js';
 import { captureLogs } from '../helpers/logs.js';
+import { promtoolCheck } from '../helpers/probes.js';
 
 const config = configSchema.parse({
   region: 'test-region',
@@ -280,23 +279,9 @@ describe('http: metrics', () => {
   });
 
   it('passes promtool check metrics', async (t) => {
-    const promtool = await promisify(execFile)('promtool', ['--version']).then(
-      () => true,
-      () => false,
-    );
-    if (!promtool) {
-      if (process.env.KAPOK_REQUIRE_SERVICES === '1')
-        assert.fail('promtool missing: apt-get install prometheus');
-      t.skip('promtool not installed (apt-get install prometheus)');
-      return;
-    }
     const text = (await get('/metrics')).text;
-    const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = execFile('promtool', ['check', 'metrics'], (err, _stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
-      );
-      child.stdin?.end(text);
-    });
+    const out = await promtoolCheck(t, text);
+    if (!out) return;
     assert.equal(out.code, 0, out.stderr);
   });
 });

@@ -1,26 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
-import { describePostgresUrl } from '../../src/adapters/postgres/store.js';
 import { FAKE_USAGE, type FakeLlm, startFakeLlm } from '../helpers/fake-llm.js';
-import { serviceAvailable } from '../helpers/services.js';
+import { pgAdmin, pgSchema, postgresGate } from '../helpers/probes.js';
 import { type Gw, startGateway } from './setup.js';
 
-const PG_URL = process.env.KAPOK_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const schema = `kapok_gw_${randomBytes(5).toString('hex')}`;
-const admin = async (sql: string) => {
-  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-};
-const { skip } = await serviceAvailable('postgres', () => admin('SELECT 1'), {
-  where: describePostgresUrl(PG_URL),
-});
+const { schema, url } = pgSchema('kapok_gw');
+const admin = pgAdmin;
+const { skip } = await postgresGate();
 
 // Keys and usage on a real PostgreSQL (own schema per run). Upstream: helpers/fake-llm.ts.
 describe('gateway on the PostgreSQL store (needs PostgreSQL)', { skip }, () => {
@@ -29,7 +15,6 @@ describe('gateway on the PostgreSQL store (needs PostgreSQL)', { skip }, () => {
   before(async () => {
     await admin(`CREATE SCHEMA ${schema}`);
     up = await startFakeLlm('up');
-    const url = `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
     gw = await startGateway(
       {
         providers: [{ name: 'up', type: 'openai', baseUrl: up.url }],

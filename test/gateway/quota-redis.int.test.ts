@@ -12,20 +12,11 @@ import { request } from 'undici';
 import { stringify } from 'yaml';
 import { kapok, kapokUp, type Running } from '../helpers/cli.js';
 import { type FakeLlm, startFakeLlm } from '../helpers/fake-llm.js';
-import { serviceAvailable } from '../helpers/services.js';
+import { REDIS_URL, redisGate } from '../helpers/probes.js';
 import { type Gw, startGateway } from './setup.js';
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
-const REDIS_URL = process.env.KAPOK_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const { skip } = await serviceAvailable('redis', async () => {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  try {
-    await r.connect();
-    await r.ping();
-  } finally {
-    r.disconnect();
-  }
-});
+const { skip } = await redisGate();
 const msg = [{ role: 'user', content: 'hi' }];
 
 // Two real `kapok up` processes share one Redis (quotas) and one SQLite file (keys). The upstream is

@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { createMemoryKV } from '../../src/adapters/memory/kv.js';
 import { createRedisKV } from '../../src/adapters/redis/kv.js';
 import { admitScript, settleScript } from '../../src/gateway/quota/scripts.js';
 import type { KV } from '../../src/ports/kv.js';
-import { serviceAvailable } from '../helpers/services.js';
+import { REDIS_URL, redisGate } from '../helpers/probes.js';
 
-const REDIS_URL = process.env.KAPOK_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const { skip } = await serviceAvailable('redis', async () => {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  try {
-    await r.connect();
-    await r.ping();
-  } finally {
-    r.disconnect();
-  }
-});
+const { skip } = await redisGate();
 
 /** One sequence of admits and settles; answers without the time-dependent TTLs. */
 async function sequence(kv: KV, id: string) {

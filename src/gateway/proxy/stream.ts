@@ -8,11 +8,10 @@ import {
   endSpan,
   type Outcome,
   readErrorBody,
-  rejectedError,
   sendAttempt,
   statusOutcome,
 } from './attempt.js';
-import { buildRequest, type Call, finish, type ProxyDeps, targetHeader } from './call.js';
+import { buildRequest, type Call, finish, type ProxyDeps, targetHeader, upstreamRefused } from './call.js';
 import { SseParser } from './sse.js';
 
 const DONE = 'data: [DONE]\n\n';
@@ -58,18 +57,7 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
       const outcome = statusOutcome(status);
       endSpan(span, outcome);
       d.metrics.attempts.inc({ target: t.key, outcome });
-      const info = t.upstream.adapter.errorInfo(text);
-      if (outcome === 'http_4xx' && status !== 401 && status !== 403) {
-        t.circuit.success();
-        const err = rejectedError(t, status, info);
-        finish(d, c, t, err.status, null, true);
-        throw err;
-      }
-      t.circuit.failure();
-      last =
-        status === 401 || status === 403
-          ? rejectedError(t, status, info)
-          : attemptError(t, outcome, info, status);
+      last = upstreamRefused(d, c, t, status, outcome, text);
       continue;
     }
 

@@ -7,11 +7,10 @@ import {
   endSpan,
   readBody,
   readErrorBody,
-  rejectedError,
   sendAttempt,
   statusOutcome,
 } from './attempt.js';
-import { buildRequest, type Call, finish, type ProxyDeps, targetHeader } from './call.js';
+import { buildRequest, type Call, finish, type ProxyDeps, targetHeader, upstreamRefused } from './call.js';
 
 export interface UnaryOps {
   request(t: Target): UpstreamRequest | null;
@@ -77,20 +76,7 @@ export async function unary(d: ProxyDeps, c: Call, ops: UnaryOps): Promise<void>
       await c.reply.code(200).type('application/json').send(out.body);
       return;
     }
-    const info = t.upstream.adapter.errorInfo(text);
-    if (outcome === 'http_4xx' && status !== 401 && status !== 403) {
-      t.circuit.success(); // the upstream is healthy; the request is at fault
-      targetHeader(d.cfg, c.reply, t);
-      const err = rejectedError(t, status, info);
-      finish(d, c, t, err.status, null, false);
-      throw err;
-    }
-    t.circuit.failure();
-    last =
-      status === 401 || status === 403
-        ? rejectedError(t, status, info)
-        : attemptError(t, outcome, info, status);
-    d.logger.warn({ target: t.key, status, request_id: c.req.id }, 'upstream attempt failed');
+    last = upstreamRefused(d, c, t, status, outcome, text);
   }
   const err =
     last ??
