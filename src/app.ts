@@ -23,6 +23,7 @@ import type { Store } from './ports/store.js';
 /** Capabilities this build provides. One issue each adds its entry. */
 const AVAILABLE: Partial<Record<CapabilityName, () => Promise<CapabilityFactory>>> = {
   gateway: () => import('./gateway/index.js').then((m) => m.createGateway),
+  edge: () => import('./edge/index.js').then((m) => m.createEdge),
 };
 
 export interface AppOptions {
