@@ -178,7 +178,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
     const server = createHttpServer({ config, logger, metrics, tracing, isDraining: () => health.stopping });
     await server.register(probeRoutes, { region: config.region, health, metrics });
 
-    const ctx = { config, logger, metrics, tracing, health, store, kv };
+    const ctx = { config, logger, metrics, tracing, health, store, kv, dataDir };
     const capabilities: Capability[] = [];
     for (const name of CAPABILITIES) {
       const load = AVAILABLE[name];

@@ -48,9 +48,9 @@ const auth = z.strictObject({
   /** Let clients connect without credentials. Off by default: set it, or list users. */
   anonymous: z.boolean().default(false),
   /** Static credentials; device tokens from the gm capability plug in through the same hook. */
-  users: secret(z.array(z.strictObject({ username: z.string().min(1), password: z.string().min(1) }))).default(
-    [],
-  ),
+  users: secret(
+    z.array(z.strictObject({ username: z.string().min(1), password: z.string().min(1) })),
+  ).default([]),
 });
 
 const sink = z.discriminatedUnion('type', [
@@ -106,7 +106,10 @@ export const edgeSchema = z
         file: z.string().min(1).default('edge-spool.db'),
       })
       .prefault({}),
-    sinks: z.array(sink).min(1).default([{ type: 'embedded', file: 'edge-points.db' }]),
+    sinks: z
+      .array(sink)
+      .min(1)
+      .default([{ type: 'embedded', file: 'edge-points.db' }]),
     retry: z
       .strictObject({
         /** Backoff after a failed sink write: min doubled per failure up to max, with full jitter. */
@@ -137,13 +140,20 @@ export const edgeSchema = z
   })
   .superRefine((e, ctx) => {
     if (e.mqtt.mode === 'external' && !e.mqtt.url)
-      ctx.addIssue({ code: 'custom', path: ['mqtt', 'url'], message: 'required when edge.mqtt.mode is external' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mqtt', 'url'],
+        message: 'required when edge.mqtt.mode is external',
+      });
     if (e.mqtt.reconnectMaxMs < e.mqtt.reconnectMinMs)
       ctx.addIssue({ code: 'custom', path: ['mqtt', 'reconnectMaxMs'], message: 'must be ≥ reconnectMinMs' });
     if (e.retry.maxMs < e.retry.minMs)
       ctx.addIssue({ code: 'custom', path: ['retry', 'maxMs'], message: 'must be ≥ retry.minMs' });
     const parts = e.topicPattern.split('/');
-    if (parts.filter((p) => p === '{device}').length !== 1 || parts.filter((p) => p === '{measurement}').length > 1)
+    if (
+      parts.filter((p) => p === '{device}').length !== 1 ||
+      parts.filter((p) => p === '{measurement}').length > 1
+    )
       ctx.addIssue({
         code: 'custom',
         path: ['topicPattern'],
