@@ -61,9 +61,9 @@ export class Spool {
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma(`synchronous = ${opts.fsync === 'full' ? 'FULL' : 'NORMAL'}`);
       this.#db.exec(`
-        CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, received INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, received INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, pos INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL, payload BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL, payload BLOB NOT NULL);
       `);
     } catch (err) {
       throw new KapokError(
@@ -98,10 +98,18 @@ export class Spool {
       ]),
     );
     for (const s of opts.sinks) this.#cursors.set(s, saved.get(s) ?? 0);
-    this.#lastId = (db.prepare('SELECT coalesce(max(id), 0) AS m FROM messages').get() as { m: number }).m;
+    // AUTOINCREMENT: ids never go back after the table was emptied, so cursors stay meaningful.
+    this.#lastId = this.#maxId();
     // Confirmed by every sink but not yet deleted (a crash between commit and delete): delete now.
     this.#release();
     this.#bytes = (this.#stmt.sizeUpTo.get(Number.MAX_SAFE_INTEGER) as { bytes: number }).bytes;
+  }
+
+  #maxId(): number {
+    const row = this.#db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").get() as
+      | { seq: number }
+      | undefined;
+    return row?.seq ?? 0;
   }
 
   get bytes(): number {
