@@ -22,7 +22,9 @@ describe('edge: crash and restart (kapok up child process)', () => {
   it('loses nothing acknowledged when killed with SIGKILL mid-stream before the sink wrote', async () => {
     const dataDir = tmpDir();
     // The sink waits for 100,000 messages or a minute, so nothing reaches it before the kill.
-    const first = await kapokUp(env(dataDir, { KAPOK_EDGE__BATCH__SIZE: '100000', KAPOK_EDGE__BATCH__INTERVAL_MS: '60000' }));
+    const first = await kapokUp(
+      env(dataDir, { KAPOK_EDGE__BATCH__SIZE: '100000', KAPOK_EDGE__BATCH__INTERVAL_MS: '60000' }),
+    );
     const c = mqtt.connect(`mqtt://127.0.0.1:${mqttPort(first)}`, { reconnectPeriod: 0 });
     await new Promise((r) => c.once('connect', r));
     const acked = new Set<number>();
@@ -32,14 +34,19 @@ describe('edge: crash and restart (kapok up child process)', () => {
       const pump = () => {
         while (sent < 3000 && sent - acked.size < 50) {
           const i = sent++;
-          c.publish(`telemetry/crash-1/env`, JSON.stringify({ ts: 1_700_000_000_000 + i, seq: i }), { qos: 1 }, (err) => {
-            if (err) return;
-            acked.add(i);
-            if (acked.size === 300) {
-              first.child.kill('SIGKILL');
-              resolve();
-            } else pump();
-          });
+          c.publish(
+            `telemetry/crash-1/env`,
+            JSON.stringify({ ts: 1_700_000_000_000 + i, seq: i }),
+            { qos: 1 },
+            (err) => {
+              if (err) return;
+              acked.add(i);
+              if (acked.size === 300) {
+                first.child.kill('SIGKILL');
+                resolve();
+              } else pump();
+            },
+          );
         }
       };
       pump();
@@ -72,7 +79,11 @@ describe('edge: crash and restart (kapok up child process)', () => {
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as { port: number }).port;
     try {
-      const r = await kapok(['up'], { ...env(tmpDir()), KAPOK_HTTP__PORT: '0', KAPOK_EDGE__MQTT__PORT: String(port) });
+      const r = await kapok(['up'], {
+        ...env(tmpDir()),
+        KAPOK_HTTP__PORT: '0',
+        KAPOK_EDGE__MQTT__PORT: String(port),
+      });
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, new RegExp(`edge\\.mqtt\\.port ${port}`));
       assert.match(r.stderr, /KAPOK_EDGE__MQTT__PORT/);

@@ -67,9 +67,13 @@ export async function startEdge(edge: Record<string, unknown> = {}, dataDir?: st
 }
 
 /** Polls `fn` until it returns a truthy value (or throws after timeoutMs, with the last value). */
-export async function until<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function until<T>(
+  fn: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const end = Date.now() + timeoutMs;
-  let last: T | undefined;
+  let last: T | null | undefined | false;
   for (;;) {
     last = await fn();
     if (last) return last;

@@ -10,23 +10,45 @@ import { ROW_OVERHEAD, Spool } from '../../src/edge/spool/spool.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
-const msg = (i: number) => ({ topic: 'telemetry/d/m', payload: Buffer.from(`{"v":${i}}`), receivedAt: 1000 + i });
+const msg = (i: number) => ({
+  topic: 'telemetry/d/m',
+  payload: Buffer.from(`{"v":${i}}`),
+  receivedAt: 1000 + i,
+});
 const open = (file: string, extra: Partial<ConstructorParameters<typeof Spool>[0]> = {}) =>
-  new Spool({ file, maxBytes: 1 << 30, onFull: 'reject', fsync: 'normal', sinks: ['a', 'b'], deadLetterMax: 3, ...extra });
+  new Spool({
+    file,
+    maxBytes: 1 << 30,
+    onFull: 'reject',
+    fsync: 'normal',
+    sinks: ['a', 'b'],
+    deadLetterMax: 3,
+    ...extra,
+  });
 
 describe('edge spool', () => {
   it('keeps per-sink cursors; deletes what every sink confirmed; ids never go back', () => {
     const file = join(tmpDir(), 's.db');
     const s = open(file);
     s.append([msg(1), msg(2), msg(3)]);
-    assert.deepEqual(s.read('a', 10).map((r) => r.id), [1, 2, 3]);
+    assert.deepEqual(
+      s.read('a', 10).map((r) => r.id),
+      [1, 2, 3],
+    );
     s.confirm('a', 3);
     assert.equal(s.read('a', 10).length, 0);
-    assert.deepEqual(s.read('b', 2).map((r) => r.payload.toString()), ['{"v":1}', '{"v":2}']);
+    assert.deepEqual(
+      s.read('b', 2).map((r) => r.payload.toString()),
+      ['{"v":1}', '{"v":2}'],
+    );
     s.confirm('b', 3);
     assert.equal(s.bytes, 0, 'everything confirmed by both sinks is deleted');
     s.append([msg(4)]);
-    assert.deepEqual(s.read('a', 10).map((r) => r.id), [4], 'a fresh id after the table was emptied');
+    assert.deepEqual(
+      s.read('a', 10).map((r) => r.id),
+      [4],
+      'a fresh id after the table was emptied',
+    );
     s.close();
   });
 
@@ -38,7 +60,10 @@ describe('edge spool', () => {
     s.confirm('b', 4);
     s.close();
     const r = open(file);
-    assert.deepEqual(r.read('a', 10).map((x) => x.id), [3, 4]);
+    assert.deepEqual(
+      r.read('a', 10).map((x) => x.id),
+      [3, 4],
+    );
     assert.deepEqual(r.read('b', 10), []);
     assert.equal(r.bytes, 2 * (msg(3).payload.length + 13 + ROW_OVERHEAD));
     r.close();
@@ -62,10 +87,17 @@ describe('edge spool', () => {
   it('onFull drop-oldest drops, counts and moves every cursor past the dropped', () => {
     const one = msg(1).payload.length + 13 + ROW_OVERHEAD;
     const drops: number[] = [];
-    const s = open(join(tmpDir(), 's.db'), { maxBytes: one * 3, onFull: 'drop-oldest', onDrop: (n) => drops.push(n) });
+    const s = open(join(tmpDir(), 's.db'), {
+      maxBytes: one * 3,
+      onFull: 'drop-oldest',
+      onDrop: (n) => drops.push(n),
+    });
     s.append([msg(1), msg(2), msg(3), msg(4), msg(5)]);
     assert.deepEqual(drops, [1, 1]);
-    assert.deepEqual(s.read('a', 10).map((r) => r.payload.toString()), ['{"v":3}', '{"v":4}', '{"v":5}']);
+    assert.deepEqual(
+      s.read('a', 10).map((r) => r.payload.toString()),
+      ['{"v":3}', '{"v":4}', '{"v":5}'],
+    );
     assert.ok(s.bytes <= one * 3);
     s.close();
   });
@@ -73,7 +105,10 @@ describe('edge spool', () => {
   it('keeps at most deadLetters.max dead letters, newest last', () => {
     const s = open(join(tmpDir(), 's.db'));
     for (let i = 0; i < 5; i++) s.deadLetter('t', Buffer.from([i]), `r${i}`, i);
-    assert.deepEqual(s.deadLetters(10).map((d) => d.reason), ['r2', 'r3', 'r4']);
+    assert.deepEqual(
+      s.deadLetters(10).map((d) => d.reason),
+      ['r2', 'r3', 'r4'],
+    );
     s.close();
   });
 });
@@ -94,7 +129,14 @@ class FlakySink implements Sink {
 
 describe('edge sink runner', () => {
   it('retries a failing sink with backoff and confirms only after it took the batch', async () => {
-    const s = new Spool({ file: join(tmpDir(), 's.db'), maxBytes: 1 << 20, onFull: 'reject', fsync: 'normal', sinks: ['a'], deadLetterMax: 10 });
+    const s = new Spool({
+      file: join(tmpDir(), 's.db'),
+      maxBytes: 1 << 20,
+      onFull: 'reject',
+      fsync: 'normal',
+      sinks: ['a'],
+      deadLetterMax: 10,
+    });
     s.append([msg(1), msg(2), msg(3)]);
     const sink = new FlakySink();
     const logs = captureLogs();
@@ -112,7 +154,10 @@ describe('edge sink runner', () => {
     const end = Date.now() + 10_000;
     while (sink.stored.length < 3 && Date.now() < end) await new Promise((res) => setTimeout(res, 5));
     await r.stop();
-    assert.deepEqual(sink.stored.map((p) => p.fields.v), [1, 2, 3]);
+    assert.deepEqual(
+      sink.stored.map((p) => p.fields.v),
+      [1, 2, 3],
+    );
     assert.equal(sink.attempts, 4, 'two failures, then two batches');
     assert.equal(s.backlog('a'), 0);
     assert.ok(logs.lines.some((l) => l.msg === 'edge sink write failed; retrying'));

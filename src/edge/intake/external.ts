@@ -1,5 +1,4 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import { isKapokError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Ingest } from '../ingest.js';
 
@@ -16,7 +15,7 @@ export interface ExternalClientOptions {
 
 /**
  * External mode: Kapok as a client of Mosquitto/EMQX with a persistent session (clean: false,
- * fixed client id) and QoS 1 subscriptions. PUBACKs are sent by hand (customHandleAcks) after the
+ * fixed client id) and QoS 1 subscriptions. PUBACKs are sent by hand (handleMessage) after the
  * spool append, so the broker keeps and redelivers whatever Kapok did not store. A full spool
  * (onFull reject) drops the connection instead of acknowledging; the broker holds the messages.
  * Reconnects back off exponentially from reconnectMinMs to reconnectMaxMs.
@@ -42,22 +41,23 @@ export class ExternalClient {
       clean: false,
       reconnectPeriod: this.#period,
       connectTimeout: 10_000,
-      customHandleAcks: (topic, message, _packet, done) => {
-        o.ingest.submit(topic, message, (err) => {
-          if (!err) return done(0);
-          if (isKapokError(err, 'KAPOK_EDGE_SPOOL_FULL')) {
-            // No PUBACK: cut the connection so the broker keeps the message for the next session.
-            client.stream?.destroy();
-            return;
-          }
-          client.stream?.destroy();
-        });
-      },
     });
     this.#client = client;
-    client.on('message', (topic, message, packet) => {
-      if (packet.qos === 0) o.ingest.submit(topic, message, () => {});
-    });
+    // mqtt.js sends the PUBACK of a QoS 1 message when handleMessage calls back (any protocol
+    // version; customHandleAcks is MQTT 5 only), so the callback waits for the spool append.
+    client.handleMessage = (packet, callback) => {
+      const topic = typeof packet.topic === 'string' ? packet.topic : String(packet.topic);
+      o.ingest.submit(topic, packet.payload as Buffer, (err) => {
+        if (!err) return callback();
+        // Not stored (spool full with onFull reject, or a disk error): no PUBACK. Cut the
+        // connection so the broker keeps the message in the session and redelivers it later.
+        o.logger.warn(
+          { msg: err.message },
+          'edge mqtt message not stored; reconnecting without acknowledging',
+        );
+        client.stream?.destroy();
+      });
+    };
     client.on('connect', (connack) => {
       this.connected = true;
       this.lastError = null;
