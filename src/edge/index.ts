@@ -13,8 +13,12 @@ import { edgeRoutes } from './routes.js';
 import { EmbeddedQuery } from './sinks/embedded/query.js';
 import { EmbeddedSink } from './sinks/embedded/sink.js';
 import type { Sink } from './sinks/sink.js';
+import { DecodedCache } from './spool/decoded-cache.js';
 import { SinkRunner } from './spool/runner.js';
 import { Spool } from './spool/spool.js';
+
+/** Decoded points kept for the sink runners at most (a few hundred bytes each: tens of MB). */
+const DECODED_CACHE_POINTS = 200_000;
 
 export interface EdgeOptions {
   /** Connect-time MQTT authentication; the gm capability passes device-token checks here. */
@@ -51,12 +55,14 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
     },
   });
   metrics.spoolBytes.set(spool.bytes);
+  const cache = new DecodedCache(DECODED_CACHE_POINTS);
   const runners = sinks.map(
     (sink) =>
       new SinkRunner({
         spool,
         sink,
         decode,
+        cache,
         batchSize: cfg.batch.size,
         intervalMs: cfg.batch.intervalMs,
         retryMinMs: cfg.retry.minMs,
@@ -74,6 +80,7 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
   const fanout = new Fanout({ ...cfg.fanout, metrics });
   const ingest = new Ingest({
     spool,
+    cache,
     decode,
     maxPayloadBytes: cfg.mqtt.maxPayloadBytes,
     metrics,

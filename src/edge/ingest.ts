@@ -3,6 +3,7 @@ import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { DecodeError, type Decoder, type Point } from './decode/index.js';
 import type { EdgeMetrics } from './metrics.js';
+import type { DecodedCache } from './spool/decoded-cache.js';
 import type { Spool } from './spool/spool.js';
 
 export type Ack = (err: KapokError | Error | null) => void;
@@ -16,6 +17,7 @@ interface Pending {
 
 export interface IngestOptions {
   spool: Spool;
+  cache: DecodedCache;
   decode: Decoder;
   maxPayloadBytes: number;
   metrics: EdgeMetrics;
@@ -66,7 +68,7 @@ export class Ingest {
     const { spool, decode, metrics } = this.#o;
     const good: Pending[] = [];
     const decoded: Point[][] = [];
-    let results: (KapokError | null)[] = [];
+    let results: (KapokError | number)[] = [];
     try {
       spool.transaction(() => {
         for (const m of batch) {
@@ -92,10 +94,11 @@ export class Ingest {
     let spooled = 0;
     for (let i = 0; i < good.length; i++) {
       const m = good[i] as Pending;
-      const err = results[i] ?? null;
-      if (err) metrics.dropped.inc({ reason: 'spool_full' });
+      const r = results[i];
+      if (typeof r !== 'number') metrics.dropped.inc({ reason: 'spool_full' });
       else {
         spooled++;
+        this.#o.cache.set(r, decoded[i] as Point[]);
         metrics.decoded.inc((decoded[i] as Point[]).length);
         this.#o.onPoints?.(m.topic, decoded[i] as Point[]);
       }
@@ -105,8 +108,10 @@ export class Ingest {
     // Dead-lettered messages are acknowledged too: they are stored, and resending would not help.
     let g = 0;
     for (const m of batch) {
-      if (good[g] === m) m.ack(results[g++] ?? null);
-      else m.ack(null);
+      if (good[g] === m) {
+        const r = results[g++];
+        m.ack(typeof r === 'number' ? null : (r ?? null));
+      } else m.ack(null);
     }
     if (spooled > 0) this.#o.onSpooled?.();
   }

@@ -73,14 +73,13 @@ describe('edge spool', () => {
     const one = msg(1).payload.length + 13 + ROW_OVERHEAD;
     const s = open(join(tmpDir(), 's.db'), { maxBytes: one * 2 + 1 });
     const res = s.append([msg(1), msg(2), msg(3)]);
-    assert.equal(res[0], null);
-    assert.equal(res[1], null);
+    assert.deepEqual(res.slice(0, 2), [1, 2]);
     assert.ok(isKapokError(res[2], 'KAPOK_EDGE_SPOOL_FULL'));
     assert.match(res[2]?.message ?? '', /edge\.spool\.maxBytes/);
     assert.equal(s.read('a', 10).length, 2);
     s.confirm('a', 2);
     s.confirm('b', 2);
-    assert.deepEqual(s.append([msg(3)]), [null], 'room again once the sinks confirmed');
+    assert.deepEqual(s.append([msg(3)]), [3], 'room again once the sinks confirmed');
     s.close();
   });
 
@@ -162,5 +161,23 @@ describe('edge sink runner', () => {
     assert.equal(s.backlog('a'), 0);
     assert.ok(logs.lines.some((l) => l.msg === 'edge sink write failed; retrying'));
     s.close();
+  });
+});
+
+describe('edge decoded cache', () => {
+  it('is bounded by points, evicts oldest first, and trims confirmed ids', async () => {
+    const { DecodedCache } = await import('../../src/edge/spool/decoded-cache.js');
+    const pts = (n: number) => Array.from({ length: n }, () => ({}) as Point);
+    const c = new DecodedCache(10);
+    c.set(1, pts(4));
+    c.set(2, pts(4));
+    c.set(3, pts(4));
+    assert.equal(c.get(1), undefined, 'oldest evicted past 10 points');
+    assert.equal(c.get(3)?.length, 4);
+    c.set(4, pts(11));
+    assert.equal(c.get(4), undefined, 'an entry larger than the bound is not kept');
+    c.trim(2);
+    assert.equal(c.get(2), undefined);
+    assert.equal(c.size, 1);
   });
 });

@@ -2,12 +2,15 @@ import { messageOf } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Decoder, Point } from '../decode/index.js';
 import type { Sink } from '../sinks/sink.js';
+import type { DecodedCache } from './decoded-cache.js';
 import type { Spool } from './spool.js';
 
 export interface RunnerOptions {
   spool: Spool;
   sink: Sink;
   decode: Decoder;
+  /** Points decoded at intake; a miss decodes the spooled bytes again. */
+  cache?: DecodedCache;
   batchSize: number;
   intervalMs: number;
   retryMinMs: number;
@@ -73,7 +76,8 @@ export class SinkRunner {
       const points: Point[] = [];
       for (const r of rows) {
         try {
-          for (const p of this.#o.decode(r.topic, r.payload, r.receivedAt)) points.push(p);
+          const hit = this.#o.cache?.get(r.id);
+          for (const p of hit ?? this.#o.decode(r.topic, r.payload, r.receivedAt)) points.push(p);
         } catch {
           // Undecodable messages are dead-lettered at intake and never spooled; nothing to do here.
         }
@@ -83,6 +87,7 @@ export class SinkRunner {
       try {
         if (points.length > 0) await sink.write(points);
         spool.confirm(sink.name, last);
+        this.#o.cache?.trim(spool.confirmedByAll);
         if (this.#failures > 0) this.#o.logger.info({ sink: sink.name }, 'edge sink recovered');
         this.#failures = 0;
         this.lastError = null;

@@ -120,17 +120,22 @@ export class Spool {
     return this.#lastId;
   }
 
+  /** Highest id every sink confirmed. */
+  get confirmedByAll(): number {
+    return Math.min(...this.#cursors.values());
+  }
+
   /** Messages not yet confirmed by `sink`. */
   backlog(sink: string): number {
     return this.#lastId - (this.#cursors.get(sink) ?? 0);
   }
 
   /**
-   * Appends messages in one transaction. Returns per message null (stored) or the error that kept
+   * Appends messages in one transaction. Returns per message its spool id, or the error that kept
    * it out (spool full with onFull reject). Throws KAPOK_EDGE_SPOOL when the disk write fails.
    */
-  append(batch: readonly { topic: string; payload: Buffer; receivedAt: number }[]): (KapokError | null)[] {
-    const results: (KapokError | null)[] = [];
+  append(batch: readonly { topic: string; payload: Buffer; receivedAt: number }[]): (KapokError | number)[] {
+    const results: (KapokError | number)[] = [];
     try {
       this.#db.transaction(() => {
         for (const m of batch) {
@@ -151,7 +156,7 @@ export class Spool {
           }
           this.#lastId = Number(this.#stmt.insert.run(m.topic, m.payload, m.receivedAt).lastInsertRowid);
           this.#bytes += size;
-          results.push(null);
+          results.push(this.#lastId);
         }
       })();
     } catch (err) {

@@ -24,12 +24,17 @@ export const EMBEDDED_SCHEMA = `
 
 /** Series ids kept in memory at most; past it the cache is cleared (ids are re-read from SQLite). */
 const SERIES_CACHE_MAX = 500_000;
+/** Rows per multi-row INSERT (4 parameters each, under SQLite's 32,766 limit). */
+const ROWS_PER_INSERT = 128;
 
 export class EmbeddedSink implements Sink {
   readonly name: string;
   readonly db: Database.Database;
   readonly #series = new Map<string, number>();
   readonly #insert: Database.Statement;
+  /** One statement for ROWS_PER_INSERT rows: binding once per row costs more than the B-tree insert. */
+  readonly #insertMany: Database.Statement;
+  readonly #rows: (number | string | null)[] = new Array(ROWS_PER_INSERT * 4);
   readonly #findSeries: Database.Statement;
   readonly #addSeries: Database.Statement;
   readonly #device: Database.Statement;
@@ -53,6 +58,9 @@ export class EmbeddedSink implements Sink {
     }
     this.#insert = this.db.prepare(
       'INSERT OR REPLACE INTO points (series, ts, value, svalue) VALUES (?, ?, ?, ?)',
+    );
+    this.#insertMany = this.db.prepare(
+      `INSERT OR REPLACE INTO points (series, ts, value, svalue) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?)').join(', ')}`,
     );
     this.#findSeries = this.db.prepare(
       'SELECT id FROM series WHERE measurement = ? AND device = ? AND field = ? AND tags = ?',
@@ -80,26 +88,36 @@ export class EmbeddedSink implements Sink {
 
   #write(points: readonly Point[]): void {
     const latest = new Map<string, Point>();
+    const rows = this.#rows;
+    let n = 0;
     for (const p of points) {
-      const tags = tagKey(p.tags);
-      const prefix = `${p.measurement}\u0000${p.device}\u0000${tags}\u0000`;
+      // Cache key from the tags in arrival order (cheap); the canonical key only on a cache miss.
+      let raw = `${p.measurement}\u0000${p.device}\u0000`;
+      for (const k in p.tags) raw += `${k}\u0001${p.tags[k]}\u0002`;
       for (const field in p.fields) {
         const v = p.fields[field] as number | boolean | string;
-        const id = this.#seriesId(prefix + field, p, field, tags, v);
-        if (typeof v === 'string') this.#insert.run(id, p.ts, null, v);
-        else this.#insert.run(id, p.ts, typeof v === 'boolean' ? Number(v) : v, null);
+        rows[n++] = this.#seriesId(`${raw}\u0000${field}`, p, field, v);
+        rows[n++] = p.ts;
+        rows[n++] = typeof v === 'string' ? null : typeof v === 'boolean' ? Number(v) : v;
+        rows[n++] = typeof v === 'string' ? v : null;
+        if (n === rows.length) {
+          this.#insertMany.run(rows);
+          n = 0;
+        }
       }
       const dk = `${p.device}\u0000${p.measurement}`;
       const prev = latest.get(dk);
       if (!prev || prev.ts <= p.ts) latest.set(dk, p);
     }
+    for (let i = 0; i < n; i += 4) this.#insert.run(rows[i], rows[i + 1], rows[i + 2], rows[i + 3]);
     for (const p of latest.values())
       this.#device.run(p.device, p.measurement, p.ts, JSON.stringify(p.fields));
   }
 
-  #seriesId(key: string, p: Point, field: string, tags: string, v: unknown): number {
+  #seriesId(key: string, p: Point, field: string, v: unknown): number {
     const hit = this.#series.get(key);
     if (hit !== undefined) return hit;
+    const tags = tagKey(p.tags);
     const row = this.#findSeries.get(p.measurement, p.device, field, tags) as { id: number } | undefined;
     const id =
       row?.id ?? Number(this.#addSeries.run(p.measurement, p.device, field, tags, typeof v).lastInsertRowid);
