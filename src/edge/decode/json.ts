@@ -1,4 +1,13 @@
-import { checkName, DecodeError, dict, type FieldValue, MAX_KEYS, MAX_POINTS, type Point } from './point.js';
+import {
+  checkName,
+  DecodeError,
+  dict,
+  type FieldValue,
+  MAX_KEYS,
+  MAX_POINTS,
+  type Point,
+  put,
+} from './point.js';
 
 /**
  * JSON payloads: one flat object, or an array of them. Numbers, booleans and strings are fields;
@@ -45,8 +54,8 @@ function one(
     else if (k === 'device' && typeof v === 'string') device = checkName('device', v);
     else if (typeof v === 'number') {
       if (!Number.isFinite(v)) throw new DecodeError(`field ${k}${at} is not a finite number`);
-      fields[checkName('field name', k)] = v;
-    } else if (typeof v === 'boolean' || typeof v === 'string') fields[checkName('field name', k)] = v;
+      put(fields, checkName('field name', k), v);
+    } else if (typeof v === 'boolean' || typeof v === 'string') put(fields, checkName('field name', k), v);
     else if (v === null)
       continue; // a device reporting "no reading" is not an error
     else throw new DecodeError(`field ${k.slice(0, 64)}${at} is nested; send flat fields`);
@@ -65,7 +74,7 @@ function readTags(v: unknown, tags: Record<string, string>, at: string): void {
     if (++n > MAX_KEYS) throw new DecodeError(`tags${at} has more than ${MAX_KEYS} keys`);
     if (typeof t !== 'string' && typeof t !== 'number' && typeof t !== 'boolean')
       throw new DecodeError(`tag ${k.slice(0, 64)}${at} must be a string`);
-    tags[checkName('tag name', k)] = String(t);
+    put(tags, checkName('tag name', k), String(t));
   }
 }
 

@@ -1,4 +1,13 @@
-import { checkName, DecodeError, dict, type FieldValue, MAX_KEYS, MAX_POINTS, type Point } from './point.js';
+import {
+  checkName,
+  DecodeError,
+  dict,
+  type FieldValue,
+  MAX_KEYS,
+  MAX_POINTS,
+  type Point,
+  put,
+} from './point.js';
 
 /**
  * InfluxDB line protocol, the whole syntax:
@@ -87,7 +96,7 @@ class Parser {
       if (k.length === 0 || v.length === 0) this.fail('empty tag key or value');
       if (++nTags > MAX_KEYS) this.fail(`more than ${MAX_KEYS} tags`);
       if (k === 'device') device = checkName('device', v);
-      else tags[checkName('tag key', k)] = v;
+      else put(tags, checkName('tag key', k), v);
     }
     if (s.charCodeAt(this.i) !== SPACE) this.fail('expected a space before the fields');
     while (s.charCodeAt(this.i) === SPACE) this.i++;
@@ -99,7 +108,7 @@ class Parser {
       if (s.charCodeAt(this.i) !== EQ) this.fail(`field ${clip(k)} has no =value`);
       this.i++;
       if (++nFields > MAX_KEYS) this.fail(`more than ${MAX_KEYS} fields`);
-      fields[checkName('field key', k)] = this.value(k);
+      put(fields, checkName('field key', k), this.value(k));
       if (s.charCodeAt(this.i) !== COMMA) break;
       this.i++;
     }

@@ -4,7 +4,7 @@ export type FieldValue = number | boolean | string;
 export interface Point {
   measurement: string;
   device: string;
-  /** Null-prototype objects: keys come from devices and may be `__proto__`. */
+  /** Keys come from devices: set through put(), so `__proto__` is an own key, never the prototype. */
   tags: Record<string, string>;
   fields: Record<string, FieldValue>;
   /** Milliseconds since the epoch (line-protocol nanoseconds are truncated to ms). */
@@ -29,6 +29,14 @@ export function checkName(what: string, s: string): string {
   return s;
 }
 
+/** A plain object (fast hidden classes; null-prototype objects are dictionary-mode and slower). */
 export function dict<T>(): Record<string, T> {
-  return Object.create(null) as Record<string, T>;
+  return {};
+}
+
+/** obj[k] = v, except that `__proto__` becomes an own property instead of replacing the prototype. */
+export function put<T>(obj: Record<string, T>, k: string, v: T): void {
+  if (k === '__proto__')
+    Object.defineProperty(obj, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else obj[k] = v;
 }
