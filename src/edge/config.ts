@@ -53,21 +53,24 @@ const auth = z.strictObject({
   ).default([]),
 });
 
-const sink = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('embedded'),
-    /** SQLite file for points, relative to dataDir unless absolute. */
-    file: z.string().min(1).default('edge-points.db'),
-  }),
-  z.strictObject({
-    type: z.literal('postgres'),
-    url: secret(z.string().min(1)),
-    table: z
-      .string()
-      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
-      .default('edge_points'),
-  }),
-]);
+/**
+ * One object for every sink type (not a discriminated union): the config walker that redacts
+ * secrets and lists keys follows objects and arrays, so `url` stays a redacted secret.
+ */
+const sink = z.strictObject({
+  type: z.enum(['embedded', 'postgres']),
+  /** embedded: SQLite file for points, relative to dataDir unless absolute. */
+  file: z.string().min(1).default('edge-points.db'),
+  /** postgres: connection URL (secret). */
+  url: secret(z.string().min(1)).nullable().default(null),
+  /** postgres: table (created when missing; a TimescaleDB hypertable when the extension exists). */
+  table: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
+    .default('edge_points'),
+});
+
+const DEFAULT_SINK = { type: 'embedded' as const, file: 'edge-points.db', url: null, table: 'edge_points' };
 
 export const edgeSchema = z
   .strictObject({
@@ -106,10 +109,7 @@ export const edgeSchema = z
         file: z.string().min(1).default('edge-spool.db'),
       })
       .prefault({}),
-    sinks: z
-      .array(sink)
-      .min(1)
-      .default([{ type: 'embedded', file: 'edge-points.db' }]),
+    sinks: z.array(sink).min(1).default([DEFAULT_SINK]),
     retry: z
       .strictObject({
         /** Backoff after a failed sink write: min doubled per failure up to max, with full jitter. */
@@ -147,6 +147,16 @@ export const edgeSchema = z
       });
     if (e.mqtt.reconnectMaxMs < e.mqtt.reconnectMinMs)
       ctx.addIssue({ code: 'custom', path: ['mqtt', 'reconnectMaxMs'], message: 'must be ≥ reconnectMinMs' });
+    e.sinks.forEach((k, i) => {
+      if (k.type === 'postgres' && !k.url)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sinks', i, 'url'],
+          message: 'required when type is postgres',
+        });
+    });
+    if (e.sinks.filter((k) => k.type === 'embedded').length > 1)
+      ctx.addIssue({ code: 'custom', path: ['sinks'], message: 'at most one embedded sink' });
     if (e.retry.maxMs < e.retry.minMs)
       ctx.addIssue({ code: 'custom', path: ['retry', 'maxMs'], message: 'must be ≥ retry.minMs' });
     const parts = e.topicPattern.split('/');

@@ -186,5 +186,5 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
 async function openSink(s: SinkConfig, i: number, file: (f: string) => string): Promise<Sink> {
   if (s.type === 'embedded') return new EmbeddedSink({ name: `embedded-${i}`, file: file(s.file) });
   const { PostgresSink } = await import('./sinks/postgres/sink.js');
-  return new PostgresSink({ name: `postgres-${i}`, url: s.url, table: s.table });
+  return new PostgresSink({ name: `postgres-${i}`, url: s.url as string, table: s.table });
 }
