@@ -10,7 +10,10 @@ describe('edge config', () => {
     assert.equal(e.mqtt.mode, 'embedded');
     assert.equal(e.mqtt.port, 1883);
     assert.equal(e.mqtt.wsPath, '/mqtt');
-    assert.deepEqual(e.sinks.map((s) => s.type), ['embedded']);
+    assert.deepEqual(
+      e.sinks.map((s) => s.type),
+      ['embedded'],
+    );
     assert.equal(e.spool.onFull, 'reject');
     assert.equal(e.auth.anonymous, false);
   });
