@@ -112,6 +112,14 @@ export class Fanout {
     }
   }
 
+  /** Tells every client Kapok is going away (1001) and drops them. */
+  closeClients(): void {
+    for (const s of this.#subs) {
+      s.ws.close(1001, 'kapok is shutting down');
+      setTimeout(() => s.ws.terminate(), 200).unref();
+    }
+  }
+
   close(): void {
     clearInterval(this.#timer);
     for (const s of this.#subs) s.ws.terminate();

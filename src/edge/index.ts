@@ -158,6 +158,11 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
           prefix: '/api/edge',
         },
       );
+      // Upgraded sockets are outside the HTTP drain (it would wait for them until the timeout).
+      app.addHook('preClose', async () => {
+        broker?.closeWebSockets();
+        fanout.closeClients();
+      });
       app.server.on('upgrade', (req, socket, head) => {
         const path = (req.url ?? '').split('?')[0];
         if (broker && cfg.mqtt.wsPath && path === cfg.mqtt.wsPath) broker.upgrade(req, socket, head);

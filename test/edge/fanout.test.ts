@@ -65,3 +65,19 @@ describe('edge: live fan-out on /ws/telemetry', () => {
     fast.close();
   });
 });
+
+describe('edge: shutdown with WebSocket clients connected', () => {
+  it('stops promptly and cleanly with MQTT-over-WebSocket and /ws/telemetry clients open', async () => {
+    const e = await startEdge();
+    const c = await e.client({ ws: true });
+    c.on('error', () => {});
+    const ws = new WebSocket(`ws://127.0.0.1:${e.app.port}/ws/telemetry?topic=%23`);
+    await new Promise((r) => ws.once('open', r));
+    const code = new Promise<number>((r) => ws.once('close', (n) => r(n)));
+    const r = await e.app.stop('test');
+    assert.equal(r.clean, true, 'drained within shutdownTimeoutMs');
+    assert.equal(await code, 1001);
+    c.end(true);
+    await e.stop();
+  });
+});

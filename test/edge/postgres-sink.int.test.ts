@@ -40,10 +40,21 @@ describe('edge: PostgreSQL sink next to the embedded one', { skip }, () => {
   it('keeps retrying through an outage, with the embedded sink unaffected, then delivers everything once', async () => {
     const c = await e.client();
     for (let i = 0; i < 50; i++)
-      await c.publishAsync('telemetry/pg-1/env', `env,site=gz v=${i},s="x${i}" ${(1767225600000 + i) * 1e6}`, { qos: 1 });
+      await c.publishAsync(
+        'telemetry/pg-1/env',
+        `env,site=gz v=${i},s="x${i}" ${(1767225600000 + i) * 1e6}`,
+        { qos: 1 },
+      );
     await c.endAsync();
     // The embedded sink has them all while PostgreSQL refuses.
-    await until(async () => (await e.get('/api/edge/query?measurement=env&field=v&device=pg-1&from=1767225600000&to=1767225700000')).body.points?.length === 50);
+    await until(
+      async () =>
+        (
+          await e.get(
+            '/api/edge/query?measurement=env&field=v&device=pg-1&from=1767225600000&to=1767225700000',
+          )
+        ).body.points?.length === 50,
+    );
     const ready = await until(async () => {
       const r = await e.get('/readyz');
       return r.status === 503 ? r : null;
@@ -55,7 +66,11 @@ describe('edge: PostgreSQL sink next to the embedded one', { skip }, () => {
 
     await sql(`ALTER TABLE ${table} DROP CONSTRAINT outage`);
     await until(async () => (await e.get('/readyz')).status === 200, 10_000, 'postgres sink recovered');
-    await until(async () => Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM ${table}`))[0]?.n) === 100, 10_000, '100 rows');
+    await until(
+      async () => Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM ${table}`))[0]?.n) === 100,
+      10_000,
+      '100 rows',
+    );
     const rows = await sql<{ field: string; value: number | null; svalue: string | null; tags: object }>(
       `SELECT field, value, svalue, tags FROM ${table} WHERE ts = to_timestamp(1767225600.007) ORDER BY field`,
     );

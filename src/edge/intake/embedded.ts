@@ -119,8 +119,13 @@ export class EmbeddedBroker {
     });
   }
 
-  async stop(): Promise<void> {
+  /** Ends MQTT-over-WebSocket connections (before the HTTP drain, which cannot end upgraded sockets). */
+  closeWebSockets(): void {
     for (const c of this.#wss.clients) c.terminate();
+  }
+
+  async stop(): Promise<void> {
+    this.closeWebSockets();
     // Both at once: the TCP server's close waits for the connections the broker's close ends.
     await Promise.all([
       new Promise<void>((r) => (this.#tcp ? this.#tcp.close(() => r()) : r())),
