@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { configCommand } from './config.js';
+import { edgeCommand } from './edge.js';
 import { EXIT, fail } from './exit.js';
 import { keysCommand } from './keys.js';
 import { upCommand } from './up.js';
@@ -15,6 +16,7 @@ const program = new Command('kapok')
 program.addCommand(upCommand());
 program.addCommand(configCommand());
 program.addCommand(keysCommand());
+program.addCommand(edgeCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.
 const configure = (cmd: Command): void => {
   cmd.exitOverride().showHelpAfterError();

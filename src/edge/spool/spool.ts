@@ -59,6 +59,8 @@ export class Spool {
     try {
       this.#db = new Database(opts.file);
       this.#db.pragma('journal_mode = WAL');
+      // `kapok edge replay-dead-letters` may write while `kapok up` runs: wait for the lock.
+      this.#db.pragma('busy_timeout = 5000');
       this.#db.pragma(`synchronous = ${opts.fsync === 'full' ? 'FULL' : 'NORMAL'}`);
       this.#db.exec(`
         CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, received INTEGER NOT NULL);
@@ -240,8 +242,8 @@ export class Spool {
       .all(afterId, limit) as { id: number; at: number; topic: string; reason: string; payload: Buffer }[];
   }
 
-  deleteDeadLetters(upToId: number): number {
-    return this.#db.prepare('DELETE FROM dead_letters WHERE id <= ?').run(upToId).changes;
+  deleteDeadLetter(id: number): void {
+    this.#db.prepare('DELETE FROM dead_letters WHERE id = ?').run(id);
   }
 
   /** Runs fn in one transaction (group commit of appends and dead letters). */
