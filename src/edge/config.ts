@@ -58,19 +58,36 @@ const auth = z.strictObject({
  * secrets and lists keys follows objects and arrays, so `url` stays a redacted secret.
  */
 const sink = z.strictObject({
-  type: z.enum(['embedded', 'postgres']),
+  type: z.enum(['embedded', 'postgres', 'influx']),
   /** embedded: SQLite file for points, relative to dataDir unless absolute. */
   file: z.string().min(1).default('edge-points.db'),
-  /** postgres: connection URL (secret). */
+  /** postgres: connection URL; influx: base URL, e.g. http://127.0.0.1:8086 (secret). */
   url: secret(z.string().min(1)).nullable().default(null),
   /** postgres: table (created when missing; a TimescaleDB hypertable when the extension exists). */
   table: z
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
     .default('edge_points'),
+  /** influx: 1 (POST /write?db=) or 2 (POST /api/v2/write?org=&bucket=). */
+  version: z.union([z.literal(1), z.literal(2)]).default(1),
+  /** influx 1: database; influx 2: bucket. */
+  db: z.string().min(1).nullable().default(null),
+  /** influx 2: organisation. */
+  org: z.string().min(1).nullable().default(null),
+  /** influx: token (v2 `Authorization: Token`, v1 with InfluxDB 1.8+ auth) (secret). */
+  token: secret(z.string().min(1)).nullable().default(null),
 });
 
-const DEFAULT_SINK = { type: 'embedded' as const, file: 'edge-points.db', url: null, table: 'edge_points' };
+const DEFAULT_SINK = {
+  type: 'embedded' as const,
+  file: 'edge-points.db',
+  url: null,
+  table: 'edge_points',
+  version: 1 as const,
+  db: null,
+  org: null,
+  token: null,
+};
 
 export const edgeSchema = z
   .strictObject({

@@ -38,7 +38,14 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
   const decode = createDecoder({ topicPattern: cfg.topicPattern, format: cfg.format });
   const topicParts = compileTopicPattern(cfg.topicPattern);
 
-  const sinks = await Promise.all(cfg.sinks.map((s, i) => openSink(s, i, file)));
+  const sinks = await Promise.all(
+    cfg.sinks.map((s, i) =>
+      openSink(s, i, file, (name, points, reason) => {
+        metrics.dropped.inc({ reason: 'sink_rejected' }, points);
+        logger.warn({ sink: name, points, reason }, 'edge sink refused a batch as bad data; not retried');
+      }),
+    ),
+  );
   const spool = new Spool({
     file: file(cfg.spool.file),
     maxBytes: cfg.spool.maxBytes,
@@ -188,8 +195,26 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
   };
 }
 
-async function openSink(s: SinkConfig, i: number, file: (f: string) => string): Promise<Sink> {
+async function openSink(
+  s: SinkConfig,
+  i: number,
+  file: (f: string) => string,
+  onRejected: (sink: string, points: number, reason: string) => void,
+): Promise<Sink> {
   if (s.type === 'embedded') return new EmbeddedSink({ name: `embedded-${i}`, file: file(s.file) });
+  if (s.type === 'influx') {
+    const { InfluxSink } = await import('./sinks/influx/sink.js');
+    const name = `influx-${i}`;
+    return new InfluxSink({
+      name,
+      url: s.url as string,
+      version: s.version,
+      db: s.db as string,
+      org: s.org,
+      token: s.token,
+      onRejected: (points, reason) => onRejected(name, points, reason),
+    });
+  }
   const { PostgresSink } = await import('./sinks/postgres/sink.js');
   return new PostgresSink({ name: `postgres-${i}`, url: s.url as string, table: s.table });
 }
