@@ -41,11 +41,15 @@ describe('edge config', () => {
       edge: {
         mqtt: { mode: 'external', url: 'mqtt://u:brokerpw@h:1883' },
         auth: { users: [{ username: 'a', password: 'userpw-1' }] },
-        sinks: [{ type: 'postgres', url: 'postgres://u:pgpw@h/db' }],
+        sinks: [
+          { type: 'postgres', url: 'postgres://u:pgpw@h/db' },
+          { type: 'influx', url: 'http://h:8086', db: 'x', token: 'influxtok' },
+        ],
       },
     });
     const text = JSON.stringify(redact(configSchema, c));
-    for (const s of ['brokerpw', 'userpw-1', 'pgpw']) assert.ok(!text.includes(s), `${s} leaked`);
+    for (const s of ['brokerpw', 'userpw-1', 'pgpw', 'influxtok'])
+      assert.ok(!text.includes(s), `${s} leaked`);
   });
 
   it('kapok config check names the key for a bad edge value (exit 2)', async () => {

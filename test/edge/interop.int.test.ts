@@ -149,7 +149,7 @@ describe('edge interop: external mode consuming from the local Mosquitto', { ski
     await c.endAsync();
   });
 
-  it('stores what mosquitto_pub sends to Mosquitto, and keeps the session across a reconnect', async () => {
+  it('stores what mosquitto_pub sends to Mosquitto', async () => {
     const u = new URL(MOSQ);
     const pub = (i: number) =>
       run('mosquitto_pub', [
@@ -179,5 +179,36 @@ describe('edge interop: external mode consuming from the local Mosquitto', { ski
       q.body.points.map((p: { value: number }) => p.value),
       [1, 2],
     );
+  });
+  it('gets what was published while Kapok was down (persistent session, clean: false)', async () => {
+    const u = new URL(MOSQ);
+    const dataDir = e.dataDir;
+    await e.stop({ keepData: true });
+    await run('mosquitto_pub', [
+      '-h',
+      u.hostname,
+      '-p',
+      u.port || '1883',
+      '-q',
+      '1',
+      '-t',
+      `kapok-it-${process.pid}/ext-2/env`,
+      '-m',
+      '{"v":9,"ts":1767225600000}',
+    ]);
+    e = await startEdge(
+      {
+        mqtt: { mode: 'external', url: MOSQ, clientId: id, topics: [`kapok-it-${process.pid}/#`] },
+        topicPattern: `kapok-it-${process.pid}/{device}/{measurement}`,
+      },
+      dataDir,
+    );
+    const q = await until(async () => {
+      const q = await e.get(
+        '/api/edge/query?measurement=env&field=v&device=ext-2&from=1767225600000&to=1767225600001',
+      );
+      return q.body.points?.length === 1 ? q : null;
+    });
+    assert.equal(q.body.points[0].value, 9);
   });
 });
