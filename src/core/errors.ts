@@ -140,10 +140,6 @@ export const ERROR_CATALOGUE = {
     status: 400,
     summary: 'The query would return more windows or points than edge.query.maxPoints.',
   },
-  KAPOK_EDGE_DECODE: {
-    status: 400,
-    summary: 'A telemetry payload or topic could not be decoded; it went to the dead-letter table.',
-  },
   KAPOK_EDGE_SPOOL_FULL: {
     status: 503,
     summary: 'The spool reached edge.spool.maxBytes with onFull reject; messages are not acknowledged.',
@@ -156,7 +152,7 @@ export const ERROR_CATALOGUE = {
   },
   KAPOK_EDGE_NOT_AUTHORIZED: {
     status: 401,
-    summary: 'An MQTT client gave no or wrong credentials, or published outside edge.mqtt.topics.',
+    summary: "An MQTT client authenticated as one device published to another device's topic.",
   },
   // Store port (SQL).
   KAPOK_STORE_UNAVAILABLE: { status: 503, summary: 'The SQL store cannot be reached or opened.' },
