@@ -23,6 +23,7 @@ import type { Store } from './ports/store.js';
 /** Capabilities this build provides. One issue each adds its entry. */
 const AVAILABLE: Partial<Record<CapabilityName, () => Promise<CapabilityFactory>>> = {
   gateway: () => import('./gateway/index.js').then((m) => m.createGateway),
+  edge: () => import('./edge/index.js').then((m) => m.createEdge),
   gm: () => import('./gm/index.js').then((m) => m.createGm),
 };
 
@@ -178,7 +179,7 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
     const server = createHttpServer({ config, logger, metrics, tracing, isDraining: () => health.stopping });
     await server.register(probeRoutes, { region: config.region, health, metrics });
 
-    const ctx = { config, logger, metrics, tracing, health, store, kv };
+    const ctx = { config, logger, metrics, tracing, health, store, kv, dataDir };
     const capabilities: Capability[] = [];
     for (const name of CAPABILITIES) {
       const load = AVAILABLE[name];

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { configCommand } from './config.js';
 import { deviceCommand } from './device.js';
+import { edgeCommand } from './edge.js';
 import { EXIT, fail } from './exit.js';
 import { gmCommand } from './gm.js';
 import { keysCommand } from './keys.js';
@@ -19,6 +20,7 @@ program.addCommand(configCommand());
 program.addCommand(keysCommand());
 program.addCommand(gmCommand());
 program.addCommand(deviceCommand());
+program.addCommand(edgeCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.
 const configure = (cmd: Command): void => {
   cmd.exitOverride().showHelpAfterError();

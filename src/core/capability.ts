@@ -16,6 +16,8 @@ export interface CapabilityContext {
   health: Health;
   store: Store;
   kv: KV;
+  /** Absolute data directory (dataDir resolved against the config file's folder), created and writable. */
+  dataDir: string;
 }
 
 /**

@@ -131,6 +131,29 @@ export const ERROR_CATALOGUE = {
     summary: 'The gateway admin API is off because gateway.auth.adminToken is not set.',
   },
   KAPOK_GATEWAY_KEY_NOT_FOUND: { status: 404, summary: 'No API key has that id or name.' },
+  // Edge telemetry.
+  KAPOK_EDGE_BAD_QUERY: {
+    status: 400,
+    summary: 'An /api/edge query has a bad parameter (range, aggregation, window or filter).',
+  },
+  KAPOK_EDGE_TOO_MANY_POINTS: {
+    status: 400,
+    summary: 'The query would return more windows or points than edge.query.maxPoints.',
+  },
+  KAPOK_EDGE_SPOOL_FULL: {
+    status: 503,
+    summary: 'The spool reached edge.spool.maxBytes with onFull reject; messages are not acknowledged.',
+  },
+  KAPOK_EDGE_SPOOL: { status: 500, summary: 'The on-disk spool cannot be opened or written.' },
+  KAPOK_EDGE_SINK: { status: 502, summary: 'A sink write failed; the batch is retried with backoff.' },
+  KAPOK_EDGE_MQTT: {
+    status: 502,
+    summary: 'The MQTT broker (embedded or external) failed to start or the connection broke.',
+  },
+  KAPOK_EDGE_NOT_AUTHORIZED: {
+    status: 401,
+    summary: "An MQTT client authenticated as one device published to another device's topic.",
+  },
   // Store port (SQL).
   KAPOK_STORE_UNAVAILABLE: { status: 503, summary: 'The SQL store cannot be reached or opened.' },
   KAPOK_STORE_QUERY: { status: 500, summary: 'A SQL statement failed.' },

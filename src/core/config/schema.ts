@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { edgeSchema } from '../../edge/config.js';
 import { gatewaySchema } from '../../gateway/config.js';
 import { gmSchema } from '../../gm/config.js';
 import { secret } from './secret.js';
@@ -89,7 +90,7 @@ export const configSchema = z
     kv: kv.prefault({}),
     gateway: gatewaySchema.prefault({}),
     inference: capability(),
-    edge: capability(),
+    edge: edgeSchema.prefault({}),
     v2x: capability(),
     gm: gmSchema.prefault({}),
   })

@@ -1,0 +1,91 @@
+import { Command } from 'commander';
+import { WebSocket } from 'ws';
+import { ensureDataDir, resolveDataDir } from '../app.js';
+import { loadConfig } from '../core/config/index.js';
+import { KapokError } from '../core/errors.js';
+import { fail } from './exit.js';
+
+/** `kapok edge tail|replay-dead-letters`: live points from a running Kapok; dead-letter replay. */
+export function edgeCommand(): Command {
+  const cmd = new Command('edge').description('edge telemetry: live points, dead letters');
+
+  cmd
+    .command('tail')
+    .description('print live decoded points from a running `kapok up` (one line each)')
+    .option('--topic <filter>', 'MQTT topic filter (+ and # wildcards)', '#')
+    .option('--url <url>', 'Kapok base URL (default http://127.0.0.1:<http.port> from the config)')
+    .option('-c, --config <file>', 'YAML config file')
+    .option('--json', 'print each point as JSON')
+    .action(async (opts: { topic: string; url?: string; config?: string; json?: boolean }) => {
+      try {
+        const { config } = loadConfig({ file: opts.config });
+        const base = new URL(opts.url ?? `http://127.0.0.1:${config.http.port}`);
+        base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+        base.pathname = '/ws/telemetry';
+        base.search = `?topic=${encodeURIComponent(opts.topic)}`;
+        const ws = new WebSocket(base);
+        await new Promise<void>((resolve, reject) => {
+          ws.once('open', () => resolve());
+          ws.once('error', (err) =>
+            reject(
+              new KapokError(
+                'KAPOK_START_FAILED',
+                `cannot reach ${base.origin}/ws/telemetry (${err.message}): is kapok up running with edge.enabled, and is --url or http.port right?`,
+              ),
+            ),
+          );
+        });
+        ws.on('message', (data) => {
+          const frame = JSON.parse(String(data)) as {
+            type: string;
+            topic?: string;
+            count?: number;
+            points?: { ts: number; measurement: string; device: string; fields: object; tags: object }[];
+          };
+          if (frame.type === 'dropped') {
+            process.stderr.write(`kapok: ${frame.count} frames dropped (this terminal is too slow)\n`);
+            return;
+          }
+          for (const p of frame.points ?? []) {
+            process.stdout.write(
+              opts.json
+                ? `${JSON.stringify({ topic: frame.topic, ...p })}\n`
+                : `${new Date(p.ts).toISOString()} ${p.device} ${p.measurement} ${Object.entries(p.fields)
+                    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+                    .join(' ')}\n`,
+            );
+          }
+        });
+        const code = await new Promise<number>((r) => ws.once('close', (c) => r(c)));
+        process.exit(code === 1000 || code === 1001 ? 0 : 1);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  cmd
+    .command('replay-dead-letters')
+    .description('re-decode dead letters with the current config; those that decode go to the sinks')
+    .option('-c, --config <file>', 'YAML config file')
+    .option('--json', 'print JSON')
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      try {
+        // Loaded here so other commands (kapok up) do not load the spool's SQLite at start.
+        const { replayDeadLetters } = await import('../edge/replay.js');
+        const loaded = loadConfig({ file: opts.config });
+        const dataDir = resolveDataDir(loaded);
+        ensureDataDir(dataDir);
+        const r = replayDeadLetters(loaded.config, dataDir);
+        process.stdout.write(
+          opts.json
+            ? `${JSON.stringify(r)}\n`
+            : `replayed ${r.replayed}, still failing ${r.stillFailing}${Object.entries(r.reasons)
+                .map(([k, n]) => `\n  ${n} × ${k}`)
+                .join('')}\n`,
+        );
+      } catch (err) {
+        fail(err);
+      }
+    });
+  return cmd;
+}

@@ -1,0 +1,192 @@
+import { z } from 'zod';
+import { secret } from '../core/config/secret.js';
+
+/**
+ * The `edge` section of the one config schema (composed in core/config/schema.ts). Defaults live
+ * here; kapok.example.yaml and docs/edge.md mirror them.
+ */
+
+const ms = (min: number, max: number) => z.number().int().min(min).max(max);
+const port = z.number().int().min(0).max(65535);
+
+const mqtt = z.strictObject({
+  /** embedded: Aedes broker in Kapok; external: a persistent-session client of another broker. */
+  mode: z.enum(['embedded', 'external']).default('embedded'),
+  /** Embedded: TCP port of the broker (0 = ephemeral, tests). */
+  port: port.default(1883),
+  /** Embedded: listen address of the TCP broker. */
+  host: z.string().min(1).default('0.0.0.0'),
+  /** Embedded: MQTT over WebSocket on the main HTTP port at this path; null = off. */
+  wsPath: z
+    .string()
+    .regex(/^\/[A-Za-z0-9/_.-]*$/, 'a URL path starting with /')
+    .nullable()
+    .default('/mqtt'),
+  /** Filters consumed (external) or accepted for publishing (embedded). */
+  topics: z.array(z.string().min(1)).min(1).default(['telemetry/#']),
+  /** External: broker URL, e.g. mqtt://127.0.0.1:1883 (secret: may carry credentials). */
+  url: secret(z.string().min(1)).nullable().default(null),
+  /** External: fixed client id so the broker keeps the session (clean: false) across restarts. */
+  clientId: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - (at most 64)')
+    .default('kapok-edge'),
+  /** External: subscribe as $share/<group>/<filter> so several Kapoks split the load; null = off. */
+  shareGroup: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (at most 64)')
+    .nullable()
+    .default(null),
+  /** External: reconnect backoff, doubled per failed attempt up to reconnectMaxMs. */
+  reconnectMinMs: ms(50, 60_000).default(500),
+  reconnectMaxMs: ms(100, 600_000).default(30_000),
+  /** Largest MQTT packet accepted by the embedded broker's decoder (bytes). */
+  maxPayloadBytes: z.number().int().min(256).max(268_435_455).default(1_048_576),
+});
+
+const auth = z.strictObject({
+  /** Let clients connect without credentials. Off by default: set it, or list users. */
+  anonymous: z.boolean().default(false),
+  /** Static credentials; device tokens from the gm capability plug in through the same hook. */
+  users: secret(
+    z.array(z.strictObject({ username: z.string().min(1), password: z.string().min(1) })),
+  ).default([]),
+});
+
+/**
+ * One object for every sink type (not a discriminated union): the config walker that redacts
+ * secrets and lists keys follows objects and arrays, so `url` stays a redacted secret.
+ */
+const sink = z.strictObject({
+  type: z.enum(['embedded', 'postgres', 'influx']),
+  /** embedded: SQLite file for points, relative to dataDir unless absolute. */
+  file: z.string().min(1).default('edge-points.db'),
+  /** postgres: connection URL; influx: base URL, e.g. http://127.0.0.1:8086 (secret). */
+  url: secret(z.string().min(1)).nullable().default(null),
+  /** postgres: table (created when missing; a TimescaleDB hypertable when the extension exists). */
+  table: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
+    .default('edge_points'),
+  /** influx: 1 (POST /write?db=) or 2 (POST /api/v2/write?org=&bucket=). */
+  version: z.union([z.literal(1), z.literal(2)]).default(1),
+  /** influx 1: database; influx 2: bucket. */
+  db: z.string().min(1).nullable().default(null),
+  /** influx 2: organisation. */
+  org: z.string().min(1).nullable().default(null),
+  /** influx: token (v2 `Authorization: Token`, v1 with InfluxDB 1.8+ auth) (secret). */
+  token: secret(z.string().min(1)).nullable().default(null),
+});
+
+const DEFAULT_SINK = {
+  type: 'embedded' as const,
+  file: 'edge-points.db',
+  url: null,
+  table: 'edge_points',
+  version: 1 as const,
+  db: null,
+  org: null,
+  token: null,
+};
+
+export const edgeSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    mqtt: mqtt.prefault({}),
+    auth: auth.prefault({}),
+    /** Topic levels naming the device and measurement; other literal levels must match. */
+    topicPattern: z
+      .string()
+      .regex(/\{device\}/, 'must contain {device}')
+      .default('telemetry/{device}/{measurement}'),
+    /** Payload format: auto tells JSON ({ or [) from line protocol by the first byte. */
+    format: z.enum(['auto', 'json', 'line']).default('auto'),
+    batch: z
+      .strictObject({
+        /** Spooled messages read per sink write. */
+        size: z.number().int().min(1).max(100_000).default(200),
+        /** Longest a partial batch waits. */
+        intervalMs: ms(1, 60_000).default(100),
+      })
+      .prefault({}),
+    spool: z
+      .strictObject({
+        /** Spool size bound (payload and topic bytes of messages not yet confirmed by every sink). */
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(2 ** 50)
+          .default(1_073_741_824),
+        /** reject: stop acknowledging (publishers retry); drop-oldest: drop, count and log. */
+        onFull: z.enum(['reject', 'drop-oldest']).default('reject'),
+        /** normal: survives a Kapok crash (WAL, no fsync per commit); full: also power loss (fsync). */
+        fsync: z.enum(['normal', 'full']).default('normal'),
+        /** Spool file, relative to dataDir unless absolute. */
+        file: z.string().min(1).default('edge-spool.db'),
+      })
+      .prefault({}),
+    sinks: z.array(sink).min(1).default([DEFAULT_SINK]),
+    retry: z
+      .strictObject({
+        /** Backoff after a failed sink write: min doubled per failure up to max, with full jitter. */
+        minMs: ms(1, 60_000).default(100),
+        maxMs: ms(10, 600_000).default(30_000),
+      })
+      .prefault({}),
+    deadLetters: z
+      .strictObject({
+        /** Undecodable messages kept at most (oldest removed first). */
+        max: z.number().int().min(0).max(10_000_000).default(10_000),
+      })
+      .prefault({}),
+    query: z
+      .strictObject({
+        /** Largest number of windows (or raw points) one query may return. */
+        maxPoints: z.number().int().min(1).max(10_000_000).default(10_000),
+      })
+      .prefault({}),
+    fanout: z
+      .strictObject({
+        /** Frames queued per WebSocket client at most; beyond it frames are dropped and counted. */
+        maxQueue: z.number().int().min(1).max(1_000_000).default(1000),
+        /** A client whose socket buffer stays full this long is closed. */
+        writeDeadlineMs: ms(1, 60_000).default(50),
+      })
+      .prefault({}),
+  })
+  .superRefine((e, ctx) => {
+    if (e.mqtt.mode === 'external' && !e.mqtt.url)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mqtt', 'url'],
+        message: 'required when edge.mqtt.mode is external',
+      });
+    if (e.mqtt.reconnectMaxMs < e.mqtt.reconnectMinMs)
+      ctx.addIssue({ code: 'custom', path: ['mqtt', 'reconnectMaxMs'], message: 'must be ≥ reconnectMinMs' });
+    e.sinks.forEach((k, i) => {
+      if (k.type === 'postgres' && !k.url)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sinks', i, 'url'],
+          message: 'required when type is postgres',
+        });
+    });
+    if (e.sinks.filter((k) => k.type === 'embedded').length > 1)
+      ctx.addIssue({ code: 'custom', path: ['sinks'], message: 'at most one embedded sink' });
+    if (e.retry.maxMs < e.retry.minMs)
+      ctx.addIssue({ code: 'custom', path: ['retry', 'maxMs'], message: 'must be ≥ retry.minMs' });
+    const parts = e.topicPattern.split('/');
+    if (
+      parts.filter((p) => p === '{device}').length !== 1 ||
+      parts.filter((p) => p === '{measurement}').length > 1
+    )
+      ctx.addIssue({
+        code: 'custom',
+        path: ['topicPattern'],
+        message: 'needs {device} once and {measurement} at most once, each a whole topic level',
+      });
+  });
+
+export type EdgeConfig = z.infer<typeof edgeSchema>;
+export type SinkConfig = EdgeConfig['sinks'][number];

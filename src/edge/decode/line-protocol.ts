@@ -1,0 +1,235 @@
+import {
+  checkName,
+  DecodeError,
+  dict,
+  type FieldValue,
+  MAX_KEYS,
+  MAX_POINTS,
+  type Point,
+  put,
+} from './point.js';
+
+/**
+ * InfluxDB line protocol, the whole syntax:
+ *   measurement[,tag=value...] field=value[,field=value...] [timestamp]
+ * Escapes: `\,` and `\ ` in measurements; `\,` `\=` `\ ` in tag keys, tag values and field keys;
+ * `\"` and `\\` in string field values (which may hold spaces, commas and newlines). Field values:
+ * float (`1`, `-1.5e3`), integer `12i` (int64), unsigned `12u` (uint64), boolean (t, T, true, True,
+ * TRUE, f, F, false, False, FALSE), string `"..."`. Lines starting with `#` are comments. A `device`
+ * tag names the device (else the topic does). Timestamps are integers in `precision`, default ns.
+ */
+export type Precision = 'ns' | 'us' | 'ms' | 's';
+
+const DIVISOR: Record<Precision, bigint> = { ns: 1_000_000n, us: 1000n, ms: 1n, s: 1n };
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
+const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const INT = /^[+-]?\d+$/;
+const UINT = /^\d+$/;
+const TRUE = new Set(['t', 'T', 'true', 'True', 'TRUE']);
+const FALSE = new Set(['f', 'F', 'false', 'False', 'FALSE']);
+
+const BS = 92; // \
+const COMMA = 44;
+const SPACE = 32;
+const EQ = 61;
+const QUOTE = 34;
+const NL = 10;
+const CR = 13;
+const HASH = 35;
+const TAB = 9;
+
+export function decodeLineProtocol(
+  text: string,
+  device: string,
+  receivedAt: number,
+  precision: Precision = 'ns',
+): Point[] {
+  const p = new Parser(text, device, receivedAt, precision);
+  const out: Point[] = [];
+  while (p.i < text.length) {
+    const pt = p.line();
+    if (pt) {
+      if (out.length >= MAX_POINTS) throw new DecodeError(`more than ${MAX_POINTS} points in one payload`);
+      out.push(pt);
+    }
+  }
+  if (out.length === 0) throw new DecodeError('no line-protocol points in the payload');
+  return out;
+}
+
+class Parser {
+  i = 0;
+  lineNo = 0;
+  constructor(
+    readonly s: string,
+    readonly device: string,
+    readonly receivedAt: number,
+    readonly precision: Precision,
+  ) {}
+
+  fail(what: string): never {
+    throw new DecodeError(`line ${this.lineNo}: ${what}`);
+  }
+
+  /** One line; null for blank lines and comments. */
+  line(): Point | null {
+    const s = this.s;
+    this.lineNo++;
+    while (this.i < s.length && (s.charCodeAt(this.i) === SPACE || s.charCodeAt(this.i) === TAB)) this.i++;
+    const c = s.charCodeAt(this.i);
+    if (this.i >= s.length || c === NL || c === CR || c === HASH) {
+      this.skipLine();
+      return null;
+    }
+    const measurement = checkName('measurement', this.token(false));
+    const tags = dict<string>();
+    let device = this.device;
+    let nTags = 0;
+    while (s.charCodeAt(this.i) === COMMA) {
+      this.i++;
+      const k = this.token(true);
+      if (s.charCodeAt(this.i) !== EQ) this.fail(`tag ${clip(k)} has no =value`);
+      this.i++;
+      const v = this.token(false);
+      if (k.length === 0 || v.length === 0) this.fail('empty tag key or value');
+      if (++nTags > MAX_KEYS) this.fail(`more than ${MAX_KEYS} tags`);
+      if (k === 'device') device = checkName('device', v);
+      else put(tags, checkName('tag key', k), v);
+    }
+    if (s.charCodeAt(this.i) !== SPACE) this.fail('expected a space before the fields');
+    while (s.charCodeAt(this.i) === SPACE) this.i++;
+    const fields = dict<FieldValue>();
+    let nFields = 0;
+    for (;;) {
+      const k = this.token(true);
+      if (k.length === 0) this.fail('empty field key');
+      if (s.charCodeAt(this.i) !== EQ) this.fail(`field ${clip(k)} has no =value`);
+      this.i++;
+      if (++nFields > MAX_KEYS) this.fail(`more than ${MAX_KEYS} fields`);
+      put(fields, checkName('field key', k), this.value(k));
+      if (s.charCodeAt(this.i) !== COMMA) break;
+      this.i++;
+    }
+    let ts = this.receivedAt;
+    const c2 = s.charCodeAt(this.i);
+    if (c2 === SPACE || c2 === TAB) {
+      while (s.charCodeAt(this.i) === SPACE || s.charCodeAt(this.i) === TAB) this.i++;
+      const start = this.i;
+      while (this.i < s.length && s.charCodeAt(this.i) !== NL && s.charCodeAt(this.i) !== CR) this.i++;
+      const t = s.slice(start, this.i).trimEnd();
+      if (t.length > 0) ts = this.timestamp(t);
+    }
+    const end = s.charCodeAt(this.i);
+    if (this.i < s.length && end !== NL && end !== CR) this.fail(`unexpected ${JSON.stringify(s[this.i])}`);
+    this.skipLine();
+    return { measurement, device, tags, fields, ts };
+  }
+
+  skipLine(): void {
+    const nl = this.s.indexOf('\n', this.i);
+    this.i = nl < 0 ? this.s.length : nl + 1;
+  }
+
+  /** Reads up to an unescaped space or comma (and `=` when `key`); unescapes as it goes. */
+  token(key: boolean): string {
+    const s = this.s;
+    const start = this.i;
+    let out: string | null = null;
+    let from = start;
+    for (; this.i < s.length; this.i++) {
+      const c = s.charCodeAt(this.i);
+      if (c === BS) {
+        const n = s.charCodeAt(this.i + 1);
+        if (n === COMMA || n === SPACE || n === EQ || (n === BS && key)) {
+          out = (out ?? '') + s.slice(from, this.i);
+          from = this.i + 1;
+          this.i++;
+        }
+        continue;
+      }
+      if (c === COMMA || c === SPACE || (key && c === EQ) || c === NL || c === CR || c === TAB) break;
+    }
+    return out === null ? s.slice(start, this.i) : out + s.slice(from, this.i);
+  }
+
+  value(key: string): FieldValue {
+    const s = this.s;
+    if (s.charCodeAt(this.i) === QUOTE) {
+      this.i++;
+      let out = '';
+      let from = this.i;
+      for (;;) {
+        if (this.i >= s.length) this.fail(`string field ${clip(key)} has no closing quote`);
+        const c = s.charCodeAt(this.i);
+        if (c === BS) {
+          const n = s.charCodeAt(this.i + 1);
+          if (n === QUOTE || n === BS) {
+            out += s.slice(from, this.i);
+            from = this.i + 1;
+            this.i += 2;
+            continue;
+          }
+        } else if (c === QUOTE) break;
+        this.i++;
+      }
+      out += s.slice(from, this.i);
+      this.i++;
+      if (out.length > 65_536) this.fail(`string field ${clip(key)} longer than 64 KiB`);
+      return out;
+    }
+    const start = this.i;
+    while (this.i < s.length) {
+      const c = s.charCodeAt(this.i);
+      if (c === COMMA || c === SPACE || c === NL || c === CR || c === TAB) break;
+      this.i++;
+    }
+    const v = s.slice(start, this.i);
+    if (v.length === 0) this.fail(`field ${clip(key)} has no value`);
+    const last = v.charCodeAt(v.length - 1);
+    if (last === 105 /* i */) {
+      const d = v.slice(0, -1);
+      if (!INT.test(d)) this.fail(`field ${clip(key)}: ${clip(v)} is not an integer`);
+      const b = BigInt(d);
+      if (b < INT64_MIN || b > INT64_MAX) this.fail(`field ${clip(key)}: ${clip(v)} overflows int64`);
+      return Number(b);
+    }
+    if (last === 117 /* u */) {
+      const d = v.slice(0, -1);
+      if (!UINT.test(d)) this.fail(`field ${clip(key)}: ${clip(v)} is not an unsigned integer`);
+      const b = BigInt(d);
+      if (b > UINT64_MAX) this.fail(`field ${clip(key)}: ${clip(v)} overflows uint64`);
+      return Number(b);
+    }
+    if (TRUE.has(v)) return true;
+    if (FALSE.has(v)) return false;
+    if (!FLOAT.test(v)) this.fail(`field ${clip(key)}: ${clip(v)} is not a number, boolean or "string"`);
+    const f = Number(v);
+    if (!Number.isFinite(f)) this.fail(`field ${clip(key)}: ${clip(v)} is out of float range`);
+    return f;
+  }
+
+  timestamp(t: string): number {
+    if (!INT.test(t) || t.length > 20) this.fail(`timestamp ${clip(t)} is not an integer`);
+    const p = this.precision;
+    // Fast path without BigInt: up to 18 digits fits int64; slicing ns/us truncates like division.
+    if (t.length <= 18) {
+      if (p === 'ms') return Number(t);
+      if (p === 's') return Number(t) * 1000;
+      const cut = p === 'ns' ? 6 : 3;
+      const d = t.length - cut;
+      return d <= 0 || (d === 1 && (t[0] === '-' || t[0] === '+')) ? 0 : Number(t.slice(0, d));
+    }
+    const b = BigInt(t);
+    if (b < INT64_MIN || b > INT64_MAX) this.fail(`timestamp ${clip(t)} overflows int64`);
+    const ms = p === 's' ? b * 1000n : b / DIVISOR[p];
+    if (ms < -9_223_372_036_854n || ms > 9_223_372_036_854n)
+      this.fail(`timestamp ${clip(t)} is out of range`);
+    return Number(ms);
+  }
+}
+
+function clip(s: string): string {
+  return s.length > 40 ? `${JSON.stringify(s.slice(0, 40))}…` : JSON.stringify(s);
+}

@@ -1,0 +1,220 @@
+import { isAbsolute, resolve } from 'node:path';
+import type { Capability, CapabilityContext } from '../core/capability.js';
+import type { SinkConfig } from './config.js';
+import { createDecoder } from './decode/index.js';
+import { compileTopicPattern } from './decode/topic.js';
+import { Fanout } from './fanout.js';
+import { Ingest } from './ingest.js';
+import { type MqttAuthenticate, staticAuthenticate } from './intake/auth.js';
+import { EmbeddedBroker } from './intake/embedded.js';
+import { ExternalClient } from './intake/external.js';
+import { createEdgeMetrics } from './metrics.js';
+import { edgeRoutes } from './routes.js';
+import { EmbeddedQuery } from './sinks/embedded/query.js';
+import { EmbeddedSink } from './sinks/embedded/sink.js';
+import type { Sink } from './sinks/sink.js';
+import { DecodedCache } from './spool/decoded-cache.js';
+import { SinkRunner } from './spool/runner.js';
+import { Spool } from './spool/spool.js';
+
+/** Decoded points kept for the sink runners at most (a few hundred bytes each: tens of MB). */
+const DECODED_CACHE_POINTS = 200_000;
+
+export interface EdgeOptions {
+  /** Connect-time MQTT authentication; the gm capability passes device-token checks here. */
+  authenticate?: MqttAuthenticate;
+}
+
+/**
+ * Edge telemetry: MQTT intake (embedded Aedes broker or external client) → decode → durable spool
+ * → one runner per sink; live fan-out on /ws/telemetry; queries under /api/edge.
+ */
+export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {}): Promise<Capability> {
+  const cfg = ctx.config.edge;
+  const logger = ctx.logger.child({ capability: 'edge' });
+  const dataDir = ctx.dataDir;
+  const file = (f: string) => (isAbsolute(f) ? f : resolve(dataDir, f));
+  const metrics = createEdgeMetrics(ctx.metrics.registry);
+  const decode = createDecoder({ topicPattern: cfg.topicPattern, format: cfg.format });
+  const topicParts = compileTopicPattern(cfg.topicPattern);
+
+  const sinks = await Promise.all(
+    cfg.sinks.map((s, i) =>
+      openSink(s, i, file, (name, points, reason) => {
+        metrics.dropped.inc({ reason: 'sink_rejected' }, points);
+        logger.warn({ sink: name, points, reason }, 'edge sink refused a batch as bad data; not retried');
+      }),
+    ),
+  );
+  const spool = new Spool({
+    file: file(cfg.spool.file),
+    maxBytes: cfg.spool.maxBytes,
+    onFull: cfg.spool.onFull,
+    fsync: cfg.spool.fsync,
+    sinks: sinks.map((s) => s.name),
+    deadLetterMax: cfg.deadLetters.max,
+    onDrop: (n, bytes) => {
+      metrics.dropped.inc({ reason: 'drop_oldest' }, n);
+      logger.warn(
+        { messages: n, bytes, maxBytes: cfg.spool.maxBytes },
+        'edge spool full: dropped oldest messages',
+      );
+    },
+  });
+  metrics.spoolBytes.set(spool.bytes);
+  const cache = new DecodedCache(DECODED_CACHE_POINTS);
+  const runners = sinks.map(
+    (sink) =>
+      new SinkRunner({
+        spool,
+        sink,
+        decode,
+        cache,
+        batchSize: cfg.batch.size,
+        intervalMs: cfg.batch.intervalMs,
+        retryMinMs: cfg.retry.minMs,
+        retryMaxMs: cfg.retry.maxMs,
+        logger,
+        onStored: (name, points, seconds, oldest) => {
+          metrics.stored.inc({ sink: name }, points);
+          metrics.batchSeconds.observe({ sink: name }, seconds);
+          if (oldest > 0) metrics.lagSeconds.observe({ sink: name }, (Date.now() - oldest) / 1000);
+          metrics.spoolBytes.set(spool.bytes);
+        },
+        onFailure: (name) => metrics.sinkFailures.inc({ sink: name }),
+      }),
+  );
+  const fanout = new Fanout({ ...cfg.fanout, metrics });
+  const ingest = new Ingest({
+    spool,
+    cache,
+    decode,
+    maxPayloadBytes: cfg.mqtt.maxPayloadBytes,
+    metrics,
+    logger,
+    onPoints: (topic, points) => fanout.publish(topic, points),
+    onSpooled: () => {
+      for (const r of runners) r.notify();
+    },
+  });
+  const authenticate = opts.authenticate ?? staticAuthenticate(cfg.auth);
+  const broker =
+    cfg.mqtt.mode === 'embedded'
+      ? new EmbeddedBroker({
+          host: cfg.mqtt.host,
+          port: cfg.mqtt.port,
+          topics: cfg.mqtt.topics,
+          ingest,
+          authenticate,
+          deviceOf: (t) => topicParts(t).device,
+          logger,
+        })
+      : null;
+  const external =
+    cfg.mqtt.mode === 'external'
+      ? new ExternalClient({
+          url: cfg.mqtt.url as string,
+          clientId: cfg.mqtt.clientId,
+          topics: cfg.mqtt.topics,
+          shareGroup: cfg.mqtt.shareGroup,
+          reconnectMinMs: cfg.mqtt.reconnectMinMs,
+          reconnectMaxMs: cfg.mqtt.reconnectMaxMs,
+          ingest,
+          logger,
+        })
+      : null;
+  const embedded = sinks.find((s): s is EmbeddedSink => s instanceof EmbeddedSink);
+  const query = embedded ? new EmbeddedQuery(embedded.db, cfg.query.maxPoints) : null;
+
+  sinks.forEach((sink, i) => {
+    const runner = runners[i] as SinkRunner;
+    ctx.health.register({
+      name: `edge:sink:${sink.name}`,
+      kind: 'backend',
+      check: async () => {
+        if (runner.failing)
+          return { ready: false, detail: { lastError: runner.lastError, backlog: spool.backlog(sink.name) } };
+        await sink.ping();
+        return { ready: true, detail: { backlog: spool.backlog(sink.name) } };
+      },
+    });
+  });
+  ctx.health.register({
+    name: 'edge',
+    kind: 'capability',
+    check: () => ({
+      ready: external ? external.connected : true,
+      detail: {
+        mode: cfg.mqtt.mode,
+        ...(broker
+          ? { mqttPort: broker.port }
+          : { connected: external?.connected, lastError: external?.lastError }),
+        spoolBytes: spool.bytes,
+        wsClients: fanout.clients,
+      },
+    }),
+  });
+
+  let stopped = false;
+  return {
+    name: 'edge',
+    async routes(app) {
+      await app.register(
+        (scope) => edgeRoutes(scope, { query, spool, bodyLimitBytes: ctx.config.http.bodyLimitBytes }),
+        {
+          prefix: '/api/edge',
+        },
+      );
+      // Upgraded sockets are outside the HTTP drain (it would wait for them until the timeout).
+      app.addHook('preClose', async () => {
+        broker?.closeWebSockets();
+        fanout.closeClients();
+      });
+      app.server.on('upgrade', (req, socket, head) => {
+        const path = (req.url ?? '').split('?')[0];
+        if (broker && cfg.mqtt.wsPath && path === cfg.mqtt.wsPath) broker.upgrade(req, socket, head);
+        else if (path === '/ws/telemetry') fanout.upgrade(req, socket, head);
+      });
+    },
+    async start() {
+      for (const r of runners) r.start();
+      await broker?.start();
+      await external?.start();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await broker?.stop();
+      await external?.stop();
+      ingest.close();
+      fanout.close();
+      await Promise.all(runners.map((r) => r.stop()));
+      await Promise.allSettled(sinks.map((s) => s.close()));
+      spool.close();
+    },
+  };
+}
+
+async function openSink(
+  s: SinkConfig,
+  i: number,
+  file: (f: string) => string,
+  onRejected: (sink: string, points: number, reason: string) => void,
+): Promise<Sink> {
+  if (s.type === 'embedded') return new EmbeddedSink({ name: `embedded-${i}`, file: file(s.file) });
+  if (s.type === 'influx') {
+    const { InfluxSink } = await import('./sinks/influx/sink.js');
+    const name = `influx-${i}`;
+    return new InfluxSink({
+      name,
+      url: s.url as string,
+      version: s.version,
+      db: s.db as string,
+      org: s.org,
+      token: s.token,
+      onRejected: (points, reason) => onRejected(name, points, reason),
+    });
+  }
+  const { PostgresSink } = await import('./sinks/postgres/sink.js');
+  return new PostgresSink({ name: `postgres-${i}`, url: s.url as string, table: s.table });
+}

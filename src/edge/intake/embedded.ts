@@ -1,0 +1,135 @@
+import type { IncomingMessage } from 'node:http';
+import { createServer, type Server } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Aedes, type Client } from 'aedes';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import { KapokError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { topicMatches } from '../decode/topic.js';
+import type { Ingest } from '../ingest.js';
+import type { MqttAuthenticate, MqttIdentity } from './auth.js';
+
+export interface EmbeddedBrokerOptions {
+  host: string;
+  port: number;
+  topics: readonly string[];
+  ingest: Ingest;
+  authenticate: MqttAuthenticate;
+  /** Topic → device, to hold device-token clients to their own topics. Throws on a foreign topic. */
+  deviceOf: (topic: string) => string;
+  logger: Logger;
+}
+
+const identities = new WeakMap<Client, MqttIdentity>();
+
+/**
+ * The embedded broker: Aedes on TCP and, through handleUpgrade, on a WebSocket path of the main
+ * HTTP port. Telemetry is taken in `authorizePublish`, which Aedes runs before it writes the
+ * PUBACK: its callback fires only after the spool append committed, so an acknowledged message
+ * is on disk. An error there closes an MQTT 3.1.1 connection (no PUBACK; the client resends).
+ */
+export class EmbeddedBroker {
+  readonly #o: EmbeddedBrokerOptions;
+  #broker: Aedes | undefined;
+  #tcp: Server | undefined;
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 });
+  port = 0;
+
+  constructor(o: EmbeddedBrokerOptions) {
+    if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)
+      throw new Error('EmbeddedBroker: options.port must be 0..65535');
+    this.#o = o;
+  }
+
+  async start(): Promise<void> {
+    const o = this.#o;
+    const broker = await Aedes.createBroker({
+      authenticate: (client, username, password, done) => {
+        o.authenticate(username, password).then(
+          (id) => {
+            if (!id) {
+              const err = new Error('bad username or password') as Error & { returnCode: number };
+              err.returnCode = 4;
+              return done(err, false);
+            }
+            identities.set(client, id);
+            done(null, true);
+          },
+          (err) => done(err, false),
+        );
+      },
+      authorizePublish: (client, packet, done) => {
+        if (!client) return done(null); // broker-internal publish ($SYS, wills)
+        const topic = packet.topic;
+        if (!o.topics.some((f) => topicMatches(f, topic))) return done(null); // not telemetry: plain relay
+        const id = identities.get(client);
+        if (id?.device != null) {
+          let device: string | null = null;
+          try {
+            device = o.deviceOf(topic);
+          } catch {}
+          if (device !== id.device)
+            return done(
+              new KapokError('KAPOK_EDGE_NOT_AUTHORIZED', `device ${id.device} may not publish to ${topic}`),
+            );
+        }
+        o.ingest.submit(topic, packet.payload as Buffer, (err) => done(err));
+      },
+    });
+    broker.on('clientError', (client, err) =>
+      o.logger.debug({ client: client.id, msg: err.message }, 'mqtt client error'),
+    );
+    this.#broker = broker;
+    const tcp = createServer((socket) => broker.handle(socket));
+    this.#tcp = tcp;
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EADDRINUSE')
+          reject(
+            new KapokError(
+              'KAPOK_START_PORT_IN_USE',
+              `edge.mqtt.port ${o.port} on ${o.host} is in use (another MQTT broker such as Mosquitto?): set edge.mqtt.port (KAPOK_EDGE__MQTT__PORT) to a free port, or set edge.mqtt.mode: external and edge.mqtt.url to consume from that broker`,
+              { cause: err },
+            ),
+          );
+        else
+          reject(
+            new KapokError(
+              'KAPOK_EDGE_MQTT',
+              `edge MQTT broker cannot listen on ${o.host}:${o.port}: ${err.message}`,
+              { cause: err },
+            ),
+          );
+      });
+      tcp.listen(o.port, o.host, () => resolve());
+    });
+    const addr = tcp.address();
+    this.port = typeof addr === 'object' && addr ? addr.port : o.port;
+    o.logger.info({ host: o.host, port: this.port }, 'edge mqtt broker listening');
+  }
+
+  /** Hands an HTTP upgrade on the MQTT WebSocket path to the broker. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const broker = this.#broker;
+    if (!broker) return void socket.destroy();
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => stream.destroy());
+      broker.handle(stream, req);
+    });
+  }
+
+  /** Ends MQTT-over-WebSocket connections (before the HTTP drain, which cannot end upgraded sockets). */
+  closeWebSockets(): void {
+    for (const c of this.#wss.clients) c.terminate();
+  }
+
+  async stop(): Promise<void> {
+    this.closeWebSockets();
+    // Both at once: the TCP server's close waits for the connections the broker's close ends.
+    await Promise.all([
+      new Promise<void>((r) => (this.#tcp ? this.#tcp.close(() => r()) : r())),
+      new Promise<void>((r) => (this.#broker ? this.#broker.close(() => r()) : r())),
+    ]);
+  }
+}

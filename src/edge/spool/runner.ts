@@ -1,0 +1,127 @@
+import { messageOf } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { Decoder, Point } from '../decode/index.js';
+import type { Sink } from '../sinks/sink.js';
+import type { DecodedCache } from './decoded-cache.js';
+import type { Spool } from './spool.js';
+
+export interface RunnerOptions {
+  spool: Spool;
+  sink: Sink;
+  decode: Decoder;
+  /** Points decoded at intake; a miss decodes the spooled bytes again. */
+  cache?: DecodedCache;
+  batchSize: number;
+  intervalMs: number;
+  retryMinMs: number;
+  retryMaxMs: number;
+  logger: Logger;
+  onStored?: (sink: string, points: number, seconds: number, oldestReceivedAt: number) => void;
+  onFailure?: (sink: string) => void;
+}
+
+/**
+ * Moves one sink's cursor through the spool: reads up to batch.size messages (or what arrived
+ * within batch.intervalMs), decodes them, writes, and confirms only after the sink resolved.
+ * A failed write is retried with exponential backoff and full jitter, forever: the spool bound,
+ * not the runner, decides what happens when a sink stays down.
+ */
+export class SinkRunner {
+  readonly #o: RunnerOptions;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #failures = 0;
+  lastError: string | null = null;
+
+  constructor(o: RunnerOptions) {
+    if (!(o.batchSize >= 1)) throw new Error('SinkRunner: options.batchSize must be ≥ 1');
+    this.#o = o;
+  }
+
+  get failing(): boolean {
+    return this.#failures > 0;
+  }
+
+  start(): void {
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** New messages were spooled: a waiting runner goes on once a full batch is there. */
+  notify(): void {
+    if (this.#wake && this.#o.spool.backlog(this.#o.sink.name) >= this.#o.batchSize) this.#wake();
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const { spool, sink, batchSize, intervalMs } = this.#o;
+    while (this.#running) {
+      let rows = spool.read(sink.name, batchSize);
+      if (rows.length < batchSize) {
+        await this.#sleep(
+          rows.length === 0
+            ? intervalMs
+            : Math.max(1, intervalMs - (Date.now() - (rows[0]?.receivedAt ?? 0))),
+        );
+        if (!this.#running) break;
+        rows = spool.read(sink.name, batchSize);
+        if (rows.length === 0) continue;
+      }
+      const points: Point[] = [];
+      for (const r of rows) {
+        try {
+          const hit = this.#o.cache?.get(r.id);
+          for (const p of hit ?? this.#o.decode(r.topic, r.payload, r.receivedAt)) points.push(p);
+        } catch {
+          // Undecodable messages are dead-lettered at intake and never spooled; nothing to do here.
+        }
+      }
+      const last = rows[rows.length - 1]?.id as number;
+      const t0 = performance.now();
+      try {
+        if (points.length > 0) await sink.write(points);
+        spool.confirm(sink.name, last);
+        this.#o.cache?.trim(spool.confirmedByAll);
+        if (this.#failures > 0) this.#o.logger.info({ sink: sink.name }, 'edge sink recovered');
+        this.#failures = 0;
+        this.lastError = null;
+        this.#o.onStored?.(
+          sink.name,
+          points.length,
+          (performance.now() - t0) / 1000,
+          rows[0]?.receivedAt ?? 0,
+        );
+      } catch (err) {
+        this.#failures++;
+        this.lastError = messageOf(err);
+        this.#o.onFailure?.(sink.name);
+        const cap = Math.min(this.#o.retryMaxMs, this.#o.retryMinMs * 2 ** Math.min(this.#failures - 1, 30));
+        const delay = Math.floor(Math.random() * cap) + 1;
+        if (this.#failures === 1 || this.#failures % 20 === 0)
+          this.#o.logger.warn(
+            { sink: sink.name, failures: this.#failures, retryInMs: delay, msg: this.lastError },
+            'edge sink write failed; retrying',
+          );
+        await this.#sleep(delay, true);
+      }
+    }
+  }
+
+  #sleep(ms: number, ignoreWake = false): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = ignoreWake ? () => (this.#running ? undefined : done()) : done;
+    });
+  }
+}

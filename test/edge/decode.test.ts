@@ -1,0 +1,237 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createDecoder, DecodeError } from '../../src/edge/decode/index.js';
+import { decodeJson } from '../../src/edge/decode/json.js';
+import { decodeLineProtocol } from '../../src/edge/decode/line-protocol.js';
+import { compileTopicPattern, topicMatches, validFilter } from '../../src/edge/decode/topic.js';
+
+const NOW = 1_767_225_600_000;
+const lp = (s: string, precision?: 'ns' | 'us' | 'ms' | 's') =>
+  decodeLineProtocol(s, 'topic-dev', NOW, precision);
+const plain = (o: object) => JSON.parse(JSON.stringify(o));
+const fails = (fn: () => unknown, re: RegExp) =>
+  assert.throws(fn, (e: unknown) => e instanceof DecodeError && re.test(e.message));
+
+describe('edge decode: topics', () => {
+  it('maps topic levels to device and measurement and refuses other shapes', () => {
+    const m = compileTopicPattern('telemetry/{device}/{measurement}');
+    assert.deepEqual(m('telemetry/pump-1/env'), { device: 'pump-1', measurement: 'env' });
+    fails(() => m('telemetry/pump-1'), /does not match/);
+    fails(() => m('other/pump-1/env'), /does not match/);
+    fails(() => m('telemetry/pump-1/env/x'), /does not match/);
+    fails(() => m('telemetry//env'), /empty device/);
+    const r = compileTopicPattern('site/+/{device}/#');
+    assert.deepEqual(r('site/gz/d9/a/b'), { device: 'd9', measurement: null });
+  });
+
+  it('matches MQTT filters like a broker', () => {
+    assert.ok(topicMatches('telemetry/#', 'telemetry/a/b'));
+    assert.ok(topicMatches('telemetry/#', 'telemetry'));
+    assert.ok(topicMatches('telemetry/+/env', 'telemetry/a/env'));
+    assert.ok(!topicMatches('telemetry/+/env', 'telemetry/a/b/env'));
+    assert.ok(!topicMatches('#', '$SYS/x'));
+    assert.ok(validFilter('a/+/#'));
+    assert.ok(!validFilter('a/#/b'));
+    assert.ok(!validFilter('a/b+'));
+    assert.ok(!validFilter(''));
+  });
+});
+
+describe('edge decode: JSON', () => {
+  const topic = { device: 'd1', measurement: 'env' };
+  it('reads flat fields, ts in ms or RFC 3339, tags, and overrides', () => {
+    const [p] = decodeJson(
+      '{"temp":21.5,"on":true,"mode":"eco","ts":1700000000123,"tags":{"site":"gz","n":3}}',
+      topic,
+      NOW,
+    );
+    assert.deepEqual(plain(p as object), {
+      measurement: 'env',
+      device: 'd1',
+      tags: { site: 'gz', n: '3' },
+      fields: { temp: 21.5, on: true, mode: 'eco' },
+      ts: 1700000000123,
+    });
+    assert.equal(
+      decodeJson('{"v":1,"ts":"2026-01-01T00:00:00.5+08:00"}', topic, NOW)[0]?.ts,
+      Date.UTC(2025, 11, 31, 16, 0, 0, 500),
+    );
+    assert.equal(decodeJson('{"v":1}', topic, NOW)[0]?.ts, NOW);
+    const many = decodeJson('[{"v":1,"device":"d2","measurement":"m2"},{"v":2}]', topic, NOW);
+    assert.deepEqual([many[0]?.device, many[0]?.measurement, many[1]?.device], ['d2', 'm2', 'd1']);
+  });
+
+  it('refuses malformed, nested, empty and out-of-range input with a reason', () => {
+    fails(() => decodeJson('{"v":', topic, NOW), /invalid JSON/);
+    fails(() => decodeJson('{"v":{"a":1}}', topic, NOW), /nested/);
+    fails(() => decodeJson('{"v":[1]}', topic, NOW), /nested/);
+    fails(() => decodeJson('{}', topic, NOW), /no fields/);
+    fails(() => decodeJson('[]', topic, NOW), /empty JSON array/);
+    fails(() => decodeJson('42', topic, NOW), /must be an object/);
+    fails(() => decodeJson('{"v":1,"ts":"yesterday"}', topic, NOW), /RFC 3339/);
+    fails(() => decodeJson('{"v":1,"ts":1e300}', topic, NOW), /out of range/);
+    fails(() => decodeJson('{"v":1,"tags":{"a":{"b":1}}}', topic, NOW), /tag a must be a string/);
+    fails(() => decodeJson('{"v":1}', { device: 'd', measurement: null }, NOW), /no measurement/);
+    fails(() => decodeJson(`{"${'k'.repeat(300)}":1}`, topic, NOW), /longer than 256/);
+  });
+
+  it('is not fooled by __proto__ keys', () => {
+    fails(() => decodeJson('{"__proto__":{"polluted":1}}', topic, NOW), /nested/);
+    const [q] = decodeJson('{"constructor":5,"tags":{"__proto__":"x"}}', topic, NOW);
+    assert.equal(q?.fields.constructor, 5);
+    assert.equal(Object.getOwnPropertyDescriptor(q?.tags, '__proto__')?.value, 'x');
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+});
+
+describe('edge decode: line protocol', () => {
+  it('reads every field type, tags, device tag and timestamps', () => {
+    const [p] = lp(
+      'weather,location=us-midwest,season=summer temperature=82,count=3i,big=18446744073709551615u,ok=T,note="hot, \\"dry\\" day" 1465839830100400200',
+    );
+    assert.deepEqual(plain(p as object), {
+      measurement: 'weather',
+      device: 'topic-dev',
+      tags: { location: 'us-midwest', season: 'summer' },
+      fields: { temperature: 82, count: 3, big: 2 ** 64, ok: true, note: 'hot, "dry" day' },
+      ts: 1465839830100,
+    });
+    assert.equal(lp('m,device=rsu-9 v=1')[0]?.device, 'rsu-9');
+    assert.equal(lp('m v=1')[0]?.ts, NOW);
+    for (const b of ['t', 'T', 'true', 'True', 'TRUE']) assert.equal(lp(`m v=${b}`)[0]?.fields.v, true);
+    for (const b of ['f', 'F', 'false', 'False', 'FALSE']) assert.equal(lp(`m v=${b}`)[0]?.fields.v, false);
+    assert.deepEqual(
+      lp('m v=-1.5e3,w=.5,x=+2,y=-7i').map((q) => plain(q.fields)),
+      [{ v: -1500, w: 0.5, x: 2, y: -7 }],
+    );
+  });
+
+  it('honours precision', () => {
+    assert.equal(lp('m v=1 1700000000', 's')[0]?.ts, 1_700_000_000_000);
+    assert.equal(lp('m v=1 1700000000123', 'ms')[0]?.ts, 1_700_000_000_123);
+    assert.equal(lp('m v=1 1700000000123456', 'us')[0]?.ts, 1_700_000_000_123);
+    assert.equal(lp('m v=1 1700000000123456789', 'ns')[0]?.ts, 1_700_000_000_123);
+    assert.equal(lp('m v=1 -1000000')[0]?.ts, -1);
+    assert.equal(lp('m v=1 999')[0]?.ts, 0);
+  });
+
+  it('unescapes measurement, tag and field names, and strings with newlines', () => {
+    const [p] = lp('my\\ meas\\,ure,t\\ k\\=1=v\\,a\\ l f\\=\\ k="a\\\\b\nc"');
+    assert.equal(p?.measurement, 'my meas,ure');
+    assert.deepEqual(plain(p?.tags as object), { 't k=1': 'v,a l' });
+    assert.deepEqual(plain(p?.fields as object), { 'f= k': 'a\\b\nc' });
+    // A backslash before any other character stays literal.
+    assert.equal(lp('m\\x v=1')[0]?.measurement, 'm\\x');
+  });
+
+  it('skips comments and blank lines, handles CRLF and many lines', () => {
+    const pts = lp('# header\r\n\r\ncpu v=1 1000000\r\n  \n# c\ncpu v=2 2000000\r\n');
+    assert.deepEqual(
+      pts.map((q) => [q.fields.v, q.ts]),
+      [
+        [1, 1],
+        [2, 2],
+      ],
+    );
+    const text = Array.from({ length: 5000 }, (_, i) => `cpu,host=h${i % 7} v=${i}i ${i}000000`).join('\n');
+    assert.equal(lp(text).length, 5000);
+  });
+
+  it('refuses malformed lines with the line number and reason', () => {
+    const bad: [string, RegExp][] = [
+      ['m', /space before the fields/],
+      ['m ', /empty field key/],
+      ['m v', /has no =value/],
+      ['m v=', /has no value/],
+      ['m v=abc', /not a number/],
+      ['m v=1.2.3', /not a number/],
+      ['m v=1x', /not a number/],
+      ['m v=12.5i', /not an integer/],
+      ['m v=-3u', /not an unsigned/],
+      ['m v=9223372036854775808i', /overflows int64/],
+      ['m v=18446744073709551616u', /overflows uint64/],
+      ['m v="open', /no closing quote/],
+      ['m,t v=1', /tag "t" has no =value/],
+      ['m,=x v=1', /empty tag/],
+      ['m,t= v=1', /empty tag/],
+      ['m v=1 12abc', /not an integer/],
+      ['m v=1 99999999999999999999', /overflows int64|not an integer/],
+      ['m v=1 1 2', /not an integer/],
+      ['m v=1e999', /out of float range/],
+      ['m v=NaN', /not a number/],
+      [',t=1 v=1', /empty measurement/],
+      ['m v=1\nm w', /line 2: field "w" has no =value/],
+      ['# only a comment\n', /no line-protocol points/],
+    ];
+    for (const [s, re] of bad) fails(() => lp(s), re);
+  });
+});
+
+describe('edge decode: fuzz (random and mutated input never crashes or hangs)', () => {
+  // A seeded generator keeps failures reproducible.
+  let seed = 0x5eed;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  const decode = createDecoder({ topicPattern: 'telemetry/{device}/{measurement}', format: 'auto' });
+  const seeds = [
+    'weather,location=us\\ west temperature=82,s="a \\"q\\"" 1465839830100400200\nm v=1i',
+    '{"temp":21.5,"tags":{"a":"b"},"ts":"2026-01-01T00:00:00Z"}',
+    '[{"v":1},{"v":2,"ts":5}]',
+  ];
+  const alphabet = ' ,="\\\n\r#{}[]:0123456789.eEiutfTF-+abc\u0000\u00ff';
+
+  it('survives 20,000 mutated and random payloads, each failure a DecodeError', () => {
+    let ok = 0;
+    let failed = 0;
+    const t0 = Date.now();
+    for (let n = 0; n < 20_000; n++) {
+      let s: string;
+      if (n % 4 === 3) {
+        s = Array.from(
+          { length: Math.floor(rnd() * 80) },
+          () => alphabet[Math.floor(rnd() * alphabet.length)],
+        ).join('');
+      } else {
+        const chars = [...(seeds[n % seeds.length] as string)];
+        const edits = 1 + Math.floor(rnd() * 4);
+        for (let k = 0; k < edits; k++) {
+          const at = Math.floor(rnd() * (chars.length + 1));
+          const op = rnd();
+          if (op < 0.33) chars.splice(at, 1);
+          else if (op < 0.66) chars.splice(at, 0, alphabet[Math.floor(rnd() * alphabet.length)] as string);
+          else chars.length = at; // truncate
+        }
+        s = chars.join('');
+      }
+      try {
+        const pts = decode('telemetry/d/m', Buffer.from(s), NOW);
+        assert.ok(pts.length > 0);
+        for (const p of pts) assert.ok(Number.isFinite(p.ts));
+        ok++;
+      } catch (e) {
+        assert.ok(e instanceof DecodeError, `non-DecodeError for ${JSON.stringify(s)}: ${String(e)}`);
+        failed++;
+      }
+    }
+    assert.ok(ok > 100 && failed > 100, `ok ${ok} failed ${failed}`);
+    assert.ok(Date.now() - t0 < 30_000, 'decoding stays linear');
+  });
+
+  it('handles huge and hostile payloads in linear time', () => {
+    fails(
+      () => decode('telemetry/d/m', Buffer.from('['.repeat(200_000)), NOW),
+      /invalid JSON|must be an object/,
+    );
+    fails(
+      () => decode('telemetry/d/m', Buffer.from(`m v="${'x'.repeat(100_000)}"`), NOW),
+      /longer than 64 KiB/,
+    );
+    fails(() => decode('telemetry/d/m', Buffer.from(`m ${'\\'.repeat(200_000)}`), NOW), /./);
+    const many = Array.from({ length: 1100 }, (_, i) => `f${i}=1`).join(',');
+    fails(() => decode('telemetry/d/m', Buffer.from(`m ${many}`), NOW), /more than 1024 fields/);
+    const big = `${'cpu v=1\n'.repeat(100_001)}`;
+    fails(() => decode('telemetry/d/m', Buffer.from(big), NOW), /more than 100000 points/);
+  });
+});
