@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './core/log.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { CORE_MIGRATIONS } from './core/migrations.js';
 import { createTracing, type Tracing } from './core/tracing.js';
+import type { SharedPorts } from './ports/device-tokens.js';
 import type { KV } from './ports/kv.js';
 import type { Store } from './ports/store.js';
 
@@ -26,6 +27,9 @@ const AVAILABLE: Partial<Record<CapabilityName, () => Promise<CapabilityFactory>
   edge: () => import('./edge/index.js').then((m) => m.createEdge),
   gm: () => import('./gm/index.js').then((m) => m.createGm),
 };
+
+/** Providers before consumers: gm's device tokens are checked by edge's MQTT intake. */
+const START_ORDER: readonly CapabilityName[] = ['gm', 'gateway', 'inference', 'edge', 'v2x'];
 
 export interface AppOptions {
   /** Log destination (tests capture lines); default stdout. */
@@ -179,15 +183,17 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
     const server = createHttpServer({ config, logger, metrics, tracing, isDraining: () => health.stopping });
     await server.register(probeRoutes, { region: config.region, health, metrics });
 
-    const ctx = { config, logger, metrics, tracing, health, store, kv, dataDir };
+    const ports: SharedPorts = {};
+    const ctx = { config, logger, metrics, tracing, health, store, kv, dataDir, ports };
     const capabilities: Capability[] = [];
-    for (const name of CAPABILITIES) {
+    for (const name of START_ORDER) {
       const load = AVAILABLE[name];
       if (!config[name].enabled || !load) continue;
       const cap = await (await load())(ctx);
       if (cap.routes)
         await server.register(async (scope) => cap.routes?.(scope), { prefix: cap.prefix ?? '' });
       await cap.start?.();
+      Object.assign(ports, cap.provides);
       capabilities.push(cap);
       closers.push({ name, close: async () => cap.stop?.() });
     }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { SharedPorts } from '../ports/device-tokens.js';
 import type { KV } from '../ports/kv.js';
 import type { Store } from '../ports/store.js';
 import type { KapokConfig } from './config/index.js';
@@ -18,6 +19,8 @@ export interface CapabilityContext {
   kv: KV;
   /** Absolute data directory (dataDir resolved against the config file's folder), created and writable. */
   dataDir: string;
+  /** Ports offered by capabilities started before this one (see Capability.provides). */
+  ports: SharedPorts;
 }
 
 /**
@@ -28,6 +31,8 @@ export interface Capability {
   readonly name: string;
   readonly prefix?: string;
   routes?(app: FastifyInstance): Promise<void>;
+  /** Ports this capability offers those started after it (gm starts first: edge uses its tokens). */
+  readonly provides?: SharedPorts;
   /** Called after routes are mounted and before the HTTP port opens. */
   start?(): Promise<void>;
   /** Called during shutdown after HTTP stopped taking requests; must finish in-flight work or give up. */

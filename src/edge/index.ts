@@ -5,7 +5,7 @@ import { createDecoder } from './decode/index.js';
 import { compileTopicPattern } from './decode/topic.js';
 import { Fanout } from './fanout.js';
 import { Ingest } from './ingest.js';
-import { type MqttAuthenticate, staticAuthenticate } from './intake/auth.js';
+import { deviceTokenAuthenticate, type MqttAuthenticate, staticAuthenticate } from './intake/auth.js';
 import { EmbeddedBroker } from './intake/embedded.js';
 import { ExternalClient } from './intake/external.js';
 import { createEdgeMetrics } from './metrics.js';
@@ -97,7 +97,12 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
       for (const r of runners) r.notify();
     },
   });
-  const authenticate = opts.authenticate ?? staticAuthenticate(cfg.auth);
+  const fallback = staticAuthenticate(cfg.auth);
+  const tokens = ctx.ports.deviceTokens;
+  const authenticate = opts.authenticate ?? (tokens ? deviceTokenAuthenticate(tokens, fallback) : fallback);
+  // A device revoked here loses its MQTT sessions at once; one revoked by another process is refused
+  // at its next publish (tokens are re-checked at most once a second).
+  let unsubscribeRevoked: (() => void) | undefined;
   const broker =
     cfg.mqtt.mode === 'embedded'
       ? new EmbeddedBroker({
@@ -110,6 +115,11 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
           logger,
         })
       : null;
+  if (broker && tokens)
+    unsubscribeRevoked = tokens.onRevoked((device) => {
+      const n = broker.disconnectDevice(device);
+      if (n) logger.info({ device, sessions: n }, 'revoked device disconnected');
+    });
   const external =
     cfg.mqtt.mode === 'external'
       ? new ExternalClient({
@@ -184,6 +194,7 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
     async stop() {
       if (stopped) return;
       stopped = true;
+      unsubscribeRevoked?.();
       await broker?.stop();
       await external?.stop();
       ingest.close();

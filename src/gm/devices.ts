@@ -40,6 +40,8 @@ export function checkSerial(serial: unknown): asserts serial is string {
 }
 
 export class DeviceRegistry {
+  readonly #revoked = new Set<(serial: string) => void>();
+
   constructor(
     private readonly db: Queryable,
     private readonly keys: KeySource,
@@ -105,7 +107,14 @@ export class DeviceRegistry {
     if (!d) throw new KapokError('KAPOK_GM_DEVICE_UNKNOWN', `device ${serial} is not registered`);
     if (r.rowCount === 0 && d.status !== 'revoked')
       throw new KapokError('KAPOK_INTERNAL', `device ${serial}: revoke did not apply`);
+    for (const l of this.#revoked) l(serial);
     return d;
+  }
+
+  /** Listeners told of each revocation made through this registry (MQTT sessions are ended at once). */
+  onRevoked(listener: (serial: string) => void): () => void {
+    this.#revoked.add(listener);
+    return () => this.#revoked.delete(listener);
   }
 
   async get(serial: string): Promise<Device | null> {

@@ -11,8 +11,8 @@ import { gmRoutes } from './routes.js';
 /**
  * The gm capability: KGC master keys (created on first start, SM4-GCM under the KEK in the Store),
  * device registry, device authentication with SM9 and SM2SM3 device tokens, under /api/gm.
- * MQTT acceptance of device tokens belongs to the edge capability (not built yet): it will call
- * DeviceAuthenticator.verifyToken through a port.
+ * Device tokens are offered to later capabilities as the `deviceTokens` port: the edge MQTT intake
+ * accepts them as passwords.
  */
 export const createGm: CapabilityFactory = async (ctx) => {
   const cfg = ctx.config.gm;
@@ -52,6 +52,15 @@ export const createGm: CapabilityFactory = async (ctx) => {
   return {
     name: 'gm',
     prefix: '/api/gm',
+    provides: {
+      deviceTokens: {
+        verify: async (token) => {
+          const c = await auth.verifyToken(token);
+          return { device: c.sub, group: c.grp, expiresAt: c.exp * 1000 };
+        },
+        onRevoked: (listener) => registry.onRevoked(listener),
+      },
+    },
     routes: (app) => gmRoutes(app, { registry, auth, keys: keyring, adminToken: cfg.adminToken }),
     stop: async () => pool?.close(),
   };

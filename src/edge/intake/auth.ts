@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import type { DeviceTokenPort } from '../../ports/device-tokens.js';
 
 /**
  * Who an MQTT client is. `device` null: may publish for any device (static operator credentials,
@@ -6,6 +7,10 @@ import { timingSafeEqual } from 'node:crypto';
  */
 export interface MqttIdentity {
   device: string | null;
+  /** Token-based identities: when the token expires (ms); publishes after it are refused. */
+  expiresAt?: number;
+  /** Token-based identities: re-checks the token and the device (revocation from another process). */
+  recheck?: () => Promise<boolean>;
 }
 
 /**
@@ -27,5 +32,33 @@ export function staticAuthenticate(opts: {
     const want = users.get(username);
     if (!want || !password || want.length !== password.length) return null;
     return timingSafeEqual(want, password) ? { device: null } : null;
+  };
+}
+
+/**
+ * Device tokens from the gm capability: username = the device serial, password = its token. The
+ * token must name that device; the device may then publish only to its own topics. Anything that
+ * is not a token (no two dots) goes to `fallback` (static users, anonymous).
+ */
+export function deviceTokenAuthenticate(port: DeviceTokenPort, fallback: MqttAuthenticate): MqttAuthenticate {
+  return async (username, password) => {
+    const token = password?.toString('utf8');
+    if (!username || !token || token.split('.').length !== 3) return fallback(username, password);
+    let claims: Awaited<ReturnType<DeviceTokenPort['verify']>>;
+    try {
+      claims = await port.verify(token);
+    } catch {
+      return null;
+    }
+    if (claims.device !== username) return null;
+    return {
+      device: claims.device,
+      expiresAt: claims.expiresAt,
+      recheck: () =>
+        port.verify(token).then(
+          () => true,
+          () => false,
+        ),
+    };
   };
 }

@@ -21,6 +21,9 @@ export interface EmbeddedBrokerOptions {
 }
 
 const identities = new WeakMap<Client, MqttIdentity>();
+/** A token identity is re-checked (device revoked by another process?) at most this often. */
+const RECHECK_MS = 1000;
+const checkedAt = new WeakMap<Client, number>();
 
 /**
  * The embedded broker: Aedes on TCP and, through handleUpgrade, on a WebSocket path of the main
@@ -53,6 +56,7 @@ export class EmbeddedBroker {
               return done(err, false);
             }
             identities.set(client, id);
+            if (id.recheck) checkedAt.set(client, Date.now());
             done(null, true);
           },
           (err) => done(err, false),
@@ -73,7 +77,25 @@ export class EmbeddedBroker {
               new KapokError('KAPOK_EDGE_NOT_AUTHORIZED', `device ${id.device} may not publish to ${topic}`),
             );
         }
-        o.ingest.submit(topic, packet.payload as Buffer, (err) => done(err));
+        const ingest = () => o.ingest.submit(topic, packet.payload as Buffer, (err) => done(err));
+        if (!id?.recheck) return ingest();
+        const refuse = (why: string) =>
+          done(
+            new KapokError(
+              'KAPOK_EDGE_NOT_AUTHORIZED',
+              `device ${id.device}: ${why}; reconnect with a fresh token`,
+            ),
+          );
+        if (id.expiresAt !== undefined && Date.now() >= id.expiresAt) return refuse('token expired');
+        if (Date.now() - (checkedAt.get(client) ?? 0) < RECHECK_MS) return ingest();
+        id.recheck().then(
+          (ok) => {
+            if (!ok) return refuse('token or device no longer valid');
+            checkedAt.set(client, Date.now());
+            ingest();
+          },
+          () => refuse('token check failed'),
+        );
       },
     });
     broker.on('clientError', (client, err) =>
@@ -117,6 +139,20 @@ export class EmbeddedBroker {
       stream.on('error', () => stream.destroy());
       broker.handle(stream, req);
     });
+  }
+
+  /** Ends every session of a device at once (its device was revoked). */
+  disconnectDevice(device: string): number {
+    let n = 0;
+    const clients =
+      (this.#broker as unknown as { clients?: Record<string, Client> } | undefined)?.clients ?? {};
+    for (const c of Object.values(clients)) {
+      if (identities.get(c)?.device === device) {
+        c.close();
+        n++;
+      }
+    }
+    return n;
   }
 
   /** Ends MQTT-over-WebSocket connections (before the HTTP drain, which cannot end upgraded sockets). */

@@ -1,0 +1,16 @@
+/**
+ * Ports one capability offers another, handed over by the wiring point (src/app.ts): a provider
+ * returns them in `Capability.provides`, later capabilities find them in `CapabilityContext.ports`.
+ */
+
+/** Device tokens (issued by the gm capability), as the MQTT intake and HTTP APIs check them. */
+export interface DeviceTokenPort {
+  /** The token's device if it verifies and the device is active; throws (a 401/403 KapokError) otherwise. */
+  verify(token: string): Promise<{ device: string; group: string; expiresAt: number }>;
+  /** Called with a device id as soon as this process revokes it; returns an unsubscribe function. */
+  onRevoked(listener: (device: string) => void): () => void;
+}
+
+export interface SharedPorts {
+  deviceTokens?: DeviceTokenPort;
+}

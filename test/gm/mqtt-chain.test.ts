@@ -1,0 +1,235 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import mqtt from 'mqtt';
+import { type RunningApp, startApp } from '../../src/app.js';
+import { configSchema } from '../../src/core/config/index.js';
+import { authenticateDevice, type DeviceCredentials } from '../../src/gm/client.js';
+import { fromHex } from '../../src/gm/crypto/bytes.js';
+import { unwrapDeviceKey } from '../../src/gm/wrap.js';
+import { until } from '../edge/setup.js';
+import { captureLogs } from '../helpers/logs.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const ADMIN = 'admin-token-for-tests-0001';
+const FACTORY = 'factory-secret-for-tests';
+
+/** mosquitto_pub (a client no one here wrote); resolves with its exit code and stderr. */
+function mosquittoPub(port: number, args: string[]): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      'mosquitto_pub',
+      ['-h', '127.0.0.1', '-p', String(port), '-q', '1', ...args],
+      { timeout: 10_000 },
+      (err, _o, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }),
+    );
+  });
+}
+
+/** Publishes QoS 1: 'acked', or 'refused' when the broker closes the connection instead of acking. */
+function publishOutcome(
+  c: mqtt.MqttClient,
+  topic: string,
+  payload: string,
+): Promise<'acked' | 'refused' | 'timeout'> {
+  return Promise.race([
+    c.publishAsync(topic, payload, { qos: 1 }).then(
+      () => 'acked' as const,
+      () => 'refused' as const,
+    ),
+    new Promise<'refused'>((r) => c.once('close', () => r('refused'))),
+    new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000)),
+  ]);
+}
+
+// The whole chain across two capabilities: gm registers and authenticates a device, its SM2SM3 token
+// is the MQTT password at the edge's embedded broker, and a revocation ends it.
+describe('device identity chain: register → authenticate → MQTT publish with the token → revoke', () => {
+  const logs = captureLogs();
+  let app: RunningApp;
+  let base: string;
+  let mqttPort: number;
+  let creds: DeviceCredentials;
+
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const stored = async (device: string) => {
+    const r = await fetch(`${base}/api/edge/query?measurement=env&field=temp&device=${device}&from=0`);
+    return ((await r.json()) as { points?: Array<{ value: number }> }).points ?? [];
+  };
+
+  before(async () => {
+    const config = configSchema.parse({
+      dataDir: tmpDir('kapok-chain-'),
+      http: { host: '127.0.0.1', port: 0 },
+      log: { level: 'info', requests: false },
+      gm: {
+        enabled: true,
+        kek: '00112233445566778899aabbccddeeff',
+        adminToken: ADMIN,
+        keyWrap: 'pbkdf2',
+        factorySecret: FACTORY,
+        pbkdf2Iterations: 1000,
+        verifyWorkers: 1,
+      },
+      edge: {
+        enabled: true,
+        auth: { anonymous: false },
+        batch: { size: 50, intervalMs: 10 },
+        mqtt: { port: 0, host: '127.0.0.1' },
+      },
+    });
+    app = await startApp({ config, file: null, envOverrides: new Map() }, { logDestination: logs });
+    base = `http://127.0.0.1:${app.port}`;
+    mqttPort = Number(logs.lines.find((l) => l.msg === 'edge mqtt broker listening')?.port);
+    for (const serial of ['SN-7', 'SN-8']) {
+      const reg = await api('POST', '/api/gm/devices', { serial, group: 'pumps' });
+      assert.equal(reg.status, 201);
+      if (serial === 'SN-7') {
+        const r = reg.body as { signKey: Parameters<typeof unwrapDeviceKey>[0]; signMasterPublicKey: string };
+        creds = {
+          serial,
+          signKey: unwrapDeviceKey(r.signKey, serial, { factorySecret: FACTORY }),
+          signMasterPublicKey: fromHex(r.signMasterPublicKey, 'master'),
+        };
+      }
+    }
+  });
+  after(() => app?.stop());
+
+  it('a device publishes with its token to its own topic; the point is stored', async () => {
+    const { token } = await authenticateDevice(base, creds);
+    const ok = await mosquittoPub(mqttPort, [
+      '-u',
+      'SN-7',
+      '-P',
+      token,
+      '-t',
+      'telemetry/SN-7/env',
+      '-m',
+      '{"temp":21.5}',
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const points = await until(
+      async () => (await stored('SN-7')).length > 0 && stored('SN-7'),
+      5000,
+      'point stored',
+    );
+    assert.equal(points[0]?.value, 21.5);
+  });
+
+  it('refuses a wrong token, a token presented for another serial, and a foreign topic', async () => {
+    const { token } = await authenticateDevice(base, creds);
+    const tampered = `${token.slice(0, -4)}AAAA`;
+    assert.notEqual(
+      (
+        await mosquittoPub(mqttPort, [
+          '-u',
+          'SN-7',
+          '-P',
+          tampered,
+          '-t',
+          'telemetry/SN-7/env',
+          '-m',
+          '{"temp":1}',
+        ])
+      ).code,
+      0,
+    );
+    assert.notEqual(
+      (
+        await mosquittoPub(mqttPort, [
+          '-u',
+          'SN-8',
+          '-P',
+          token,
+          '-t',
+          'telemetry/SN-8/env',
+          '-m',
+          '{"temp":2}',
+        ])
+      ).code,
+      0,
+    );
+    assert.notEqual(
+      (await mosquittoPub(mqttPort, ['-t', 'telemetry/SN-7/env', '-m', '{"temp":3}'])).code,
+      0,
+      'no anonymous access',
+    );
+    // Connected as SN-7, publishing as SN-8: the broker refuses the message (no PUBACK, connection closed).
+    const c = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
+      username: 'SN-7',
+      password: token,
+      reconnectPeriod: 0,
+    });
+    await new Promise((r, j) => c.once('connect', r).once('error', j));
+    assert.equal(await publishOutcome(c, 'telemetry/SN-8/env', '{"temp":4}'), 'refused');
+    c.end(true);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await stored('SN-8'), [], 'nothing stored for the foreign topic');
+  });
+
+  it('revoking the device ends its open session at once and refuses its token afterwards', async () => {
+    const { token } = await authenticateDevice(base, creds);
+    const c = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
+      username: 'SN-7',
+      password: token,
+      reconnectPeriod: 0,
+    });
+    await new Promise((r, j) => c.once('connect', r).once('error', j));
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
+    assert.equal((await api('DELETE', '/api/gm/devices/SN-7')).status, 200);
+    await closed;
+    assert.ok(logs.lines.some((l) => l.msg === 'revoked device disconnected' && l.device === 'SN-7'));
+    const after = await mosquittoPub(mqttPort, [
+      '-u',
+      'SN-7',
+      '-P',
+      token,
+      '-t',
+      'telemetry/SN-7/env',
+      '-m',
+      '{"temp":9}',
+    ]);
+    assert.notEqual(after.code, 0);
+    assert.equal((await stored('SN-7')).length, 1, 'only the point from before the revocation');
+  });
+
+  it('a revocation made by another process (straight in the store) is refused at the next publish', async () => {
+    // SN-8 connects and publishes while active.
+    const reg = await api('POST', '/api/gm/devices/SN-8/reissue');
+    assert.equal(reg.status, 200, JSON.stringify(reg.body));
+    const r = reg.body as { signKey: Parameters<typeof unwrapDeviceKey>[0]; signMasterPublicKey: string };
+    const c8: DeviceCredentials = {
+      serial: 'SN-8',
+      signKey: unwrapDeviceKey(r.signKey, 'SN-8', { factorySecret: FACTORY }),
+      signMasterPublicKey: fromHex(r.signMasterPublicKey, 'master'),
+    };
+    const { token } = await authenticateDevice(base, c8);
+    const c = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
+      username: 'SN-8',
+      password: token,
+      reconnectPeriod: 0,
+    });
+    await new Promise((res, j) => c.once('connect', res).once('error', j));
+    assert.equal(await publishOutcome(c, 'telemetry/SN-8/env', '{"temp":5}'), 'acked');
+    await app.store.execute("UPDATE gm_devices SET status = 'revoked', revoked_at = ? WHERE serial = ?", [
+      Date.now(),
+      'SN-8',
+    ]);
+    await new Promise((res) => setTimeout(res, 1100)); // tokens are re-checked at most once a second
+    assert.equal(await publishOutcome(c, 'telemetry/SN-8/env', '{"temp":6}'), 'refused');
+    c.end(true);
+    await until(async () => (await stored('SN-8')).length > 0, 5000, 'first point stored');
+    assert.deepEqual(
+      (await stored('SN-8')).map((p) => p.value),
+      [5],
+    );
+  });
+});
