@@ -34,6 +34,12 @@ export const gmSchema = z
     pbkdf2Iterations: z.number().int().min(1000).max(10_000_000).default(100_000),
     /** How long a rotated-out KGC sign key still authenticates devices registered under it. */
     rotationOverlapSeconds: z.number().int().min(0).max(31_536_000).default(604_800),
+    /** Device groups whose MQTT telemetry must be SM4-GCM sealed (see docs/gm.md); others send plaintext. */
+    payloadProtection: z
+      .strictObject({
+        groups: z.array(z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'a device group name')).default([]),
+      })
+      .prefault({}),
     /** Worker threads verifying device signatures; null: one per core; 0: on the main thread. */
     verifyWorkers: z.number().int().min(0).max(64).nullable().default(null),
   })

@@ -1,11 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { Counter } from 'prom-client';
 import type { CapabilityFactory } from '../core/capability.js';
+import { KapokError } from '../core/errors.js';
 import { DeviceAuthenticator } from './auth.js';
 import { createSm9VerifyPool } from './crypto/sm9/pool.js';
 import { DeviceRegistry } from './devices.js';
 import { Keyring, readKek } from './keystore.js';
 import { GM_MIGRATIONS } from './migrations.js';
+import { openPayload, payloadKey } from './payload.js';
 import { gmRoutes } from './routes.js';
 
 /**
@@ -41,6 +43,26 @@ export const createGm: CapabilityFactory = async (ctx) => {
     ...(pool ? { verify: (job) => pool.verify(job) } : {}),
     onResult: (result) => authTotal.inc({ result }),
   });
+  // Payload keys derive from each device's SM9 key, which the KGC extracts again (~1 ms): cache them.
+  const protectedGroups = new Set(cfg.payloadProtection.groups);
+  const payloadKeys = new Map<string, Uint8Array>();
+  const payloadKeyOf = async (serial: string, signKeyId: string): Promise<Uint8Array> => {
+    const hit = payloadKeys.get(serial);
+    if (hit) return hit;
+    let entry = (await keyring.current()).signKeys.get(signKeyId);
+    if (!entry) entry = (await keyring.current(true)).signKeys.get(signKeyId);
+    if (!entry)
+      throw new KapokError('KAPOK_GM_DECRYPT_FAILED', `device ${serial}: its KGC key is gone; reissue it`);
+    const key = payloadKey(entry.key.extract(serial).toBytes());
+    if (payloadKeys.size >= 10_000) payloadKeys.delete(payloadKeys.keys().next().value as string);
+    payloadKeys.set(serial, key);
+    return key;
+  };
+  const payloadRejected = new Counter({
+    name: 'kapok_gm_payload_rejected_total',
+    help: 'Telemetry payloads of protected device groups refused: tampered, moved to another topic, or not sealed.',
+    registers: [ctx.metrics.registry],
+  });
   ctx.health.register({
     name: 'gm',
     kind: 'capability',
@@ -58,7 +80,24 @@ export const createGm: CapabilityFactory = async (ctx) => {
           const c = await auth.verifyToken(token);
           return { device: c.sub, group: c.grp, expiresAt: c.exp * 1000 };
         },
-        onRevoked: (listener) => registry.onRevoked(listener),
+        openPayload: async (device, topic, payload) => {
+          if (!protectedGroups.size) return payload;
+          const d = await registry.get(device);
+          if (!d || !protectedGroups.has(d.group)) return payload;
+          try {
+            return Buffer.from(openPayload(await payloadKeyOf(d.serial, d.signKeyId), topic, payload));
+          } catch (err) {
+            payloadRejected.inc();
+            throw err;
+          }
+        },
+        onRevoked: (listener) => {
+          const off = registry.onRevoked((serial) => {
+            payloadKeys.delete(serial);
+            listener(serial);
+          });
+          return off;
+        },
       },
     },
     routes: (app) => gmRoutes(app, { registry, auth, keys: keyring, adminToken: cfg.adminToken }),
@@ -80,4 +119,5 @@ export {
   rotateMasterKey,
 } from './keystore.js';
 export { GM_MIGRATIONS } from './migrations.js';
+export { isProtectedPayload, openPayload, payloadKey, sealPayload } from './payload.js';
 export { unwrapDeviceKey, type WrappedKey } from './wrap.js';

@@ -7,6 +7,11 @@
 export interface DeviceTokenPort {
   /** The token's device if it verifies and the device is active; throws (a 401/403 KapokError) otherwise. */
   verify(token: string): Promise<{ device: string; group: string; expiresAt: number }>;
+  /**
+   * A device's telemetry payload as published: the plaintext when its group is protected (SM4-GCM,
+   * throws when tampered, moved to another topic or not sealed), or the payload itself otherwise.
+   */
+  openPayload(device: string, topic: string, payload: Buffer): Promise<Buffer>;
   /** Called with a device id as soon as this process revokes it; returns an unsubscribe function. */
   onRevoked(listener: (device: string) => void): () => void;
 }

@@ -6,6 +6,7 @@ import { type RunningApp, startApp } from '../../src/app.js';
 import { configSchema } from '../../src/core/config/index.js';
 import { authenticateDevice, type DeviceCredentials } from '../../src/gm/client.js';
 import { fromHex } from '../../src/gm/crypto/bytes.js';
+import { payloadKey, sealPayload } from '../../src/gm/payload.js';
 import { unwrapDeviceKey } from '../../src/gm/wrap.js';
 import { until } from '../edge/setup.js';
 import { captureLogs } from '../helpers/logs.js';
@@ -77,6 +78,7 @@ describe('device identity chain: register → authenticate → MQTT publish with
         factorySecret: FACTORY,
         pbkdf2Iterations: 1000,
         verifyWorkers: 1,
+        payloadProtection: { groups: ['sealed'] },
       },
       edge: {
         enabled: true,
@@ -231,5 +233,55 @@ describe('device identity chain: register → authenticate → MQTT publish with
       (await stored('SN-8')).map((p) => p.value),
       [5],
     );
+  });
+
+  it('a protected group must send SM4-GCM sealed payloads; tampered, moved or plain ones are refused', async () => {
+    const reg = await api('POST', '/api/gm/devices', { serial: 'SN-9', group: 'sealed' });
+    assert.equal(reg.status, 201);
+    const r = reg.body as { signKey: Parameters<typeof unwrapDeviceKey>[0]; signMasterPublicKey: string };
+    const c9: DeviceCredentials = {
+      serial: 'SN-9',
+      signKey: unwrapDeviceKey(r.signKey, 'SN-9', { factorySecret: FACTORY }),
+      signMasterPublicKey: fromHex(r.signMasterPublicKey, 'master'),
+    };
+    const key = payloadKey(c9.signKey); // the device derives it from its own SM9 key
+    const { token } = await authenticateDevice(base, c9);
+    const topic = 'telemetry/SN-9/env';
+    const connect = async () => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
+        username: 'SN-9',
+        password: token,
+        reconnectPeriod: 0,
+      });
+      await new Promise((res, j) => c.once('connect', res).once('error', j));
+      return c;
+    };
+    let c = await connect();
+    assert.equal(
+      await publishOutcome(c, topic, sealPayload(key, topic, Buffer.from('{"temp":42}'))),
+      'acked',
+    );
+    const points = await until(
+      async () => (await stored('SN-9')).length > 0 && stored('SN-9'),
+      5000,
+      'sealed point stored',
+    );
+    assert.equal(points[0]?.value, 42);
+    c.end(true);
+
+    const sealed = sealPayload(key, topic, Buffer.from('{"temp":43}'));
+    const tampered = Buffer.from(sealed);
+    tampered[20] = (tampered[20] as number) ^ 1;
+    const moved = sealPayload(key, 'telemetry/SN-9/other', Buffer.from('{"temp":44}'));
+    for (const bad of [tampered, moved, Buffer.from('{"temp":45}')]) {
+      c = await connect();
+      assert.equal(await publishOutcome(c, topic, bad), 'refused');
+      c.end(true);
+    }
+    assert.deepEqual(
+      (await stored('SN-9')).map((p) => p.value),
+      [42],
+    );
+    assert.match(await app.metrics.render(), /kapok_gm_payload_rejected_total\{[^}]*\} 3/);
   });
 });

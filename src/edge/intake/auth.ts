@@ -11,6 +11,8 @@ export interface MqttIdentity {
   expiresAt?: number;
   /** Token-based identities: re-checks the token and the device (revocation from another process). */
   recheck?: () => Promise<boolean>;
+  /** Token-based identities: the payload to take in (decrypted for protected groups); throws to refuse. */
+  open?: (topic: string, payload: Buffer) => Promise<Buffer>;
 }
 
 /**
@@ -54,6 +56,7 @@ export function deviceTokenAuthenticate(port: DeviceTokenPort, fallback: MqttAut
     return {
       device: claims.device,
       expiresAt: claims.expiresAt,
+      open: (topic, payload) => port.openPayload(claims.device, topic, payload),
       recheck: () =>
         port.verify(token).then(
           () => true,

@@ -77,7 +77,13 @@ export class EmbeddedBroker {
               new KapokError('KAPOK_EDGE_NOT_AUTHORIZED', `device ${id.device} may not publish to ${topic}`),
             );
         }
-        const ingest = () => o.ingest.submit(topic, packet.payload as Buffer, (err) => done(err));
+        const ingest = () => {
+          if (!id?.open) return o.ingest.submit(topic, packet.payload as Buffer, (err) => done(err));
+          id.open(topic, packet.payload as Buffer).then(
+            (plain) => o.ingest.submit(topic, plain, (err) => done(err)),
+            (err) => done(err),
+          );
+        };
         if (!id?.recheck) return ingest();
         const refuse = (why: string) =>
           done(
