@@ -31,7 +31,7 @@ function mosquittoPub(port: number, args: string[]): Promise<{ code: number; std
 function publishOutcome(
   c: mqtt.MqttClient,
   topic: string,
-  payload: string,
+  payload: string | Buffer,
 ): Promise<'acked' | 'refused' | 'timeout'> {
   return Promise.race([
     c.publishAsync(topic, payload, { qos: 1 }).then(
