@@ -27,6 +27,27 @@ function mosquittoPub(port: number, args: string[]): Promise<{ code: number; std
   });
 }
 
+/** The device side of a registration answer: its unwrapped SM9 key and the master public key. */
+function credsOf(serial: string, body: Record<string, unknown>): DeviceCredentials {
+  const r = body as { signKey: Parameters<typeof unwrapDeviceKey>[0]; signMasterPublicKey: string };
+  return {
+    serial,
+    signKey: unwrapDeviceKey(r.signKey, serial, { factorySecret: FACTORY }),
+    signMasterPublicKey: fromHex(r.signMasterPublicKey, 'master'),
+  };
+}
+
+/** An mqtt.js session (no reconnects) authenticated with a device token. */
+async function mqttAs(port: number, serial: string, token: string): Promise<mqtt.MqttClient> {
+  const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+    username: serial,
+    password: token,
+    reconnectPeriod: 0,
+  });
+  await new Promise((res, j) => c.once('connect', res).once('error', j));
+  return c;
+}
+
 /** Publishes QoS 1: 'acked', or 'refused' when the broker closes the connection instead of acking. */
 function publishOutcome(
   c: mqtt.MqttClient,
@@ -93,14 +114,7 @@ describe('device identity chain: register → authenticate → MQTT publish with
     for (const serial of ['SN-7', 'SN-8']) {
       const reg = await api('POST', '/api/gm/devices', { serial, group: 'pumps' });
       assert.equal(reg.status, 201);
-      if (serial === 'SN-7') {
-        const r = reg.body as { signKey: Parameters<typeof unwrapDeviceKey>[0]; signMasterPublicKey: string };
-        creds = {
-          serial,
-          signKey: unwrapDeviceKey(r.signKey, serial, { factorySecret: FACTORY }),
-          signMasterPublicKey: fromHex(r.signMasterPublicKey, 'master'),
-        };
-      }
+      if (serial === 'SN-7') creds = credsOf(serial, reg.body);
     }
   });
   after(() => app?.stop());
@@ -165,12 +179,7 @@ describe('device identity chain: register → authenticate → MQTT publish with
       'no anonymous access',
     );
     // Connected as SN-7, publishing as SN-8: the broker refuses the message (no PUBACK, connection closed).
-    const c = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
-      username: 'SN-7',
-      password: token,
-      reconnectPeriod: 0,
-    });
-    await new Promise((r, j) => c.once('connect', r).once('error', j));
+    const c = await mqttAs(mqttPort, 'SN-7', token);
     assert.equal(await publishOutcome(c, 'telemetry/SN-8/env', '{"temp":4}'), 'refused');
     c.end(true);
     await new Promise((r) => setTimeout(r, 100));
@@ -179,12 +188,7 @@ describe('device identity chain: register → authenticate → MQTT publish with
 
   it('revoking the device ends its open session at once and refuses its token afterwards', async () => {
     const { token } = await authenticateDevice(base, creds);
-    const c = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
-      username: 'SN-7',
-      password: token,
-      reconnectPeriod: 0,
-    });
-    await new Promise((r, j) => c.once('connect', r).once('error', j));
+    const c = await mqttAs(mqttPort, 'SN-7', token);
     const closed = new Promise<void>((r) => c.once('close', () => r()));
     assert.equal((await api('DELETE', '/api/gm/devices/SN-7')).status, 200);
     await closed;
@@ -207,19 +211,9 @@ describe('device identity chain: register → authenticate → MQTT publish with
     // SN-8 connects and publishes while active.
     const reg = await api('POST', '/api/gm/devices/SN-8/reissue');
     assert.equal(reg.status, 200, JSON.stringify(reg.body));
-    const r = reg.body as { signKey: Parameters<typeof unwrapDeviceKey>[0]; signMasterPublicKey: string };
-    const c8: DeviceCredentials = {
-      serial: 'SN-8',
-      signKey: unwrapDeviceKey(r.signKey, 'SN-8', { factorySecret: FACTORY }),
-      signMasterPublicKey: fromHex(r.signMasterPublicKey, 'master'),
-    };
+    const c8 = credsOf('SN-8', reg.body);
     const { token } = await authenticateDevice(base, c8);
-    const c = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
-      username: 'SN-8',
-      password: token,
-      reconnectPeriod: 0,
-    });
-    await new Promise((res, j) => c.once('connect', res).once('error', j));
+    const c = await mqttAs(mqttPort, 'SN-8', token);
     assert.equal(await publishOutcome(c, 'telemetry/SN-8/env', '{"temp":5}'), 'acked');
     await app.store.execute("UPDATE gm_devices SET status = 'revoked', revoked_at = ? WHERE serial = ?", [
       Date.now(),
@@ -238,24 +232,11 @@ describe('device identity chain: register → authenticate → MQTT publish with
   it('a protected group must send SM4-GCM sealed payloads; tampered, moved or plain ones are refused', async () => {
     const reg = await api('POST', '/api/gm/devices', { serial: 'SN-9', group: 'sealed' });
     assert.equal(reg.status, 201);
-    const r = reg.body as { signKey: Parameters<typeof unwrapDeviceKey>[0]; signMasterPublicKey: string };
-    const c9: DeviceCredentials = {
-      serial: 'SN-9',
-      signKey: unwrapDeviceKey(r.signKey, 'SN-9', { factorySecret: FACTORY }),
-      signMasterPublicKey: fromHex(r.signMasterPublicKey, 'master'),
-    };
+    const c9 = credsOf('SN-9', reg.body);
     const key = payloadKey(c9.signKey); // the device derives it from its own SM9 key
     const { token } = await authenticateDevice(base, c9);
     const topic = 'telemetry/SN-9/env';
-    const connect = async () => {
-      const c = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
-        username: 'SN-9',
-        password: token,
-        reconnectPeriod: 0,
-      });
-      await new Promise((res, j) => c.once('connect', res).once('error', j));
-      return c;
-    };
+    const connect = () => mqttAs(mqttPort, 'SN-9', token);
     let c = await connect();
     assert.equal(
       await publishOutcome(c, topic, sealPayload(key, topic, Buffer.from('{"temp":42}'))),
