@@ -46,11 +46,13 @@ export const createGm: CapabilityFactory = async (ctx) => {
   // Payload keys derive from each device's SM9 key, which the KGC extracts again (~1 ms): cache them.
   const protectedGroups = new Set(cfg.payloadProtection.groups);
   const payloadKeys = new Map<string, Uint8Array>();
-  const payloadKeyOf = async (serial: string, signKeyId: string): Promise<Uint8Array> => {
+  const payloadKeyOf = async (serial: string): Promise<Uint8Array> => {
     const hit = payloadKeys.get(serial);
     if (hit) return hit;
-    let entry = (await keyring.current()).signKeys.get(signKeyId);
-    if (!entry) entry = (await keyring.current(true)).signKeys.get(signKeyId);
+    const d = await registry.get(serial);
+    if (!d) throw new KapokError('KAPOK_GM_DECRYPT_FAILED', `device ${serial} is not registered`);
+    let entry = (await keyring.current()).signKeys.get(d.signKeyId);
+    if (!entry) entry = (await keyring.current(true)).signKeys.get(d.signKeyId);
     if (!entry)
       throw new KapokError('KAPOK_GM_DECRYPT_FAILED', `device ${serial}: its KGC key is gone; reissue it`);
     const key = payloadKey(entry.key.extract(serial).toBytes());
@@ -80,12 +82,12 @@ export const createGm: CapabilityFactory = async (ctx) => {
           const c = await auth.verifyToken(token);
           return { device: c.sub, group: c.grp, expiresAt: c.exp * 1000 };
         },
-        openPayload: async (device, topic, payload) => {
-          if (!protectedGroups.size) return payload;
-          const d = await registry.get(device);
-          if (!d || !protectedGroups.has(d.group)) return payload;
+        active: async (device) => (await registry.get(device))?.status === 'active',
+        openPayload: async (device, group, topic, payload) => {
+          // Plain groups never touch the store; protected ones look the device up once (key cache).
+          if (!protectedGroups.has(group)) return payload;
           try {
-            return Buffer.from(openPayload(await payloadKeyOf(d.serial, d.signKeyId), topic, payload));
+            return Buffer.from(openPayload(await payloadKeyOf(device), topic, payload));
           } catch (err) {
             payloadRejected.inc();
             throw err;

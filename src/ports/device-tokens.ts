@@ -8,10 +8,16 @@ export interface DeviceTokenPort {
   /** The token's device if it verifies and the device is active; throws (a 401/403 KapokError) otherwise. */
   verify(token: string): Promise<{ device: string; group: string; expiresAt: number }>;
   /**
-   * A device's telemetry payload as published: the plaintext when its group is protected (SM4-GCM,
-   * throws when tampered, moved to another topic or not sealed), or the payload itself otherwise.
+   * Whether a device whose token was verified earlier is still registered and active: a store lookup,
+   * no signature check (that was done once by verify), so it is cheap enough to repeat per session.
    */
-  openPayload(device: string, topic: string, payload: Buffer): Promise<Buffer>;
+  active(device: string): Promise<boolean>;
+  /**
+   * A device's telemetry payload as published: the plaintext when its group (from its verified token)
+   * is protected (SM4-GCM; throws when tampered, moved to another topic or not sealed), or the
+   * payload itself otherwise.
+   */
+  openPayload(device: string, group: string, topic: string, payload: Buffer): Promise<Buffer>;
   /** Called with a device id as soon as this process revokes it; returns an unsubscribe function. */
   onRevoked(listener: (device: string) => void): () => void;
 }

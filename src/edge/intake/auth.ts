@@ -9,7 +9,7 @@ export interface MqttIdentity {
   device: string | null;
   /** Token-based identities: when the token expires (ms); publishes after it are refused. */
   expiresAt?: number;
-  /** Token-based identities: re-checks the token and the device (revocation from another process). */
+  /** Token-based identities: whether the device is still active (revocation from another process). */
   recheck?: () => Promise<boolean>;
   /** Token-based identities: the payload to take in (decrypted for protected groups); throws to refuse. */
   open?: (topic: string, payload: Buffer) => Promise<Buffer>;
@@ -56,12 +56,9 @@ export function deviceTokenAuthenticate(port: DeviceTokenPort, fallback: MqttAut
     return {
       device: claims.device,
       expiresAt: claims.expiresAt,
-      open: (topic, payload) => port.openPayload(claims.device, topic, payload),
-      recheck: () =>
-        port.verify(token).then(
-          () => true,
-          () => false,
-        ),
+      open: (topic, payload) => port.openPayload(claims.device, claims.group, topic, payload),
+      // The token's signature was checked above; later only the device's status can change.
+      recheck: () => port.active(claims.device).catch(() => false),
     };
   };
 }
