@@ -47,6 +47,11 @@ export class Ingest {
     this.#o = o;
   }
 
+  /** Larger payloads are dead-lettered, not decoded (nor decrypted before that). */
+  get maxPayloadBytes(): number {
+    return this.#o.maxPayloadBytes;
+  }
+
   submit(topic: string, payload: Buffer, ack: Ack): void {
     if (this.#closed) {
       ack(new Error('edge intake is stopping'));

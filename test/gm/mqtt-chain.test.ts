@@ -105,7 +105,7 @@ describe('device identity chain: register → authenticate → MQTT publish with
         enabled: true,
         auth: { anonymous: false },
         batch: { size: 50, intervalMs: 10 },
-        mqtt: { port: 0, host: '127.0.0.1' },
+        mqtt: { port: 0, host: '127.0.0.1', maxPayloadBytes: 4096 },
       },
     });
     app = await startApp({ config, file: null, envOverrides: new Map() }, { logDestination: logs });
@@ -264,5 +264,17 @@ describe('device identity chain: register → authenticate → MQTT publish with
       [42],
     );
     assert.match(await app.metrics.render(), /kapok_gm_payload_rejected_total\{[^}]*\} 3/);
+
+    // Over edge.mqtt.maxPayloadBytes: dead-lettered as too large without being decrypted first.
+    c = await connect();
+    // A forged one: decrypting it would fail and count; unopened, it is simply dead-lettered.
+    const big = Buffer.concat([Buffer.from([0x4b, 0x47, 0x01]), Buffer.alloc(8192, 7)]);
+    assert.equal(await publishOutcome(c, topic, big), 'acked');
+    c.end(true);
+    const dl = (await (await fetch(`${base}/api/edge/dead-letters`)).json()) as {
+      deadLetters: Array<{ reason: string }>;
+    };
+    assert.ok(dl.deadLetters.some((d) => /maxPayloadBytes/.test(d.reason)));
+    assert.match(await app.metrics.render(), /kapok_gm_payload_rejected_total\{[^}]*\} 3/, 'not decrypted');
   });
 });

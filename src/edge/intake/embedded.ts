@@ -78,8 +78,11 @@ export class EmbeddedBroker {
             );
         }
         const ingest = () => {
-          if (!id?.open) return o.ingest.submit(topic, packet.payload as Buffer, (err) => done(err));
-          id.open(topic, packet.payload as Buffer).then(
+          const raw = packet.payload as Buffer;
+          // Oversized payloads go straight to intake, which dead-letters them: no decryption work.
+          if (!id?.open || raw.length > o.ingest.maxPayloadBytes)
+            return o.ingest.submit(topic, raw, (err) => done(err));
+          id.open(topic, raw).then(
             (plain) => o.ingest.submit(topic, plain, (err) => done(err)),
             (err) => done(err),
           );
