@@ -1,6 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { type ErrorCode, KapokError } from '../core/errors.js';
-import { toKapokError } from '../core/http/server.js';
+import { KapokError } from '../core/errors.js';
 
 /**
  * OpenAI's error shape for /v1: `{"error":{"message","type","code","param"}}`, with Kapok's stable
@@ -38,17 +37,4 @@ export function sendOpenAIError(reply: FastifyReply, err: KapokError): FastifyRe
 /** A 400 naming the offending body parameter (shown in `error.param`). */
 export function badParam(param: string, message: string): KapokError {
   return new KapokError('KAPOK_GATEWAY_BAD_REQUEST', message, { details: { param } });
-}
-
-export function gatewayError(
-  code: ErrorCode,
-  message: string,
-  details?: Record<string, unknown>,
-): KapokError {
-  return new KapokError(code, message, details ? { details } : {});
-}
-
-/** Fastify's own errors (body limit, bad JSON) in OpenAI's shape. */
-export function toGatewayError(err: unknown, bodyLimitBytes: number): KapokError {
-  return toKapokError(err, bodyLimitBytes);
 }

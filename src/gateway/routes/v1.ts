@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KapokError } from '../../core/errors.js';
+import { toKapokError } from '../../core/http/server.js';
 import type { Authenticator, Principal } from '../auth/index.js';
-import { openAIError, sendOpenAIError, toGatewayError } from '../errors.js';
+import { openAIError, sendOpenAIError } from '../errors.js';
 import type { Call, ProxyDeps } from '../proxy/call.js';
 import { clientSignal } from '../proxy/call.js';
 import { stream } from '../proxy/stream.js';
@@ -28,7 +29,7 @@ export async function v1Routes(app: FastifyInstance, d: V1Deps): Promise<void> {
           )
         : err instanceof KapokError
           ? err
-          : toGatewayError(err, d.bodyLimitBytes);
+          : toKapokError(err, d.bodyLimitBytes);
     if (e.status >= 500 && !(err instanceof KapokError)) req.log.error({ err }, 'gateway request failed');
     const headers = e.details?.headers;
     if (headers && typeof headers === 'object') reply.headers(headers as Record<string, string>);
