@@ -12,34 +12,27 @@ const LATENCY_BUCKETS = [
  * inc/observe otherwise. Labels are config names (model, target = provider/model), outcomes and
  * status codes, so the caches are bounded by configuration.
  */
-function counter<L extends string>(c: Counter<L>) {
-  const children = new Map<string, ReturnType<Counter<L>['labels']>>();
-  return {
-    inc(labels: Record<L, string>, value = 1): void {
-      const k = Object.values(labels).join('\u0000');
-      let child = children.get(k);
-      if (!child) {
-        child = c.labels(labels as never);
-        children.set(k, child);
-      }
-      child.inc(value);
-    },
+function childCache<L extends string, C>(make: (labels: Record<L, string>) => C) {
+  const children = new Map<string, C>();
+  return (labels: Record<L, string>): C => {
+    const k = Object.values(labels).join('\u0000');
+    let child = children.get(k);
+    if (!child) {
+      child = make(labels);
+      children.set(k, child);
+    }
+    return child;
   };
 }
 
+function counter<L extends string>(c: Counter<L>) {
+  const child = childCache<L, ReturnType<Counter<L>['labels']>>((l) => c.labels(l as never));
+  return { inc: (labels: Record<L, string>, value = 1): void => child(labels).inc(value) };
+}
+
 function histogram<L extends string>(h: Histogram<L>) {
-  const children = new Map<string, ReturnType<Histogram<L>['labels']>>();
-  return {
-    observe(labels: Record<L, string>, value: number): void {
-      const k = Object.values(labels).join('\u0000');
-      let child = children.get(k);
-      if (!child) {
-        child = h.labels(labels as never);
-        children.set(k, child);
-      }
-      child.observe(value);
-    },
-  };
+  const child = childCache<L, ReturnType<Histogram<L>['labels']>>((l) => h.labels(l as never));
+  return { observe: (labels: Record<L, string>, value: number): void => child(labels).observe(value) };
 }
 
 export function createGatewayMetrics(registry: Registry, circuitStates: () => Record<string, CircuitState>) {
