@@ -24,6 +24,7 @@ import type { Store } from './ports/store.js';
 /** Capabilities this build provides. One issue each adds its entry. */
 const AVAILABLE: Partial<Record<CapabilityName, () => Promise<CapabilityFactory>>> = {
   gateway: () => import('./gateway/index.js').then((m) => m.createGateway),
+  inference: () => import('./inference/index.js').then((m) => m.createInference),
   edge: () => import('./edge/index.js').then((m) => m.createEdge),
   gm: () => import('./gm/index.js').then((m) => m.createGm),
 };

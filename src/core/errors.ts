@@ -154,6 +154,45 @@ export const ERROR_CATALOGUE = {
     status: 401,
     summary: "An MQTT client authenticated as one device published to another device's topic.",
   },
+  // Inference server (/v2 answers in OIP's {"error": "..."} shape; gRPC with status codes).
+  KAPOK_INFERENCE_MODEL_NOT_FOUND: {
+    status: 404,
+    summary: 'No model, or no such version of it, is in the model repository.',
+  },
+  KAPOK_INFERENCE_MODEL_NOT_READY: {
+    status: 503,
+    summary: 'The model version exists but is not loaded (loading, failed to load, or unloaded).',
+  },
+  KAPOK_INFERENCE_BAD_REQUEST: {
+    status: 400,
+    summary:
+      'An inference request does not match the model: input name, datatype, shape, element count or value.',
+  },
+  KAPOK_INFERENCE_QUEUE_FULL: {
+    status: 429,
+    summary: "The model version's queue holds maxQueue requests; retry later or add instances.",
+  },
+  KAPOK_INFERENCE_TIMEOUT: {
+    status: 504,
+    summary: 'The request did not finish within its deadline (timeoutMs); a queued request is dropped.',
+  },
+  KAPOK_INFERENCE_WORKER_CRASHED: {
+    status: 500,
+    summary: 'The worker running the request died; it is replaced and other requests continue.',
+  },
+  KAPOK_INFERENCE_RUN_FAILED: { status: 500, summary: 'ONNX Runtime failed to run the model on this input.' },
+  KAPOK_INFERENCE_LOAD_FAILED: {
+    status: 500,
+    summary: 'A model version failed to load or warm up; the previous version keeps serving.',
+  },
+  KAPOK_INFERENCE_CHECKSUM: {
+    status: 500,
+    summary: "A model file's SHA-256 differs from config.yaml or model.onnx.sha256; it is not loaded.",
+  },
+  KAPOK_INFERENCE_MODEL_CONFIG: {
+    status: 500,
+    summary: "A model's config.yaml is not valid YAML or has a bad key; the model keeps its old settings.",
+  },
   // Store port (SQL).
   KAPOK_STORE_UNAVAILABLE: { status: 503, summary: 'The SQL store cannot be reached or opened.' },
   KAPOK_STORE_QUERY: { status: 500, summary: 'A SQL statement failed.' },

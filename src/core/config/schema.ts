@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { edgeSchema } from '../../edge/config.js';
 import { gatewaySchema } from '../../gateway/config.js';
 import { gmSchema } from '../../gm/config.js';
+import { inferenceSchema } from '../../inference/config.js';
 import { secret } from './secret.js';
 
 /**
@@ -89,7 +90,7 @@ export const configSchema = z
     store: store.prefault({}),
     kv: kv.prefault({}),
     gateway: gatewaySchema.prefault({}),
-    inference: capability(),
+    inference: inferenceSchema.prefault({}),
     edge: edgeSchema.prefault({}),
     v2x: capability(),
     gm: gmSchema.prefault({}),

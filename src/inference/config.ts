@@ -1,0 +1,96 @@
+import { z } from 'zod';
+
+/**
+ * The `inference` section of the one config schema (composed in core/config/schema.ts), and the
+ * per-model `config.yaml` schema of the model repository. Defaults live here; kapok.example.yaml and
+ * docs/inference.md mirror them.
+ */
+
+const ms = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** Settings every model starts from; a model's config.yaml overrides them one key at a time. */
+const modelDefaults = z.strictObject({
+  /** Worker threads per loaded version (each holds its own ONNX Runtime session). */
+  instances: z.number().int().min(1).max(64).default(1),
+  /** ONNX Runtime intra-op threads per session. */
+  intraOpThreads: z.number().int().min(1).max(64).default(1),
+  /** Requests waiting per version at most; more are refused at once with 429 / RESOURCE_EXHAUSTED. */
+  maxQueue: z.number().int().min(1).max(1_000_000).default(1024),
+  /** Longest a request may wait and run; past it the client gets 504 and a queued request is dropped. */
+  timeoutMs: ms(1, 3_600_000).default(30_000),
+  /** V8 heap limit of each worker (MiB); ONNX Runtime's native buffers are outside it. */
+  workerMemoryMb: z.number().int().min(16).max(65_536).default(512),
+});
+
+export const inferenceSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** Model repository: <repository>/<model>/<version>/model.onnx, relative to the working directory. */
+  repository: z.string().min(1).default('./models'),
+  /** How often the repository is re-read for new, changed or removed versions; 0 = only on request. */
+  pollIntervalMs: ms(0, 3_600_000).default(2000),
+  /** Largest inference request body (REST) or message (gRPC) accepted, in bytes. */
+  maxRequestBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 ** 3)
+    .default(64 * 1024 * 1024),
+  defaults: modelDefaults.prefault({}),
+});
+
+export type InferenceConfig = z.infer<typeof inferenceSchema>;
+export type ModelDefaults = z.infer<typeof modelDefaults>;
+
+const version = z.union([z.number().int().min(1), z.string().regex(/^[1-9][0-9]{0,17}$/)]).transform(String);
+
+/** models/<name>/config.yaml. Every key optional: missing ones come from inference.defaults. */
+export const modelConfigSchema = z.strictObject({
+  /** Largest batch (sum of first dimensions) one execution takes; 0 = the model is not batched. */
+  maxBatchSize: z.number().int().min(0).max(65_536).default(0),
+  /** Dynamic batching: on when present and maxBatchSize ≥ 2. */
+  batching: z
+    .strictObject({
+      /** Longest the first request of a batch waits for others (microseconds). */
+      maxQueueDelayUs: z.number().int().min(0).max(10_000_000).default(500),
+      /** Batch sizes dispatched at once without waiting for the delay. */
+      preferredBatchSizes: z.array(z.number().int().min(1)).default([]),
+    })
+    .optional(),
+  instances: z.number().int().min(1).max(64).optional(),
+  intraOpThreads: z.number().int().min(1).max(64).optional(),
+  maxQueue: z.number().int().min(1).max(1_000_000).optional(),
+  timeoutMs: ms(1, 3_600_000).optional(),
+  workerMemoryMb: z.number().int().min(16).max(65_536).optional(),
+  /** Which versions are served: the n highest, all, or the listed ones. Default: latest 1. */
+  versionPolicy: z
+    .union([
+      z.strictObject({ latest: z.number().int().min(1).max(1000) }),
+      z.literal('all'),
+      z.strictObject({ all: z.strictObject({}) }),
+      z.strictObject({ specific: z.array(version).min(1) }),
+    ])
+    .default({ latest: 1 }),
+  /** Expected SHA-256 (hex) of each version's model.onnx; a version may instead hold model.onnx.sha256. */
+  sha256: z.record(z.string().regex(/^[1-9][0-9]{0,17}$/), z.string().regex(/^[0-9a-fA-F]{64}$/)).default({}),
+});
+
+export type ModelConfig = z.infer<typeof modelConfigSchema>;
+
+/** The settings one version runs with. */
+export interface ResolvedModelConfig extends ModelDefaults {
+  maxBatchSize: number;
+  /** null: no dynamic batching. */
+  batching: { maxQueueDelayUs: number; preferredBatchSizes: number[] } | null;
+}
+
+export function resolveModelConfig(cfg: ModelConfig, defaults: ModelDefaults): ResolvedModelConfig {
+  return {
+    instances: cfg.instances ?? defaults.instances,
+    intraOpThreads: cfg.intraOpThreads ?? defaults.intraOpThreads,
+    maxQueue: cfg.maxQueue ?? defaults.maxQueue,
+    timeoutMs: cfg.timeoutMs ?? defaults.timeoutMs,
+    workerMemoryMb: cfg.workerMemoryMb ?? defaults.workerMemoryMb,
+    maxBatchSize: cfg.maxBatchSize,
+    batching: cfg.batching && cfg.maxBatchSize >= 2 ? cfg.batching : null,
+  };
+}

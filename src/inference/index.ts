@@ -1,0 +1,82 @@
+import { isAbsolute, resolve } from 'node:path';
+import { VERSION } from '../cli/version.js';
+import type { Capability, CapabilityContext } from '../core/capability.js';
+import { createInferenceMetrics } from './metrics.js';
+import { Repository } from './repository.js';
+import { inferenceRoutes } from './routes.js';
+import { InferenceService } from './service.js';
+
+/**
+ * Inference server: ONNX models from a repository folder, served over the Open Inference Protocol
+ * (REST on /v2, gRPC on grpc.port). Every session runs on worker threads (see runner.ts).
+ */
+
+/** Live instances, so tests in the same process can reach a runner's test hooks (stall, crash). */
+export const liveInstances = new Set<InferenceService>();
+
+export async function createInference(ctx: CapabilityContext): Promise<Capability> {
+  const cfg = ctx.config.inference;
+  const logger = ctx.logger.child({ capability: 'inference' });
+  const metrics = createInferenceMetrics(ctx.metrics.registry);
+  const root = isAbsolute(cfg.repository) ? cfg.repository : resolve(process.cwd(), cfg.repository);
+  const repo = new Repository({
+    root,
+    defaults: cfg.defaults,
+    pollIntervalMs: cfg.pollIntervalMs,
+    logger,
+    metrics,
+  });
+  const service = new InferenceService(repo, metrics, logger);
+  let scanned = false;
+  let grpc: { port: number; close(): Promise<void> } | null = null;
+
+  ctx.health.register({
+    name: 'inference',
+    kind: 'capability',
+    check: () => ({
+      ready: scanned,
+      detail: { repository: root, versions: repo.index().length, grpcPort: grpc?.port ?? null },
+    }),
+  });
+
+  return {
+    name: 'inference',
+    async routes(app) {
+      await app.register(
+        (scope) =>
+          inferenceRoutes(scope, {
+            service,
+            serverName: 'kapok',
+            serverVersion: VERSION,
+            maxRequestBytes: cfg.maxRequestBytes,
+            isReady: () => scanned && !ctx.health.stopping,
+          }),
+        { prefix: '/v2' },
+      );
+    },
+    async start() {
+      await repo.start();
+      scanned = true;
+      const { startGrpcServer } = await import('./grpc/server.js');
+      grpc = await startGrpcServer({
+        service,
+        port: ctx.config.grpc.port,
+        host: ctx.config.http.host,
+        maxMessageBytes: cfg.maxRequestBytes,
+        serverVersion: VERSION,
+        isReady: () => scanned && !ctx.health.stopping,
+        logger,
+      });
+      liveInstances.add(service);
+      logger.info(
+        { repository: root, grpcPort: grpc.port, versions: repo.index().length },
+        'inference ready',
+      );
+    },
+    async stop() {
+      liveInstances.delete(service);
+      await grpc?.close();
+      await repo.close();
+    },
+  };
+}

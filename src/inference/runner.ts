@@ -1,0 +1,374 @@
+import { Worker } from 'node:worker_threads';
+import { KapokError } from '../core/errors.js';
+import type { ResolvedModelConfig } from './config.js';
+import type { TensorMeta, WireTensor } from './datatypes.js';
+import type { FromWorker, RunPart, ToWorker, WorkerInit } from './inference-worker.js';
+
+/**
+ * One loaded model version: `instances` worker threads sharing one bounded queue. Requests past their
+ * deadline are dropped from the queue before they run; with dynamic batching, waiting requests with
+ * the same shape (but the first dimension) run together up to maxBatchSize. A worker that dies is
+ * replaced; only the requests it was running fail.
+ */
+
+export interface InferJob {
+  inputs: WireTensor[];
+  outputs: string[];
+  /** First dimension of the inputs (rows), for batching. */
+  rows: number;
+  /** Inputs' shapes without the first dimension, joined: only equal keys batch together. */
+  shapeKey: string;
+  /** Absolute time (Date.now()) after which the request is answered 504. */
+  deadline: number;
+}
+
+export interface InferDone {
+  outputs: WireTensor[];
+  queueMs: number;
+  computeMs: number;
+  /** Requests in the execution this one ran in. */
+  batch: number;
+}
+
+export interface RunnerHooks {
+  onExecution?(requests: number, rows: number, computeMs: number): void;
+  onQueueDepth?(depth: number): void;
+  onWorkerCrash?(message: string): void;
+}
+
+interface Pending {
+  job: InferJob;
+  enqueued: number;
+  state: 'queued' | 'running' | 'done';
+  timer: NodeJS.Timeout | null;
+  resolve(r: InferDone): void;
+  reject(e: KapokError): void;
+}
+
+interface Slot {
+  worker: Worker;
+  ready: boolean;
+  busy: Pending[] | null;
+  seq: number;
+}
+
+// Under tsx (tests, `npm run bench`) this file is .ts and so is its worker, which then needs tsx's
+// loader registered inside the worker (Node 20 does not apply it to a worker's entry); built, both are .js.
+function spawnWorker(init: WorkerInit, memoryMb: number): Worker {
+  const resourceLimits = { maxOldGenerationSizeMb: memoryMb };
+  if (!import.meta.url.endsWith('.ts'))
+    return new Worker(new URL('./inference-worker.js', import.meta.url), {
+      workerData: init,
+      resourceLimits,
+    });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./inference-worker.ts', import.meta.url).href;
+  return new Worker(
+    `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(entry)}))`,
+    { eval: true, workerData: init, resourceLimits },
+  );
+}
+
+export class VersionRunner {
+  inputs: TensorMeta[] = [];
+  outputs: TensorMeta[] = [];
+  /** True when every input and output has a dynamic first dimension and batching is configured. */
+  batched = false;
+  private readonly slots: Slot[] = [];
+  private queue: Pending[] = [];
+  private head = 0;
+  private queued = 0;
+  private closing = false;
+  private batchTimer: NodeJS.Timeout | null = null;
+  private drained: (() => void) | null = null;
+
+  constructor(
+    readonly file: string,
+    readonly cfg: ResolvedModelConfig,
+    private readonly hooks: RunnerHooks = {},
+  ) {}
+
+  get queueDepth(): number {
+    return this.queued;
+  }
+
+  /** Spawns the workers and waits until each has loaded the model; rejects with the load error. */
+  async start(): Promise<void> {
+    try {
+      await Promise.all(Array.from({ length: this.cfg.instances }, () => this.addSlot()));
+    } catch (err) {
+      await this.terminate();
+      throw err;
+    }
+    const first = this.outputs.concat(this.inputs);
+    this.batched = this.cfg.batching !== null && first.every((t) => t.shape[0] === -1);
+  }
+
+  private addSlot(): Promise<void> {
+    const init: WorkerInit = { file: this.file, intraOpThreads: this.cfg.intraOpThreads };
+    const slot: Slot = {
+      worker: spawnWorker(init, this.cfg.workerMemoryMb),
+      ready: false,
+      busy: null,
+      seq: 0,
+    };
+    this.slots.push(slot);
+    return new Promise((resolve, reject) => {
+      slot.worker.on('message', (msg: FromWorker) => {
+        if (msg.type === 'ready') {
+          this.inputs = msg.inputs;
+          this.outputs = msg.outputs;
+          slot.ready = true;
+          resolve();
+          this.pump();
+        } else if (msg.type === 'load-failed') {
+          reject(new KapokError('KAPOK_INFERENCE_LOAD_FAILED', `cannot load ${this.file}: ${msg.message}`));
+        } else this.finish(slot, msg);
+      });
+      const died = (message: string) => {
+        if (!this.slots.includes(slot)) return;
+        this.slots.splice(this.slots.indexOf(slot), 1);
+        if (!slot.ready) {
+          reject(new KapokError('KAPOK_INFERENCE_LOAD_FAILED', `cannot load ${this.file}: ${message}`));
+          return;
+        }
+        const failed = slot.busy ?? [];
+        slot.busy = null;
+        for (const p of failed)
+          this.settle(
+            p,
+            null,
+            new KapokError('KAPOK_INFERENCE_WORKER_CRASHED', `inference worker died: ${message}`),
+          );
+        if (this.closing) return this.checkDrained();
+        this.hooks.onWorkerCrash?.(message);
+        // Replace it; if even that fails the remaining workers keep serving.
+        this.addSlot().catch((err) =>
+          this.hooks.onWorkerCrash?.(`replacement failed: ${(err as Error).message}`),
+        );
+      };
+      slot.worker.on('error', (err) => died(err.message));
+      slot.worker.on('exit', (code) => died(`exited with code ${code}`));
+    });
+  }
+
+  infer(job: InferJob): Promise<InferDone> {
+    if (this.closing)
+      return Promise.reject(new KapokError('KAPOK_INFERENCE_MODEL_NOT_READY', 'model version is unloading'));
+    if (this.queued >= this.cfg.maxQueue)
+      return Promise.reject(
+        new KapokError(
+          'KAPOK_INFERENCE_QUEUE_FULL',
+          `queue full (${this.cfg.maxQueue} waiting): retry later, or raise maxQueue / instances`,
+        ),
+      );
+    return new Promise<InferDone>((resolve, reject) => {
+      const p: Pending = { job, enqueued: performance.now(), state: 'queued', timer: null, resolve, reject };
+      const wait = job.deadline - Date.now();
+      p.timer = setTimeout(
+        () => {
+          if (p.state === 'queued') this.queued--;
+          this.settle(
+            p,
+            null,
+            new KapokError(
+              'KAPOK_INFERENCE_TIMEOUT',
+              `deadline exceeded after ${Math.max(0, Math.round(wait))} ms`,
+            ),
+          );
+          this.hooks.onQueueDepth?.(this.queued);
+        },
+        Math.max(0, wait),
+      );
+      this.queue.push(p);
+      this.queued++;
+      this.hooks.onQueueDepth?.(this.queued);
+      this.pump();
+    });
+  }
+
+  private settle(p: Pending, r: InferDone | null, err?: KapokError): void {
+    if (p.state === 'done') return;
+    p.state = 'done';
+    if (p.timer) clearTimeout(p.timer);
+    if (r) p.resolve(r);
+    else p.reject(err as KapokError);
+  }
+
+  private nextQueued(): Pending | null {
+    while (this.head < this.queue.length) {
+      const p = this.queue[this.head] as Pending;
+      if (p.state === 'queued') return p;
+      this.head++;
+    }
+    return null;
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Hands queued work to idle workers. */
+  private pump(): void {
+    for (const slot of this.slots) {
+      if (!slot.ready || slot.busy) continue;
+      const first = this.nextQueued();
+      if (!first) break;
+      const batch = this.batched ? this.takeBatch(first) : this.take([first]);
+      if (!batch) return; // waiting for more requests (batch timer set)
+      this.dispatch(slot, batch);
+    }
+    this.compact();
+  }
+
+  private take(batch: Pending[]): Pending[] {
+    for (const p of batch) {
+      p.state = 'running';
+      this.queued--;
+    }
+    this.hooks.onQueueDepth?.(this.queued);
+    return batch;
+  }
+
+  /** Requests with the first one's shape key, up to maxBatchSize rows; null: wait for the delay. */
+  private takeBatch(first: Pending): Pending[] | null {
+    const cfg = this.cfg;
+    const max = cfg.maxBatchSize;
+    const picked: Pending[] = [first];
+    let rows = first.job.rows;
+    for (let i = this.head + 1; i < this.queue.length && rows < max; i++) {
+      const p = this.queue[i] as Pending;
+      if (p.state !== 'queued' || p.job.shapeKey !== first.job.shapeKey || rows + p.job.rows > max) continue;
+      picked.push(p);
+      rows += p.job.rows;
+    }
+    const delayMs = (cfg.batching?.maxQueueDelayUs ?? 0) / 1000;
+    const waited = performance.now() - first.enqueued;
+    const preferred = cfg.batching?.preferredBatchSizes.includes(rows) ?? false;
+    if (rows < max && !preferred && waited < delayMs) {
+      if (!this.batchTimer)
+        this.batchTimer = setTimeout(
+          () => {
+            this.batchTimer = null;
+            this.flushBatch();
+          },
+          Math.max(1, Math.ceil(delayMs - waited)),
+        );
+      return null;
+    }
+    return this.take(picked);
+  }
+
+  /** The delay ran out: dispatch whatever is queued without waiting again. */
+  private flushBatch(): void {
+    for (const slot of this.slots) {
+      if (!slot.ready || slot.busy) continue;
+      const first = this.nextQueued();
+      if (!first) return;
+      const saved = this.cfg.batching;
+      // The oldest request waited its delay: take what is there now.
+      const batch = saved ? this.takeNow(first) : this.take([first]);
+      this.dispatch(slot, batch);
+    }
+  }
+
+  private takeNow(first: Pending): Pending[] {
+    const picked: Pending[] = [first];
+    let rows = first.job.rows;
+    for (let i = this.head + 1; i < this.queue.length && rows < this.cfg.maxBatchSize; i++) {
+      const p = this.queue[i] as Pending;
+      if (p.state !== 'queued' || p.job.shapeKey !== first.job.shapeKey) continue;
+      if (rows + p.job.rows > this.cfg.maxBatchSize) continue;
+      picked.push(p);
+      rows += p.job.rows;
+    }
+    return this.take(picked);
+  }
+
+  private dispatch(slot: Slot, batch: Pending[]): void {
+    slot.busy = batch;
+    slot.seq++;
+    const parts: RunPart[] = batch.map((p) => ({ inputs: p.job.inputs, outputs: p.job.outputs }));
+    const transfer: ArrayBuffer[] = [];
+    for (const part of parts)
+      for (const t of part.inputs)
+        if (t.data instanceof ArrayBuffer && t.data.byteLength > 0) transfer.push(t.data);
+    const now = performance.now();
+    for (const p of batch) p.enqueued = now - p.enqueued; // becomes the queue time
+    slot.worker.postMessage({ type: 'run', seq: slot.seq, parts } satisfies ToWorker, transfer);
+  }
+
+  private finish(slot: Slot, msg: FromWorker): void {
+    const batch = slot.busy;
+    if (!batch || (msg.type !== 'result' && msg.type !== 'failed') || msg.seq !== slot.seq) return;
+    slot.busy = null;
+    if (msg.type === 'failed') {
+      for (const p of batch)
+        this.settle(
+          p,
+          null,
+          new KapokError('KAPOK_INFERENCE_RUN_FAILED', `ONNX Runtime failed: ${msg.message}`),
+        );
+    } else {
+      const rows = batch.reduce((n, p) => n + p.job.rows, 0);
+      this.hooks.onExecution?.(batch.length, rows, msg.computeMs);
+      batch.forEach((p, i) => {
+        this.settle(p, {
+          outputs: msg.parts[i] as WireTensor[],
+          queueMs: p.enqueued,
+          computeMs: msg.computeMs,
+          batch: batch.length,
+        });
+      });
+    }
+    if (this.closing) this.checkDrained();
+    this.pump();
+  }
+
+  /** Test hooks: block worker `i` for `ms` (a slow model), or make it die. */
+  stallWorker(i: number, ms: number): void {
+    this.slots[i]?.worker.postMessage({ type: 'stall', ms } satisfies ToWorker);
+  }
+  crashWorker(i: number): void {
+    this.slots[i]?.worker.postMessage({ type: 'crash' } satisfies ToWorker);
+  }
+  get workers(): number {
+    return this.slots.filter((s) => s.ready).length;
+  }
+
+  private checkDrained(): void {
+    if (this.queued === 0 && this.slots.every((s) => !s.busy)) this.drained?.();
+  }
+
+  /** Stops taking requests, lets queued and running ones finish (up to `graceMs`), then ends the workers. */
+  async close(graceMs = 30_000): Promise<void> {
+    this.closing = true;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, graceMs);
+      this.drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.pump();
+      this.checkDrained();
+    });
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    for (let p = this.nextQueued(); p; p = this.nextQueued()) {
+      this.queued--;
+      this.settle(p, null, new KapokError('KAPOK_INFERENCE_MODEL_NOT_READY', 'model version unloaded'));
+    }
+    await this.terminate();
+  }
+
+  private async terminate(): Promise<void> {
+    this.closing = true;
+    const slots = this.slots.splice(0);
+    for (const s of slots)
+      for (const p of s.busy ?? [])
+        this.settle(p, null, new KapokError('KAPOK_INFERENCE_MODEL_NOT_READY', 'model version unloaded'));
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+}

@@ -1,0 +1,192 @@
+import { KapokError } from '../core/errors.js';
+import {
+  DATATYPES,
+  type Datatype,
+  elementCount,
+  isDatatype,
+  type NumericArray,
+  type TensorMeta,
+  type WireTensor,
+} from './datatypes.js';
+import type { InferJob } from './runner.js';
+
+/**
+ * Request checks shared by REST and gRPC (every error names the input), JSON `data` → typed arrays,
+ * and typed arrays → JSON text for responses.
+ */
+
+const MAX_RANK = 16;
+const MAX_ELEMENTS = 1 << 28;
+
+export function bad(message: string): KapokError {
+  return new KapokError('KAPOK_INFERENCE_BAD_REQUEST', message);
+}
+
+/** Checks a requested shape against the model's (-1 = any size). */
+export function checkShape(meta: TensorMeta, shape: unknown, maxBatch: number): number[] {
+  const name = meta.name;
+  if (!Array.isArray(shape) || shape.length > MAX_RANK)
+    throw bad(`input '${name}': shape must be an array of at most ${MAX_RANK} non-negative integers`);
+  for (const d of shape)
+    if (!Number.isSafeInteger(d) || (d as number) < 0)
+      throw bad(
+        `input '${name}': shape must be an array of non-negative integers, found ${JSON.stringify(shape)}`,
+      );
+  const dims = shape as number[];
+  const want = meta.shape;
+  const fits = dims.length === want.length && want.every((w, i) => w === -1 || w === dims[i]);
+  if (!fits)
+    throw bad(`input '${name}': shape [${dims}] does not match the model's [${want}] (-1: any size)`);
+  if (maxBatch > 0 && (dims[0] ?? 0) > maxBatch)
+    throw bad(`input '${name}': batch ${dims[0]} exceeds the model's maxBatchSize ${maxBatch}`);
+  if (elementCount(dims) > MAX_ELEMENTS) throw bad(`input '${name}': shape [${dims}] has too many elements`);
+  return dims;
+}
+
+export function checkDatatype(meta: TensorMeta, datatype: unknown): Datatype {
+  if (!isDatatype(datatype) || datatype !== meta.datatype)
+    throw bad(
+      `input '${meta.name}': datatype ${JSON.stringify(datatype)} does not match the model's ${meta.datatype}`,
+    );
+  return datatype;
+}
+
+/** One element into a typed array at `i`; throws naming the input on a wrong type or range. */
+function put(arr: NumericArray, i: number, v: unknown, dt: Datatype, name: string): void {
+  const info = DATATYPES[dt];
+  switch (info.kind) {
+    case 'float':
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw bad(`input '${name}': element ${i} is ${JSON.stringify(v)}, expected a finite number`);
+      arr[i] = v;
+      return;
+    case 'int':
+      if (
+        typeof v !== 'number' ||
+        !Number.isInteger(v) ||
+        v < (info.min as number) ||
+        v > (info.max as number)
+      )
+        throw bad(
+          `input '${name}': element ${i} is ${JSON.stringify(v)}, expected an integer in ${dt} range`,
+        );
+      arr[i] = v;
+      return;
+    case 'bigint': {
+      // JSON numbers beyond 2^53 lose precision in JSON.parse; decimal strings carry them exactly.
+      let b: bigint;
+      if (typeof v === 'number' && Number.isSafeInteger(v)) b = BigInt(v);
+      else if (typeof v === 'string' && /^-?[0-9]{1,20}$/.test(v)) b = BigInt(v);
+      else
+        throw bad(
+          `input '${name}': element ${i} is ${JSON.stringify(v)}, expected an integer in ${dt} range`,
+        );
+      if (b < (info.min as bigint) || b > (info.max as bigint))
+        throw bad(`input '${name}': element ${i} is ${v}, outside the ${dt} range`);
+      arr[i] = b;
+      return;
+    }
+    case 'bool':
+      if (typeof v !== 'boolean')
+        throw bad(`input '${name}': element ${i} is ${JSON.stringify(v)}, expected true or false`);
+      arr[i] = v ? 1 : 0;
+      return;
+    default:
+      throw bad(`input '${name}': unsupported datatype ${dt}`);
+  }
+}
+
+/** `data` (flat or nested arrays) → a wire tensor of `count` elements. */
+export function fromJsonData(name: string, dt: Datatype, shape: number[], data: unknown): WireTensor {
+  const count = elementCount(shape);
+  if (!Array.isArray(data)) throw bad(`input '${name}': data must be an array (flat or nested)`);
+  if (dt === 'BYTES') {
+    const out: string[] = [];
+    const walk = (a: unknown[], depth: number): void => {
+      for (const v of a) {
+        if (Array.isArray(v)) {
+          if (depth >= MAX_RANK) throw bad(`input '${name}': data is nested deeper than ${MAX_RANK}`);
+          walk(v, depth + 1);
+        } else if (typeof v === 'string') {
+          if (out.length >= count)
+            throw bad(`input '${name}': data has more than the ${count} elements of shape [${shape}]`);
+          out.push(v);
+        } else throw bad(`input '${name}': element ${out.length} is ${JSON.stringify(v)}, expected a string`);
+      }
+    };
+    walk(data, 0);
+    if (out.length !== count)
+      throw bad(`input '${name}': data has ${out.length} elements, shape [${shape}] needs ${count}`);
+    return { name, datatype: dt, shape, data: out };
+  }
+  const info = DATATYPES[dt];
+  const ctor = info.ctor as NonNullable<typeof info.ctor>;
+  const arr = new ctor(count);
+  let i = 0;
+  const walk = (a: unknown[], depth: number): void => {
+    for (const v of a) {
+      if (Array.isArray(v)) {
+        if (depth >= MAX_RANK) throw bad(`input '${name}': data is nested deeper than ${MAX_RANK}`);
+        walk(v, depth + 1);
+        continue;
+      }
+      if (i >= count)
+        throw bad(`input '${name}': data has more than the ${count} elements of shape [${shape}]`);
+      put(arr, i++, v, dt, name);
+    }
+  };
+  walk(data, 0);
+  if (i !== count) throw bad(`input '${name}': data has ${i} elements, shape [${shape}] needs ${count}`);
+  return { name, datatype: dt, shape, data: arr.buffer as ArrayBuffer };
+}
+
+/** Checks that every model input is given exactly once and every requested output exists. */
+export function buildJob(
+  modelInputs: TensorMeta[],
+  modelOutputs: TensorMeta[],
+  given: WireTensor[],
+  outputs: string[],
+  deadline: number,
+): InferJob {
+  const byName = new Map<string, WireTensor>();
+  for (const t of given) {
+    if (!modelInputs.some((m) => m.name === t.name))
+      throw bad(
+        `input '${t.name}' is not an input of the model (inputs: ${modelInputs.map((m) => m.name).join(', ')})`,
+      );
+    if (byName.has(t.name)) throw bad(`input '${t.name}' is given twice`);
+    byName.set(t.name, t);
+  }
+  const ordered = modelInputs.map((m) => {
+    const t = byName.get(m.name);
+    if (!t) throw bad(`input '${m.name}' is missing`);
+    return t;
+  });
+  for (const o of outputs)
+    if (!modelOutputs.some((m) => m.name === o))
+      throw bad(
+        `output '${o}' is not an output of the model (outputs: ${modelOutputs.map((m) => m.name).join(', ')})`,
+      );
+  const rows = ordered[0]?.shape[0] ?? 1;
+  const shapeKey = ordered.map((t) => t.shape.slice(1).join('x')).join('|');
+  return { inputs: ordered, outputs: [...new Set(outputs)], rows, shapeKey, deadline };
+}
+
+/** JSON text of a tensor's elements (flat). Non-finite floats become null: JSON has no NaN. */
+export function jsonData(t: WireTensor): string {
+  if (t.datatype === 'BYTES') return JSON.stringify(t.data);
+  const info = DATATYPES[t.datatype];
+  const buf = t.data as ArrayBuffer;
+  const arr = new (info.ctor as NonNullable<typeof info.ctor>)(buf, 0, buf.byteLength / info.size);
+  if (info.kind === 'bool')
+    return `[${Array.from(arr as Uint8Array, (v) => (v ? 'true' : 'false')).join(',')}]`;
+  if (info.kind === 'float') {
+    let s = '[';
+    for (let i = 0; i < arr.length; i++) {
+      const v = arr[i] as number;
+      s += (i ? ',' : '') + (Number.isFinite(v) ? v : 'null');
+    }
+    return `${s}]`;
+  }
+  return `[${(arr as unknown as ArrayLike<number | bigint> & Iterable<number | bigint>) && Array.prototype.join.call(arr, ',')}]`;
+}
