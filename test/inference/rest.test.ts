@@ -101,7 +101,7 @@ describe('inference REST: infer', () => {
   it('every datatype round-trips through the types model (BYTES as strings), outputs selection', async () => {
     const values: Record<string, unknown[]> = {
       FP32: [1.5, -2.25, 0],
-      FP64: [1e300, -1e-300, 3.141592653589793],
+      FP64: [1e300, -1e-300, Math.PI],
       INT8: [-128, 0, 127],
       INT16: [-32768, 1, 32767],
       INT32: [-2147483648, 2, 2147483647],
