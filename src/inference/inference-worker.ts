@@ -91,8 +91,8 @@ function concat(tensors: WireTensor[]): WireTensor {
 }
 
 async function main(): Promise<void> {
+  if (!parentPort) throw new Error('inference-worker must run as a worker thread');
   const port = parentPort;
-  if (!port) throw new Error('inference-worker must run as a worker thread');
   const init = workerData as WorkerInit;
   let session: ort.InferenceSession;
   let outputMeta: TensorMeta[];
@@ -112,17 +112,17 @@ async function main(): Promise<void> {
   }
   const types = new Map(outputMeta.map((m) => [m.name, m.datatype]));
 
-  port.on('message', async (msg: ToWorker) => {
+  port.on('message', (msg: ToWorker) => {
     if (msg.type === 'stall') {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, msg.ms);
       return;
     }
-    if (msg.type === 'crash') {
-      setImmediate(() => {
-        throw new Error('inference worker crash requested (test hook)');
-      });
-      return;
-    }
+    // Thrown in the handler: the worker dies before it reads any later message.
+    if (msg.type === 'crash') throw new Error('inference worker crash requested (test hook)');
+    void run(msg);
+  });
+
+  async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
     const started = performance.now();
     try {
       const { parts } = msg;
@@ -171,7 +171,7 @@ async function main(): Promise<void> {
         message: (err as Error).message,
       } satisfies FromWorker);
     }
-  });
+  }
 }
 
 await main();

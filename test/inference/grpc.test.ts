@@ -15,10 +15,19 @@ let client: Client;
 
 before(async () => {
   s = await startInference();
-  const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+  const def = protoLoader.loadSync(PROTO, {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
   // biome-ignore lint/suspicious/noExplicitAny: generated package object
   const pkg = grpc.loadPackageDefinition(def) as any;
-  client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${s.grpcPort}`, grpc.credentials.createInsecure());
+  client = new pkg.inference.GRPCInferenceService(
+    `127.0.0.1:${s.grpcPort}`,
+    grpc.credentials.createInsecure(),
+  );
 });
 after(async () => {
   client.close();
@@ -28,8 +37,10 @@ after(async () => {
 // biome-ignore lint/suspicious/noExplicitAny: responses are plain objects from proto-loader
 function call(method: string, req: unknown, deadlineMs = 10_000): Promise<any> {
   return new Promise((resolve, reject) =>
-    client[method](req, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: unknown) =>
-      err ? reject(err) : resolve(res),
+    client[method](
+      req,
+      { deadline: Date.now() + deadlineMs },
+      (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)),
     ),
   );
 }
@@ -102,16 +113,25 @@ describe('inference gRPC: ModelInfer', () => {
       INT8: ['int_contents', [-128, 127], (v) => Buffer.from(Int8Array.from(v as number[]).buffer)],
       INT16: ['int_contents', [-32768, 5], (v) => Buffer.from(Int16Array.from(v as number[]).buffer)],
       INT32: ['int_contents', [-7, 2147483647], (v) => Buffer.from(Int32Array.from(v as number[]).buffer)],
-      INT64: ['int64_contents', ['-9223372036854775808', '42'], (v) => Buffer.from(BigInt64Array.from((v as string[]).map(BigInt)).buffer)],
+      INT64: [
+        'int64_contents',
+        ['-9223372036854775808', '42'],
+        (v) => Buffer.from(BigInt64Array.from((v as string[]).map(BigInt)).buffer),
+      ],
       UINT8: ['uint_contents', [0, 255], (v) => Buffer.from(Uint8Array.from(v as number[]).buffer)],
       UINT16: ['uint_contents', [1, 65535], (v) => Buffer.from(Uint16Array.from(v as number[]).buffer)],
       UINT32: ['uint_contents', [2, 4294967295], (v) => Buffer.from(Uint32Array.from(v as number[]).buffer)],
-      UINT64: ['uint64_contents', ['18446744073709551615', '3'], (v) => Buffer.from(BigUint64Array.from((v as string[]).map(BigInt)).buffer)],
+      UINT64: [
+        'uint64_contents',
+        ['18446744073709551615', '3'],
+        (v) => Buffer.from(BigUint64Array.from((v as string[]).map(BigInt)).buffer),
+      ],
       BOOL: ['bool_contents', [true, false], (v) => Buffer.from((v as boolean[]).map((b) => (b ? 1 : 0)))],
       BYTES: [
         'bytes_contents',
         [Buffer.from('木棉'), Buffer.from('')],
-        (v) => Buffer.concat((v as Buffer[]).flatMap((b) => [Buffer.from(Uint32Array.of(b.length).buffer), b])),
+        (v) =>
+          Buffer.concat((v as Buffer[]).flatMap((b) => [Buffer.from(Uint32Array.of(b.length).buffer), b])),
       ],
     };
     const typed = await call('ModelInfer', {
@@ -126,7 +146,7 @@ describe('inference gRPC: ModelInfer', () => {
     assert.equal(typed.outputs.length, 12);
     for (const o of typed.outputs) {
       const dt = o.name.slice(4);
-      const [field, values] = spec[dt] as [string, unknown[]];
+      const [field, values] = spec[dt] as [string, unknown[], unknown];
       assert.equal(o.datatype, dt);
       assert.deepEqual(o.contents[field], values, dt);
     }
@@ -152,8 +172,16 @@ describe('inference gRPC: ModelInfer', () => {
       model_name: 'mlp',
       inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 16], ...extra }],
     });
-    await rejects(call('ModelInfer', x({ contents: { fp32_contents: [1, 2] } })), grpc.status.INVALID_ARGUMENT, /input 'x': data has 2 elements/);
-    await rejects(call('ModelInfer', x({ contents: { int_contents: mlpRow(1).map(Math.round) } })), grpc.status.INVALID_ARGUMENT, /input 'x': datatype FP32 takes its values in contents.fp32_contents/);
+    await rejects(
+      call('ModelInfer', x({ contents: { fp32_contents: [1, 2] } })),
+      grpc.status.INVALID_ARGUMENT,
+      /input 'x': data has 2 elements/,
+    );
+    await rejects(
+      call('ModelInfer', x({ contents: { int_contents: mlpRow(1).map(Math.round) } })),
+      grpc.status.INVALID_ARGUMENT,
+      /input 'x': datatype FP32 takes its values in contents.fp32_contents/,
+    );
     await rejects(
       call('ModelInfer', { ...x({}), raw_input_contents: [Buffer.alloc(10)] }),
       grpc.status.INVALID_ARGUMENT,
@@ -177,7 +205,11 @@ describe('inference gRPC: ModelInfer', () => {
       /datatype "INT32" does not match/,
     );
     await rejects(call('ModelInfer', x({ shape: [1, 3] })), grpc.status.INVALID_ARGUMENT, /shape \[1,3\]/);
-    await rejects(call('ModelInfer', { model_name: 'nope', inputs: [] }), grpc.status.NOT_FOUND, /model 'nope'/);
+    await rejects(
+      call('ModelInfer', { model_name: 'nope', inputs: [] }),
+      grpc.status.NOT_FOUND,
+      /model 'nope'/,
+    );
     await rejects(
       call('ModelInfer', {
         model_name: 'types',
@@ -190,9 +222,15 @@ describe('inference gRPC: ModelInfer', () => {
   });
 
   it('repository load and unload over gRPC', async () => {
-    assert.deepEqual(await call('RepositoryModelUnload', { model_name: 'conv' }), { model_name: 'conv', isUnloaded: true });
+    assert.deepEqual(await call('RepositoryModelUnload', { model_name: 'conv' }), {
+      model_name: 'conv',
+      isUnloaded: true,
+    });
     assert.deepEqual(await call('ModelReady', { name: 'conv' }), { ready: false });
-    assert.deepEqual(await call('RepositoryModelLoad', { model_name: 'conv' }), { model_name: 'conv', isLoaded: true });
+    assert.deepEqual(await call('RepositoryModelLoad', { model_name: 'conv' }), {
+      model_name: 'conv',
+      isLoaded: true,
+    });
     assert.deepEqual(await call('ModelReady', { name: 'conv' }), { ready: true });
   });
 });
