@@ -120,12 +120,11 @@ describe('inference runtime: dynamic batching', () => {
       const want = single.body.outputs[0].data as number[];
       const got = b.body.outputs[0]?.data as number[];
       assert.equal(got.length, want.length);
-      got.forEach((v, k) =>
+      for (const [k, v] of got.entries())
         assert.ok(
           Math.abs(v - (want[k] as number)) <= 1e-5 * (1 + Math.abs(v)),
           `req ${i} elem ${k}: ${v} vs ${want[k]}`,
-        ),
-      );
+        );
     }
   });
 
