@@ -6,6 +6,7 @@ import { edgeCommand } from './edge.js';
 import { EXIT, fail } from './exit.js';
 import { gmCommand } from './gm.js';
 import { keysCommand } from './keys.js';
+import { modelsCommand } from './models.js';
 import { upCommand } from './up.js';
 import { VERSION } from './version.js';
 
@@ -21,6 +22,7 @@ program.addCommand(keysCommand());
 program.addCommand(gmCommand());
 program.addCommand(deviceCommand());
 program.addCommand(edgeCommand());
+program.addCommand(modelsCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.
 const configure = (cmd: Command): void => {
   cmd.exitOverride().showHelpAfterError();
