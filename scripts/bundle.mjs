@@ -3,15 +3,20 @@
 // hundreds of small files in node_modules (zod, OpenTelemetry, Fastify): one bundle starts Kapok in
 // ~60% of the time and ~15 MB less RSS than the tsc output (npm run bench -- startup). Native and
 // optional modules stay external; adapters stay lazy chunks so a default start never loads pg/ioredis.
-import { rmSync } from 'node:fs';
+import { copyFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 // Chunk names carry content hashes: clear old ones so stale chunks do not pile up.
 rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
-  // The SM9 verification pool's worker is its own entry: it is loaded by URL next to the chunks.
-  entryPoints: { main: 'src/cli/main.ts', 'pool-worker': 'src/gm/crypto/sm9/pool-worker.ts' },
+  // Worker entries (the SM9 verification pool's, the inference sessions') are loaded by URL next to
+  // the chunks, under the same file names as in src/.
+  entryPoints: {
+    main: 'src/cli/main.ts',
+    'pool-worker': 'src/gm/crypto/sm9/pool-worker.ts',
+    'inference-worker': 'src/inference/inference-worker.ts',
+  },
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,
@@ -21,10 +26,14 @@ await build({
   sourcemap: true,
   minifySyntax: true,
   minifyWhitespace: true,
-  external: ['better-sqlite3', 'pg-native'],
+  // onnxruntime-node loads its native binding by a computed path: it stays a package.
+  external: ['better-sqlite3', 'pg-native', 'onnxruntime-node'],
   // CommonJS dependencies call require(); give the ESM bundle one.
   banner: {
     js: "import { createRequire as __kapokRequire } from 'node:module'; const require = __kapokRequire(import.meta.url);",
   },
   logLevel: 'warning',
 });
+
+// The OIP gRPC definition is read at run time (proto-loader) from next to the chunks.
+copyFileSync('src/inference/grpc/grpc_predict_v2.proto', 'dist/bundle/grpc_predict_v2.proto');
