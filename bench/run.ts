@@ -4,6 +4,7 @@ import { edge } from './edge.js';
 import { gateway } from './gateway.js';
 import { gm } from './gm.js';
 import { healthz } from './healthz.js';
+import { inference } from './inference.js';
 import { kapokBin, machine, root } from './lib.js';
 import { startup } from './startup.js';
 
@@ -12,7 +13,7 @@ import { startup } from './startup.js';
  * count. Each benchmark measures a baseline in the same run and reports ratios, which hold on noisy
  * machines where absolute numbers do not. Results are also written to bench/results/.
  */
-const BENCHES: Record<string, () => Promise<unknown>> = { startup, healthz, gateway, gm, edge };
+const BENCHES: Record<string, () => Promise<unknown>> = { startup, healthz, gateway, gm, edge, inference };
 
 const names = process.argv.slice(2);
 if (names.length === 0 || names.some((n) => !(n in BENCHES) && n !== 'all')) {
