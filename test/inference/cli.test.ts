@@ -45,3 +45,26 @@ describe('kapok models', () => {
     );
   });
 });
+
+describe('kapok up with inference', () => {
+  it('a taken grpc.port stops the start with exit 1 naming the key', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const r = await kapok(['up'], {
+        KAPOK_HTTP__PORT: '0',
+        KAPOK_HTTP__HOST: '127.0.0.1',
+        KAPOK_GRPC__PORT: String(port),
+        KAPOK_INFERENCE__ENABLED: 'true',
+        KAPOK_INFERENCE__REPOSITORY: s.repo,
+        KAPOK_DATA_DIR: `${s.repo}/.data`,
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`grpc.port ${port} .* is in use.*KAPOK_START_PORT_IN_USE`));
+    } finally {
+      blocker.close();
+    }
+  });
+});
