@@ -10,12 +10,13 @@ import { build } from 'esbuild';
 rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
-  // Worker entries (the SM9 verification pool's, the inference sessions') are loaded by URL next to
+  // Worker entries (the SM9 verification pool's, the inference sessions' and body decoder's) are loaded by URL next to
   // the chunks, under the same file names as in src/.
   entryPoints: {
     main: 'src/cli/main.ts',
     'pool-worker': 'src/gm/crypto/sm9/pool-worker.ts',
     'inference-worker': 'src/inference/inference-worker.ts',
+    'inference-decoder': 'src/inference/inference-decoder.ts',
   },
   outdir: 'dist/bundle',
   bundle: true,

@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { VERSION } from '../cli/version.js';
 import type { Capability, CapabilityContext } from '../core/capability.js';
+import { BodyDecoder } from './decoder.js';
 import { createInferenceMetrics } from './metrics.js';
 import { Repository } from './repository.js';
 import { inferenceRoutes } from './routes.js';
@@ -27,6 +28,8 @@ export async function createInference(ctx: CapabilityContext): Promise<Capabilit
     metrics,
   });
   const service = new InferenceService(repo, metrics, logger);
+  // Bodies from 64 KiB are parsed off the event loop (a 1 MB JSON tensor takes ~10 ms to parse).
+  const decoder = new BodyDecoder({ threshold: 64 * 1024, maxPending: 256 });
   let scanned = false;
   let grpc: { port: number; close(): Promise<void> } | null = null;
 
@@ -49,6 +52,7 @@ export async function createInference(ctx: CapabilityContext): Promise<Capabilit
             serverName: 'kapok',
             serverVersion: VERSION,
             maxRequestBytes: cfg.maxRequestBytes,
+            decoder,
             isReady: () => scanned && !ctx.health.stopping,
           }),
         { prefix: '/v2' },
@@ -77,6 +81,7 @@ export async function createInference(ctx: CapabilityContext): Promise<Capabilit
       liveInstances.delete(service);
       await grpc?.close();
       await repo.close();
+      await decoder.close();
     },
   };
 }

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isKapokError, KapokError } from '../core/errors.js';
 import { toKapokError } from '../core/http/server.js';
-import type { WireTensor } from './datatypes.js';
+import type { BodyDecoder } from './decoder.js';
 import type { InferenceService } from './service.js';
-import { bad, buildJob, checkDatatype, checkShape, fromJsonData, jsonData } from './tensors.js';
+import { buildJob, jsonData } from './tensors.js';
 
 /**
  * Open Inference Protocol v2 over REST, mounted at /v2. Errors use OIP's `{"error": "..."}` shape
@@ -15,6 +15,7 @@ export interface RestOptions {
   serverName: string;
   serverVersion: string;
   maxRequestBytes: number;
+  decoder: BodyDecoder;
   /** Ready for /v2/health/ready: repository scanned once and not draining. */
   isReady(): boolean;
 }
@@ -29,36 +30,14 @@ function oipError(reply: FastifyReply, err: KapokError): FastifyReply {
     .send(JSON.stringify({ error: err.message }));
 }
 
-function timeoutParam(params: unknown): number | undefined {
-  // Triton's "timeout" request parameter, in microseconds.
-  const t = (params as Record<string, unknown> | undefined)?.timeout;
-  if (t === undefined) return undefined;
-  if (!Number.isSafeInteger(t) || (t as number) < 0)
-    throw bad('parameters.timeout must be a non-negative integer (microseconds)');
-  return Math.ceil((t as number) / 1000);
-}
-
 export async function inferenceRoutes(app: FastifyInstance, opts: RestOptions): Promise<void> {
   const { service } = opts;
 
-  // OIP clients do not all send application/json; any body on /v2 is read as JSON.
+  // OIP clients do not all send application/json: any body on /v2 is JSON, kept as bytes here and
+  // parsed once the model is known (large ones on the decoder thread, see decoder.ts).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    '*',
-    { parseAs: 'string', bodyLimit: opts.maxRequestBytes },
-    (_req, body, done) => {
-      try {
-        done(null, body === '' ? undefined : JSON.parse(body as string));
-      } catch (err) {
-        done(
-          new KapokError(
-            'KAPOK_INFERENCE_BAD_REQUEST',
-            `request body is not valid JSON: ${(err as Error).message}`,
-          ),
-          undefined,
-        );
-      }
-    },
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.maxRequestBytes }, (_req, body, done) =>
+    done(null, body),
   );
   app.setErrorHandler((err, req, reply) => {
     let e = isKapokError(err) ? err : toKapokError(err, opts.maxRequestBytes);
@@ -109,39 +88,20 @@ export async function inferenceRoutes(app: FastifyInstance, opts: RestOptions): 
   app.get('/models/:model/versions/:version/ready', ready);
 
   const infer = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
-    const body = req.body as Record<string, unknown> | undefined;
-    if (!body || typeof body !== 'object' || Array.isArray(body))
-      throw bad('request body must be a JSON object with "inputs"');
-    const { inputs, outputs, id, parameters } = body;
-    if (!Array.isArray(inputs)) throw bad('"inputs" must be an array of tensors');
-    if (id !== undefined && typeof id !== 'string') throw bad('"id" must be a string');
-    if (outputs !== undefined && !Array.isArray(outputs)) throw bad('"outputs" must be an array');
-    const wanted = ((outputs as unknown[]) ?? []).map((o) => {
-      const n = (o as { name?: unknown })?.name;
-      if (typeof n !== 'string') throw bad('each of "outputs" needs a "name"');
-      return n;
+    const raw = req.body instanceof Buffer ? req.body : Buffer.alloc(0);
+    let id: string | undefined;
+    const { version, done } = await service.infer(req.params.model, req.params.version, async (runner) => {
+      const parsed = await opts.decoder.decode(
+        raw,
+        runner.inputs,
+        runner.batched ? runner.cfg.maxBatchSize : 0,
+      );
+      id = parsed.id;
+      return {
+        timeoutMs: parsed.timeoutMs,
+        job: (deadline) => buildJob(runner.inputs, runner.outputs, parsed.tensors, parsed.outputs, deadline),
+      };
     });
-    const { version, done } = await service.infer(
-      req.params.model,
-      req.params.version,
-      (runner, deadline) => {
-        const tensors: WireTensor[] = inputs.map((raw: unknown, i: number) => {
-          const t = raw as Record<string, unknown>;
-          if (!t || typeof t !== 'object' || typeof t.name !== 'string')
-            throw bad(`inputs[${i}] needs a "name"`);
-          const meta = runner.inputs.find((m) => m.name === t.name);
-          if (!meta)
-            throw bad(
-              `input '${t.name}' is not an input of the model (inputs: ${runner.inputs.map((m) => m.name).join(', ')})`,
-            );
-          const datatype = checkDatatype(meta, t.datatype);
-          const shape = checkShape(meta, t.shape, runner.batched ? runner.cfg.maxBatchSize : 0);
-          return fromJsonData(meta.name, datatype, shape, t.data);
-        });
-        return buildJob(runner.inputs, runner.outputs, tensors, wanted, deadline);
-      },
-      timeoutParam(parameters),
-    );
     let out = `{"model_name":${JSON.stringify(req.params.model)},"model_version":${JSON.stringify(version)}`;
     if (id !== undefined) out += `,"id":${JSON.stringify(id)}`;
     out += ',"outputs":[';

@@ -1,8 +1,9 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { KapokError } from '../core/errors.js';
 import type { ResolvedModelConfig } from './config.js';
 import type { TensorMeta, WireTensor } from './datatypes.js';
 import type { FromWorker, RunPart, ToWorker, WorkerInit } from './inference-worker.js';
+import { spawnInferenceWorker } from './spawn.js';
 
 /**
  * One loaded model version: `instances` worker threads sharing one bounded queue. Requests past their
@@ -52,21 +53,11 @@ interface Slot {
   seq: number;
 }
 
-// Under tsx (tests, `npm run bench`) this file is .ts and so is its worker, which then needs tsx's
-// loader registered inside the worker (Node 20 does not apply it to a worker's entry); built, both are .js.
 function spawnWorker(init: WorkerInit, memoryMb: number): Worker {
-  const resourceLimits = { maxOldGenerationSizeMb: memoryMb };
-  if (!import.meta.url.endsWith('.ts'))
-    return new Worker(new URL('./inference-worker.js', import.meta.url), {
-      workerData: init,
-      resourceLimits,
-    });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./inference-worker.ts', import.meta.url).href;
-  return new Worker(
-    `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(entry)}))`,
-    { eval: true, workerData: init, resourceLimits },
-  );
+  return spawnInferenceWorker('inference-worker', {
+    workerData: init,
+    resourceLimits: { maxOldGenerationSizeMb: memoryMb },
+  });
 }
 
 export class VersionRunner {

@@ -62,22 +62,23 @@ export class InferenceService {
   }
 
   /**
-   * Runs one request: `build` checks the wire form against the model and returns the job (its deadline
-   * set from `timeoutMs`, capped by the model's). Errors are KapokErrors with catalogue codes.
+   * Runs one request: `build` checks the wire form against the model and returns the job maker (the
+   * deadline comes from the request's `timeoutMs`, capped by the model's). Errors are KapokErrors
+   * with catalogue codes.
    */
   async infer(
     name: string,
     version: string | undefined,
-    build: (runner: VersionRunner, deadline: number) => InferJob,
-    timeoutMs?: number,
+    build: (runner: VersionRunner) => Promise<{ job: (deadline: number) => InferJob; timeoutMs?: number }>,
   ): Promise<{ version: string; runner: VersionRunner; done: InferDone }> {
     const { version: v, runner } = this.repo.resolve(name, version);
     const labels = { model: name, version: v };
     const started = performance.now();
     try {
+      const built = await build(runner);
       const limit = runner.cfg.timeoutMs;
-      const deadline = Date.now() + (timeoutMs && timeoutMs > 0 ? Math.min(timeoutMs, limit) : limit);
-      const job = build(runner, deadline);
+      const t = built.timeoutMs;
+      const job = built.job(Date.now() + (t && t > 0 ? Math.min(t, limit) : limit));
       const done = await runner.infer(job);
       this.metrics.success.inc(labels);
       this.metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);

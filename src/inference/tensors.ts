@@ -190,3 +190,48 @@ export function jsonData(t: WireTensor): string {
   }
   return `[${(arr as unknown as ArrayLike<number | bigint> & Iterable<number | bigint>) && Array.prototype.join.call(arr, ',')}]`;
 }
+
+/** What an OIP REST infer body holds once checked against the model. */
+export interface ParsedInfer {
+  id: string | undefined;
+  outputs: string[];
+  /** From parameters.timeout (µs, Triton's name), in ms. */
+  timeoutMs: number | undefined;
+  tensors: WireTensor[];
+}
+
+/** Checks a parsed REST infer body against the model's inputs; every error names what is wrong. */
+export function parseInferBody(body: unknown, inputs: TensorMeta[], maxBatch: number): ParsedInfer {
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw bad('request body must be a JSON object with "inputs"');
+  const b = body as Record<string, unknown>;
+  if (!Array.isArray(b.inputs)) throw bad('"inputs" must be an array of tensors');
+  if (b.id !== undefined && typeof b.id !== 'string') throw bad('"id" must be a string');
+  if (b.outputs !== undefined && !Array.isArray(b.outputs)) throw bad('"outputs" must be an array');
+  const outputs = ((b.outputs as unknown[]) ?? []).map((o) => {
+    const n = (o as { name?: unknown })?.name;
+    if (typeof n !== 'string') throw bad('each of "outputs" needs a "name"');
+    return n;
+  });
+  const t = (b.parameters as Record<string, unknown> | undefined)?.timeout;
+  if (t !== undefined && (!Number.isSafeInteger(t) || (t as number) < 0))
+    throw bad('parameters.timeout must be a non-negative integer (microseconds)');
+  const tensors = b.inputs.map((raw: unknown, i: number) => {
+    const x = raw as Record<string, unknown>;
+    if (!x || typeof x !== 'object' || typeof x.name !== 'string') throw bad(`inputs[${i}] needs a "name"`);
+    const meta = inputs.find((m) => m.name === x.name);
+    if (!meta)
+      throw bad(
+        `input '${x.name}' is not an input of the model (inputs: ${inputs.map((m) => m.name).join(', ')})`,
+      );
+    const datatype = checkDatatype(meta, x.datatype);
+    const shape = checkShape(meta, x.shape, maxBatch);
+    return fromJsonData(meta.name, datatype, shape, x.data);
+  });
+  return {
+    id: b.id as string | undefined,
+    outputs,
+    timeoutMs: t === undefined ? undefined : Math.ceil((t as number) / 1000),
+    tensors,
+  };
+}

@@ -35,3 +35,29 @@ it('PaddleOCR cls over REST equals a direct onnxruntime run', async () => {
   for (const [i, v] of (out.data as number[]).entries()) assert.ok(Math.abs(v - (want[i] as number)) < 1e-5);
   await session.release();
 });
+
+it('large bodies are decoded off the event loop with the same checks (400 naming the input)', async () => {
+  const n = 3 * 48 * 192;
+  const short = await s.post('/v2/models/ppocr_cls/infer', {
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], data: new Array(n - 1).fill(0.5) }],
+  });
+  assert.equal(short.status, 400);
+  assert.match(short.body.error, /input 'x': data has 27647 elements, shape \[1,3,48,192\] needs 27648/);
+  const nan = new Array(n).fill('0.5');
+  const strings = await s.post('/v2/models/ppocr_cls/infer', {
+    id: 'big',
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], data: nan }],
+  });
+  assert.equal(strings.status, 400);
+  assert.match(strings.body.error, /input 'x': element 0 is "0.5", expected a finite number/);
+  const malformed = await s.post('/v2/models/ppocr_cls/infer', `{"inputs": [${'1,'.repeat(50_000)}`);
+  assert.equal(malformed.status, 400);
+  assert.match(malformed.body.error, /not valid JSON/);
+  const ok = await s.post('/v2/models/ppocr_cls/infer', {
+    id: 'big',
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 3, 48, 192], data: new Array(2 * n).fill(0.25) }],
+  });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.body.id, 'big');
+  assert.deepEqual(ok.body.outputs[0].shape, [2, 2]);
+});

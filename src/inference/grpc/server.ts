@@ -138,7 +138,7 @@ export async function startGrpcServer(opts: GrpcOptions): Promise<{ port: number
       const { version, done } = await service.infer(
         req.model_name,
         req.model_version || undefined,
-        (runner, deadline) => {
+        async (runner) => {
           const tensors: WireTensor[] = req.inputs.map((t, i) => {
             const m = runner.inputs.find((x) => x.name === t.name);
             if (!m)
@@ -154,15 +154,18 @@ export async function startGrpcServer(opts: GrpcOptions): Promise<{ port: number
             }
             return fromContents(m.name, datatype, dims, t.contents);
           });
-          return buildJob(
-            runner.inputs,
-            runner.outputs,
-            tensors,
-            req.outputs.map((o) => o.name),
-            deadline,
-          );
+          return {
+            timeoutMs: deadlineMs(call, req.parameters),
+            job: (deadline: number) =>
+              buildJob(
+                runner.inputs,
+                runner.outputs,
+                tensors,
+                req.outputs.map((o) => o.name),
+                deadline,
+              ),
+          };
         },
-        deadlineMs(call, req.parameters),
       );
       const outputs = done.outputs.map((t) => ({
         name: t.name,

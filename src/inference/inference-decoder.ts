@@ -1,0 +1,51 @@
+import { parentPort } from 'node:worker_threads';
+import type { TensorMeta } from './datatypes.js';
+import { parseInferBody } from './tensors.js';
+
+/**
+ * Decodes large REST infer bodies off the event loop: JSON text → checked tensors, whose buffers
+ * are transferred back. Small bodies are cheaper to parse in place (see decoder.ts).
+ */
+
+export interface DecodeRequest {
+  seq: number;
+  body: ArrayBuffer;
+  inputs: TensorMeta[];
+  maxBatch: number;
+}
+
+export type DecodeResponse =
+  | { seq: number; ok: true; parsed: ReturnType<typeof parseInferBody> }
+  | { seq: number; ok: false; message: string; badRequest: boolean };
+
+if (!parentPort) throw new Error('inference-decoder must run as a worker thread');
+const port = parentPort;
+const text = new TextDecoder('utf-8', { fatal: false });
+
+port.on('message', (req: DecodeRequest) => {
+  let body: unknown;
+  try {
+    body = JSON.parse(text.decode(req.body));
+  } catch (err) {
+    port.postMessage({
+      seq: req.seq,
+      ok: false,
+      message: `request body is not valid JSON: ${(err as Error).message}`,
+      badRequest: true,
+    } satisfies DecodeResponse);
+    return;
+  }
+  try {
+    const parsed = parseInferBody(body, req.inputs, req.maxBatch);
+    const transfer = parsed.tensors.flatMap((t) => (t.data instanceof ArrayBuffer ? [t.data] : []));
+    port.postMessage({ seq: req.seq, ok: true, parsed } satisfies DecodeResponse, transfer);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    port.postMessage({
+      seq: req.seq,
+      ok: false,
+      message: e.message,
+      badRequest: e.code === 'KAPOK_INFERENCE_BAD_REQUEST',
+    } satisfies DecodeResponse);
+  }
+});
