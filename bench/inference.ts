@@ -144,6 +144,14 @@ export async function inference() {
     const rawSmall = await raw(join(repo, 'mlp/1/model.onnx'), 16);
     const rawWide = await raw(join(repo, 'wide/1/model.onnx'), 256);
 
+    // Kapok's HTTP floor on the same port: a /v2 GET that runs no model.
+    const live = async () => {
+      const res = await pool.request({ path: '/v2/health/live', method: 'GET' });
+      await res.body.arrayBuffer();
+      return res.statusCode === 200;
+    };
+    await warm(live);
+    const httpFloorC1 = await closedLoop(1, live);
     const rest: Record<string, unknown> = {};
     const grpcR: Record<string, unknown> = {};
     await warm(restOnce('mlp', body(16)));
@@ -202,8 +210,10 @@ export async function inference() {
       raw: { mlp: rawSmall, wide: rawWide },
       rest,
       grpc: grpcR,
+      httpFloorC1,
       addedLatencyC1ms: {
         rest: round(restC1.p50ms - rawSmall.p50ms),
+        restOverHttpFloor: round(restC1.p50ms - httpFloorC1.p50ms),
         grpc: round((grpcR[1] as { p50ms: number }).p50ms - rawSmall.p50ms),
       },
       batchingAt64: batchingResult,

@@ -38,9 +38,9 @@ describe('kapok config check', () => {
   });
 
   it('refuses an enabled capability this build lacks (exit 2)', async () => {
-    const r = await kapok(['config', 'check'], { KAPOK_INFERENCE__ENABLED: 'true' }, tmpDir());
+    const r = await kapok(['config', 'check'], { KAPOK_V2X__ENABLED: 'true' }, tmpDir());
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /inference\.enabled: .*not part of this build.*\[KAPOK_CONFIG_UNAVAILABLE\]/);
+    assert.match(r.stderr, /v2x\.enabled: .*not part of this build.*\[KAPOK_CONFIG_UNAVAILABLE\]/);
   });
 });
 
