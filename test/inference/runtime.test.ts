@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { mlpModel } from '../../scripts/onnx-models.js';
+import { mlpModel, writeModel } from '../../scripts/onnx-models.js';
 import { makeRepository, mlpRow, type Server, startInference, until, writeConfig } from './setup.js';
 
 /**
@@ -17,10 +17,14 @@ before(async () => {
     small: mlpModel(),
     batched: mlpModel(),
     crashy: mlpModel(),
+    multi: mlpModel(),
   });
   writeConfig(repo, 'small', 'maxQueue: 2\n');
   writeConfig(repo, 'batched', 'maxBatchSize: 64\nbatching:\n  maxQueueDelayUs: 20000\n');
   writeConfig(repo, 'crashy', 'instances: 2\n');
+  writeModel(repo, 'multi', 2, mlpModel({ bias: 1 }));
+  writeModel(repo, 'multi', 3, mlpModel({ bias: 2 }));
+  writeConfig(repo, 'multi', 'versionPolicy:\n  specific: [1, 3]\n');
   s = await startInference({}, repo);
 });
 after(() => s.stop());
@@ -133,5 +137,31 @@ describe('inference runtime: dynamic batching', () => {
     const r = await s.post('/v2/models/batched/infer', body(rows));
     assert.equal(r.status, 400);
     assert.match(r.body.error, /batch 65 exceeds the model's maxBatchSize 64/);
+  });
+});
+
+describe('inference runtime: version policy and names', () => {
+  it('versionPolicy specific serves exactly the listed versions; no version means the highest', async () => {
+    const meta = await s.get('/v2/models/multi');
+    assert.deepEqual([...meta.body.versions].sort(), ['1', '3']);
+    assert.equal(
+      (await s.post('/v2/models/multi/versions/1/infer', body([mlpRow(1)]))).body.model_version,
+      '1',
+    );
+    assert.equal(
+      (await s.post('/v2/models/multi/versions/3/infer', body([mlpRow(1)]))).body.model_version,
+      '3',
+    );
+    assert.equal((await s.post('/v2/models/multi/versions/2/infer', body([mlpRow(1)]))).status, 404);
+    assert.equal((await s.post('/v2/models/multi/infer', body([mlpRow(1)]))).body.model_version, '3');
+  });
+
+  it('hostile model names never reach the file system', async () => {
+    for (const name of ['..', '.hidden', '%2E%2E%2Fetc', 'a%2F..%2F..', 'x'.repeat(300)]) {
+      const r = await s.post(`/v2/repository/models/${name}/load`, {});
+      // 414: Fastify's router refuses path parameters over 256 characters before any handler.
+      assert.ok([400, 404, 414].includes(r.status), `${name}: ${r.status} ${JSON.stringify(r.body)}`);
+      assert.ok(r.body.error, 'an error is answered');
+    }
   });
 });
