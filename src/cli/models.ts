@@ -17,12 +17,16 @@ interface Opts {
 
 async function call(opts: Opts, path: string): Promise<unknown> {
   const { config } = loadConfig({ file: opts.config });
+  const token = config.inference.adminToken;
   const base = (opts.url ?? `http://127.0.0.1:${config.http.port}`).replace(/\/+$/, '');
   let res: Awaited<ReturnType<typeof request>>;
   try {
     res = await request(`${base}${path}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: {
+        'content-type': 'application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
       body: '{}',
       headersTimeout: 120_000,
       bodyTimeout: 120_000,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { secret } from '../core/config/secret.js';
 
 /**
  * The `inference` section of the one config schema (composed in core/config/schema.ts), and the
@@ -35,6 +36,8 @@ export const inferenceSchema = z.strictObject({
     .min(1024)
     .max(1024 ** 3)
     .default(64 * 1024 * 1024),
+  /** Bearer token for model control (repository load/unload); null: open, except under profile gov. */
+  adminToken: secret(z.string().min(16)).nullable().default(null),
   defaults: modelDefaults.prefault({}),
 });
 

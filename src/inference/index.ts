@@ -53,6 +53,8 @@ export async function createInference(ctx: CapabilityContext): Promise<Capabilit
             serverVersion: VERSION,
             maxRequestBytes: cfg.maxRequestBytes,
             decoder,
+            adminToken: cfg.adminToken,
+            gov: ctx.config.profile === 'gov',
             isReady: () => scanned && !ctx.health.stopping,
           }),
         { prefix: '/v2' },
@@ -70,6 +72,8 @@ export async function createInference(ctx: CapabilityContext): Promise<Capabilit
         serverVersion: VERSION,
         isReady: () => scanned && !ctx.health.stopping,
         logger,
+        adminToken: cfg.adminToken,
+        gov: ctx.config.profile === 'gov',
       });
       liveInstances.add(service);
       logger.info(

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isKapokError, KapokError } from '../core/errors.js';
 import { toKapokError } from '../core/http/server.js';
+import { checkAdmin } from './admin.js';
 import type { BodyDecoder } from './decoder.js';
 import type { InferenceService } from './service.js';
 import { buildJob, jsonData } from './tensors.js';
@@ -16,6 +17,8 @@ export interface RestOptions {
   serverVersion: string;
   maxRequestBytes: number;
   decoder: BodyDecoder;
+  adminToken: string | null;
+  gov: boolean;
   /** Ready for /v2/health/ready: repository scanned once and not draining. */
   isReady(): boolean;
 }
@@ -117,12 +120,10 @@ export async function inferenceRoutes(app: FastifyInstance, opts: RestOptions): 
 
   // Model repository extension.
   app.post('/repository/index', async () => service.repo.index());
-  app.post('/repository/models/:model/load', async (req: FastifyRequest<{ Params: Params }>) => {
-    await service.repo.load(req.params.model);
-    return {};
-  });
-  app.post('/repository/models/:model/unload', async (req: FastifyRequest<{ Params: Params }>) => {
-    await service.repo.unload(req.params.model);
-    return {};
-  });
+  for (const action of ['load', 'unload'] as const)
+    app.post<{ Params: Params }>(`/repository/models/:model/${action}`, async (req) => {
+      checkAdmin(req.headers.authorization, opts.adminToken, opts.gov);
+      await service.repo[action](req.params.model);
+      return {};
+    });
 }

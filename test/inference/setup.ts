@@ -43,8 +43,10 @@ export function writeConfig(repo: string, model: string, yaml: string): void {
 export async function startInference(
   inference: Record<string, unknown> = {},
   repo = makeRepository(),
+  top: Record<string, unknown> = {},
 ): Promise<Server> {
   const config = configSchema.parse({
+    ...top,
     dataDir: mkdtempSync(join(tmpdir(), 'kapok-inf-data-')),
     http: { host: '127.0.0.1', port: 0 },
     grpc: { port: 0 },

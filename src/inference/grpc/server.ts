@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { isKapokError, KapokError, messageOf } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { checkAdmin } from '../admin.js';
 import type { WireTensor } from '../datatypes.js';
 import type { InferenceService } from '../service.js';
 import { bad, buildJob, checkDatatype, checkShape } from '../tensors.js';
@@ -40,9 +41,12 @@ export interface GrpcOptions {
   serverVersion: string;
   isReady(): boolean;
   logger: Logger;
+  adminToken: string | null;
+  gov: boolean;
 }
 
 const STATUS: Record<string, grpc.status> = {
+  KAPOK_HTTP_UNAUTHORIZED: grpc.status.UNAUTHENTICATED,
   KAPOK_INFERENCE_BAD_REQUEST: grpc.status.INVALID_ARGUMENT,
   KAPOK_INFERENCE_MODEL_NOT_FOUND: grpc.status.NOT_FOUND,
   KAPOK_INFERENCE_MODEL_NOT_READY: grpc.status.UNAVAILABLE,
@@ -181,11 +185,13 @@ export async function startGrpcServer(opts: GrpcOptions): Promise<{ port: number
         raw_output_contents: raw.length > 0 ? done.outputs.map(toRaw) : [],
       };
     }),
-    RepositoryModelLoad: unary(async (req: { model_name: string }) => {
+    RepositoryModelLoad: unary(async (req: { model_name: string }, call) => {
+      checkAdmin(call.metadata.get('authorization')[0]?.toString(), opts.adminToken, opts.gov);
       await service.repo.load(req.model_name);
       return { model_name: req.model_name, isLoaded: true };
     }),
-    RepositoryModelUnload: unary(async (req: { model_name: string }) => {
+    RepositoryModelUnload: unary(async (req: { model_name: string }, call) => {
+      checkAdmin(call.metadata.get('authorization')[0]?.toString(), opts.adminToken, opts.gov);
       await service.repo.unload(req.model_name);
       return { model_name: req.model_name, isUnloaded: true };
     }),
