@@ -224,8 +224,12 @@ export class VersionRunner {
     return batch;
   }
 
-  /** Requests with the first one's shape key, up to maxBatchSize rows; null: wait for the delay. */
-  private takeBatch(first: Pending): Pending[] | null {
+  /**
+   * Requests with the first one's shape key, up to maxBatchSize rows. null: the batch is not full,
+   * not a preferred size and the oldest request has not waited maxQueueDelayUs yet (a timer is set);
+   * `now` skips that wait (the timer fired).
+   */
+  private takeBatch(first: Pending, now = false): Pending[] | null {
     const cfg = this.cfg;
     const max = cfg.maxBatchSize;
     const picked: Pending[] = [first];
@@ -239,44 +243,27 @@ export class VersionRunner {
     const delayMs = (cfg.batching?.maxQueueDelayUs ?? 0) / 1000;
     const waited = performance.now() - first.enqueued;
     const preferred = cfg.batching?.preferredBatchSizes.includes(rows) ?? false;
-    if (rows < max && !preferred && waited < delayMs) {
-      if (!this.batchTimer)
-        this.batchTimer = setTimeout(
-          () => {
-            this.batchTimer = null;
-            this.flushBatch();
-          },
-          Math.max(1, Math.ceil(delayMs - waited)),
-        );
+    if (!now && rows < max && !preferred && waited < delayMs) {
+      this.batchTimer ??= setTimeout(
+        () => {
+          this.batchTimer = null;
+          this.flushBatch();
+        },
+        Math.max(1, Math.ceil(delayMs - waited)),
+      );
       return null;
     }
     return this.take(picked);
   }
 
-  /** The delay ran out: dispatch whatever is queued without waiting again. */
+  /** The oldest request waited its delay: dispatch what is queued now. */
   private flushBatch(): void {
     for (const slot of this.slots) {
       if (!slot.ready || slot.busy) continue;
       const first = this.nextQueued();
       if (!first) return;
-      const saved = this.cfg.batching;
-      // The oldest request waited its delay: take what is there now.
-      const batch = saved ? this.takeNow(first) : this.take([first]);
-      this.dispatch(slot, batch);
+      this.dispatch(slot, this.takeBatch(first, true) as Pending[]);
     }
-  }
-
-  private takeNow(first: Pending): Pending[] {
-    const picked: Pending[] = [first];
-    let rows = first.job.rows;
-    for (let i = this.head + 1; i < this.queue.length && rows < this.cfg.maxBatchSize; i++) {
-      const p = this.queue[i] as Pending;
-      if (p.state !== 'queued' || p.job.shapeKey !== first.job.shapeKey) continue;
-      if (rows + p.job.rows > this.cfg.maxBatchSize) continue;
-      picked.push(p);
-      rows += p.job.rows;
-    }
-    return this.take(picked);
   }
 
   private dispatch(slot: Slot, batch: Pending[]): void {

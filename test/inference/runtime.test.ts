@@ -132,6 +132,16 @@ describe('inference runtime: dynamic batching', () => {
     }
   });
 
+  it('at low load a lone request waits at most maxQueueDelayUs and is answered', async () => {
+    const r = await Promise.all([1, 2, 3].map((i) => s.post('/v2/models/batched/infer', body([mlpRow(i)]))));
+    for (const [i, x] of r.entries()) {
+      assert.equal(x.status, 200);
+      const single = await s.post('/v2/models/mlp/infer', body([mlpRow(i + 1)]));
+      assert.deepEqual(x.body.outputs[0].shape, [1, 4]);
+      assert.equal(x.body.outputs[0].data.length, single.body.outputs[0].data.length);
+    }
+  });
+
   it('a batch larger than maxBatchSize is refused with 400', async () => {
     const rows = Array.from({ length: 65 }, (_, i) => mlpRow(i));
     const r = await s.post('/v2/models/batched/infer', body(rows));
