@@ -64,17 +64,24 @@ export async function createInference(ctx: CapabilityContext): Promise<Capabilit
       await repo.start();
       scanned = true;
       const { startGrpcServer } = await import('./grpc/server.js');
-      grpc = await startGrpcServer({
-        service,
-        port: ctx.config.grpc.port,
-        host: ctx.config.http.host,
-        maxMessageBytes: cfg.maxRequestBytes,
-        serverVersion: VERSION,
-        isReady: () => scanned && !ctx.health.stopping,
-        logger,
-        adminToken: cfg.adminToken,
-        gov: ctx.config.profile === 'gov',
-      });
+      try {
+        grpc = await startGrpcServer({
+          service,
+          port: ctx.config.grpc.port,
+          host: ctx.config.http.host,
+          maxMessageBytes: cfg.maxRequestBytes,
+          serverVersion: VERSION,
+          isReady: () => scanned && !ctx.health.stopping,
+          logger,
+          adminToken: cfg.adminToken,
+          gov: ctx.config.profile === 'gov',
+        });
+      } catch (err) {
+        // stop() is only called for capabilities that started: end the workers here.
+        await repo.close();
+        await decoder.close();
+        throw err;
+      }
       liveInstances.add(service);
       logger.info(
         { repository: root, grpcPort: grpc.port, versions: repo.index().length },
