@@ -3,7 +3,7 @@ import { KapokError } from '../core/errors.js';
 import type { TensorMeta } from './datatypes.js';
 import type { DecodeRequest, DecodeResponse } from './inference-decoder.js';
 import { spawnInferenceWorker } from './spawn.js';
-import { type ParsedInfer, parseInferBody } from './tensors.js';
+import { type ParsedInfer, parseInferBody, splitBody } from './tensors.js';
 
 /**
  * REST infer bodies of `threshold` bytes or more are parsed on a decoder thread, so a stream of
@@ -25,18 +25,25 @@ export class BodyDecoder {
 
   constructor(private readonly opts: DecoderOptions) {}
 
-  async decode(body: Buffer, inputs: TensorMeta[], maxBatch: number): Promise<ParsedInfer> {
+  /** `headerLength`: the Inference-Header-Content-Length header (binary tensor extension), if sent. */
+  async decode(
+    body: Buffer,
+    inputs: TensorMeta[],
+    maxBatch: number,
+    headerLength?: string,
+  ): Promise<ParsedInfer> {
     if (body.length < this.opts.threshold || this.closed) {
+      const { json, binary } = splitBody(body, headerLength);
       let parsed: unknown;
       try {
-        parsed = body.length === 0 ? undefined : JSON.parse(body.toString('utf8'));
+        parsed = json.length === 0 ? undefined : JSON.parse(json.toString('utf8'));
       } catch (err) {
         throw new KapokError(
           'KAPOK_INFERENCE_BAD_REQUEST',
           `request body is not valid JSON: ${(err as Error).message}`,
         );
       }
-      return parseInferBody(parsed, inputs, maxBatch);
+      return parseInferBody(parsed, inputs, maxBatch, binary);
     }
     if (this.waiting.size >= this.opts.maxPending)
       throw new KapokError(
@@ -53,7 +60,9 @@ export class BodyDecoder {
     ) as ArrayBuffer;
     return new Promise((resolve, reject) => {
       this.waiting.set(seq, { resolve, reject });
-      worker.postMessage({ seq, body: bytes, inputs, maxBatch } satisfies DecodeRequest, [bytes]);
+      worker.postMessage({ seq, body: bytes, inputs, maxBatch, headerLength } satisfies DecodeRequest, [
+        bytes,
+      ]);
     });
   }
 

@@ -1,6 +1,6 @@
 import { parentPort } from 'node:worker_threads';
 import type { TensorMeta } from './datatypes.js';
-import { parseInferBody } from './tensors.js';
+import { parseInferBody, splitBody } from './tensors.js';
 
 /**
  * Decodes large REST infer bodies off the event loop: JSON text → checked tensors, whose buffers
@@ -12,6 +12,7 @@ export interface DecodeRequest {
   body: ArrayBuffer;
   inputs: TensorMeta[];
   maxBatch: number;
+  headerLength: string | undefined;
 }
 
 export type DecodeResponse =
@@ -24,9 +25,22 @@ const text = new TextDecoder('utf-8', { fatal: false });
 
 port.on('message', (req: DecodeRequest) => {
   let body: unknown;
+  let binary: Buffer | undefined;
   try {
-    body = JSON.parse(text.decode(req.body));
+    const split = splitBody(Buffer.from(req.body), req.headerLength);
+    binary = split.binary;
+    body = JSON.parse(text.decode(split.json));
   } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e.code === 'KAPOK_INFERENCE_BAD_REQUEST') {
+      port.postMessage({
+        seq: req.seq,
+        ok: false,
+        message: e.message,
+        badRequest: true,
+      } satisfies DecodeResponse);
+      return;
+    }
     port.postMessage({
       seq: req.seq,
       ok: false,
@@ -36,7 +50,7 @@ port.on('message', (req: DecodeRequest) => {
     return;
   }
   try {
-    const parsed = parseInferBody(body, req.inputs, req.maxBatch);
+    const parsed = parseInferBody(body, req.inputs, req.maxBatch, binary);
     const transfer = parsed.tensors.flatMap((t) => (t.data instanceof ArrayBuffer ? [t.data] : []));
     port.postMessage({ seq: req.seq, ok: true, parsed } satisfies DecodeResponse, transfer);
   } catch (err) {

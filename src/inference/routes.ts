@@ -3,6 +3,7 @@ import { isKapokError, KapokError } from '../core/errors.js';
 import { toKapokError } from '../core/http/server.js';
 import { checkAdmin } from './admin.js';
 import type { BodyDecoder } from './decoder.js';
+import { toRaw } from './raw.js';
 import type { InferenceService } from './service.js';
 import { buildJob, jsonData } from './tensors.js';
 
@@ -92,14 +93,18 @@ export async function inferenceRoutes(app: FastifyInstance, opts: RestOptions): 
 
   const infer = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const raw = req.body instanceof Buffer ? req.body : Buffer.alloc(0);
+    const headerLength = req.headers['inference-header-content-length'];
     let id: string | undefined;
+    let binaryOutputs: string[] = [];
     const { version, done } = await service.infer(req.params.model, req.params.version, async (runner) => {
       const parsed = await opts.decoder.decode(
         raw,
         runner.inputs,
         runner.batched ? runner.cfg.maxBatchSize : 0,
+        typeof headerLength === 'string' ? headerLength : undefined,
       );
       id = parsed.id;
+      binaryOutputs = parsed.binaryOutputs;
       return {
         timeoutMs: parsed.timeoutMs,
         job: (deadline) => buildJob(runner.inputs, runner.outputs, parsed.tensors, parsed.outputs, deadline),
@@ -108,11 +113,23 @@ export async function inferenceRoutes(app: FastifyInstance, opts: RestOptions): 
     let out = `{"model_name":${JSON.stringify(req.params.model)},"model_version":${JSON.stringify(version)}`;
     if (id !== undefined) out += `,"id":${JSON.stringify(id)}`;
     out += ',"outputs":[';
+    const binary: Buffer[] = [];
     done.outputs.forEach((t, i) => {
-      out += `${i ? ',' : ''}{"name":${JSON.stringify(t.name)},"datatype":"${t.datatype}","shape":[${t.shape.join(',')}],"data":${jsonData(t)}}`;
+      out += `${i ? ',' : ''}{"name":${JSON.stringify(t.name)},"datatype":"${t.datatype}","shape":[${t.shape.join(',')}]`;
+      if (binaryOutputs.includes('*') || binaryOutputs.includes(t.name)) {
+        const bytes = toRaw(t);
+        binary.push(bytes);
+        out += `,"parameters":{"binary_data_size":${bytes.length}}}`;
+      } else out += `,"data":${jsonData(t)}}`;
     });
     out += ']}';
-    return reply.type('application/json; charset=utf-8').send(out);
+    if (binary.length === 0) return reply.type('application/json; charset=utf-8').send(out);
+    // Binary tensor extension: JSON header, then the outputs' bytes in output order.
+    const header = Buffer.from(out, 'utf8');
+    return reply
+      .type('application/octet-stream')
+      .header('inference-header-content-length', header.length)
+      .send(Buffer.concat([header, ...binary]));
   };
   const inferOpts = { bodyLimit: opts.maxRequestBytes };
   app.post('/models/:model/infer', inferOpts, infer);

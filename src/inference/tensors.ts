@@ -8,6 +8,7 @@ import {
   type TensorMeta,
   type WireTensor,
 } from './datatypes.js';
+import { fromRaw } from './raw.js';
 import type { InferJob } from './runner.js';
 
 /**
@@ -195,29 +196,60 @@ export function jsonData(t: WireTensor): string {
 export interface ParsedInfer {
   id: string | undefined;
   outputs: string[];
+  /** Outputs answered in the binary section (binary tensor extension); `*`: all. */
+  binaryOutputs: string[];
   /** From parameters.timeout (µs, Triton's name), in ms. */
   timeoutMs: number | undefined;
   tensors: WireTensor[];
 }
 
+type Obj = Record<string, unknown>;
+const params = (x: unknown): Obj => {
+  const p = (x as Obj | undefined)?.parameters;
+  return p && typeof p === 'object' && !Array.isArray(p) ? (p as Obj) : {};
+};
+
+/**
+ * Splits a body of the binary tensor extension (Triton's, used by its clients by default): a JSON
+ * header of `headerLength` bytes, then the raw bytes of the inputs that carry
+ * `parameters.binary_data_size`, in input order.
+ */
+export function splitBody(body: Buffer, headerLength: unknown): { json: Buffer; binary: Buffer | undefined } {
+  if (headerLength === undefined) return { json: body, binary: undefined };
+  const n = Number(headerLength);
+  if (!Number.isSafeInteger(n) || n < 0 || n > body.length)
+    throw bad(
+      `Inference-Header-Content-Length ${String(headerLength).slice(0, 20)} is not within the ${body.length}-byte body`,
+    );
+  return { json: body.subarray(0, n), binary: body.subarray(n) };
+}
+
 /** Checks a parsed REST infer body against the model's inputs; every error names what is wrong. */
-export function parseInferBody(body: unknown, inputs: TensorMeta[], maxBatch: number): ParsedInfer {
+export function parseInferBody(
+  body: unknown,
+  inputs: TensorMeta[],
+  maxBatch: number,
+  binary?: Buffer,
+): ParsedInfer {
   if (!body || typeof body !== 'object' || Array.isArray(body))
     throw bad('request body must be a JSON object with "inputs"');
-  const b = body as Record<string, unknown>;
+  const b = body as Obj;
   if (!Array.isArray(b.inputs)) throw bad('"inputs" must be an array of tensors');
   if (b.id !== undefined && typeof b.id !== 'string') throw bad('"id" must be a string');
   if (b.outputs !== undefined && !Array.isArray(b.outputs)) throw bad('"outputs" must be an array');
+  const binaryOutputs: string[] = params(b).binary_data_output === true ? ['*'] : [];
   const outputs = ((b.outputs as unknown[]) ?? []).map((o) => {
     const n = (o as { name?: unknown })?.name;
     if (typeof n !== 'string') throw bad('each of "outputs" needs a "name"');
+    if (params(o).binary_data === true) binaryOutputs.push(n);
     return n;
   });
-  const t = (b.parameters as Record<string, unknown> | undefined)?.timeout;
+  const t = params(b).timeout;
   if (t !== undefined && (!Number.isSafeInteger(t) || (t as number) < 0))
     throw bad('parameters.timeout must be a non-negative integer (microseconds)');
+  let offset = 0;
   const tensors = b.inputs.map((raw: unknown, i: number) => {
-    const x = raw as Record<string, unknown>;
+    const x = raw as Obj;
     if (!x || typeof x !== 'object' || typeof x.name !== 'string') throw bad(`inputs[${i}] needs a "name"`);
     const meta = inputs.find((m) => m.name === x.name);
     if (!meta)
@@ -226,11 +258,25 @@ export function parseInferBody(body: unknown, inputs: TensorMeta[], maxBatch: nu
       );
     const datatype = checkDatatype(meta, x.datatype);
     const shape = checkShape(meta, x.shape, maxBatch);
-    return fromJsonData(meta.name, datatype, shape, x.data);
+    const size = params(x).binary_data_size;
+    if (size === undefined) return fromJsonData(meta.name, datatype, shape, x.data);
+    if (!binary)
+      throw bad(`input '${meta.name}': binary_data_size needs the Inference-Header-Content-Length header`);
+    if (x.data !== undefined) throw bad(`input '${meta.name}': give data or binary_data_size, not both`);
+    if (!Number.isSafeInteger(size) || (size as number) < 0 || offset + (size as number) > binary.length)
+      throw bad(
+        `input '${meta.name}': binary_data_size ${size} runs past the ${binary.length - offset} binary bytes left`,
+      );
+    const part = binary.subarray(offset, offset + (size as number));
+    offset += size as number;
+    return fromRaw(meta.name, datatype, shape, part);
   });
+  if (binary && offset !== binary.length)
+    throw bad(`the binary section has ${binary.length - offset} bytes no input claims (binary_data_size)`);
   return {
     id: b.id as string | undefined,
     outputs,
+    binaryOutputs,
     timeoutMs: t === undefined ? undefined : Math.ceil((t as number) / 1000),
     tensors,
   };
