@@ -70,6 +70,8 @@ export class VersionRunner {
   private head = 0;
   private queued = 0;
   private closing = false;
+  /** Past the drain: new requests are refused (a caller may retry on the version that replaced this). */
+  private closed = false;
   private batchTimer: NodeJS.Timeout | null = null;
   private drained: (() => void) | null = null;
 
@@ -144,8 +146,13 @@ export class VersionRunner {
   }
 
   infer(job: InferJob): Promise<InferDone> {
-    if (this.closing)
-      return Promise.reject(new KapokError('KAPOK_INFERENCE_MODEL_NOT_READY', 'model version is unloading'));
+    // While draining (closing) requests are still taken: they were routed here before a swap.
+    if (this.closed)
+      return Promise.reject(
+        new KapokError('KAPOK_INFERENCE_MODEL_NOT_READY', 'model version is unloading', {
+          details: { retryable: true },
+        }),
+      );
     if (this.queued >= this.cfg.maxQueue)
       return Promise.reject(
         new KapokError(
@@ -333,6 +340,7 @@ export class VersionRunner {
       this.pump();
       this.checkDrained();
     });
+    this.closed = true;
     if (this.batchTimer) clearTimeout(this.batchTimer);
     for (let p = this.nextQueued(); p; p = this.nextQueued()) {
       this.queued--;
@@ -343,6 +351,7 @@ export class VersionRunner {
 
   private async terminate(): Promise<void> {
     this.closing = true;
+    this.closed = true;
     const slots = this.slots.splice(0);
     for (const s of slots)
       for (const p of s.busy ?? [])

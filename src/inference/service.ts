@@ -71,7 +71,7 @@ export class InferenceService {
     version: string | undefined,
     build: (runner: VersionRunner) => Promise<{ job: (deadline: number) => InferJob; timeoutMs?: number }>,
   ): Promise<{ version: string; runner: VersionRunner; done: InferDone }> {
-    const { version: v, runner } = this.repo.resolve(name, version);
+    let { version: v, runner } = this.repo.resolve(name, version);
     const labels = { model: name, version: v };
     const started = performance.now();
     try {
@@ -79,7 +79,18 @@ export class InferenceService {
       const limit = runner.cfg.timeoutMs;
       const t = built.timeoutMs;
       const job = built.job(Date.now() + (t && t > 0 ? Math.min(t, limit) : limit));
-      const done = await runner.infer(job);
+      let done: InferDone;
+      try {
+        done = await runner.infer(job);
+      } catch (err) {
+        // Swapped out between lookup and enqueue (the body was being decoded): the job never left
+        // this thread, so it runs on the version that replaced it when its inputs are the same.
+        const again = isKapokError(err) && err.details?.retryable ? this.repo.resolve(name, version) : null;
+        if (!again || again.runner === runner || !sameInputs(again.runner, runner)) throw err;
+        ({ version: v, runner } = again);
+        labels.version = v;
+        done = await runner.infer(job);
+      }
       this.metrics.success.inc(labels);
       this.metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);
       this.metrics.queueSeconds.observe(labels, done.queueMs / 1000);
@@ -95,4 +106,11 @@ export class InferenceService {
       throw e;
     }
   }
+}
+
+function sameInputs(a: VersionRunner, b: VersionRunner): boolean {
+  return (
+    JSON.stringify(a.inputs) === JSON.stringify(b.inputs) &&
+    JSON.stringify(a.outputs) === JSON.stringify(b.outputs)
+  );
 }

@@ -26,8 +26,12 @@ function publish(version: number, files: Record<string, Uint8Array | string>): v
 }
 
 const ROW = mlpRow(5);
-const infer = () =>
-  s.post('/v2/models/mlp/infer', { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 16], data: ROW }] });
+const infer = (rows = 1) =>
+  s.post('/v2/models/mlp/infer', {
+    inputs: [
+      { name: 'x', datatype: 'FP32', shape: [rows, 16], data: Array.from({ length: rows }, () => ROW) },
+    ],
+  });
 
 interface Load {
   stop(): Promise<void>;
@@ -37,9 +41,10 @@ interface Load {
 function loadGenerator(concurrency = 4): Load {
   let running = true;
   const results: Load['results'] = [];
-  const loops = Array.from({ length: concurrency }, async () => {
+  // Loop 0 sends bodies over 64 KiB: they are decoded on the decoder thread while a swap may happen.
+  const loops = Array.from({ length: concurrency }, async (_, i) => {
     while (running) {
-      const r = await infer();
+      const r = await infer(i === 0 ? 400 : 1);
       results.push({
         status: r.status,
         version: r.body?.model_version,
