@@ -127,6 +127,28 @@ export async function inference() {
       await res.body.arrayBuffer();
       return res.statusCode === 200;
     };
+    // REST binary tensor extension (what Triton's HTTP client sends by default).
+    const restBinaryOnce = (model: string, dim: number) => {
+      const x = Buffer.from(Float32Array.from(row(dim)).buffer);
+      const header = Buffer.from(
+        JSON.stringify({
+          inputs: [
+            { name: 'x', datatype: 'FP32', shape: [1, dim], parameters: { binary_data_size: x.length } },
+          ],
+          parameters: { binary_data_output: true },
+        }),
+      );
+      const body = Buffer.concat([header, x]);
+      const headers = {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(header.length),
+      };
+      return async () => {
+        const res = await pool.request({ path: `/v2/models/${model}/infer`, method: 'POST', body, headers });
+        await res.body.arrayBuffer();
+        return res.statusCode === 200;
+      };
+    };
     const grpcOnce = (model: string, dim: number) => {
       const req = {
         model_name: model,
@@ -161,6 +183,12 @@ export async function inference() {
       rest[c] = await closedLoop(c, restOnce('mlp', body(16)));
       grpcR[c] = await closedLoop(c, grpcOnce('mlp', 16));
     }
+
+    await warm(restBinaryOnce('mlp', 16));
+    const restBinary = {
+      1: await closedLoop(1, restBinaryOnce('mlp', 16)),
+      64: await closedLoop(64, restBinaryOnce('mlp', 16)),
+    };
 
     process.stderr.write('  batching on/off at 64...\n');
     const batchingResult: Record<string, unknown> = {};
@@ -210,6 +238,7 @@ export async function inference() {
       raw: { mlp: rawSmall, wide: rawWide },
       rest,
       grpc: grpcR,
+      restBinary,
       httpFloorC1,
       addedLatencyC1ms: {
         rest: round(restC1.p50ms - rawSmall.p50ms),
