@@ -63,6 +63,15 @@ describe('inference model control auth', () => {
   });
 });
 
+describe('inference.adminToken is a secret', () => {
+  it('kapok config print shows it as ***', async () => {
+    const r = await kapok(['config', 'print', '--json'], { KAPOK_INFERENCE__ADMIN_TOKEN: TOKEN });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!r.stdout.includes(TOKEN));
+    assert.equal(JSON.parse(r.stdout).inference.adminToken, '***');
+  });
+});
+
 describe('inference model control under profile gov', () => {
   it('without adminToken, load/unload are refused', async () => {
     const gov = await startInference({}, undefined, { profile: 'gov' });
