@@ -164,7 +164,7 @@ function encStmt(t: AsnType, v: string): string {
     case 'int':
       return `w.bits(int(${v}, ${t.lb}, ${t.ub}) - ${t.lb}, ${bitsFor(t.ub - t.lb + 1)});`;
     case 'bits': {
-      const s = `bitString(${v}, ${t.min}, ${t.ext ? 16383 : t.max})`;
+      const s = `bitString(${v}, ${t.ext ? 0 : t.min}, ${t.ext ? 16383 : t.max})`;
       if (t.ext)
         return `{ const s = ${s}; if (s.length === ${t.min}) { w.bit(false); w.bitString(s); } else { w.bit(true); w.length(s.length); w.bitString(s); } }`;
       if (t.min === t.max) return `w.bitString(${s});`;
@@ -193,7 +193,7 @@ function valExpr(t: AsnType, v: string): string {
     case 'int':
       return `int(${v}, ${t.lb}, ${t.ub})`;
     case 'bits':
-      return `bitString(${v}, ${t.min}, ${t.ext ? 16383 : t.max})`;
+      return `bitString(${v}, ${t.ext ? 0 : t.min}, ${t.ext ? 16383 : t.max})`;
     case 'octets':
       return `hex(${v}, ${t.min}, ${t.max}).toLowerCase()`;
     case 'ia5':
