@@ -69,7 +69,7 @@ describe('v2x codec: cross-check with asn1c (UPER and XER, both ways)', { skip }
     assert.equal(r.status, 0, r.stderr);
     const back = fromXer(r.stdout.toString('utf8'));
     assert.equal(back.length, msgs.length);
-    msgs.forEach((m, i) => assert.deepEqual(back[i], m, `message ${i}`));
+    for (const [i, m] of msgs.entries()) assert.deepEqual(back[i], m, `message ${i}`);
   });
 
   it('asn1c encodes our XER to the bytes we encode, and we decode its bytes to the same JSON', () => {
