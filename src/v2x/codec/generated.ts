@@ -2276,19 +2276,18 @@ export function dec_LaneAttributes_Vehicle(r: Reader): T.LaneAttributes_Vehicle 
 }
 export function enc_LaneAttributes_Vehicle(w: Writer, v: T.LaneAttributes_Vehicle): void {
   {
-    const s = bitString(v, 0, 16383);
+    const s = bitString(v, 0, 1048576);
     if (s.length === 8) {
       w.bit(false);
       w.bitString(s);
     } else {
       w.bit(true);
-      w.length(s.length);
-      w.bitString(s);
+      w.bitStringUnbounded(s);
     }
   }
 }
 export function val_LaneAttributes_Vehicle(v: unknown): T.LaneAttributes_Vehicle {
-  return bitString(v, 0, 16383);
+  return bitString(v, 0, 1048576);
 }
 
 export function dec_LaneAttributes_Crosswalk(r: Reader): T.LaneAttributes_Crosswalk {
@@ -6025,19 +6024,18 @@ export function dec_VehicleEventFlags(r: Reader): T.VehicleEventFlags {
 }
 export function enc_VehicleEventFlags(w: Writer, v: T.VehicleEventFlags): void {
   {
-    const s = bitString(v, 0, 16383);
+    const s = bitString(v, 0, 1048576);
     if (s.length === 13) {
       w.bit(false);
       w.bitString(s);
     } else {
       w.bit(true);
-      w.length(s.length);
-      w.bitString(s);
+      w.bitStringUnbounded(s);
     }
   }
 }
 export function val_VehicleEventFlags(v: unknown): T.VehicleEventFlags {
-  return bitString(v, 0, 16383);
+  return bitString(v, 0, 1048576);
 }
 
 export function dec_ExteriorLights(r: Reader): T.ExteriorLights {
@@ -6045,17 +6043,16 @@ export function dec_ExteriorLights(r: Reader): T.ExteriorLights {
 }
 export function enc_ExteriorLights(w: Writer, v: T.ExteriorLights): void {
   {
-    const s = bitString(v, 0, 16383);
+    const s = bitString(v, 0, 1048576);
     if (s.length === 9) {
       w.bit(false);
       w.bitString(s);
     } else {
       w.bit(true);
-      w.length(s.length);
-      w.bitString(s);
+      w.bitStringUnbounded(s);
     }
   }
 }
 export function val_ExteriorLights(v: unknown): T.ExteriorLights {
-  return bitString(v, 0, 16383);
+  return bitString(v, 0, 1048576);
 }

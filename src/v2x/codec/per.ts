@@ -21,6 +21,9 @@ export function at(e: unknown, seg: string): never {
   throw e;
 }
 
+/** Longest bit string accepted outside an extensible size root (far beyond any real message). */
+export const MAX_EXT_BITS = 1 << 20;
+
 const HEX: string[] = [];
 for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
 
@@ -126,6 +129,7 @@ export class Reader {
       const l = this.lengthOrFragment();
       const n = l >= 0 ? l : -l * 16384;
       s += this.bitString(n);
+      if (s.length > MAX_EXT_BITS) fail(`bit string longer than ${MAX_EXT_BITS} bits`);
       if (l >= 0) return s;
     }
   }
@@ -191,11 +195,27 @@ export class Writer {
     this.pos++;
   }
 
-  /** Unconstrained length determinant for n < 16384 (longer values never occur in these modules). */
+  /** Unconstrained length determinant for n < 16384 (X.691 10.9.3.6-7, unaligned). */
   length(n: number): void {
     if (n < 128) this.bits(n, 8);
     else if (n < 16384) this.bits(0x8000 | n, 16);
-    else fail(`length ${n} needs fragmentation, which the encoder does not produce`);
+    else fail(`length ${n} needs fragmentation`);
+  }
+
+  /**
+   * A bit string outside its extensible size root: semi-constrained length in bits, fragmented in
+   * chunks of 16K..64K bits past 16383 (X.691 10.9.3.8), ending with a short length (maybe 0).
+   */
+  bitStringUnbounded(s: string): void {
+    let i = 0;
+    while (s.length - i >= 16384) {
+      const m = Math.min(4, Math.floor((s.length - i) / 16384));
+      this.bits(0xc0 | m, 8);
+      this.bitString(s.slice(i, i + m * 16384));
+      i += m * 16384;
+    }
+    this.length(s.length - i);
+    this.bitString(i === 0 ? s : s.slice(i));
   }
 
   bitString(s: string): void {

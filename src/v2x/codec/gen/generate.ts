@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bitsFor } from '../per.js';
+import { bitsFor, MAX_EXT_BITS } from '../per.js';
 import { type AsnField, type AsnType, parseModule } from './asn.js';
 
 const root = new URL('../../../../', import.meta.url).pathname;
@@ -144,6 +144,7 @@ function decExpr(t: AsnType): string {
     case 'int':
       return `r.int(${t.lb}, ${t.ub}, ${bitsFor(t.ub - t.lb + 1)})`;
     case 'bits': {
+      if (t.ext && t.min !== t.max) throw new Error('extensible BIT STRING with a size range root');
       const len = t.min === t.max ? `${t.min}` : `r.int(${t.min}, ${t.max}, ${bitsFor(t.max - t.min + 1)})`;
       return t.ext ? `(r.bit() ? r.bitStringUnbounded() : r.bitString(${len}))` : `r.bitString(${len})`;
     }
@@ -164,9 +165,9 @@ function encStmt(t: AsnType, v: string): string {
     case 'int':
       return `w.bits(int(${v}, ${t.lb}, ${t.ub}) - ${t.lb}, ${bitsFor(t.ub - t.lb + 1)});`;
     case 'bits': {
-      const s = `bitString(${v}, ${t.ext ? 0 : t.min}, ${t.ext ? 16383 : t.max})`;
+      const s = `bitString(${v}, ${t.ext ? 0 : t.min}, ${t.ext ? MAX_EXT_BITS : t.max})`;
       if (t.ext)
-        return `{ const s = ${s}; if (s.length === ${t.min}) { w.bit(false); w.bitString(s); } else { w.bit(true); w.length(s.length); w.bitString(s); } }`;
+        return `{ const s = ${s}; if (s.length === ${t.min}) { w.bit(false); w.bitString(s); } else { w.bit(true); w.bitStringUnbounded(s); } }`;
       if (t.min === t.max) return `w.bitString(${s});`;
       return `{ const s = ${s}; w.bits(s.length - ${t.min}, ${bitsFor(t.max - t.min + 1)}); w.bitString(s); }`;
     }
@@ -193,7 +194,7 @@ function valExpr(t: AsnType, v: string): string {
     case 'int':
       return `int(${v}, ${t.lb}, ${t.ub})`;
     case 'bits':
-      return `bitString(${v}, ${t.ext ? 0 : t.min}, ${t.ext ? 16383 : t.max})`;
+      return `bitString(${v}, ${t.ext ? 0 : t.min}, ${t.ext ? MAX_EXT_BITS : t.max})`;
     case 'octets':
       return `hex(${v}, ${t.min}, ${t.max}).toLowerCase()`;
     case 'ia5':
