@@ -24,6 +24,22 @@ export function at(e: unknown, seg: string): never {
 /** Longest bit string accepted outside an extensible size root (far beyond any real message). */
 export const MAX_EXT_BITS = 1 << 20;
 
+/** '0'/'1' renderings of n-bit values (n <= 16), filled on first use: no allocation per message. */
+const BIT_CHARS: (string | undefined)[][] = [];
+function bitChars(v: number, n: number): string {
+  let t = BIT_CHARS[n];
+  if (t === undefined) {
+    t = [];
+    BIT_CHARS[n] = t;
+  }
+  let s = t[v];
+  if (s === undefined) {
+    s = n === 0 ? '' : v.toString(2).padStart(n, '0');
+    t[v] = s;
+  }
+  return s;
+}
+
 const HEX: string[] = [];
 for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
 
@@ -40,17 +56,28 @@ export class Reader {
 
   /** `n` (0..32) bits as an unsigned number, first bit most significant. */
   bits(n: number): number {
-    let p = this.pos;
+    const p = this.pos;
     if (p + n > this.end) fail(`truncated: needs ${n} more bits at bit ${p}, ${this.end - p} left`);
     this.pos = p + n;
+    if (n === 0) return 0;
+    const buf = this.buf;
+    const i = p >>> 3;
+    if (n <= 24 && i + 3 < buf.length) {
+      // A 32-bit window: offset (<= 7) + n (<= 24) stays within it, so int32 shifts are exact.
+      const w = (buf[i]! << 24) | (buf[i + 1]! << 16) | (buf[i + 2]! << 8) | buf[i + 3]!;
+      return (w << (p & 7)) >>> (32 - n);
+    }
+    return this.slowBits(p, n);
+  }
+
+  /** Near the end of the buffer or past 24 bits: octet by octet, combined by arithmetic. */
+  private slowBits(p: number, n: number): number {
     const buf = this.buf;
     let v = 0;
     while (n > 0) {
-      const off = p & 7;
-      const avail = 8 - off;
+      const avail = 8 - (p & 7);
       const take = Math.min(n, avail);
-      const b = (buf[p >>> 3]! >>> (avail - take)) & ((1 << take) - 1);
-      v = v * (1 << take) + b;
+      v = v * (1 << take) + ((buf[p >>> 3]! >>> (avail - take)) & ((1 << take) - 1));
       n -= take;
       p += take;
     }
@@ -112,11 +139,11 @@ export class Reader {
   /** A bit string of `n` bits as '0'/'1' characters. */
   bitString(n: number): string {
     if (this.pos + n > this.end) fail(`truncated: bit string of ${n} bits exceeds the input`);
-    if (n <= 32) return n === 0 ? '' : this.bits(n).toString(2).padStart(n, '0');
+    if (n <= 16) return bitChars(this.bits(n), n);
     let s = '';
     while (n > 0) {
-      const k = Math.min(n, 32);
-      s += this.bits(k).toString(2).padStart(k, '0');
+      const k = Math.min(n, 16);
+      s += bitChars(this.bits(k), k);
       n -= k;
     }
     return s;
