@@ -2,8 +2,11 @@
 // Per type: dec_<T> (UPER → value), enc_<T> (value → UPER), val_<T> (unknown JSON → value).
 // Composite codecs track the component being handled in `f` so a failure gets its field path.
 import { at, fail, type Reader, type Writer } from './per.js';
-import { bitString, choiceKey, enumIndex, hex, ia5, int, isObject, skipExtensions } from './rt.js';
+import * as rt from './rt.js';
 import type * as T from './types.js';
+
+// Bound once: a loader that turns ESM into CommonJS (tsx) would otherwise call a getter per use.
+const { badEnum, bitString, choiceKey, hex, ia5, int, isObject, skipExtensions } = rt;
 
 const N_BasicSafetyMessage = [
   'msgCnt',
@@ -426,15 +429,36 @@ const E_HeadingConfidence: T.HeadingConfidence[] = [
   'prec0-01deg',
   'prec0-0125deg',
 ];
-const I_HeadingConfidence = new Map<unknown, number>(E_HeadingConfidence.map((s, i) => [s, i]));
+function I_HeadingConfidence(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'prec10deg':
+      return 1;
+    case 'prec05deg':
+      return 2;
+    case 'prec01deg':
+      return 3;
+    case 'prec0-1deg':
+      return 4;
+    case 'prec0-05deg':
+      return 5;
+    case 'prec0-01deg':
+      return 6;
+    case 'prec0-0125deg':
+      return 7;
+    default:
+      return badEnum(v, 'HeadingConfidence', E_HeadingConfidence);
+  }
+}
 export function dec_HeadingConfidence(r: Reader): T.HeadingConfidence {
   return E_HeadingConfidence[r.int(0, 7, 3)]!;
 }
 export function enc_HeadingConfidence(w: Writer, v: T.HeadingConfidence): void {
-  w.bits(enumIndex(I_HeadingConfidence, v, 'HeadingConfidence'), 3);
+  w.bits(I_HeadingConfidence(v), 3);
 }
 export function val_HeadingConfidence(v: unknown): T.HeadingConfidence {
-  return E_HeadingConfidence[enumIndex(I_HeadingConfidence, v, 'HeadingConfidence')]!;
+  return E_HeadingConfidence[I_HeadingConfidence(v)]!;
 }
 
 const E_SpeedConfidence: T.SpeedConfidence[] = [
@@ -447,15 +471,36 @@ const E_SpeedConfidence: T.SpeedConfidence[] = [
   'prec0-05ms',
   'prec0-01ms',
 ];
-const I_SpeedConfidence = new Map<unknown, number>(E_SpeedConfidence.map((s, i) => [s, i]));
+function I_SpeedConfidence(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'prec100ms':
+      return 1;
+    case 'prec10ms':
+      return 2;
+    case 'prec5ms':
+      return 3;
+    case 'prec1ms':
+      return 4;
+    case 'prec0-1ms':
+      return 5;
+    case 'prec0-05ms':
+      return 6;
+    case 'prec0-01ms':
+      return 7;
+    default:
+      return badEnum(v, 'SpeedConfidence', E_SpeedConfidence);
+  }
+}
 export function dec_SpeedConfidence(r: Reader): T.SpeedConfidence {
   return E_SpeedConfidence[r.int(0, 7, 3)]!;
 }
 export function enc_SpeedConfidence(w: Writer, v: T.SpeedConfidence): void {
-  w.bits(enumIndex(I_SpeedConfidence, v, 'SpeedConfidence'), 3);
+  w.bits(I_SpeedConfidence(v), 3);
 }
 export function val_SpeedConfidence(v: unknown): T.SpeedConfidence {
-  return E_SpeedConfidence[enumIndex(I_SpeedConfidence, v, 'SpeedConfidence')]!;
+  return E_SpeedConfidence[I_SpeedConfidence(v)]!;
 }
 
 const E_SteeringWheelAngleConfidence: T.SteeringWheelAngleConfidence[] = [
@@ -464,19 +509,28 @@ const E_SteeringWheelAngleConfidence: T.SteeringWheelAngleConfidence[] = [
   'prec1deg',
   'prec0-02deg',
 ];
-const I_SteeringWheelAngleConfidence = new Map<unknown, number>(
-  E_SteeringWheelAngleConfidence.map((s, i) => [s, i]),
-);
+function I_SteeringWheelAngleConfidence(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'prec2deg':
+      return 1;
+    case 'prec1deg':
+      return 2;
+    case 'prec0-02deg':
+      return 3;
+    default:
+      return badEnum(v, 'SteeringWheelAngleConfidence', E_SteeringWheelAngleConfidence);
+  }
+}
 export function dec_SteeringWheelAngleConfidence(r: Reader): T.SteeringWheelAngleConfidence {
   return E_SteeringWheelAngleConfidence[r.int(0, 3, 2)]!;
 }
 export function enc_SteeringWheelAngleConfidence(w: Writer, v: T.SteeringWheelAngleConfidence): void {
-  w.bits(enumIndex(I_SteeringWheelAngleConfidence, v, 'SteeringWheelAngleConfidence'), 2);
+  w.bits(I_SteeringWheelAngleConfidence(v), 2);
 }
 export function val_SteeringWheelAngleConfidence(v: unknown): T.SteeringWheelAngleConfidence {
-  return E_SteeringWheelAngleConfidence[
-    enumIndex(I_SteeringWheelAngleConfidence, v, 'SteeringWheelAngleConfidence')
-  ]!;
+  return E_SteeringWheelAngleConfidence[I_SteeringWheelAngleConfidence(v)]!;
 }
 
 export function dec_Latitude(r: Reader): T.Latitude {
@@ -579,15 +633,52 @@ const E_PositionConfidence: T.PositionConfidence[] = [
   'a2cm',
   'a1cm',
 ];
-const I_PositionConfidence = new Map<unknown, number>(E_PositionConfidence.map((s, i) => [s, i]));
+function I_PositionConfidence(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'a500m':
+      return 1;
+    case 'a200m':
+      return 2;
+    case 'a100m':
+      return 3;
+    case 'a50m':
+      return 4;
+    case 'a20m':
+      return 5;
+    case 'a10m':
+      return 6;
+    case 'a5m':
+      return 7;
+    case 'a2m':
+      return 8;
+    case 'a1m':
+      return 9;
+    case 'a50cm':
+      return 10;
+    case 'a20cm':
+      return 11;
+    case 'a10cm':
+      return 12;
+    case 'a5cm':
+      return 13;
+    case 'a2cm':
+      return 14;
+    case 'a1cm':
+      return 15;
+    default:
+      return badEnum(v, 'PositionConfidence', E_PositionConfidence);
+  }
+}
 export function dec_PositionConfidence(r: Reader): T.PositionConfidence {
   return E_PositionConfidence[r.int(0, 15, 4)]!;
 }
 export function enc_PositionConfidence(w: Writer, v: T.PositionConfidence): void {
-  w.bits(enumIndex(I_PositionConfidence, v, 'PositionConfidence'), 4);
+  w.bits(I_PositionConfidence(v), 4);
 }
 export function val_PositionConfidence(v: unknown): T.PositionConfidence {
-  return E_PositionConfidence[enumIndex(I_PositionConfidence, v, 'PositionConfidence')]!;
+  return E_PositionConfidence[I_PositionConfidence(v)]!;
 }
 
 const E_ElevationConfidence: T.ElevationConfidence[] = [
@@ -608,15 +699,52 @@ const E_ElevationConfidence: T.ElevationConfidence[] = [
   'elev-000-02',
   'elev-000-01',
 ];
-const I_ElevationConfidence = new Map<unknown, number>(E_ElevationConfidence.map((s, i) => [s, i]));
+function I_ElevationConfidence(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'elev-500-00':
+      return 1;
+    case 'elev-200-00':
+      return 2;
+    case 'elev-100-00':
+      return 3;
+    case 'elev-050-00':
+      return 4;
+    case 'elev-020-00':
+      return 5;
+    case 'elev-010-00':
+      return 6;
+    case 'elev-005-00':
+      return 7;
+    case 'elev-002-00':
+      return 8;
+    case 'elev-001-00':
+      return 9;
+    case 'elev-000-50':
+      return 10;
+    case 'elev-000-20':
+      return 11;
+    case 'elev-000-10':
+      return 12;
+    case 'elev-000-05':
+      return 13;
+    case 'elev-000-02':
+      return 14;
+    case 'elev-000-01':
+      return 15;
+    default:
+      return badEnum(v, 'ElevationConfidence', E_ElevationConfidence);
+  }
+}
 export function dec_ElevationConfidence(r: Reader): T.ElevationConfidence {
   return E_ElevationConfidence[r.int(0, 15, 4)]!;
 }
 export function enc_ElevationConfidence(w: Writer, v: T.ElevationConfidence): void {
-  w.bits(enumIndex(I_ElevationConfidence, v, 'ElevationConfidence'), 4);
+  w.bits(I_ElevationConfidence(v), 4);
 }
 export function val_ElevationConfidence(v: unknown): T.ElevationConfidence {
-  return E_ElevationConfidence[enumIndex(I_ElevationConfidence, v, 'ElevationConfidence')]!;
+  return E_ElevationConfidence[I_ElevationConfidence(v)]!;
 }
 
 const N_Position3D = ['lat', 'long', 'elevation'];
@@ -1685,15 +1813,100 @@ const E_TimeConfidence: T.TimeConfidence[] = [
   'time-000-000-000-000-02',
   'time-000-000-000-000-01',
 ];
-const I_TimeConfidence = new Map<unknown, number>(E_TimeConfidence.map((s, i) => [s, i]));
+function I_TimeConfidence(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'time-100-000':
+      return 1;
+    case 'time-050-000':
+      return 2;
+    case 'time-020-000':
+      return 3;
+    case 'time-010-000':
+      return 4;
+    case 'time-002-000':
+      return 5;
+    case 'time-001-000':
+      return 6;
+    case 'time-000-500':
+      return 7;
+    case 'time-000-200':
+      return 8;
+    case 'time-000-100':
+      return 9;
+    case 'time-000-050':
+      return 10;
+    case 'time-000-020':
+      return 11;
+    case 'time-000-010':
+      return 12;
+    case 'time-000-005':
+      return 13;
+    case 'time-000-002':
+      return 14;
+    case 'time-000-001':
+      return 15;
+    case 'time-000-000-5':
+      return 16;
+    case 'time-000-000-2':
+      return 17;
+    case 'time-000-000-1':
+      return 18;
+    case 'time-000-000-05':
+      return 19;
+    case 'time-000-000-02':
+      return 20;
+    case 'time-000-000-01':
+      return 21;
+    case 'time-000-000-005':
+      return 22;
+    case 'time-000-000-002':
+      return 23;
+    case 'time-000-000-001':
+      return 24;
+    case 'time-000-000-000-5':
+      return 25;
+    case 'time-000-000-000-2':
+      return 26;
+    case 'time-000-000-000-1':
+      return 27;
+    case 'time-000-000-000-05':
+      return 28;
+    case 'time-000-000-000-02':
+      return 29;
+    case 'time-000-000-000-01':
+      return 30;
+    case 'time-000-000-000-005':
+      return 31;
+    case 'time-000-000-000-002':
+      return 32;
+    case 'time-000-000-000-001':
+      return 33;
+    case 'time-000-000-000-000-5':
+      return 34;
+    case 'time-000-000-000-000-2':
+      return 35;
+    case 'time-000-000-000-000-1':
+      return 36;
+    case 'time-000-000-000-000-05':
+      return 37;
+    case 'time-000-000-000-000-02':
+      return 38;
+    case 'time-000-000-000-000-01':
+      return 39;
+    default:
+      return badEnum(v, 'TimeConfidence', E_TimeConfidence);
+  }
+}
 export function dec_TimeConfidence(r: Reader): T.TimeConfidence {
   return E_TimeConfidence[r.int(0, 39, 6)]!;
 }
 export function enc_TimeConfidence(w: Writer, v: T.TimeConfidence): void {
-  w.bits(enumIndex(I_TimeConfidence, v, 'TimeConfidence'), 6);
+  w.bits(I_TimeConfidence(v), 6);
 }
 export function val_TimeConfidence(v: unknown): T.TimeConfidence {
-  return E_TimeConfidence[enumIndex(I_TimeConfidence, v, 'TimeConfidence')]!;
+  return E_TimeConfidence[I_TimeConfidence(v)]!;
 }
 
 const N_MapData = ['msgCnt', 'timeStamp', 'nodes'];
@@ -2963,17 +3176,48 @@ const E_SpeedLimitType: T.SpeedLimitType[] = [
   'vehiclesWithTrailersMaxSpeed',
   'vehiclesWithTrailersNightMaxSpeed',
 ];
-const I_SpeedLimitType = new Map<unknown, number>(E_SpeedLimitType.map((s, i) => [s, i]));
+function I_SpeedLimitType(v: unknown): number {
+  switch (v) {
+    case 'unknown':
+      return 0;
+    case 'maxSpeedInSchoolZone':
+      return 1;
+    case 'maxSpeedInSchoolZoneWhenChildrenArePresent':
+      return 2;
+    case 'maxSpeedInConstructionZone':
+      return 3;
+    case 'vehicleMinSpeed':
+      return 4;
+    case 'vehicleMaxSpeed':
+      return 5;
+    case 'vehicleNightMaxSpeed':
+      return 6;
+    case 'truckMinSpeed':
+      return 7;
+    case 'truckMaxSpeed':
+      return 8;
+    case 'truckNightMaxSpeed':
+      return 9;
+    case 'vehiclesWithTrailersMinSpeed':
+      return 10;
+    case 'vehiclesWithTrailersMaxSpeed':
+      return 11;
+    case 'vehiclesWithTrailersNightMaxSpeed':
+      return 12;
+    default:
+      return badEnum(v, 'SpeedLimitType', E_SpeedLimitType);
+  }
+}
 export function dec_SpeedLimitType(r: Reader): T.SpeedLimitType {
   if (r.bit()) fail(`unknown extension value ${r.smallNumber()} of SpeedLimitType`);
   return E_SpeedLimitType[r.int(0, 12, 4)]!;
 }
 export function enc_SpeedLimitType(w: Writer, v: T.SpeedLimitType): void {
   w.bit(false);
-  w.bits(enumIndex(I_SpeedLimitType, v, 'SpeedLimitType'), 4);
+  w.bits(I_SpeedLimitType(v), 4);
 }
 export function val_SpeedLimitType(v: unknown): T.SpeedLimitType {
-  return E_SpeedLimitType[enumIndex(I_SpeedLimitType, v, 'SpeedLimitType')]!;
+  return E_SpeedLimitType[I_SpeedLimitType(v)]!;
 }
 
 const N_MessageFrame = ['bsmFrame', 'mapFrame', 'rsmFrame', 'spatFrame', 'rsiFrame'];
@@ -3371,17 +3615,34 @@ const E_EventSource: T.EventSource[] = [
   'internet',
   'detection',
 ];
-const I_EventSource = new Map<unknown, number>(E_EventSource.map((s, i) => [s, i]));
+function I_EventSource(v: unknown): number {
+  switch (v) {
+    case 'unknown':
+      return 0;
+    case 'police':
+      return 1;
+    case 'government':
+      return 2;
+    case 'meteorological':
+      return 3;
+    case 'internet':
+      return 4;
+    case 'detection':
+      return 5;
+    default:
+      return badEnum(v, 'EventSource', E_EventSource);
+  }
+}
 export function dec_EventSource(r: Reader): T.EventSource {
   if (r.bit()) fail(`unknown extension value ${r.smallNumber()} of EventSource`);
   return E_EventSource[r.int(0, 5, 3)]!;
 }
 export function enc_EventSource(w: Writer, v: T.EventSource): void {
   w.bit(false);
-  w.bits(enumIndex(I_EventSource, v, 'EventSource'), 3);
+  w.bits(I_EventSource(v), 3);
 }
 export function val_EventSource(v: unknown): T.EventSource {
-  return E_EventSource[enumIndex(I_EventSource, v, 'EventSource')]!;
+  return E_EventSource[I_EventSource(v)]!;
 }
 
 export function dec_EventType(r: Reader): T.EventType {
@@ -4220,17 +4481,32 @@ export function val_ParticipantData(v: unknown): T.ParticipantData {
 }
 
 const E_ParticipantType: T.ParticipantType[] = ['unknown', 'motor', 'non-motor', 'pedestrian', 'rsu'];
-const I_ParticipantType = new Map<unknown, number>(E_ParticipantType.map((s, i) => [s, i]));
+function I_ParticipantType(v: unknown): number {
+  switch (v) {
+    case 'unknown':
+      return 0;
+    case 'motor':
+      return 1;
+    case 'non-motor':
+      return 2;
+    case 'pedestrian':
+      return 3;
+    case 'rsu':
+      return 4;
+    default:
+      return badEnum(v, 'ParticipantType', E_ParticipantType);
+  }
+}
 export function dec_ParticipantType(r: Reader): T.ParticipantType {
   if (r.bit()) fail(`unknown extension value ${r.smallNumber()} of ParticipantType`);
   return E_ParticipantType[r.int(0, 4, 3)]!;
 }
 export function enc_ParticipantType(w: Writer, v: T.ParticipantType): void {
   w.bit(false);
-  w.bits(enumIndex(I_ParticipantType, v, 'ParticipantType'), 3);
+  w.bits(I_ParticipantType(v), 3);
 }
 export function val_ParticipantType(v: unknown): T.ParticipantType {
-  return E_ParticipantType[enumIndex(I_ParticipantType, v, 'ParticipantType')]!;
+  return E_ParticipantType[I_ParticipantType(v)]!;
 }
 
 const E_SourceType: T.SourceType[] = [
@@ -4243,17 +4519,38 @@ const E_SourceType: T.SourceType[] = [
   'lidar',
   'integrated',
 ];
-const I_SourceType = new Map<unknown, number>(E_SourceType.map((s, i) => [s, i]));
+function I_SourceType(v: unknown): number {
+  switch (v) {
+    case 'unknown':
+      return 0;
+    case 'selfinfo':
+      return 1;
+    case 'v2x':
+      return 2;
+    case 'video':
+      return 3;
+    case 'microwaveRadar':
+      return 4;
+    case 'loop':
+      return 5;
+    case 'lidar':
+      return 6;
+    case 'integrated':
+      return 7;
+    default:
+      return badEnum(v, 'SourceType', E_SourceType);
+  }
+}
 export function dec_SourceType(r: Reader): T.SourceType {
   if (r.bit()) fail(`unknown extension value ${r.smallNumber()} of SourceType`);
   return E_SourceType[r.int(0, 7, 3)]!;
 }
 export function enc_SourceType(w: Writer, v: T.SourceType): void {
   w.bit(false);
-  w.bits(enumIndex(I_SourceType, v, 'SourceType'), 3);
+  w.bits(I_SourceType(v), 3);
 }
 export function val_SourceType(v: unknown): T.SourceType {
-  return E_SourceType[enumIndex(I_SourceType, v, 'SourceType')]!;
+  return E_SourceType[I_SourceType(v)]!;
 }
 
 export function dec_IntersectionStateList(r: Reader): T.IntersectionStateList {
@@ -4576,17 +4873,40 @@ const E_LightState: T.LightState[] = [
   'yellow',
   'flashing-yellow',
 ];
-const I_LightState = new Map<unknown, number>(E_LightState.map((s, i) => [s, i]));
+function I_LightState(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'dark':
+      return 1;
+    case 'flashing-red':
+      return 2;
+    case 'red':
+      return 3;
+    case 'flashing-green':
+      return 4;
+    case 'permissive-green':
+      return 5;
+    case 'protected-green':
+      return 6;
+    case 'yellow':
+      return 7;
+    case 'flashing-yellow':
+      return 8;
+    default:
+      return badEnum(v, 'LightState', E_LightState);
+  }
+}
 export function dec_LightState(r: Reader): T.LightState {
   if (r.bit()) fail(`unknown extension value ${r.smallNumber()} of LightState`);
   return E_LightState[r.int(0, 8, 4)]!;
 }
 export function enc_LightState(w: Writer, v: T.LightState): void {
   w.bit(false);
-  w.bits(enumIndex(I_LightState, v, 'LightState'), 4);
+  w.bits(I_LightState(v), 4);
 }
 export function val_LightState(v: unknown): T.LightState {
-  return E_LightState[enumIndex(I_LightState, v, 'LightState')]!;
+  return E_LightState[I_LightState(v)]!;
 }
 
 const N_TimeChangeDetails = ['counting', 'utcTiming'];
@@ -5106,15 +5426,26 @@ export function val_BrakeSystemStatus(v: unknown): T.BrakeSystemStatus {
 }
 
 const E_BrakePedalStatus: T.BrakePedalStatus[] = ['unavailable', 'off', 'on'];
-const I_BrakePedalStatus = new Map<unknown, number>(E_BrakePedalStatus.map((s, i) => [s, i]));
+function I_BrakePedalStatus(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'off':
+      return 1;
+    case 'on':
+      return 2;
+    default:
+      return badEnum(v, 'BrakePedalStatus', E_BrakePedalStatus);
+  }
+}
 export function dec_BrakePedalStatus(r: Reader): T.BrakePedalStatus {
   return E_BrakePedalStatus[r.int(0, 2, 2)]!;
 }
 export function enc_BrakePedalStatus(w: Writer, v: T.BrakePedalStatus): void {
-  w.bits(enumIndex(I_BrakePedalStatus, v, 'BrakePedalStatus'), 2);
+  w.bits(I_BrakePedalStatus(v), 2);
 }
 export function val_BrakePedalStatus(v: unknown): T.BrakePedalStatus {
-  return E_BrakePedalStatus[enumIndex(I_BrakePedalStatus, v, 'BrakePedalStatus')]!;
+  return E_BrakePedalStatus[I_BrakePedalStatus(v)]!;
 }
 
 export function dec_BrakeAppliedStatus(r: Reader): T.BrakeAppliedStatus {
@@ -5128,63 +5459,126 @@ export function val_BrakeAppliedStatus(v: unknown): T.BrakeAppliedStatus {
 }
 
 const E_BrakeBoostApplied: T.BrakeBoostApplied[] = ['unavailable', 'off', 'on'];
-const I_BrakeBoostApplied = new Map<unknown, number>(E_BrakeBoostApplied.map((s, i) => [s, i]));
+function I_BrakeBoostApplied(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'off':
+      return 1;
+    case 'on':
+      return 2;
+    default:
+      return badEnum(v, 'BrakeBoostApplied', E_BrakeBoostApplied);
+  }
+}
 export function dec_BrakeBoostApplied(r: Reader): T.BrakeBoostApplied {
   return E_BrakeBoostApplied[r.int(0, 2, 2)]!;
 }
 export function enc_BrakeBoostApplied(w: Writer, v: T.BrakeBoostApplied): void {
-  w.bits(enumIndex(I_BrakeBoostApplied, v, 'BrakeBoostApplied'), 2);
+  w.bits(I_BrakeBoostApplied(v), 2);
 }
 export function val_BrakeBoostApplied(v: unknown): T.BrakeBoostApplied {
-  return E_BrakeBoostApplied[enumIndex(I_BrakeBoostApplied, v, 'BrakeBoostApplied')]!;
+  return E_BrakeBoostApplied[I_BrakeBoostApplied(v)]!;
 }
 
 const E_TractionControlStatus: T.TractionControlStatus[] = ['unavailable', 'off', 'on', 'engaged'];
-const I_TractionControlStatus = new Map<unknown, number>(E_TractionControlStatus.map((s, i) => [s, i]));
+function I_TractionControlStatus(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'off':
+      return 1;
+    case 'on':
+      return 2;
+    case 'engaged':
+      return 3;
+    default:
+      return badEnum(v, 'TractionControlStatus', E_TractionControlStatus);
+  }
+}
 export function dec_TractionControlStatus(r: Reader): T.TractionControlStatus {
   return E_TractionControlStatus[r.int(0, 3, 2)]!;
 }
 export function enc_TractionControlStatus(w: Writer, v: T.TractionControlStatus): void {
-  w.bits(enumIndex(I_TractionControlStatus, v, 'TractionControlStatus'), 2);
+  w.bits(I_TractionControlStatus(v), 2);
 }
 export function val_TractionControlStatus(v: unknown): T.TractionControlStatus {
-  return E_TractionControlStatus[enumIndex(I_TractionControlStatus, v, 'TractionControlStatus')]!;
+  return E_TractionControlStatus[I_TractionControlStatus(v)]!;
 }
 
 const E_AntiLockBrakeStatus: T.AntiLockBrakeStatus[] = ['unavailable', 'off', 'on', 'engaged'];
-const I_AntiLockBrakeStatus = new Map<unknown, number>(E_AntiLockBrakeStatus.map((s, i) => [s, i]));
+function I_AntiLockBrakeStatus(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'off':
+      return 1;
+    case 'on':
+      return 2;
+    case 'engaged':
+      return 3;
+    default:
+      return badEnum(v, 'AntiLockBrakeStatus', E_AntiLockBrakeStatus);
+  }
+}
 export function dec_AntiLockBrakeStatus(r: Reader): T.AntiLockBrakeStatus {
   return E_AntiLockBrakeStatus[r.int(0, 3, 2)]!;
 }
 export function enc_AntiLockBrakeStatus(w: Writer, v: T.AntiLockBrakeStatus): void {
-  w.bits(enumIndex(I_AntiLockBrakeStatus, v, 'AntiLockBrakeStatus'), 2);
+  w.bits(I_AntiLockBrakeStatus(v), 2);
 }
 export function val_AntiLockBrakeStatus(v: unknown): T.AntiLockBrakeStatus {
-  return E_AntiLockBrakeStatus[enumIndex(I_AntiLockBrakeStatus, v, 'AntiLockBrakeStatus')]!;
+  return E_AntiLockBrakeStatus[I_AntiLockBrakeStatus(v)]!;
 }
 
 const E_StabilityControlStatus: T.StabilityControlStatus[] = ['unavailable', 'off', 'on', 'engaged'];
-const I_StabilityControlStatus = new Map<unknown, number>(E_StabilityControlStatus.map((s, i) => [s, i]));
+function I_StabilityControlStatus(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'off':
+      return 1;
+    case 'on':
+      return 2;
+    case 'engaged':
+      return 3;
+    default:
+      return badEnum(v, 'StabilityControlStatus', E_StabilityControlStatus);
+  }
+}
 export function dec_StabilityControlStatus(r: Reader): T.StabilityControlStatus {
   return E_StabilityControlStatus[r.int(0, 3, 2)]!;
 }
 export function enc_StabilityControlStatus(w: Writer, v: T.StabilityControlStatus): void {
-  w.bits(enumIndex(I_StabilityControlStatus, v, 'StabilityControlStatus'), 2);
+  w.bits(I_StabilityControlStatus(v), 2);
 }
 export function val_StabilityControlStatus(v: unknown): T.StabilityControlStatus {
-  return E_StabilityControlStatus[enumIndex(I_StabilityControlStatus, v, 'StabilityControlStatus')]!;
+  return E_StabilityControlStatus[I_StabilityControlStatus(v)]!;
 }
 
 const E_AuxiliaryBrakeStatus: T.AuxiliaryBrakeStatus[] = ['unavailable', 'off', 'on', 'reserved'];
-const I_AuxiliaryBrakeStatus = new Map<unknown, number>(E_AuxiliaryBrakeStatus.map((s, i) => [s, i]));
+function I_AuxiliaryBrakeStatus(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'off':
+      return 1;
+    case 'on':
+      return 2;
+    case 'reserved':
+      return 3;
+    default:
+      return badEnum(v, 'AuxiliaryBrakeStatus', E_AuxiliaryBrakeStatus);
+  }
+}
 export function dec_AuxiliaryBrakeStatus(r: Reader): T.AuxiliaryBrakeStatus {
   return E_AuxiliaryBrakeStatus[r.int(0, 3, 2)]!;
 }
 export function enc_AuxiliaryBrakeStatus(w: Writer, v: T.AuxiliaryBrakeStatus): void {
-  w.bits(enumIndex(I_AuxiliaryBrakeStatus, v, 'AuxiliaryBrakeStatus'), 2);
+  w.bits(I_AuxiliaryBrakeStatus(v), 2);
 }
 export function val_AuxiliaryBrakeStatus(v: unknown): T.AuxiliaryBrakeStatus {
-  return E_AuxiliaryBrakeStatus[enumIndex(I_AuxiliaryBrakeStatus, v, 'AuxiliaryBrakeStatus')]!;
+  return E_AuxiliaryBrakeStatus[I_AuxiliaryBrakeStatus(v)]!;
 }
 
 const N_VehicleClassification = ['classification', 'fuelType'];
@@ -5348,29 +5742,61 @@ const E_ResponseType: T.ResponseType[] = [
   'slowMoving',
   'stopAndGoMovement',
 ];
-const I_ResponseType = new Map<unknown, number>(E_ResponseType.map((s, i) => [s, i]));
+function I_ResponseType(v: unknown): number {
+  switch (v) {
+    case 'notInUseOrNotEquipped':
+      return 0;
+    case 'emergency':
+      return 1;
+    case 'nonEmergency':
+      return 2;
+    case 'pursuit':
+      return 3;
+    case 'stationary':
+      return 4;
+    case 'slowMoving':
+      return 5;
+    case 'stopAndGoMovement':
+      return 6;
+    default:
+      return badEnum(v, 'ResponseType', E_ResponseType);
+  }
+}
 export function dec_ResponseType(r: Reader): T.ResponseType {
   if (r.bit()) fail(`unknown extension value ${r.smallNumber()} of ResponseType`);
   return E_ResponseType[r.int(0, 6, 3)]!;
 }
 export function enc_ResponseType(w: Writer, v: T.ResponseType): void {
   w.bit(false);
-  w.bits(enumIndex(I_ResponseType, v, 'ResponseType'), 3);
+  w.bits(I_ResponseType(v), 3);
 }
 export function val_ResponseType(v: unknown): T.ResponseType {
-  return E_ResponseType[enumIndex(I_ResponseType, v, 'ResponseType')]!;
+  return E_ResponseType[I_ResponseType(v)]!;
 }
 
 const E_SirenInUse: T.SirenInUse[] = ['unavailable', 'notInUse', 'inUse', 'reserved'];
-const I_SirenInUse = new Map<unknown, number>(E_SirenInUse.map((s, i) => [s, i]));
+function I_SirenInUse(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'notInUse':
+      return 1;
+    case 'inUse':
+      return 2;
+    case 'reserved':
+      return 3;
+    default:
+      return badEnum(v, 'SirenInUse', E_SirenInUse);
+  }
+}
 export function dec_SirenInUse(r: Reader): T.SirenInUse {
   return E_SirenInUse[r.int(0, 3, 2)]!;
 }
 export function enc_SirenInUse(w: Writer, v: T.SirenInUse): void {
-  w.bits(enumIndex(I_SirenInUse, v, 'SirenInUse'), 2);
+  w.bits(I_SirenInUse(v), 2);
 }
 export function val_SirenInUse(v: unknown): T.SirenInUse {
-  return E_SirenInUse[enumIndex(I_SirenInUse, v, 'SirenInUse')]!;
+  return E_SirenInUse[I_SirenInUse(v)]!;
 }
 
 const E_LightbarInUse: T.LightbarInUse[] = [
@@ -5383,15 +5809,36 @@ const E_LightbarInUse: T.LightbarInUse[] = [
   'slowMovingVehicle',
   'freqStops',
 ];
-const I_LightbarInUse = new Map<unknown, number>(E_LightbarInUse.map((s, i) => [s, i]));
+function I_LightbarInUse(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'notInUse':
+      return 1;
+    case 'inUse':
+      return 2;
+    case 'yellowCautionLights':
+      return 3;
+    case 'schooldBusLights':
+      return 4;
+    case 'arrowSignsActive':
+      return 5;
+    case 'slowMovingVehicle':
+      return 6;
+    case 'freqStops':
+      return 7;
+    default:
+      return badEnum(v, 'LightbarInUse', E_LightbarInUse);
+  }
+}
 export function dec_LightbarInUse(r: Reader): T.LightbarInUse {
   return E_LightbarInUse[r.int(0, 7, 3)]!;
 }
 export function enc_LightbarInUse(w: Writer, v: T.LightbarInUse): void {
-  w.bits(enumIndex(I_LightbarInUse, v, 'LightbarInUse'), 3);
+  w.bits(I_LightbarInUse(v), 3);
 }
 export function val_LightbarInUse(v: unknown): T.LightbarInUse {
-  return E_LightbarInUse[enumIndex(I_LightbarInUse, v, 'LightbarInUse')]!;
+  return E_LightbarInUse[I_LightbarInUse(v)]!;
 }
 
 const N_VehicleSafetyExtensions = ['events', 'pathHistory', 'pathPrediction', 'lights'];
@@ -6008,15 +6455,36 @@ const E_TransmissionState: T.TransmissionState[] = [
   'reserved3',
   'unavailable',
 ];
-const I_TransmissionState = new Map<unknown, number>(E_TransmissionState.map((s, i) => [s, i]));
+function I_TransmissionState(v: unknown): number {
+  switch (v) {
+    case 'neutral':
+      return 0;
+    case 'park':
+      return 1;
+    case 'forwardGears':
+      return 2;
+    case 'reverseGears':
+      return 3;
+    case 'reserved1':
+      return 4;
+    case 'reserved2':
+      return 5;
+    case 'reserved3':
+      return 6;
+    case 'unavailable':
+      return 7;
+    default:
+      return badEnum(v, 'TransmissionState', E_TransmissionState);
+  }
+}
 export function dec_TransmissionState(r: Reader): T.TransmissionState {
   return E_TransmissionState[r.int(0, 7, 3)]!;
 }
 export function enc_TransmissionState(w: Writer, v: T.TransmissionState): void {
-  w.bits(enumIndex(I_TransmissionState, v, 'TransmissionState'), 3);
+  w.bits(I_TransmissionState(v), 3);
 }
 export function val_TransmissionState(v: unknown): T.TransmissionState {
-  return E_TransmissionState[enumIndex(I_TransmissionState, v, 'TransmissionState')]!;
+  return E_TransmissionState[I_TransmissionState(v)]!;
 }
 
 export function dec_VehicleEventFlags(r: Reader): T.VehicleEventFlags {

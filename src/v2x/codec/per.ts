@@ -178,8 +178,17 @@ export class Reader {
   }
 }
 
+/** Results are views into shared slabs (as Node's Buffer pool does): no ArrayBuffer per message. */
+const SLAB = 64 * 1024;
+let slab = new Uint8Array(SLAB);
+let slabUsed = 0;
+
+function hexNibble(c: number): number {
+  return c <= 57 ? c - 48 : (c | 32) - 87;
+}
+
 export class Writer {
-  buf = new Uint8Array(256);
+  buf = new Uint8Array(4096);
   pos = 0;
 
   reset(): void {
@@ -189,7 +198,6 @@ export class Writer {
 
   private grow(bits: number): void {
     const need = (this.pos + bits + 7) >>> 3;
-    if (need <= this.buf.length) return;
     const b = new Uint8Array(Math.max(need, this.buf.length * 2));
     b.set(this.buf);
     this.buf = b;
@@ -202,7 +210,7 @@ export class Writer {
       v = v % 16777216;
       n = 24;
     }
-    this.grow(n);
+    if ((this.pos + n + 7) >>> 3 > this.buf.length) this.grow(n);
     const buf = this.buf;
     let p = this.pos;
     this.pos = p + n;
@@ -217,7 +225,7 @@ export class Writer {
   }
 
   bit(b: boolean): void {
-    this.grow(1);
+    if (this.pos >>> 3 >= this.buf.length) this.grow(1);
     if (b) this.buf[this.pos >>> 3]! |= 1 << (7 - (this.pos & 7));
     this.pos++;
   }
@@ -245,24 +253,43 @@ export class Writer {
     this.bitString(i === 0 ? s : s.slice(i));
   }
 
+  /** '0'/'1' characters (validated by the caller), 24 at a time. */
   bitString(s: string): void {
-    for (let i = 0; i < s.length; i += 24) {
-      const part = s.slice(i, i + 24);
-      this.bits(Number.parseInt(part, 2), part.length);
+    let v = 0;
+    let k = 0;
+    for (let i = 0; i < s.length; i++) {
+      v = v * 2 + (s.charCodeAt(i) - 48);
+      if (++k === 24) {
+        this.bits(v, 24);
+        v = 0;
+        k = 0;
+      }
     }
+    if (k > 0) this.bits(v, k);
   }
 
+  /** Hex digits (validated by the caller), one octet at a time. */
   octets(hex: string): void {
-    for (let i = 0; i < hex.length; i += 2) this.bits(Number.parseInt(hex.slice(i, i + 2), 16), 8);
+    for (let i = 0; i < hex.length; i += 2)
+      this.bits((hexNibble(hex.charCodeAt(i)) << 4) | hexNibble(hex.charCodeAt(i + 1)), 8);
   }
 
   ia5(s: string): void {
     for (let i = 0; i < s.length; i++) this.bits(s.charCodeAt(i), 7);
   }
 
-  /** A copy of the bytes written so far (the last octet zero-padded). */
+  /** The bytes written so far (the last octet zero-padded), in a view of a shared slab. */
   result(): Uint8Array {
-    return this.buf.slice(0, (this.pos + 7) >>> 3);
+    const n = (this.pos + 7) >>> 3;
+    if (n > SLAB / 8) return this.buf.slice(0, n);
+    if (slabUsed + n > SLAB) {
+      slab = new Uint8Array(SLAB);
+      slabUsed = 0;
+    }
+    const out = slab.subarray(slabUsed, slabUsed + n);
+    out.set(this.buf.subarray(0, n));
+    slabUsed += n;
+    return out;
   }
 }
 

@@ -45,10 +45,8 @@ export function ia5(v: unknown, min: number, max: number): string {
   return v;
 }
 
-export function enumIndex(idx: Map<unknown, number>, v: unknown, type: string): number {
-  const i = idx.get(v);
-  if (i === undefined) fail(`${show(v)} is not a ${type} value (${[...idx.keys()].join(', ')})`);
-  return i;
+export function badEnum(v: unknown, type: string, names: readonly string[]): never {
+  fail(`${show(v)} is not a ${type} value (${names.join(', ')})`);
 }
 
 /** The one key of a CHOICE object, which must be one of `alts`. */
