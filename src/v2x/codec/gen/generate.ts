@@ -244,9 +244,7 @@ for (const [n, t] of types) {
       out.push(
         `export function enc_${N}(w: Writer, v: ${TT}): void {\n${t.ext ? '  w.bit(false);\n' : ''}  w.bits(${I}(v), ${nb});\n}`,
       );
-      out.push(
-        `export function val_${N}(v: unknown): ${TT} {\n  return ${E}[${I}(v)]!;\n}`,
-      );
+      out.push(`export function val_${N}(v: unknown): ${TT} {\n  return ${E}[${I}(v)]!;\n}`);
       break;
     }
     case 'seqof': {
