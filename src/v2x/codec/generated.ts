@@ -31,7 +31,7 @@ const N_BasicSafetyMessage = [
 const K_BasicSafetyMessage = new Set<string>(N_BasicSafetyMessage);
 export function dec_BasicSafetyMessage(r: Reader): T.BasicSafetyMessage {
   const o = {} as T.BasicSafetyMessage;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(7);
@@ -88,12 +88,12 @@ export function dec_BasicSafetyMessage(r: Reader): T.BasicSafetyMessage {
     f = 18;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_BasicSafetyMessage[f] ?? '...');
+    at(e, f < 0 ? '' : (N_BasicSafetyMessage[f] ?? '...'));
   }
   return o;
 }
 export function enc_BasicSafetyMessage(w: Writer, v: T.BasicSafetyMessage): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -155,7 +155,7 @@ export function enc_BasicSafetyMessage(w: Writer, v: T.BasicSafetyMessage): void
       enc_VehicleEmergencyExtensions(w, v.emergencyExt);
     }
   } catch (e) {
-    at(e, N_BasicSafetyMessage[f]!);
+    at(e, f < 0 ? '' : N_BasicSafetyMessage[f]!);
   }
 }
 export function val_BasicSafetyMessage(v: unknown): T.BasicSafetyMessage {
@@ -163,7 +163,7 @@ export function val_BasicSafetyMessage(v: unknown): T.BasicSafetyMessage {
   for (const k in v) if (!K_BasicSafetyMessage.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.BasicSafetyMessage;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.msgCnt = val_MsgCount(s.msgCnt);
@@ -216,7 +216,7 @@ export function val_BasicSafetyMessage(v: unknown): T.BasicSafetyMessage {
       o.emergencyExt = val_VehicleEmergencyExtensions(s.emergencyExt);
     }
   } catch (e) {
-    at(e, N_BasicSafetyMessage[f]!);
+    at(e, f < 0 ? '' : N_BasicSafetyMessage[f]!);
   }
   return o;
 }
@@ -225,7 +225,7 @@ const N_AccelerationSet4Way = ['long', 'lat', 'vert', 'yaw'];
 const K_AccelerationSet4Way = new Set<string>(N_AccelerationSet4Way);
 export function dec_AccelerationSet4Way(r: Reader): T.AccelerationSet4Way {
   const o = {} as T.AccelerationSet4Way;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.long = dec_Acceleration(r);
@@ -236,12 +236,12 @@ export function dec_AccelerationSet4Way(r: Reader): T.AccelerationSet4Way {
     f = 3;
     o.yaw = dec_YawRate(r);
   } catch (e) {
-    at(e, N_AccelerationSet4Way[f] ?? '...');
+    at(e, f < 0 ? '' : (N_AccelerationSet4Way[f] ?? '...'));
   }
   return o;
 }
 export function enc_AccelerationSet4Way(w: Writer, v: T.AccelerationSet4Way): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -253,7 +253,7 @@ export function enc_AccelerationSet4Way(w: Writer, v: T.AccelerationSet4Way): vo
     f = 3;
     enc_YawRate(w, v.yaw);
   } catch (e) {
-    at(e, N_AccelerationSet4Way[f]!);
+    at(e, f < 0 ? '' : N_AccelerationSet4Way[f]!);
   }
 }
 export function val_AccelerationSet4Way(v: unknown): T.AccelerationSet4Way {
@@ -261,7 +261,7 @@ export function val_AccelerationSet4Way(v: unknown): T.AccelerationSet4Way {
   for (const k in v) if (!K_AccelerationSet4Way.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.AccelerationSet4Way;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.long = val_Acceleration(s.long);
@@ -272,7 +272,7 @@ export function val_AccelerationSet4Way(v: unknown): T.AccelerationSet4Way {
     f = 3;
     o.yaw = val_YawRate(s.yaw);
   } catch (e) {
-    at(e, N_AccelerationSet4Way[f]!);
+    at(e, f < 0 ? '' : N_AccelerationSet4Way[f]!);
   }
   return o;
 }
@@ -351,7 +351,7 @@ const N_MotionConfidenceSet = ['speedCfd', 'headingCfd', 'steerCfd'];
 const K_MotionConfidenceSet = new Set<string>(N_MotionConfidenceSet);
 export function dec_MotionConfidenceSet(r: Reader): T.MotionConfidenceSet {
   const o = {} as T.MotionConfidenceSet;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(3);
     if (m & 4) {
@@ -367,12 +367,12 @@ export function dec_MotionConfidenceSet(r: Reader): T.MotionConfidenceSet {
       o.steerCfd = dec_SteeringWheelAngleConfidence(r);
     }
   } catch (e) {
-    at(e, N_MotionConfidenceSet[f] ?? '...');
+    at(e, f < 0 ? '' : (N_MotionConfidenceSet[f] ?? '...'));
   }
   return o;
 }
 export function enc_MotionConfidenceSet(w: Writer, v: T.MotionConfidenceSet): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.speedCfd !== undefined);
@@ -391,7 +391,7 @@ export function enc_MotionConfidenceSet(w: Writer, v: T.MotionConfidenceSet): vo
       enc_SteeringWheelAngleConfidence(w, v.steerCfd);
     }
   } catch (e) {
-    at(e, N_MotionConfidenceSet[f]!);
+    at(e, f < 0 ? '' : N_MotionConfidenceSet[f]!);
   }
 }
 export function val_MotionConfidenceSet(v: unknown): T.MotionConfidenceSet {
@@ -399,7 +399,7 @@ export function val_MotionConfidenceSet(v: unknown): T.MotionConfidenceSet {
   for (const k in v) if (!K_MotionConfidenceSet.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.MotionConfidenceSet;
-  let f = 0;
+  let f = -1;
   try {
     if (s.speedCfd !== undefined) {
       f = 0;
@@ -414,7 +414,7 @@ export function val_MotionConfidenceSet(v: unknown): T.MotionConfidenceSet {
       o.steerCfd = val_SteeringWheelAngleConfidence(s.steerCfd);
     }
   } catch (e) {
-    at(e, N_MotionConfidenceSet[f]!);
+    at(e, f < 0 ? '' : N_MotionConfidenceSet[f]!);
   }
   return o;
 }
@@ -567,7 +567,7 @@ const N_PositionConfidenceSet = ['pos', 'elevation'];
 const K_PositionConfidenceSet = new Set<string>(N_PositionConfidenceSet);
 export function dec_PositionConfidenceSet(r: Reader): T.PositionConfidenceSet {
   const o = {} as T.PositionConfidenceSet;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -577,12 +577,12 @@ export function dec_PositionConfidenceSet(r: Reader): T.PositionConfidenceSet {
       o.elevation = dec_ElevationConfidence(r);
     }
   } catch (e) {
-    at(e, N_PositionConfidenceSet[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PositionConfidenceSet[f] ?? '...'));
   }
   return o;
 }
 export function enc_PositionConfidenceSet(w: Writer, v: T.PositionConfidenceSet): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.elevation !== undefined);
@@ -593,7 +593,7 @@ export function enc_PositionConfidenceSet(w: Writer, v: T.PositionConfidenceSet)
       enc_ElevationConfidence(w, v.elevation);
     }
   } catch (e) {
-    at(e, N_PositionConfidenceSet[f]!);
+    at(e, f < 0 ? '' : N_PositionConfidenceSet[f]!);
   }
 }
 export function val_PositionConfidenceSet(v: unknown): T.PositionConfidenceSet {
@@ -601,7 +601,7 @@ export function val_PositionConfidenceSet(v: unknown): T.PositionConfidenceSet {
   for (const k in v) if (!K_PositionConfidenceSet.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PositionConfidenceSet;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.pos = val_PositionConfidence(s.pos);
@@ -610,7 +610,7 @@ export function val_PositionConfidenceSet(v: unknown): T.PositionConfidenceSet {
       o.elevation = val_ElevationConfidence(s.elevation);
     }
   } catch (e) {
-    at(e, N_PositionConfidenceSet[f]!);
+    at(e, f < 0 ? '' : N_PositionConfidenceSet[f]!);
   }
   return o;
 }
@@ -751,7 +751,7 @@ const N_Position3D = ['lat', 'long', 'elevation'];
 const K_Position3D = new Set<string>(N_Position3D);
 export function dec_Position3D(r: Reader): T.Position3D {
   const o = {} as T.Position3D;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -763,12 +763,12 @@ export function dec_Position3D(r: Reader): T.Position3D {
       o.elevation = dec_Elevation(r);
     }
   } catch (e) {
-    at(e, N_Position3D[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position3D[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position3D(w: Writer, v: T.Position3D): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.elevation !== undefined);
@@ -781,7 +781,7 @@ export function enc_Position3D(w: Writer, v: T.Position3D): void {
       enc_Elevation(w, v.elevation);
     }
   } catch (e) {
-    at(e, N_Position3D[f]!);
+    at(e, f < 0 ? '' : N_Position3D[f]!);
   }
 }
 export function val_Position3D(v: unknown): T.Position3D {
@@ -789,7 +789,7 @@ export function val_Position3D(v: unknown): T.Position3D {
   for (const k in v) if (!K_Position3D.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position3D;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lat = val_Latitude(s.lat);
@@ -800,7 +800,7 @@ export function val_Position3D(v: unknown): T.Position3D {
       o.elevation = val_Elevation(s.elevation);
     }
   } catch (e) {
-    at(e, N_Position3D[f]!);
+    at(e, f < 0 ? '' : N_Position3D[f]!);
   }
   return o;
 }
@@ -839,7 +839,7 @@ const N_PositionalAccuracy = ['semiMajor', 'semiMinor', 'orientation'];
 const K_PositionalAccuracy = new Set<string>(N_PositionalAccuracy);
 export function dec_PositionalAccuracy(r: Reader): T.PositionalAccuracy {
   const o = {} as T.PositionalAccuracy;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.semiMajor = dec_SemiMajorAxisAccuracy(r);
@@ -848,12 +848,12 @@ export function dec_PositionalAccuracy(r: Reader): T.PositionalAccuracy {
     f = 2;
     o.orientation = dec_SemiMajorAxisOrientation(r);
   } catch (e) {
-    at(e, N_PositionalAccuracy[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PositionalAccuracy[f] ?? '...'));
   }
   return o;
 }
 export function enc_PositionalAccuracy(w: Writer, v: T.PositionalAccuracy): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -863,7 +863,7 @@ export function enc_PositionalAccuracy(w: Writer, v: T.PositionalAccuracy): void
     f = 2;
     enc_SemiMajorAxisOrientation(w, v.orientation);
   } catch (e) {
-    at(e, N_PositionalAccuracy[f]!);
+    at(e, f < 0 ? '' : N_PositionalAccuracy[f]!);
   }
 }
 export function val_PositionalAccuracy(v: unknown): T.PositionalAccuracy {
@@ -871,7 +871,7 @@ export function val_PositionalAccuracy(v: unknown): T.PositionalAccuracy {
   for (const k in v) if (!K_PositionalAccuracy.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PositionalAccuracy;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.semiMajor = val_SemiMajorAxisAccuracy(s.semiMajor);
@@ -880,7 +880,7 @@ export function val_PositionalAccuracy(v: unknown): T.PositionalAccuracy {
     f = 2;
     o.orientation = val_SemiMajorAxisOrientation(s.orientation);
   } catch (e) {
-    at(e, N_PositionalAccuracy[f]!);
+    at(e, f < 0 ? '' : N_PositionalAccuracy[f]!);
   }
   return o;
 }
@@ -889,7 +889,7 @@ const N_PositionOffsetLLV = ['offsetLL', 'offsetV'];
 const K_PositionOffsetLLV = new Set<string>(N_PositionOffsetLLV);
 export function dec_PositionOffsetLLV(r: Reader): T.PositionOffsetLLV {
   const o = {} as T.PositionOffsetLLV;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -899,12 +899,12 @@ export function dec_PositionOffsetLLV(r: Reader): T.PositionOffsetLLV {
       o.offsetV = dec_VerticalOffset(r);
     }
   } catch (e) {
-    at(e, N_PositionOffsetLLV[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PositionOffsetLLV[f] ?? '...'));
   }
   return o;
 }
 export function enc_PositionOffsetLLV(w: Writer, v: T.PositionOffsetLLV): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.offsetV !== undefined);
@@ -915,7 +915,7 @@ export function enc_PositionOffsetLLV(w: Writer, v: T.PositionOffsetLLV): void {
       enc_VerticalOffset(w, v.offsetV);
     }
   } catch (e) {
-    at(e, N_PositionOffsetLLV[f]!);
+    at(e, f < 0 ? '' : N_PositionOffsetLLV[f]!);
   }
 }
 export function val_PositionOffsetLLV(v: unknown): T.PositionOffsetLLV {
@@ -923,7 +923,7 @@ export function val_PositionOffsetLLV(v: unknown): T.PositionOffsetLLV {
   for (const k in v) if (!K_PositionOffsetLLV.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PositionOffsetLLV;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.offsetLL = val_PositionOffsetLL(s.offsetLL);
@@ -932,7 +932,7 @@ export function val_PositionOffsetLLV(v: unknown): T.PositionOffsetLLV {
       o.offsetV = val_VerticalOffset(s.offsetV);
     }
   } catch (e) {
-    at(e, N_PositionOffsetLLV[f]!);
+    at(e, f < 0 ? '' : N_PositionOffsetLLV[f]!);
   }
   return o;
 }
@@ -1001,19 +1001,19 @@ const N_Position_LL_24B = ['lon', 'lat'];
 const K_Position_LL_24B = new Set<string>(N_Position_LL_24B);
 export function dec_Position_LL_24B(r: Reader): T.Position_LL_24B {
   const o = {} as T.Position_LL_24B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_OffsetLL_B12(r);
     f = 1;
     o.lat = dec_OffsetLL_B12(r);
   } catch (e) {
-    at(e, N_Position_LL_24B[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LL_24B[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LL_24B(w: Writer, v: T.Position_LL_24B): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -1021,7 +1021,7 @@ export function enc_Position_LL_24B(w: Writer, v: T.Position_LL_24B): void {
     f = 1;
     enc_OffsetLL_B12(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LL_24B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_24B[f]!);
   }
 }
 export function val_Position_LL_24B(v: unknown): T.Position_LL_24B {
@@ -1029,14 +1029,14 @@ export function val_Position_LL_24B(v: unknown): T.Position_LL_24B {
   for (const k in v) if (!K_Position_LL_24B.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LL_24B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_OffsetLL_B12(s.lon);
     f = 1;
     o.lat = val_OffsetLL_B12(s.lat);
   } catch (e) {
-    at(e, N_Position_LL_24B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_24B[f]!);
   }
   return o;
 }
@@ -1045,19 +1045,19 @@ const N_Position_LL_28B = ['lon', 'lat'];
 const K_Position_LL_28B = new Set<string>(N_Position_LL_28B);
 export function dec_Position_LL_28B(r: Reader): T.Position_LL_28B {
   const o = {} as T.Position_LL_28B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_OffsetLL_B14(r);
     f = 1;
     o.lat = dec_OffsetLL_B14(r);
   } catch (e) {
-    at(e, N_Position_LL_28B[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LL_28B[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LL_28B(w: Writer, v: T.Position_LL_28B): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -1065,7 +1065,7 @@ export function enc_Position_LL_28B(w: Writer, v: T.Position_LL_28B): void {
     f = 1;
     enc_OffsetLL_B14(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LL_28B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_28B[f]!);
   }
 }
 export function val_Position_LL_28B(v: unknown): T.Position_LL_28B {
@@ -1073,14 +1073,14 @@ export function val_Position_LL_28B(v: unknown): T.Position_LL_28B {
   for (const k in v) if (!K_Position_LL_28B.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LL_28B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_OffsetLL_B14(s.lon);
     f = 1;
     o.lat = val_OffsetLL_B14(s.lat);
   } catch (e) {
-    at(e, N_Position_LL_28B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_28B[f]!);
   }
   return o;
 }
@@ -1089,19 +1089,19 @@ const N_Position_LL_32B = ['lon', 'lat'];
 const K_Position_LL_32B = new Set<string>(N_Position_LL_32B);
 export function dec_Position_LL_32B(r: Reader): T.Position_LL_32B {
   const o = {} as T.Position_LL_32B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_OffsetLL_B16(r);
     f = 1;
     o.lat = dec_OffsetLL_B16(r);
   } catch (e) {
-    at(e, N_Position_LL_32B[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LL_32B[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LL_32B(w: Writer, v: T.Position_LL_32B): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -1109,7 +1109,7 @@ export function enc_Position_LL_32B(w: Writer, v: T.Position_LL_32B): void {
     f = 1;
     enc_OffsetLL_B16(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LL_32B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_32B[f]!);
   }
 }
 export function val_Position_LL_32B(v: unknown): T.Position_LL_32B {
@@ -1117,14 +1117,14 @@ export function val_Position_LL_32B(v: unknown): T.Position_LL_32B {
   for (const k in v) if (!K_Position_LL_32B.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LL_32B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_OffsetLL_B16(s.lon);
     f = 1;
     o.lat = val_OffsetLL_B16(s.lat);
   } catch (e) {
-    at(e, N_Position_LL_32B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_32B[f]!);
   }
   return o;
 }
@@ -1133,19 +1133,19 @@ const N_Position_LL_36B = ['lon', 'lat'];
 const K_Position_LL_36B = new Set<string>(N_Position_LL_36B);
 export function dec_Position_LL_36B(r: Reader): T.Position_LL_36B {
   const o = {} as T.Position_LL_36B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_OffsetLL_B18(r);
     f = 1;
     o.lat = dec_OffsetLL_B18(r);
   } catch (e) {
-    at(e, N_Position_LL_36B[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LL_36B[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LL_36B(w: Writer, v: T.Position_LL_36B): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -1153,7 +1153,7 @@ export function enc_Position_LL_36B(w: Writer, v: T.Position_LL_36B): void {
     f = 1;
     enc_OffsetLL_B18(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LL_36B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_36B[f]!);
   }
 }
 export function val_Position_LL_36B(v: unknown): T.Position_LL_36B {
@@ -1161,14 +1161,14 @@ export function val_Position_LL_36B(v: unknown): T.Position_LL_36B {
   for (const k in v) if (!K_Position_LL_36B.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LL_36B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_OffsetLL_B18(s.lon);
     f = 1;
     o.lat = val_OffsetLL_B18(s.lat);
   } catch (e) {
-    at(e, N_Position_LL_36B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_36B[f]!);
   }
   return o;
 }
@@ -1177,19 +1177,19 @@ const N_Position_LL_44B = ['lon', 'lat'];
 const K_Position_LL_44B = new Set<string>(N_Position_LL_44B);
 export function dec_Position_LL_44B(r: Reader): T.Position_LL_44B {
   const o = {} as T.Position_LL_44B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_OffsetLL_B22(r);
     f = 1;
     o.lat = dec_OffsetLL_B22(r);
   } catch (e) {
-    at(e, N_Position_LL_44B[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LL_44B[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LL_44B(w: Writer, v: T.Position_LL_44B): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -1197,7 +1197,7 @@ export function enc_Position_LL_44B(w: Writer, v: T.Position_LL_44B): void {
     f = 1;
     enc_OffsetLL_B22(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LL_44B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_44B[f]!);
   }
 }
 export function val_Position_LL_44B(v: unknown): T.Position_LL_44B {
@@ -1205,14 +1205,14 @@ export function val_Position_LL_44B(v: unknown): T.Position_LL_44B {
   for (const k in v) if (!K_Position_LL_44B.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LL_44B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_OffsetLL_B22(s.lon);
     f = 1;
     o.lat = val_OffsetLL_B22(s.lat);
   } catch (e) {
-    at(e, N_Position_LL_44B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_44B[f]!);
   }
   return o;
 }
@@ -1221,19 +1221,19 @@ const N_Position_LL_48B = ['lon', 'lat'];
 const K_Position_LL_48B = new Set<string>(N_Position_LL_48B);
 export function dec_Position_LL_48B(r: Reader): T.Position_LL_48B {
   const o = {} as T.Position_LL_48B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_OffsetLL_B24(r);
     f = 1;
     o.lat = dec_OffsetLL_B24(r);
   } catch (e) {
-    at(e, N_Position_LL_48B[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LL_48B[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LL_48B(w: Writer, v: T.Position_LL_48B): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -1241,7 +1241,7 @@ export function enc_Position_LL_48B(w: Writer, v: T.Position_LL_48B): void {
     f = 1;
     enc_OffsetLL_B24(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LL_48B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_48B[f]!);
   }
 }
 export function val_Position_LL_48B(v: unknown): T.Position_LL_48B {
@@ -1249,14 +1249,14 @@ export function val_Position_LL_48B(v: unknown): T.Position_LL_48B {
   for (const k in v) if (!K_Position_LL_48B.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LL_48B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_OffsetLL_B24(s.lon);
     f = 1;
     o.lat = val_OffsetLL_B24(s.lat);
   } catch (e) {
-    at(e, N_Position_LL_48B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_48B[f]!);
   }
   return o;
 }
@@ -1265,19 +1265,19 @@ const N_Position_LLmD_64b = ['lon', 'lat'];
 const K_Position_LLmD_64b = new Set<string>(N_Position_LLmD_64b);
 export function dec_Position_LLmD_64b(r: Reader): T.Position_LLmD_64b {
   const o = {} as T.Position_LLmD_64b;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_Longitude(r);
     f = 1;
     o.lat = dec_Latitude(r);
   } catch (e) {
-    at(e, N_Position_LLmD_64b[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LLmD_64b[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LLmD_64b(w: Writer, v: T.Position_LLmD_64b): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -1285,7 +1285,7 @@ export function enc_Position_LLmD_64b(w: Writer, v: T.Position_LLmD_64b): void {
     f = 1;
     enc_Latitude(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LLmD_64b[f]!);
+    at(e, f < 0 ? '' : N_Position_LLmD_64b[f]!);
   }
 }
 export function val_Position_LLmD_64b(v: unknown): T.Position_LLmD_64b {
@@ -1293,14 +1293,14 @@ export function val_Position_LLmD_64b(v: unknown): T.Position_LLmD_64b {
   for (const k in v) if (!K_Position_LLmD_64b.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LLmD_64b;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_Longitude(s.lon);
     f = 1;
     o.lat = val_Latitude(s.lat);
   } catch (e) {
-    at(e, N_Position_LLmD_64b[f]!);
+    at(e, f < 0 ? '' : N_Position_LLmD_64b[f]!);
   }
   return o;
 }
@@ -1621,7 +1621,7 @@ const N_DDateTime = ['year', 'month', 'day', 'hour', 'minute', 'second', 'offset
 const K_DDateTime = new Set<string>(N_DDateTime);
 export function dec_DDateTime(r: Reader): T.DDateTime {
   const o = {} as T.DDateTime;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(7);
     if (m & 64) {
@@ -1653,12 +1653,12 @@ export function dec_DDateTime(r: Reader): T.DDateTime {
       o.offset = dec_DTimeOffset(r);
     }
   } catch (e) {
-    at(e, N_DDateTime[f] ?? '...');
+    at(e, f < 0 ? '' : (N_DDateTime[f] ?? '...'));
   }
   return o;
 }
 export function enc_DDateTime(w: Writer, v: T.DDateTime): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.year !== undefined);
@@ -1697,7 +1697,7 @@ export function enc_DDateTime(w: Writer, v: T.DDateTime): void {
       enc_DTimeOffset(w, v.offset);
     }
   } catch (e) {
-    at(e, N_DDateTime[f]!);
+    at(e, f < 0 ? '' : N_DDateTime[f]!);
   }
 }
 export function val_DDateTime(v: unknown): T.DDateTime {
@@ -1705,7 +1705,7 @@ export function val_DDateTime(v: unknown): T.DDateTime {
   for (const k in v) if (!K_DDateTime.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.DDateTime;
-  let f = 0;
+  let f = -1;
   try {
     if (s.year !== undefined) {
       f = 0;
@@ -1736,7 +1736,7 @@ export function val_DDateTime(v: unknown): T.DDateTime {
       o.offset = val_DTimeOffset(s.offset);
     }
   } catch (e) {
-    at(e, N_DDateTime[f]!);
+    at(e, f < 0 ? '' : N_DDateTime[f]!);
   }
   return o;
 }
@@ -1913,7 +1913,7 @@ const N_MapData = ['msgCnt', 'timeStamp', 'nodes'];
 const K_MapData = new Set<string>(N_MapData);
 export function dec_MapData(r: Reader): T.MapData {
   const o = {} as T.MapData;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(1);
@@ -1928,12 +1928,12 @@ export function dec_MapData(r: Reader): T.MapData {
     f = 3;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_MapData[f] ?? '...');
+    at(e, f < 0 ? '' : (N_MapData[f] ?? '...'));
   }
   return o;
 }
 export function enc_MapData(w: Writer, v: T.MapData): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -1947,7 +1947,7 @@ export function enc_MapData(w: Writer, v: T.MapData): void {
     f = 2;
     enc_NodeList(w, v.nodes);
   } catch (e) {
-    at(e, N_MapData[f]!);
+    at(e, f < 0 ? '' : N_MapData[f]!);
   }
 }
 export function val_MapData(v: unknown): T.MapData {
@@ -1955,7 +1955,7 @@ export function val_MapData(v: unknown): T.MapData {
   for (const k in v) if (!K_MapData.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.MapData;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.msgCnt = val_MsgCount(s.msgCnt);
@@ -1966,7 +1966,7 @@ export function val_MapData(v: unknown): T.MapData {
     f = 2;
     o.nodes = val_NodeList(s.nodes);
   } catch (e) {
-    at(e, N_MapData[f]!);
+    at(e, f < 0 ? '' : N_MapData[f]!);
   }
   return o;
 }
@@ -2010,7 +2010,7 @@ const N_Lane = ['laneID', 'laneWidth', 'laneAttributes', 'maneuvers', 'connectsT
 const K_Lane = new Set<string>(N_Lane);
 export function dec_Lane(r: Reader): T.Lane {
   const o = {} as T.Lane;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(6);
@@ -2043,12 +2043,12 @@ export function dec_Lane(r: Reader): T.Lane {
     f = 7;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_Lane[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Lane[f] ?? '...'));
   }
   return o;
 }
 export function enc_Lane(w: Writer, v: T.Lane): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -2085,7 +2085,7 @@ export function enc_Lane(w: Writer, v: T.Lane): void {
       enc_PointList(w, v.points);
     }
   } catch (e) {
-    at(e, N_Lane[f]!);
+    at(e, f < 0 ? '' : N_Lane[f]!);
   }
 }
 export function val_Lane(v: unknown): T.Lane {
@@ -2093,7 +2093,7 @@ export function val_Lane(v: unknown): T.Lane {
   for (const k in v) if (!K_Lane.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Lane;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.laneID = val_LaneID(s.laneID);
@@ -2122,7 +2122,7 @@ export function val_Lane(v: unknown): T.Lane {
       o.points = val_PointList(s.points);
     }
   } catch (e) {
-    at(e, N_Lane[f]!);
+    at(e, f < 0 ? '' : N_Lane[f]!);
   }
   return o;
 }
@@ -2186,7 +2186,7 @@ const N_Connection = ['remoteIntersection', 'connectingLane', 'phaseId'];
 const K_Connection = new Set<string>(N_Connection);
 export function dec_Connection(r: Reader): T.Connection {
   const o = {} as T.Connection;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(2);
     f = 0;
@@ -2200,12 +2200,12 @@ export function dec_Connection(r: Reader): T.Connection {
       o.phaseId = dec_PhaseID(r);
     }
   } catch (e) {
-    at(e, N_Connection[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Connection[f] ?? '...'));
   }
   return o;
 }
 export function enc_Connection(w: Writer, v: T.Connection): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.connectingLane !== undefined);
@@ -2221,7 +2221,7 @@ export function enc_Connection(w: Writer, v: T.Connection): void {
       enc_PhaseID(w, v.phaseId);
     }
   } catch (e) {
-    at(e, N_Connection[f]!);
+    at(e, f < 0 ? '' : N_Connection[f]!);
   }
 }
 export function val_Connection(v: unknown): T.Connection {
@@ -2229,7 +2229,7 @@ export function val_Connection(v: unknown): T.Connection {
   for (const k in v) if (!K_Connection.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Connection;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.remoteIntersection = val_NodeReferenceID(s.remoteIntersection);
@@ -2242,7 +2242,7 @@ export function val_Connection(v: unknown): T.Connection {
       o.phaseId = val_PhaseID(s.phaseId);
     }
   } catch (e) {
-    at(e, N_Connection[f]!);
+    at(e, f < 0 ? '' : N_Connection[f]!);
   }
   return o;
 }
@@ -2251,7 +2251,7 @@ const N_ConnectingLane = ['lane', 'maneuver'];
 const K_ConnectingLane = new Set<string>(N_ConnectingLane);
 export function dec_ConnectingLane(r: Reader): T.ConnectingLane {
   const o = {} as T.ConnectingLane;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -2261,12 +2261,12 @@ export function dec_ConnectingLane(r: Reader): T.ConnectingLane {
       o.maneuver = dec_AllowedManeuvers(r);
     }
   } catch (e) {
-    at(e, N_ConnectingLane[f] ?? '...');
+    at(e, f < 0 ? '' : (N_ConnectingLane[f] ?? '...'));
   }
   return o;
 }
 export function enc_ConnectingLane(w: Writer, v: T.ConnectingLane): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.maneuver !== undefined);
@@ -2277,7 +2277,7 @@ export function enc_ConnectingLane(w: Writer, v: T.ConnectingLane): void {
       enc_AllowedManeuvers(w, v.maneuver);
     }
   } catch (e) {
-    at(e, N_ConnectingLane[f]!);
+    at(e, f < 0 ? '' : N_ConnectingLane[f]!);
   }
 }
 export function val_ConnectingLane(v: unknown): T.ConnectingLane {
@@ -2285,7 +2285,7 @@ export function val_ConnectingLane(v: unknown): T.ConnectingLane {
   for (const k in v) if (!K_ConnectingLane.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.ConnectingLane;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lane = val_LaneID(s.lane);
@@ -2294,7 +2294,7 @@ export function val_ConnectingLane(v: unknown): T.ConnectingLane {
       o.maneuver = val_AllowedManeuvers(s.maneuver);
     }
   } catch (e) {
-    at(e, N_ConnectingLane[f]!);
+    at(e, f < 0 ? '' : N_ConnectingLane[f]!);
   }
   return o;
 }
@@ -2313,7 +2313,7 @@ const N_LaneAttributes = ['shareWith', 'laneType'];
 const K_LaneAttributes = new Set<string>(N_LaneAttributes);
 export function dec_LaneAttributes(r: Reader): T.LaneAttributes {
   const o = {} as T.LaneAttributes;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     if (m & 1) {
@@ -2323,12 +2323,12 @@ export function dec_LaneAttributes(r: Reader): T.LaneAttributes {
     f = 1;
     o.laneType = dec_LaneTypeAttributes(r);
   } catch (e) {
-    at(e, N_LaneAttributes[f] ?? '...');
+    at(e, f < 0 ? '' : (N_LaneAttributes[f] ?? '...'));
   }
   return o;
 }
 export function enc_LaneAttributes(w: Writer, v: T.LaneAttributes): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.shareWith !== undefined);
@@ -2339,7 +2339,7 @@ export function enc_LaneAttributes(w: Writer, v: T.LaneAttributes): void {
     f = 1;
     enc_LaneTypeAttributes(w, v.laneType);
   } catch (e) {
-    at(e, N_LaneAttributes[f]!);
+    at(e, f < 0 ? '' : N_LaneAttributes[f]!);
   }
 }
 export function val_LaneAttributes(v: unknown): T.LaneAttributes {
@@ -2347,7 +2347,7 @@ export function val_LaneAttributes(v: unknown): T.LaneAttributes {
   for (const k in v) if (!K_LaneAttributes.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.LaneAttributes;
-  let f = 0;
+  let f = -1;
   try {
     if (s.shareWith !== undefined) {
       f = 0;
@@ -2356,7 +2356,7 @@ export function val_LaneAttributes(v: unknown): T.LaneAttributes {
     f = 1;
     o.laneType = val_LaneTypeAttributes(s.laneType);
   } catch (e) {
-    at(e, N_LaneAttributes[f]!);
+    at(e, f < 0 ? '' : N_LaneAttributes[f]!);
   }
   return o;
 }
@@ -2612,7 +2612,7 @@ const N_Link = ['name', 'upstreamNodeId', 'speedLimits', 'linkWidth', 'points', 
 const K_Link = new Set<string>(N_Link);
 export function dec_Link(r: Reader): T.Link {
   const o = {} as T.Link;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(5);
@@ -2643,12 +2643,12 @@ export function dec_Link(r: Reader): T.Link {
     f = 7;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_Link[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Link[f] ?? '...'));
   }
   return o;
 }
 export function enc_Link(w: Writer, v: T.Link): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -2682,7 +2682,7 @@ export function enc_Link(w: Writer, v: T.Link): void {
     f = 6;
     enc_LaneList(w, v.lanes);
   } catch (e) {
-    at(e, N_Link[f]!);
+    at(e, f < 0 ? '' : N_Link[f]!);
   }
 }
 export function val_Link(v: unknown): T.Link {
@@ -2690,7 +2690,7 @@ export function val_Link(v: unknown): T.Link {
   for (const k in v) if (!K_Link.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Link;
-  let f = 0;
+  let f = -1;
   try {
     if (s.name !== undefined) {
       f = 0;
@@ -2717,7 +2717,7 @@ export function val_Link(v: unknown): T.Link {
     f = 6;
     o.lanes = val_LaneList(s.lanes);
   } catch (e) {
-    at(e, N_Link[f]!);
+    at(e, f < 0 ? '' : N_Link[f]!);
   }
   return o;
 }
@@ -2761,7 +2761,7 @@ const N_Movement = ['remoteIntersection', 'phaseId'];
 const K_Movement = new Set<string>(N_Movement);
 export function dec_Movement(r: Reader): T.Movement {
   const o = {} as T.Movement;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -2771,12 +2771,12 @@ export function dec_Movement(r: Reader): T.Movement {
       o.phaseId = dec_PhaseID(r);
     }
   } catch (e) {
-    at(e, N_Movement[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Movement[f] ?? '...'));
   }
   return o;
 }
 export function enc_Movement(w: Writer, v: T.Movement): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.phaseId !== undefined);
@@ -2787,7 +2787,7 @@ export function enc_Movement(w: Writer, v: T.Movement): void {
       enc_PhaseID(w, v.phaseId);
     }
   } catch (e) {
-    at(e, N_Movement[f]!);
+    at(e, f < 0 ? '' : N_Movement[f]!);
   }
 }
 export function val_Movement(v: unknown): T.Movement {
@@ -2795,7 +2795,7 @@ export function val_Movement(v: unknown): T.Movement {
   for (const k in v) if (!K_Movement.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Movement;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.remoteIntersection = val_NodeReferenceID(s.remoteIntersection);
@@ -2804,7 +2804,7 @@ export function val_Movement(v: unknown): T.Movement {
       o.phaseId = val_PhaseID(s.phaseId);
     }
   } catch (e) {
-    at(e, N_Movement[f]!);
+    at(e, f < 0 ? '' : N_Movement[f]!);
   }
   return o;
 }
@@ -2848,7 +2848,7 @@ const N_Node = ['name', 'id', 'refPos', 'inLinks'];
 const K_Node = new Set<string>(N_Node);
 export function dec_Node(r: Reader): T.Node {
   const o = {} as T.Node;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(2);
@@ -2867,12 +2867,12 @@ export function dec_Node(r: Reader): T.Node {
     f = 4;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_Node[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Node[f] ?? '...'));
   }
   return o;
 }
 export function enc_Node(w: Writer, v: T.Node): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -2891,7 +2891,7 @@ export function enc_Node(w: Writer, v: T.Node): void {
       enc_LinkList(w, v.inLinks);
     }
   } catch (e) {
-    at(e, N_Node[f]!);
+    at(e, f < 0 ? '' : N_Node[f]!);
   }
 }
 export function val_Node(v: unknown): T.Node {
@@ -2899,7 +2899,7 @@ export function val_Node(v: unknown): T.Node {
   for (const k in v) if (!K_Node.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Node;
-  let f = 0;
+  let f = -1;
   try {
     if (s.name !== undefined) {
       f = 0;
@@ -2914,7 +2914,7 @@ export function val_Node(v: unknown): T.Node {
       o.inLinks = val_LinkList(s.inLinks);
     }
   } catch (e) {
-    at(e, N_Node[f]!);
+    at(e, f < 0 ? '' : N_Node[f]!);
   }
   return o;
 }
@@ -2937,7 +2937,7 @@ const N_NodeReferenceID = ['region', 'id'];
 const K_NodeReferenceID = new Set<string>(N_NodeReferenceID);
 export function dec_NodeReferenceID(r: Reader): T.NodeReferenceID {
   const o = {} as T.NodeReferenceID;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     if (m & 1) {
@@ -2947,12 +2947,12 @@ export function dec_NodeReferenceID(r: Reader): T.NodeReferenceID {
     f = 1;
     o.id = dec_NodeID(r);
   } catch (e) {
-    at(e, N_NodeReferenceID[f] ?? '...');
+    at(e, f < 0 ? '' : (N_NodeReferenceID[f] ?? '...'));
   }
   return o;
 }
 export function enc_NodeReferenceID(w: Writer, v: T.NodeReferenceID): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.region !== undefined);
@@ -2963,7 +2963,7 @@ export function enc_NodeReferenceID(w: Writer, v: T.NodeReferenceID): void {
     f = 1;
     enc_NodeID(w, v.id);
   } catch (e) {
-    at(e, N_NodeReferenceID[f]!);
+    at(e, f < 0 ? '' : N_NodeReferenceID[f]!);
   }
 }
 export function val_NodeReferenceID(v: unknown): T.NodeReferenceID {
@@ -2971,7 +2971,7 @@ export function val_NodeReferenceID(v: unknown): T.NodeReferenceID {
   for (const k in v) if (!K_NodeReferenceID.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.NodeReferenceID;
-  let f = 0;
+  let f = -1;
   try {
     if (s.region !== undefined) {
       f = 0;
@@ -2980,7 +2980,7 @@ export function val_NodeReferenceID(v: unknown): T.NodeReferenceID {
     f = 1;
     o.id = val_NodeID(s.id);
   } catch (e) {
-    at(e, N_NodeReferenceID[f]!);
+    at(e, f < 0 ? '' : N_NodeReferenceID[f]!);
   }
   return o;
 }
@@ -3044,7 +3044,7 @@ const N_RoadPoint = ['posOffset'];
 const K_RoadPoint = new Set<string>(N_RoadPoint);
 export function dec_RoadPoint(r: Reader): T.RoadPoint {
   const o = {} as T.RoadPoint;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     f = 0;
@@ -3052,19 +3052,19 @@ export function dec_RoadPoint(r: Reader): T.RoadPoint {
     f = 1;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_RoadPoint[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RoadPoint[f] ?? '...'));
   }
   return o;
 }
 export function enc_RoadPoint(w: Writer, v: T.RoadPoint): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
     f = 0;
     enc_PositionOffsetLLV(w, v.posOffset);
   } catch (e) {
-    at(e, N_RoadPoint[f]!);
+    at(e, f < 0 ? '' : N_RoadPoint[f]!);
   }
 }
 export function val_RoadPoint(v: unknown): T.RoadPoint {
@@ -3072,12 +3072,12 @@ export function val_RoadPoint(v: unknown): T.RoadPoint {
   for (const k in v) if (!K_RoadPoint.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RoadPoint;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.posOffset = val_PositionOffsetLLV(s.posOffset);
   } catch (e) {
-    at(e, N_RoadPoint[f]!);
+    at(e, f < 0 ? '' : N_RoadPoint[f]!);
   }
   return o;
 }
@@ -3121,19 +3121,19 @@ const N_RegulatorySpeedLimit = ['type', 'speed'];
 const K_RegulatorySpeedLimit = new Set<string>(N_RegulatorySpeedLimit);
 export function dec_RegulatorySpeedLimit(r: Reader): T.RegulatorySpeedLimit {
   const o = {} as T.RegulatorySpeedLimit;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.type = dec_SpeedLimitType(r);
     f = 1;
     o.speed = dec_Speed(r);
   } catch (e) {
-    at(e, N_RegulatorySpeedLimit[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RegulatorySpeedLimit[f] ?? '...'));
   }
   return o;
 }
 export function enc_RegulatorySpeedLimit(w: Writer, v: T.RegulatorySpeedLimit): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -3141,7 +3141,7 @@ export function enc_RegulatorySpeedLimit(w: Writer, v: T.RegulatorySpeedLimit): 
     f = 1;
     enc_Speed(w, v.speed);
   } catch (e) {
-    at(e, N_RegulatorySpeedLimit[f]!);
+    at(e, f < 0 ? '' : N_RegulatorySpeedLimit[f]!);
   }
 }
 export function val_RegulatorySpeedLimit(v: unknown): T.RegulatorySpeedLimit {
@@ -3149,14 +3149,14 @@ export function val_RegulatorySpeedLimit(v: unknown): T.RegulatorySpeedLimit {
   for (const k in v) if (!K_RegulatorySpeedLimit.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RegulatorySpeedLimit;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.type = val_SpeedLimitType(s.type);
     f = 1;
     o.speed = val_Speed(s.speed);
   } catch (e) {
-    at(e, N_RegulatorySpeedLimit[f]!);
+    at(e, f < 0 ? '' : N_RegulatorySpeedLimit[f]!);
   }
   return o;
 }
@@ -3311,7 +3311,7 @@ const N_RoadSideInformation = ['msgCnt', 'moy', 'id', 'refPos', 'rtes', 'rtss'];
 const K_RoadSideInformation = new Set<string>(N_RoadSideInformation);
 export function dec_RoadSideInformation(r: Reader): T.RoadSideInformation {
   const o = {} as T.RoadSideInformation;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(3);
@@ -3336,12 +3336,12 @@ export function dec_RoadSideInformation(r: Reader): T.RoadSideInformation {
     f = 6;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_RoadSideInformation[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RoadSideInformation[f] ?? '...'));
   }
   return o;
 }
 export function enc_RoadSideInformation(w: Writer, v: T.RoadSideInformation): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -3367,7 +3367,7 @@ export function enc_RoadSideInformation(w: Writer, v: T.RoadSideInformation): vo
       enc_RTSList(w, v.rtss);
     }
   } catch (e) {
-    at(e, N_RoadSideInformation[f]!);
+    at(e, f < 0 ? '' : N_RoadSideInformation[f]!);
   }
 }
 export function val_RoadSideInformation(v: unknown): T.RoadSideInformation {
@@ -3375,7 +3375,7 @@ export function val_RoadSideInformation(v: unknown): T.RoadSideInformation {
   for (const k in v) if (!K_RoadSideInformation.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RoadSideInformation;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.msgCnt = val_MsgCount(s.msgCnt);
@@ -3396,7 +3396,7 @@ export function val_RoadSideInformation(v: unknown): T.RoadSideInformation {
       o.rtss = val_RTSList(s.rtss);
     }
   } catch (e) {
-    at(e, N_RoadSideInformation[f]!);
+    at(e, f < 0 ? '' : N_RoadSideInformation[f]!);
   }
   return o;
 }
@@ -3452,7 +3452,7 @@ const N_RTEData = [
 const K_RTEData = new Set<string>(N_RTEData);
 export function dec_RTEData(r: Reader): T.RTEData {
   const o = {} as T.RTEData;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(8);
@@ -3497,12 +3497,12 @@ export function dec_RTEData(r: Reader): T.RTEData {
     f = 11;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_RTEData[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RTEData[f] ?? '...'));
   }
   return o;
 }
 export function enc_RTEData(w: Writer, v: T.RTEData): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -3553,7 +3553,7 @@ export function enc_RTEData(w: Writer, v: T.RTEData): void {
       enc_Confidence(w, v.eventConfidence);
     }
   } catch (e) {
-    at(e, N_RTEData[f]!);
+    at(e, f < 0 ? '' : N_RTEData[f]!);
   }
 }
 export function val_RTEData(v: unknown): T.RTEData {
@@ -3561,7 +3561,7 @@ export function val_RTEData(v: unknown): T.RTEData {
   for (const k in v) if (!K_RTEData.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RTEData;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.rteId = int(s.rteId, 0, 255);
@@ -3602,7 +3602,7 @@ export function val_RTEData(v: unknown): T.RTEData {
       o.eventConfidence = val_Confidence(s.eventConfidence);
     }
   } catch (e) {
-    at(e, N_RTEData[f]!);
+    at(e, f < 0 ? '' : N_RTEData[f]!);
   }
   return o;
 }
@@ -3659,7 +3659,7 @@ const N_RSITimeDetails = ['startTime', 'endTime', 'endTimeConfidence'];
 const K_RSITimeDetails = new Set<string>(N_RSITimeDetails);
 export function dec_RSITimeDetails(r: Reader): T.RSITimeDetails {
   const o = {} as T.RSITimeDetails;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(3);
     if (m & 4) {
@@ -3675,12 +3675,12 @@ export function dec_RSITimeDetails(r: Reader): T.RSITimeDetails {
       o.endTimeConfidence = dec_TimeConfidence(r);
     }
   } catch (e) {
-    at(e, N_RSITimeDetails[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RSITimeDetails[f] ?? '...'));
   }
   return o;
 }
 export function enc_RSITimeDetails(w: Writer, v: T.RSITimeDetails): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.startTime !== undefined);
@@ -3699,7 +3699,7 @@ export function enc_RSITimeDetails(w: Writer, v: T.RSITimeDetails): void {
       enc_TimeConfidence(w, v.endTimeConfidence);
     }
   } catch (e) {
-    at(e, N_RSITimeDetails[f]!);
+    at(e, f < 0 ? '' : N_RSITimeDetails[f]!);
   }
 }
 export function val_RSITimeDetails(v: unknown): T.RSITimeDetails {
@@ -3707,7 +3707,7 @@ export function val_RSITimeDetails(v: unknown): T.RSITimeDetails {
   for (const k in v) if (!K_RSITimeDetails.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RSITimeDetails;
-  let f = 0;
+  let f = -1;
   try {
     if (s.startTime !== undefined) {
       f = 0;
@@ -3722,7 +3722,7 @@ export function val_RSITimeDetails(v: unknown): T.RSITimeDetails {
       o.endTimeConfidence = val_TimeConfidence(s.endTimeConfidence);
     }
   } catch (e) {
-    at(e, N_RSITimeDetails[f]!);
+    at(e, f < 0 ? '' : N_RSITimeDetails[f]!);
   }
   return o;
 }
@@ -3766,19 +3766,19 @@ const N_ReferencePath = ['activePath', 'pathRadius'];
 const K_ReferencePath = new Set<string>(N_ReferencePath);
 export function dec_ReferencePath(r: Reader): T.ReferencePath {
   const o = {} as T.ReferencePath;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.activePath = dec_PathPointList(r);
     f = 1;
     o.pathRadius = dec_Radius(r);
   } catch (e) {
-    at(e, N_ReferencePath[f] ?? '...');
+    at(e, f < 0 ? '' : (N_ReferencePath[f] ?? '...'));
   }
   return o;
 }
 export function enc_ReferencePath(w: Writer, v: T.ReferencePath): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -3786,7 +3786,7 @@ export function enc_ReferencePath(w: Writer, v: T.ReferencePath): void {
     f = 1;
     enc_Radius(w, v.pathRadius);
   } catch (e) {
-    at(e, N_ReferencePath[f]!);
+    at(e, f < 0 ? '' : N_ReferencePath[f]!);
   }
 }
 export function val_ReferencePath(v: unknown): T.ReferencePath {
@@ -3794,14 +3794,14 @@ export function val_ReferencePath(v: unknown): T.ReferencePath {
   for (const k in v) if (!K_ReferencePath.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.ReferencePath;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.activePath = val_PathPointList(s.activePath);
     f = 1;
     o.pathRadius = val_Radius(s.pathRadius);
   } catch (e) {
-    at(e, N_ReferencePath[f]!);
+    at(e, f < 0 ? '' : N_ReferencePath[f]!);
   }
   return o;
 }
@@ -3854,7 +3854,7 @@ const N_RTSData = [
 const K_RTSData = new Set<string>(N_RTSData);
 export function dec_RTSData(r: Reader): T.RTSData {
   const o = {} as T.RTSData;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(6);
@@ -3889,12 +3889,12 @@ export function dec_RTSData(r: Reader): T.RTSData {
     f = 8;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_RTSData[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RTSData[f] ?? '...'));
   }
   return o;
 }
 export function enc_RTSData(w: Writer, v: T.RTSData): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -3933,7 +3933,7 @@ export function enc_RTSData(w: Writer, v: T.RTSData): void {
       enc_ReferenceLinkList(w, v.referenceLinks);
     }
   } catch (e) {
-    at(e, N_RTSData[f]!);
+    at(e, f < 0 ? '' : N_RTSData[f]!);
   }
 }
 export function val_RTSData(v: unknown): T.RTSData {
@@ -3941,7 +3941,7 @@ export function val_RTSData(v: unknown): T.RTSData {
   for (const k in v) if (!K_RTSData.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RTSData;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.rtsId = int(s.rtsId, 0, 255);
@@ -3972,7 +3972,7 @@ export function val_RTSData(v: unknown): T.RTSData {
       o.referenceLinks = val_ReferenceLinkList(s.referenceLinks);
     }
   } catch (e) {
-    at(e, N_RTSData[f]!);
+    at(e, f < 0 ? '' : N_RTSData[f]!);
   }
   return o;
 }
@@ -4071,7 +4071,7 @@ const N_ReferenceLink = ['upstreamNodeId', 'downstreamNodeId', 'referenceLanes']
 const K_ReferenceLink = new Set<string>(N_ReferenceLink);
 export function dec_ReferenceLink(r: Reader): T.ReferenceLink {
   const o = {} as T.ReferenceLink;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -4083,12 +4083,12 @@ export function dec_ReferenceLink(r: Reader): T.ReferenceLink {
       o.referenceLanes = dec_ReferenceLanes(r);
     }
   } catch (e) {
-    at(e, N_ReferenceLink[f] ?? '...');
+    at(e, f < 0 ? '' : (N_ReferenceLink[f] ?? '...'));
   }
   return o;
 }
 export function enc_ReferenceLink(w: Writer, v: T.ReferenceLink): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.referenceLanes !== undefined);
@@ -4101,7 +4101,7 @@ export function enc_ReferenceLink(w: Writer, v: T.ReferenceLink): void {
       enc_ReferenceLanes(w, v.referenceLanes);
     }
   } catch (e) {
-    at(e, N_ReferenceLink[f]!);
+    at(e, f < 0 ? '' : N_ReferenceLink[f]!);
   }
 }
 export function val_ReferenceLink(v: unknown): T.ReferenceLink {
@@ -4109,7 +4109,7 @@ export function val_ReferenceLink(v: unknown): T.ReferenceLink {
   for (const k in v) if (!K_ReferenceLink.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.ReferenceLink;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.upstreamNodeId = val_NodeReferenceID(s.upstreamNodeId);
@@ -4120,7 +4120,7 @@ export function val_ReferenceLink(v: unknown): T.ReferenceLink {
       o.referenceLanes = val_ReferenceLanes(s.referenceLanes);
     }
   } catch (e) {
-    at(e, N_ReferenceLink[f]!);
+    at(e, f < 0 ? '' : N_ReferenceLink[f]!);
   }
   return o;
 }
@@ -4204,7 +4204,7 @@ const N_RoadsideSafetyMessage = ['msgCnt', 'id', 'refPos', 'participants'];
 const K_RoadsideSafetyMessage = new Set<string>(N_RoadsideSafetyMessage);
 export function dec_RoadsideSafetyMessage(r: Reader): T.RoadsideSafetyMessage {
   const o = {} as T.RoadsideSafetyMessage;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     f = 0;
@@ -4218,12 +4218,12 @@ export function dec_RoadsideSafetyMessage(r: Reader): T.RoadsideSafetyMessage {
     f = 4;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_RoadsideSafetyMessage[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RoadsideSafetyMessage[f] ?? '...'));
   }
   return o;
 }
 export function enc_RoadsideSafetyMessage(w: Writer, v: T.RoadsideSafetyMessage): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -4236,7 +4236,7 @@ export function enc_RoadsideSafetyMessage(w: Writer, v: T.RoadsideSafetyMessage)
     f = 3;
     enc_ParticipantList(w, v.participants);
   } catch (e) {
-    at(e, N_RoadsideSafetyMessage[f]!);
+    at(e, f < 0 ? '' : N_RoadsideSafetyMessage[f]!);
   }
 }
 export function val_RoadsideSafetyMessage(v: unknown): T.RoadsideSafetyMessage {
@@ -4244,7 +4244,7 @@ export function val_RoadsideSafetyMessage(v: unknown): T.RoadsideSafetyMessage {
   for (const k in v) if (!K_RoadsideSafetyMessage.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RoadsideSafetyMessage;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.msgCnt = val_MsgCount(s.msgCnt);
@@ -4255,7 +4255,7 @@ export function val_RoadsideSafetyMessage(v: unknown): T.RoadsideSafetyMessage {
     f = 3;
     o.participants = val_ParticipantList(s.participants);
   } catch (e) {
-    at(e, N_RoadsideSafetyMessage[f]!);
+    at(e, f < 0 ? '' : N_RoadsideSafetyMessage[f]!);
   }
   return o;
 }
@@ -4315,7 +4315,7 @@ const N_ParticipantData = [
 const K_ParticipantData = new Set<string>(N_ParticipantData);
 export function dec_ParticipantData(r: Reader): T.ParticipantData {
   const o = {} as T.ParticipantData;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(6);
@@ -4364,12 +4364,12 @@ export function dec_ParticipantData(r: Reader): T.ParticipantData {
     f = 15;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_ParticipantData[f] ?? '...');
+    at(e, f < 0 ? '' : (N_ParticipantData[f] ?? '...'));
   }
   return o;
 }
 export function enc_ParticipantData(w: Writer, v: T.ParticipantData): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -4422,7 +4422,7 @@ export function enc_ParticipantData(w: Writer, v: T.ParticipantData): void {
       enc_VehicleClassification(w, v.vehicleClass);
     }
   } catch (e) {
-    at(e, N_ParticipantData[f]!);
+    at(e, f < 0 ? '' : N_ParticipantData[f]!);
   }
 }
 export function val_ParticipantData(v: unknown): T.ParticipantData {
@@ -4430,7 +4430,7 @@ export function val_ParticipantData(v: unknown): T.ParticipantData {
   for (const k in v) if (!K_ParticipantData.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.ParticipantData;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.ptcType = val_ParticipantType(s.ptcType);
@@ -4475,7 +4475,7 @@ export function val_ParticipantData(v: unknown): T.ParticipantData {
       o.vehicleClass = val_VehicleClassification(s.vehicleClass);
     }
   } catch (e) {
-    at(e, N_ParticipantData[f]!);
+    at(e, f < 0 ? '' : N_ParticipantData[f]!);
   }
   return o;
 }
@@ -4592,7 +4592,7 @@ const N_IntersectionState = ['intersectionId', 'status', 'moy', 'timeStamp', 'ti
 const K_IntersectionState = new Set<string>(N_IntersectionState);
 export function dec_IntersectionState(r: Reader): T.IntersectionState {
   const o = {} as T.IntersectionState;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(3);
@@ -4617,12 +4617,12 @@ export function dec_IntersectionState(r: Reader): T.IntersectionState {
     f = 6;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_IntersectionState[f] ?? '...');
+    at(e, f < 0 ? '' : (N_IntersectionState[f] ?? '...'));
   }
   return o;
 }
 export function enc_IntersectionState(w: Writer, v: T.IntersectionState): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -4648,7 +4648,7 @@ export function enc_IntersectionState(w: Writer, v: T.IntersectionState): void {
     f = 5;
     enc_PhaseList(w, v.phases);
   } catch (e) {
-    at(e, N_IntersectionState[f]!);
+    at(e, f < 0 ? '' : N_IntersectionState[f]!);
   }
 }
 export function val_IntersectionState(v: unknown): T.IntersectionState {
@@ -4656,7 +4656,7 @@ export function val_IntersectionState(v: unknown): T.IntersectionState {
   for (const k in v) if (!K_IntersectionState.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.IntersectionState;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.intersectionId = val_NodeReferenceID(s.intersectionId);
@@ -4677,7 +4677,7 @@ export function val_IntersectionState(v: unknown): T.IntersectionState {
     f = 5;
     o.phases = val_PhaseList(s.phases);
   } catch (e) {
-    at(e, N_IntersectionState[f]!);
+    at(e, f < 0 ? '' : N_IntersectionState[f]!);
   }
   return o;
 }
@@ -4731,19 +4731,19 @@ const N_Phase = ['id', 'phaseStates'];
 const K_Phase = new Set<string>(N_Phase);
 export function dec_Phase(r: Reader): T.Phase {
   const o = {} as T.Phase;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.id = dec_PhaseID(r);
     f = 1;
     o.phaseStates = dec_PhaseStateList(r);
   } catch (e) {
-    at(e, N_Phase[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Phase[f] ?? '...'));
   }
   return o;
 }
 export function enc_Phase(w: Writer, v: T.Phase): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -4751,7 +4751,7 @@ export function enc_Phase(w: Writer, v: T.Phase): void {
     f = 1;
     enc_PhaseStateList(w, v.phaseStates);
   } catch (e) {
-    at(e, N_Phase[f]!);
+    at(e, f < 0 ? '' : N_Phase[f]!);
   }
 }
 export function val_Phase(v: unknown): T.Phase {
@@ -4759,14 +4759,14 @@ export function val_Phase(v: unknown): T.Phase {
   for (const k in v) if (!K_Phase.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Phase;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.id = val_PhaseID(s.id);
     f = 1;
     o.phaseStates = val_PhaseStateList(s.phaseStates);
   } catch (e) {
-    at(e, N_Phase[f]!);
+    at(e, f < 0 ? '' : N_Phase[f]!);
   }
   return o;
 }
@@ -4810,7 +4810,7 @@ const N_PhaseState = ['light', 'timing'];
 const K_PhaseState = new Set<string>(N_PhaseState);
 export function dec_PhaseState(r: Reader): T.PhaseState {
   const o = {} as T.PhaseState;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(1);
@@ -4823,12 +4823,12 @@ export function dec_PhaseState(r: Reader): T.PhaseState {
     f = 2;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_PhaseState[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PhaseState[f] ?? '...'));
   }
   return o;
 }
 export function enc_PhaseState(w: Writer, v: T.PhaseState): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -4840,7 +4840,7 @@ export function enc_PhaseState(w: Writer, v: T.PhaseState): void {
       enc_TimeChangeDetails(w, v.timing);
     }
   } catch (e) {
-    at(e, N_PhaseState[f]!);
+    at(e, f < 0 ? '' : N_PhaseState[f]!);
   }
 }
 export function val_PhaseState(v: unknown): T.PhaseState {
@@ -4848,7 +4848,7 @@ export function val_PhaseState(v: unknown): T.PhaseState {
   for (const k in v) if (!K_PhaseState.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PhaseState;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.light = val_LightState(s.light);
@@ -4857,7 +4857,7 @@ export function val_PhaseState(v: unknown): T.PhaseState {
       o.timing = val_TimeChangeDetails(s.timing);
     }
   } catch (e) {
-    at(e, N_PhaseState[f]!);
+    at(e, f < 0 ? '' : N_PhaseState[f]!);
   }
   return o;
 }
@@ -4971,7 +4971,7 @@ const N_UTCTiming = [
 const K_UTCTiming = new Set<string>(N_UTCTiming);
 export function dec_UTCTiming(r: Reader): T.UTCTiming {
   const o = {} as T.UTCTiming;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(5);
     f = 0;
@@ -4999,12 +4999,12 @@ export function dec_UTCTiming(r: Reader): T.UTCTiming {
       o.nextEndUTCTime = dec_TimeMark(r);
     }
   } catch (e) {
-    at(e, N_UTCTiming[f] ?? '...');
+    at(e, f < 0 ? '' : (N_UTCTiming[f] ?? '...'));
   }
   return o;
 }
 export function enc_UTCTiming(w: Writer, v: T.UTCTiming): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.minEndUTCTime !== undefined);
@@ -5037,7 +5037,7 @@ export function enc_UTCTiming(w: Writer, v: T.UTCTiming): void {
       enc_TimeMark(w, v.nextEndUTCTime);
     }
   } catch (e) {
-    at(e, N_UTCTiming[f]!);
+    at(e, f < 0 ? '' : N_UTCTiming[f]!);
   }
 }
 export function val_UTCTiming(v: unknown): T.UTCTiming {
@@ -5045,7 +5045,7 @@ export function val_UTCTiming(v: unknown): T.UTCTiming {
   for (const k in v) if (!K_UTCTiming.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.UTCTiming;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.startUTCTime = val_TimeMark(s.startUTCTime);
@@ -5072,7 +5072,7 @@ export function val_UTCTiming(v: unknown): T.UTCTiming {
       o.nextEndUTCTime = val_TimeMark(s.nextEndUTCTime);
     }
   } catch (e) {
-    at(e, N_UTCTiming[f]!);
+    at(e, f < 0 ? '' : N_UTCTiming[f]!);
   }
   return o;
 }
@@ -5089,7 +5089,7 @@ const N_TimeCountingDown = [
 const K_TimeCountingDown = new Set<string>(N_TimeCountingDown);
 export function dec_TimeCountingDown(r: Reader): T.TimeCountingDown {
   const o = {} as T.TimeCountingDown;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(5);
     f = 0;
@@ -5117,12 +5117,12 @@ export function dec_TimeCountingDown(r: Reader): T.TimeCountingDown {
       o.nextDuration = dec_TimeMark(r);
     }
   } catch (e) {
-    at(e, N_TimeCountingDown[f] ?? '...');
+    at(e, f < 0 ? '' : (N_TimeCountingDown[f] ?? '...'));
   }
   return o;
 }
 export function enc_TimeCountingDown(w: Writer, v: T.TimeCountingDown): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.minEndTime !== undefined);
@@ -5155,7 +5155,7 @@ export function enc_TimeCountingDown(w: Writer, v: T.TimeCountingDown): void {
       enc_TimeMark(w, v.nextDuration);
     }
   } catch (e) {
-    at(e, N_TimeCountingDown[f]!);
+    at(e, f < 0 ? '' : N_TimeCountingDown[f]!);
   }
 }
 export function val_TimeCountingDown(v: unknown): T.TimeCountingDown {
@@ -5163,7 +5163,7 @@ export function val_TimeCountingDown(v: unknown): T.TimeCountingDown {
   for (const k in v) if (!K_TimeCountingDown.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.TimeCountingDown;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.startTime = val_TimeMark(s.startTime);
@@ -5190,7 +5190,7 @@ export function val_TimeCountingDown(v: unknown): T.TimeCountingDown {
       o.nextDuration = val_TimeMark(s.nextDuration);
     }
   } catch (e) {
-    at(e, N_TimeCountingDown[f]!);
+    at(e, f < 0 ? '' : N_TimeCountingDown[f]!);
   }
   return o;
 }
@@ -5209,7 +5209,7 @@ const N_SPAT = ['msgCnt', 'moy', 'timeStamp', 'name', 'intersections'];
 const K_SPAT = new Set<string>(N_SPAT);
 export function dec_SPAT(r: Reader): T.SPAT {
   const o = {} as T.SPAT;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(3);
@@ -5232,12 +5232,12 @@ export function dec_SPAT(r: Reader): T.SPAT {
     f = 5;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_SPAT[f] ?? '...');
+    at(e, f < 0 ? '' : (N_SPAT[f] ?? '...'));
   }
   return o;
 }
 export function enc_SPAT(w: Writer, v: T.SPAT): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -5261,7 +5261,7 @@ export function enc_SPAT(w: Writer, v: T.SPAT): void {
     f = 4;
     enc_IntersectionStateList(w, v.intersections);
   } catch (e) {
-    at(e, N_SPAT[f]!);
+    at(e, f < 0 ? '' : N_SPAT[f]!);
   }
 }
 export function val_SPAT(v: unknown): T.SPAT {
@@ -5269,7 +5269,7 @@ export function val_SPAT(v: unknown): T.SPAT {
   for (const k in v) if (!K_SPAT.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.SPAT;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.msgCnt = val_MsgCount(s.msgCnt);
@@ -5288,7 +5288,7 @@ export function val_SPAT(v: unknown): T.SPAT {
     f = 4;
     o.intersections = val_IntersectionStateList(s.intersections);
   } catch (e) {
-    at(e, N_SPAT[f]!);
+    at(e, f < 0 ? '' : N_SPAT[f]!);
   }
   return o;
 }
@@ -5305,7 +5305,7 @@ const N_BrakeSystemStatus = [
 const K_BrakeSystemStatus = new Set<string>(N_BrakeSystemStatus);
 export function dec_BrakeSystemStatus(r: Reader): T.BrakeSystemStatus {
   const o = {} as T.BrakeSystemStatus;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(7);
     if (m & 64) {
@@ -5337,12 +5337,12 @@ export function dec_BrakeSystemStatus(r: Reader): T.BrakeSystemStatus {
       o.auxBrakes = dec_AuxiliaryBrakeStatus(r);
     }
   } catch (e) {
-    at(e, N_BrakeSystemStatus[f] ?? '...');
+    at(e, f < 0 ? '' : (N_BrakeSystemStatus[f] ?? '...'));
   }
   return o;
 }
 export function enc_BrakeSystemStatus(w: Writer, v: T.BrakeSystemStatus): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.brakePadel !== undefined);
@@ -5381,7 +5381,7 @@ export function enc_BrakeSystemStatus(w: Writer, v: T.BrakeSystemStatus): void {
       enc_AuxiliaryBrakeStatus(w, v.auxBrakes);
     }
   } catch (e) {
-    at(e, N_BrakeSystemStatus[f]!);
+    at(e, f < 0 ? '' : N_BrakeSystemStatus[f]!);
   }
 }
 export function val_BrakeSystemStatus(v: unknown): T.BrakeSystemStatus {
@@ -5389,7 +5389,7 @@ export function val_BrakeSystemStatus(v: unknown): T.BrakeSystemStatus {
   for (const k in v) if (!K_BrakeSystemStatus.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.BrakeSystemStatus;
-  let f = 0;
+  let f = -1;
   try {
     if (s.brakePadel !== undefined) {
       f = 0;
@@ -5420,7 +5420,7 @@ export function val_BrakeSystemStatus(v: unknown): T.BrakeSystemStatus {
       o.auxBrakes = val_AuxiliaryBrakeStatus(s.auxBrakes);
     }
   } catch (e) {
-    at(e, N_BrakeSystemStatus[f]!);
+    at(e, f < 0 ? '' : N_BrakeSystemStatus[f]!);
   }
   return o;
 }
@@ -5585,7 +5585,7 @@ const N_VehicleClassification = ['classification', 'fuelType'];
 const K_VehicleClassification = new Set<string>(N_VehicleClassification);
 export function dec_VehicleClassification(r: Reader): T.VehicleClassification {
   const o = {} as T.VehicleClassification;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(1);
@@ -5598,12 +5598,12 @@ export function dec_VehicleClassification(r: Reader): T.VehicleClassification {
     f = 2;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_VehicleClassification[f] ?? '...');
+    at(e, f < 0 ? '' : (N_VehicleClassification[f] ?? '...'));
   }
   return o;
 }
 export function enc_VehicleClassification(w: Writer, v: T.VehicleClassification): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -5615,7 +5615,7 @@ export function enc_VehicleClassification(w: Writer, v: T.VehicleClassification)
       enc_FuelType(w, v.fuelType);
     }
   } catch (e) {
-    at(e, N_VehicleClassification[f]!);
+    at(e, f < 0 ? '' : N_VehicleClassification[f]!);
   }
 }
 export function val_VehicleClassification(v: unknown): T.VehicleClassification {
@@ -5623,7 +5623,7 @@ export function val_VehicleClassification(v: unknown): T.VehicleClassification {
   for (const k in v) if (!K_VehicleClassification.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.VehicleClassification;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.classification = val_BasicVehicleClass(s.classification);
@@ -5632,7 +5632,7 @@ export function val_VehicleClassification(v: unknown): T.VehicleClassification {
       o.fuelType = val_FuelType(s.fuelType);
     }
   } catch (e) {
-    at(e, N_VehicleClassification[f]!);
+    at(e, f < 0 ? '' : N_VehicleClassification[f]!);
   }
   return o;
 }
@@ -5661,7 +5661,7 @@ const N_VehicleEmergencyExtensions = ['responseType', 'sirenUse', 'lightsUse'];
 const K_VehicleEmergencyExtensions = new Set<string>(N_VehicleEmergencyExtensions);
 export function dec_VehicleEmergencyExtensions(r: Reader): T.VehicleEmergencyExtensions {
   const o = {} as T.VehicleEmergencyExtensions;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(3);
@@ -5680,12 +5680,12 @@ export function dec_VehicleEmergencyExtensions(r: Reader): T.VehicleEmergencyExt
     f = 3;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_VehicleEmergencyExtensions[f] ?? '...');
+    at(e, f < 0 ? '' : (N_VehicleEmergencyExtensions[f] ?? '...'));
   }
   return o;
 }
 export function enc_VehicleEmergencyExtensions(w: Writer, v: T.VehicleEmergencyExtensions): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -5705,7 +5705,7 @@ export function enc_VehicleEmergencyExtensions(w: Writer, v: T.VehicleEmergencyE
       enc_LightbarInUse(w, v.lightsUse);
     }
   } catch (e) {
-    at(e, N_VehicleEmergencyExtensions[f]!);
+    at(e, f < 0 ? '' : N_VehicleEmergencyExtensions[f]!);
   }
 }
 export function val_VehicleEmergencyExtensions(v: unknown): T.VehicleEmergencyExtensions {
@@ -5713,7 +5713,7 @@ export function val_VehicleEmergencyExtensions(v: unknown): T.VehicleEmergencyEx
   for (const k in v) if (!K_VehicleEmergencyExtensions.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.VehicleEmergencyExtensions;
-  let f = 0;
+  let f = -1;
   try {
     if (s.responseType !== undefined) {
       f = 0;
@@ -5728,7 +5728,7 @@ export function val_VehicleEmergencyExtensions(v: unknown): T.VehicleEmergencyEx
       o.lightsUse = val_LightbarInUse(s.lightsUse);
     }
   } catch (e) {
-    at(e, N_VehicleEmergencyExtensions[f]!);
+    at(e, f < 0 ? '' : N_VehicleEmergencyExtensions[f]!);
   }
   return o;
 }
@@ -5845,7 +5845,7 @@ const N_VehicleSafetyExtensions = ['events', 'pathHistory', 'pathPrediction', 'l
 const K_VehicleSafetyExtensions = new Set<string>(N_VehicleSafetyExtensions);
 export function dec_VehicleSafetyExtensions(r: Reader): T.VehicleSafetyExtensions {
   const o = {} as T.VehicleSafetyExtensions;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(4);
@@ -5868,12 +5868,12 @@ export function dec_VehicleSafetyExtensions(r: Reader): T.VehicleSafetyExtension
     f = 4;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_VehicleSafetyExtensions[f] ?? '...');
+    at(e, f < 0 ? '' : (N_VehicleSafetyExtensions[f] ?? '...'));
   }
   return o;
 }
 export function enc_VehicleSafetyExtensions(w: Writer, v: T.VehicleSafetyExtensions): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -5898,7 +5898,7 @@ export function enc_VehicleSafetyExtensions(w: Writer, v: T.VehicleSafetyExtensi
       enc_ExteriorLights(w, v.lights);
     }
   } catch (e) {
-    at(e, N_VehicleSafetyExtensions[f]!);
+    at(e, f < 0 ? '' : N_VehicleSafetyExtensions[f]!);
   }
 }
 export function val_VehicleSafetyExtensions(v: unknown): T.VehicleSafetyExtensions {
@@ -5906,7 +5906,7 @@ export function val_VehicleSafetyExtensions(v: unknown): T.VehicleSafetyExtensio
   for (const k in v) if (!K_VehicleSafetyExtensions.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.VehicleSafetyExtensions;
-  let f = 0;
+  let f = -1;
   try {
     if (s.events !== undefined) {
       f = 0;
@@ -5925,7 +5925,7 @@ export function val_VehicleSafetyExtensions(v: unknown): T.VehicleSafetyExtensio
       o.lights = val_ExteriorLights(s.lights);
     }
   } catch (e) {
-    at(e, N_VehicleSafetyExtensions[f]!);
+    at(e, f < 0 ? '' : N_VehicleSafetyExtensions[f]!);
   }
   return o;
 }
@@ -5934,7 +5934,7 @@ const N_PathHistory = ['initialPosition', 'currGNSSstatus', 'crumbData'];
 const K_PathHistory = new Set<string>(N_PathHistory);
 export function dec_PathHistory(r: Reader): T.PathHistory {
   const o = {} as T.PathHistory;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(2);
@@ -5951,12 +5951,12 @@ export function dec_PathHistory(r: Reader): T.PathHistory {
     f = 3;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_PathHistory[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PathHistory[f] ?? '...'));
   }
   return o;
 }
 export function enc_PathHistory(w: Writer, v: T.PathHistory): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -5973,7 +5973,7 @@ export function enc_PathHistory(w: Writer, v: T.PathHistory): void {
     f = 2;
     enc_PathHistoryPointList(w, v.crumbData);
   } catch (e) {
-    at(e, N_PathHistory[f]!);
+    at(e, f < 0 ? '' : N_PathHistory[f]!);
   }
 }
 export function val_PathHistory(v: unknown): T.PathHistory {
@@ -5981,7 +5981,7 @@ export function val_PathHistory(v: unknown): T.PathHistory {
   for (const k in v) if (!K_PathHistory.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PathHistory;
-  let f = 0;
+  let f = -1;
   try {
     if (s.initialPosition !== undefined) {
       f = 0;
@@ -5994,7 +5994,7 @@ export function val_PathHistory(v: unknown): T.PathHistory {
     f = 2;
     o.crumbData = val_PathHistoryPointList(s.crumbData);
   } catch (e) {
-    at(e, N_PathHistory[f]!);
+    at(e, f < 0 ? '' : N_PathHistory[f]!);
   }
   return o;
 }
@@ -6013,7 +6013,7 @@ const N_FullPositionVector = [
 const K_FullPositionVector = new Set<string>(N_FullPositionVector);
 export function dec_FullPositionVector(r: Reader): T.FullPositionVector {
   const o = {} as T.FullPositionVector;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(8);
@@ -6054,12 +6054,12 @@ export function dec_FullPositionVector(r: Reader): T.FullPositionVector {
     f = 9;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_FullPositionVector[f] ?? '...');
+    at(e, f < 0 ? '' : (N_FullPositionVector[f] ?? '...'));
   }
   return o;
 }
 export function enc_FullPositionVector(w: Writer, v: T.FullPositionVector): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -6106,7 +6106,7 @@ export function enc_FullPositionVector(w: Writer, v: T.FullPositionVector): void
       enc_MotionConfidenceSet(w, v.motionCfd);
     }
   } catch (e) {
-    at(e, N_FullPositionVector[f]!);
+    at(e, f < 0 ? '' : N_FullPositionVector[f]!);
   }
 }
 export function val_FullPositionVector(v: unknown): T.FullPositionVector {
@@ -6114,7 +6114,7 @@ export function val_FullPositionVector(v: unknown): T.FullPositionVector {
   for (const k in v) if (!K_FullPositionVector.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.FullPositionVector;
-  let f = 0;
+  let f = -1;
   try {
     if (s.utcTime !== undefined) {
       f = 0;
@@ -6151,7 +6151,7 @@ export function val_FullPositionVector(v: unknown): T.FullPositionVector {
       o.motionCfd = val_MotionConfidenceSet(s.motionCfd);
     }
   } catch (e) {
-    at(e, N_FullPositionVector[f]!);
+    at(e, f < 0 ? '' : N_FullPositionVector[f]!);
   }
   return o;
 }
@@ -6205,7 +6205,7 @@ const N_PathHistoryPoint = ['llvOffset', 'timeOffset', 'speed', 'posAccuracy', '
 const K_PathHistoryPoint = new Set<string>(N_PathHistoryPoint);
 export function dec_PathHistoryPoint(r: Reader): T.PathHistoryPoint {
   const o = {} as T.PathHistoryPoint;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(3);
@@ -6228,12 +6228,12 @@ export function dec_PathHistoryPoint(r: Reader): T.PathHistoryPoint {
     f = 5;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_PathHistoryPoint[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PathHistoryPoint[f] ?? '...'));
   }
   return o;
 }
 export function enc_PathHistoryPoint(w: Writer, v: T.PathHistoryPoint): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -6257,7 +6257,7 @@ export function enc_PathHistoryPoint(w: Writer, v: T.PathHistoryPoint): void {
       enc_CoarseHeading(w, v.heading);
     }
   } catch (e) {
-    at(e, N_PathHistoryPoint[f]!);
+    at(e, f < 0 ? '' : N_PathHistoryPoint[f]!);
   }
 }
 export function val_PathHistoryPoint(v: unknown): T.PathHistoryPoint {
@@ -6265,7 +6265,7 @@ export function val_PathHistoryPoint(v: unknown): T.PathHistoryPoint {
   for (const k in v) if (!K_PathHistoryPoint.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PathHistoryPoint;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.llvOffset = val_PositionOffsetLLV(s.llvOffset);
@@ -6284,7 +6284,7 @@ export function val_PathHistoryPoint(v: unknown): T.PathHistoryPoint {
       o.heading = val_CoarseHeading(s.heading);
     }
   } catch (e) {
-    at(e, N_PathHistoryPoint[f]!);
+    at(e, f < 0 ? '' : N_PathHistoryPoint[f]!);
   }
   return o;
 }
@@ -6293,7 +6293,7 @@ const N_PathPrediction = ['radiusOfCurve', 'confidence'];
 const K_PathPrediction = new Set<string>(N_PathPrediction);
 export function dec_PathPrediction(r: Reader): T.PathPrediction {
   const o = {} as T.PathPrediction;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     f = 0;
@@ -6303,12 +6303,12 @@ export function dec_PathPrediction(r: Reader): T.PathPrediction {
     f = 2;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_PathPrediction[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PathPrediction[f] ?? '...'));
   }
   return o;
 }
 export function enc_PathPrediction(w: Writer, v: T.PathPrediction): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -6317,7 +6317,7 @@ export function enc_PathPrediction(w: Writer, v: T.PathPrediction): void {
     f = 1;
     enc_Confidence(w, v.confidence);
   } catch (e) {
-    at(e, N_PathPrediction[f]!);
+    at(e, f < 0 ? '' : N_PathPrediction[f]!);
   }
 }
 export function val_PathPrediction(v: unknown): T.PathPrediction {
@@ -6325,14 +6325,14 @@ export function val_PathPrediction(v: unknown): T.PathPrediction {
   for (const k in v) if (!K_PathPrediction.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PathPrediction;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.radiusOfCurve = val_RadiusOfCurvature(s.radiusOfCurve);
     f = 1;
     o.confidence = val_Confidence(s.confidence);
   } catch (e) {
-    at(e, N_PathPrediction[f]!);
+    at(e, f < 0 ? '' : N_PathPrediction[f]!);
   }
   return o;
 }
@@ -6361,7 +6361,7 @@ const N_VehicleSize = ['width', 'length', 'height'];
 const K_VehicleSize = new Set<string>(N_VehicleSize);
 export function dec_VehicleSize(r: Reader): T.VehicleSize {
   const o = {} as T.VehicleSize;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -6373,12 +6373,12 @@ export function dec_VehicleSize(r: Reader): T.VehicleSize {
       o.height = dec_VehicleHeight(r);
     }
   } catch (e) {
-    at(e, N_VehicleSize[f] ?? '...');
+    at(e, f < 0 ? '' : (N_VehicleSize[f] ?? '...'));
   }
   return o;
 }
 export function enc_VehicleSize(w: Writer, v: T.VehicleSize): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.height !== undefined);
@@ -6391,7 +6391,7 @@ export function enc_VehicleSize(w: Writer, v: T.VehicleSize): void {
       enc_VehicleHeight(w, v.height);
     }
   } catch (e) {
-    at(e, N_VehicleSize[f]!);
+    at(e, f < 0 ? '' : N_VehicleSize[f]!);
   }
 }
 export function val_VehicleSize(v: unknown): T.VehicleSize {
@@ -6399,7 +6399,7 @@ export function val_VehicleSize(v: unknown): T.VehicleSize {
   for (const k in v) if (!K_VehicleSize.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.VehicleSize;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.width = val_VehicleWidth(s.width);
@@ -6410,7 +6410,7 @@ export function val_VehicleSize(v: unknown): T.VehicleSize {
       o.height = val_VehicleHeight(s.height);
     }
   } catch (e) {
-    at(e, N_VehicleSize[f]!);
+    at(e, f < 0 ? '' : N_VehicleSize[f]!);
   }
   return o;
 }

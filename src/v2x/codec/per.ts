@@ -17,7 +17,7 @@ export function fail(msg: string): never {
 /** Rethrows `e` with `seg` prepended to its path (a PerFail) or wraps a foreign error. */
 export function at(e: unknown, seg: string): never {
   // Anything else is a bug in the codec: let it through unchanged so tests see it.
-  if (e instanceof PerFail) e.path.unshift(seg);
+  if (e instanceof PerFail && seg !== '') e.path.unshift(seg);
   throw e;
 }
 

@@ -60,6 +60,14 @@ describe('v2x codec: hostile UPER', () => {
     );
   });
 
+  it('names the enclosing component when its preamble (extension and presence bits) is cut', () => {
+    // MessageFrame header, then the BSM's extension bit and only 3 of its 7 presence bits.
+    rejects(
+      bufOf('0000' + '0101').subarray(0, 1),
+      /at bsmFrame: truncated: needs 7 more bits at bit 5, 3 left/,
+    );
+  });
+
   it('rejects truncation at every bit of real messages', () => {
     const rnd = prng(11);
     for (const frame of FRAMES) {

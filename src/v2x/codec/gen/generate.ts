@@ -52,6 +52,12 @@ for (const t of types.values()) {
     throw new Error(`unknown type ${t.of.name}`);
 }
 
+// Constrained lengths below 64K are a plain constrained whole number (X.691 10.9.4.1); larger upper
+// bounds would need length determinants with fragmentation, which these modules never ask for.
+for (const [n, t] of types)
+  if ((t.kind === 'seqof' || t.kind === 'octets' || t.kind === 'ia5' || t.kind === 'bits') && t.max >= 65536)
+    throw new Error(`${n}: SIZE upper bound ${t.max} >= 64K is not supported`);
+
 const id = (n: string) => n.replace(/-/g, '_');
 const key = (n: string) => (/^[A-Za-z_$][\w$]*$/.test(n) ? n : `'${n}'`);
 const prop = (n: string) => (/^[A-Za-z_$][\w$]*$/.test(n) ? `.${n}` : `['${n}']`);
@@ -356,11 +362,11 @@ ${vcases.join('\n')}
       if (t.ext) d.push(`    f = ${t.fields.length};\n    if (ext) skipExtensions(r);`);
       out.push(`export function dec_${N}(r: Reader): ${TT} {
   const o = {} as ${TT};
-  let f = 0;
+  let f = -1;
   try {
 ${d.join('\n')}
   } catch (e) {
-    at(e, ${F}[f] ?? '...');
+    at(e, f < 0 ? '' : (${F}[f] ?? '...'));
   }
   return o;
 }`);
@@ -377,17 +383,17 @@ ${d.join('\n')}
         else e.push(`    ${stmt}`);
       });
       out.push(`export function enc_${N}(w: Writer, v: ${TT}): void {
-  let f = 0;
+  let f = -1;
   try {
 ${e.join('\n')}
   } catch (e) {
-    at(e, ${F}[f]!);
+    at(e, f < 0 ? '' : ${F}[f]!);
   }
 }`);
       // Validator
       const vl: string[] = ["  if (!isObject(v)) fail('expected an object');"];
       vl.push(`  for (const k in v) if (!K_${N}.has(k)) fail(\`unknown component \${k}\`);`);
-      vl.push(`  const s = v as Record<string, unknown>;\n  const o = {} as ${TT};\n  let f = 0;\n  try {`);
+      vl.push(`  const s = v as Record<string, unknown>;\n  const o = {} as ${TT};\n  let f = -1;\n  try {`);
       t.fields.forEach((fl, i) => {
         const stmt = `f = ${i};\n    o${prop(fl.name)} = ${valExpr(fl.type, `s${prop(fl.name)}`)};`;
         if (fl.optional)
@@ -396,7 +402,7 @@ ${e.join('\n')}
           );
         else vl.push(`    ${stmt}`);
       });
-      vl.push(`  } catch (e) {\n    at(e, ${F}[f]!);\n  }\n  return o;`);
+      vl.push(`  } catch (e) {\n    at(e, f < 0 ? '' : ${F}[f]!);\n  }\n  return o;`);
       out.push(`export function val_${N}(v: unknown): ${TT} {\n${vl.join('\n')}\n}`);
       break;
     }
