@@ -278,7 +278,7 @@ export class Writer {
     for (let i = 0; i < s.length; i++) this.bits(s.charCodeAt(i), 7);
   }
 
-  /** The bytes written so far (the last octet zero-padded), in a view of a shared slab. */
+  /** The bytes written so far (the last octet zero-padded): a view of a shared slab (copy before transferring its buffer). */
   result(): Uint8Array {
     const n = (this.pos + 7) >>> 3;
     if (n > SLAB / 8) return this.buf.slice(0, n);
