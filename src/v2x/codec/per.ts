@@ -91,7 +91,7 @@ export class Reader {
     return ((this.buf[p >>> 3]! >>> (7 - (p & 7))) & 1) === 1;
   }
 
-  /** Constrained whole number lb..ub in `nbits` bits (X.691 10.5.7.1); rejects values past ub. */
+  /** Constrained whole number lb..ub in `nbits` bits (X.691 10.5); rejects values past ub. */
   int(lb: number, ub: number, nbits: number): number {
     const v = lb + this.bits(nbits);
     if (v > ub) fail(`value ${v} out of range ${lb}..${ub}`);
@@ -107,7 +107,7 @@ export class Reader {
   }
 
   /**
-   * Unconstrained length determinant (X.691 10.9.3.6-8, unaligned). Returns the count, or -1..-4
+   * Unconstrained length determinant (X.691 10.9, unaligned). Returns the count, or -1..-4
    * (negated multiple of 16K) for a fragment, which the caller must follow with another length.
    */
   lengthOrFragment(): number {
@@ -169,7 +169,7 @@ export class Reader {
     return s;
   }
 
-  /** `n` IA5 characters of 7 bits each (X.691 27.5: no PermittedAlphabet, so b = 7 in UPER). */
+  /** `n` IA5 characters of 7 bits each (known-multiplier character string: no PermittedAlphabet, so 7 bits in UPER). */
   ia5(n: number): string {
     if (this.pos + n * 7 > this.end) fail(`truncated: ${n} characters exceed the input`);
     let s = '';
@@ -230,7 +230,7 @@ export class Writer {
     this.pos++;
   }
 
-  /** Unconstrained length determinant for n < 16384 (X.691 10.9.3.6-7, unaligned). */
+  /** Unconstrained length determinant for n < 16384 (X.691 10.9, unaligned). */
   length(n: number): void {
     if (n < 128) this.bits(n, 8);
     else if (n < 16384) this.bits(0x8000 | n, 16);
@@ -239,7 +239,7 @@ export class Writer {
 
   /**
    * A bit string outside its extensible size root: semi-constrained length in bits, fragmented in
-   * chunks of 16K..64K bits past 16383 (X.691 10.9.3.8), ending with a short length (maybe 0).
+   * chunks of 16K..64K bits past 16383 (X.691 10.9), ending with a short length (maybe 0).
    */
   bitStringUnbounded(s: string): void {
     let i = 0;

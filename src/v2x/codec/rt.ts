@@ -62,7 +62,7 @@ export function choiceKey(v: unknown, alts: readonly string[]): string {
 }
 
 /**
- * Skips the extension additions of a SEQUENCE (X.691 19.7-19.9): a normally small length n, n
+ * Skips the extension additions of a SEQUENCE (X.691 (2002) 18.7-18.9): a normally small length n, n
  * presence bits, then each present addition as an open type. None are known to these modules, so
  * all are skipped (as X.691 asks of a decoder of an earlier version).
  */

@@ -86,6 +86,20 @@ describe('v2x codec: cross-check with asn1c (UPER and XER, both ways)', { skip }
     assert.equal(off, r.stdout.length);
   });
 
+  it('asn1c re-encodes our UPER (-iper -oper) to identical bytes, IA5 control characters included', () => {
+    // XER cannot carry every IA5 control character as plain text, so these go UPER to UPER.
+    const rnd = prng(0x1a5);
+    const more = FRAMES.flatMap((f) =>
+      Array.from({ length: 50 }, () =>
+        encodeUper(randomMessage(rnd, f, { mode: 'random', optional: 0.7, printable: false })),
+      ),
+    );
+    for (const [i, b] of more.entries()) writeFileSync(join(dir, `np${i}.per`), b);
+    const r = convert(progname, ['-iper', '-oper', ...more.map((_, i) => `np${i}.per`)], dir);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.toString('hex'), Buffer.concat(more).toString('hex'));
+  });
+
   it('both skip an unknown SEQUENCE extension addition (open type of 3 octets)', () => {
     const root = bitsOf(Buffer.from(MIN_BSM_HEX, 'hex')).slice(0, MIN_BSM_BITS);
     const x = MIN_BSM_VC_EXT_BIT;

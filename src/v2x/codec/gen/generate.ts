@@ -52,7 +52,7 @@ for (const t of types.values()) {
     throw new Error(`unknown type ${t.of.name}`);
 }
 
-// Constrained lengths below 64K are a plain constrained whole number (X.691 10.9.4.1); larger upper
+// Constrained lengths below 64K are a plain constrained whole number (X.691 10.9); larger upper
 // bounds would need length determinants with fragmentation, which these modules never ask for.
 for (const [n, t] of types)
   if ((t.kind === 'seqof' || t.kind === 'octets' || t.kind === 'ia5' || t.kind === 'bits') && t.max >= 65536)
