@@ -50,7 +50,10 @@ export function decodeUper(buf: Uint8Array): MessageFrame {
 }
 const EMPTY = new Uint8Array(0);
 
-/** Encodes a MessageFrame to UPER; throws KAPOK_V2X_ENCODE naming the field path. */
+/**
+ * Encodes a MessageFrame to UPER; throws KAPOK_V2X_ENCODE naming the field path. The result is a view
+ * into a shared slab (like a pooled Buffer): use byteOffset/byteLength, copy before transferring.
+ */
 export function encodeUper(msg: MessageFrame): Uint8Array {
   writer.reset();
   try {
