@@ -59,9 +59,14 @@ describe('edge: live fan-out on /ws/telemetry', () => {
       return /kapok_edge_ws_dropped_total\{reason="queue_full"[^}]*\} [1-9]/.test(text) ? text : null;
     });
     assert.match(m, /kapok_edge_received_total\{region="guangzhou"\} \d+/);
-    // Queue full past writeDeadlineMs: closed as too slow.
+    // Queue full past writeDeadlineMs: the server closes it as too slow.
+    await until(async () =>
+      /kapok_edge_ws_dropped_total\{reason="slow_client"[^}]*\} 1\b/.test(await e.app.metrics.render()),
+    );
     (slow as unknown as { _socket: { resume(): void } })._socket.resume();
-    assert.equal(await closed, 1013);
+    // 1013 when the paused client still reads the close frame; 1006 when it stayed paused past the
+    // server's 1 s close grace (a slow machine) and the server cut the socket.
+    assert.ok([1013, 1006].includes(await closed));
     fast.close();
   });
 });
