@@ -8,6 +8,7 @@ import type { Logger } from '../../core/log.js';
 import { topicMatches } from '../decode/topic.js';
 import type { Ingest } from '../ingest.js';
 import type { MqttAuthenticate, MqttIdentity } from './auth.js';
+import type { Taps } from './taps.js';
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -18,6 +19,14 @@ export interface EmbeddedBrokerOptions {
   /** Topic → device, to hold device-token clients to their own topics. Throws on a foreign topic. */
   deviceOf: (topic: string) => string;
   logger: Logger;
+  /** Filters tapped through the MQTT port: handed over in-process, never to the telemetry intake. */
+  taps?: Taps;
+}
+
+interface AwaitingAck {
+  payload: Buffer;
+  resolve: () => void;
+  fail: (err: Error) => void;
 }
 
 const identities = new WeakMap<Client, MqttIdentity>();
@@ -36,6 +45,8 @@ export class EmbeddedBroker {
   #broker: Aedes | undefined;
   #tcp: Server | undefined;
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 });
+  /** QoS 1 messages published through the port, by topic, until a subscriber's PUBACK. */
+  readonly #awaiting = new Map<string, AwaitingAck[]>();
   port = 0;
 
   constructor(o: EmbeddedBrokerOptions) {
@@ -65,6 +76,17 @@ export class EmbeddedBroker {
       authorizePublish: (client, packet, done) => {
         if (!client) return done(null); // broker-internal publish ($SYS, wills)
         const topic = packet.topic;
+        const tap = o.taps?.size ? o.taps.match(topic) : null;
+        if (tap) {
+          // Tapped (V2X): handed over synchronously, then relayed like any message (other OBUs
+          // may subscribe); never spooled as telemetry.
+          try {
+            tap(topic, packet.payload as Buffer, client.id);
+          } catch (err) {
+            o.logger.warn({ topic, msg: (err as Error).message }, 'mqtt tap handler threw');
+          }
+          return done(null);
+        }
         if (!o.topics.some((f) => topicMatches(f, topic))) return done(null); // not telemetry: plain relay
         const id = identities.get(client);
         if (id?.device != null) {
@@ -107,6 +129,19 @@ export class EmbeddedBroker {
         );
       },
     });
+    broker.on('ack', (packet, _client) => {
+      // A subscriber acknowledged a QoS 1 delivery: settle the port publish it belongs to.
+      const p = packet as { topic?: string; payload?: Buffer | string } | undefined;
+      if (!p?.topic || this.#awaiting.size === 0) return;
+      const list = this.#awaiting.get(p.topic);
+      if (!list) return;
+      const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
+      const i = payload ? list.findIndex((a) => a.payload.equals(payload)) : -1;
+      if (i < 0) return;
+      const [a] = list.splice(i, 1);
+      if (list.length === 0) this.#awaiting.delete(p.topic);
+      a?.resolve();
+    });
     broker.on('clientError', (client, err) =>
       o.logger.debug({ client: client.id, msg: err.message }, 'mqtt client error'),
     );
@@ -137,6 +172,50 @@ export class EmbeddedBroker {
     const addr = tcp.address();
     this.port = typeof addr === 'object' && addr ? addr.port : o.port;
     o.logger.info({ host: o.host, port: this.port }, 'edge mqtt broker listening');
+  }
+
+  /**
+   * Publishes from Kapok itself. QoS 1 resolves on the first subscriber PUBACK for this topic and
+   * payload (Aedes' `ack` event), or rejects after timeoutMs (nobody subscribed, or nobody acked).
+   */
+  publish(topic: string, payload: Buffer, qos: 0 | 1, timeoutMs: number): Promise<void> {
+    const broker = this.#broker;
+    if (!broker) return Promise.reject(new KapokError('KAPOK_EDGE_MQTT', 'edge MQTT broker is not running'));
+    return new Promise<void>((resolve, reject) => {
+      const packet = { cmd: 'publish' as const, topic, payload, qos, retain: false, dup: false };
+      if (qos === 0) {
+        broker.publish(packet, (err) => (err ? reject(err) : resolve()));
+        return;
+      }
+      let list = this.#awaiting.get(topic);
+      if (!list) this.#awaiting.set(topic, (list = []));
+      const entry: AwaitingAck = {
+        payload,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        fail: (err) => drop(err),
+      };
+      const drop = (err: Error) => {
+        const l = this.#awaiting.get(topic);
+        const i = l ? l.indexOf(entry) : -1;
+        if (l && i >= 0) {
+          l.splice(i, 1);
+          if (l.length === 0) this.#awaiting.delete(topic);
+        }
+        clearTimeout(timer);
+        reject(err);
+      };
+      const timer = setTimeout(
+        () => drop(new KapokError('KAPOK_EDGE_MQTT', `no PUBACK for ${topic} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      list.push(entry);
+      broker.publish(packet, (err) => {
+        if (err) drop(err);
+      });
+    });
   }
 
   /** Hands an HTTP upgrade on the MQTT WebSocket path to the broker. */
@@ -171,6 +250,8 @@ export class EmbeddedBroker {
 
   async stop(): Promise<void> {
     this.closeWebSockets();
+    for (const list of [...this.#awaiting.values()])
+      for (const a of [...list]) a.fail(new KapokError('KAPOK_EDGE_MQTT', 'edge MQTT broker stopped'));
     // Both at once: the TCP server's close waits for the connections the broker's close ends.
     await Promise.all([
       new Promise<void>((r) => (this.#tcp ? this.#tcp.close(() => r()) : r())),
