@@ -188,7 +188,10 @@ export class EmbeddedBroker {
         return;
       }
       let list = this.#awaiting.get(topic);
-      if (!list) this.#awaiting.set(topic, (list = []));
+      if (!list) {
+        list = [];
+        this.#awaiting.set(topic, list);
+      }
       const entry: AwaitingAck = {
         payload,
         resolve: () => {

@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import type { Logger } from '../../core/log.js';
 import { KapokError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
 import type { Ingest } from '../ingest.js';
 import type { Taps } from './taps.js';
 
