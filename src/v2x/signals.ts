@@ -101,7 +101,8 @@ export class Signals {
       for (const ph of is.phases) {
         const st = ph.phaseStates[0];
         if (!st) continue;
-        const left = st.timing?.counting?.likelyEndTime;
+        const t = st.timing;
+        const left = t && 'counting' in t ? t.counting.likelyEndTime : undefined;
         m.set(ph.id, { light: st.light, remainingS: left === undefined ? Number.NaN : left / 10, at: now });
       }
     }
@@ -159,7 +160,7 @@ export class Signals {
 }
 
 function offsetXY(o: PositionOffsetLLV, lat0: number, lon0: number, enu: Enu): [number, number] {
-  const ll = o.offsetLL;
+  const ll = o.offsetLL as Record<string, { lon: number; lat: number }>;
   const k = Object.keys(ll)[0] as string;
   const p = ll[k] as { lon: number; lat: number };
   if (k === 'position-LatLon') return [enu.x(p.lon / 1e7), enu.y(p.lat / 1e7)];
