@@ -119,6 +119,8 @@ export class Dispatcher {
         warningId: w.id,
         warningType: w.type,
         severity: w.severity,
+        vehicles: w.vehicles,
+        trigger: { vehicle: w.trigger.vehicle, msgCnt: w.trigger.msgCnt, secMark: w.trigger.secMark },
         createdAt: now,
         expiresAt: now + this.#o.ttlMs,
       };

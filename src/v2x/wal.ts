@@ -19,6 +19,10 @@ export interface Strategy {
   warningId: string;
   warningType: string;
   severity: string;
+  /** The warning's vehicles (the acting one first). */
+  vehicles: string[];
+  /** The message that triggered the warning. */
+  trigger: { vehicle: string; msgCnt: number; secMark: number };
   /** SPEED_ADVICE: advised speed (m/s). */
   speedMs?: number;
   createdAt: number;
