@@ -176,7 +176,10 @@ describe('v2x strategy dispatch', () => {
     assert.equal(d.pending, 0);
     const after = sent.filter((x) => x.s.id === s2.id);
     assert.ok(after.length >= 2);
-    assert.ok(after.every((x) => x.at < s2.expiresAt), 'no publish after expiry');
+    assert.ok(
+      after.every((x) => x.at < s2.expiresAt),
+      'no publish after expiry',
+    );
     d.stop();
     w.close();
     assert.deepEqual(wal(file).open(), [], 'acked and expired are not replayed');

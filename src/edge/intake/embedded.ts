@@ -25,6 +25,8 @@ export interface EmbeddedBrokerOptions {
 
 interface AwaitingAck {
   payload: Buffer;
+  /** Deliveries (client id + packet id) of this publish awaiting a PUBACK. */
+  keys: string[];
   resolve: () => void;
   fail: (err: Error) => void;
 }
@@ -47,6 +49,9 @@ export class EmbeddedBroker {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 });
   /** QoS 1 messages published through the port, by topic, until a subscriber's PUBACK. */
   readonly #awaiting = new Map<string, AwaitingAck[]>();
+  readonly #byDelivery = new Map<string, AwaitingAck>();
+  /** Payloads of port publishes (Aedes copies packets but keeps the payload buffer). */
+  readonly #ours = new WeakSet<Buffer>();
   port = 0;
 
   constructor(o: EmbeddedBrokerOptions) {
@@ -58,6 +63,22 @@ export class EmbeddedBroker {
   async start(): Promise<void> {
     const o = this.#o;
     const broker = await Aedes.createBroker({
+      authorizeForward: (client, packet) => {
+        if (packet.qos === 0 || !this.#ours.has(packet.payload as Buffer)) return packet;
+        const entry = this.#awaiting.get(packet.topic)?.find((a) => a.payload === packet.payload);
+        if (!entry) return packet;
+        // Give this delivery its packet id now (as Aedes' QoSPacket would, from the same counter)
+        // so the subscriber's PUBACK can be matched to it.
+        const c = client as unknown as { _nextId: number };
+        const id = c._nextId;
+        c._nextId = id >= 65535 ? 1 : id + 1;
+        const key = `${client.id}\u0000${id}`;
+        this.#byDelivery.set(key, entry);
+        entry.keys.push(key);
+        const copy = Object.assign(Object.create(Object.getPrototypeOf(packet)), packet);
+        copy.messageId = id;
+        return copy;
+      },
       authenticate: (client, username, password, done) => {
         o.authenticate(username, password).then(
           (id) => {
@@ -129,18 +150,19 @@ export class EmbeddedBroker {
         );
       },
     });
-    broker.on('ack', (packet, _client) => {
-      // A subscriber acknowledged a QoS 1 delivery: settle the port publish it belongs to.
-      const p = packet as { topic?: string; payload?: Buffer | string } | undefined;
-      if (!p?.topic || this.#awaiting.size === 0) return;
-      const list = this.#awaiting.get(p.topic);
-      if (!list) return;
-      const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
-      const i = payload ? list.findIndex((a) => a.payload.equals(payload)) : -1;
-      if (i < 0) return;
-      const [a] = list.splice(i, 1);
-      if (list.length === 0) this.#awaiting.delete(p.topic);
-      a?.resolve();
+    // Subscriber PUBACKs of port publishes: Aedes reports the acked packet only for persistent
+    // sessions, so the deliveries are numbered here (authorizeForward) and PUBACKs read off each
+    // client's parser.
+    broker.on('client', (client) => {
+      const parser = (client as unknown as { _parser?: NodeJS.EventEmitter })._parser;
+      parser?.on('packet', (p: { cmd: string; messageId?: number }) => {
+        if (p.cmd !== 'puback' || this.#byDelivery.size === 0) return;
+        const key = `${client.id}\u0000${p.messageId}`;
+        const entry = this.#byDelivery.get(key);
+        if (!entry) return;
+        this.#byDelivery.delete(key);
+        entry.resolve();
+      });
     });
     broker.on('clientError', (client, err) =>
       o.logger.debug({ client: client.id, msg: err.message }, 'mqtt client error'),
@@ -192,15 +214,8 @@ export class EmbeddedBroker {
         list = [];
         this.#awaiting.set(topic, list);
       }
-      const entry: AwaitingAck = {
-        payload,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        fail: (err) => drop(err),
-      };
-      const drop = (err: Error) => {
+      const settle = () => {
+        for (const k of entry.keys) this.#byDelivery.delete(k);
         const l = this.#awaiting.get(topic);
         const i = l ? l.indexOf(entry) : -1;
         if (l && i >= 0) {
@@ -208,13 +223,26 @@ export class EmbeddedBroker {
           if (l.length === 0) this.#awaiting.delete(topic);
         }
         clearTimeout(timer);
-        reject(err);
       };
+      const entry: AwaitingAck = {
+        payload,
+        keys: [],
+        resolve: () => {
+          settle();
+          resolve();
+        },
+        fail: (err) => {
+          settle();
+          reject(err);
+        },
+      };
+      const drop = (err: Error) => entry.fail(err);
       const timer = setTimeout(
         () => drop(new KapokError('KAPOK_EDGE_MQTT', `no PUBACK for ${topic} within ${timeoutMs} ms`)),
         timeoutMs,
       );
       list.push(entry);
+      this.#ours.add(payload);
       broker.publish(packet, (err) => {
         if (err) drop(err);
       });
