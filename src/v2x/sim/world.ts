@@ -49,6 +49,8 @@ export interface WorldOptions {
   origin?: { lat: number; lon: number };
   /** Distinguishes vehicle ids of repeated runs (the top bytes of the BSM id). */
   runId?: number;
+  /** Shifts scenario k's anchor north by this many metres (runs side by side). */
+  offsetNorthM?: number;
 }
 
 /**
@@ -72,6 +74,7 @@ export class World {
     const run = o.runId ?? 0;
     o.scenarios.forEach((s, k) => {
       const ax = k * SCENARIO_SPACING_M;
+      const ay = o.offsetNorthM ?? 0;
       s.vehicles.forEach((v, j) => {
         const hex = idHex(run, 1 + k, j);
         const name = `${s.name}:${v.id}`;
@@ -81,7 +84,7 @@ export class World {
           hex,
           name,
           x: ax + v.x,
-          y: v.y,
+          y: ay + v.y,
           headingDeg: v.headingDeg,
           speed: v.speedMs,
           accel: 0,
@@ -98,7 +101,7 @@ export class World {
         this.signals.push({
           intersection: sg.intersection,
           x: ax + sg.x,
-          y: sg.y,
+          y: ay + sg.y,
           ux: Math.sin(h),
           uy: Math.cos(h),
           phase: sg.phase,
