@@ -33,7 +33,10 @@ describe('v2x geofences', () => {
     ]),
   );
   const out: string[] = [];
-  const at = (lon: number, lat: number) => (g.zonesAt(lon, lat, out), [...out]);
+  const at = (lon: number, lat: number) => {
+    g.zonesAt(lon, lat, out);
+    return [...out];
+  };
 
   it('inside, outside, and on the outline (edges and vertices count as inside)', () => {
     assert.deepEqual(at(113.302, 23.102), ['plaza']);
