@@ -7,6 +7,7 @@ import { EXIT, fail } from './exit.js';
 import { gmCommand } from './gm.js';
 import { keysCommand } from './keys.js';
 import { upCommand } from './up.js';
+import { v2xCommand } from './v2x.js';
 import { VERSION } from './version.js';
 
 const program = new Command('kapok')
@@ -21,6 +22,7 @@ program.addCommand(keysCommand());
 program.addCommand(gmCommand());
 program.addCommand(deviceCommand());
 program.addCommand(edgeCommand());
+program.addCommand(v2xCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.
 const configure = (cmd: Command): void => {
   cmd.exitOverride().showHelpAfterError();
