@@ -6,13 +6,14 @@ import { gm } from './gm.js';
 import { healthz } from './healthz.js';
 import { kapokBin, machine, root } from './lib.js';
 import { startup } from './startup.js';
+import { v2x } from './v2x.js';
 
 /**
  * `npm run bench -- <name...>` runs benchmarks and prints one JSON document with the machine's core
  * count. Each benchmark measures a baseline in the same run and reports ratios, which hold on noisy
  * machines where absolute numbers do not. Results are also written to bench/results/.
  */
-const BENCHES: Record<string, () => Promise<unknown>> = { startup, healthz, gateway, gm, edge };
+const BENCHES: Record<string, () => Promise<unknown>> = { startup, healthz, gateway, gm, edge, v2x };
 
 const names = process.argv.slice(2);
 if (names.length === 0 || names.some((n) => !(n in BENCHES) && n !== 'all')) {
