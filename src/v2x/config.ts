@@ -68,7 +68,7 @@ const risk = z.strictObject({
     .prefault({}),
   rlvw: z
     .strictObject({
-      /** Deceleration a driver can comfortably brake with (m/s²); ITE uses 3.4 m/s² (10 ft/s²). */
+      /** Deceleration a driver can comfortably brake with (m/s²); AASHTO's stopping-sight-distance model uses 3.4 m/s². */
       comfortDecelMs2: pos(20).default(3.4),
       /** Approaches watched up to this far from the stop line (m). */
       rangeM: pos(2000).default(200),
@@ -107,11 +107,13 @@ export const v2xSchema = z
     vehicleTtlMs: ms(100, 600_000).default(5000),
     /** Path history points kept per vehicle. */
     pathHistory: z.number().int().min(0).max(100).default(10),
-    /** Local ENU origin (degrees); null = the first zone's first vertex, else the first message. */
+    /** Local ENU origin (degrees); unset = the first zone's first vertex, else the first message. */
     origin: z
-      .strictObject({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) })
-      .nullable()
-      .default(null),
+      .strictObject({
+        lat: z.number().min(-85).max(85).nullable().default(null),
+        lon: z.number().min(-180).max(180).nullable().default(null),
+      })
+      .prefault({}),
     /** Geofences; with none, no message is dropped as outside (see docs/v2x.md). */
     zones: z.array(zoneSchema).max(10_000).default([]),
     /** Warnings kept in memory for GET /api/v2x/warnings. */
@@ -163,6 +165,8 @@ export const v2xSchema = z
   .superRefine((v, ctx) => {
     if (v.risk.fcw.ttcCriticalS > v.risk.fcw.ttcWarnS)
       ctx.addIssue({ code: 'custom', path: ['risk', 'fcw', 'ttcCriticalS'], message: 'must be ≤ ttcWarnS' });
+    if ((v.origin.lat === null) !== (v.origin.lon === null))
+      ctx.addIssue({ code: 'custom', path: ['origin'], message: 'set both lat and lon, or neither' });
     const ids = new Set<string>();
     v.zones.forEach((z, i) => {
       if (ids.has(z.id))

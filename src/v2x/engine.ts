@@ -69,7 +69,8 @@ export class Engine {
     this.#now = o.now ?? Date.now;
     this.vehicles = new VehicleTable({ cellM: o.cfg.risk.rangeM, maxVehicles: o.cfg.maxVehicles });
     for (const z of o.cfg.zones) this.geofences.set(z);
-    if (o.cfg.origin) this.#enu = new Enu(o.cfg.origin.lat, o.cfg.origin.lon);
+    if (o.cfg.origin.lat !== null && o.cfg.origin.lon !== null)
+      this.#enu = new Enu(o.cfg.origin.lat, o.cfg.origin.lon);
     // One callback for every neighbour query (no closure per message).
     this.#visit = (other) => {
       const s = this.#cur as Vehicle;
