@@ -168,7 +168,8 @@ export class EmbeddedBroker {
       o.logger.debug({ client: client.id, msg: err.message }, 'mqtt client error'),
     );
     this.#broker = broker;
-    const tcp = createServer((socket) => broker.handle(socket));
+    // noDelay: without it Nagle's algorithm holds small packets (a strategy, a PUBACK) up to 40 ms.
+    const tcp = createServer({ noDelay: true }, (socket) => broker.handle(socket));
     this.#tcp = tcp;
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', (err: NodeJS.ErrnoException) => {

@@ -53,6 +53,8 @@ async function connect(o: SimulateOptions, id: string): Promise<MqttClient> {
     c.once('error', reject);
   });
   c.on('error', () => {});
+  // Small packets at once (Nagle would hold them up to 40 ms and skew the latency figures).
+  (c.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
   return c;
 }
 
