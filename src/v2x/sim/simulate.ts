@@ -26,7 +26,7 @@ export interface SimulateReport {
   offeredPerSec: number;
   sent: number;
   sentPerSec: number;
-  /** Ticks whose messages could not all be sent within the tick. */
+  /** Slices (a tenth of a tick) whose messages could not all be sent in time. */
   lateTicks: number;
   strategies: number;
   /** OBU side: BSM published → strategy received, for the BSM that triggered it (ms). */
@@ -111,38 +111,48 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     c.publish(`${prefix}/sim${i % n}/${kind}`, encodeFrame(f, o.format), { qos: 0 });
     sent++;
   };
+  // Each tick is cut into slices and every background vehicle sends in its own slice (as
+  // independent OBUs with their own 10 Hz phase would), not all in one burst.
+  const SLICES = 10;
+  const sliceMs = stepMs / SLICES;
   let tick = 0;
+  let slice = 0;
   let lastProgress = t0;
   while (performance.now() < end) {
-    const tickAt = t0 + tick * stepMs;
-    const wait = tickAt - performance.now();
+    const sliceAt = t0 + tick * stepMs + slice * sliceMs;
+    const wait = sliceAt - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const tS = (tick * stepMs) / 1000;
-    if (o.scenarios.length && (!scen || tS - scenStart > scen.durationS + 1)) {
-      cycle++;
-      scen = new World({ scenarios: o.scenarios, background: 0, runId: cycle });
-      worlds[cycle] = scen;
-      scenStart = tS;
-      starts[cycle] = tS;
-      const m = scen.map();
-      if (m) send(m, 'map', 0);
-    } else if (tick > 0) scen?.step(tS - scenStart, stepMs / 1000);
-    if (tick > 0) background.step(tS, stepMs / 1000);
     const now = Date.now();
-    const perf = performance.now();
-    if (scen) {
-      const sp = scen.spat(now, tS - scenStart);
-      if (sp) send(sp, 'spat', 0);
-      for (let i = 0; i < scen.vehicles.length; i++) {
-        const f = scen.bsm(i, now) as { bsmFrame: { id: string; msgCnt: number } };
-        sentAt.set(`${f.bsmFrame.id}:${f.bsmFrame.msgCnt}`, perf);
-        send(f as MessageFrame, 'bsm', i);
+    if (slice === 0) {
+      if (o.scenarios.length && (!scen || tS - scenStart > scen.durationS + 1)) {
+        cycle++;
+        scen = new World({ scenarios: o.scenarios, background: 0, runId: cycle });
+        worlds[cycle] = scen;
+        scenStart = tS;
+        starts[cycle] = tS;
+        const m = scen.map();
+        if (m) send(m, 'map', 0);
+      } else if (tick > 0) scen?.step(tS - scenStart, stepMs / 1000);
+      if (tick > 0) background.step(tS, stepMs / 1000);
+      if (scen) {
+        const sp = scen.spat(now, tS - scenStart);
+        if (sp) send(sp, 'spat', 0);
+        const perf = performance.now();
+        for (let i = 0; i < scen.vehicles.length; i++) {
+          const f = scen.bsm(i, now) as { bsmFrame: { id: string; msgCnt: number } };
+          sentAt.set(`${f.bsmFrame.id}:${f.bsmFrame.msgCnt}`, perf);
+          send(f as MessageFrame, 'bsm', i);
+        }
       }
     }
-    for (let i = 0; i < background.vehicles.length; i++) send(background.bsm(i, now), 'bsm', i);
-    if (performance.now() - tickAt > stepMs) lateTicks++;
+    for (let i = slice; i < background.vehicles.length; i += SLICES) send(background.bsm(i, now), 'bsm', i);
+    if (performance.now() - sliceAt > sliceMs) lateTicks++;
     if (sentAt.size > 100_000) sentAt.clear();
-    tick++;
+    if (++slice === SLICES) {
+      slice = 0;
+      tick++;
+    }
     if (o.onProgress && performance.now() - lastProgress > 2000) {
       lastProgress = performance.now();
       o.onProgress(`sent ${sent}, strategies ${strategies}`);
