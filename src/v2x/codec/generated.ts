@@ -2,8 +2,11 @@
 // Per type: dec_<T> (UPER → value), enc_<T> (value → UPER), val_<T> (unknown JSON → value).
 // Composite codecs track the component being handled in `f` so a failure gets its field path.
 import { at, fail, type Reader, type Writer } from './per.js';
-import { bitString, choiceKey, enumIndex, hex, ia5, int, isObject, skipExtensions } from './rt.js';
+import * as rt from './rt.js';
 import type * as T from './types.js';
+
+// Bound once: a loader that turns ESM into CommonJS (tsx) would otherwise call a getter per use.
+const { badEnum, bitString, choiceKey, hex, ia5, int, isObject, skipExtensions } = rt;
 
 const N_BasicSafetyMessage = [
   'msgCnt',
@@ -28,7 +31,7 @@ const N_BasicSafetyMessage = [
 const K_BasicSafetyMessage = new Set<string>(N_BasicSafetyMessage);
 export function dec_BasicSafetyMessage(r: Reader): T.BasicSafetyMessage {
   const o = {} as T.BasicSafetyMessage;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(7);
@@ -85,12 +88,12 @@ export function dec_BasicSafetyMessage(r: Reader): T.BasicSafetyMessage {
     f = 18;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_BasicSafetyMessage[f] ?? '...');
+    at(e, f < 0 ? '' : (N_BasicSafetyMessage[f] ?? '...'));
   }
   return o;
 }
 export function enc_BasicSafetyMessage(w: Writer, v: T.BasicSafetyMessage): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -152,7 +155,7 @@ export function enc_BasicSafetyMessage(w: Writer, v: T.BasicSafetyMessage): void
       enc_VehicleEmergencyExtensions(w, v.emergencyExt);
     }
   } catch (e) {
-    at(e, N_BasicSafetyMessage[f]!);
+    at(e, f < 0 ? '' : N_BasicSafetyMessage[f]!);
   }
 }
 export function val_BasicSafetyMessage(v: unknown): T.BasicSafetyMessage {
@@ -160,7 +163,7 @@ export function val_BasicSafetyMessage(v: unknown): T.BasicSafetyMessage {
   for (const k in v) if (!K_BasicSafetyMessage.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.BasicSafetyMessage;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.msgCnt = val_MsgCount(s.msgCnt);
@@ -213,7 +216,7 @@ export function val_BasicSafetyMessage(v: unknown): T.BasicSafetyMessage {
       o.emergencyExt = val_VehicleEmergencyExtensions(s.emergencyExt);
     }
   } catch (e) {
-    at(e, N_BasicSafetyMessage[f]!);
+    at(e, f < 0 ? '' : N_BasicSafetyMessage[f]!);
   }
   return o;
 }
@@ -222,7 +225,7 @@ const N_AccelerationSet4Way = ['long', 'lat', 'vert', 'yaw'];
 const K_AccelerationSet4Way = new Set<string>(N_AccelerationSet4Way);
 export function dec_AccelerationSet4Way(r: Reader): T.AccelerationSet4Way {
   const o = {} as T.AccelerationSet4Way;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.long = dec_Acceleration(r);
@@ -233,12 +236,12 @@ export function dec_AccelerationSet4Way(r: Reader): T.AccelerationSet4Way {
     f = 3;
     o.yaw = dec_YawRate(r);
   } catch (e) {
-    at(e, N_AccelerationSet4Way[f] ?? '...');
+    at(e, f < 0 ? '' : (N_AccelerationSet4Way[f] ?? '...'));
   }
   return o;
 }
 export function enc_AccelerationSet4Way(w: Writer, v: T.AccelerationSet4Way): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -250,7 +253,7 @@ export function enc_AccelerationSet4Way(w: Writer, v: T.AccelerationSet4Way): vo
     f = 3;
     enc_YawRate(w, v.yaw);
   } catch (e) {
-    at(e, N_AccelerationSet4Way[f]!);
+    at(e, f < 0 ? '' : N_AccelerationSet4Way[f]!);
   }
 }
 export function val_AccelerationSet4Way(v: unknown): T.AccelerationSet4Way {
@@ -258,7 +261,7 @@ export function val_AccelerationSet4Way(v: unknown): T.AccelerationSet4Way {
   for (const k in v) if (!K_AccelerationSet4Way.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.AccelerationSet4Way;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.long = val_Acceleration(s.long);
@@ -269,7 +272,7 @@ export function val_AccelerationSet4Way(v: unknown): T.AccelerationSet4Way {
     f = 3;
     o.yaw = val_YawRate(s.yaw);
   } catch (e) {
-    at(e, N_AccelerationSet4Way[f]!);
+    at(e, f < 0 ? '' : N_AccelerationSet4Way[f]!);
   }
   return o;
 }
@@ -348,7 +351,7 @@ const N_MotionConfidenceSet = ['speedCfd', 'headingCfd', 'steerCfd'];
 const K_MotionConfidenceSet = new Set<string>(N_MotionConfidenceSet);
 export function dec_MotionConfidenceSet(r: Reader): T.MotionConfidenceSet {
   const o = {} as T.MotionConfidenceSet;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(3);
     if (m & 4) {
@@ -364,12 +367,12 @@ export function dec_MotionConfidenceSet(r: Reader): T.MotionConfidenceSet {
       o.steerCfd = dec_SteeringWheelAngleConfidence(r);
     }
   } catch (e) {
-    at(e, N_MotionConfidenceSet[f] ?? '...');
+    at(e, f < 0 ? '' : (N_MotionConfidenceSet[f] ?? '...'));
   }
   return o;
 }
 export function enc_MotionConfidenceSet(w: Writer, v: T.MotionConfidenceSet): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.speedCfd !== undefined);
@@ -388,7 +391,7 @@ export function enc_MotionConfidenceSet(w: Writer, v: T.MotionConfidenceSet): vo
       enc_SteeringWheelAngleConfidence(w, v.steerCfd);
     }
   } catch (e) {
-    at(e, N_MotionConfidenceSet[f]!);
+    at(e, f < 0 ? '' : N_MotionConfidenceSet[f]!);
   }
 }
 export function val_MotionConfidenceSet(v: unknown): T.MotionConfidenceSet {
@@ -396,7 +399,7 @@ export function val_MotionConfidenceSet(v: unknown): T.MotionConfidenceSet {
   for (const k in v) if (!K_MotionConfidenceSet.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.MotionConfidenceSet;
-  let f = 0;
+  let f = -1;
   try {
     if (s.speedCfd !== undefined) {
       f = 0;
@@ -411,7 +414,7 @@ export function val_MotionConfidenceSet(v: unknown): T.MotionConfidenceSet {
       o.steerCfd = val_SteeringWheelAngleConfidence(s.steerCfd);
     }
   } catch (e) {
-    at(e, N_MotionConfidenceSet[f]!);
+    at(e, f < 0 ? '' : N_MotionConfidenceSet[f]!);
   }
   return o;
 }
@@ -426,15 +429,36 @@ const E_HeadingConfidence: T.HeadingConfidence[] = [
   'prec0-01deg',
   'prec0-0125deg',
 ];
-const I_HeadingConfidence = new Map<unknown, number>(E_HeadingConfidence.map((s, i) => [s, i]));
+function I_HeadingConfidence(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'prec10deg':
+      return 1;
+    case 'prec05deg':
+      return 2;
+    case 'prec01deg':
+      return 3;
+    case 'prec0-1deg':
+      return 4;
+    case 'prec0-05deg':
+      return 5;
+    case 'prec0-01deg':
+      return 6;
+    case 'prec0-0125deg':
+      return 7;
+    default:
+      return badEnum(v, 'HeadingConfidence', E_HeadingConfidence);
+  }
+}
 export function dec_HeadingConfidence(r: Reader): T.HeadingConfidence {
   return E_HeadingConfidence[r.int(0, 7, 3)]!;
 }
 export function enc_HeadingConfidence(w: Writer, v: T.HeadingConfidence): void {
-  w.bits(enumIndex(I_HeadingConfidence, v, 'HeadingConfidence'), 3);
+  w.bits(I_HeadingConfidence(v), 3);
 }
 export function val_HeadingConfidence(v: unknown): T.HeadingConfidence {
-  return E_HeadingConfidence[enumIndex(I_HeadingConfidence, v, 'HeadingConfidence')]!;
+  return E_HeadingConfidence[I_HeadingConfidence(v)]!;
 }
 
 const E_SpeedConfidence: T.SpeedConfidence[] = [
@@ -447,15 +471,36 @@ const E_SpeedConfidence: T.SpeedConfidence[] = [
   'prec0-05ms',
   'prec0-01ms',
 ];
-const I_SpeedConfidence = new Map<unknown, number>(E_SpeedConfidence.map((s, i) => [s, i]));
+function I_SpeedConfidence(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'prec100ms':
+      return 1;
+    case 'prec10ms':
+      return 2;
+    case 'prec5ms':
+      return 3;
+    case 'prec1ms':
+      return 4;
+    case 'prec0-1ms':
+      return 5;
+    case 'prec0-05ms':
+      return 6;
+    case 'prec0-01ms':
+      return 7;
+    default:
+      return badEnum(v, 'SpeedConfidence', E_SpeedConfidence);
+  }
+}
 export function dec_SpeedConfidence(r: Reader): T.SpeedConfidence {
   return E_SpeedConfidence[r.int(0, 7, 3)]!;
 }
 export function enc_SpeedConfidence(w: Writer, v: T.SpeedConfidence): void {
-  w.bits(enumIndex(I_SpeedConfidence, v, 'SpeedConfidence'), 3);
+  w.bits(I_SpeedConfidence(v), 3);
 }
 export function val_SpeedConfidence(v: unknown): T.SpeedConfidence {
-  return E_SpeedConfidence[enumIndex(I_SpeedConfidence, v, 'SpeedConfidence')]!;
+  return E_SpeedConfidence[I_SpeedConfidence(v)]!;
 }
 
 const E_SteeringWheelAngleConfidence: T.SteeringWheelAngleConfidence[] = [
@@ -464,19 +509,28 @@ const E_SteeringWheelAngleConfidence: T.SteeringWheelAngleConfidence[] = [
   'prec1deg',
   'prec0-02deg',
 ];
-const I_SteeringWheelAngleConfidence = new Map<unknown, number>(
-  E_SteeringWheelAngleConfidence.map((s, i) => [s, i]),
-);
+function I_SteeringWheelAngleConfidence(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'prec2deg':
+      return 1;
+    case 'prec1deg':
+      return 2;
+    case 'prec0-02deg':
+      return 3;
+    default:
+      return badEnum(v, 'SteeringWheelAngleConfidence', E_SteeringWheelAngleConfidence);
+  }
+}
 export function dec_SteeringWheelAngleConfidence(r: Reader): T.SteeringWheelAngleConfidence {
   return E_SteeringWheelAngleConfidence[r.int(0, 3, 2)]!;
 }
 export function enc_SteeringWheelAngleConfidence(w: Writer, v: T.SteeringWheelAngleConfidence): void {
-  w.bits(enumIndex(I_SteeringWheelAngleConfidence, v, 'SteeringWheelAngleConfidence'), 2);
+  w.bits(I_SteeringWheelAngleConfidence(v), 2);
 }
 export function val_SteeringWheelAngleConfidence(v: unknown): T.SteeringWheelAngleConfidence {
-  return E_SteeringWheelAngleConfidence[
-    enumIndex(I_SteeringWheelAngleConfidence, v, 'SteeringWheelAngleConfidence')
-  ]!;
+  return E_SteeringWheelAngleConfidence[I_SteeringWheelAngleConfidence(v)]!;
 }
 
 export function dec_Latitude(r: Reader): T.Latitude {
@@ -513,7 +567,7 @@ const N_PositionConfidenceSet = ['pos', 'elevation'];
 const K_PositionConfidenceSet = new Set<string>(N_PositionConfidenceSet);
 export function dec_PositionConfidenceSet(r: Reader): T.PositionConfidenceSet {
   const o = {} as T.PositionConfidenceSet;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -523,12 +577,12 @@ export function dec_PositionConfidenceSet(r: Reader): T.PositionConfidenceSet {
       o.elevation = dec_ElevationConfidence(r);
     }
   } catch (e) {
-    at(e, N_PositionConfidenceSet[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PositionConfidenceSet[f] ?? '...'));
   }
   return o;
 }
 export function enc_PositionConfidenceSet(w: Writer, v: T.PositionConfidenceSet): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.elevation !== undefined);
@@ -539,7 +593,7 @@ export function enc_PositionConfidenceSet(w: Writer, v: T.PositionConfidenceSet)
       enc_ElevationConfidence(w, v.elevation);
     }
   } catch (e) {
-    at(e, N_PositionConfidenceSet[f]!);
+    at(e, f < 0 ? '' : N_PositionConfidenceSet[f]!);
   }
 }
 export function val_PositionConfidenceSet(v: unknown): T.PositionConfidenceSet {
@@ -547,7 +601,7 @@ export function val_PositionConfidenceSet(v: unknown): T.PositionConfidenceSet {
   for (const k in v) if (!K_PositionConfidenceSet.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PositionConfidenceSet;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.pos = val_PositionConfidence(s.pos);
@@ -556,7 +610,7 @@ export function val_PositionConfidenceSet(v: unknown): T.PositionConfidenceSet {
       o.elevation = val_ElevationConfidence(s.elevation);
     }
   } catch (e) {
-    at(e, N_PositionConfidenceSet[f]!);
+    at(e, f < 0 ? '' : N_PositionConfidenceSet[f]!);
   }
   return o;
 }
@@ -579,15 +633,52 @@ const E_PositionConfidence: T.PositionConfidence[] = [
   'a2cm',
   'a1cm',
 ];
-const I_PositionConfidence = new Map<unknown, number>(E_PositionConfidence.map((s, i) => [s, i]));
+function I_PositionConfidence(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'a500m':
+      return 1;
+    case 'a200m':
+      return 2;
+    case 'a100m':
+      return 3;
+    case 'a50m':
+      return 4;
+    case 'a20m':
+      return 5;
+    case 'a10m':
+      return 6;
+    case 'a5m':
+      return 7;
+    case 'a2m':
+      return 8;
+    case 'a1m':
+      return 9;
+    case 'a50cm':
+      return 10;
+    case 'a20cm':
+      return 11;
+    case 'a10cm':
+      return 12;
+    case 'a5cm':
+      return 13;
+    case 'a2cm':
+      return 14;
+    case 'a1cm':
+      return 15;
+    default:
+      return badEnum(v, 'PositionConfidence', E_PositionConfidence);
+  }
+}
 export function dec_PositionConfidence(r: Reader): T.PositionConfidence {
   return E_PositionConfidence[r.int(0, 15, 4)]!;
 }
 export function enc_PositionConfidence(w: Writer, v: T.PositionConfidence): void {
-  w.bits(enumIndex(I_PositionConfidence, v, 'PositionConfidence'), 4);
+  w.bits(I_PositionConfidence(v), 4);
 }
 export function val_PositionConfidence(v: unknown): T.PositionConfidence {
-  return E_PositionConfidence[enumIndex(I_PositionConfidence, v, 'PositionConfidence')]!;
+  return E_PositionConfidence[I_PositionConfidence(v)]!;
 }
 
 const E_ElevationConfidence: T.ElevationConfidence[] = [
@@ -608,22 +699,59 @@ const E_ElevationConfidence: T.ElevationConfidence[] = [
   'elev-000-02',
   'elev-000-01',
 ];
-const I_ElevationConfidence = new Map<unknown, number>(E_ElevationConfidence.map((s, i) => [s, i]));
+function I_ElevationConfidence(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'elev-500-00':
+      return 1;
+    case 'elev-200-00':
+      return 2;
+    case 'elev-100-00':
+      return 3;
+    case 'elev-050-00':
+      return 4;
+    case 'elev-020-00':
+      return 5;
+    case 'elev-010-00':
+      return 6;
+    case 'elev-005-00':
+      return 7;
+    case 'elev-002-00':
+      return 8;
+    case 'elev-001-00':
+      return 9;
+    case 'elev-000-50':
+      return 10;
+    case 'elev-000-20':
+      return 11;
+    case 'elev-000-10':
+      return 12;
+    case 'elev-000-05':
+      return 13;
+    case 'elev-000-02':
+      return 14;
+    case 'elev-000-01':
+      return 15;
+    default:
+      return badEnum(v, 'ElevationConfidence', E_ElevationConfidence);
+  }
+}
 export function dec_ElevationConfidence(r: Reader): T.ElevationConfidence {
   return E_ElevationConfidence[r.int(0, 15, 4)]!;
 }
 export function enc_ElevationConfidence(w: Writer, v: T.ElevationConfidence): void {
-  w.bits(enumIndex(I_ElevationConfidence, v, 'ElevationConfidence'), 4);
+  w.bits(I_ElevationConfidence(v), 4);
 }
 export function val_ElevationConfidence(v: unknown): T.ElevationConfidence {
-  return E_ElevationConfidence[enumIndex(I_ElevationConfidence, v, 'ElevationConfidence')]!;
+  return E_ElevationConfidence[I_ElevationConfidence(v)]!;
 }
 
 const N_Position3D = ['lat', 'long', 'elevation'];
 const K_Position3D = new Set<string>(N_Position3D);
 export function dec_Position3D(r: Reader): T.Position3D {
   const o = {} as T.Position3D;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -635,12 +763,12 @@ export function dec_Position3D(r: Reader): T.Position3D {
       o.elevation = dec_Elevation(r);
     }
   } catch (e) {
-    at(e, N_Position3D[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position3D[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position3D(w: Writer, v: T.Position3D): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.elevation !== undefined);
@@ -653,7 +781,7 @@ export function enc_Position3D(w: Writer, v: T.Position3D): void {
       enc_Elevation(w, v.elevation);
     }
   } catch (e) {
-    at(e, N_Position3D[f]!);
+    at(e, f < 0 ? '' : N_Position3D[f]!);
   }
 }
 export function val_Position3D(v: unknown): T.Position3D {
@@ -661,7 +789,7 @@ export function val_Position3D(v: unknown): T.Position3D {
   for (const k in v) if (!K_Position3D.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position3D;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lat = val_Latitude(s.lat);
@@ -672,7 +800,7 @@ export function val_Position3D(v: unknown): T.Position3D {
       o.elevation = val_Elevation(s.elevation);
     }
   } catch (e) {
-    at(e, N_Position3D[f]!);
+    at(e, f < 0 ? '' : N_Position3D[f]!);
   }
   return o;
 }
@@ -711,7 +839,7 @@ const N_PositionalAccuracy = ['semiMajor', 'semiMinor', 'orientation'];
 const K_PositionalAccuracy = new Set<string>(N_PositionalAccuracy);
 export function dec_PositionalAccuracy(r: Reader): T.PositionalAccuracy {
   const o = {} as T.PositionalAccuracy;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.semiMajor = dec_SemiMajorAxisAccuracy(r);
@@ -720,12 +848,12 @@ export function dec_PositionalAccuracy(r: Reader): T.PositionalAccuracy {
     f = 2;
     o.orientation = dec_SemiMajorAxisOrientation(r);
   } catch (e) {
-    at(e, N_PositionalAccuracy[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PositionalAccuracy[f] ?? '...'));
   }
   return o;
 }
 export function enc_PositionalAccuracy(w: Writer, v: T.PositionalAccuracy): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -735,7 +863,7 @@ export function enc_PositionalAccuracy(w: Writer, v: T.PositionalAccuracy): void
     f = 2;
     enc_SemiMajorAxisOrientation(w, v.orientation);
   } catch (e) {
-    at(e, N_PositionalAccuracy[f]!);
+    at(e, f < 0 ? '' : N_PositionalAccuracy[f]!);
   }
 }
 export function val_PositionalAccuracy(v: unknown): T.PositionalAccuracy {
@@ -743,7 +871,7 @@ export function val_PositionalAccuracy(v: unknown): T.PositionalAccuracy {
   for (const k in v) if (!K_PositionalAccuracy.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PositionalAccuracy;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.semiMajor = val_SemiMajorAxisAccuracy(s.semiMajor);
@@ -752,7 +880,7 @@ export function val_PositionalAccuracy(v: unknown): T.PositionalAccuracy {
     f = 2;
     o.orientation = val_SemiMajorAxisOrientation(s.orientation);
   } catch (e) {
-    at(e, N_PositionalAccuracy[f]!);
+    at(e, f < 0 ? '' : N_PositionalAccuracy[f]!);
   }
   return o;
 }
@@ -761,7 +889,7 @@ const N_PositionOffsetLLV = ['offsetLL', 'offsetV'];
 const K_PositionOffsetLLV = new Set<string>(N_PositionOffsetLLV);
 export function dec_PositionOffsetLLV(r: Reader): T.PositionOffsetLLV {
   const o = {} as T.PositionOffsetLLV;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -771,12 +899,12 @@ export function dec_PositionOffsetLLV(r: Reader): T.PositionOffsetLLV {
       o.offsetV = dec_VerticalOffset(r);
     }
   } catch (e) {
-    at(e, N_PositionOffsetLLV[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PositionOffsetLLV[f] ?? '...'));
   }
   return o;
 }
 export function enc_PositionOffsetLLV(w: Writer, v: T.PositionOffsetLLV): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.offsetV !== undefined);
@@ -787,7 +915,7 @@ export function enc_PositionOffsetLLV(w: Writer, v: T.PositionOffsetLLV): void {
       enc_VerticalOffset(w, v.offsetV);
     }
   } catch (e) {
-    at(e, N_PositionOffsetLLV[f]!);
+    at(e, f < 0 ? '' : N_PositionOffsetLLV[f]!);
   }
 }
 export function val_PositionOffsetLLV(v: unknown): T.PositionOffsetLLV {
@@ -795,7 +923,7 @@ export function val_PositionOffsetLLV(v: unknown): T.PositionOffsetLLV {
   for (const k in v) if (!K_PositionOffsetLLV.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PositionOffsetLLV;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.offsetLL = val_PositionOffsetLL(s.offsetLL);
@@ -804,7 +932,7 @@ export function val_PositionOffsetLLV(v: unknown): T.PositionOffsetLLV {
       o.offsetV = val_VerticalOffset(s.offsetV);
     }
   } catch (e) {
-    at(e, N_PositionOffsetLLV[f]!);
+    at(e, f < 0 ? '' : N_PositionOffsetLLV[f]!);
   }
   return o;
 }
@@ -873,19 +1001,19 @@ const N_Position_LL_24B = ['lon', 'lat'];
 const K_Position_LL_24B = new Set<string>(N_Position_LL_24B);
 export function dec_Position_LL_24B(r: Reader): T.Position_LL_24B {
   const o = {} as T.Position_LL_24B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_OffsetLL_B12(r);
     f = 1;
     o.lat = dec_OffsetLL_B12(r);
   } catch (e) {
-    at(e, N_Position_LL_24B[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LL_24B[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LL_24B(w: Writer, v: T.Position_LL_24B): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -893,7 +1021,7 @@ export function enc_Position_LL_24B(w: Writer, v: T.Position_LL_24B): void {
     f = 1;
     enc_OffsetLL_B12(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LL_24B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_24B[f]!);
   }
 }
 export function val_Position_LL_24B(v: unknown): T.Position_LL_24B {
@@ -901,14 +1029,14 @@ export function val_Position_LL_24B(v: unknown): T.Position_LL_24B {
   for (const k in v) if (!K_Position_LL_24B.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LL_24B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_OffsetLL_B12(s.lon);
     f = 1;
     o.lat = val_OffsetLL_B12(s.lat);
   } catch (e) {
-    at(e, N_Position_LL_24B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_24B[f]!);
   }
   return o;
 }
@@ -917,19 +1045,19 @@ const N_Position_LL_28B = ['lon', 'lat'];
 const K_Position_LL_28B = new Set<string>(N_Position_LL_28B);
 export function dec_Position_LL_28B(r: Reader): T.Position_LL_28B {
   const o = {} as T.Position_LL_28B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_OffsetLL_B14(r);
     f = 1;
     o.lat = dec_OffsetLL_B14(r);
   } catch (e) {
-    at(e, N_Position_LL_28B[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LL_28B[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LL_28B(w: Writer, v: T.Position_LL_28B): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -937,7 +1065,7 @@ export function enc_Position_LL_28B(w: Writer, v: T.Position_LL_28B): void {
     f = 1;
     enc_OffsetLL_B14(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LL_28B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_28B[f]!);
   }
 }
 export function val_Position_LL_28B(v: unknown): T.Position_LL_28B {
@@ -945,14 +1073,14 @@ export function val_Position_LL_28B(v: unknown): T.Position_LL_28B {
   for (const k in v) if (!K_Position_LL_28B.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LL_28B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_OffsetLL_B14(s.lon);
     f = 1;
     o.lat = val_OffsetLL_B14(s.lat);
   } catch (e) {
-    at(e, N_Position_LL_28B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_28B[f]!);
   }
   return o;
 }
@@ -961,19 +1089,19 @@ const N_Position_LL_32B = ['lon', 'lat'];
 const K_Position_LL_32B = new Set<string>(N_Position_LL_32B);
 export function dec_Position_LL_32B(r: Reader): T.Position_LL_32B {
   const o = {} as T.Position_LL_32B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_OffsetLL_B16(r);
     f = 1;
     o.lat = dec_OffsetLL_B16(r);
   } catch (e) {
-    at(e, N_Position_LL_32B[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LL_32B[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LL_32B(w: Writer, v: T.Position_LL_32B): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -981,7 +1109,7 @@ export function enc_Position_LL_32B(w: Writer, v: T.Position_LL_32B): void {
     f = 1;
     enc_OffsetLL_B16(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LL_32B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_32B[f]!);
   }
 }
 export function val_Position_LL_32B(v: unknown): T.Position_LL_32B {
@@ -989,14 +1117,14 @@ export function val_Position_LL_32B(v: unknown): T.Position_LL_32B {
   for (const k in v) if (!K_Position_LL_32B.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LL_32B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_OffsetLL_B16(s.lon);
     f = 1;
     o.lat = val_OffsetLL_B16(s.lat);
   } catch (e) {
-    at(e, N_Position_LL_32B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_32B[f]!);
   }
   return o;
 }
@@ -1005,19 +1133,19 @@ const N_Position_LL_36B = ['lon', 'lat'];
 const K_Position_LL_36B = new Set<string>(N_Position_LL_36B);
 export function dec_Position_LL_36B(r: Reader): T.Position_LL_36B {
   const o = {} as T.Position_LL_36B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_OffsetLL_B18(r);
     f = 1;
     o.lat = dec_OffsetLL_B18(r);
   } catch (e) {
-    at(e, N_Position_LL_36B[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LL_36B[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LL_36B(w: Writer, v: T.Position_LL_36B): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -1025,7 +1153,7 @@ export function enc_Position_LL_36B(w: Writer, v: T.Position_LL_36B): void {
     f = 1;
     enc_OffsetLL_B18(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LL_36B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_36B[f]!);
   }
 }
 export function val_Position_LL_36B(v: unknown): T.Position_LL_36B {
@@ -1033,14 +1161,14 @@ export function val_Position_LL_36B(v: unknown): T.Position_LL_36B {
   for (const k in v) if (!K_Position_LL_36B.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LL_36B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_OffsetLL_B18(s.lon);
     f = 1;
     o.lat = val_OffsetLL_B18(s.lat);
   } catch (e) {
-    at(e, N_Position_LL_36B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_36B[f]!);
   }
   return o;
 }
@@ -1049,19 +1177,19 @@ const N_Position_LL_44B = ['lon', 'lat'];
 const K_Position_LL_44B = new Set<string>(N_Position_LL_44B);
 export function dec_Position_LL_44B(r: Reader): T.Position_LL_44B {
   const o = {} as T.Position_LL_44B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_OffsetLL_B22(r);
     f = 1;
     o.lat = dec_OffsetLL_B22(r);
   } catch (e) {
-    at(e, N_Position_LL_44B[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LL_44B[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LL_44B(w: Writer, v: T.Position_LL_44B): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -1069,7 +1197,7 @@ export function enc_Position_LL_44B(w: Writer, v: T.Position_LL_44B): void {
     f = 1;
     enc_OffsetLL_B22(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LL_44B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_44B[f]!);
   }
 }
 export function val_Position_LL_44B(v: unknown): T.Position_LL_44B {
@@ -1077,14 +1205,14 @@ export function val_Position_LL_44B(v: unknown): T.Position_LL_44B {
   for (const k in v) if (!K_Position_LL_44B.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LL_44B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_OffsetLL_B22(s.lon);
     f = 1;
     o.lat = val_OffsetLL_B22(s.lat);
   } catch (e) {
-    at(e, N_Position_LL_44B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_44B[f]!);
   }
   return o;
 }
@@ -1093,19 +1221,19 @@ const N_Position_LL_48B = ['lon', 'lat'];
 const K_Position_LL_48B = new Set<string>(N_Position_LL_48B);
 export function dec_Position_LL_48B(r: Reader): T.Position_LL_48B {
   const o = {} as T.Position_LL_48B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_OffsetLL_B24(r);
     f = 1;
     o.lat = dec_OffsetLL_B24(r);
   } catch (e) {
-    at(e, N_Position_LL_48B[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LL_48B[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LL_48B(w: Writer, v: T.Position_LL_48B): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -1113,7 +1241,7 @@ export function enc_Position_LL_48B(w: Writer, v: T.Position_LL_48B): void {
     f = 1;
     enc_OffsetLL_B24(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LL_48B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_48B[f]!);
   }
 }
 export function val_Position_LL_48B(v: unknown): T.Position_LL_48B {
@@ -1121,14 +1249,14 @@ export function val_Position_LL_48B(v: unknown): T.Position_LL_48B {
   for (const k in v) if (!K_Position_LL_48B.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LL_48B;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_OffsetLL_B24(s.lon);
     f = 1;
     o.lat = val_OffsetLL_B24(s.lat);
   } catch (e) {
-    at(e, N_Position_LL_48B[f]!);
+    at(e, f < 0 ? '' : N_Position_LL_48B[f]!);
   }
   return o;
 }
@@ -1137,19 +1265,19 @@ const N_Position_LLmD_64b = ['lon', 'lat'];
 const K_Position_LLmD_64b = new Set<string>(N_Position_LLmD_64b);
 export function dec_Position_LLmD_64b(r: Reader): T.Position_LLmD_64b {
   const o = {} as T.Position_LLmD_64b;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = dec_Longitude(r);
     f = 1;
     o.lat = dec_Latitude(r);
   } catch (e) {
-    at(e, N_Position_LLmD_64b[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Position_LLmD_64b[f] ?? '...'));
   }
   return o;
 }
 export function enc_Position_LLmD_64b(w: Writer, v: T.Position_LLmD_64b): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -1157,7 +1285,7 @@ export function enc_Position_LLmD_64b(w: Writer, v: T.Position_LLmD_64b): void {
     f = 1;
     enc_Latitude(w, v.lat);
   } catch (e) {
-    at(e, N_Position_LLmD_64b[f]!);
+    at(e, f < 0 ? '' : N_Position_LLmD_64b[f]!);
   }
 }
 export function val_Position_LLmD_64b(v: unknown): T.Position_LLmD_64b {
@@ -1165,14 +1293,14 @@ export function val_Position_LLmD_64b(v: unknown): T.Position_LLmD_64b {
   for (const k in v) if (!K_Position_LLmD_64b.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Position_LLmD_64b;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lon = val_Longitude(s.lon);
     f = 1;
     o.lat = val_Latitude(s.lat);
   } catch (e) {
-    at(e, N_Position_LLmD_64b[f]!);
+    at(e, f < 0 ? '' : N_Position_LLmD_64b[f]!);
   }
   return o;
 }
@@ -1493,7 +1621,7 @@ const N_DDateTime = ['year', 'month', 'day', 'hour', 'minute', 'second', 'offset
 const K_DDateTime = new Set<string>(N_DDateTime);
 export function dec_DDateTime(r: Reader): T.DDateTime {
   const o = {} as T.DDateTime;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(7);
     if (m & 64) {
@@ -1525,12 +1653,12 @@ export function dec_DDateTime(r: Reader): T.DDateTime {
       o.offset = dec_DTimeOffset(r);
     }
   } catch (e) {
-    at(e, N_DDateTime[f] ?? '...');
+    at(e, f < 0 ? '' : (N_DDateTime[f] ?? '...'));
   }
   return o;
 }
 export function enc_DDateTime(w: Writer, v: T.DDateTime): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.year !== undefined);
@@ -1569,7 +1697,7 @@ export function enc_DDateTime(w: Writer, v: T.DDateTime): void {
       enc_DTimeOffset(w, v.offset);
     }
   } catch (e) {
-    at(e, N_DDateTime[f]!);
+    at(e, f < 0 ? '' : N_DDateTime[f]!);
   }
 }
 export function val_DDateTime(v: unknown): T.DDateTime {
@@ -1577,7 +1705,7 @@ export function val_DDateTime(v: unknown): T.DDateTime {
   for (const k in v) if (!K_DDateTime.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.DDateTime;
-  let f = 0;
+  let f = -1;
   try {
     if (s.year !== undefined) {
       f = 0;
@@ -1608,7 +1736,7 @@ export function val_DDateTime(v: unknown): T.DDateTime {
       o.offset = val_DTimeOffset(s.offset);
     }
   } catch (e) {
-    at(e, N_DDateTime[f]!);
+    at(e, f < 0 ? '' : N_DDateTime[f]!);
   }
   return o;
 }
@@ -1685,22 +1813,107 @@ const E_TimeConfidence: T.TimeConfidence[] = [
   'time-000-000-000-000-02',
   'time-000-000-000-000-01',
 ];
-const I_TimeConfidence = new Map<unknown, number>(E_TimeConfidence.map((s, i) => [s, i]));
+function I_TimeConfidence(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'time-100-000':
+      return 1;
+    case 'time-050-000':
+      return 2;
+    case 'time-020-000':
+      return 3;
+    case 'time-010-000':
+      return 4;
+    case 'time-002-000':
+      return 5;
+    case 'time-001-000':
+      return 6;
+    case 'time-000-500':
+      return 7;
+    case 'time-000-200':
+      return 8;
+    case 'time-000-100':
+      return 9;
+    case 'time-000-050':
+      return 10;
+    case 'time-000-020':
+      return 11;
+    case 'time-000-010':
+      return 12;
+    case 'time-000-005':
+      return 13;
+    case 'time-000-002':
+      return 14;
+    case 'time-000-001':
+      return 15;
+    case 'time-000-000-5':
+      return 16;
+    case 'time-000-000-2':
+      return 17;
+    case 'time-000-000-1':
+      return 18;
+    case 'time-000-000-05':
+      return 19;
+    case 'time-000-000-02':
+      return 20;
+    case 'time-000-000-01':
+      return 21;
+    case 'time-000-000-005':
+      return 22;
+    case 'time-000-000-002':
+      return 23;
+    case 'time-000-000-001':
+      return 24;
+    case 'time-000-000-000-5':
+      return 25;
+    case 'time-000-000-000-2':
+      return 26;
+    case 'time-000-000-000-1':
+      return 27;
+    case 'time-000-000-000-05':
+      return 28;
+    case 'time-000-000-000-02':
+      return 29;
+    case 'time-000-000-000-01':
+      return 30;
+    case 'time-000-000-000-005':
+      return 31;
+    case 'time-000-000-000-002':
+      return 32;
+    case 'time-000-000-000-001':
+      return 33;
+    case 'time-000-000-000-000-5':
+      return 34;
+    case 'time-000-000-000-000-2':
+      return 35;
+    case 'time-000-000-000-000-1':
+      return 36;
+    case 'time-000-000-000-000-05':
+      return 37;
+    case 'time-000-000-000-000-02':
+      return 38;
+    case 'time-000-000-000-000-01':
+      return 39;
+    default:
+      return badEnum(v, 'TimeConfidence', E_TimeConfidence);
+  }
+}
 export function dec_TimeConfidence(r: Reader): T.TimeConfidence {
   return E_TimeConfidence[r.int(0, 39, 6)]!;
 }
 export function enc_TimeConfidence(w: Writer, v: T.TimeConfidence): void {
-  w.bits(enumIndex(I_TimeConfidence, v, 'TimeConfidence'), 6);
+  w.bits(I_TimeConfidence(v), 6);
 }
 export function val_TimeConfidence(v: unknown): T.TimeConfidence {
-  return E_TimeConfidence[enumIndex(I_TimeConfidence, v, 'TimeConfidence')]!;
+  return E_TimeConfidence[I_TimeConfidence(v)]!;
 }
 
 const N_MapData = ['msgCnt', 'timeStamp', 'nodes'];
 const K_MapData = new Set<string>(N_MapData);
 export function dec_MapData(r: Reader): T.MapData {
   const o = {} as T.MapData;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(1);
@@ -1715,12 +1928,12 @@ export function dec_MapData(r: Reader): T.MapData {
     f = 3;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_MapData[f] ?? '...');
+    at(e, f < 0 ? '' : (N_MapData[f] ?? '...'));
   }
   return o;
 }
 export function enc_MapData(w: Writer, v: T.MapData): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -1734,7 +1947,7 @@ export function enc_MapData(w: Writer, v: T.MapData): void {
     f = 2;
     enc_NodeList(w, v.nodes);
   } catch (e) {
-    at(e, N_MapData[f]!);
+    at(e, f < 0 ? '' : N_MapData[f]!);
   }
 }
 export function val_MapData(v: unknown): T.MapData {
@@ -1742,7 +1955,7 @@ export function val_MapData(v: unknown): T.MapData {
   for (const k in v) if (!K_MapData.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.MapData;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.msgCnt = val_MsgCount(s.msgCnt);
@@ -1753,7 +1966,7 @@ export function val_MapData(v: unknown): T.MapData {
     f = 2;
     o.nodes = val_NodeList(s.nodes);
   } catch (e) {
-    at(e, N_MapData[f]!);
+    at(e, f < 0 ? '' : N_MapData[f]!);
   }
   return o;
 }
@@ -1797,7 +2010,7 @@ const N_Lane = ['laneID', 'laneWidth', 'laneAttributes', 'maneuvers', 'connectsT
 const K_Lane = new Set<string>(N_Lane);
 export function dec_Lane(r: Reader): T.Lane {
   const o = {} as T.Lane;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(6);
@@ -1830,12 +2043,12 @@ export function dec_Lane(r: Reader): T.Lane {
     f = 7;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_Lane[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Lane[f] ?? '...'));
   }
   return o;
 }
 export function enc_Lane(w: Writer, v: T.Lane): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -1872,7 +2085,7 @@ export function enc_Lane(w: Writer, v: T.Lane): void {
       enc_PointList(w, v.points);
     }
   } catch (e) {
-    at(e, N_Lane[f]!);
+    at(e, f < 0 ? '' : N_Lane[f]!);
   }
 }
 export function val_Lane(v: unknown): T.Lane {
@@ -1880,7 +2093,7 @@ export function val_Lane(v: unknown): T.Lane {
   for (const k in v) if (!K_Lane.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Lane;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.laneID = val_LaneID(s.laneID);
@@ -1909,7 +2122,7 @@ export function val_Lane(v: unknown): T.Lane {
       o.points = val_PointList(s.points);
     }
   } catch (e) {
-    at(e, N_Lane[f]!);
+    at(e, f < 0 ? '' : N_Lane[f]!);
   }
   return o;
 }
@@ -1973,7 +2186,7 @@ const N_Connection = ['remoteIntersection', 'connectingLane', 'phaseId'];
 const K_Connection = new Set<string>(N_Connection);
 export function dec_Connection(r: Reader): T.Connection {
   const o = {} as T.Connection;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(2);
     f = 0;
@@ -1987,12 +2200,12 @@ export function dec_Connection(r: Reader): T.Connection {
       o.phaseId = dec_PhaseID(r);
     }
   } catch (e) {
-    at(e, N_Connection[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Connection[f] ?? '...'));
   }
   return o;
 }
 export function enc_Connection(w: Writer, v: T.Connection): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.connectingLane !== undefined);
@@ -2008,7 +2221,7 @@ export function enc_Connection(w: Writer, v: T.Connection): void {
       enc_PhaseID(w, v.phaseId);
     }
   } catch (e) {
-    at(e, N_Connection[f]!);
+    at(e, f < 0 ? '' : N_Connection[f]!);
   }
 }
 export function val_Connection(v: unknown): T.Connection {
@@ -2016,7 +2229,7 @@ export function val_Connection(v: unknown): T.Connection {
   for (const k in v) if (!K_Connection.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Connection;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.remoteIntersection = val_NodeReferenceID(s.remoteIntersection);
@@ -2029,7 +2242,7 @@ export function val_Connection(v: unknown): T.Connection {
       o.phaseId = val_PhaseID(s.phaseId);
     }
   } catch (e) {
-    at(e, N_Connection[f]!);
+    at(e, f < 0 ? '' : N_Connection[f]!);
   }
   return o;
 }
@@ -2038,7 +2251,7 @@ const N_ConnectingLane = ['lane', 'maneuver'];
 const K_ConnectingLane = new Set<string>(N_ConnectingLane);
 export function dec_ConnectingLane(r: Reader): T.ConnectingLane {
   const o = {} as T.ConnectingLane;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -2048,12 +2261,12 @@ export function dec_ConnectingLane(r: Reader): T.ConnectingLane {
       o.maneuver = dec_AllowedManeuvers(r);
     }
   } catch (e) {
-    at(e, N_ConnectingLane[f] ?? '...');
+    at(e, f < 0 ? '' : (N_ConnectingLane[f] ?? '...'));
   }
   return o;
 }
 export function enc_ConnectingLane(w: Writer, v: T.ConnectingLane): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.maneuver !== undefined);
@@ -2064,7 +2277,7 @@ export function enc_ConnectingLane(w: Writer, v: T.ConnectingLane): void {
       enc_AllowedManeuvers(w, v.maneuver);
     }
   } catch (e) {
-    at(e, N_ConnectingLane[f]!);
+    at(e, f < 0 ? '' : N_ConnectingLane[f]!);
   }
 }
 export function val_ConnectingLane(v: unknown): T.ConnectingLane {
@@ -2072,7 +2285,7 @@ export function val_ConnectingLane(v: unknown): T.ConnectingLane {
   for (const k in v) if (!K_ConnectingLane.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.ConnectingLane;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.lane = val_LaneID(s.lane);
@@ -2081,7 +2294,7 @@ export function val_ConnectingLane(v: unknown): T.ConnectingLane {
       o.maneuver = val_AllowedManeuvers(s.maneuver);
     }
   } catch (e) {
-    at(e, N_ConnectingLane[f]!);
+    at(e, f < 0 ? '' : N_ConnectingLane[f]!);
   }
   return o;
 }
@@ -2100,7 +2313,7 @@ const N_LaneAttributes = ['shareWith', 'laneType'];
 const K_LaneAttributes = new Set<string>(N_LaneAttributes);
 export function dec_LaneAttributes(r: Reader): T.LaneAttributes {
   const o = {} as T.LaneAttributes;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     if (m & 1) {
@@ -2110,12 +2323,12 @@ export function dec_LaneAttributes(r: Reader): T.LaneAttributes {
     f = 1;
     o.laneType = dec_LaneTypeAttributes(r);
   } catch (e) {
-    at(e, N_LaneAttributes[f] ?? '...');
+    at(e, f < 0 ? '' : (N_LaneAttributes[f] ?? '...'));
   }
   return o;
 }
 export function enc_LaneAttributes(w: Writer, v: T.LaneAttributes): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.shareWith !== undefined);
@@ -2126,7 +2339,7 @@ export function enc_LaneAttributes(w: Writer, v: T.LaneAttributes): void {
     f = 1;
     enc_LaneTypeAttributes(w, v.laneType);
   } catch (e) {
-    at(e, N_LaneAttributes[f]!);
+    at(e, f < 0 ? '' : N_LaneAttributes[f]!);
   }
 }
 export function val_LaneAttributes(v: unknown): T.LaneAttributes {
@@ -2134,7 +2347,7 @@ export function val_LaneAttributes(v: unknown): T.LaneAttributes {
   for (const k in v) if (!K_LaneAttributes.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.LaneAttributes;
-  let f = 0;
+  let f = -1;
   try {
     if (s.shareWith !== undefined) {
       f = 0;
@@ -2143,7 +2356,7 @@ export function val_LaneAttributes(v: unknown): T.LaneAttributes {
     f = 1;
     o.laneType = val_LaneTypeAttributes(s.laneType);
   } catch (e) {
-    at(e, N_LaneAttributes[f]!);
+    at(e, f < 0 ? '' : N_LaneAttributes[f]!);
   }
   return o;
 }
@@ -2276,19 +2489,18 @@ export function dec_LaneAttributes_Vehicle(r: Reader): T.LaneAttributes_Vehicle 
 }
 export function enc_LaneAttributes_Vehicle(w: Writer, v: T.LaneAttributes_Vehicle): void {
   {
-    const s = bitString(v, 8, 16383);
+    const s = bitString(v, 0, 1048576);
     if (s.length === 8) {
       w.bit(false);
       w.bitString(s);
     } else {
       w.bit(true);
-      w.length(s.length);
-      w.bitString(s);
+      w.bitStringUnbounded(s);
     }
   }
 }
 export function val_LaneAttributes_Vehicle(v: unknown): T.LaneAttributes_Vehicle {
-  return bitString(v, 8, 16383);
+  return bitString(v, 0, 1048576);
 }
 
 export function dec_LaneAttributes_Crosswalk(r: Reader): T.LaneAttributes_Crosswalk {
@@ -2400,7 +2612,7 @@ const N_Link = ['name', 'upstreamNodeId', 'speedLimits', 'linkWidth', 'points', 
 const K_Link = new Set<string>(N_Link);
 export function dec_Link(r: Reader): T.Link {
   const o = {} as T.Link;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(5);
@@ -2431,12 +2643,12 @@ export function dec_Link(r: Reader): T.Link {
     f = 7;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_Link[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Link[f] ?? '...'));
   }
   return o;
 }
 export function enc_Link(w: Writer, v: T.Link): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -2470,7 +2682,7 @@ export function enc_Link(w: Writer, v: T.Link): void {
     f = 6;
     enc_LaneList(w, v.lanes);
   } catch (e) {
-    at(e, N_Link[f]!);
+    at(e, f < 0 ? '' : N_Link[f]!);
   }
 }
 export function val_Link(v: unknown): T.Link {
@@ -2478,7 +2690,7 @@ export function val_Link(v: unknown): T.Link {
   for (const k in v) if (!K_Link.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Link;
-  let f = 0;
+  let f = -1;
   try {
     if (s.name !== undefined) {
       f = 0;
@@ -2505,7 +2717,7 @@ export function val_Link(v: unknown): T.Link {
     f = 6;
     o.lanes = val_LaneList(s.lanes);
   } catch (e) {
-    at(e, N_Link[f]!);
+    at(e, f < 0 ? '' : N_Link[f]!);
   }
   return o;
 }
@@ -2549,7 +2761,7 @@ const N_Movement = ['remoteIntersection', 'phaseId'];
 const K_Movement = new Set<string>(N_Movement);
 export function dec_Movement(r: Reader): T.Movement {
   const o = {} as T.Movement;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -2559,12 +2771,12 @@ export function dec_Movement(r: Reader): T.Movement {
       o.phaseId = dec_PhaseID(r);
     }
   } catch (e) {
-    at(e, N_Movement[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Movement[f] ?? '...'));
   }
   return o;
 }
 export function enc_Movement(w: Writer, v: T.Movement): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.phaseId !== undefined);
@@ -2575,7 +2787,7 @@ export function enc_Movement(w: Writer, v: T.Movement): void {
       enc_PhaseID(w, v.phaseId);
     }
   } catch (e) {
-    at(e, N_Movement[f]!);
+    at(e, f < 0 ? '' : N_Movement[f]!);
   }
 }
 export function val_Movement(v: unknown): T.Movement {
@@ -2583,7 +2795,7 @@ export function val_Movement(v: unknown): T.Movement {
   for (const k in v) if (!K_Movement.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Movement;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.remoteIntersection = val_NodeReferenceID(s.remoteIntersection);
@@ -2592,7 +2804,7 @@ export function val_Movement(v: unknown): T.Movement {
       o.phaseId = val_PhaseID(s.phaseId);
     }
   } catch (e) {
-    at(e, N_Movement[f]!);
+    at(e, f < 0 ? '' : N_Movement[f]!);
   }
   return o;
 }
@@ -2636,7 +2848,7 @@ const N_Node = ['name', 'id', 'refPos', 'inLinks'];
 const K_Node = new Set<string>(N_Node);
 export function dec_Node(r: Reader): T.Node {
   const o = {} as T.Node;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(2);
@@ -2655,12 +2867,12 @@ export function dec_Node(r: Reader): T.Node {
     f = 4;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_Node[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Node[f] ?? '...'));
   }
   return o;
 }
 export function enc_Node(w: Writer, v: T.Node): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -2679,7 +2891,7 @@ export function enc_Node(w: Writer, v: T.Node): void {
       enc_LinkList(w, v.inLinks);
     }
   } catch (e) {
-    at(e, N_Node[f]!);
+    at(e, f < 0 ? '' : N_Node[f]!);
   }
 }
 export function val_Node(v: unknown): T.Node {
@@ -2687,7 +2899,7 @@ export function val_Node(v: unknown): T.Node {
   for (const k in v) if (!K_Node.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Node;
-  let f = 0;
+  let f = -1;
   try {
     if (s.name !== undefined) {
       f = 0;
@@ -2702,7 +2914,7 @@ export function val_Node(v: unknown): T.Node {
       o.inLinks = val_LinkList(s.inLinks);
     }
   } catch (e) {
-    at(e, N_Node[f]!);
+    at(e, f < 0 ? '' : N_Node[f]!);
   }
   return o;
 }
@@ -2725,7 +2937,7 @@ const N_NodeReferenceID = ['region', 'id'];
 const K_NodeReferenceID = new Set<string>(N_NodeReferenceID);
 export function dec_NodeReferenceID(r: Reader): T.NodeReferenceID {
   const o = {} as T.NodeReferenceID;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     if (m & 1) {
@@ -2735,12 +2947,12 @@ export function dec_NodeReferenceID(r: Reader): T.NodeReferenceID {
     f = 1;
     o.id = dec_NodeID(r);
   } catch (e) {
-    at(e, N_NodeReferenceID[f] ?? '...');
+    at(e, f < 0 ? '' : (N_NodeReferenceID[f] ?? '...'));
   }
   return o;
 }
 export function enc_NodeReferenceID(w: Writer, v: T.NodeReferenceID): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.region !== undefined);
@@ -2751,7 +2963,7 @@ export function enc_NodeReferenceID(w: Writer, v: T.NodeReferenceID): void {
     f = 1;
     enc_NodeID(w, v.id);
   } catch (e) {
-    at(e, N_NodeReferenceID[f]!);
+    at(e, f < 0 ? '' : N_NodeReferenceID[f]!);
   }
 }
 export function val_NodeReferenceID(v: unknown): T.NodeReferenceID {
@@ -2759,7 +2971,7 @@ export function val_NodeReferenceID(v: unknown): T.NodeReferenceID {
   for (const k in v) if (!K_NodeReferenceID.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.NodeReferenceID;
-  let f = 0;
+  let f = -1;
   try {
     if (s.region !== undefined) {
       f = 0;
@@ -2768,7 +2980,7 @@ export function val_NodeReferenceID(v: unknown): T.NodeReferenceID {
     f = 1;
     o.id = val_NodeID(s.id);
   } catch (e) {
-    at(e, N_NodeReferenceID[f]!);
+    at(e, f < 0 ? '' : N_NodeReferenceID[f]!);
   }
   return o;
 }
@@ -2832,7 +3044,7 @@ const N_RoadPoint = ['posOffset'];
 const K_RoadPoint = new Set<string>(N_RoadPoint);
 export function dec_RoadPoint(r: Reader): T.RoadPoint {
   const o = {} as T.RoadPoint;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     f = 0;
@@ -2840,19 +3052,19 @@ export function dec_RoadPoint(r: Reader): T.RoadPoint {
     f = 1;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_RoadPoint[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RoadPoint[f] ?? '...'));
   }
   return o;
 }
 export function enc_RoadPoint(w: Writer, v: T.RoadPoint): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
     f = 0;
     enc_PositionOffsetLLV(w, v.posOffset);
   } catch (e) {
-    at(e, N_RoadPoint[f]!);
+    at(e, f < 0 ? '' : N_RoadPoint[f]!);
   }
 }
 export function val_RoadPoint(v: unknown): T.RoadPoint {
@@ -2860,12 +3072,12 @@ export function val_RoadPoint(v: unknown): T.RoadPoint {
   for (const k in v) if (!K_RoadPoint.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RoadPoint;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.posOffset = val_PositionOffsetLLV(s.posOffset);
   } catch (e) {
-    at(e, N_RoadPoint[f]!);
+    at(e, f < 0 ? '' : N_RoadPoint[f]!);
   }
   return o;
 }
@@ -2909,19 +3121,19 @@ const N_RegulatorySpeedLimit = ['type', 'speed'];
 const K_RegulatorySpeedLimit = new Set<string>(N_RegulatorySpeedLimit);
 export function dec_RegulatorySpeedLimit(r: Reader): T.RegulatorySpeedLimit {
   const o = {} as T.RegulatorySpeedLimit;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.type = dec_SpeedLimitType(r);
     f = 1;
     o.speed = dec_Speed(r);
   } catch (e) {
-    at(e, N_RegulatorySpeedLimit[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RegulatorySpeedLimit[f] ?? '...'));
   }
   return o;
 }
 export function enc_RegulatorySpeedLimit(w: Writer, v: T.RegulatorySpeedLimit): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -2929,7 +3141,7 @@ export function enc_RegulatorySpeedLimit(w: Writer, v: T.RegulatorySpeedLimit): 
     f = 1;
     enc_Speed(w, v.speed);
   } catch (e) {
-    at(e, N_RegulatorySpeedLimit[f]!);
+    at(e, f < 0 ? '' : N_RegulatorySpeedLimit[f]!);
   }
 }
 export function val_RegulatorySpeedLimit(v: unknown): T.RegulatorySpeedLimit {
@@ -2937,14 +3149,14 @@ export function val_RegulatorySpeedLimit(v: unknown): T.RegulatorySpeedLimit {
   for (const k in v) if (!K_RegulatorySpeedLimit.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RegulatorySpeedLimit;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.type = val_SpeedLimitType(s.type);
     f = 1;
     o.speed = val_Speed(s.speed);
   } catch (e) {
-    at(e, N_RegulatorySpeedLimit[f]!);
+    at(e, f < 0 ? '' : N_RegulatorySpeedLimit[f]!);
   }
   return o;
 }
@@ -2964,17 +3176,48 @@ const E_SpeedLimitType: T.SpeedLimitType[] = [
   'vehiclesWithTrailersMaxSpeed',
   'vehiclesWithTrailersNightMaxSpeed',
 ];
-const I_SpeedLimitType = new Map<unknown, number>(E_SpeedLimitType.map((s, i) => [s, i]));
+function I_SpeedLimitType(v: unknown): number {
+  switch (v) {
+    case 'unknown':
+      return 0;
+    case 'maxSpeedInSchoolZone':
+      return 1;
+    case 'maxSpeedInSchoolZoneWhenChildrenArePresent':
+      return 2;
+    case 'maxSpeedInConstructionZone':
+      return 3;
+    case 'vehicleMinSpeed':
+      return 4;
+    case 'vehicleMaxSpeed':
+      return 5;
+    case 'vehicleNightMaxSpeed':
+      return 6;
+    case 'truckMinSpeed':
+      return 7;
+    case 'truckMaxSpeed':
+      return 8;
+    case 'truckNightMaxSpeed':
+      return 9;
+    case 'vehiclesWithTrailersMinSpeed':
+      return 10;
+    case 'vehiclesWithTrailersMaxSpeed':
+      return 11;
+    case 'vehiclesWithTrailersNightMaxSpeed':
+      return 12;
+    default:
+      return badEnum(v, 'SpeedLimitType', E_SpeedLimitType);
+  }
+}
 export function dec_SpeedLimitType(r: Reader): T.SpeedLimitType {
   if (r.bit()) fail(`unknown extension value ${r.smallNumber()} of SpeedLimitType`);
   return E_SpeedLimitType[r.int(0, 12, 4)]!;
 }
 export function enc_SpeedLimitType(w: Writer, v: T.SpeedLimitType): void {
   w.bit(false);
-  w.bits(enumIndex(I_SpeedLimitType, v, 'SpeedLimitType'), 4);
+  w.bits(I_SpeedLimitType(v), 4);
 }
 export function val_SpeedLimitType(v: unknown): T.SpeedLimitType {
-  return E_SpeedLimitType[enumIndex(I_SpeedLimitType, v, 'SpeedLimitType')]!;
+  return E_SpeedLimitType[I_SpeedLimitType(v)]!;
 }
 
 const N_MessageFrame = ['bsmFrame', 'mapFrame', 'rsmFrame', 'spatFrame', 'rsiFrame'];
@@ -3068,7 +3311,7 @@ const N_RoadSideInformation = ['msgCnt', 'moy', 'id', 'refPos', 'rtes', 'rtss'];
 const K_RoadSideInformation = new Set<string>(N_RoadSideInformation);
 export function dec_RoadSideInformation(r: Reader): T.RoadSideInformation {
   const o = {} as T.RoadSideInformation;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(3);
@@ -3093,12 +3336,12 @@ export function dec_RoadSideInformation(r: Reader): T.RoadSideInformation {
     f = 6;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_RoadSideInformation[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RoadSideInformation[f] ?? '...'));
   }
   return o;
 }
 export function enc_RoadSideInformation(w: Writer, v: T.RoadSideInformation): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -3124,7 +3367,7 @@ export function enc_RoadSideInformation(w: Writer, v: T.RoadSideInformation): vo
       enc_RTSList(w, v.rtss);
     }
   } catch (e) {
-    at(e, N_RoadSideInformation[f]!);
+    at(e, f < 0 ? '' : N_RoadSideInformation[f]!);
   }
 }
 export function val_RoadSideInformation(v: unknown): T.RoadSideInformation {
@@ -3132,7 +3375,7 @@ export function val_RoadSideInformation(v: unknown): T.RoadSideInformation {
   for (const k in v) if (!K_RoadSideInformation.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RoadSideInformation;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.msgCnt = val_MsgCount(s.msgCnt);
@@ -3153,7 +3396,7 @@ export function val_RoadSideInformation(v: unknown): T.RoadSideInformation {
       o.rtss = val_RTSList(s.rtss);
     }
   } catch (e) {
-    at(e, N_RoadSideInformation[f]!);
+    at(e, f < 0 ? '' : N_RoadSideInformation[f]!);
   }
   return o;
 }
@@ -3209,7 +3452,7 @@ const N_RTEData = [
 const K_RTEData = new Set<string>(N_RTEData);
 export function dec_RTEData(r: Reader): T.RTEData {
   const o = {} as T.RTEData;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(8);
@@ -3254,12 +3497,12 @@ export function dec_RTEData(r: Reader): T.RTEData {
     f = 11;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_RTEData[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RTEData[f] ?? '...'));
   }
   return o;
 }
 export function enc_RTEData(w: Writer, v: T.RTEData): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -3310,7 +3553,7 @@ export function enc_RTEData(w: Writer, v: T.RTEData): void {
       enc_Confidence(w, v.eventConfidence);
     }
   } catch (e) {
-    at(e, N_RTEData[f]!);
+    at(e, f < 0 ? '' : N_RTEData[f]!);
   }
 }
 export function val_RTEData(v: unknown): T.RTEData {
@@ -3318,7 +3561,7 @@ export function val_RTEData(v: unknown): T.RTEData {
   for (const k in v) if (!K_RTEData.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RTEData;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.rteId = int(s.rteId, 0, 255);
@@ -3359,7 +3602,7 @@ export function val_RTEData(v: unknown): T.RTEData {
       o.eventConfidence = val_Confidence(s.eventConfidence);
     }
   } catch (e) {
-    at(e, N_RTEData[f]!);
+    at(e, f < 0 ? '' : N_RTEData[f]!);
   }
   return o;
 }
@@ -3372,17 +3615,34 @@ const E_EventSource: T.EventSource[] = [
   'internet',
   'detection',
 ];
-const I_EventSource = new Map<unknown, number>(E_EventSource.map((s, i) => [s, i]));
+function I_EventSource(v: unknown): number {
+  switch (v) {
+    case 'unknown':
+      return 0;
+    case 'police':
+      return 1;
+    case 'government':
+      return 2;
+    case 'meteorological':
+      return 3;
+    case 'internet':
+      return 4;
+    case 'detection':
+      return 5;
+    default:
+      return badEnum(v, 'EventSource', E_EventSource);
+  }
+}
 export function dec_EventSource(r: Reader): T.EventSource {
   if (r.bit()) fail(`unknown extension value ${r.smallNumber()} of EventSource`);
   return E_EventSource[r.int(0, 5, 3)]!;
 }
 export function enc_EventSource(w: Writer, v: T.EventSource): void {
   w.bit(false);
-  w.bits(enumIndex(I_EventSource, v, 'EventSource'), 3);
+  w.bits(I_EventSource(v), 3);
 }
 export function val_EventSource(v: unknown): T.EventSource {
-  return E_EventSource[enumIndex(I_EventSource, v, 'EventSource')]!;
+  return E_EventSource[I_EventSource(v)]!;
 }
 
 export function dec_EventType(r: Reader): T.EventType {
@@ -3399,7 +3659,7 @@ const N_RSITimeDetails = ['startTime', 'endTime', 'endTimeConfidence'];
 const K_RSITimeDetails = new Set<string>(N_RSITimeDetails);
 export function dec_RSITimeDetails(r: Reader): T.RSITimeDetails {
   const o = {} as T.RSITimeDetails;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(3);
     if (m & 4) {
@@ -3415,12 +3675,12 @@ export function dec_RSITimeDetails(r: Reader): T.RSITimeDetails {
       o.endTimeConfidence = dec_TimeConfidence(r);
     }
   } catch (e) {
-    at(e, N_RSITimeDetails[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RSITimeDetails[f] ?? '...'));
   }
   return o;
 }
 export function enc_RSITimeDetails(w: Writer, v: T.RSITimeDetails): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.startTime !== undefined);
@@ -3439,7 +3699,7 @@ export function enc_RSITimeDetails(w: Writer, v: T.RSITimeDetails): void {
       enc_TimeConfidence(w, v.endTimeConfidence);
     }
   } catch (e) {
-    at(e, N_RSITimeDetails[f]!);
+    at(e, f < 0 ? '' : N_RSITimeDetails[f]!);
   }
 }
 export function val_RSITimeDetails(v: unknown): T.RSITimeDetails {
@@ -3447,7 +3707,7 @@ export function val_RSITimeDetails(v: unknown): T.RSITimeDetails {
   for (const k in v) if (!K_RSITimeDetails.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RSITimeDetails;
-  let f = 0;
+  let f = -1;
   try {
     if (s.startTime !== undefined) {
       f = 0;
@@ -3462,7 +3722,7 @@ export function val_RSITimeDetails(v: unknown): T.RSITimeDetails {
       o.endTimeConfidence = val_TimeConfidence(s.endTimeConfidence);
     }
   } catch (e) {
-    at(e, N_RSITimeDetails[f]!);
+    at(e, f < 0 ? '' : N_RSITimeDetails[f]!);
   }
   return o;
 }
@@ -3506,19 +3766,19 @@ const N_ReferencePath = ['activePath', 'pathRadius'];
 const K_ReferencePath = new Set<string>(N_ReferencePath);
 export function dec_ReferencePath(r: Reader): T.ReferencePath {
   const o = {} as T.ReferencePath;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.activePath = dec_PathPointList(r);
     f = 1;
     o.pathRadius = dec_Radius(r);
   } catch (e) {
-    at(e, N_ReferencePath[f] ?? '...');
+    at(e, f < 0 ? '' : (N_ReferencePath[f] ?? '...'));
   }
   return o;
 }
 export function enc_ReferencePath(w: Writer, v: T.ReferencePath): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -3526,7 +3786,7 @@ export function enc_ReferencePath(w: Writer, v: T.ReferencePath): void {
     f = 1;
     enc_Radius(w, v.pathRadius);
   } catch (e) {
-    at(e, N_ReferencePath[f]!);
+    at(e, f < 0 ? '' : N_ReferencePath[f]!);
   }
 }
 export function val_ReferencePath(v: unknown): T.ReferencePath {
@@ -3534,14 +3794,14 @@ export function val_ReferencePath(v: unknown): T.ReferencePath {
   for (const k in v) if (!K_ReferencePath.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.ReferencePath;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.activePath = val_PathPointList(s.activePath);
     f = 1;
     o.pathRadius = val_Radius(s.pathRadius);
   } catch (e) {
-    at(e, N_ReferencePath[f]!);
+    at(e, f < 0 ? '' : N_ReferencePath[f]!);
   }
   return o;
 }
@@ -3594,7 +3854,7 @@ const N_RTSData = [
 const K_RTSData = new Set<string>(N_RTSData);
 export function dec_RTSData(r: Reader): T.RTSData {
   const o = {} as T.RTSData;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(6);
@@ -3629,12 +3889,12 @@ export function dec_RTSData(r: Reader): T.RTSData {
     f = 8;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_RTSData[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RTSData[f] ?? '...'));
   }
   return o;
 }
 export function enc_RTSData(w: Writer, v: T.RTSData): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -3673,7 +3933,7 @@ export function enc_RTSData(w: Writer, v: T.RTSData): void {
       enc_ReferenceLinkList(w, v.referenceLinks);
     }
   } catch (e) {
-    at(e, N_RTSData[f]!);
+    at(e, f < 0 ? '' : N_RTSData[f]!);
   }
 }
 export function val_RTSData(v: unknown): T.RTSData {
@@ -3681,7 +3941,7 @@ export function val_RTSData(v: unknown): T.RTSData {
   for (const k in v) if (!K_RTSData.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RTSData;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.rtsId = int(s.rtsId, 0, 255);
@@ -3712,7 +3972,7 @@ export function val_RTSData(v: unknown): T.RTSData {
       o.referenceLinks = val_ReferenceLinkList(s.referenceLinks);
     }
   } catch (e) {
-    at(e, N_RTSData[f]!);
+    at(e, f < 0 ? '' : N_RTSData[f]!);
   }
   return o;
 }
@@ -3811,7 +4071,7 @@ const N_ReferenceLink = ['upstreamNodeId', 'downstreamNodeId', 'referenceLanes']
 const K_ReferenceLink = new Set<string>(N_ReferenceLink);
 export function dec_ReferenceLink(r: Reader): T.ReferenceLink {
   const o = {} as T.ReferenceLink;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -3823,12 +4083,12 @@ export function dec_ReferenceLink(r: Reader): T.ReferenceLink {
       o.referenceLanes = dec_ReferenceLanes(r);
     }
   } catch (e) {
-    at(e, N_ReferenceLink[f] ?? '...');
+    at(e, f < 0 ? '' : (N_ReferenceLink[f] ?? '...'));
   }
   return o;
 }
 export function enc_ReferenceLink(w: Writer, v: T.ReferenceLink): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.referenceLanes !== undefined);
@@ -3841,7 +4101,7 @@ export function enc_ReferenceLink(w: Writer, v: T.ReferenceLink): void {
       enc_ReferenceLanes(w, v.referenceLanes);
     }
   } catch (e) {
-    at(e, N_ReferenceLink[f]!);
+    at(e, f < 0 ? '' : N_ReferenceLink[f]!);
   }
 }
 export function val_ReferenceLink(v: unknown): T.ReferenceLink {
@@ -3849,7 +4109,7 @@ export function val_ReferenceLink(v: unknown): T.ReferenceLink {
   for (const k in v) if (!K_ReferenceLink.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.ReferenceLink;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.upstreamNodeId = val_NodeReferenceID(s.upstreamNodeId);
@@ -3860,7 +4120,7 @@ export function val_ReferenceLink(v: unknown): T.ReferenceLink {
       o.referenceLanes = val_ReferenceLanes(s.referenceLanes);
     }
   } catch (e) {
-    at(e, N_ReferenceLink[f]!);
+    at(e, f < 0 ? '' : N_ReferenceLink[f]!);
   }
   return o;
 }
@@ -3944,7 +4204,7 @@ const N_RoadsideSafetyMessage = ['msgCnt', 'id', 'refPos', 'participants'];
 const K_RoadsideSafetyMessage = new Set<string>(N_RoadsideSafetyMessage);
 export function dec_RoadsideSafetyMessage(r: Reader): T.RoadsideSafetyMessage {
   const o = {} as T.RoadsideSafetyMessage;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     f = 0;
@@ -3958,12 +4218,12 @@ export function dec_RoadsideSafetyMessage(r: Reader): T.RoadsideSafetyMessage {
     f = 4;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_RoadsideSafetyMessage[f] ?? '...');
+    at(e, f < 0 ? '' : (N_RoadsideSafetyMessage[f] ?? '...'));
   }
   return o;
 }
 export function enc_RoadsideSafetyMessage(w: Writer, v: T.RoadsideSafetyMessage): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -3976,7 +4236,7 @@ export function enc_RoadsideSafetyMessage(w: Writer, v: T.RoadsideSafetyMessage)
     f = 3;
     enc_ParticipantList(w, v.participants);
   } catch (e) {
-    at(e, N_RoadsideSafetyMessage[f]!);
+    at(e, f < 0 ? '' : N_RoadsideSafetyMessage[f]!);
   }
 }
 export function val_RoadsideSafetyMessage(v: unknown): T.RoadsideSafetyMessage {
@@ -3984,7 +4244,7 @@ export function val_RoadsideSafetyMessage(v: unknown): T.RoadsideSafetyMessage {
   for (const k in v) if (!K_RoadsideSafetyMessage.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.RoadsideSafetyMessage;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.msgCnt = val_MsgCount(s.msgCnt);
@@ -3995,7 +4255,7 @@ export function val_RoadsideSafetyMessage(v: unknown): T.RoadsideSafetyMessage {
     f = 3;
     o.participants = val_ParticipantList(s.participants);
   } catch (e) {
-    at(e, N_RoadsideSafetyMessage[f]!);
+    at(e, f < 0 ? '' : N_RoadsideSafetyMessage[f]!);
   }
   return o;
 }
@@ -4055,7 +4315,7 @@ const N_ParticipantData = [
 const K_ParticipantData = new Set<string>(N_ParticipantData);
 export function dec_ParticipantData(r: Reader): T.ParticipantData {
   const o = {} as T.ParticipantData;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(6);
@@ -4104,12 +4364,12 @@ export function dec_ParticipantData(r: Reader): T.ParticipantData {
     f = 15;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_ParticipantData[f] ?? '...');
+    at(e, f < 0 ? '' : (N_ParticipantData[f] ?? '...'));
   }
   return o;
 }
 export function enc_ParticipantData(w: Writer, v: T.ParticipantData): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -4162,7 +4422,7 @@ export function enc_ParticipantData(w: Writer, v: T.ParticipantData): void {
       enc_VehicleClassification(w, v.vehicleClass);
     }
   } catch (e) {
-    at(e, N_ParticipantData[f]!);
+    at(e, f < 0 ? '' : N_ParticipantData[f]!);
   }
 }
 export function val_ParticipantData(v: unknown): T.ParticipantData {
@@ -4170,7 +4430,7 @@ export function val_ParticipantData(v: unknown): T.ParticipantData {
   for (const k in v) if (!K_ParticipantData.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.ParticipantData;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.ptcType = val_ParticipantType(s.ptcType);
@@ -4215,23 +4475,38 @@ export function val_ParticipantData(v: unknown): T.ParticipantData {
       o.vehicleClass = val_VehicleClassification(s.vehicleClass);
     }
   } catch (e) {
-    at(e, N_ParticipantData[f]!);
+    at(e, f < 0 ? '' : N_ParticipantData[f]!);
   }
   return o;
 }
 
 const E_ParticipantType: T.ParticipantType[] = ['unknown', 'motor', 'non-motor', 'pedestrian', 'rsu'];
-const I_ParticipantType = new Map<unknown, number>(E_ParticipantType.map((s, i) => [s, i]));
+function I_ParticipantType(v: unknown): number {
+  switch (v) {
+    case 'unknown':
+      return 0;
+    case 'motor':
+      return 1;
+    case 'non-motor':
+      return 2;
+    case 'pedestrian':
+      return 3;
+    case 'rsu':
+      return 4;
+    default:
+      return badEnum(v, 'ParticipantType', E_ParticipantType);
+  }
+}
 export function dec_ParticipantType(r: Reader): T.ParticipantType {
   if (r.bit()) fail(`unknown extension value ${r.smallNumber()} of ParticipantType`);
   return E_ParticipantType[r.int(0, 4, 3)]!;
 }
 export function enc_ParticipantType(w: Writer, v: T.ParticipantType): void {
   w.bit(false);
-  w.bits(enumIndex(I_ParticipantType, v, 'ParticipantType'), 3);
+  w.bits(I_ParticipantType(v), 3);
 }
 export function val_ParticipantType(v: unknown): T.ParticipantType {
-  return E_ParticipantType[enumIndex(I_ParticipantType, v, 'ParticipantType')]!;
+  return E_ParticipantType[I_ParticipantType(v)]!;
 }
 
 const E_SourceType: T.SourceType[] = [
@@ -4244,17 +4519,38 @@ const E_SourceType: T.SourceType[] = [
   'lidar',
   'integrated',
 ];
-const I_SourceType = new Map<unknown, number>(E_SourceType.map((s, i) => [s, i]));
+function I_SourceType(v: unknown): number {
+  switch (v) {
+    case 'unknown':
+      return 0;
+    case 'selfinfo':
+      return 1;
+    case 'v2x':
+      return 2;
+    case 'video':
+      return 3;
+    case 'microwaveRadar':
+      return 4;
+    case 'loop':
+      return 5;
+    case 'lidar':
+      return 6;
+    case 'integrated':
+      return 7;
+    default:
+      return badEnum(v, 'SourceType', E_SourceType);
+  }
+}
 export function dec_SourceType(r: Reader): T.SourceType {
   if (r.bit()) fail(`unknown extension value ${r.smallNumber()} of SourceType`);
   return E_SourceType[r.int(0, 7, 3)]!;
 }
 export function enc_SourceType(w: Writer, v: T.SourceType): void {
   w.bit(false);
-  w.bits(enumIndex(I_SourceType, v, 'SourceType'), 3);
+  w.bits(I_SourceType(v), 3);
 }
 export function val_SourceType(v: unknown): T.SourceType {
-  return E_SourceType[enumIndex(I_SourceType, v, 'SourceType')]!;
+  return E_SourceType[I_SourceType(v)]!;
 }
 
 export function dec_IntersectionStateList(r: Reader): T.IntersectionStateList {
@@ -4296,7 +4592,7 @@ const N_IntersectionState = ['intersectionId', 'status', 'moy', 'timeStamp', 'ti
 const K_IntersectionState = new Set<string>(N_IntersectionState);
 export function dec_IntersectionState(r: Reader): T.IntersectionState {
   const o = {} as T.IntersectionState;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(3);
@@ -4321,12 +4617,12 @@ export function dec_IntersectionState(r: Reader): T.IntersectionState {
     f = 6;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_IntersectionState[f] ?? '...');
+    at(e, f < 0 ? '' : (N_IntersectionState[f] ?? '...'));
   }
   return o;
 }
 export function enc_IntersectionState(w: Writer, v: T.IntersectionState): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -4352,7 +4648,7 @@ export function enc_IntersectionState(w: Writer, v: T.IntersectionState): void {
     f = 5;
     enc_PhaseList(w, v.phases);
   } catch (e) {
-    at(e, N_IntersectionState[f]!);
+    at(e, f < 0 ? '' : N_IntersectionState[f]!);
   }
 }
 export function val_IntersectionState(v: unknown): T.IntersectionState {
@@ -4360,7 +4656,7 @@ export function val_IntersectionState(v: unknown): T.IntersectionState {
   for (const k in v) if (!K_IntersectionState.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.IntersectionState;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.intersectionId = val_NodeReferenceID(s.intersectionId);
@@ -4381,7 +4677,7 @@ export function val_IntersectionState(v: unknown): T.IntersectionState {
     f = 5;
     o.phases = val_PhaseList(s.phases);
   } catch (e) {
-    at(e, N_IntersectionState[f]!);
+    at(e, f < 0 ? '' : N_IntersectionState[f]!);
   }
   return o;
 }
@@ -4435,19 +4731,19 @@ const N_Phase = ['id', 'phaseStates'];
 const K_Phase = new Set<string>(N_Phase);
 export function dec_Phase(r: Reader): T.Phase {
   const o = {} as T.Phase;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.id = dec_PhaseID(r);
     f = 1;
     o.phaseStates = dec_PhaseStateList(r);
   } catch (e) {
-    at(e, N_Phase[f] ?? '...');
+    at(e, f < 0 ? '' : (N_Phase[f] ?? '...'));
   }
   return o;
 }
 export function enc_Phase(w: Writer, v: T.Phase): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     f = 0;
@@ -4455,7 +4751,7 @@ export function enc_Phase(w: Writer, v: T.Phase): void {
     f = 1;
     enc_PhaseStateList(w, v.phaseStates);
   } catch (e) {
-    at(e, N_Phase[f]!);
+    at(e, f < 0 ? '' : N_Phase[f]!);
   }
 }
 export function val_Phase(v: unknown): T.Phase {
@@ -4463,14 +4759,14 @@ export function val_Phase(v: unknown): T.Phase {
   for (const k in v) if (!K_Phase.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.Phase;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.id = val_PhaseID(s.id);
     f = 1;
     o.phaseStates = val_PhaseStateList(s.phaseStates);
   } catch (e) {
-    at(e, N_Phase[f]!);
+    at(e, f < 0 ? '' : N_Phase[f]!);
   }
   return o;
 }
@@ -4514,7 +4810,7 @@ const N_PhaseState = ['light', 'timing'];
 const K_PhaseState = new Set<string>(N_PhaseState);
 export function dec_PhaseState(r: Reader): T.PhaseState {
   const o = {} as T.PhaseState;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(1);
@@ -4527,12 +4823,12 @@ export function dec_PhaseState(r: Reader): T.PhaseState {
     f = 2;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_PhaseState[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PhaseState[f] ?? '...'));
   }
   return o;
 }
 export function enc_PhaseState(w: Writer, v: T.PhaseState): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -4544,7 +4840,7 @@ export function enc_PhaseState(w: Writer, v: T.PhaseState): void {
       enc_TimeChangeDetails(w, v.timing);
     }
   } catch (e) {
-    at(e, N_PhaseState[f]!);
+    at(e, f < 0 ? '' : N_PhaseState[f]!);
   }
 }
 export function val_PhaseState(v: unknown): T.PhaseState {
@@ -4552,7 +4848,7 @@ export function val_PhaseState(v: unknown): T.PhaseState {
   for (const k in v) if (!K_PhaseState.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PhaseState;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.light = val_LightState(s.light);
@@ -4561,7 +4857,7 @@ export function val_PhaseState(v: unknown): T.PhaseState {
       o.timing = val_TimeChangeDetails(s.timing);
     }
   } catch (e) {
-    at(e, N_PhaseState[f]!);
+    at(e, f < 0 ? '' : N_PhaseState[f]!);
   }
   return o;
 }
@@ -4577,17 +4873,40 @@ const E_LightState: T.LightState[] = [
   'yellow',
   'flashing-yellow',
 ];
-const I_LightState = new Map<unknown, number>(E_LightState.map((s, i) => [s, i]));
+function I_LightState(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'dark':
+      return 1;
+    case 'flashing-red':
+      return 2;
+    case 'red':
+      return 3;
+    case 'flashing-green':
+      return 4;
+    case 'permissive-green':
+      return 5;
+    case 'protected-green':
+      return 6;
+    case 'yellow':
+      return 7;
+    case 'flashing-yellow':
+      return 8;
+    default:
+      return badEnum(v, 'LightState', E_LightState);
+  }
+}
 export function dec_LightState(r: Reader): T.LightState {
   if (r.bit()) fail(`unknown extension value ${r.smallNumber()} of LightState`);
   return E_LightState[r.int(0, 8, 4)]!;
 }
 export function enc_LightState(w: Writer, v: T.LightState): void {
   w.bit(false);
-  w.bits(enumIndex(I_LightState, v, 'LightState'), 4);
+  w.bits(I_LightState(v), 4);
 }
 export function val_LightState(v: unknown): T.LightState {
-  return E_LightState[enumIndex(I_LightState, v, 'LightState')]!;
+  return E_LightState[I_LightState(v)]!;
 }
 
 const N_TimeChangeDetails = ['counting', 'utcTiming'];
@@ -4652,7 +4971,7 @@ const N_UTCTiming = [
 const K_UTCTiming = new Set<string>(N_UTCTiming);
 export function dec_UTCTiming(r: Reader): T.UTCTiming {
   const o = {} as T.UTCTiming;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(5);
     f = 0;
@@ -4680,12 +4999,12 @@ export function dec_UTCTiming(r: Reader): T.UTCTiming {
       o.nextEndUTCTime = dec_TimeMark(r);
     }
   } catch (e) {
-    at(e, N_UTCTiming[f] ?? '...');
+    at(e, f < 0 ? '' : (N_UTCTiming[f] ?? '...'));
   }
   return o;
 }
 export function enc_UTCTiming(w: Writer, v: T.UTCTiming): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.minEndUTCTime !== undefined);
@@ -4718,7 +5037,7 @@ export function enc_UTCTiming(w: Writer, v: T.UTCTiming): void {
       enc_TimeMark(w, v.nextEndUTCTime);
     }
   } catch (e) {
-    at(e, N_UTCTiming[f]!);
+    at(e, f < 0 ? '' : N_UTCTiming[f]!);
   }
 }
 export function val_UTCTiming(v: unknown): T.UTCTiming {
@@ -4726,7 +5045,7 @@ export function val_UTCTiming(v: unknown): T.UTCTiming {
   for (const k in v) if (!K_UTCTiming.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.UTCTiming;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.startUTCTime = val_TimeMark(s.startUTCTime);
@@ -4753,7 +5072,7 @@ export function val_UTCTiming(v: unknown): T.UTCTiming {
       o.nextEndUTCTime = val_TimeMark(s.nextEndUTCTime);
     }
   } catch (e) {
-    at(e, N_UTCTiming[f]!);
+    at(e, f < 0 ? '' : N_UTCTiming[f]!);
   }
   return o;
 }
@@ -4770,7 +5089,7 @@ const N_TimeCountingDown = [
 const K_TimeCountingDown = new Set<string>(N_TimeCountingDown);
 export function dec_TimeCountingDown(r: Reader): T.TimeCountingDown {
   const o = {} as T.TimeCountingDown;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(5);
     f = 0;
@@ -4798,12 +5117,12 @@ export function dec_TimeCountingDown(r: Reader): T.TimeCountingDown {
       o.nextDuration = dec_TimeMark(r);
     }
   } catch (e) {
-    at(e, N_TimeCountingDown[f] ?? '...');
+    at(e, f < 0 ? '' : (N_TimeCountingDown[f] ?? '...'));
   }
   return o;
 }
 export function enc_TimeCountingDown(w: Writer, v: T.TimeCountingDown): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.minEndTime !== undefined);
@@ -4836,7 +5155,7 @@ export function enc_TimeCountingDown(w: Writer, v: T.TimeCountingDown): void {
       enc_TimeMark(w, v.nextDuration);
     }
   } catch (e) {
-    at(e, N_TimeCountingDown[f]!);
+    at(e, f < 0 ? '' : N_TimeCountingDown[f]!);
   }
 }
 export function val_TimeCountingDown(v: unknown): T.TimeCountingDown {
@@ -4844,7 +5163,7 @@ export function val_TimeCountingDown(v: unknown): T.TimeCountingDown {
   for (const k in v) if (!K_TimeCountingDown.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.TimeCountingDown;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.startTime = val_TimeMark(s.startTime);
@@ -4871,7 +5190,7 @@ export function val_TimeCountingDown(v: unknown): T.TimeCountingDown {
       o.nextDuration = val_TimeMark(s.nextDuration);
     }
   } catch (e) {
-    at(e, N_TimeCountingDown[f]!);
+    at(e, f < 0 ? '' : N_TimeCountingDown[f]!);
   }
   return o;
 }
@@ -4890,7 +5209,7 @@ const N_SPAT = ['msgCnt', 'moy', 'timeStamp', 'name', 'intersections'];
 const K_SPAT = new Set<string>(N_SPAT);
 export function dec_SPAT(r: Reader): T.SPAT {
   const o = {} as T.SPAT;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(3);
@@ -4913,12 +5232,12 @@ export function dec_SPAT(r: Reader): T.SPAT {
     f = 5;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_SPAT[f] ?? '...');
+    at(e, f < 0 ? '' : (N_SPAT[f] ?? '...'));
   }
   return o;
 }
 export function enc_SPAT(w: Writer, v: T.SPAT): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -4942,7 +5261,7 @@ export function enc_SPAT(w: Writer, v: T.SPAT): void {
     f = 4;
     enc_IntersectionStateList(w, v.intersections);
   } catch (e) {
-    at(e, N_SPAT[f]!);
+    at(e, f < 0 ? '' : N_SPAT[f]!);
   }
 }
 export function val_SPAT(v: unknown): T.SPAT {
@@ -4950,7 +5269,7 @@ export function val_SPAT(v: unknown): T.SPAT {
   for (const k in v) if (!K_SPAT.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.SPAT;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.msgCnt = val_MsgCount(s.msgCnt);
@@ -4969,7 +5288,7 @@ export function val_SPAT(v: unknown): T.SPAT {
     f = 4;
     o.intersections = val_IntersectionStateList(s.intersections);
   } catch (e) {
-    at(e, N_SPAT[f]!);
+    at(e, f < 0 ? '' : N_SPAT[f]!);
   }
   return o;
 }
@@ -4986,7 +5305,7 @@ const N_BrakeSystemStatus = [
 const K_BrakeSystemStatus = new Set<string>(N_BrakeSystemStatus);
 export function dec_BrakeSystemStatus(r: Reader): T.BrakeSystemStatus {
   const o = {} as T.BrakeSystemStatus;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(7);
     if (m & 64) {
@@ -5018,12 +5337,12 @@ export function dec_BrakeSystemStatus(r: Reader): T.BrakeSystemStatus {
       o.auxBrakes = dec_AuxiliaryBrakeStatus(r);
     }
   } catch (e) {
-    at(e, N_BrakeSystemStatus[f] ?? '...');
+    at(e, f < 0 ? '' : (N_BrakeSystemStatus[f] ?? '...'));
   }
   return o;
 }
 export function enc_BrakeSystemStatus(w: Writer, v: T.BrakeSystemStatus): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.brakePadel !== undefined);
@@ -5062,7 +5381,7 @@ export function enc_BrakeSystemStatus(w: Writer, v: T.BrakeSystemStatus): void {
       enc_AuxiliaryBrakeStatus(w, v.auxBrakes);
     }
   } catch (e) {
-    at(e, N_BrakeSystemStatus[f]!);
+    at(e, f < 0 ? '' : N_BrakeSystemStatus[f]!);
   }
 }
 export function val_BrakeSystemStatus(v: unknown): T.BrakeSystemStatus {
@@ -5070,7 +5389,7 @@ export function val_BrakeSystemStatus(v: unknown): T.BrakeSystemStatus {
   for (const k in v) if (!K_BrakeSystemStatus.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.BrakeSystemStatus;
-  let f = 0;
+  let f = -1;
   try {
     if (s.brakePadel !== undefined) {
       f = 0;
@@ -5101,21 +5420,32 @@ export function val_BrakeSystemStatus(v: unknown): T.BrakeSystemStatus {
       o.auxBrakes = val_AuxiliaryBrakeStatus(s.auxBrakes);
     }
   } catch (e) {
-    at(e, N_BrakeSystemStatus[f]!);
+    at(e, f < 0 ? '' : N_BrakeSystemStatus[f]!);
   }
   return o;
 }
 
 const E_BrakePedalStatus: T.BrakePedalStatus[] = ['unavailable', 'off', 'on'];
-const I_BrakePedalStatus = new Map<unknown, number>(E_BrakePedalStatus.map((s, i) => [s, i]));
+function I_BrakePedalStatus(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'off':
+      return 1;
+    case 'on':
+      return 2;
+    default:
+      return badEnum(v, 'BrakePedalStatus', E_BrakePedalStatus);
+  }
+}
 export function dec_BrakePedalStatus(r: Reader): T.BrakePedalStatus {
   return E_BrakePedalStatus[r.int(0, 2, 2)]!;
 }
 export function enc_BrakePedalStatus(w: Writer, v: T.BrakePedalStatus): void {
-  w.bits(enumIndex(I_BrakePedalStatus, v, 'BrakePedalStatus'), 2);
+  w.bits(I_BrakePedalStatus(v), 2);
 }
 export function val_BrakePedalStatus(v: unknown): T.BrakePedalStatus {
-  return E_BrakePedalStatus[enumIndex(I_BrakePedalStatus, v, 'BrakePedalStatus')]!;
+  return E_BrakePedalStatus[I_BrakePedalStatus(v)]!;
 }
 
 export function dec_BrakeAppliedStatus(r: Reader): T.BrakeAppliedStatus {
@@ -5129,70 +5459,133 @@ export function val_BrakeAppliedStatus(v: unknown): T.BrakeAppliedStatus {
 }
 
 const E_BrakeBoostApplied: T.BrakeBoostApplied[] = ['unavailable', 'off', 'on'];
-const I_BrakeBoostApplied = new Map<unknown, number>(E_BrakeBoostApplied.map((s, i) => [s, i]));
+function I_BrakeBoostApplied(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'off':
+      return 1;
+    case 'on':
+      return 2;
+    default:
+      return badEnum(v, 'BrakeBoostApplied', E_BrakeBoostApplied);
+  }
+}
 export function dec_BrakeBoostApplied(r: Reader): T.BrakeBoostApplied {
   return E_BrakeBoostApplied[r.int(0, 2, 2)]!;
 }
 export function enc_BrakeBoostApplied(w: Writer, v: T.BrakeBoostApplied): void {
-  w.bits(enumIndex(I_BrakeBoostApplied, v, 'BrakeBoostApplied'), 2);
+  w.bits(I_BrakeBoostApplied(v), 2);
 }
 export function val_BrakeBoostApplied(v: unknown): T.BrakeBoostApplied {
-  return E_BrakeBoostApplied[enumIndex(I_BrakeBoostApplied, v, 'BrakeBoostApplied')]!;
+  return E_BrakeBoostApplied[I_BrakeBoostApplied(v)]!;
 }
 
 const E_TractionControlStatus: T.TractionControlStatus[] = ['unavailable', 'off', 'on', 'engaged'];
-const I_TractionControlStatus = new Map<unknown, number>(E_TractionControlStatus.map((s, i) => [s, i]));
+function I_TractionControlStatus(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'off':
+      return 1;
+    case 'on':
+      return 2;
+    case 'engaged':
+      return 3;
+    default:
+      return badEnum(v, 'TractionControlStatus', E_TractionControlStatus);
+  }
+}
 export function dec_TractionControlStatus(r: Reader): T.TractionControlStatus {
   return E_TractionControlStatus[r.int(0, 3, 2)]!;
 }
 export function enc_TractionControlStatus(w: Writer, v: T.TractionControlStatus): void {
-  w.bits(enumIndex(I_TractionControlStatus, v, 'TractionControlStatus'), 2);
+  w.bits(I_TractionControlStatus(v), 2);
 }
 export function val_TractionControlStatus(v: unknown): T.TractionControlStatus {
-  return E_TractionControlStatus[enumIndex(I_TractionControlStatus, v, 'TractionControlStatus')]!;
+  return E_TractionControlStatus[I_TractionControlStatus(v)]!;
 }
 
 const E_AntiLockBrakeStatus: T.AntiLockBrakeStatus[] = ['unavailable', 'off', 'on', 'engaged'];
-const I_AntiLockBrakeStatus = new Map<unknown, number>(E_AntiLockBrakeStatus.map((s, i) => [s, i]));
+function I_AntiLockBrakeStatus(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'off':
+      return 1;
+    case 'on':
+      return 2;
+    case 'engaged':
+      return 3;
+    default:
+      return badEnum(v, 'AntiLockBrakeStatus', E_AntiLockBrakeStatus);
+  }
+}
 export function dec_AntiLockBrakeStatus(r: Reader): T.AntiLockBrakeStatus {
   return E_AntiLockBrakeStatus[r.int(0, 3, 2)]!;
 }
 export function enc_AntiLockBrakeStatus(w: Writer, v: T.AntiLockBrakeStatus): void {
-  w.bits(enumIndex(I_AntiLockBrakeStatus, v, 'AntiLockBrakeStatus'), 2);
+  w.bits(I_AntiLockBrakeStatus(v), 2);
 }
 export function val_AntiLockBrakeStatus(v: unknown): T.AntiLockBrakeStatus {
-  return E_AntiLockBrakeStatus[enumIndex(I_AntiLockBrakeStatus, v, 'AntiLockBrakeStatus')]!;
+  return E_AntiLockBrakeStatus[I_AntiLockBrakeStatus(v)]!;
 }
 
 const E_StabilityControlStatus: T.StabilityControlStatus[] = ['unavailable', 'off', 'on', 'engaged'];
-const I_StabilityControlStatus = new Map<unknown, number>(E_StabilityControlStatus.map((s, i) => [s, i]));
+function I_StabilityControlStatus(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'off':
+      return 1;
+    case 'on':
+      return 2;
+    case 'engaged':
+      return 3;
+    default:
+      return badEnum(v, 'StabilityControlStatus', E_StabilityControlStatus);
+  }
+}
 export function dec_StabilityControlStatus(r: Reader): T.StabilityControlStatus {
   return E_StabilityControlStatus[r.int(0, 3, 2)]!;
 }
 export function enc_StabilityControlStatus(w: Writer, v: T.StabilityControlStatus): void {
-  w.bits(enumIndex(I_StabilityControlStatus, v, 'StabilityControlStatus'), 2);
+  w.bits(I_StabilityControlStatus(v), 2);
 }
 export function val_StabilityControlStatus(v: unknown): T.StabilityControlStatus {
-  return E_StabilityControlStatus[enumIndex(I_StabilityControlStatus, v, 'StabilityControlStatus')]!;
+  return E_StabilityControlStatus[I_StabilityControlStatus(v)]!;
 }
 
 const E_AuxiliaryBrakeStatus: T.AuxiliaryBrakeStatus[] = ['unavailable', 'off', 'on', 'reserved'];
-const I_AuxiliaryBrakeStatus = new Map<unknown, number>(E_AuxiliaryBrakeStatus.map((s, i) => [s, i]));
+function I_AuxiliaryBrakeStatus(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'off':
+      return 1;
+    case 'on':
+      return 2;
+    case 'reserved':
+      return 3;
+    default:
+      return badEnum(v, 'AuxiliaryBrakeStatus', E_AuxiliaryBrakeStatus);
+  }
+}
 export function dec_AuxiliaryBrakeStatus(r: Reader): T.AuxiliaryBrakeStatus {
   return E_AuxiliaryBrakeStatus[r.int(0, 3, 2)]!;
 }
 export function enc_AuxiliaryBrakeStatus(w: Writer, v: T.AuxiliaryBrakeStatus): void {
-  w.bits(enumIndex(I_AuxiliaryBrakeStatus, v, 'AuxiliaryBrakeStatus'), 2);
+  w.bits(I_AuxiliaryBrakeStatus(v), 2);
 }
 export function val_AuxiliaryBrakeStatus(v: unknown): T.AuxiliaryBrakeStatus {
-  return E_AuxiliaryBrakeStatus[enumIndex(I_AuxiliaryBrakeStatus, v, 'AuxiliaryBrakeStatus')]!;
+  return E_AuxiliaryBrakeStatus[I_AuxiliaryBrakeStatus(v)]!;
 }
 
 const N_VehicleClassification = ['classification', 'fuelType'];
 const K_VehicleClassification = new Set<string>(N_VehicleClassification);
 export function dec_VehicleClassification(r: Reader): T.VehicleClassification {
   const o = {} as T.VehicleClassification;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(1);
@@ -5205,12 +5598,12 @@ export function dec_VehicleClassification(r: Reader): T.VehicleClassification {
     f = 2;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_VehicleClassification[f] ?? '...');
+    at(e, f < 0 ? '' : (N_VehicleClassification[f] ?? '...'));
   }
   return o;
 }
 export function enc_VehicleClassification(w: Writer, v: T.VehicleClassification): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -5222,7 +5615,7 @@ export function enc_VehicleClassification(w: Writer, v: T.VehicleClassification)
       enc_FuelType(w, v.fuelType);
     }
   } catch (e) {
-    at(e, N_VehicleClassification[f]!);
+    at(e, f < 0 ? '' : N_VehicleClassification[f]!);
   }
 }
 export function val_VehicleClassification(v: unknown): T.VehicleClassification {
@@ -5230,7 +5623,7 @@ export function val_VehicleClassification(v: unknown): T.VehicleClassification {
   for (const k in v) if (!K_VehicleClassification.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.VehicleClassification;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.classification = val_BasicVehicleClass(s.classification);
@@ -5239,7 +5632,7 @@ export function val_VehicleClassification(v: unknown): T.VehicleClassification {
       o.fuelType = val_FuelType(s.fuelType);
     }
   } catch (e) {
-    at(e, N_VehicleClassification[f]!);
+    at(e, f < 0 ? '' : N_VehicleClassification[f]!);
   }
   return o;
 }
@@ -5268,7 +5661,7 @@ const N_VehicleEmergencyExtensions = ['responseType', 'sirenUse', 'lightsUse'];
 const K_VehicleEmergencyExtensions = new Set<string>(N_VehicleEmergencyExtensions);
 export function dec_VehicleEmergencyExtensions(r: Reader): T.VehicleEmergencyExtensions {
   const o = {} as T.VehicleEmergencyExtensions;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(3);
@@ -5287,12 +5680,12 @@ export function dec_VehicleEmergencyExtensions(r: Reader): T.VehicleEmergencyExt
     f = 3;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_VehicleEmergencyExtensions[f] ?? '...');
+    at(e, f < 0 ? '' : (N_VehicleEmergencyExtensions[f] ?? '...'));
   }
   return o;
 }
 export function enc_VehicleEmergencyExtensions(w: Writer, v: T.VehicleEmergencyExtensions): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -5312,7 +5705,7 @@ export function enc_VehicleEmergencyExtensions(w: Writer, v: T.VehicleEmergencyE
       enc_LightbarInUse(w, v.lightsUse);
     }
   } catch (e) {
-    at(e, N_VehicleEmergencyExtensions[f]!);
+    at(e, f < 0 ? '' : N_VehicleEmergencyExtensions[f]!);
   }
 }
 export function val_VehicleEmergencyExtensions(v: unknown): T.VehicleEmergencyExtensions {
@@ -5320,7 +5713,7 @@ export function val_VehicleEmergencyExtensions(v: unknown): T.VehicleEmergencyEx
   for (const k in v) if (!K_VehicleEmergencyExtensions.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.VehicleEmergencyExtensions;
-  let f = 0;
+  let f = -1;
   try {
     if (s.responseType !== undefined) {
       f = 0;
@@ -5335,7 +5728,7 @@ export function val_VehicleEmergencyExtensions(v: unknown): T.VehicleEmergencyEx
       o.lightsUse = val_LightbarInUse(s.lightsUse);
     }
   } catch (e) {
-    at(e, N_VehicleEmergencyExtensions[f]!);
+    at(e, f < 0 ? '' : N_VehicleEmergencyExtensions[f]!);
   }
   return o;
 }
@@ -5349,29 +5742,61 @@ const E_ResponseType: T.ResponseType[] = [
   'slowMoving',
   'stopAndGoMovement',
 ];
-const I_ResponseType = new Map<unknown, number>(E_ResponseType.map((s, i) => [s, i]));
+function I_ResponseType(v: unknown): number {
+  switch (v) {
+    case 'notInUseOrNotEquipped':
+      return 0;
+    case 'emergency':
+      return 1;
+    case 'nonEmergency':
+      return 2;
+    case 'pursuit':
+      return 3;
+    case 'stationary':
+      return 4;
+    case 'slowMoving':
+      return 5;
+    case 'stopAndGoMovement':
+      return 6;
+    default:
+      return badEnum(v, 'ResponseType', E_ResponseType);
+  }
+}
 export function dec_ResponseType(r: Reader): T.ResponseType {
   if (r.bit()) fail(`unknown extension value ${r.smallNumber()} of ResponseType`);
   return E_ResponseType[r.int(0, 6, 3)]!;
 }
 export function enc_ResponseType(w: Writer, v: T.ResponseType): void {
   w.bit(false);
-  w.bits(enumIndex(I_ResponseType, v, 'ResponseType'), 3);
+  w.bits(I_ResponseType(v), 3);
 }
 export function val_ResponseType(v: unknown): T.ResponseType {
-  return E_ResponseType[enumIndex(I_ResponseType, v, 'ResponseType')]!;
+  return E_ResponseType[I_ResponseType(v)]!;
 }
 
 const E_SirenInUse: T.SirenInUse[] = ['unavailable', 'notInUse', 'inUse', 'reserved'];
-const I_SirenInUse = new Map<unknown, number>(E_SirenInUse.map((s, i) => [s, i]));
+function I_SirenInUse(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'notInUse':
+      return 1;
+    case 'inUse':
+      return 2;
+    case 'reserved':
+      return 3;
+    default:
+      return badEnum(v, 'SirenInUse', E_SirenInUse);
+  }
+}
 export function dec_SirenInUse(r: Reader): T.SirenInUse {
   return E_SirenInUse[r.int(0, 3, 2)]!;
 }
 export function enc_SirenInUse(w: Writer, v: T.SirenInUse): void {
-  w.bits(enumIndex(I_SirenInUse, v, 'SirenInUse'), 2);
+  w.bits(I_SirenInUse(v), 2);
 }
 export function val_SirenInUse(v: unknown): T.SirenInUse {
-  return E_SirenInUse[enumIndex(I_SirenInUse, v, 'SirenInUse')]!;
+  return E_SirenInUse[I_SirenInUse(v)]!;
 }
 
 const E_LightbarInUse: T.LightbarInUse[] = [
@@ -5384,22 +5809,43 @@ const E_LightbarInUse: T.LightbarInUse[] = [
   'slowMovingVehicle',
   'freqStops',
 ];
-const I_LightbarInUse = new Map<unknown, number>(E_LightbarInUse.map((s, i) => [s, i]));
+function I_LightbarInUse(v: unknown): number {
+  switch (v) {
+    case 'unavailable':
+      return 0;
+    case 'notInUse':
+      return 1;
+    case 'inUse':
+      return 2;
+    case 'yellowCautionLights':
+      return 3;
+    case 'schooldBusLights':
+      return 4;
+    case 'arrowSignsActive':
+      return 5;
+    case 'slowMovingVehicle':
+      return 6;
+    case 'freqStops':
+      return 7;
+    default:
+      return badEnum(v, 'LightbarInUse', E_LightbarInUse);
+  }
+}
 export function dec_LightbarInUse(r: Reader): T.LightbarInUse {
   return E_LightbarInUse[r.int(0, 7, 3)]!;
 }
 export function enc_LightbarInUse(w: Writer, v: T.LightbarInUse): void {
-  w.bits(enumIndex(I_LightbarInUse, v, 'LightbarInUse'), 3);
+  w.bits(I_LightbarInUse(v), 3);
 }
 export function val_LightbarInUse(v: unknown): T.LightbarInUse {
-  return E_LightbarInUse[enumIndex(I_LightbarInUse, v, 'LightbarInUse')]!;
+  return E_LightbarInUse[I_LightbarInUse(v)]!;
 }
 
 const N_VehicleSafetyExtensions = ['events', 'pathHistory', 'pathPrediction', 'lights'];
 const K_VehicleSafetyExtensions = new Set<string>(N_VehicleSafetyExtensions);
 export function dec_VehicleSafetyExtensions(r: Reader): T.VehicleSafetyExtensions {
   const o = {} as T.VehicleSafetyExtensions;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(4);
@@ -5422,12 +5868,12 @@ export function dec_VehicleSafetyExtensions(r: Reader): T.VehicleSafetyExtension
     f = 4;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_VehicleSafetyExtensions[f] ?? '...');
+    at(e, f < 0 ? '' : (N_VehicleSafetyExtensions[f] ?? '...'));
   }
   return o;
 }
 export function enc_VehicleSafetyExtensions(w: Writer, v: T.VehicleSafetyExtensions): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -5452,7 +5898,7 @@ export function enc_VehicleSafetyExtensions(w: Writer, v: T.VehicleSafetyExtensi
       enc_ExteriorLights(w, v.lights);
     }
   } catch (e) {
-    at(e, N_VehicleSafetyExtensions[f]!);
+    at(e, f < 0 ? '' : N_VehicleSafetyExtensions[f]!);
   }
 }
 export function val_VehicleSafetyExtensions(v: unknown): T.VehicleSafetyExtensions {
@@ -5460,7 +5906,7 @@ export function val_VehicleSafetyExtensions(v: unknown): T.VehicleSafetyExtensio
   for (const k in v) if (!K_VehicleSafetyExtensions.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.VehicleSafetyExtensions;
-  let f = 0;
+  let f = -1;
   try {
     if (s.events !== undefined) {
       f = 0;
@@ -5479,7 +5925,7 @@ export function val_VehicleSafetyExtensions(v: unknown): T.VehicleSafetyExtensio
       o.lights = val_ExteriorLights(s.lights);
     }
   } catch (e) {
-    at(e, N_VehicleSafetyExtensions[f]!);
+    at(e, f < 0 ? '' : N_VehicleSafetyExtensions[f]!);
   }
   return o;
 }
@@ -5488,7 +5934,7 @@ const N_PathHistory = ['initialPosition', 'currGNSSstatus', 'crumbData'];
 const K_PathHistory = new Set<string>(N_PathHistory);
 export function dec_PathHistory(r: Reader): T.PathHistory {
   const o = {} as T.PathHistory;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(2);
@@ -5505,12 +5951,12 @@ export function dec_PathHistory(r: Reader): T.PathHistory {
     f = 3;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_PathHistory[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PathHistory[f] ?? '...'));
   }
   return o;
 }
 export function enc_PathHistory(w: Writer, v: T.PathHistory): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -5527,7 +5973,7 @@ export function enc_PathHistory(w: Writer, v: T.PathHistory): void {
     f = 2;
     enc_PathHistoryPointList(w, v.crumbData);
   } catch (e) {
-    at(e, N_PathHistory[f]!);
+    at(e, f < 0 ? '' : N_PathHistory[f]!);
   }
 }
 export function val_PathHistory(v: unknown): T.PathHistory {
@@ -5535,7 +5981,7 @@ export function val_PathHistory(v: unknown): T.PathHistory {
   for (const k in v) if (!K_PathHistory.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PathHistory;
-  let f = 0;
+  let f = -1;
   try {
     if (s.initialPosition !== undefined) {
       f = 0;
@@ -5548,7 +5994,7 @@ export function val_PathHistory(v: unknown): T.PathHistory {
     f = 2;
     o.crumbData = val_PathHistoryPointList(s.crumbData);
   } catch (e) {
-    at(e, N_PathHistory[f]!);
+    at(e, f < 0 ? '' : N_PathHistory[f]!);
   }
   return o;
 }
@@ -5567,7 +6013,7 @@ const N_FullPositionVector = [
 const K_FullPositionVector = new Set<string>(N_FullPositionVector);
 export function dec_FullPositionVector(r: Reader): T.FullPositionVector {
   const o = {} as T.FullPositionVector;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(8);
@@ -5608,12 +6054,12 @@ export function dec_FullPositionVector(r: Reader): T.FullPositionVector {
     f = 9;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_FullPositionVector[f] ?? '...');
+    at(e, f < 0 ? '' : (N_FullPositionVector[f] ?? '...'));
   }
   return o;
 }
 export function enc_FullPositionVector(w: Writer, v: T.FullPositionVector): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -5660,7 +6106,7 @@ export function enc_FullPositionVector(w: Writer, v: T.FullPositionVector): void
       enc_MotionConfidenceSet(w, v.motionCfd);
     }
   } catch (e) {
-    at(e, N_FullPositionVector[f]!);
+    at(e, f < 0 ? '' : N_FullPositionVector[f]!);
   }
 }
 export function val_FullPositionVector(v: unknown): T.FullPositionVector {
@@ -5668,7 +6114,7 @@ export function val_FullPositionVector(v: unknown): T.FullPositionVector {
   for (const k in v) if (!K_FullPositionVector.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.FullPositionVector;
-  let f = 0;
+  let f = -1;
   try {
     if (s.utcTime !== undefined) {
       f = 0;
@@ -5705,7 +6151,7 @@ export function val_FullPositionVector(v: unknown): T.FullPositionVector {
       o.motionCfd = val_MotionConfidenceSet(s.motionCfd);
     }
   } catch (e) {
-    at(e, N_FullPositionVector[f]!);
+    at(e, f < 0 ? '' : N_FullPositionVector[f]!);
   }
   return o;
 }
@@ -5759,7 +6205,7 @@ const N_PathHistoryPoint = ['llvOffset', 'timeOffset', 'speed', 'posAccuracy', '
 const K_PathHistoryPoint = new Set<string>(N_PathHistoryPoint);
 export function dec_PathHistoryPoint(r: Reader): T.PathHistoryPoint {
   const o = {} as T.PathHistoryPoint;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     const m = r.bits(3);
@@ -5782,12 +6228,12 @@ export function dec_PathHistoryPoint(r: Reader): T.PathHistoryPoint {
     f = 5;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_PathHistoryPoint[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PathHistoryPoint[f] ?? '...'));
   }
   return o;
 }
 export function enc_PathHistoryPoint(w: Writer, v: T.PathHistoryPoint): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -5811,7 +6257,7 @@ export function enc_PathHistoryPoint(w: Writer, v: T.PathHistoryPoint): void {
       enc_CoarseHeading(w, v.heading);
     }
   } catch (e) {
-    at(e, N_PathHistoryPoint[f]!);
+    at(e, f < 0 ? '' : N_PathHistoryPoint[f]!);
   }
 }
 export function val_PathHistoryPoint(v: unknown): T.PathHistoryPoint {
@@ -5819,7 +6265,7 @@ export function val_PathHistoryPoint(v: unknown): T.PathHistoryPoint {
   for (const k in v) if (!K_PathHistoryPoint.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PathHistoryPoint;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.llvOffset = val_PositionOffsetLLV(s.llvOffset);
@@ -5838,7 +6284,7 @@ export function val_PathHistoryPoint(v: unknown): T.PathHistoryPoint {
       o.heading = val_CoarseHeading(s.heading);
     }
   } catch (e) {
-    at(e, N_PathHistoryPoint[f]!);
+    at(e, f < 0 ? '' : N_PathHistoryPoint[f]!);
   }
   return o;
 }
@@ -5847,7 +6293,7 @@ const N_PathPrediction = ['radiusOfCurve', 'confidence'];
 const K_PathPrediction = new Set<string>(N_PathPrediction);
 export function dec_PathPrediction(r: Reader): T.PathPrediction {
   const o = {} as T.PathPrediction;
-  let f = 0;
+  let f = -1;
   try {
     const ext = r.bit();
     f = 0;
@@ -5857,12 +6303,12 @@ export function dec_PathPrediction(r: Reader): T.PathPrediction {
     f = 2;
     if (ext) skipExtensions(r);
   } catch (e) {
-    at(e, N_PathPrediction[f] ?? '...');
+    at(e, f < 0 ? '' : (N_PathPrediction[f] ?? '...'));
   }
   return o;
 }
 export function enc_PathPrediction(w: Writer, v: T.PathPrediction): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(false);
@@ -5871,7 +6317,7 @@ export function enc_PathPrediction(w: Writer, v: T.PathPrediction): void {
     f = 1;
     enc_Confidence(w, v.confidence);
   } catch (e) {
-    at(e, N_PathPrediction[f]!);
+    at(e, f < 0 ? '' : N_PathPrediction[f]!);
   }
 }
 export function val_PathPrediction(v: unknown): T.PathPrediction {
@@ -5879,14 +6325,14 @@ export function val_PathPrediction(v: unknown): T.PathPrediction {
   for (const k in v) if (!K_PathPrediction.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.PathPrediction;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.radiusOfCurve = val_RadiusOfCurvature(s.radiusOfCurve);
     f = 1;
     o.confidence = val_Confidence(s.confidence);
   } catch (e) {
-    at(e, N_PathPrediction[f]!);
+    at(e, f < 0 ? '' : N_PathPrediction[f]!);
   }
   return o;
 }
@@ -5915,7 +6361,7 @@ const N_VehicleSize = ['width', 'length', 'height'];
 const K_VehicleSize = new Set<string>(N_VehicleSize);
 export function dec_VehicleSize(r: Reader): T.VehicleSize {
   const o = {} as T.VehicleSize;
-  let f = 0;
+  let f = -1;
   try {
     const m = r.bits(1);
     f = 0;
@@ -5927,12 +6373,12 @@ export function dec_VehicleSize(r: Reader): T.VehicleSize {
       o.height = dec_VehicleHeight(r);
     }
   } catch (e) {
-    at(e, N_VehicleSize[f] ?? '...');
+    at(e, f < 0 ? '' : (N_VehicleSize[f] ?? '...'));
   }
   return o;
 }
 export function enc_VehicleSize(w: Writer, v: T.VehicleSize): void {
-  let f = 0;
+  let f = -1;
   try {
     if (!isObject(v as unknown)) fail('expected an object');
     w.bit(v.height !== undefined);
@@ -5945,7 +6391,7 @@ export function enc_VehicleSize(w: Writer, v: T.VehicleSize): void {
       enc_VehicleHeight(w, v.height);
     }
   } catch (e) {
-    at(e, N_VehicleSize[f]!);
+    at(e, f < 0 ? '' : N_VehicleSize[f]!);
   }
 }
 export function val_VehicleSize(v: unknown): T.VehicleSize {
@@ -5953,7 +6399,7 @@ export function val_VehicleSize(v: unknown): T.VehicleSize {
   for (const k in v) if (!K_VehicleSize.has(k)) fail(`unknown component ${k}`);
   const s = v as Record<string, unknown>;
   const o = {} as T.VehicleSize;
-  let f = 0;
+  let f = -1;
   try {
     f = 0;
     o.width = val_VehicleWidth(s.width);
@@ -5964,7 +6410,7 @@ export function val_VehicleSize(v: unknown): T.VehicleSize {
       o.height = val_VehicleHeight(s.height);
     }
   } catch (e) {
-    at(e, N_VehicleSize[f]!);
+    at(e, f < 0 ? '' : N_VehicleSize[f]!);
   }
   return o;
 }
@@ -6009,15 +6455,36 @@ const E_TransmissionState: T.TransmissionState[] = [
   'reserved3',
   'unavailable',
 ];
-const I_TransmissionState = new Map<unknown, number>(E_TransmissionState.map((s, i) => [s, i]));
+function I_TransmissionState(v: unknown): number {
+  switch (v) {
+    case 'neutral':
+      return 0;
+    case 'park':
+      return 1;
+    case 'forwardGears':
+      return 2;
+    case 'reverseGears':
+      return 3;
+    case 'reserved1':
+      return 4;
+    case 'reserved2':
+      return 5;
+    case 'reserved3':
+      return 6;
+    case 'unavailable':
+      return 7;
+    default:
+      return badEnum(v, 'TransmissionState', E_TransmissionState);
+  }
+}
 export function dec_TransmissionState(r: Reader): T.TransmissionState {
   return E_TransmissionState[r.int(0, 7, 3)]!;
 }
 export function enc_TransmissionState(w: Writer, v: T.TransmissionState): void {
-  w.bits(enumIndex(I_TransmissionState, v, 'TransmissionState'), 3);
+  w.bits(I_TransmissionState(v), 3);
 }
 export function val_TransmissionState(v: unknown): T.TransmissionState {
-  return E_TransmissionState[enumIndex(I_TransmissionState, v, 'TransmissionState')]!;
+  return E_TransmissionState[I_TransmissionState(v)]!;
 }
 
 export function dec_VehicleEventFlags(r: Reader): T.VehicleEventFlags {
@@ -6025,19 +6492,18 @@ export function dec_VehicleEventFlags(r: Reader): T.VehicleEventFlags {
 }
 export function enc_VehicleEventFlags(w: Writer, v: T.VehicleEventFlags): void {
   {
-    const s = bitString(v, 13, 16383);
+    const s = bitString(v, 0, 1048576);
     if (s.length === 13) {
       w.bit(false);
       w.bitString(s);
     } else {
       w.bit(true);
-      w.length(s.length);
-      w.bitString(s);
+      w.bitStringUnbounded(s);
     }
   }
 }
 export function val_VehicleEventFlags(v: unknown): T.VehicleEventFlags {
-  return bitString(v, 13, 16383);
+  return bitString(v, 0, 1048576);
 }
 
 export function dec_ExteriorLights(r: Reader): T.ExteriorLights {
@@ -6045,17 +6511,16 @@ export function dec_ExteriorLights(r: Reader): T.ExteriorLights {
 }
 export function enc_ExteriorLights(w: Writer, v: T.ExteriorLights): void {
   {
-    const s = bitString(v, 9, 16383);
+    const s = bitString(v, 0, 1048576);
     if (s.length === 9) {
       w.bit(false);
       w.bitString(s);
     } else {
       w.bit(true);
-      w.length(s.length);
-      w.bitString(s);
+      w.bitStringUnbounded(s);
     }
   }
 }
 export function val_ExteriorLights(v: unknown): T.ExteriorLights {
-  return bitString(v, 9, 16383);
+  return bitString(v, 0, 1048576);
 }

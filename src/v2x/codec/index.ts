@@ -38,7 +38,7 @@ export function decodeUper(buf: Uint8Array): MessageFrame {
   reader.reset(buf);
   try {
     const v = dec_MessageFrame(reader);
-    // The encoding is the bits of the value padded to a whole octet (X.691 10.1.3); more is garbage.
+    // The encoding is the bits of the value padded to a whole octet (X.691 10.1); more is garbage.
     const extra = reader.end - reader.pos;
     if (extra >= 8) throw new PerFail(`${extra >>> 3} trailing octets after the message`);
     return v;
@@ -50,7 +50,10 @@ export function decodeUper(buf: Uint8Array): MessageFrame {
 }
 const EMPTY = new Uint8Array(0);
 
-/** Encodes a MessageFrame to UPER; throws KAPOK_V2X_ENCODE naming the field path. */
+/**
+ * Encodes a MessageFrame to UPER; throws KAPOK_V2X_ENCODE naming the field path. The result is a view
+ * into a shared slab (like a pooled Buffer): use byteOffset/byteLength, copy before transferring.
+ */
 export function encodeUper(msg: MessageFrame): Uint8Array {
   writer.reset();
   try {

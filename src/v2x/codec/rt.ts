@@ -45,10 +45,8 @@ export function ia5(v: unknown, min: number, max: number): string {
   return v;
 }
 
-export function enumIndex(idx: Map<unknown, number>, v: unknown, type: string): number {
-  const i = idx.get(v);
-  if (i === undefined) fail(`${show(v)} is not a ${type} value (${[...idx.keys()].join(', ')})`);
-  return i;
+export function badEnum(v: unknown, type: string, names: readonly string[]): never {
+  fail(`${show(v)} is not a ${type} value (${names.join(', ')})`);
 }
 
 /** The one key of a CHOICE object, which must be one of `alts`. */
@@ -64,7 +62,7 @@ export function choiceKey(v: unknown, alts: readonly string[]): string {
 }
 
 /**
- * Skips the extension additions of a SEQUENCE (X.691 19.7-19.9): a normally small length n, n
+ * Skips the extension additions of a SEQUENCE (X.691 (2002) 18.7-18.9): a normally small length n, n
  * presence bits, then each present addition as an open type. None are known to these modules, so
  * all are skipped (as X.691 asks of a decoder of an earlier version).
  */

@@ -1,27 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isKapokError } from '../../../src/core/errors.js';
-import { type BasicSafetyMessage, decodeUper, encodeUper, fromJson } from '../../../src/v2x/codec/index.js';
-
-const bin = (v: number, n: number) => v.toString(2).padStart(n, '0');
-
-/** A minimal BSM: every OPTIONAL component absent, no extensions. */
-const MIN_BSM: BasicSafetyMessage = {
-  msgCnt: 1,
-  id: '0102030405060708',
-  secMark: 1000,
-  pos: { lat: 399000000, long: 1163000000 },
-  transmission: 'forwardGears',
-  speed: 500,
-  heading: 7200,
-  accelSet: { long: 0, lat: 0, vert: 0, yaw: 0 },
-  brakes: {},
-  size: { width: 180, length: 480 },
-  vehicleClass: { classification: 10 },
-};
-
-// The same bytes asn1c 0.9.28 (-ixer -oper) produces for this message's XER.
-const MIN_BSM_HEX = '00002020406080a0c0e1007d09ada55816137957e83e87081f41f41fdfffc00b41e00280';
+import { decodeUper, encodeUper, fromJson } from '../../../src/v2x/codec/index.js';
+import { bin } from './helpers/bits.js';
+import { MIN_BSM, MIN_BSM_BITS, MIN_BSM_HEX } from './helpers/fixtures.js';
 
 describe('v2x codec: hand-derived vectors pin the bit layout', () => {
   it('encodes a minimal BSM field by field as X.691 unaligned PER lays it out', () => {
@@ -54,6 +36,7 @@ describe('v2x codec: hand-derived vectors pin the bit layout', () => {
       ['vehicleClass.classification 10 (8 bits)', bin(10, 8)],
     ];
     let bits = fields.map(([, b]) => b).join('');
+    assert.equal(bits.length, MIN_BSM_BITS);
     bits += '0'.repeat((8 - (bits.length % 8)) % 8);
     const expected = bits.replace(/.{8}/g, (b) => Number.parseInt(b, 2).toString(16).padStart(2, '0'));
     assert.equal(expected, MIN_BSM_HEX);

@@ -23,6 +23,13 @@ export interface AsnField {
   optional: boolean;
 }
 
+/** Built-in types and reserved words the generator does not cover (so they are not taken as references). */
+const RESERVED = new Set(
+  'BOOLEAN NULL REAL OBJECT EXTERNAL EMBEDDED ANY SET INSTANCE CLASS TYPE-IDENTIFIER ABSTRACT-SYNTAX DATE TIME DURATION OID-IRI RELATIVE-OID'.split(
+    ' ',
+  ),
+);
+
 export type AsnModule = { name: string; types: Map<string, AsnType> };
 
 function tokenize(src: string): string[] {
@@ -171,7 +178,7 @@ class Parser {
         return { kind: 'choice', alts: fields, ext };
       }
       default:
-        if (/^[A-Z]/.test(w)) return { kind: 'ref', name: w };
+        if (/^[A-Z]/.test(w) && !RESERVED.has(w) && !/String$/.test(w)) return { kind: 'ref', name: w };
         throw new Error(`asn: unsupported type ${w}`);
     }
   }

@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bitsFor } from '../per.js';
+import { bitsFor, MAX_EXT_BITS } from '../per.js';
 import { type AsnField, type AsnType, parseModule } from './asn.js';
 
 const root = new URL('../../../../', import.meta.url).pathname;
@@ -51,6 +51,12 @@ for (const t of types.values()) {
   if (t.kind === 'seqof' && t.of.kind === 'ref' && !types.has(t.of.name))
     throw new Error(`unknown type ${t.of.name}`);
 }
+
+// Constrained lengths below 64K are a plain constrained whole number (X.691 10.9); larger upper
+// bounds would need length determinants with fragmentation, which these modules never ask for.
+for (const [n, t] of types)
+  if ((t.kind === 'seqof' || t.kind === 'octets' || t.kind === 'ia5' || t.kind === 'bits') && t.max >= 65536)
+    throw new Error(`${n}: SIZE upper bound ${t.max} >= 64K is not supported`);
 
 const id = (n: string) => n.replace(/-/g, '_');
 const key = (n: string) => (/^[A-Za-z_$][\w$]*$/.test(n) ? n : `'${n}'`);
@@ -132,8 +138,11 @@ const out: string[] = [
   '// Per type: dec_<T> (UPER → value), enc_<T> (value → UPER), val_<T> (unknown JSON → value).',
   '// Composite codecs track the component being handled in `f` so a failure gets its field path.',
   "import { at, fail, type Reader, type Writer } from './per.js';",
-  "import { bitString, choiceKey, enumIndex, hex, ia5, int, isObject, skipExtensions } from './rt.js';",
+  "import * as rt from './rt.js';",
   "import type * as T from './types.js';",
+  '',
+  '// Bound once: a loader that turns ESM into CommonJS (tsx) would otherwise call a getter per use.',
+  'const { badEnum, bitString, choiceKey, hex, ia5, int, isObject, skipExtensions } = rt;',
   '',
 ];
 
@@ -144,6 +153,7 @@ function decExpr(t: AsnType): string {
     case 'int':
       return `r.int(${t.lb}, ${t.ub}, ${bitsFor(t.ub - t.lb + 1)})`;
     case 'bits': {
+      if (t.ext && t.min !== t.max) throw new Error('extensible BIT STRING with a size range root');
       const len = t.min === t.max ? `${t.min}` : `r.int(${t.min}, ${t.max}, ${bitsFor(t.max - t.min + 1)})`;
       return t.ext ? `(r.bit() ? r.bitStringUnbounded() : r.bitString(${len}))` : `r.bitString(${len})`;
     }
@@ -164,9 +174,9 @@ function encStmt(t: AsnType, v: string): string {
     case 'int':
       return `w.bits(int(${v}, ${t.lb}, ${t.ub}) - ${t.lb}, ${bitsFor(t.ub - t.lb + 1)});`;
     case 'bits': {
-      const s = `bitString(${v}, ${t.min}, ${t.ext ? 16383 : t.max})`;
+      const s = `bitString(${v}, ${t.ext ? 0 : t.min}, ${t.ext ? MAX_EXT_BITS : t.max})`;
       if (t.ext)
-        return `{ const s = ${s}; if (s.length === ${t.min}) { w.bit(false); w.bitString(s); } else { w.bit(true); w.length(s.length); w.bitString(s); } }`;
+        return `{ const s = ${s}; if (s.length === ${t.min}) { w.bit(false); w.bitString(s); } else { w.bit(true); w.bitStringUnbounded(s); } }`;
       if (t.min === t.max) return `w.bitString(${s});`;
       return `{ const s = ${s}; w.bits(s.length - ${t.min}, ${bitsFor(t.max - t.min + 1)}); w.bitString(s); }`;
     }
@@ -193,7 +203,7 @@ function valExpr(t: AsnType, v: string): string {
     case 'int':
       return `int(${v}, ${t.lb}, ${t.ub})`;
     case 'bits':
-      return `bitString(${v}, ${t.min}, ${t.ext ? 16383 : t.max})`;
+      return `bitString(${v}, ${t.ext ? 0 : t.min}, ${t.ext ? MAX_EXT_BITS : t.max})`;
     case 'octets':
       return `hex(${v}, ${t.min}, ${t.max}).toLowerCase()`;
     case 'ia5':
@@ -227,7 +237,10 @@ for (const [n, t] of types) {
       const I = `I_${N}`;
       const nb = bitsFor(t.items.length);
       out.push(`const ${E}: ${TT}[] = [${t.items.map(q).join(', ')}];`);
-      out.push(`const ${I} = new Map<unknown, number>(${E}.map((s, i) => [s, i]));`);
+      // A switch on the identifier: faster than a Map lookup on V8 for these small sets.
+      out.push(
+        `function ${I}(v: unknown): number {\n  switch (v) {\n${t.items.map((x, i) => `    case ${q(x)}:\n      return ${i};`).join('\n')}\n    default:\n      return badEnum(v, '${n}', ${E});\n  }\n}`,
+      );
       const ext = t.ext
         ? `  if (r.bit()) fail(\`unknown extension value \${r.smallNumber()} of ${n}\`);\n`
         : '';
@@ -235,11 +248,9 @@ for (const [n, t] of types) {
         `export function dec_${N}(r: Reader): ${TT} {\n${ext}  return ${E}[r.int(0, ${t.items.length - 1}, ${nb})]!;\n}`,
       );
       out.push(
-        `export function enc_${N}(w: Writer, v: ${TT}): void {\n${t.ext ? '  w.bit(false);\n' : ''}  w.bits(enumIndex(${I}, v, '${n}'), ${nb});\n}`,
+        `export function enc_${N}(w: Writer, v: ${TT}): void {\n${t.ext ? '  w.bit(false);\n' : ''}  w.bits(${I}(v), ${nb});\n}`,
       );
-      out.push(
-        `export function val_${N}(v: unknown): ${TT} {\n  return ${E}[enumIndex(${I}, v, '${n}')]!;\n}`,
-      );
+      out.push(`export function val_${N}(v: unknown): ${TT} {\n  return ${E}[${I}(v)]!;\n}`);
       break;
     }
     case 'seqof': {
@@ -351,11 +362,11 @@ ${vcases.join('\n')}
       if (t.ext) d.push(`    f = ${t.fields.length};\n    if (ext) skipExtensions(r);`);
       out.push(`export function dec_${N}(r: Reader): ${TT} {
   const o = {} as ${TT};
-  let f = 0;
+  let f = -1;
   try {
 ${d.join('\n')}
   } catch (e) {
-    at(e, ${F}[f] ?? '...');
+    at(e, f < 0 ? '' : (${F}[f] ?? '...'));
   }
   return o;
 }`);
@@ -372,17 +383,17 @@ ${d.join('\n')}
         else e.push(`    ${stmt}`);
       });
       out.push(`export function enc_${N}(w: Writer, v: ${TT}): void {
-  let f = 0;
+  let f = -1;
   try {
 ${e.join('\n')}
   } catch (e) {
-    at(e, ${F}[f]!);
+    at(e, f < 0 ? '' : ${F}[f]!);
   }
 }`);
       // Validator
       const vl: string[] = ["  if (!isObject(v)) fail('expected an object');"];
       vl.push(`  for (const k in v) if (!K_${N}.has(k)) fail(\`unknown component \${k}\`);`);
-      vl.push(`  const s = v as Record<string, unknown>;\n  const o = {} as ${TT};\n  let f = 0;\n  try {`);
+      vl.push(`  const s = v as Record<string, unknown>;\n  const o = {} as ${TT};\n  let f = -1;\n  try {`);
       t.fields.forEach((fl, i) => {
         const stmt = `f = ${i};\n    o${prop(fl.name)} = ${valExpr(fl.type, `s${prop(fl.name)}`)};`;
         if (fl.optional)
@@ -391,7 +402,7 @@ ${e.join('\n')}
           );
         else vl.push(`    ${stmt}`);
       });
-      vl.push(`  } catch (e) {\n    at(e, ${F}[f]!);\n  }\n  return o;`);
+      vl.push(`  } catch (e) {\n    at(e, f < 0 ? '' : ${F}[f]!);\n  }\n  return o;`);
       out.push(`export function val_${N}(v: unknown): ${TT} {\n${vl.join('\n')}\n}`);
       break;
     }
