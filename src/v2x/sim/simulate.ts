@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import mqtt, { type MqttClient } from 'mqtt';
 import { encodeFrame, type Format, type MessageFrame } from '../frames.js';
 import type { Scenario } from './scenario.js';
@@ -71,16 +72,14 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
   const n = Math.max(1, o.clients ?? 4);
   const tag = Math.random().toString(36).slice(2, 8);
   const pubs = await Promise.all(Array.from({ length: n }, (_, i) => connect(o, `sim-${tag}-${i}`)));
-  const obu = await connect(o, `sim-${tag}-obu`);
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
   const observed = new Map<number, Observed[]>();
   let strategies = 0;
-  obu.on('message', (_t, payload) => {
-    const at = performance.now();
+  const obu = await startObu(o, `sim-${tag}-obu`, `${prefix}/+/strategy`, (at, payload) => {
     let s: { warningType?: string; vehicles?: string[]; trigger?: { vehicle: string; msgCnt: number } };
     try {
-      s = JSON.parse(payload.toString());
+      s = JSON.parse(payload);
     } catch {
       return;
     }
@@ -93,7 +92,6 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     list.push({ type: s.warningType ?? '?', vehicles: v });
     observed.set(run, list);
   });
-  await obu.subscribeAsync(`${prefix}/+/strategy`, { qos: 1 });
 
   const stepMs = 1000 / o.rateHz;
   const background = new World({ scenarios: [], background: o.vehicles, runId: 0 });
@@ -138,7 +136,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
       if (scen) {
         const sp = scen.spat(now, tS - scenStart);
         if (sp) send(sp, 'spat', 0);
-        const perf = performance.now();
+        const perf = performance.timeOrigin + performance.now();
         for (let i = 0; i < scen.vehicles.length; i++) {
           const f = scen.bsm(i, now) as { bsmFrame: { id: string; msgCnt: number } };
           sentAt.set(`${f.bsmFrame.id}:${f.bsmFrame.msgCnt}`, perf);
@@ -162,7 +160,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
   // Let the last strategies arrive.
   await new Promise((r) => setTimeout(r, 500));
   await Promise.all(pubs.map((c) => c.endAsync()));
-  await obu.endAsync();
+  await obu.stop();
 
   const all: Score = {
     expected: 0,
@@ -210,5 +208,52 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     endToEndMs: { p50: quant(latencies, 0.5), p99: quant(latencies, 0.99), samples: latencies.length },
     score: all,
     cycles: complete,
+  };
+}
+
+/**
+ * The OBU runs in its own worker thread, so a strategy is timed when it arrives, not when the
+ * publishing loop lets go of the event loop. Times are absolute (timeOrigin + now) in both threads.
+ */
+const OBU_WORKER = `
+const { parentPort, workerData: w } = require('node:worker_threads');
+const mqtt = require('mqtt');
+const c = mqtt.connect(w.url, { clientId: w.id, reconnectPeriod: 0, connectTimeout: 10000, ...(w.username ? { username: w.username, password: w.password } : {}) });
+c.on('connect', () => {
+  if (c.stream && c.stream.setNoDelay) c.stream.setNoDelay(true);
+  c.subscribe(w.topic, { qos: 1 }, (err) => parentPort.postMessage({ ready: !err, error: err ? err.message : null }));
+});
+c.on('error', (e) => parentPort.postMessage({ ready: false, error: e.message }));
+c.on('message', (_t, p) => parentPort.postMessage({ at: performance.timeOrigin + performance.now(), payload: p.toString() }));
+parentPort.on('message', (m) => { if (m === 'stop') c.end(false, () => parentPort.postMessage({ stopped: true })); });
+`;
+
+async function startObu(
+  o: SimulateOptions,
+  id: string,
+  topic: string,
+  onStrategy: (at: number, payload: string) => void,
+): Promise<{ stop: () => Promise<void> }> {
+  const worker = new Worker(OBU_WORKER, {
+    eval: true,
+    workerData: { url: o.url, id, topic, username: o.username, password: o.password ?? '' },
+  });
+  await new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: { ready?: boolean; error?: string | null; at?: number; payload?: string }) => {
+      if (m.payload !== undefined && m.at !== undefined) onStrategy(m.at, m.payload);
+      else if (m.ready) resolve();
+      else if (m.error) reject(new Error(`simulator OBU: ${m.error}`));
+    });
+    worker.once('error', reject);
+  });
+  return {
+    stop: async () => {
+      worker.postMessage('stop');
+      await Promise.race([
+        new Promise((r) => worker.on('message', (m: { stopped?: boolean }) => m.stopped && r(null))),
+        new Promise((r) => setTimeout(r, 2000)),
+      ]);
+      await worker.terminate();
+    },
   };
 }
