@@ -153,8 +153,6 @@ export const v2xSchema = z
       .prefault({}),
     ws: z
       .strictObject({
-        /** Frames queued per /ws/v2x client at most; beyond it frames are dropped and counted. */
-        maxQueue: z.number().int().min(1).max(1_000_000).default(1000),
         /** Vehicle positions are streamed at most this often (ms); warnings at once. */
         positionsEveryMs: ms(50, 60_000).default(500),
         /** Clients at most. */
