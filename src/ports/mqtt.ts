@@ -4,8 +4,16 @@
  * telemetry intake; with an external broker they come through edge's client connection.
  */
 
-/** Called synchronously per message; must not throw and should not block. */
-export type MqttHandler = (topic: string, payload: Buffer, clientId: string | undefined) => void;
+/**
+ * Called synchronously per message; must not throw and should not block. `contentType` is the
+ * MQTT 5 Content Type property when the publisher set one.
+ */
+export type MqttHandler = (
+  topic: string,
+  payload: Buffer,
+  clientId: string | undefined,
+  contentType?: string,
+) => void;
 
 export interface MqttPublishOptions {
   qos: 0 | 1;

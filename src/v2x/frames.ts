@@ -44,12 +44,18 @@ export function encodeFrame(frame: MessageFrame, format: Format): Buffer {
 }
 
 /**
- * The payload format of an MQTT message: configured, or auto by topic suffix, else by first byte
- * (`{` cannot start a UPER MessageFrame: its first bits are the extension bit 0 and a CHOICE index
- * of 0..4).
+ * The payload format of an MQTT message: configured, or auto by MQTT 5 content type (…json →
+ * JSON, anything else set → UPER), by topic suffix (/json, /uper), else by first byte (`{` cannot
+ * start a UPER MessageFrame: its first bits are the extension bit 0 and a CHOICE index of 0..4).
  */
-export function formatOf(topic: string, payload: Uint8Array, configured: 'auto' | Format): Format {
+export function formatOf(
+  topic: string,
+  payload: Uint8Array,
+  configured: 'auto' | Format,
+  contentType?: string,
+): Format {
   if (configured !== 'auto') return configured;
+  if (contentType) return /json/i.test(contentType) ? 'json' : 'uper';
   if (topic.endsWith('/json')) return 'json';
   if (topic.endsWith('/uper')) return 'uper';
   return payload[0] === 0x7b ? 'json' : 'uper';

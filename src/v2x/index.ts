@@ -110,8 +110,8 @@ export async function createV2x(ctx: CapabilityContext): Promise<Capability> {
     },
     async start() {
       unsubscribe.push(
-        mqtt.subscribe(cfg.topics, (topic, payload) => {
-          engine.handlePayload(payload, formatOf(topic, payload, cfg.format), performance.now());
+        mqtt.subscribe(cfg.topics, (topic, payload, _client, contentType) => {
+          engine.handlePayload(payload, formatOf(topic, payload, cfg.format, contentType), performance.now());
         }),
         mqtt.subscribe([cfg.strategy.ackTopic], (_topic, payload) => {
           if (payload.length > 200) return;

@@ -40,3 +40,20 @@ describe('edge MQTT port: taps', () => {
     assert.deepEqual(taps.filters, ['v2x/#']);
   });
 });
+
+describe('v2x payload format detection', () => {
+  it('configured format wins; auto goes by MQTT 5 content type, topic suffix, then first byte', async () => {
+    const { formatOf } = await import('../../src/v2x/frames.js');
+    const json = Buffer.from('{"bsmFrame":{}}');
+    const uper = Buffer.from([0x00, 0x12]);
+    assert.equal(formatOf('v2x/a/bsm', json, 'uper'), 'uper');
+    assert.equal(formatOf('v2x/a/bsm', uper, 'json'), 'json');
+    assert.equal(formatOf('v2x/a/bsm', json, 'auto'), 'json');
+    assert.equal(formatOf('v2x/a/bsm', uper, 'auto'), 'uper');
+    assert.equal(formatOf('v2x/a/bsm/json', uper, 'auto'), 'json');
+    assert.equal(formatOf('v2x/a/bsm/uper', json, 'auto'), 'uper');
+    assert.equal(formatOf('v2x/a/bsm', uper, 'auto', 'application/json'), 'json');
+    assert.equal(formatOf('v2x/a/bsm', json, 'auto', 'application/octet-stream'), 'uper');
+    assert.equal(formatOf('v2x/a/bsm', Buffer.alloc(0), 'auto'), 'uper');
+  });
+});

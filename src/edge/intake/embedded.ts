@@ -102,7 +102,8 @@ export class EmbeddedBroker {
           // Tapped (V2X): handed over synchronously, then relayed like any message (other OBUs
           // may subscribe); never spooled as telemetry.
           try {
-            tap(topic, packet.payload as Buffer, client.id);
+            const props = (packet as { properties?: { contentType?: string } }).properties;
+            tap(topic, packet.payload as Buffer, client.id, props?.contentType);
           } catch (err) {
             o.logger.warn({ topic, msg: (err as Error).message }, 'mqtt tap handler threw');
           }

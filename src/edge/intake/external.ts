@@ -54,7 +54,7 @@ export class ExternalClient {
       const tap = o.taps?.size ? o.taps.match(topic) : null;
       if (tap) {
         try {
-          tap(topic, packet.payload as Buffer, undefined);
+          tap(topic, packet.payload as Buffer, undefined, packet.properties?.contentType);
         } catch (err) {
           o.logger.warn({ topic, msg: (err as Error).message }, 'mqtt tap handler threw');
         }
