@@ -64,6 +64,8 @@ export class Dispatcher {
   #timer: NodeJS.Timeout | undefined;
   #seq = 0;
   readonly #boot = Date.now().toString(36);
+  #stopped = false;
+  #warnedFullAt = 0;
   acked = 0;
   expired = 0;
   published = 0;
@@ -105,11 +107,14 @@ export class Dispatcher {
     for (const p of this.#pending.values()) this.#send(p);
   }
 
+  /** Stops retrying; acks arriving afterwards are ignored (the WAL replays those strategies). */
   stop(): void {
+    this.#stopped = true;
     clearInterval(this.#timer);
   }
 
   onWarning(rw: RaisedWarning): void {
+    if (this.#stopped) return;
     const now = this.#now();
     const w = rw.warning;
     for (const part of strategiesFor(w)) {
@@ -136,6 +141,7 @@ export class Dispatcher {
 
   /** An application ack (payload: the strategy id). Returns whether it settled a pending strategy. */
   ack(id: string): boolean {
+    if (this.#stopped) return false;
     const p = this.#pending.get(id);
     if (!p) return false;
     this.#pending.delete(id);

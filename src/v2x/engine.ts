@@ -1,5 +1,5 @@
 import type { V2xConfig } from './config.js';
-import { decodeFrame, type Format, type MessageFrame } from './frames.js';
+import { type BasicSafetyMessage, decodeFrame, type Format, type MessageFrame } from './frames.js';
 import { Enu } from './geo.js';
 import { Geofences } from './geofence.js';
 import { evaluatePair, type Finding } from './risk.js';
@@ -157,7 +157,7 @@ export class Engine {
     this.#enu = v ? new Enu(v.lat, v.lon) : new Enu(lat, lon);
   }
 
-  #bsm(b: import('./frames.js').BasicSafetyMessage, intakeAt: number): DropReason | null {
+  #bsm(b: BasicSafetyMessage, intakeAt: number): DropReason | null {
     const now = this.#now();
     const age = this.#age(b.secMark, now);
     if (age === null) return this.#drop('stale');
