@@ -190,9 +190,12 @@ export class Engine {
     v.x = enu.x(lon);
     v.y = enu.y(lat);
     v.speed = b.speed === 8191 ? 0 : b.speed * 0.02;
-    v.headingDeg = b.heading * 0.0125;
-    v.hx = Math.sin(v.headingDeg * DEG);
-    v.hy = Math.cos(v.headingDeg * DEG);
+    if (b.heading !== v.headingRaw) {
+      v.headingRaw = b.heading;
+      v.headingDeg = b.heading * 0.0125;
+      v.hx = Math.sin(v.headingDeg * DEG);
+      v.hy = Math.cos(v.headingDeg * DEG);
+    }
     v.accel = b.accelSet.long === 2001 ? Number.NaN : b.accelSet.long * 0.01;
     v.brakePedal = b.brakes.brakePadel === 'on';
     const events = b.safetyExt?.events;
@@ -233,7 +236,11 @@ export class Engine {
 
   #zonesChanged(v: Vehicle, now: string[]): void {
     const before = v.zones;
-    if (before.length === now.length && before.every((z, i) => z === now[i])) return;
+    if (before.length === now.length) {
+      let same = true;
+      for (let i = 0; i < now.length && same; i++) same = before[i] === now[i];
+      if (same) return;
+    }
     for (const z of before) if (!now.includes(z)) this.#o.onZone?.(v.id, z, 'leave');
     for (const z of now) if (!before.includes(z)) this.#o.onZone?.(v.id, z, 'enter');
     v.zones = [...now];

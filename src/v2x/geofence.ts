@@ -119,8 +119,9 @@ export class Geofences {
   }
 }
 
+/** Below 2^30 (a small integer for V8): i in ±18,000 (lon / 0.01°), j in ±9,000. */
 function cellKey(i: number, j: number): number {
-  return (i + 20_000) * 40_000 + (j + 10_000);
+  return (i + 18_000) * 18_001 + (j + 9_000);
 }
 
 function contains(c: Compiled, x: number, y: number): boolean {

@@ -1,5 +1,4 @@
 import type { RiskConfig } from './config.js';
-import { angleDiffDeg } from './geo.js';
 import type { Vehicle } from './state.js';
 import type { Severity, WarningType } from './warning.js';
 
@@ -34,8 +33,9 @@ export function evaluatePair(s: Vehicle, o: Vehicle, cfg: RiskConfig, out: Findi
   const dy = oy - s.y;
   const d2 = dx * dx + dy * dy;
   if (d2 > cfg.rangeM * cfg.rangeM) return;
-  const hd = angleDiffDeg(s.headingDeg, o.headingDeg);
-  if (hd <= cfg.sameDirectionDeg) {
+  // Heading difference through the unit vectors' dot product (cos of the angle): no modulo.
+  const cos = s.hx * o.hx + s.hy * o.hy;
+  if (cos >= cosOf(cfg.sameDirectionDeg)) {
     const along = dx * s.hx + dy * s.hy;
     const lateral = Math.abs(dx * s.hy - dy * s.hx);
     if (lateral > cfg.laneHalfWidthM) return;
@@ -70,7 +70,7 @@ export function evaluatePair(s: Vehicle, o: Vehicle, cfg: RiskConfig, out: Findi
     }
     return;
   }
-  if (hd < cfg.icw.minCrossingDeg || hd > 180 - cfg.icw.minCrossingDeg) return;
+  if (Math.abs(cos) > cosOf(cfg.icw.minCrossingDeg)) return;
   if (s.speed < 0.5 || o.speed < 0.5) return;
   // Rays s + a·hs and o + b·ho: a, b are the distances to the crossing point.
   const den = s.hx * o.hy - s.hy * o.hx;
@@ -93,6 +93,17 @@ export function evaluatePair(s: Vehicle, o: Vehicle, cfg: RiskConfig, out: Findi
     timeGapS: round(gapS),
     distanceM: round(later === s ? a : b),
   });
+}
+
+const cosCache = new Map<number, number>();
+/** cos of an angle in degrees, memoised (thresholds are a handful of config values). */
+function cosOf(deg: number): number {
+  let c = cosCache.get(deg);
+  if (c === undefined) {
+    c = Math.cos((deg * Math.PI) / 180);
+    cosCache.set(deg, c);
+  }
+  return c;
 }
 
 export function round(n: number): number {

@@ -20,6 +20,8 @@ export interface Vehicle {
   speed: number;
   /** Compass degrees (0 = north, clockwise). */
   headingDeg: number;
+  /** The BSM's raw heading the unit vector was computed from (sin/cos only when it changes). */
+  headingRaw: number;
   /** Unit heading vector (east, north). */
   hx: number;
   hy: number;
@@ -56,6 +58,7 @@ export function newVehicle(id: string, pathPoints: number): Vehicle {
     y: 0,
     speed: 0,
     headingDeg: 0,
+    headingRaw: -1,
     hx: 0,
     hy: 1,
     accel: 0,
@@ -196,6 +199,11 @@ export class VehicleTable {
   }
 }
 
+/**
+ * Cell key kept below 2^30 so V8 stores it as a small integer (fast Map lookups): cells within
+ * ±16,383 of the origin (±2,400 km at 150 m cells); beyond, keys may collide, which only adds
+ * candidates that the distance check drops.
+ */
 function key(i: number, j: number): number {
-  return (i + 1_000_000) * 2_000_000 + (j + 1_000_000);
+  return ((i + 16_384) & 32_767) * 32_768 + ((j + 16_384) & 32_767);
 }
