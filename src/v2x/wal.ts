@@ -2,6 +2,7 @@ import {
   closeSync,
   existsSync,
   fstatSync,
+  fsync,
   fsyncSync,
   openSync,
   readFileSync,
@@ -54,6 +55,7 @@ export class StrategyWal {
   #fd = -1;
   #size = 0;
   #dirty = false;
+  #syncing = false;
   /** Compact past this: compactBytes, or twice the live size when that is larger (no thrashing). */
   #threshold = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -88,7 +90,7 @@ export class StrategyWal {
       );
     }
     if (this.#o.fsync === 'interval')
-      this.#timer = setInterval(() => this.flush(), this.#o.intervalMs).unref();
+      this.#timer = setInterval(() => this.#flushAsync(), this.#o.intervalMs).unref();
     return [...this.live.values()];
   }
 
@@ -107,7 +109,20 @@ export class StrategyWal {
     this.#append(EXPIRE, id);
   }
 
-  /** fsync now if anything was written since the last one. */
+  /**
+   * Interval policy: fsync on libuv's thread pool, so the event loop (message intake, strategy
+   * delivery) never waits on the disk; one at a time.
+   */
+  #flushAsync(): void {
+    if (!this.#dirty || this.#fd < 0 || this.#syncing) return;
+    this.#dirty = false;
+    this.#syncing = true;
+    fsync(this.#fd, () => {
+      this.#syncing = false;
+    });
+  }
+
+  /** fsync now (synchronously) if anything was written since the last one. */
   flush(): void {
     if (!this.#dirty || this.#fd < 0) return;
     this.#dirty = false;
