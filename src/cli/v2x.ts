@@ -24,6 +24,7 @@ export function v2xCommand(): Command {
     .option('--rate <hz>', 'messages per vehicle per second', '10')
     .option('--duration <s>', 'seconds to run', '30')
     .option('--scenario <path>', 'scenario file or directory of *.json scenarios (see docs/v2x.md)')
+    .option('--copies <n>', 'copies of the scenario set run side by side each cycle', '1')
     .option('--format <f>', 'payload encoding: uper or json', 'uper')
     .option('--clients <n>', 'publishing MQTT connections', '4')
     .option('--url <url>', 'MQTT broker (default mqtt://127.0.0.1:<edge.mqtt.port> from the config)')
@@ -36,6 +37,7 @@ export function v2xCommand(): Command {
         rate: string;
         duration: string;
         scenario?: string;
+        copies: string;
         format: string;
         clients: string;
         url?: string;
@@ -64,6 +66,7 @@ export function v2xCommand(): Command {
             durationS: num('duration', opts.duration, 1, 86_400),
             clients: num('clients', opts.clients, 1, 64),
             scenarios,
+            copies: num('copies', opts.copies, 1, 100),
             format: opts.format,
             onProgress: (l) => process.stderr.write(`kapok v2x simulate: ${l}\n`),
           });

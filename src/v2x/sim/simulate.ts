@@ -14,6 +14,8 @@ export interface SimulateOptions {
   rateHz: number;
   durationS: number;
   scenarios: Scenario[];
+  /** Copies of the scenario set run side by side each cycle (more latency samples); default 1. */
+  copies?: number;
   format: Format;
   /** Publishing connections. */
   clients?: number;
@@ -65,6 +67,15 @@ async function connect(o: SimulateOptions, id: string): Promise<MqttClient> {
  * (v2x/+/strategy, QoS 1), times it against the triggering BSM and scores detection against the
  * scenarios' ground truth.
  */
+/** `copies` copies of a scenario set, renamed (-c0, -c1, …) so their vehicles stay apart. */
+export function replicate(scenarios: Scenario[], copies: number): Scenario[] {
+  const n = Math.max(1, Math.floor(copies));
+  if (n === 1) return scenarios;
+  return Array.from({ length: n }, (_, c) =>
+    scenarios.map((x) => ({ ...x, name: `${x.name}-c${c}` })),
+  ).flat();
+}
+
 export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
   if (!(o.rateHz > 0 && o.rateHz <= 100)) throw new Error('simulate: --rate must be in (0, 100] Hz');
   if (!(o.vehicles >= 0 && Number.isInteger(o.vehicles))) throw new Error('simulate: --vehicles must be ≥ 0');
@@ -93,6 +104,13 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     observed.set(run, list);
   });
 
+  const copies = Math.max(1, Math.floor(o.copies ?? 1));
+  const scenarios =
+    copies === 1
+      ? o.scenarios
+      : Array.from({ length: copies }, (_, c) =>
+          o.scenarios.map((x) => ({ ...x, name: `${x.name}-c${c}` })),
+        ).flat();
   const stepMs = 1000 / o.rateHz;
   const background = new World({ scenarios: [], background: o.vehicles, runId: 0 });
   const worlds: World[] = [];
@@ -123,9 +141,9 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     const tS = (tick * stepMs) / 1000;
     const now = Date.now();
     if (slice === 0) {
-      if (o.scenarios.length && (!scen || tS - scenStart > scen.durationS + 1)) {
+      if (scenarios.length && (!scen || tS - scenStart > scen.durationS + 1)) {
         cycle++;
-        scen = new World({ scenarios: o.scenarios, background: 0, runId: cycle });
+        scen = new World({ scenarios, background: 0, runId: cycle });
         worlds[cycle] = scen;
         scenStart = tS;
         starts[cycle] = tS;
@@ -181,7 +199,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     complete++;
   for (let c = 1; c <= complete; c++) {
     const w = worlds[c] as World;
-    const s = score(o.scenarios, w.ids, observed.get(c) ?? []);
+    const s = score(scenarios, w.ids, observed.get(c) ?? []);
     all.expected += s.expected;
     all.detected += s.detected;
     all.warnings += s.warnings;
@@ -197,7 +215,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
   all.falseRate = all.warnings === 0 ? 0 : all.falseWarnings / all.warnings;
   all.missed = all.missed.slice(0, 20);
   all.unexpected = all.unexpected.slice(0, 20);
-  const perTick = o.vehicles + o.scenarios.reduce((k, s) => k + s.vehicles.length, 0);
+  const perTick = o.vehicles + scenarios.reduce((k, s) => k + s.vehicles.length, 0);
   return {
     durationS: Math.round(durationS * 100) / 100,
     offeredPerSec: Math.round(perTick * o.rateHz),
