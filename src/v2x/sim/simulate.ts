@@ -154,10 +154,9 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
       if (scen) {
         const sp = scen.spat(now, tS - scenStart);
         if (sp) send(sp, 'spat', 0);
-        const perf = performance.timeOrigin + performance.now();
         for (let i = 0; i < scen.vehicles.length; i++) {
           const f = scen.bsm(i, now) as { bsmFrame: { id: string; msgCnt: number } };
-          sentAt.set(`${f.bsmFrame.id}:${f.bsmFrame.msgCnt}`, perf);
+          sentAt.set(`${f.bsmFrame.id}:${f.bsmFrame.msgCnt}`, performance.timeOrigin + performance.now());
           send(f as MessageFrame, 'bsm', i);
         }
       }
