@@ -4,6 +4,7 @@ import { Engine } from '../../src/v2x/engine.js';
 import { encodeFrame } from '../../src/v2x/frames.js';
 import { replay, simConfig } from '../../src/v2x/sim/replay.js';
 import { loadScenarios } from '../../src/v2x/sim/scenario.js';
+import { replicate } from '../../src/v2x/sim/simulate.js';
 import { World } from '../../src/v2x/sim/world.js';
 import type { Warning } from '../../src/v2x/warning.js';
 
@@ -38,6 +39,13 @@ describe('v2x risk applications on the scripted scenarios', () => {
     assert.equal(r.score.recall, 1, r.score.missed.join('; '));
     assert.equal(r.score.falseWarnings, 0, r.score.unexpected.join('; '));
     assert.equal(r.engine.vehicles.size, 600 + scenarios.reduce((n, s) => n + s.vehicles.length, 0));
+  });
+
+  it('copies of the scenario set side by side (the simulator's --copies) keep apart: recall 100 %', () => {
+    const r = replay(replicate(scenarios, 3));
+    assert.equal(r.score.expected, 3 * scenarios.reduce((n, s) => n + s.expect.length, 0));
+    assert.equal(r.score.recall, 1, r.score.missed.join('; '));
+    assert.equal(r.score.falseWarnings, 0, r.score.unexpected.join('; '));
   });
 
   it('thresholds are configurable: a lower FCW TTC silences a case the default warns on', () => {

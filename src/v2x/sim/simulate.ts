@@ -71,8 +71,13 @@ async function connect(o: SimulateOptions, id: string): Promise<MqttClient> {
 export function replicate(scenarios: Scenario[], copies: number): Scenario[] {
   const n = Math.max(1, Math.floor(copies));
   if (n === 1) return scenarios;
+  // Intersection ids moved per copy too: one copy's MAP/SPAT must not replace another's.
   return Array.from({ length: n }, (_, c) =>
-    scenarios.map((x) => ({ ...x, name: `${x.name}-c${c}` })),
+    scenarios.map((x) => ({
+      ...x,
+      name: `${x.name}-c${c}`,
+      signals: x.signals.map((g) => ({ ...g, intersection: (g.intersection + c * 1000) % 65536 })),
+    })),
   ).flat();
 }
 
