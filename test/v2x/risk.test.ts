@@ -41,7 +41,7 @@ describe('v2x risk applications on the scripted scenarios', () => {
     assert.equal(r.engine.vehicles.size, 600 + scenarios.reduce((n, s) => n + s.vehicles.length, 0));
   });
 
-  it('copies of the scenario set side by side (the simulator's --copies) keep apart: recall 100 %', () => {
+  it('copies of the scenario set side by side (simulate --copies) keep apart: recall 100 %', () => {
     const r = replay(replicate(scenarios, 3));
     assert.equal(r.score.expected, 3 * scenarios.reduce((n, s) => n + s.expect.length, 0));
     assert.equal(r.score.recall, 1, r.score.missed.join('; '));
