@@ -109,13 +109,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     observed.set(run, list);
   });
 
-  const copies = Math.max(1, Math.floor(o.copies ?? 1));
-  const scenarios =
-    copies === 1
-      ? o.scenarios
-      : Array.from({ length: copies }, (_, c) =>
-          o.scenarios.map((x) => ({ ...x, name: `${x.name}-c${c}` })),
-        ).flat();
+  const scenarios = replicate(o.scenarios, o.copies ?? 1);
   const stepMs = 1000 / o.rateHz;
   const background = new World({ scenarios: [], background: o.vehicles, runId: 0 });
   const worlds: World[] = [];
