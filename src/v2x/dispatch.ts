@@ -197,9 +197,12 @@ export class Dispatcher {
     this.#pending.delete(first.s.id);
     this.#o.wal.expire(first.s.id);
     this.expired++;
+    const now = this.#now();
+    if (now - this.#warnedFullAt < 10_000) return;
+    this.#warnedFullAt = now;
     this.#o.logger.warn(
       { maxPending: this.#o.maxPending },
-      'v2x strategies pending at the limit: oldest expired early',
+      'v2x strategies pending at the limit: oldest expired early (logged at most every 10 s)',
     );
   }
 }
