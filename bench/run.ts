@@ -7,13 +7,24 @@ import { healthz } from './healthz.js';
 import { inference } from './inference.js';
 import { kapokBin, machine, root } from './lib.js';
 import { startup } from './startup.js';
+import { v2x } from './v2x.js';
+import { v2xCodec } from './v2x-codec.js';
 
 /**
  * `npm run bench -- <name...>` runs benchmarks and prints one JSON document with the machine's core
  * count. Each benchmark measures a baseline in the same run and reports ratios, which hold on noisy
  * machines where absolute numbers do not. Results are also written to bench/results/.
  */
-const BENCHES: Record<string, () => Promise<unknown>> = { startup, healthz, gateway, gm, edge, inference };
+const BENCHES: Record<string, () => Promise<unknown>> = {
+  startup,
+  healthz,
+  gateway,
+  gm,
+  edge,
+  inference,
+  v2x,
+  'v2x-codec': v2xCodec,
+};
 
 const names = process.argv.slice(2);
 if (names.length === 0 || names.some((n) => !(n in BENCHES) && n !== 'all')) {

@@ -27,9 +27,10 @@ const AVAILABLE: Partial<Record<CapabilityName, () => Promise<CapabilityFactory>
   inference: () => import('./inference/index.js').then((m) => m.createInference),
   edge: () => import('./edge/index.js').then((m) => m.createEdge),
   gm: () => import('./gm/index.js').then((m) => m.createGm),
+  v2x: () => import('./v2x/index.js').then((m) => m.createV2x),
 };
 
-/** Providers before consumers: gm's device tokens are checked by edge's MQTT intake. */
+/** Providers before consumers: gm's device tokens are checked by edge's MQTT intake; v2x uses edge's MQTT port. */
 const START_ORDER: readonly CapabilityName[] = ['gm', 'gateway', 'inference', 'edge', 'v2x'];
 
 export interface AppOptions {

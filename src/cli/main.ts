@@ -8,6 +8,7 @@ import { gmCommand } from './gm.js';
 import { keysCommand } from './keys.js';
 import { modelsCommand } from './models.js';
 import { upCommand } from './up.js';
+import { v2xCommand } from './v2x.js';
 import { VERSION } from './version.js';
 
 const program = new Command('kapok')
@@ -23,6 +24,7 @@ program.addCommand(gmCommand());
 program.addCommand(deviceCommand());
 program.addCommand(edgeCommand());
 program.addCommand(modelsCommand());
+program.addCommand(v2xCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.
 const configure = (cmd: Command): void => {
   cmd.exitOverride().showHelpAfterError();

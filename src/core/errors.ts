@@ -154,6 +154,15 @@ export const ERROR_CATALOGUE = {
     status: 401,
     summary: "An MQTT client authenticated as one device published to another device's topic.",
   },
+  // V2X engine.
+  KAPOK_V2X_DECODE: {
+    status: 400,
+    summary: 'A V2X message (UPER or JSON) does not decode as a CSAE 53 MessageFrame.',
+  },
+  KAPOK_V2X_ENCODE: {
+    status: 400,
+    summary: 'A value cannot be encoded as a CSAE 53 MessageFrame (missing field, wrong type, out of range).',
+  },
   // Inference server (/v2 answers in OIP's {"error": "..."} shape; gRPC with status codes).
   KAPOK_INFERENCE_MODEL_NOT_FOUND: {
     status: 404,

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { Capability, CapabilityContext } from '../core/capability.js';
+import type { MqttPort } from '../ports/mqtt.js';
 import type { SinkConfig } from './config.js';
 import { createDecoder } from './decode/index.js';
 import { compileTopicPattern } from './decode/topic.js';
@@ -8,6 +9,7 @@ import { Ingest } from './ingest.js';
 import { deviceTokenAuthenticate, type MqttAuthenticate, staticAuthenticate } from './intake/auth.js';
 import { EmbeddedBroker } from './intake/embedded.js';
 import { ExternalClient } from './intake/external.js';
+import { Taps } from './intake/taps.js';
 import { createEdgeMetrics } from './metrics.js';
 import { edgeRoutes } from './routes.js';
 import { EmbeddedQuery } from './sinks/embedded/query.js';
@@ -103,6 +105,7 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
   // A device revoked here loses its MQTT sessions at once; one revoked by another process is refused
   // at its next publish (tokens are re-checked at most once a second).
   let unsubscribeRevoked: (() => void) | undefined;
+  const taps = new Taps();
   const broker =
     cfg.mqtt.mode === 'embedded'
       ? new EmbeddedBroker({
@@ -113,6 +116,7 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
           authenticate,
           deviceOf: (t) => topicParts(t).device,
           logger,
+          taps,
         })
       : null;
   if (broker && tokens)
@@ -131,8 +135,23 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
           reconnectMaxMs: cfg.mqtt.reconnectMaxMs,
           ingest,
           logger,
+          taps,
         })
       : null;
+  // The MQTT port (v2x): tapped topics skip the telemetry intake; see docs/edge.md.
+  const mqttPort: MqttPort = {
+    mode: cfg.mqtt.mode,
+    subscribe(filters, handler) {
+      const off = taps.add(filters, handler);
+      external?.subscribeTaps();
+      return off;
+    },
+    publish(topic, payload, opts) {
+      const timeoutMs = opts.timeoutMs ?? 5000;
+      if (broker) return broker.publish(topic, payload, opts.qos, timeoutMs);
+      return (external as ExternalClient).publish(topic, payload, opts.qos, timeoutMs);
+    },
+  };
   const embedded = sinks.find((s): s is EmbeddedSink => s instanceof EmbeddedSink);
   const query = embedded ? new EmbeddedQuery(embedded.db, cfg.query.maxPoints) : null;
 
@@ -168,6 +187,7 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
   let stopped = false;
   return {
     name: 'edge',
+    provides: { mqtt: mqttPort },
     async routes(app) {
       await app.register(
         (scope) => edgeRoutes(scope, { query, spool, bodyLimitBytes: ctx.config.http.bodyLimitBytes }),

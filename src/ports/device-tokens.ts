@@ -1,3 +1,5 @@
+import type { MqttPort } from './mqtt.js';
+
 /**
  * Ports one capability offers another, handed over by the wiring point (src/app.ts): a provider
  * returns them in `Capability.provides`, later capabilities find them in `CapabilityContext.ports`.
@@ -24,4 +26,6 @@ export interface DeviceTokenPort {
 
 export interface SharedPorts {
   deviceTokens?: DeviceTokenPort;
+  /** MQTT taps and publishing (edge offers it; v2x uses it). */
+  mqtt?: MqttPort;
 }

@@ -3,6 +3,7 @@ import { edgeSchema } from '../../edge/config.js';
 import { gatewaySchema } from '../../gateway/config.js';
 import { gmSchema } from '../../gm/config.js';
 import { inferenceSchema } from '../../inference/config.js';
+import { v2xSchema } from '../../v2x/config.js';
 import { secret } from './secret.js';
 
 /**
@@ -92,7 +93,7 @@ export const configSchema = z
     gateway: gatewaySchema.prefault({}),
     inference: inferenceSchema.prefault({}),
     edge: edgeSchema.prefault({}),
-    v2x: capability(),
+    v2x: v2xSchema.prefault({}),
     gm: gmSchema.prefault({}),
   })
   .superRefine((c, ctx) => {
@@ -101,6 +102,13 @@ export const configSchema = z
         code: 'custom',
         path: ['store', 'url'],
         message: 'required when store.driver is postgres',
+      });
+    }
+    if (c.v2x.enabled && !c.edge.enabled) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['v2x', 'enabled'],
+        message: 'v2x.enabled needs edge.enabled: true (V2X messages arrive through the edge MQTT intake)',
       });
     }
     if (c.kv.driver === 'redis' && !c.kv.url) {

@@ -1,6 +1,8 @@
 import mqtt, { type MqttClient } from 'mqtt';
+import { KapokError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Ingest } from '../ingest.js';
+import type { Taps } from './taps.js';
 
 export interface ExternalClientOptions {
   url: string;
@@ -11,6 +13,8 @@ export interface ExternalClientOptions {
   reconnectMaxMs: number;
   ingest: Ingest;
   logger: Logger;
+  /** Filters tapped through the MQTT port: subscribed (QoS 0) and handed over, never spooled. */
+  taps?: Taps;
 }
 
 /**
@@ -47,6 +51,15 @@ export class ExternalClient {
     // version; customHandleAcks is MQTT 5 only), so the callback waits for the spool append.
     client.handleMessage = (packet, callback) => {
       const topic = typeof packet.topic === 'string' ? packet.topic : String(packet.topic);
+      const tap = o.taps?.size ? o.taps.match(topic) : null;
+      if (tap) {
+        try {
+          tap(topic, packet.payload as Buffer, undefined, packet.properties?.contentType);
+        } catch (err) {
+          o.logger.warn({ topic, msg: (err as Error).message }, 'mqtt tap handler threw');
+        }
+        return callback();
+      }
       o.ingest.submit(topic, packet.payload as Buffer, (err) => {
         if (!err) return callback();
         // Not stored (spool full with onFull reject, or a disk error): no PUBACK. Cut the
@@ -64,6 +77,7 @@ export class ExternalClient {
       this.#period = o.reconnectMinMs;
       client.options.reconnectPeriod = this.#period;
       o.logger.info({ clientId: o.clientId, sessionPresent: connack.sessionPresent }, 'edge mqtt connected');
+      this.subscribeTaps();
       if (!connack.sessionPresent) {
         const filters = o.topics.map((t) => (o.shareGroup ? `$share/${o.shareGroup}/${t}` : t));
         client.subscribe(filters, { qos: 1 }, (err) => {
@@ -81,6 +95,37 @@ export class ExternalClient {
     client.on('error', (err) => {
       this.lastError = err.message;
       o.logger.warn({ msg: err.message }, 'edge mqtt client error');
+    });
+  }
+
+  /**
+   * Subscribes the tapped filters at QoS 0 (again on every connect): stale V2X messages queued by
+   * the broker while Kapok was away would only be dropped as stale.
+   */
+  subscribeTaps(): void {
+    const filters = this.#o.taps?.filters ?? [];
+    const c = this.#client;
+    if (!c?.connected || filters.length === 0) return;
+    c.subscribe(filters, { qos: 0 }, (err) => {
+      if (err) this.#o.logger.error({ msg: err.message }, 'edge mqtt tap subscribe failed');
+    });
+  }
+
+  /** QoS 1 resolves on the broker's PUBACK: an external broker hides the subscriber's. */
+  publish(topic: string, payload: Buffer, qos: 0 | 1, timeoutMs: number): Promise<void> {
+    const c = this.#client;
+    if (!c?.connected)
+      return Promise.reject(new KapokError('KAPOK_EDGE_MQTT', 'edge MQTT client is not connected'));
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new KapokError('KAPOK_EDGE_MQTT', `no PUBACK for ${topic} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      c.publish(topic, payload, { qos }, (err) => {
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      });
     });
   }
 

@@ -10,10 +10,8 @@ import type { MessageFrame } from './types.js';
 
 export type * from './types.js';
 
-// Catalogue codes owned by the V2X capability (core's errors.ts lists them once integrated; the cast
-// keeps this module compiling on either side of that merge).
-const DECODE = 'KAPOK_V2X_DECODE' as ErrorCode;
-const ENCODE = 'KAPOK_V2X_ENCODE' as ErrorCode;
+const DECODE: ErrorCode = 'KAPOK_V2X_DECODE';
+const ENCODE: ErrorCode = 'KAPOK_V2X_ENCODE';
 
 /** Joins a failure path: `bsmFrame.pos.lat`, `spatFrame.intersections[0].phases`. */
 export function formatPath(path: readonly string[]): string {

@@ -1,0 +1,40 @@
+/**
+ * MQTT as one capability offers it to another (edge provides it, v2x consumes it). With the embedded
+ * broker, subscribed messages are handed over in-process (no loopback client) and never reach the
+ * telemetry intake; with an external broker they come through edge's client connection.
+ */
+
+/**
+ * Called synchronously per message; must not throw and should not block. `contentType` is the
+ * MQTT 5 Content Type property when the publisher set one.
+ */
+export type MqttHandler = (
+  topic: string,
+  payload: Buffer,
+  clientId: string | undefined,
+  contentType?: string,
+) => void;
+
+export interface MqttPublishOptions {
+  qos: 0 | 1;
+  /**
+   * QoS 1: give up waiting for the acknowledgement after this long (the promise rejects); default
+   * 5000 ms. The message may still be delivered later: callers retry and receivers deduplicate.
+   */
+  timeoutMs?: number;
+}
+
+export interface MqttPort {
+  readonly mode: 'embedded' | 'external';
+  /**
+   * Hands messages on these filters to `handler` instead of the telemetry path. Returns an
+   * unsubscribe function. Filters take effect for messages published after the call.
+   */
+  subscribe(filters: readonly string[], handler: MqttHandler): () => void;
+  /**
+   * Publishes a message. QoS 1 resolves on a subscriber's PUBACK (embedded broker: the first
+   * subscriber that acknowledges this message) or the broker's PUBACK (external broker, which is
+   * all a client can see); QoS 0 resolves once handed to the broker.
+   */
+  publish(topic: string, payload: Buffer, opts: MqttPublishOptions): Promise<void>;
+}
