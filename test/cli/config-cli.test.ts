@@ -38,9 +38,12 @@ describe('kapok config check', () => {
   });
 
   it('accepts every capability of this build enabled at once (none is reported unavailable)', async () => {
-    const env = Object.fromEntries(
-      ['GATEWAY', 'INFERENCE', 'EDGE', 'V2X', 'GM'].map((c) => [`KAPOK_${c}__ENABLED`, 'true']),
-    );
+    const env = {
+      ...Object.fromEntries(
+        ['GATEWAY', 'INFERENCE', 'EDGE', 'V2X', 'GM'].map((c) => [`KAPOK_${c}__ENABLED`, 'true']),
+      ),
+      KAPOK_GM__KEK: '00112233445566778899aabbccddeeff',
+    };
     const r = await kapok(['config', 'check', '--json'], env, tmpDir());
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).ok, true);
