@@ -92,6 +92,8 @@ const DEFAULT_SINK = {
 export const edgeSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
+    /** Bearer token for /api/edge/* and /ws/telemetry; null: open under profile default, closed under gov. */
+    adminToken: secret(z.string().min(16)).nullable().default(null),
     mqtt: mqtt.prefault({}),
     auth: auth.prefault({}),
     /** Topic levels naming the device and measurement; other literal levels must match. */

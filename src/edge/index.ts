@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { Capability, CapabilityContext } from '../core/capability.js';
+import { createAdminGuard } from '../core/http/admin-auth.js';
 import type { MqttPort } from '../ports/mqtt.js';
 import type { SinkConfig } from './config.js';
 import { createDecoder } from './decode/index.js';
@@ -184,13 +185,22 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
     }),
   });
 
+  const guard = createAdminGuard({
+    token: cfg.adminToken,
+    gov: ctx.config.profile === 'gov',
+    key: 'edge.adminToken',
+    what: 'the edge API',
+  });
   let stopped = false;
   return {
     name: 'edge',
     provides: { mqtt: mqttPort },
     async routes(app) {
       await app.register(
-        (scope) => edgeRoutes(scope, { query, spool, bodyLimitBytes: ctx.config.http.bodyLimitBytes }),
+        async (scope) => {
+          guard.hook(scope);
+          await edgeRoutes(scope, { query, spool, bodyLimitBytes: ctx.config.http.bodyLimitBytes });
+        },
         {
           prefix: '/api/edge',
         },
@@ -203,7 +213,7 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
       app.server.on('upgrade', (req, socket, head) => {
         const path = (req.url ?? '').split('?')[0];
         if (broker && cfg.mqtt.wsPath && path === cfg.mqtt.wsPath) broker.upgrade(req, socket, head);
-        else if (path === '/ws/telemetry') fanout.upgrade(req, socket, head);
+        else if (path === '/ws/telemetry' && guard.upgrade(req, socket)) fanout.upgrade(req, socket, head);
       });
     },
     async start() {

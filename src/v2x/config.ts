@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { secret } from '../core/config/secret.js';
 
 /**
  * The `v2x` section of the one config schema (composed in core/config/schema.ts). Defaults live
@@ -89,6 +90,8 @@ const risk = z.strictObject({
 export const v2xSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
+    /** Bearer token for /api/v2x/* and /ws/v2x; null: open under profile default, closed under gov. */
+    adminToken: secret(z.string().min(16)).nullable().default(null),
     /** MQTT filters taken from edge's intake; the last level tells the message (bsm, spat, map). */
     topics: z
       .array(z.string().min(1).max(256))

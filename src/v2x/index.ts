@@ -2,6 +2,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Capability, CapabilityContext } from '../core/capability.js';
 import { KapokError } from '../core/errors.js';
+import { createAdminGuard } from '../core/http/admin-auth.js';
 import { type Zone, zoneSchema } from './config.js';
 import { Dispatcher } from './dispatch.js';
 import { Engine } from './engine.js';
@@ -87,12 +88,19 @@ export async function createV2x(ctx: CapabilityContext): Promise<Capability> {
     }),
   });
 
+  const guard = createAdminGuard({
+    token: cfg.adminToken,
+    gov: ctx.config.profile === 'gov',
+    key: 'v2x.adminToken',
+    what: 'the v2x API',
+  });
   return {
     name: 'v2x',
     async routes(app) {
       await app.register(
-        (scope) =>
-          v2xRoutes(scope, {
+        async (scope) => {
+          guard.hook(scope);
+          await v2xRoutes(scope, {
             engine,
             dispatcher: d,
             warnings: () => warnings,
@@ -100,12 +108,14 @@ export async function createV2x(ctx: CapabilityContext): Promise<Capability> {
             bodyLimitBytes: ctx.config.http.bodyLimitBytes,
             maxBatch: cfg.maxBatch,
             onZonesChanged: () => saveZones(zonesFile, engine.geofences.list()),
-          }),
+          });
+        },
         { prefix: '/api/v2x' },
       );
       app.addHook('preClose', async () => live?.close());
       app.server.on('upgrade', (req, socket, head) => {
-        if ((req.url ?? '').split('?')[0] === '/ws/v2x') live?.upgrade(req, socket, head);
+        if ((req.url ?? '').split('?')[0] === '/ws/v2x' && guard.upgrade(req, socket))
+          live?.upgrade(req, socket, head);
       });
     },
     async start() {

@@ -20,9 +20,14 @@ export interface Edge {
 }
 
 /** Starts Kapok with edge on ephemeral ports (HTTP and MQTT); `edge` is merged over test defaults. */
-export async function startEdge(edge: Record<string, unknown> = {}, dataDir?: string): Promise<Edge> {
+export async function startEdge(
+  edge: Record<string, unknown> = {},
+  dataDir?: string,
+  top: Record<string, unknown> = {},
+): Promise<Edge> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'kapok-edge-'));
   const config = configSchema.parse({
+    ...top,
     dataDir: dir,
     http: { host: '127.0.0.1', port: 0 },
     log: { level: 'info', requests: false },

@@ -78,7 +78,7 @@ describe('inference model control under profile gov', () => {
     try {
       const r = await gov.post('/v2/repository/models/mlp/unload', {});
       assert.equal(r.status, 401);
-      assert.match(r.body.error, /disabled under profile gov/);
+      assert.match(r.body.error, /closed under profile gov/);
     } finally {
       await gov.stop();
     }

@@ -19,9 +19,13 @@ export interface V2xApp {
 }
 
 /** Kapok with edge (embedded broker, anonymous) and v2x on ephemeral ports; `v2x` merged over defaults. */
-export async function startV2x(v2x: Record<string, unknown> = {}): Promise<V2xApp> {
+export async function startV2x(
+  v2x: Record<string, unknown> = {},
+  top: Record<string, unknown> = {},
+): Promise<V2xApp> {
   const dir = mkdtempSync(join(tmpdir(), 'kapok-v2x-'));
   const config = configSchema.parse({
+    ...top,
     dataDir: dir,
     http: { host: '127.0.0.1', port: 0 },
     log: { level: 'info', requests: false },
