@@ -1,10 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { stringify } from 'yaml';
-import { freePort, kapokBin, rssBytes, spawnProcess, stop, tempDir, waitFor200 } from './lib.js';
+import {
+  freePort,
+  kapokBin,
+  rssBytes,
+  spawnProcess,
+  stop,
+  tempDir,
+  waitFor200,
+  writeBenchConfig,
+} from './lib.js';
 
 /**
  * Edge telemetry, publish → stored in the embedded sink, QoS 1, publishers on the same machine
@@ -124,21 +130,14 @@ export async function edge() {
   const tmp = tempDir();
   const httpPort = await freePort();
   const mqttPort = await freePort();
-  const configFile = join(tmp.dir, 'kapok.yaml');
-  writeFileSync(
-    configFile,
-    stringify({
-      dataDir: join(tmp.dir, 'data'),
-      http: { host: '127.0.0.1', port: httpPort },
-      log: { level: 'warn', requests: false },
-      edge: {
-        enabled: true,
-        auth: { anonymous: true },
-        mqtt: { host: '127.0.0.1', port: mqttPort },
-        batch: { size: 5000, intervalMs: 50 },
-      },
-    }),
-  );
+  const configFile = writeBenchConfig(tmp.dir, httpPort, {
+    edge: {
+      enabled: true,
+      auth: { anonymous: true },
+      mqtt: { host: '127.0.0.1', port: mqttPort },
+      batch: { size: 5000, intervalMs: 50 },
+    },
+  });
   const kapok = spawnProcess(
     ['taskset', '-c', '0', process.execPath, kapokBin, 'up', '--config', configFile],
     {},

@@ -6,7 +6,16 @@ import ort from 'onnxruntime-node';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
 import { mlpModel, writeModel } from '../scripts/onnx-models.js';
-import { freePort, kapokBin, root, spawnProcess, stop, tempDir, waitFor200 } from './lib.js';
+import {
+  freePort,
+  kapokBin,
+  root,
+  spawnProcess,
+  stop,
+  tempDir,
+  waitFor200,
+  writeBenchConfig,
+} from './lib.js';
 
 /**
  * Inference server, same model and same run:
@@ -88,17 +97,10 @@ export async function inference() {
   writeModel(repo, 'ppocr_cls', 1, readFileSync(cls));
 
   const [httpPort, grpcPort] = [await freePort(), await freePort()];
-  const configFile = join(tmp.dir, 'kapok.yaml');
-  writeFileSync(
-    configFile,
-    stringify({
-      dataDir: join(tmp.dir, 'data'),
-      http: { host: '127.0.0.1', port: httpPort },
-      grpc: { port: grpcPort },
-      log: { level: 'warn', requests: false },
-      inference: { enabled: true, repository: repo, pollIntervalMs: 0 },
-    }),
-  );
+  const configFile = writeBenchConfig(tmp.dir, httpPort, {
+    grpc: { port: grpcPort },
+    inference: { enabled: true, repository: repo, pollIntervalMs: 0 },
+  });
   const kapok = spawnProcess([process.execPath, kapokBin, 'up', '--config', configFile], {});
   const base = `http://127.0.0.1:${httpPort}`;
   try {

@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 
 export const root = new URL('..', import.meta.url).pathname;
 export const kapokBin = join(root, 'dist/bundle/main.js');
@@ -32,6 +33,24 @@ export function freePort(): Promise<number> {
 export function tempDir(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'kapok-bench-'));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Writes `<dir>/kapok.yaml` for a benchmarked `kapok up`: data under `<dir>/data`, HTTP on
+ * 127.0.0.1:httpPort, warn-level logs without request lines, plus the given sections. Returns its path.
+ */
+export function writeBenchConfig(dir: string, httpPort: number, sections: Record<string, unknown>): string {
+  const file = join(dir, 'kapok.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      dataDir: join(dir, 'data'),
+      http: { host: '127.0.0.1', port: httpPort },
+      log: { level: 'warn', requests: false },
+      ...sections,
+    }),
+  );
+  return file;
 }
 
 /** Resident set size of a process in bytes (Linux /proc). */

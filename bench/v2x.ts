@@ -1,7 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { decodeUper } from '../src/v2x/codec/index.js';
 import { Engine } from '../src/v2x/engine.js';
 import { encodeFrame } from '../src/v2x/frames.js';
@@ -9,7 +7,16 @@ import { replay, simConfig } from '../src/v2x/sim/replay.js';
 import { loadScenarios } from '../src/v2x/sim/scenario.js';
 import { replicate, simulate } from '../src/v2x/sim/simulate.js';
 import { SIM_ORIGIN, World } from '../src/v2x/sim/world.js';
-import { freePort, kapokBin, root, spawnProcess, stop, tempDir, waitFor200 } from './lib.js';
+import {
+  freePort,
+  kapokBin,
+  root,
+  spawnProcess,
+  stop,
+  tempDir,
+  waitFor200,
+  writeBenchConfig,
+} from './lib.js';
 
 /**
  * V2X engine.
@@ -84,21 +91,14 @@ async function endToEnd(vehicles: number) {
   const tmp = tempDir();
   const httpPort = await freePort();
   const mqttPort = await freePort();
-  const configFile = join(tmp.dir, 'kapok.yaml');
-  writeFileSync(
-    configFile,
-    stringify({
-      dataDir: join(tmp.dir, 'data'),
-      http: { host: '127.0.0.1', port: httpPort },
-      log: { level: 'warn', requests: false },
-      edge: { enabled: true, auth: { anonymous: true }, mqtt: { host: '127.0.0.1', port: mqttPort } },
-      v2x: {
-        enabled: true,
-        origin: SIM_ORIGIN,
-        zones: [{ id: 'sim', geometry: zoneWorld.zone() }],
-      },
-    }),
-  );
+  const configFile = writeBenchConfig(tmp.dir, httpPort, {
+    edge: { enabled: true, auth: { anonymous: true }, mqtt: { host: '127.0.0.1', port: mqttPort } },
+    v2x: {
+      enabled: true,
+      origin: SIM_ORIGIN,
+      zones: [{ id: 'sim', geometry: zoneWorld.zone() }],
+    },
+  });
   const kapok = spawnProcess(
     ['taskset', '-c', '0', process.execPath, kapokBin, 'up', '--config', configFile],
     {},

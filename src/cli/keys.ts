@@ -132,14 +132,12 @@ function table(list: KeyInfo[]): string {
   ]);
   const head = ['ID', 'NAME', 'RPM', 'TPM', 'MODELS', 'CREATED', 'REVOKED'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  return (
-    [head, ...rows]
-      .map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i] as number))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
+  return `${[head, ...rows]
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] as number))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')}\n`;
 }

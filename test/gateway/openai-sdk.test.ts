@@ -194,7 +194,7 @@ describe('gateway: OpenAI SDK against /v1', () => {
   it('errors come in OpenAI shape with stable codes', async () => {
     const cases: Array<[() => Promise<unknown>, number, string]> = [
       [
-        () => gw.client('sk-kapok-0000000000000000-' + 'A'.repeat(43)).models.list(),
+        () => gw.client(`sk-kapok-0000000000000000-${'A'.repeat(43)}`).models.list(),
         401,
         'KAPOK_GATEWAY_AUTH_INVALID',
       ],

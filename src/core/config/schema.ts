@@ -15,8 +15,6 @@ export { secretSchemas } from './secret.js';
 
 const port = z.number().int().min(0).max(65535); // 0 = an ephemeral port (tests, benchmarks)
 const ms = (min: number, max: number) => z.number().int().min(min).max(max);
-const enabled = z.boolean().default(false);
-const capability = () => z.strictObject({ enabled }).prefault({});
 
 const http = z.strictObject({
   host: z.string().min(1).default('0.0.0.0'),

@@ -119,7 +119,7 @@ describe('v2x codec: cross-check with asn1c (UPER and XER, both ways)', { skip }
   });
 
   it('both reject an unknown MessageFrame extension alternative and an unknown enumerated extension', () => {
-    const alt = bufOf(`1${'0' + bin(5, 6)}${bin(1, 8)}00000000`);
+    const alt = bufOf(`1${`0${bin(5, 6)}`}${bin(1, 8)}00000000`);
     writeFileSync(join(dir, 'alt.per'), alt);
     assert.notEqual(convert(progname, ['-iper', '-oxer', 'alt.per'], dir).status, 0);
     assert.throws(() => decodeUper(alt), /unknown extension alternative 5 of MessageFrame/);
@@ -143,7 +143,7 @@ describe('v2x codec: cross-check with asn1c (UPER and XER, both ways)', { skip }
       );
     const a = spat('unavailable');
     const idx = [...a].findIndex((c, i) => c !== spat('dark')[i]) - 3;
-    const ext = bufOf(`${a.slice(0, idx - 1)}1${'0' + bin(0, 6)}${a.slice(idx + 4)}`);
+    const ext = bufOf(`${a.slice(0, idx - 1)}1${`0${bin(0, 6)}`}${a.slice(idx + 4)}`);
     writeFileSync(join(dir, 'enum.per'), ext);
     assert.notEqual(convert(progname, ['-iper', '-oxer', 'enum.per'], dir).status, 0);
     assert.throws(
