@@ -26,14 +26,19 @@ import {
  *  - endToEnd: `kapok up` (bundle, pinned to core 0) with the embedded broker; the simulator (this
  *    process, core 1) publishes UPER BSMs over MQTT at N vehicles × 10 Hz plus the scenarios; an
  *    OBU connection takes the strategies. Decision latency: Kapok's own (intake → strategy
- *    published) and OBU-side (BSM published → strategy received, the stricter figure). A rate
- *    "holds" when the simulator offered it in time, Kapok dropped nothing as stale and the
+ *    published) and OBU-side (BSM published → strategy received, the stricter figure). Kapok is
+ *    started fresh per rate, so the first WARMUP_S seconds are sent but not timed (JIT warm-up and
+ *    every vehicle's first contact: profiled as up to 0.5 s of a busy loop; also reported with
+ *    them). A rate "holds" when the simulator offered it in time, Kapok dropped nothing as stale
+ *    after the warm-up and the
  *    OBU-side p99 is ≤ 10 ms.
  */
 const SCENARIOS = join(root, 'test/fixtures/v2x/scenarios');
 const VEHICLES = Number(process.env.KAPOK_BENCH_V2X_VEHICLES ?? 5000);
 const RATES = (process.env.KAPOK_BENCH_V2X_RATES ?? '1000,2000,3000,4000,5000').split(',').map(Number);
 const E2E_SECONDS = Number(process.env.KAPOK_BENCH_V2X_SECONDS ?? 10);
+/** Untimed seconds before each rate's measurement: Kapok starts fresh per rate (JIT, first contacts). */
+const WARMUP_S = Number(process.env.KAPOK_BENCH_V2X_WARMUP_S ?? 3);
 /** Scenario sets side by side per cycle: about 300 timed strategies per rate instead of 60. */
 const COPIES = 5;
 
@@ -106,7 +111,14 @@ async function endToEnd(vehicles: number) {
   const base = `http://127.0.0.1:${httpPort}`;
   try {
     await waitFor200(`${base}/readyz`, performance.now(), kapok);
+    let warmStats: Promise<{ dropped: Record<string, number> }> | null = null;
     const report = await simulate({
+      warmupS: WARMUP_S,
+      onWarm: () => {
+        warmStats = fetch(`${base}/api/v2x/stats`).then(
+          (r) => r.json() as Promise<{ dropped: Record<string, number> }>,
+        );
+      },
       url: `mqtt://127.0.0.1:${mqttPort}`,
       vehicles,
       rateHz: 10,
@@ -123,9 +135,13 @@ async function endToEnd(vehicles: number) {
       decisionMs: { p50: number | null; p99: number | null; samples: number };
       strategies: Record<string, number>;
     };
+    const before = (await (warmStats as Promise<{ dropped: Record<string, number> }> | null))?.dropped ?? {};
+    const droppedMeasured = Object.fromEntries(
+      Object.entries(st.dropped).map(([k, n]) => [k, n - (before[k] ?? 0)]),
+    );
     const holds =
       report.sentPerSec >= 0.95 * report.offeredPerSec &&
-      (st.dropped.stale ?? 0) === 0 &&
+      (droppedMeasured.stale ?? 0) === 0 &&
       report.endToEndMs.p99 !== null &&
       report.endToEndMs.p99 <= 10;
     return {
@@ -135,8 +151,10 @@ async function endToEnd(vehicles: number) {
       lateTicks: report.lateTicks,
       kapokBsm: st.messages.bsm,
       dropped: st.dropped,
+      droppedAfterWarmup: droppedMeasured,
       decisionMs: st.decisionMs,
       obuEndToEndMs: report.endToEndMs,
+      obuEndToEndWithWarmupMs: report.endToEndAllMs,
       strategies: st.strategies,
       recall: report.score.recall,
       falseRate: report.score.falseRate,
@@ -151,7 +169,7 @@ async function endToEnd(vehicles: number) {
 }
 
 export async function v2x() {
-  spawnSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   log('in process');
   const ip = inProcess();
   log(`detection (${VEHICLES} background vehicles)`);
