@@ -176,6 +176,9 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
           sentAt.set(`${f.bsmFrame.id}:${f.bsmFrame.msgCnt}`, performance.timeOrigin + performance.now());
           send(f as MessageFrame, 'bsm', i);
         }
+        // Let the timed BSMs reach the wire now: mqtt.js corks a socket's writes until the next
+        // tick, which would otherwise wait for this slice's whole background burst below.
+        await new Promise((r) => setImmediate(r));
       }
     }
     for (let i = slice; i < background.vehicles.length; i += SLICES) send(background.bsm(i, now), 'bsm', i);
