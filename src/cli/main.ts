@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { VERSION } from '../core/version.js';
 import { configCommand } from './config.js';
 import { deviceCommand } from './device.js';
 import { edgeCommand } from './edge.js';
@@ -9,7 +10,6 @@ import { keysCommand } from './keys.js';
 import { modelsCommand } from './models.js';
 import { upCommand } from './up.js';
 import { v2xCommand } from './v2x.js';
-import { VERSION } from './version.js';
 
 const program = new Command('kapok')
   .description('Kapok: edge-to-cloud AI gateway platform')

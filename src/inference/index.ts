@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
-import { VERSION } from '../cli/version.js';
 import type { Capability, CapabilityContext } from '../core/capability.js';
+import { VERSION } from '../core/version.js';
 import { BodyDecoder } from './decoder.js';
 import { createInferenceMetrics } from './metrics.js';
 import { Repository } from './repository.js';
