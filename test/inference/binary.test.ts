@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
+import { TYPES_MODEL_INPUTS } from '../../scripts/onnx-models.js';
 import { mlpRow, type Server, startInference } from './setup.js';
 
 /**
@@ -73,19 +74,8 @@ describe('inference REST binary tensor extension', () => {
   });
 
   it('BYTES and mixed JSON/binary inputs; binary_data_output answers every output in binary', async () => {
-    const names = [
-      'FP32',
-      'FP64',
-      'INT8',
-      'INT16',
-      'INT32',
-      'INT64',
-      'UINT8',
-      'UINT16',
-      'UINT32',
-      'UINT64',
-      'BOOL',
-    ];
+    // Every datatype of the types model but BYTES (sent below as a binary input of its own).
+    const names = Object.keys(TYPES_MODEL_INPUTS).filter((t) => t !== 'BYTES');
     const inputs: unknown[] = names.map((t) => ({
       name: `in_${t}`,
       datatype: t,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { request } from 'undici';
+import { TYPES_MODEL_INPUTS } from '../../scripts/onnx-models.js';
 import { mlpRow, type Server, startInference } from './setup.js';
 
 /** OIP v2 REST conformance: every endpoint, every datatype, the error cases. */
@@ -273,20 +274,7 @@ describe('inference REST: bad requests answer 400 naming the input', () => {
 
   it('integer and BOOL values are range- and type-checked (types model)', async () => {
     const base = (dt: string, data: unknown[]) => {
-      const inputs = [
-        'FP32',
-        'FP64',
-        'INT8',
-        'INT16',
-        'INT32',
-        'INT64',
-        'UINT8',
-        'UINT16',
-        'UINT32',
-        'UINT64',
-        'BOOL',
-        'BYTES',
-      ].map((t) => ({
+      const inputs = Object.keys(TYPES_MODEL_INPUTS).map((t) => ({
         name: `in_${t}`,
         datatype: t,
         shape: [1],
