@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
-import { configSchema } from '../src/core/config/index.js';
+import { configSchema } from '../src/config.js';
 import { Router } from '../src/gateway/routing/router.js';
 import { loadTokenCounter } from '../src/gateway/routing/tokens.js';
 import { createUpstream } from '../src/gateway/upstream/pool.js';

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { startApp } from '../src/app.js';
-import { configSchema } from '../src/core/config/index.js';
+import { configSchema } from '../src/config.js';
 import { authRequestBody, type DeviceCredentials } from '../src/gm/client.js';
 import { fromHex } from '../src/gm/crypto/bytes.js';
 import type { Registration } from '../src/gm/devices.js';

@@ -1,16 +1,16 @@
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
-import type { Capability, CapabilityFactory } from './core/capability.js';
-import { CAPABILITIES, type CapabilityName, ConfigError, type LoadedConfig } from './core/config/index.js';
+import { CAPABILITIES, type CapabilityName, type KapokConfig, type KapokLoadedConfig } from './config.js';
+import { ConfigError } from './core/config/index.js';
 import { KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
 import { probeRoutes } from './core/http/probes.js';
 import { createHttpServer, type FastifyInstance } from './core/http/server.js';
 import { createLogger, type Logger } from './core/log.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
-import { CORE_MIGRATIONS } from './core/migrations.js';
 import { createTracing, type Tracing } from './core/tracing.js';
+import type { Capability, CapabilityContext } from './ports/capability.js';
 import type { SharedPorts } from './ports/device-tokens.js';
 import type { KV } from './ports/kv.js';
 import type { Store } from './ports/store.js';
@@ -21,13 +21,24 @@ import type { Store } from './ports/store.js';
  * the PostgreSQL or Redis clients.
  */
 
-/** Capabilities this build provides. One issue each adds its entry. */
-const AVAILABLE: Partial<Record<CapabilityName, () => Promise<CapabilityFactory>>> = {
-  gateway: () => import('./gateway/index.js').then((m) => m.createGateway),
-  inference: () => import('./inference/index.js').then((m) => m.createInference),
-  edge: () => import('./edge/index.js').then((m) => m.createEdge),
-  gm: () => import('./gm/index.js').then((m) => m.createGm),
-  v2x: () => import('./v2x/index.js').then((m) => m.createV2x),
+/** What every capability is handed besides its own config section. */
+type BaseContext = Omit<CapabilityContext, 'config'>;
+
+/**
+ * Capabilities this build provides, each as the wiring of its factory: its config section, and the
+ * adapters it needs built here. One issue each adds its entry; a capability is imported only when
+ * enabled.
+ */
+const AVAILABLE: Partial<
+  Record<CapabilityName, (base: BaseContext, config: KapokConfig) => Promise<Capability>>
+> = {
+  gateway: async (base, c) =>
+    (await import('./gateway/index.js')).createGateway({ ...base, config: c.gateway }),
+  inference: async (base, c) =>
+    (await import('./inference/index.js')).createInference({ ...base, config: c.inference }),
+  edge: async (base, c) => (await import('./edge/index.js')).createEdge({ ...base, config: c.edge }),
+  gm: async (base, c) => (await import('./gm/index.js')).createGm({ ...base, config: c.gm }, undefined),
+  v2x: async (base, c) => (await import('./v2x/index.js')).createV2x({ ...base, config: c.v2x }),
 };
 
 /** Providers before consumers: gm's device tokens are checked by edge's MQTT intake; v2x uses edge's MQTT port. */
@@ -54,7 +65,7 @@ export interface RunningApp {
   stop(reason?: string): Promise<{ clean: boolean }>;
 }
 
-export function assertCapabilitiesAvailable(loaded: LoadedConfig): void {
+export function assertCapabilitiesAvailable(loaded: KapokLoadedConfig): void {
   for (const name of CAPABILITIES) {
     if (loaded.config[name].enabled && !AVAILABLE[name]) {
       throw new ConfigError(
@@ -65,7 +76,7 @@ export function assertCapabilitiesAvailable(loaded: LoadedConfig): void {
   }
 }
 
-export function resolveDataDir(loaded: LoadedConfig): string {
+export function resolveDataDir(loaded: KapokLoadedConfig): string {
   const base = loaded.file ? resolve(loaded.file, '..') : process.cwd();
   return isAbsolute(loaded.config.dataDir) ? loaded.config.dataDir : resolve(base, loaded.config.dataDir);
 }
@@ -100,7 +111,7 @@ export function ensureDataDir(dir: string): void {
   }
 }
 
-export async function openStore(loaded: LoadedConfig, dataDir: string, logger: Logger): Promise<Store> {
+export async function openStore(loaded: KapokLoadedConfig, dataDir: string, logger: Logger): Promise<Store> {
   const s = loaded.config.store;
   if (s.driver === 'postgres') {
     const { createPostgresStore } = await import('./adapters/postgres/store.js');
@@ -115,7 +126,7 @@ export async function openStore(loaded: LoadedConfig, dataDir: string, logger: L
   return createSqliteStore({ file: isAbsolute(s.file) ? s.file : resolve(dataDir, s.file) });
 }
 
-export async function openKV(loaded: LoadedConfig, logger: Logger): Promise<KV> {
+export async function openKV(loaded: KapokLoadedConfig, logger: Logger): Promise<KV> {
   const k = loaded.config.kv;
   if (k.driver === 'redis') {
     const { createRedisKV } = await import('./adapters/redis/kv.js');
@@ -130,7 +141,7 @@ export async function openKV(loaded: LoadedConfig, logger: Logger): Promise<KV> 
 }
 
 /** Builds and starts everything; on failure closes what was opened and rethrows a KapokError. */
-export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Promise<RunningApp> {
+export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {}): Promise<RunningApp> {
   const { config } = loaded;
   assertCapabilitiesAvailable(loaded);
   const logger = createLogger({
@@ -166,7 +177,6 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
 
     const store = await openStore(loaded, dataDir, logger);
     closers.push({ name: 'store', close: () => store.close() });
-    await store.migrate(CORE_MIGRATIONS);
     const kv = await openKV(loaded, logger);
     closers.push({ name: 'kv', close: () => kv.close() });
 
@@ -186,12 +196,18 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
     await server.register(probeRoutes, { region: config.region, health, metrics });
 
     const ports: SharedPorts = {};
-    const ctx = { config, logger, metrics, tracing, health, store, kv, dataDir, ports };
+    const shared = {
+      region: config.region,
+      profile: config.profile,
+      http: { host: config.http.host },
+      grpc: { port: config.grpc.port },
+    };
+    const base: BaseContext = { shared, logger, metrics, tracing, health, store, kv, dataDir, ports };
     const capabilities: Capability[] = [];
     for (const name of START_ORDER) {
-      const load = AVAILABLE[name];
-      if (!config[name].enabled || !load) continue;
-      const cap = await (await load())(ctx);
+      const wire = AVAILABLE[name];
+      if (!config[name].enabled || !wire) continue;
+      const cap = await wire(base, config);
       if (cap.routes)
         await server.register(async (scope) => cap.routes?.(scope), { prefix: cap.prefix ?? '' });
       await cap.start?.();

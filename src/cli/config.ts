@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { stringify } from 'yaml';
 import { assertCapabilitiesAvailable } from '../app.js';
-import { configSchema, loadConfig, redact } from '../core/config/index.js';
+import { configSchema, loadKapokConfig } from '../config.js';
+import { redact } from '../core/config/index.js';
 import { fail } from './exit.js';
 
 export function configCommand(): Command {
@@ -15,7 +16,7 @@ export function configCommand(): Command {
     .option('--json', 'print the result as JSON')
     .action((file: string | undefined, opts: { config?: string; json?: boolean }) => {
       try {
-        const loaded = loadConfig({ file: file ?? opts.config });
+        const loaded = loadKapokConfig({ file: file ?? opts.config });
         assertCapabilitiesAvailable(loaded);
         const source = loaded.file ?? 'defaults';
         if (opts.json) {
@@ -45,7 +46,7 @@ export function configCommand(): Command {
     .option('--json', 'print JSON instead of YAML')
     .action((opts: { config?: string; json?: boolean }) => {
       try {
-        const loaded = loadConfig({ file: opts.config });
+        const loaded = loadKapokConfig({ file: opts.config });
         const shown = redact(configSchema, loaded.config);
         process.stdout.write(opts.json ? `${JSON.stringify(shown, null, 2)}\n` : stringify(shown));
       } catch (err) {

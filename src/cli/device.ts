@@ -1,11 +1,10 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Argument, Command, Option } from 'commander';
-import { openStore, resolveDataDir } from '../app.js';
-import { type KapokConfig, loadConfig } from '../core/config/index.js';
+import type { KapokConfig } from '../config.js';
 import { KapokError } from '../core/errors.js';
-import { createLogger } from '../core/log.js';
-import { CORE_MIGRATIONS } from '../core/migrations.js';
+import type { Keyring, Registration } from '../gm/index.js';
 import type { Store } from '../ports/store.js';
+import { withCliContext } from './context.js';
 import { fail } from './exit.js';
 
 /**
@@ -22,24 +21,16 @@ async function withGm<T>(
     config: KapokConfig;
     store: Store;
     gm: typeof import('../gm/index.js');
-    keyring: import('../gm/keystore.js').Keyring;
+    keyring: Keyring;
     kek: Uint8Array;
   }) => Promise<T>,
 ): Promise<T> {
-  const loaded = loadConfig({ file: opts.config });
   const gm = await import('../gm/index.js');
-  const kek = gm.readKek(loaded.config.gm);
-  const dataDir = resolveDataDir(loaded);
-  mkdirSync(dataDir, { recursive: true });
-  const logger = createLogger({ level: 'warn', destination: process.stderr });
-  const store = await openStore(loaded, dataDir, logger);
-  try {
-    await store.migrate([...CORE_MIGRATIONS, ...gm.GM_MIGRATIONS]);
+  return withCliContext(opts, async ({ config, store }) => {
+    const kek = gm.readKek(config.gm);
     const keyring = await gm.Keyring.open(store, kek);
-    return await fn({ config: loaded.config, store, gm, keyring, kek });
-  } finally {
-    await store.close();
-  }
+    return fn({ config, store, gm, keyring, kek });
+  });
 }
 
 const configOption = () =>
@@ -178,8 +169,8 @@ export function deviceCommand(): Command {
   return cmd;
 }
 
-function readRegistration(file: string, serial: string): import('../gm/devices.js').Registration {
-  let reg: import('../gm/devices.js').Registration;
+function readRegistration(file: string, serial: string): Registration {
+  let reg: Registration;
   try {
     reg = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { WebSocket } from 'ws';
 import { ensureDataDir, resolveDataDir } from '../app.js';
-import { loadConfig } from '../core/config/index.js';
+import { loadKapokConfig } from '../config.js';
 import { KapokError } from '../core/errors.js';
 import { fail } from './exit.js';
 
@@ -18,7 +18,7 @@ export function edgeCommand(): Command {
     .option('--json', 'print each point as JSON')
     .action(async (opts: { topic: string; url?: string; config?: string; json?: boolean }) => {
       try {
-        const { config } = loadConfig({ file: opts.config });
+        const { config } = loadKapokConfig({ file: opts.config });
         const base = new URL(opts.url ?? `http://127.0.0.1:${config.http.port}`);
         base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
         base.pathname = '/ws/telemetry';
@@ -72,7 +72,7 @@ export function edgeCommand(): Command {
       try {
         // Loaded here so other commands (kapok up) do not load the spool's SQLite at start.
         const { replayDeadLetters } = await import('../edge/replay.js');
-        const loaded = loadConfig({ file: opts.config });
+        const loaded = loadKapokConfig({ file: opts.config });
         const dataDir = resolveDataDir(loaded);
         ensureDataDir(dataDir);
         const r = replayDeadLetters(loaded.config, dataDir);

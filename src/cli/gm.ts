@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { KapokError } from '../core/errors.js';
-import type * as GmCrypto from '../gm/crypto/index.js';
-import type { Sm2SignatureFormat, Sm4Mode } from '../gm/crypto/index.js';
+import type { gmCrypto as GmCrypto } from '../gm/index.js';
 import { fail } from './exit.js';
 
 /**
@@ -60,7 +59,7 @@ const run =
   <A extends unknown[]>(fn: (...args: A) => void) =>
   async (...args: A): Promise<void> => {
     try {
-      g ??= await import('../gm/crypto/index.js');
+      g ??= (await import('../gm/index.js')).gmCrypto;
       fn(...args);
     } catch (err) {
       fail(err);
@@ -127,7 +126,7 @@ function sm4Command(): Command {
           );
           return;
         }
-        const ct = g.sm4Encrypt(mode as Sm4Mode, key, iv, data);
+        const ct = g.sm4Encrypt(mode as GmCrypto.Sm4Mode, key, iv, data);
         out(
           opts,
           { mode, iv: iv ? g.toHex(iv) : null, ciphertext: g.toHex(ct) },
@@ -155,7 +154,7 @@ function sm4Command(): Command {
         if (mode === 'gcm') {
           const aad = typeof opts.aad === 'string' ? g.fromHex(opts.aad, '--aad') : undefined;
           pt = g.sm4GcmDecrypt(key, iv, body, packed.subarray(packed.length - tagLen), aad);
-        } else pt = g.sm4Decrypt(mode as Sm4Mode, key, ivLen ? iv : undefined, body);
+        } else pt = g.sm4Decrypt(mode as GmCrypto.Sm4Mode, key, ivLen ? iv : undefined, body);
         if (opts.json) out(opts, { plaintext: g.toHex(pt) }, '');
         else process.stdout.write(pt);
       }),
@@ -190,7 +189,7 @@ function sm2Command(): Command {
         const sig = g.toHex(
           g.sm2Sign(key, readInput(file), {
             id: opts.id as string,
-            format: opts.format as Sm2SignatureFormat,
+            format: opts.format as GmCrypto.Sm2SignatureFormat,
           }),
         );
         out(opts, { signature: sig }, sig);

@@ -1,10 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { ensureDataDir, openStore, resolveDataDir } from '../app.js';
-import { type LoadedConfig, loadConfig } from '../core/config/index.js';
-import { createLogger } from '../core/log.js';
-import { GATEWAY_MIGRATIONS, type KeyInfo, KeyStore } from '../gateway/auth/key-store.js';
-import { KeyService } from '../gateway/auth/keys.js';
-import type { Store } from '../ports/store.js';
+import type { KeyInfo, KeyService } from '../gateway/index.js';
+import { withCliContext } from './context.js';
 import { fail } from './exit.js';
 
 /**
@@ -17,18 +13,8 @@ export function keysCommand(): Command {
     opts: { config?: string },
     fn: (keys: KeyService) => Promise<T>,
   ): Promise<T> => {
-    const loaded = loadConfig({ file: opts.config });
-    const store = await open(loaded);
-    try {
-      const keys = new KeyService({
-        store: new KeyStore(store),
-        knownModels: new Set(loaded.config.gateway.models.map((m) => m.name)),
-        cacheMs: 0,
-      });
-      return await fn(keys);
-    } finally {
-      await store.close();
-    }
+    const { keyAdmin } = await import('../gateway/index.js');
+    return withCliContext(opts, ({ store, config }) => fn(keyAdmin(store, config.gateway)));
   };
 
   cmd
@@ -101,15 +87,6 @@ export function keysCommand(): Command {
       }
     });
   return cmd;
-}
-
-async function open(loaded: LoadedConfig): Promise<Store> {
-  const logger = createLogger({ level: 'warn', destination: process.stderr });
-  const dataDir = resolveDataDir(loaded);
-  if (loaded.config.store.driver === 'sqlite') ensureDataDir(dataDir);
-  const store = await openStore(loaded, dataDir, logger);
-  await store.migrate(GATEWAY_MIGRATIONS);
-  return store;
 }
 
 function positive(v: string): number {

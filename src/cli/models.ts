@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { request } from 'undici';
-import { loadConfig } from '../core/config/index.js';
 import { ERROR_CATALOGUE, type ErrorCode, KapokError, messageOf } from '../core/errors.js';
+import { cliConfig } from './context.js';
 import { fail } from './exit.js';
 
 /**
@@ -16,7 +16,7 @@ interface Opts {
 }
 
 async function call(opts: Opts, path: string): Promise<unknown> {
-  const { config } = loadConfig({ file: opts.config });
+  const { config } = cliConfig(opts);
   const token = config.inference.adminToken;
   const base = (opts.url ?? `http://127.0.0.1:${config.http.port}`).replace(/\/+$/, '');
   let res: Awaited<ReturnType<typeof request>>;

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { startApp } from '../app.js';
-import { loadConfig } from '../core/config/index.js';
+import { loadKapokConfig } from '../config.js';
 import { EXIT, fail } from './exit.js';
 
 export function upCommand(): Command {
@@ -10,7 +10,7 @@ export function upCommand(): Command {
     .action(async (opts: { config?: string }) => {
       let app: Awaited<ReturnType<typeof startApp>>;
       try {
-        app = await startApp(loadConfig({ file: opts.config }));
+        app = await startApp(loadKapokConfig({ file: opts.config }));
       } catch (err) {
         fail(err);
       }

@@ -1,8 +1,7 @@
 import { Command } from 'commander';
-import { loadConfig } from '../core/config/index.js';
 import { KapokError } from '../core/errors.js';
-import { loadScenarios, type Scenario } from '../v2x/sim/scenario.js';
-import { simulate } from '../v2x/sim/simulate.js';
+import type { Scenario } from '../v2x/index.js';
+import { cliConfig } from './context.js';
 import { fail } from './exit.js';
 
 const num = (name: string, v: string, min: number, max: number): number => {
@@ -46,7 +45,9 @@ export function v2xCommand(): Command {
         config?: string;
       }) => {
         try {
-          const { config } = loadConfig({ file: opts.config });
+          const { config } = cliConfig(opts);
+          // Loaded on use: `kapok up` (same bundle entry) never pays for the simulator.
+          const { loadScenarios, simulate } = await import('../v2x/index.js');
           if (opts.format !== 'uper' && opts.format !== 'json')
             throw new KapokError('KAPOK_CONFIG_INVALID', `--format ${opts.format}: use uper or json`);
           let scenarios: Scenario[] = [];

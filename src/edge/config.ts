@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { secret } from '../core/config/secret.js';
 
 /**
- * The `edge` section of the one config schema (composed in core/config/schema.ts). Defaults live
+ * The `edge` section of the one config schema (composed in src/config.ts). Defaults live
  * here; kapok.example.yaml and docs/edge.md mirror them.
  */
 

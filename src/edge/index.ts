@@ -1,8 +1,8 @@
 import { isAbsolute, resolve } from 'node:path';
-import type { Capability, CapabilityContext } from '../core/capability.js';
 import { createAdminGuard } from '../core/http/admin-auth.js';
+import type { Capability, CapabilityContext } from '../ports/capability.js';
 import type { MqttPort } from '../ports/mqtt.js';
-import type { SinkConfig } from './config.js';
+import type { EdgeConfig, SinkConfig } from './config.js';
 import { createDecoder } from './decode/index.js';
 import { compileTopicPattern } from './decode/topic.js';
 import { Fanout } from './fanout.js';
@@ -32,8 +32,11 @@ export interface EdgeOptions {
  * Edge telemetry: MQTT intake (embedded Aedes broker or external client) → decode → durable spool
  * → one runner per sink; live fan-out on /ws/telemetry; queries under /api/edge.
  */
-export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {}): Promise<Capability> {
-  const cfg = ctx.config.edge;
+export async function createEdge(
+  ctx: CapabilityContext<EdgeConfig>,
+  opts: EdgeOptions = {},
+): Promise<Capability> {
+  const cfg = ctx.config;
   const logger = ctx.logger.child({ capability: 'edge' });
   const dataDir = ctx.dataDir;
   const file = (f: string) => (isAbsolute(f) ? f : resolve(dataDir, f));
@@ -187,7 +190,7 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
 
   const guard = createAdminGuard({
     token: cfg.adminToken,
-    gov: ctx.config.profile === 'gov',
+    gov: ctx.shared.profile === 'gov',
     key: 'edge.adminToken',
     what: 'the edge API',
   });
@@ -199,7 +202,7 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
       await app.register(
         async (scope) => {
           guard.hook(scope);
-          await edgeRoutes(scope, { query, spool, bodyLimitBytes: ctx.config.http.bodyLimitBytes });
+          await edgeRoutes(scope, { query, spool });
         },
         {
           prefix: '/api/edge',

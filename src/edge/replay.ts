@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import type { KapokConfig } from '../core/config/index.js';
+import type { KapokConfig } from '../config.js';
 import { createDecoder } from './decode/index.js';
 import { Spool } from './spool/spool.js';
 

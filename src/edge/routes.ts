@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { KapokError } from '../core/errors.js';
-import { sendError, toKapokError } from '../core/http/server.js';
 import { AGGS, type Agg, type EmbeddedQuery } from './sinks/embedded/query.js';
 import type { Spool } from './spool/spool.js';
 
@@ -34,9 +33,8 @@ type Q = Record<string, string | undefined>;
 /** /api/edge: range queries, devices, dead letters (embedded sink). */
 export async function edgeRoutes(
   app: FastifyInstance,
-  d: { query: EmbeddedQuery | null; spool: Spool; bodyLimitBytes: number },
+  d: { query: EmbeddedQuery | null; spool: Spool },
 ): Promise<void> {
-  app.setErrorHandler((err, _req, reply) => sendError(reply, toKapokError(err, d.bodyLimitBytes)));
   const needQuery = () => {
     if (!d.query)
       throw new KapokError(

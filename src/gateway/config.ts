@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { secret } from '../core/config/secret.js';
 
 /**
- * The `gateway` section of the one config schema (composed in core/config/schema.ts). Cross-field
+ * The `gateway` section of the one config schema (composed in src/config.ts). Cross-field
  * rules (targets naming known providers, unique names) are checked here so `kapok config check`
  * reports them with their key path.
  */
@@ -206,3 +206,10 @@ export type GatewayConfig = z.infer<typeof gatewaySchema>;
 export type ProviderConfig = GatewayConfig['providers'][number];
 export type ModelConfig = GatewayConfig['models'][number];
 export type TargetConfig = z.infer<typeof target>;
+
+/** Providers' `apiKeyEnv` get their key from the environment the config loader hands over. */
+export function resolveGatewayEnvRefs(cfg: GatewayConfig, env: NodeJS.ProcessEnv): void {
+  for (const p of cfg.providers) {
+    if (p.apiKeyEnv && p.apiKey === null) p.apiKey = env[p.apiKeyEnv] || null;
+  }
+}

@@ -1,109 +1,21 @@
-import type { Capability, CapabilityContext } from '../core/capability.js';
-import { Authenticator } from './auth/index.js';
-import { GATEWAY_MIGRATIONS, KeyStore } from './auth/key-store.js';
+import type { Store } from '../ports/store.js';
+import { KeyStore } from './auth/key-store.js';
 import { KeyService } from './auth/keys.js';
-import { createGatewayMetrics } from './metrics.js';
-import { QuotaService } from './quota/service.js';
-import { adminRoutes } from './routes/admin.js';
-import { v1Routes } from './routes/v1.js';
-import { Router } from './routing/router.js';
-import { loadTokenCounter, type TokenCounter, type TokenizerName } from './routing/tokens.js';
-import { createUpstream, type Upstream } from './upstream/pool.js';
-import { UsageRecorder } from './usage/recorder.js';
+import type { GatewayConfig } from './config.js';
 
+export type { KeyInfo } from './auth/key-store.js';
+export type { KeyService } from './auth/keys.js';
 /**
- * The LLM gateway capability: OpenAI-compatible /v1 in front of the configured upstreams, and the
- * admin API under /api/gateway. Everything is built here from config and the context's ports.
+ * The gateway's public surface: its factory (wired by src/app.ts) and what the `kapok keys`
+ * command may call. Everything else in src/gateway is the capability's own.
  */
-export async function createGateway(ctx: CapabilityContext): Promise<Capability> {
-  const cfg = ctx.config.gateway;
-  const logger = ctx.logger.child({ capability: 'gateway' });
-  await ctx.store.migrate(GATEWAY_MIGRATIONS);
+export { createGateway } from './capability.js';
 
-  const upstreams = new Map<string, Upstream>(cfg.providers.map((p, i) => [p.name, createUpstream(p, i)]));
-  const tokenizers = new Map<string, TokenCounter>();
-  for (const name of new Set<TokenizerName>(cfg.models.map((m) => m.tokenizer))) {
-    tokenizers.set(name, await loadTokenCounter(name));
-  }
-  const router = new Router({
-    config: cfg,
-    upstreams,
-    tokenizers,
-    onCircuitChange: (target, state) =>
-      (state === 'closed' ? logger.info.bind(logger) : logger.warn.bind(logger))(
-        { target, state },
-        `circuit ${state}`,
-      ),
+/** Key management straight on the Store, uncached, as `kapok keys` does beside a running Kapok. */
+export function keyAdmin(store: Store, config: GatewayConfig): KeyService {
+  return new KeyService({
+    store: new KeyStore(store),
+    knownModels: new Set(config.models.map((m) => m.name)),
+    cacheMs: 0,
   });
-  const metrics = createGatewayMetrics(ctx.metrics.registry, () => router.circuitStates());
-  const keys = new KeyService({
-    store: new KeyStore(ctx.store),
-    knownModels: new Set(router.routes.keys()),
-    cacheMs: cfg.auth.keyCacheMs,
-  });
-  const auth = new Authenticator(cfg, cfg.auth.apiKeys ? keys : null);
-  const quota = new QuotaService(ctx.kv, {
-    failOpen: cfg.limits.failOpen,
-    logger,
-    onFailOpen: () => metrics.quotaFailOpen.inc(),
-  });
-  const usage = new UsageRecorder({
-    store: ctx.store,
-    logger,
-    ...cfg.usage,
-    onDrop: (n) => metrics.usageDropped.inc(n),
-  });
-
-  ctx.health.register({
-    name: 'gateway',
-    kind: 'capability',
-    check: () => {
-      const circuits = router.circuitStates();
-      const open = Object.entries(circuits)
-        .filter(([, s]) => s !== 'closed')
-        .map(([t]) => t);
-      return {
-        ready: true,
-        detail: { models: router.routes.size, circuits, open, usageQueue: usage.pending },
-      };
-    },
-  });
-
-  const deps = {
-    cfg,
-    tracing: ctx.tracing,
-    logger,
-    metrics,
-    quota,
-    usage,
-    auth,
-    router,
-    bodyLimitBytes: ctx.config.http.bodyLimitBytes,
-    startedAtSec: Math.floor(Date.now() / 1000),
-  };
-
-  return {
-    name: 'gateway',
-    async routes(app) {
-      await app.register((scope) => v1Routes(scope, deps), { prefix: '/v1' });
-      await app.register(
-        (scope) =>
-          adminRoutes(scope, {
-            adminToken: cfg.auth.adminToken,
-            keys,
-            store: ctx.store,
-            usage,
-            bodyLimitBytes: ctx.config.http.bodyLimitBytes,
-          }),
-        { prefix: '/api/gateway' },
-      );
-    },
-    async start() {
-      usage.start();
-    },
-    async stop() {
-      await usage.stop();
-      await Promise.allSettled([...upstreams.values()].map((u) => u.pool.close()));
-    },
-  };
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { secret } from '../core/config/secret.js';
 
 /**
- * The `inference` section of the one config schema (composed in core/config/schema.ts), and the
+ * The `inference` section of the one config schema (composed in src/config.ts), and the
  * per-model `config.yaml` schema of the model repository. Defaults live here; kapok.example.yaml and
  * docs/inference.md mirror them.
  */

@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
-import type { Capability, CapabilityContext } from '../core/capability.js';
 import { VERSION } from '../core/version.js';
+import type { Capability, CapabilityContext } from '../ports/capability.js';
+import type { InferenceConfig } from './config.js';
 import { BodyDecoder } from './decoder.js';
 import { createInferenceMetrics } from './metrics.js';
 import { Repository } from './repository.js';
@@ -15,8 +16,8 @@ import { InferenceService } from './service.js';
 /** Live instances, so tests in the same process can reach a runner's test hooks (stall, crash). */
 export const liveInstances = new Set<InferenceService>();
 
-export async function createInference(ctx: CapabilityContext): Promise<Capability> {
-  const cfg = ctx.config.inference;
+export async function createInference(ctx: CapabilityContext<InferenceConfig>): Promise<Capability> {
+  const cfg = ctx.config;
   const logger = ctx.logger.child({ capability: 'inference' });
   const metrics = createInferenceMetrics(ctx.metrics.registry);
   const root = isAbsolute(cfg.repository) ? cfg.repository : resolve(process.cwd(), cfg.repository);
@@ -54,7 +55,7 @@ export async function createInference(ctx: CapabilityContext): Promise<Capabilit
             maxRequestBytes: cfg.maxRequestBytes,
             decoder,
             adminToken: cfg.adminToken,
-            gov: ctx.config.profile === 'gov',
+            gov: ctx.shared.profile === 'gov',
             isReady: () => scanned && !ctx.health.stopping,
           }),
         { prefix: '/v2' },
@@ -67,14 +68,14 @@ export async function createInference(ctx: CapabilityContext): Promise<Capabilit
       try {
         grpc = await startGrpcServer({
           service,
-          port: ctx.config.grpc.port,
-          host: ctx.config.http.host,
+          port: ctx.shared.grpc.port,
+          host: ctx.shared.http.host,
           maxMessageBytes: cfg.maxRequestBytes,
           serverVersion: VERSION,
           isReady: () => scanned && !ctx.health.stopping,
           logger,
           adminToken: cfg.adminToken,
-          gov: ctx.config.profile === 'gov',
+          gov: ctx.shared.profile === 'gov',
         });
       } catch (err) {
         // stop() is only called for capabilities that started: end the workers here.

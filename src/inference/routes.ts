@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isKapokError, KapokError } from '../core/errors.js';
-import { toKapokError } from '../core/http/server.js';
+import { KapokError } from '../core/errors.js';
+import { errorHandler } from '../core/http/errors.js';
 import { checkAdmin } from './admin.js';
 import type { BodyDecoder } from './decoder.js';
 import { toRaw } from './raw.js';
@@ -43,17 +43,7 @@ export async function inferenceRoutes(app: FastifyInstance, opts: RestOptions): 
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.maxRequestBytes }, (_req, body, done) =>
     done(null, body),
   );
-  app.setErrorHandler((err, req, reply) => {
-    let e = isKapokError(err) ? err : toKapokError(err, opts.maxRequestBytes);
-    if (e.code === 'KAPOK_HTTP_BODY_TOO_LARGE')
-      e = new KapokError(
-        'KAPOK_HTTP_BODY_TOO_LARGE',
-        `request body exceeds ${opts.maxRequestBytes} bytes (inference.maxRequestBytes)`,
-      );
-    if (e.status >= 500) req.log.error({ code: e.code, err }, 'inference request failed');
-    else req.log.debug({ code: e.code, msg: e.message }, 'inference request rejected');
-    oipError(reply, e);
-  });
+  app.setErrorHandler(errorHandler({ bodyLimitKey: 'inference.maxRequestBytes', send: oipError }));
   app.setNotFoundHandler((req, reply) => {
     oipError(
       reply,

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { KapokError } from '../core/errors.js';
-import { sendError, toKapokError } from '../core/http/server.js';
 import { zoneSchema } from './config.js';
 import type { Dispatcher } from './dispatch.js';
 import type { DropReason, Engine } from './engine.js';
@@ -35,15 +34,12 @@ export interface V2xRouteDeps {
   dispatcher: Dispatcher;
   warnings: () => readonly Warning[];
   metrics: V2xMetrics;
-  bodyLimitBytes: number;
   maxBatch: number;
   onZonesChanged: () => void;
 }
 
 /** /api/v2x: batches of messages, vehicles, warnings, zones, strategies, stats. */
 export async function v2xRoutes(app: FastifyInstance, d: V2xRouteDeps): Promise<void> {
-  app.setErrorHandler((err, _req, reply) => sendError(reply, toKapokError(err, d.bodyLimitBytes)));
-
   /**
    * Body: { "messages": [MessageFrame JSON, …] } and/or { "uper": ["<base64 UPER>", …] }. Each is
    * processed as if received over MQTT now; the answer counts accepted and dropped by reason, and

@@ -3,7 +3,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { configSchema, leafPaths, loadConfig, redact } from '../../src/core/config/index.js';
+import { configSchema, loadKapokConfig } from '../../src/config.js';
+import { leafPaths, redact } from '../../src/core/config/index.js';
 import { isKapokError } from '../../src/core/errors.js';
 import { tmpDir, tmpFile } from '../helpers/tmp.js';
 
@@ -13,7 +14,7 @@ const defaults = () => configSchema.parse({});
 /** Loads a YAML text with the given env, in an empty cwd (so no stray ./kapok.yaml is read). */
 function load(yamlText: string | null, env: Record<string, string> = {}) {
   const file = yamlText === null ? undefined : tmpFile('kapok.yaml', yamlText);
-  return loadConfig({ file, env, cwd: tmpDir() });
+  return loadKapokConfig({ file, env, cwd: tmpDir() });
 }
 
 function rejects(fn: () => unknown, code: string, ...fragments: (string | RegExp)[]) {
@@ -61,7 +62,7 @@ describe('config: defaults and the example file', () => {
   it('reads ./kapok.yaml from the working directory when no --config is given', () => {
     const cwd = tmpDir();
     writeFileSync(join(cwd, 'kapok.yaml'), 'region: shenzhen\n');
-    const { config, file } = loadConfig({ env: {}, cwd });
+    const { config, file } = loadKapokConfig({ env: {}, cwd });
     assert.equal(config.region, 'shenzhen');
     assert.equal(file, join(cwd, 'kapok.yaml'));
   });
@@ -186,11 +187,11 @@ describe('config: bad input gets one clear line', () => {
 
   it('a missing or oversized file, or a folder, is a file error', () => {
     rejects(
-      () => loadConfig({ file: '/nonexistent/kapok.yaml', env: {} }),
+      () => loadKapokConfig({ file: '/nonexistent/kapok.yaml', env: {} }),
       'KAPOK_CONFIG_FILE',
       '/nonexistent/kapok.yaml',
     );
-    rejects(() => loadConfig({ file: tmpDir(), env: {} }), 'KAPOK_CONFIG_FILE', 'not a regular file');
+    rejects(() => loadKapokConfig({ file: tmpDir(), env: {} }), 'KAPOK_CONFIG_FILE', 'not a regular file');
     rejects(() => load(`region: ${'x'.repeat(1024 * 1024 + 10)}\n`), 'KAPOK_CONFIG_FILE', 'larger than');
   });
 

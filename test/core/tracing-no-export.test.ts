@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { configSchema } from '../../src/core/config/index.js';
+import { configSchema } from '../../src/config.js';
 import { createHttpServer, type FastifyInstance } from '../../src/core/http/server.js';
 import { createHttpClient } from '../../src/core/http-client.js';
 import { createLogger } from '../../src/core/log.js';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { configSchema, redact } from '../../src/core/config/index.js';
+import { configSchema } from '../../src/config.js';
+import { redact } from '../../src/core/config/index.js';
 import { kapok } from '../helpers/cli.js';
 import { tmpFile } from '../helpers/tmp.js';
 

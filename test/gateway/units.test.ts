@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
-import { loadConfig, redact } from '../../src/core/config/index.js';
-import { configSchema } from '../../src/core/config/schema.js';
+import { configSchema, loadKapokConfig } from '../../src/config.js';
+import { redact } from '../../src/core/config/index.js';
 import { anthropicProvider } from '../../src/gateway/providers/anthropic/index.js';
 import { openaiProvider } from '../../src/gateway/providers/openai/index.js';
 import { MAX_EVENT_BYTES, SseParser } from '../../src/gateway/proxy/sse.js';
@@ -67,7 +67,7 @@ describe('gateway config', () => {
       'kapok.yaml',
       `gateway:\n  providers: [{ name: a, type: openai, baseUrl: "http://h/v1", apiKeyEnv: UP_KEY }]\n  auth: { adminToken: "0123456789abcdef-admin" }\n`,
     );
-    const loaded = loadConfig({ file, env: { UP_KEY: 'sk-upstream-secret' } });
+    const loaded = loadKapokConfig({ file, env: { UP_KEY: 'sk-upstream-secret' } });
     assert.equal(loaded.config.gateway.providers[0]?.apiKey, 'sk-upstream-secret');
     const shown = JSON.stringify(redact(configSchema, loaded.config));
     assert.ok(!shown.includes('sk-upstream-secret') && !shown.includes('admin"'), shown);

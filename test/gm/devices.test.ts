@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/core/config/index.js';
+import { configSchema } from '../../src/config.js';
 import { isKapokError } from '../../src/core/errors.js';
 import { authenticateDevice, authRequestBody, type DeviceCredentials } from '../../src/gm/client.js';
 import { fromHex, toHex } from '../../src/gm/crypto/bytes.js';

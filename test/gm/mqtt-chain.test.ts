@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/core/config/index.js';
+import { configSchema } from '../../src/config.js';
 import { authenticateDevice, type DeviceCredentials } from '../../src/gm/client.js';
 import { fromHex } from '../../src/gm/crypto/bytes.js';
 import { payloadKey, sealPayload } from '../../src/gm/payload.js';

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createMemoryKV } from '../../src/adapters/memory/kv.js';
 import { isKapokError } from '../../src/core/errors.js';
-import { CORE_MIGRATIONS } from '../../src/core/migrations.js';
 import { DeviceAuthenticator } from '../../src/gm/auth.js';
 import { authRequestBody, type DeviceCredentials } from '../../src/gm/client.js';
 import { fromHex } from '../../src/gm/crypto/bytes.js';
@@ -22,7 +21,7 @@ const FACTORY = 'factory-secret-for-tests';
 export async function rotationFlow(store: Store): Promise<void> {
   const kv = await createMemoryKV({ maxKeys: 1000 });
   try {
-    await store.migrate([...CORE_MIGRATIONS, ...GM_MIGRATIONS]);
+    await store.migrate(GM_MIGRATIONS);
     const keyring = await Keyring.open(store, KEK, undefined, 0); // maxAge 0: sees every rotation
     const registry = new DeviceRegistry(store, keyring, {
       keyWrap: 'pbkdf2',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { configSchema } from '../../src/core/config/index.js';
+import { configSchema } from '../../src/config.js';
 import { inferenceSchema, modelConfigSchema, resolveModelConfig } from '../../src/inference/config.js';
 
 describe('inference config', () => {

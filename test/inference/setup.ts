@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { convModel, mlpModel, typesModel, writeModel } from '../../scripts/onnx-models.js';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/core/config/index.js';
+import { configSchema } from '../../src/config.js';
 import { liveInstances } from '../../src/inference/index.js';
 import type { InferenceService } from '../../src/inference/service.js';
 import { captureLogs } from '../helpers/logs.js';

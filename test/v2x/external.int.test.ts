@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/core/config/index.js';
+import { configSchema } from '../../src/config.js';
 import { encodeFrame } from '../../src/v2x/frames.js';
 import { loadScenarios } from '../../src/v2x/sim/scenario.js';
 import { World } from '../../src/v2x/sim/world.js';

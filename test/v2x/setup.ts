@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { request } from 'undici';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/core/config/index.js';
+import { configSchema } from '../../src/config.js';
 import { captureLogs } from '../helpers/logs.js';
 
 export interface V2xApp {

@@ -1,3 +1,10 @@
-export { ConfigError, type LoadedConfig, type LoadOptions, loadConfig } from './load.js';
-export { CAPABILITIES, type CapabilityName, configSchema, type KapokConfig } from './schema.js';
+export {
+  ConfigError,
+  type ConfigSpec,
+  type LoadedConfig,
+  type LoadOptions,
+  loadConfig,
+} from './load.js';
+export { checkPlatform, type PlatformConfig, platformConfigSchema, platformShape } from './platform.js';
+export { secret, secretSchemas } from './secret.js';
 export { leafPaths, redact } from './walk.js';

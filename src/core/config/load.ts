@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { type ErrorCode, KapokError } from '../errors.js';
-import { configSchema, type KapokConfig } from './schema.js';
+import type { PlatformConfig } from './platform.js';
 import { fieldsOf, unwrap, upperSnake } from './walk.js';
 
 /** Environment variables with the KAPOK_ prefix that are not config overrides. */
@@ -11,8 +11,8 @@ const RESERVED_ENV = /^KAPOK_(CONFIG|REQUIRE_SERVICES|TEST_.*|BENCH_.*)$/;
 const ENV_PREFIX = 'KAPOK_';
 const MAX_FILE_BYTES = 1024 * 1024;
 
-export interface LoadedConfig {
-  config: KapokConfig;
+export interface LoadedConfig<C extends PlatformConfig = PlatformConfig> {
+  config: C;
   /** The file read, or null when running on defaults (+ environment). */
   file: string | null;
   /** Environment variables applied, by config path (`http.port` → `KAPOK_HTTP__PORT`). */
@@ -26,14 +26,28 @@ export interface LoadOptions {
   cwd?: string;
 }
 
+/** A configuration schema as the loader takes it: the composed zod schema and its env references. */
+export interface ConfigSpec<C extends PlatformConfig> {
+  schema: z.ZodType<C>;
+  /**
+   * Keys that name an environment variable (`apiKeyEnv`) get their value here, after validation:
+   * the loader hands over the environment so that only core/config reads `process.env`.
+   */
+  resolveEnvRefs?: (config: C, env: NodeJS.ProcessEnv) => void;
+}
+
 export class ConfigError extends KapokError {
   constructor(code: ErrorCode, message: string, cause?: unknown) {
     super(code, message, cause === undefined ? {} : { cause });
   }
 }
 
-/** Reads YAML + KAPOK_* overrides, validates against the one schema, applies profile rules. */
-export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+/** Reads YAML + KAPOK_* overrides, validates against the composed schema, applies profile rules. */
+export function loadConfig<C extends PlatformConfig>(
+  spec: ConfigSpec<C>,
+  opts: LoadOptions = {},
+): LoadedConfig<C> {
+  const { schema } = spec;
   const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
   const explicit = opts.file ?? env.KAPOK_CONFIG;
@@ -50,16 +64,16 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     file = resolve(cwd, 'kapok.yaml');
   }
   const raw = file ? readYaml(file) : {};
-  const envOverrides = applyEnv(raw, env);
-  const parsed = configSchema.safeParse(raw, { reportInput: true });
+  const envOverrides = applyEnv(schema, raw, env);
+  const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     throw new ConfigError(
       issueCode(parsed.error.issues),
-      formatIssues(parsed.error.issues, envOverrides, file),
+      formatIssues(schema, parsed.error.issues, envOverrides, file),
     );
   }
   const config = parsed.data;
-  resolveEnvRefs(config, env);
+  spec.resolveEnvRefs?.(config, env);
   if (config.profile === 'gov' && env.GOVERNMENT_ENV !== 'prod') {
     throw new ConfigError(
       'KAPOK_CONFIG_PROFILE',
@@ -67,13 +81,6 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     );
   }
   return { config, file, envOverrides };
-}
-
-/** Keys that name an environment variable (`apiKeyEnv`) get its value here: only core/config reads env. */
-function resolveEnvRefs(config: KapokConfig, env: NodeJS.ProcessEnv): void {
-  for (const p of config.gateway.providers) {
-    if (p.apiKeyEnv && p.apiKey === null) p.apiKey = env[p.apiKeyEnv] || null;
-  }
 }
 
 function readYaml(file: string): Record<string, unknown> {
@@ -123,7 +130,11 @@ function locate(text: string, offset: number): string {
 }
 
 /** Applies KAPOK_A__B_C=value onto raw (a.bC), mapping each part through the schema's own keys. */
-function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<string, string> {
+function applyEnv(
+  root: z.ZodType,
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Map<string, string> {
   const applied = new Map<string, string>();
   const names = Object.keys(env)
     .filter((n) => n.startsWith(ENV_PREFIX) && !RESERVED_ENV.test(n))
@@ -131,7 +142,7 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<str
   for (const name of names) {
     const value = env[name] as string;
     const parts = name.slice(ENV_PREFIX.length).split('__');
-    let schema: z.ZodType = configSchema;
+    let schema: z.ZodType = root;
     const path: string[] = [];
     for (const part of parts) {
       const fields = fieldsOf(schema);
@@ -190,6 +201,7 @@ function issueCode(issues: readonly Issue[]): ErrorCode {
 
 /** One line: `http.port: expected an integer <= 65535, found 70000 (from KAPOK_HTTP__PORT)`; issues joined by "; ". */
 export function formatIssues(
+  root: z.ZodType,
   issues: readonly Issue[],
   env: Map<string, string>,
   file: string | null,
@@ -198,11 +210,13 @@ export function formatIssues(
     const path = issue.path.map(String);
     const key = path.join('.') || '(top level)';
     // Never echo what was found under a secret key (a mistyped password is still a password).
-    const shown = isSecretPath(path) ? { ...issue, input: '***' } : issue;
+    const shown = isSecretPath(root, path) ? { ...issue, input: '***' } : issue;
     let text: string;
     switch (shown.code) {
       case 'unrecognized_keys':
-        return shown.keys.map((k) => `${[...path, k].join('.')}: unknown key${suggest(path, k)}`).join('; ');
+        return shown.keys
+          .map((k) => `${[...path, k].join('.')}: unknown key${suggest(root, path, k)}`)
+          .join('; ');
       case 'invalid_type':
         text = `expected ${shown.expected === 'int' ? 'an integer' : shown.expected}, found ${describe(shown.input)}`;
         break;
@@ -227,8 +241,8 @@ export function formatIssues(
   return lines.join('; ');
 }
 
-function isSecretPath(path: string[]): boolean {
-  let schema: z.ZodType = configSchema;
+function isSecretPath(root: z.ZodType, path: string[]): boolean {
+  let schema = root;
   for (const p of path) {
     const f = fieldsOf(schema)?.[p];
     if (!f) return false;
@@ -238,8 +252,8 @@ function isSecretPath(path: string[]): boolean {
   return false;
 }
 
-function suggest(path: string[], key: string): string {
-  let schema: z.ZodType = configSchema;
+function suggest(root: z.ZodType, path: string[], key: string): string {
+  let schema = root;
   for (const p of path) {
     const f = fieldsOf(schema)?.[p];
     if (!f) return '';

@@ -4,20 +4,20 @@ import type { Socket } from 'node:net';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import Fastify, {
   type FastifyBaseLogger,
-  type FastifyError,
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import type { KapokConfig } from '../config/index.js';
-import { ERROR_CATALOGUE, type ErrorCode, KapokError } from '../errors.js';
+import type { PlatformConfig } from '../config/index.js';
+import { type ErrorCode, KapokError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Tracing } from '../tracing.js';
+import { errorHandler, sendError } from './errors.js';
 
 export interface HttpServerDeps {
-  config: Pick<KapokConfig, 'http' | 'log'>;
+  config: Pick<PlatformConfig, 'http' | 'log'>;
   logger: Logger;
   metrics: Metrics;
   tracing: Tracing;
@@ -37,8 +37,9 @@ declare module 'fastify' {
 
 /**
  * The one Fastify instance on http.port. Capabilities mount as encapsulated plugins under their
- * prefix (`/v1`, `/v2`, `/api/<capability>`) and may set their own error handler for their wire
- * shape; everything else answers in Kapok's `{"error":{"code","message"}}` shape.
+ * prefix (`/v1`, `/v2`, `/api/<capability>`) and inherit its error handler; a protocol with its own
+ * wire shape (OpenAI's, OIP's) installs core's `errorHandler` with its own `send`. Everything else
+ * answers in Kapok's `{"error":{"code","message"}}` shape.
  */
 export function createHttpServer({
   config,
@@ -154,12 +155,7 @@ export function createHttpServer({
     );
   });
 
-  app.setErrorHandler((err: FastifyError | KapokError, req, reply) => {
-    const mapped = toKapokError(err, config.http.bodyLimitBytes);
-    if (mapped.status >= 500) req.log.error({ err }, 'request failed');
-    else req.log.debug({ code: mapped.code, msg: mapped.message }, 'request rejected');
-    sendError(reply, mapped);
-  });
+  app.setErrorHandler(errorHandler());
 
   return app;
 }
@@ -183,43 +179,6 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
-}
-
-export function sendError(reply: FastifyReply, err: KapokError): FastifyReply {
-  return reply.code(err.status).type('application/json; charset=utf-8').send(err.toJSON());
-}
-
-const FASTIFY_CODES: Record<string, ErrorCode> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'KAPOK_HTTP_BODY_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'KAPOK_HTTP_UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'KAPOK_HTTP_BAD_REQUEST',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'KAPOK_HTTP_BAD_REQUEST',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'KAPOK_HTTP_BAD_REQUEST',
-};
-
-/** Fastify's own errors (body limit, bad JSON, schema validation) become catalogue errors. */
-export function toKapokError(err: unknown, bodyLimitBytes?: number): KapokError {
-  if (err instanceof KapokError) return err;
-  const e = err as Partial<FastifyError> & { message?: string };
-  const mapped = e.code ? FASTIFY_CODES[e.code] : undefined;
-  if (mapped === 'KAPOK_HTTP_BODY_TOO_LARGE') {
-    const limit = bodyLimitBytes === undefined ? 'the configured limit' : `${bodyLimitBytes} bytes`;
-    return new KapokError(mapped, `request body exceeds ${limit}; send less or raise http.bodyLimitBytes`, {
-      cause: err,
-    });
-  }
-  if (mapped) return new KapokError(mapped, e.message ?? ERROR_CATALOGUE[mapped].summary, { cause: err });
-  if (e.validation)
-    return new KapokError('KAPOK_HTTP_BAD_REQUEST', e.message ?? 'invalid request', { cause: err });
-  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
-    return new KapokError('KAPOK_HTTP_BAD_REQUEST', e.message ?? 'bad request', {
-      status: e.statusCode,
-      cause: err,
-    });
-  }
-  return new KapokError('KAPOK_INTERNAL', 'internal error; see the server log for this request id', {
-    cause: err,
-  });
 }
 
 function truncate(s: string, n: number): string {

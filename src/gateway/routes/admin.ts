@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { KapokError } from '../../core/errors.js';
-import { sendError, toKapokError } from '../../core/http/server.js';
 import type { Store } from '../../ports/store.js';
 import type { KeyService } from '../auth/keys.js';
 import { queryUsage } from '../usage/query.js';
@@ -12,7 +11,6 @@ export interface AdminDeps {
   keys: KeyService;
   store: Store;
   usage: UsageRecorder;
-  bodyLimitBytes: number;
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest();
@@ -20,7 +18,6 @@ const sha = (s: string) => createHash('sha256').update(s).digest();
 /** /api/gateway: key management and usage totals, behind gateway.auth.adminToken. */
 export async function adminRoutes(app: FastifyInstance, d: AdminDeps): Promise<void> {
   const expected = d.adminToken ? sha(d.adminToken) : null;
-  app.setErrorHandler((err, _req, reply) => sendError(reply, toKapokError(err, d.bodyLimitBytes)));
 
   app.addHook('onRequest', (req, _reply, done) => {
     if (!expected) {

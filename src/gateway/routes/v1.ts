@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KapokError } from '../../core/errors.js';
-import { toKapokError } from '../../core/http/server.js';
+import { errorHandler } from '../../core/http/errors.js';
 import type { Authenticator, Principal } from '../auth/index.js';
 import { openAIError, sendOpenAIError } from '../errors.js';
 import type { Call, ProxyDeps } from '../proxy/call.js';
@@ -14,27 +14,21 @@ import type { Route, Router } from '../routing/router.js';
 export interface V1Deps extends ProxyDeps {
   auth: Authenticator;
   router: Router;
-  bodyLimitBytes: number;
   startedAtSec: number;
 }
 
 /** The OpenAI-compatible surface: /v1/chat/completions, /v1/embeddings, /v1/models. */
 export async function v1Routes(app: FastifyInstance, d: V1Deps): Promise<void> {
-  app.setErrorHandler((err, req, reply) => {
-    const e =
-      (err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-        ? new KapokError(
-            'KAPOK_HTTP_BODY_TOO_LARGE',
-            `request body exceeds ${d.cfg.bodyLimitBytes} bytes; send less or raise gateway.bodyLimitBytes`,
-          )
-        : err instanceof KapokError
-          ? err
-          : toKapokError(err, d.bodyLimitBytes);
-    if (e.status >= 500 && !(err instanceof KapokError)) req.log.error({ err }, 'gateway request failed');
-    const headers = e.details?.headers;
-    if (headers && typeof headers === 'object') reply.headers(headers as Record<string, string>);
-    return sendOpenAIError(reply, e);
-  });
+  app.setErrorHandler(
+    errorHandler({
+      bodyLimitKey: 'gateway.bodyLimitBytes',
+      send: (reply, e) => {
+        const headers = e.details?.headers;
+        if (headers && typeof headers === 'object') reply.headers(headers as Record<string, string>);
+        return sendOpenAIError(reply, e);
+      },
+    }),
+  );
   app.setNotFoundHandler((req, reply) =>
     reply
       .code(404)

@@ -1,17 +1,12 @@
 import { z } from 'zod';
-import { edgeSchema } from '../../edge/config.js';
-import { gatewaySchema } from '../../gateway/config.js';
-import { gmSchema } from '../../gm/config.js';
-import { inferenceSchema } from '../../inference/config.js';
-import { v2xSchema } from '../../v2x/config.js';
 import { secret } from './secret.js';
 
 /**
- * The one configuration schema. Defaults live here and nowhere else; kapok.example.yaml mirrors them
- * (a test keeps the two equal). Objects are strict: an unknown key is an error, never ignored.
+ * The platform's own sections of the configuration (region, http, store, ...). The whole schema is
+ * composed at the top (src/config.ts) from these and each capability's section, so core knows no
+ * capability. Defaults live in the schemas and nowhere else; kapok.example.yaml mirrors them (a test
+ * keeps the two equal). Objects are strict: an unknown key is an error, never ignored.
  */
-
-export { secretSchemas } from './secret.js';
 
 const port = z.number().int().min(0).max(65535); // 0 = an ephemeral port (tests, benchmarks)
 const ms = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -75,45 +70,37 @@ const kv = z.strictObject({
   maxKeys: z.number().int().min(1).max(100_000_000).default(100_000),
 });
 
-export const configSchema = z
-  .strictObject({
-    region: z.string().min(1).default('guangzhou'),
-    profile: z.enum(['default', 'gov']).default('default'),
-    dataDir: z.string().min(1).default('./data'),
-    /** Longest a SIGTERM/SIGINT drain waits for in-flight requests before cutting them. */
-    shutdownTimeoutMs: ms(0, 600_000).default(10_000),
-    http: http.prefault({}),
-    grpc: z.strictObject({ port: port.default(8081) }).prefault({}),
-    log: log.prefault({}),
-    tracing: tracing.prefault({}),
-    store: store.prefault({}),
-    kv: kv.prefault({}),
-    gateway: gatewaySchema.prefault({}),
-    inference: inferenceSchema.prefault({}),
-    edge: edgeSchema.prefault({}),
-    v2x: v2xSchema.prefault({}),
-    gm: gmSchema.prefault({}),
-  })
-  .superRefine((c, ctx) => {
-    if (c.store.driver === 'postgres' && !c.store.url) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['store', 'url'],
-        message: 'required when store.driver is postgres',
-      });
-    }
-    if (c.v2x.enabled && !c.edge.enabled) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['v2x', 'enabled'],
-        message: 'v2x.enabled needs edge.enabled: true (V2X messages arrive through the edge MQTT intake)',
-      });
-    }
-    if (c.kv.driver === 'redis' && !c.kv.url) {
-      ctx.addIssue({ code: 'custom', path: ['kv', 'url'], message: 'required when kv.driver is redis' });
-    }
-  });
+/** The platform's top-level keys, to spread into the composed schema beside the capability sections. */
+export const platformShape = {
+  region: z.string().min(1).default('guangzhou'),
+  profile: z.enum(['default', 'gov']).default('default'),
+  dataDir: z.string().min(1).default('./data'),
+  /** Longest a SIGTERM/SIGINT drain waits for in-flight requests before cutting them. */
+  shutdownTimeoutMs: ms(0, 600_000).default(10_000),
+  http: http.prefault({}),
+  grpc: z.strictObject({ port: port.default(8081) }).prefault({}),
+  log: log.prefault({}),
+  tracing: tracing.prefault({}),
+  store: store.prefault({}),
+  kv: kv.prefault({}),
+};
 
-export type KapokConfig = z.infer<typeof configSchema>;
-export type CapabilityName = 'gateway' | 'inference' | 'edge' | 'v2x' | 'gm';
-export const CAPABILITIES: readonly CapabilityName[] = ['gateway', 'inference', 'edge', 'v2x', 'gm'];
+const platformSchema = z.strictObject(platformShape);
+export type PlatformConfig = z.infer<typeof platformSchema>;
+
+/** Cross-field rules of the platform sections; the composed schema runs them in its superRefine. */
+export function checkPlatform(c: PlatformConfig, ctx: z.RefinementCtx): void {
+  if (c.store.driver === 'postgres' && !c.store.url) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['store', 'url'],
+      message: 'required when store.driver is postgres',
+    });
+  }
+  if (c.kv.driver === 'redis' && !c.kv.url) {
+    ctx.addIssue({ code: 'custom', path: ['kv', 'url'], message: 'required when kv.driver is redis' });
+  }
+}
+
+/** The platform sections alone: a configuration schema for core's own tests and tools. */
+export const platformConfigSchema = platformSchema.superRefine(checkPlatform);

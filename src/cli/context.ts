@@ -1,0 +1,43 @@
+import { ensureDataDir, openStore, resolveDataDir } from '../app.js';
+import { type KapokConfig, type KapokLoadedConfig, loadKapokConfig } from '../config.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { ALL_MIGRATIONS } from '../migrations.js';
+import type { Store } from '../ports/store.js';
+
+/**
+ * The one bootstrap of every `kapok` subcommand that works on Kapok's state: the configuration as
+ * `kapok up` reads it (`--config`, ./kapok.yaml, KAPOK_* overrides), the same dataDir resolution
+ * and creation, the configured Store with every migration applied, and a logger on stderr (stdout
+ * is for the command's output).
+ */
+export interface CliContext {
+  loaded: KapokLoadedConfig;
+  config: KapokConfig;
+  dataDir: string;
+  logger: Logger;
+  store: Store;
+}
+
+/** The config alone, for commands that only talk to a running Kapok (`kapok edge tail`, `kapok models`). */
+export function cliConfig(opts: { config?: string | undefined }): KapokLoadedConfig {
+  return loadKapokConfig({ file: opts.config });
+}
+
+/** Runs `fn` with the context and closes the Store after it, also when it throws. */
+export async function withCliContext<T>(
+  opts: { config?: string | undefined },
+  fn: (ctx: CliContext) => Promise<T>,
+): Promise<T> {
+  const loaded = cliConfig(opts);
+  const logger = createLogger({ level: 'warn', destination: process.stderr });
+  const dataDir = resolveDataDir(loaded);
+  // PostgreSQL needs no local folder; SQLite (and the gm key files) do. Same mkdir as `kapok up`.
+  if (loaded.config.store.driver === 'sqlite') ensureDataDir(dataDir);
+  const store = await openStore(loaded, dataDir, logger);
+  try {
+    await store.migrate(ALL_MIGRATIONS);
+    return await fn({ loaded, config: loaded.config, dataDir, logger, store });
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,109 @@
+import { availableParallelism } from 'node:os';
+import { Counter } from 'prom-client';
+import { KapokError } from '../core/errors.js';
+import type { CapabilityFactory } from '../ports/capability.js';
+import { DeviceAuthenticator } from './auth.js';
+import type { GmConfig } from './config.js';
+import { createSm9VerifyPool } from './crypto/sm9/pool.js';
+import { DeviceRegistry } from './devices.js';
+import { Keyring, readKek } from './keystore.js';
+import { GM_MIGRATIONS } from './migrations.js';
+import { openPayload, payloadKey } from './payload.js';
+import { gmRoutes } from './routes.js';
+
+/**
+ * The gm capability: KGC master keys (created on first start, SM4-GCM under the KEK in the Store),
+ * device registry, device authentication with SM9 and SM2SM3 device tokens, under /api/gm.
+ * Device tokens are offered to later capabilities as the `deviceTokens` port: the edge MQTT intake
+ * accepts them as passwords.
+ */
+export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
+  const cfg = ctx.config;
+  const kek = readKek(cfg);
+  await ctx.store.migrate(GM_MIGRATIONS);
+  const keyring = await Keyring.open(ctx.store, kek, ctx.logger);
+  keyring.loaded.sign.publicKey.gt(); // the g table, built here rather than on the first device's request
+  // Verification is most of an authentication's CPU and the main thread mostly waits on it, so by
+  // default every core gets a worker (npm run bench -- gm: about twice one worker's rate on 2 cores).
+  const workers = cfg.verifyWorkers ?? availableParallelism();
+  const pool = workers > 0 ? createSm9VerifyPool({ size: workers }) : null;
+  const authTotal = new Counter({
+    name: 'kapok_gm_device_auth_total',
+    help: 'Device authentications by result: ok, or the KAPOK_GM_* / KAPOK_HTTP_* code that refused them.',
+    labelNames: ['result'] as const,
+    registers: [ctx.metrics.registry],
+  });
+  const registry = new DeviceRegistry(ctx.store, keyring, cfg);
+  const auth = new DeviceAuthenticator({
+    registry,
+    kv: ctx.kv,
+    keys: keyring,
+    tokenTtlSeconds: cfg.tokenTtlSeconds,
+    authWindowSeconds: cfg.authWindowSeconds,
+    rotationOverlapSeconds: cfg.rotationOverlapSeconds,
+    ...(pool ? { verify: (job) => pool.verify(job) } : {}),
+    onResult: (result) => authTotal.inc({ result }),
+  });
+  // Payload keys derive from each device's SM9 key, which the KGC extracts again (~1 ms): cache them.
+  const protectedGroups = new Set(cfg.payloadProtection.groups);
+  const payloadKeys = new Map<string, Uint8Array>();
+  const payloadKeyOf = async (serial: string): Promise<Uint8Array> => {
+    const hit = payloadKeys.get(serial);
+    if (hit) return hit;
+    const d = await registry.get(serial);
+    if (!d) throw new KapokError('KAPOK_GM_DECRYPT_FAILED', `device ${serial} is not registered`);
+    let entry = (await keyring.current()).signKeys.get(d.signKeyId);
+    if (!entry) entry = (await keyring.current(true)).signKeys.get(d.signKeyId);
+    if (!entry)
+      throw new KapokError('KAPOK_GM_DECRYPT_FAILED', `device ${serial}: its KGC key is gone; reissue it`);
+    const key = payloadKey(entry.key.extract(serial).toBytes());
+    if (payloadKeys.size >= 10_000) payloadKeys.delete(payloadKeys.keys().next().value as string);
+    payloadKeys.set(serial, key);
+    return key;
+  };
+  const payloadRejected = new Counter({
+    name: 'kapok_gm_payload_rejected_total',
+    help: 'Telemetry payloads of protected device groups refused: tampered, moved to another topic, or not sealed.',
+    registers: [ctx.metrics.registry],
+  });
+  ctx.health.register({
+    name: 'gm',
+    kind: 'capability',
+    check: () => ({
+      ready: true,
+      detail: { verifyWorkers: pool?.size ?? 0, pendingVerifications: pool?.pending ?? 0 },
+    }),
+  });
+  return {
+    name: 'gm',
+    prefix: '/api/gm',
+    provides: {
+      deviceTokens: {
+        verify: async (token) => {
+          const c = await auth.verifyToken(token);
+          return { device: c.sub, group: c.grp, expiresAt: c.exp * 1000 };
+        },
+        active: async (device) => (await registry.get(device))?.status === 'active',
+        openPayload: async (device, group, topic, payload) => {
+          // Plain groups never touch the store; protected ones look the device up once (key cache).
+          if (!protectedGroups.has(group)) return payload;
+          try {
+            return Buffer.from(openPayload(await payloadKeyOf(device), topic, payload));
+          } catch (err) {
+            payloadRejected.inc();
+            throw err;
+          }
+        },
+        onRevoked: (listener) => {
+          const off = registry.onRevoked((serial) => {
+            payloadKeys.delete(serial);
+            listener(serial);
+          });
+          return off;
+        },
+      },
+    },
+    routes: (app) => gmRoutes(app, { registry, auth, keys: keyring, adminToken: cfg.adminToken }),
+    stop: async () => pool?.close(),
+  };
+};

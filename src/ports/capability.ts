@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify';
+import type { Health } from '../core/health.js';
+import type { Logger } from '../core/log.js';
+import type { Metrics } from '../core/metrics.js';
+import type { Tracing } from '../core/tracing.js';
+import type { SharedPorts } from './device-tokens.js';
+import type { KV } from './kv.js';
+import type { Store } from './store.js';
+
+/**
+ * The port between the wiring point (src/app.ts) and a capability: what a capability is handed,
+ * and what it hands back. It lives with the ports, not in core, because it names them (Store, KV):
+ * core stays the bottom layer that imports nothing of ours.
+ */
+
+/** The platform keys a capability may read besides its own section. */
+export interface SharedSettings {
+  readonly region: string;
+  readonly profile: 'default' | 'gov';
+  readonly http: { readonly host: string };
+  readonly grpc: { readonly port: number };
+}
+
+/** What the wiring point hands each capability: its own config section, core services and ports, never an adapter. */
+export interface CapabilityContext<C = unknown> {
+  /** The capability's own section of the configuration (`edge` for edge), validated with defaults. */
+  config: C;
+  shared: SharedSettings;
+  logger: Logger;
+  metrics: Metrics;
+  tracing: Tracing;
+  health: Health;
+  store: Store;
+  kv: KV;
+  /** Absolute data directory (dataDir resolved against the config file's folder), created and writable. */
+  dataDir: string;
+  /** Ports offered by capabilities started before this one (see Capability.provides). */
+  ports: SharedPorts;
+}
+
+/**
+ * A capability (gateway, inference, edge, v2x, gm). `routes` is registered as an encapsulated
+ * Fastify plugin under `prefix`, so its hooks and error handler stay its own.
+ */
+export interface Capability {
+  readonly name: string;
+  readonly prefix?: string;
+  routes?(app: FastifyInstance): Promise<void>;
+  /** Ports this capability offers those started after it (gm starts first: edge uses its tokens). */
+  readonly provides?: SharedPorts;
+  /** Called after routes are mounted and before the HTTP port opens. */
+  start?(): Promise<void>;
+  /** Called during shutdown after HTTP stopped taking requests; must finish in-flight work or give up. */
+  stop?(): Promise<void>;
+}
+
+/** A capability's factory: its context, and (for those that need engines) adapters app.ts built for it. */
+export type CapabilityFactory<C, D = undefined> = (ctx: CapabilityContext<C>, deps: D) => Promise<Capability>;

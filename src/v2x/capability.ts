@@ -1,0 +1,166 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { KapokError } from '../core/errors.js';
+import { createAdminGuard } from '../core/http/admin-auth.js';
+import type { Capability, CapabilityContext } from '../ports/capability.js';
+import { type V2xConfig, type Zone, zoneSchema } from './config.js';
+import { Dispatcher } from './dispatch.js';
+import { Engine } from './engine.js';
+import { formatOf } from './frames.js';
+import { Live } from './live.js';
+import { createV2xMetrics } from './metrics.js';
+import { v2xRoutes } from './routes.js';
+import { StrategyWal } from './wal.js';
+import type { Warning } from './warning.js';
+
+/** Zones set through the API survive restarts in this file (dataDir), over those in config. */
+const ZONES_FILE = 'v2x-zones.json';
+
+/**
+ * V2X engine: MQTT messages (through edge's MQTT port) and HTTP batches → Engine (geofences,
+ * state, risk) → warnings → strategies (WAL, QoS 1 publish until ack or expiry); live view on
+ * /ws/v2x; API under /api/v2x.
+ */
+export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capability> {
+  const cfg = ctx.config;
+  const logger = ctx.logger.child({ capability: 'v2x' });
+  const mqtt = ctx.ports.mqtt ?? null;
+  if (!mqtt)
+    throw new KapokError(
+      'KAPOK_START_FAILED',
+      'v2x needs the MQTT port of the edge capability: set edge.enabled: true (v2x starts after edge)',
+    );
+  const warnings: Warning[] = [];
+  let live: Live | null = null;
+  let dispatcher: Dispatcher | null = null;
+  const engine = new Engine({
+    cfg,
+    onWarning: (rw) => {
+      warnings.push(rw.warning);
+      if (warnings.length > cfg.warningsKept) warnings.splice(0, warnings.length - cfg.warningsKept);
+      dispatcher?.onWarning(rw);
+      live?.broadcast({ type: 'warning', warning: rw.warning });
+    },
+    onZone: (vehicle, zone, event) => live?.broadcast({ type: 'zone', vehicle, zone, event, at: Date.now() }),
+  });
+  const zonesFile = resolve(ctx.dataDir, ZONES_FILE);
+  loadZones(zonesFile, engine, logger);
+  const wal = new StrategyWal({
+    file: isAbsolute(cfg.wal.file) ? cfg.wal.file : resolve(ctx.dataDir, cfg.wal.file),
+    fsync: cfg.wal.fsync,
+    intervalMs: cfg.wal.intervalMs,
+    compactBytes: cfg.wal.compactBytes,
+  });
+  const replayed = wal.open();
+  const metrics = createV2xMetrics(ctx.metrics.registry, engine, () => dispatcher as Dispatcher);
+  const d = new Dispatcher({
+    wal,
+    mqtt,
+    ttlMs: cfg.strategy.ttlMs,
+    retryMs: cfg.strategy.retryMs,
+    maxPending: cfg.strategy.maxPending,
+    logger,
+    onLatency: (ms) => metrics.observe(ms),
+  });
+  dispatcher = d;
+  const restored = d.restore(replayed);
+  if (replayed.length || wal.corrupt)
+    logger.info({ ...restored, corruptTail: wal.corrupt > 0 }, 'v2x strategies replayed from the WAL');
+  live = new Live({
+    maxClients: cfg.ws.maxClients,
+    positionsEveryMs: cfg.ws.positionsEveryMs,
+    positions: () => {
+      const out = [];
+      for (const v of engine.vehicles.values())
+        out.push({ id: v.id, lat: v.lat, lon: v.lon, speedMs: v.speed, headingDeg: v.headingDeg });
+      return out;
+    },
+  });
+
+  const unsubscribe: Array<() => void> = [];
+  let sweeper: NodeJS.Timeout | undefined;
+  ctx.health.register({
+    name: 'v2x',
+    kind: 'capability',
+    check: () => ({
+      ready: true,
+      detail: { vehicles: engine.vehicles.size, pendingStrategies: d.pending, zones: engine.geofences.size },
+    }),
+  });
+
+  const guard = createAdminGuard({
+    token: cfg.adminToken,
+    gov: ctx.shared.profile === 'gov',
+    key: 'v2x.adminToken',
+    what: 'the v2x API',
+  });
+  return {
+    name: 'v2x',
+    async routes(app) {
+      await app.register(
+        async (scope) => {
+          guard.hook(scope);
+          await v2xRoutes(scope, {
+            engine,
+            dispatcher: d,
+            warnings: () => warnings,
+            metrics,
+            maxBatch: cfg.maxBatch,
+            onZonesChanged: () => saveZones(zonesFile, engine.geofences.list()),
+          });
+        },
+        { prefix: '/api/v2x' },
+      );
+      app.addHook('preClose', async () => live?.close());
+      app.server.on('upgrade', (req, socket, head) => {
+        if ((req.url ?? '').split('?')[0] === '/ws/v2x' && guard.upgrade(req, socket))
+          live?.upgrade(req, socket, head);
+      });
+    },
+    async start() {
+      unsubscribe.push(
+        mqtt.subscribe(cfg.topics, (topic, payload, _client, contentType) => {
+          engine.handlePayload(payload, formatOf(topic, payload, cfg.format, contentType), performance.now());
+        }),
+        mqtt.subscribe([cfg.strategy.ackTopic], (_topic, payload) => {
+          if (payload.length > 200) return;
+          let id = payload.toString('utf8').trim();
+          if (id.startsWith('{')) {
+            try {
+              id = String((JSON.parse(id) as { id?: unknown }).id ?? '');
+            } catch {
+              return;
+            }
+          }
+          d.ack(id);
+        }),
+      );
+      d.start();
+      sweeper = setInterval(() => engine.sweep(), 1000);
+      sweeper.unref();
+    },
+    async stop() {
+      for (const u of unsubscribe) u();
+      clearInterval(sweeper);
+      d.stop();
+      live?.close();
+      wal.close();
+    },
+  };
+}
+
+function loadZones(file: string, engine: Engine, logger: CapabilityContext['logger']): void {
+  if (!existsSync(file)) return;
+  try {
+    const list = JSON.parse(readFileSync(file, 'utf8')) as unknown[];
+    for (const z of list) engine.geofences.set(zoneSchema.parse(z));
+  } catch (err) {
+    logger.warn({ file, msg: (err as Error).message }, 'v2x zones file unreadable; using config zones only');
+  }
+}
+
+function saveZones(file: string, zones: Zone[]): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, JSON.stringify(zones));
+  renameSync(tmp, file);
+}
