@@ -59,6 +59,11 @@ export const ERROR_CATALOGUE = {
   },
   KAPOK_HTTP_HEADERS_TOO_LARGE: { status: 431, summary: 'The request headers exceed 16 KiB.' },
   KAPOK_HTTP_UNAUTHORIZED: { status: 401, summary: 'The request lacks valid credentials for an admin API.' },
+  KAPOK_HTTP_ADMIN_DISABLED: {
+    status: 403,
+    summary:
+      'No admin token is configured: the admin API answers loopback clients only (profile default) or no one (profile gov).',
+  },
   KAPOK_HTTP_SHUTTING_DOWN: { status: 503, summary: 'Kapok is draining for shutdown and takes no new work.' },
   KAPOK_INTERNAL: {
     status: 500,
@@ -125,10 +130,6 @@ export const ERROR_CATALOGUE = {
   KAPOK_GATEWAY_UNSUPPORTED: {
     status: 400,
     summary: 'The endpoint is not offered by the provider type behind this model.',
-  },
-  KAPOK_GATEWAY_ADMIN_DISABLED: {
-    status: 403,
-    summary: 'The gateway admin API is off because gateway.auth.adminToken is not set.',
   },
   KAPOK_GATEWAY_KEY_NOT_FOUND: { status: 404, summary: 'No API key has that id or name.' },
   // Edge telemetry.

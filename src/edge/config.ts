@@ -92,7 +92,7 @@ const DEFAULT_SINK = {
 export const edgeSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
-    /** Bearer token for /api/edge/* and /ws/telemetry; null: open under profile default, closed under gov. */
+    /** Bearer token for /api/edge/* and /ws/telemetry; null: loopback clients only under profile default, no one under gov. */
     adminToken: secret(z.string().min(16)).nullable().default(null),
     mqtt: mqtt.prefault({}),
     auth: auth.prefault({}),

@@ -193,6 +193,7 @@ export async function createEdge(
     gov: ctx.shared.profile === 'gov',
     key: 'edge.adminToken',
     what: 'the edge API',
+    logger: ctx.logger,
   });
   let stopped = false;
   return {

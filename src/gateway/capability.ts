@@ -1,3 +1,4 @@
+import { createAdminGuard } from '../core/http/admin-auth.js';
 import type { Capability, CapabilityContext } from '../ports/capability.js';
 import { Authenticator } from './auth/index.js';
 import { KeyStore } from './auth/key-store.js';
@@ -90,7 +91,13 @@ export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Prom
       await app.register(
         (scope) =>
           adminRoutes(scope, {
-            adminToken: cfg.auth.adminToken,
+            guard: createAdminGuard({
+              token: cfg.auth.adminToken,
+              gov: ctx.shared.profile === 'gov',
+              key: 'gateway.auth.adminToken',
+              what: 'the gateway admin API',
+              logger,
+            }),
             keys,
             store: ctx.store,
             usage,

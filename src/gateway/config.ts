@@ -100,7 +100,7 @@ export const gatewaySchema = z
           .prefault({}),
         /** Requests without credentials are served as subject "anonymous" (with default limits). */
         anonymous: z.boolean().default(false),
-        /** Bearer token for /api/gateway/* (keys, usage). Null: the admin API answers 403. */
+        /** Bearer token for /api/gateway/* (keys, usage); null: loopback clients only (profile default), no one (gov). */
         adminToken: secret(z.string().min(16)).nullable().default(null),
       })
       .prefault({}),

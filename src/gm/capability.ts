@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Counter } from 'prom-client';
 import { KapokError } from '../core/errors.js';
+import { createAdminGuard } from '../core/http/admin-auth.js';
 import type { CapabilityFactory } from '../ports/capability.js';
 import { DeviceAuthenticator } from './auth.js';
 import type { GmConfig } from './config.js';
@@ -34,6 +35,13 @@ export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
     registers: [ctx.metrics.registry],
   });
   const registry = new DeviceRegistry(ctx.store, keyring, cfg);
+  const admin = createAdminGuard({
+    token: cfg.adminToken,
+    gov: ctx.shared.profile === 'gov',
+    key: 'gm.adminToken',
+    what: 'the gm admin API',
+    logger: ctx.logger,
+  });
   const auth = new DeviceAuthenticator({
     registry,
     kv: ctx.kv,
@@ -103,7 +111,7 @@ export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
         },
       },
     },
-    routes: (app) => gmRoutes(app, { registry, auth, keys: keyring, adminToken: cfg.adminToken }),
+    routes: (app) => gmRoutes(app, { registry, auth, keys: keyring, admin }),
     stop: async () => pool?.close(),
   };
 };

@@ -16,7 +16,7 @@ export const gmSchema = z
       .default(null),
     /** File holding the KEK as 32 hex digits (read at start; used when kek is null). */
     kekFile: z.string().min(1).nullable().default(null),
-    /** Bearer token for the admin endpoints (POST/DELETE /api/gm/devices); null: those answer 401. */
+    /** Bearer token for the admin endpoints (POST/DELETE /api/gm/devices); null: loopback clients only (profile default), no one (gov). */
     adminToken: secret(z.string().min(16)).nullable().default(null),
     /** Lifetime of device tokens. */
     tokenTtlSeconds: z.number().int().min(60).max(86_400).default(900),

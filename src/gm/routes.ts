@@ -1,9 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KapokError } from '../core/errors.js';
+import { type AdminGuard, peerOf } from '../core/http/admin-auth.js';
 import type { DeviceAuthenticator } from './auth.js';
 import { toHex } from './crypto/bytes.js';
-import { sm3 } from './crypto/sm3.js';
 import type { DeviceRegistry } from './devices.js';
 import type { KeySource } from './keystore.js';
 import type { DeviceClaims } from './tokens.js';
@@ -14,7 +13,8 @@ export interface GmRouteDeps {
   registry: DeviceRegistry;
   auth: DeviceAuthenticator;
   keys: KeySource;
-  adminToken: string | null;
+  /** Device registration and revocation are admin acts (gm.adminToken). */
+  admin: AdminGuard;
 }
 
 function bearer(req: FastifyRequest): string | null {
@@ -22,15 +22,6 @@ function bearer(req: FastifyRequest): string | null {
   if (typeof h !== 'string') return null;
   const m = /^Bearer\s+(\S+)$/i.exec(h);
   return m ? (m[1] as string) : null;
-}
-
-/** Constant-time comparison of the admin token (compared as SM3 digests so lengths never leak). */
-function requireAdmin(req: FastifyRequest, adminToken: string | null): void {
-  if (!adminToken)
-    throw new KapokError('KAPOK_HTTP_UNAUTHORIZED', 'admin API disabled: set gm.adminToken to use it');
-  const given = bearer(req);
-  if (!given || !timingSafeEqual(sm3(given), sm3(adminToken)))
-    throw new KapokError('KAPOK_HTTP_UNAUTHORIZED', 'send Authorization: Bearer <gm.adminToken>');
 }
 
 /** For other routes (and capabilities) that accept device tokens as HTTP bearer tokens. */
@@ -55,7 +46,7 @@ export async function gmRoutes(app: FastifyInstance, d: GmRouteDeps): Promise<vo
   });
 
   app.post('/devices', async (req, reply) => {
-    requireAdmin(req, d.adminToken);
+    d.admin.check(req.headers.authorization, peerOf(req.raw));
     const body = (req.body ?? {}) as { serial?: unknown; group?: unknown };
     if (typeof body !== 'object' || Array.isArray(body))
       throw new KapokError('KAPOK_HTTP_BAD_REQUEST', 'body: expected a JSON object {serial, group?}');
@@ -67,12 +58,12 @@ export async function gmRoutes(app: FastifyInstance, d: GmRouteDeps): Promise<vo
   });
 
   app.delete<{ Params: { serial: string } }>('/devices/:serial', async (req) => {
-    requireAdmin(req, d.adminToken);
+    d.admin.check(req.headers.authorization, peerOf(req.raw));
     return d.registry.revoke(req.params.serial);
   });
 
   app.post<{ Params: { serial: string } }>('/devices/:serial/reissue', async (req) => {
-    requireAdmin(req, d.adminToken);
+    d.admin.check(req.headers.authorization, peerOf(req.raw));
     return d.registry.reissue(req.params.serial);
   });
 

@@ -36,7 +36,7 @@ export const inferenceSchema = z.strictObject({
     .min(1024)
     .max(1024 ** 3)
     .default(64 * 1024 * 1024),
-  /** Bearer token for model control (repository load/unload); null: open, except under profile gov. */
+  /** Bearer token for model control (repository load/unload); null: loopback clients only (profile default), no one (gov). */
   adminToken: secret(z.string().min(16)).nullable().default(null),
   defaults: modelDefaults.prefault({}),
 });

@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
+import { createAdminGuard } from '../core/http/admin-auth.js';
 import { VERSION } from '../core/version.js';
 import type { Capability, CapabilityContext } from '../ports/capability.js';
 import type { InferenceConfig } from './config.js';
@@ -43,6 +44,14 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
     }),
   });
 
+  // Model control, like Triton's, but under Kapok's one admin rule (core/http/admin-auth.ts).
+  const admin = createAdminGuard({
+    token: cfg.adminToken,
+    gov: ctx.shared.profile === 'gov',
+    key: 'inference.adminToken',
+    what: 'model control',
+    logger,
+  });
   return {
     name: 'inference',
     async routes(app) {
@@ -54,8 +63,7 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
             serverVersion: VERSION,
             maxRequestBytes: cfg.maxRequestBytes,
             decoder,
-            adminToken: cfg.adminToken,
-            gov: ctx.shared.profile === 'gov',
+            admin,
             isReady: () => scanned && !ctx.health.stopping,
           }),
         { prefix: '/v2' },
@@ -74,8 +82,7 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
           serverVersion: VERSION,
           isReady: () => scanned && !ctx.health.stopping,
           logger,
-          adminToken: cfg.adminToken,
-          gov: ctx.shared.profile === 'gov',
+          admin,
         });
       } catch (err) {
         // stop() is only called for capabilities that started: end the workers here.

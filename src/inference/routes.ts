@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KapokError } from '../core/errors.js';
+import { type AdminGuard, peerOf } from '../core/http/admin-auth.js';
 import { errorHandler } from '../core/http/errors.js';
-import { checkAdmin } from './admin.js';
 import type { BodyDecoder } from './decoder.js';
 import { toRaw } from './raw.js';
 import type { InferenceService } from './service.js';
@@ -18,8 +18,8 @@ export interface RestOptions {
   serverVersion: string;
   maxRequestBytes: number;
   decoder: BodyDecoder;
-  adminToken: string | null;
-  gov: boolean;
+  /** Model control (repository load/unload) is an admin act. */
+  admin: AdminGuard;
   /** Ready for /v2/health/ready: repository scanned once and not draining. */
   isReady(): boolean;
 }
@@ -129,7 +129,7 @@ export async function inferenceRoutes(app: FastifyInstance, opts: RestOptions): 
   app.post('/repository/index', async () => service.repo.index());
   for (const action of ['load', 'unload'] as const)
     app.post<{ Params: Params }>(`/repository/models/:model/${action}`, async (req) => {
-      checkAdmin(req.headers.authorization, opts.adminToken, opts.gov);
+      opts.admin.check(req.headers.authorization, peerOf(req.raw));
       await service.repo[action](req.params.model);
       return {};
     });

@@ -93,6 +93,7 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
     gov: ctx.shared.profile === 'gov',
     key: 'v2x.adminToken',
     what: 'the v2x API',
+    logger: ctx.logger,
   });
   return {
     name: 'v2x',

@@ -90,7 +90,7 @@ const risk = z.strictObject({
 export const v2xSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
-    /** Bearer token for /api/v2x/* and /ws/v2x; null: open under profile default, closed under gov. */
+    /** Bearer token for /api/v2x/* and /ws/v2x; null: loopback clients only under profile default, no one under gov. */
     adminToken: secret(z.string().min(16)).nullable().default(null),
     /** MQTT filters taken from edge's intake; the last level tells the message (bsm, spat, map). */
     topics: z

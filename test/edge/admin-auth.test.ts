@@ -42,14 +42,15 @@ describe('edge admin token', () => {
 });
 
 describe('edge under profile gov without an admin token', () => {
-  it('closes /api/edge and /ws/telemetry (401 naming edge.adminToken)', async () => {
+  it('closes /api/edge and /ws/telemetry (403 naming edge.adminToken)', async () => {
     const e = await startEdge({}, undefined, { profile: 'gov' });
     try {
       const r = await e.get('/api/edge/devices');
-      assert.equal(r.status, 401);
+      assert.equal(r.status, 403);
+      assert.equal(r.body.error.code, 'KAPOK_HTTP_ADMIN_DISABLED');
       assert.match(r.body.error.message, /profile gov until edge\.adminToken is set/);
       const url = `${e.base.replace('http', 'ws')}/ws/telemetry?topic=${encodeURIComponent('telemetry/#')}`;
-      assert.equal(await upgradeStatus(url), 401);
+      assert.equal(await upgradeStatus(url), 403);
     } finally {
       await e.stop();
     }

@@ -77,7 +77,7 @@ describe('inference model control under profile gov', () => {
     const gov = await startInference({}, undefined, { profile: 'gov' });
     try {
       const r = await gov.post('/v2/repository/models/mlp/unload', {});
-      assert.equal(r.status, 401);
+      assert.equal(r.status, 403);
       assert.match(r.body.error, /closed under profile gov/);
     } finally {
       await gov.stop();

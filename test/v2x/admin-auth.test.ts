@@ -62,11 +62,12 @@ describe('v2x admin token', () => {
 });
 
 describe('v2x under profile gov without an admin token', () => {
-  it('closes /api/v2x (401 naming v2x.adminToken)', async () => {
+  it('closes /api/v2x (403 naming v2x.adminToken)', async () => {
     const k = await startV2x({}, { profile: 'gov' });
     try {
       const r = await k.call('GET', '/api/v2x/vehicles');
-      assert.equal(r.status, 401);
+      assert.equal(r.status, 403);
+      assert.equal(r.body.error.code, 'KAPOK_HTTP_ADMIN_DISABLED');
       assert.match(r.body.error.message, /profile gov until v2x\.adminToken is set/);
     } finally {
       await k.stop();

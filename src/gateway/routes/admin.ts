@@ -1,45 +1,21 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { KapokError } from '../../core/errors.js';
+import type { AdminGuard } from '../../core/http/admin-auth.js';
 import type { Store } from '../../ports/store.js';
 import type { KeyService } from '../auth/keys.js';
 import { queryUsage } from '../usage/query.js';
 import type { UsageRecorder } from '../usage/recorder.js';
 
 export interface AdminDeps {
-  adminToken: string | null;
+  guard: AdminGuard;
   keys: KeyService;
   store: Store;
   usage: UsageRecorder;
 }
 
-const sha = (s: string) => createHash('sha256').update(s).digest();
-
-/** /api/gateway: key management and usage totals, behind gateway.auth.adminToken. */
+/** /api/gateway: key management and usage totals, behind the admin guard (gateway.auth.adminToken). */
 export async function adminRoutes(app: FastifyInstance, d: AdminDeps): Promise<void> {
-  const expected = d.adminToken ? sha(d.adminToken) : null;
-
-  app.addHook('onRequest', (req, _reply, done) => {
-    if (!expected) {
-      return done(
-        new KapokError(
-          'KAPOK_GATEWAY_ADMIN_DISABLED',
-          'set gateway.auth.adminToken (KAPOK_GATEWAY__AUTH__ADMIN_TOKEN) to use the admin API, or use `kapok keys` on the host',
-        ),
-      );
-    }
-    const m = /^Bearer[ \t]+(\S+)$/i.exec(req.headers.authorization ?? '');
-    // Hash both sides first: timingSafeEqual needs equal lengths, and the hash hides the length.
-    if (!m || !timingSafeEqual(sha(m[1] as string), expected)) {
-      return done(
-        new KapokError(
-          'KAPOK_HTTP_UNAUTHORIZED',
-          'send the gateway admin token as "Authorization: Bearer <token>"',
-        ),
-      );
-    }
-    done();
-  });
+  d.guard.hook(app);
 
   app.post('/keys', async (req, reply) => {
     const b = (req.body ?? {}) as Record<string, unknown>;

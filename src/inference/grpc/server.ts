@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { isKapokError, KapokError, messageOf } from '../../core/errors.js';
+import { type AdminGuard, grpcPeer } from '../../core/http/admin-auth.js';
 import type { Logger } from '../../core/log.js';
-import { checkAdmin } from '../admin.js';
 import type { WireTensor } from '../datatypes.js';
 import type { InferenceService } from '../service.js';
 import { bad, buildJob, checkDatatype, checkShape } from '../tensors.js';
@@ -41,12 +41,13 @@ export interface GrpcOptions {
   serverVersion: string;
   isReady(): boolean;
   logger: Logger;
-  adminToken: string | null;
-  gov: boolean;
+  /** Model control (repository load/unload) is an admin act. */
+  admin: AdminGuard;
 }
 
 const STATUS: Record<string, grpc.status> = {
   KAPOK_HTTP_UNAUTHORIZED: grpc.status.UNAUTHENTICATED,
+  KAPOK_HTTP_ADMIN_DISABLED: grpc.status.PERMISSION_DENIED,
   KAPOK_INFERENCE_BAD_REQUEST: grpc.status.INVALID_ARGUMENT,
   KAPOK_INFERENCE_MODEL_NOT_FOUND: grpc.status.NOT_FOUND,
   KAPOK_INFERENCE_MODEL_NOT_READY: grpc.status.UNAVAILABLE,
@@ -186,12 +187,12 @@ export async function startGrpcServer(opts: GrpcOptions): Promise<{ port: number
       };
     }),
     RepositoryModelLoad: unary(async (req: { model_name: string }, call) => {
-      checkAdmin(call.metadata.get('authorization')[0]?.toString(), opts.adminToken, opts.gov);
+      opts.admin.check(call.metadata.get('authorization')[0]?.toString(), grpcPeer(call.getPeer()));
       await service.repo.load(req.model_name);
       return { model_name: req.model_name, isLoaded: true };
     }),
     RepositoryModelUnload: unary(async (req: { model_name: string }, call) => {
-      checkAdmin(call.metadata.get('authorization')[0]?.toString(), opts.adminToken, opts.gov);
+      opts.admin.check(call.metadata.get('authorization')[0]?.toString(), grpcPeer(call.getPeer()));
       await service.repo.unload(req.model_name);
       return { model_name: req.model_name, isUnloaded: true };
     }),

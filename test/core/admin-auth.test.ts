@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { networkInterfaces } from 'node:os';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
+import { type RunningApp, startApp } from '../../src/app.js';
+import { configSchema } from '../../src/config.js';
+import type { KapokError } from '../../src/core/errors.js';
+import { createAdminGuard, grpcPeer, isLoopback } from '../../src/core/http/admin-auth.js';
+import { captureLogs } from '../helpers/logs.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+/**
+ * One admin rule for every capability (docs/configuration.md#admin-access): token → bearer for all;
+ * no token → loopback only under profile default, no one under gov. Checked on the guard, then over
+ * real sockets against every capability's admin door from a non-loopback address of this machine.
+ */
+
+const codeOf = (fn: () => void): string | null => {
+  try {
+    fn();
+    return null;
+  } catch (err) {
+    return (err as KapokError).code;
+  }
+};
+
+describe('admin guard rule', () => {
+  const local = { remoteAddress: '127.0.0.1', forwarded: false };
+  const remote = { remoteAddress: '192.0.2.10', forwarded: false };
+
+  it('knows loopback addresses, v4, v6 and v4-mapped; nothing else', () => {
+    for (const a of ['127.0.0.1', '127.3.4.5', '::1', '::ffff:127.0.0.1']) assert.ok(isLoopback(a), a);
+    for (const a of [
+      '10.0.0.1',
+      '::ffff:10.0.0.1',
+      '0.0.0.0',
+      '::',
+      'fe80::1',
+      '',
+      undefined,
+      '127.0.0.1.evil',
+    ])
+      assert.ok(!isLoopback(a), String(a));
+  });
+
+  it('no token, profile default: loopback served, others 403, proxied requests never loopback', () => {
+    const g = createAdminGuard({ token: null, gov: false, key: 'edge.adminToken', what: 'the edge API' });
+    assert.equal(
+      codeOf(() => g.check(undefined, local)),
+      null,
+    );
+    assert.equal(
+      codeOf(() => g.check(undefined, remote)),
+      'KAPOK_HTTP_ADMIN_DISABLED',
+    );
+    assert.equal(
+      codeOf(() => g.check(undefined, { ...local, forwarded: true })),
+      'KAPOK_HTTP_ADMIN_DISABLED',
+    );
+    try {
+      g.check(undefined, remote);
+    } catch (err) {
+      assert.match((err as Error).message, /edge\.adminToken is set \(KAPOK_EDGE__ADMIN_TOKEN\)/);
+    }
+  });
+
+  it('no token, profile gov: no one, loopback included', () => {
+    const g = createAdminGuard({ token: null, gov: true, key: 'gm.adminToken', what: 'the gm admin API' });
+    assert.equal(
+      codeOf(() => g.check(undefined, local)),
+      'KAPOK_HTTP_ADMIN_DISABLED',
+    );
+  });
+
+  it('a token: the bearer is required from loopback too; wrong, missing or malformed are 401', () => {
+    const token = 'a-token-of-16-chars!';
+    const g = createAdminGuard({ token, gov: false, key: 'v2x.adminToken', what: 'the v2x API' });
+    assert.equal(
+      codeOf(() => g.check(`Bearer ${token}`, remote)),
+      null,
+    );
+    assert.equal(
+      codeOf(() => g.check(`bearer ${token}`, remote)),
+      null,
+    );
+    for (const h of [undefined, '', 'Bearer', `Bearer ${token}x`, `Basic ${token}`, `Bearer ${token} extra`])
+      assert.equal(
+        codeOf(() => g.check(h, local)),
+        'KAPOK_HTTP_UNAUTHORIZED',
+        String(h),
+      );
+  });
+
+  it('logs the loopback-only notice once at creation, never under gov or with a token', () => {
+    const warned: string[] = [];
+    const logger = { warn: (_o: unknown, msg: string) => warned.push(msg) } as never;
+    createAdminGuard({ token: null, gov: false, key: 'gm.adminToken', what: 'the gm admin API', logger });
+    createAdminGuard({ token: null, gov: true, key: 'gm.adminToken', what: 'the gm admin API', logger });
+    createAdminGuard({ token: 'x'.repeat(16), gov: false, key: 'gm.adminToken', what: 'x', logger });
+    assert.equal(warned.length, 1);
+    assert.match(warned[0] as string, /loopback clients only: set gm\.adminToken \(KAPOK_GM__ADMIN_TOKEN\)/);
+  });
+
+  it('reads gRPC peers; a unix socket is local', () => {
+    assert.equal(grpcPeer('ipv4:127.0.0.1:5000').remoteAddress, '127.0.0.1');
+    assert.equal(grpcPeer('ipv6:[::1]:5000').remoteAddress, '::1');
+    assert.equal(grpcPeer('ipv4:10.1.2.3:5000').remoteAddress, '10.1.2.3');
+    assert.ok(isLoopback(grpcPeer('unix:/tmp/s').remoteAddress));
+    assert.equal(grpcPeer('garbage').remoteAddress, undefined);
+  });
+});
+
+/** A non-internal IPv4 address of this machine: connecting to it from here is not loopback. */
+function externalAddress(): string | undefined {
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return undefined;
+}
+
+describe('every capability admin door, no tokens, profile default', () => {
+  const address = externalAddress();
+  let app: RunningApp;
+  const logs = captureLogs();
+  before(async () => {
+    const config = configSchema.parse({
+      dataDir: tmpDir('kapok-admin-'),
+      http: { host: '0.0.0.0', port: 0 },
+      grpc: { port: 0 },
+      log: { level: 'info', requests: false },
+      gateway: { enabled: true },
+      gm: { enabled: true, kek: '00112233445566778899aabbccddeeff', verifyWorkers: 0 },
+      edge: { enabled: true, mqtt: { port: 0, host: '127.0.0.1' } },
+      v2x: { enabled: true },
+      inference: { enabled: true, repository: tmpDir('kapok-models-') },
+    });
+    app = await startApp({ config, file: null, envOverrides: new Map() }, { logDestination: logs });
+  });
+  after(() => app?.stop('test'));
+
+  const doors: Array<[string, string, object?]> = [
+    ['GET', '/api/gateway/keys'],
+    ['POST', '/api/gm/devices', { serial: 'SN-ADMIN-1' }],
+    ['GET', '/api/edge/devices'],
+    ['GET', '/api/v2x/zones'],
+    ['POST', '/v2/repository/models/none/load', {}],
+  ];
+
+  it('each answers 403 KAPOK_HTTP_ADMIN_DISABLED to a non-loopback client', {
+    skip: !address && 'this machine has no non-loopback IPv4 address',
+  }, async () => {
+    for (const [method, path, body] of doors) {
+      const res = await request(`http://${address}:${app.port}${path}`, {
+        method: method as 'GET',
+        ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+      });
+      const text = await res.body.text();
+      assert.equal(res.statusCode, 403, `${method} ${path}: ${text}`);
+      // OIP's error shape (/v2) is {"error": "<message>"}: no code field on the wire.
+      if (path.startsWith('/v2')) assert.match(text, /inference\.adminToken is set/);
+      else assert.match(text, /KAPOK_HTTP_ADMIN_DISABLED/, `${method} ${path}`);
+    }
+  });
+
+  it('each serves a loopback client (no 401/403)', async () => {
+    for (const [method, path, body] of doors) {
+      const res = await request(`http://127.0.0.1:${app.port}${path}`, {
+        method: method as 'GET',
+        ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+      });
+      const text = await res.body.text();
+      assert.ok(
+        res.statusCode !== 401 && res.statusCode !== 403,
+        `${method} ${path}: ${res.statusCode} ${text}`,
+      );
+    }
+  });
+
+  it('a loopback request that says it was forwarded is refused', async () => {
+    const res = await request(`http://127.0.0.1:${app.port}/api/gateway/keys`, {
+      headers: { 'x-forwarded-for': '203.0.113.9' },
+    });
+    assert.equal(res.statusCode, 403);
+    await res.body.dump();
+  });
+
+  it('the start warned once per capability, naming each key', () => {
+    const notices = logs.lines.filter((l) => /answers loopback clients only/.test(String(l.msg)));
+    const keys = notices.map((l) => l.key).sort();
+    assert.deepEqual(keys, [
+      'edge.adminToken',
+      'gateway.auth.adminToken',
+      'gm.adminToken',
+      'inference.adminToken',
+      'v2x.adminToken',
+    ]);
+  });
+});
