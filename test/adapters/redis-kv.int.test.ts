@@ -5,7 +5,7 @@ import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import { createRedisKV, describeRedisUrl, type RedisKVOptions } from '../../src/adapters/redis/kv.js';
 import { isKapokError, type KapokError } from '../../src/core/errors.js';
-import { fixedWindowRateLimit, rateLimitArgs } from '../../src/ports/kv-scripts.js';
+import { fixedWindowRateLimit, rateLimitArgs } from '../ports/kv-scripts.js';
 import { serviceAvailable } from '../helpers/services.js';
 import { kvConformance } from '../ports/kv.conformance.js';
 

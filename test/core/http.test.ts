@@ -9,7 +9,7 @@ import { KapokError } from '../../src/core/errors.js';
 import { Health } from '../../src/core/health.js';
 import { probeRoutes } from '../../src/core/http/probes.js';
 import { createHttpServer, type FastifyInstance } from '../../src/core/http/server.js';
-import { createHttpClient } from '../../src/core/http-client.js';
+import { createHttpClient } from '../helpers/http-client.js';
 import { createLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/core/metrics.js';
 import { createTracing, type Tracing } from '../../src/core/tracing.js';

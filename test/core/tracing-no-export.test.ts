@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { configSchema } from '../../src/config.js';
 import { createHttpServer, type FastifyInstance } from '../../src/core/http/server.js';
-import { createHttpClient } from '../../src/core/http-client.js';
+import { createHttpClient } from '../helpers/http-client.js';
 import { createLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/core/metrics.js';
 import { createTracing, type Tracing } from '../../src/core/tracing.js';

@@ -14,7 +14,7 @@ import {
   type RateLimitResult,
   rateLimitArgs,
   tokenBucketRateLimit,
-} from '../../src/ports/kv-scripts.js';
+} from '../ports/kv-scripts.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -1,7 +1,7 @@
 import { context, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Dispatcher, request as undiciRequest } from 'undici';
-import { KapokError } from './errors.js';
-import { SpanKind, type Tracing } from './tracing.js';
+import { KapokError } from '../../src/core/errors.js';
+import { SpanKind, type Tracing } from '../../src/core/tracing.js';
 
 export interface OutgoingRequest {
   method?: Dispatcher.HttpMethod;

@@ -1,5 +1,6 @@
 /**
- * Built-in KV scripts. Each has a Lua half (Redis) and a `local` half (memory adapter) written step
+ * Sample KV scripts for the KV port's conformance suite and adapter tests (the gateway keeps its
+ * own quota scripts in src/gateway/quota/scripts.ts; no product code uses these). Each has a Lua half (Redis) and a `local` half (memory adapter) written step
  * for step alike, with whole-number arithmetic only, so both give the same answers; the KV
  * conformance suite runs the same sequences against both.
  *
@@ -10,8 +11,8 @@
  * - resetMs: ms until the limiter is back to its full limit (0 when it is full),
  * - retryAfterMs: 0 when allowed, else ms until this cost could be allowed.
  */
-import { KapokError } from '../core/errors.js';
-import type { KVLocal, KVScript } from './kv.js';
+import { KapokError } from '../../src/core/errors.js';
+import type { KVLocal, KVScript } from '../../src/ports/kv.js';
 
 export interface RateLimitResult {
   allowed: boolean;
