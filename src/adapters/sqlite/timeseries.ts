@@ -1,0 +1,173 @@
+/**
+ * The embedded time-series sink: SQLite in dataDir. Narrow rows keyed by (series, ts) in a
+ * WITHOUT ROWID table, so a replayed point replaces itself instead of duplicating, and a range
+ * query for one series is one contiguous B-tree scan. Series (measurement, device, field, tags) are
+ * interned in `series`; `devices` keeps each device's last-seen time and latest values.
+ * Chosen over DuckDB: measured, see docs/edge.md, and no binary download.
+ */
+import Database from 'better-sqlite3';
+import { KapokError, messageOf } from '../../core/errors.js';
+import { type Point, type TimeSeriesSink, tagKey } from '../../ports/timeseries.js';
+import { SqliteTimeSeriesQuery } from './timeseries-query.js';
+
+export const EMBEDDED_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY, measurement TEXT NOT NULL, device TEXT NOT NULL, field TEXT NOT NULL,
+    tags TEXT NOT NULL, type TEXT NOT NULL, UNIQUE (measurement, device, field, tags));
+  CREATE TABLE IF NOT EXISTS points (
+    series INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL, svalue TEXT,
+    PRIMARY KEY (series, ts)) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS devices (
+    device TEXT NOT NULL, measurement TEXT NOT NULL, last_seen INTEGER NOT NULL, latest TEXT NOT NULL,
+    PRIMARY KEY (device, measurement)) WITHOUT ROWID;
+`;
+
+export interface SqliteTimeSeriesOptions {
+  /** Names the sink in errors (and, for edge, its spool cursor and metrics). */
+  name: string;
+  /** SQLite file (created when missing). */
+  file: string;
+}
+
+/** Series ids kept in memory at most; past it the cache is cleared (ids are re-read from SQLite). */
+const SERIES_CACHE_MAX = 500_000;
+/** Rows per multi-row INSERT (4 parameters each, under SQLite's 32,766 limit). */
+const ROWS_PER_INSERT = 128;
+
+export function createSqliteTimeSeries(options: SqliteTimeSeriesOptions): TimeSeriesSink {
+  const fail = (option: string, expected: string, got: unknown): never => {
+    throw new KapokError(
+      'KAPOK_CONFIG_INVALID',
+      `sqlite time-series option ${option} must be ${expected} (got ${JSON.stringify(got) ?? String(got)})`,
+      { details: { option } },
+    );
+  };
+  if (typeof options !== 'object' || options === null) fail('options', 'an object', options);
+  if (typeof options.name !== 'string' || options.name === '')
+    fail('name', 'a non-empty string', options.name);
+  if (typeof options.file !== 'string' || options.file.trim() === '')
+    fail('file', 'a non-empty path', options.file);
+  return new SqliteTimeSeries(options.name, options.file);
+}
+
+class SqliteTimeSeries implements TimeSeriesSink {
+  readonly name: string;
+  readonly query: SqliteTimeSeriesQuery;
+  readonly #db: Database.Database;
+  readonly #series = new Map<string, number>();
+  readonly #insert: Database.Statement;
+  /** One statement for ROWS_PER_INSERT rows: binding once per row costs more than the B-tree insert. */
+  readonly #insertMany: Database.Statement;
+  readonly #rows: (number | string | null)[] = new Array(ROWS_PER_INSERT * 4);
+  readonly #findSeries: Database.Statement;
+  readonly #addSeries: Database.Statement;
+  readonly #device: Database.Statement;
+  readonly #ping: Database.Statement;
+  readonly #writeTx: (points: readonly Point[]) => void;
+
+  constructor(name: string, file: string) {
+    this.name = name;
+    try {
+      this.#db = new Database(file);
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma('synchronous = NORMAL');
+      this.#db.pragma('cache_size = -65536');
+      this.#db.exec(EMBEDDED_SCHEMA);
+    } catch (err) {
+      throw new KapokError(
+        'KAPOK_EDGE_SINK',
+        `edge sink ${name}: ${file} cannot be opened (${messageOf(err)}): check dataDir`,
+        { cause: err },
+      );
+    }
+    const db = this.#db;
+    this.#insert = db.prepare(
+      'INSERT OR REPLACE INTO points (series, ts, value, svalue) VALUES (?, ?, ?, ?)',
+    );
+    this.#insertMany = db.prepare(
+      `INSERT OR REPLACE INTO points (series, ts, value, svalue) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?)').join(', ')}`,
+    );
+    this.#findSeries = db.prepare(
+      'SELECT id FROM series WHERE measurement = ? AND device = ? AND field = ? AND tags = ?',
+    );
+    this.#addSeries = db.prepare(
+      'INSERT INTO series (measurement, device, field, tags, type) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.#device = db.prepare(
+      `INSERT INTO devices (device, measurement, last_seen, latest) VALUES (?, ?, ?, ?)
+       ON CONFLICT (device, measurement) DO UPDATE SET last_seen = excluded.last_seen, latest = excluded.latest
+       WHERE excluded.last_seen >= devices.last_seen`,
+    );
+    this.#ping = db.prepare('SELECT 1');
+    this.#writeTx = db.transaction((points: readonly Point[]) => this.#write(points));
+    this.query = new SqliteTimeSeriesQuery(db, (err) => this.#error('query', err));
+  }
+
+  #error(what: string, err: unknown): KapokError {
+    if (err instanceof KapokError) return err;
+    return new KapokError('KAPOK_EDGE_SINK', `edge sink ${this.name}: ${what} failed: ${messageOf(err)}`, {
+      cause: err,
+    });
+  }
+
+  async write(points: readonly Point[]): Promise<undefined> {
+    if (points.length === 0) return;
+    try {
+      this.#writeTx(points);
+    } catch (err) {
+      throw this.#error('write', err);
+    }
+  }
+
+  #write(points: readonly Point[]): void {
+    const latest = new Map<string, Point>();
+    const rows = this.#rows;
+    let n = 0;
+    for (const p of points) {
+      // Cache key from the tags in arrival order (cheap); the canonical key only on a cache miss.
+      let raw = `${p.measurement}\u0000${p.device}\u0000`;
+      for (const k in p.tags) raw += `${k}\u0001${p.tags[k]}\u0002`;
+      for (const field in p.fields) {
+        const v = p.fields[field] as number | boolean | string;
+        rows[n++] = this.#seriesId(`${raw}\u0000${field}`, p, field, v);
+        rows[n++] = p.ts;
+        rows[n++] = typeof v === 'string' ? null : typeof v === 'boolean' ? Number(v) : v;
+        rows[n++] = typeof v === 'string' ? v : null;
+        if (n === rows.length) {
+          this.#insertMany.run(rows);
+          n = 0;
+        }
+      }
+      const dk = `${p.device}\u0000${p.measurement}`;
+      const prev = latest.get(dk);
+      if (!prev || prev.ts <= p.ts) latest.set(dk, p);
+    }
+    for (let i = 0; i < n; i += 4) this.#insert.run(rows[i], rows[i + 1], rows[i + 2], rows[i + 3]);
+    for (const p of latest.values())
+      this.#device.run(p.device, p.measurement, p.ts, JSON.stringify(p.fields));
+  }
+
+  #seriesId(key: string, p: Point, field: string, v: unknown): number {
+    const hit = this.#series.get(key);
+    if (hit !== undefined) return hit;
+    const tags = tagKey(p.tags);
+    const row = this.#findSeries.get(p.measurement, p.device, field, tags) as { id: number } | undefined;
+    const id =
+      row?.id ?? Number(this.#addSeries.run(p.measurement, p.device, field, tags, typeof v).lastInsertRowid);
+    if (this.#series.size >= SERIES_CACHE_MAX) this.#series.clear();
+    this.#series.set(key, id);
+    return id;
+  }
+
+  async ping(): Promise<void> {
+    try {
+      this.#ping.get();
+    } catch (err) {
+      throw this.#error('ping', err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}
