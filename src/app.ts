@@ -1,9 +1,15 @@
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
-import type { Capability, CapabilityFactory } from './core/capability.js';
-import { CAPABILITIES, type CapabilityName, ConfigError, type LoadedConfig } from './core/config/index.js';
-import { KapokError, messageOf } from './core/errors.js';
+import type { Capability, CapabilityContext } from './core/capability.js';
+import {
+  CAPABILITIES,
+  type CapabilityName,
+  ConfigError,
+  type KapokConfig,
+  type LoadedConfig,
+} from './core/config/index.js';
+import { isKapokError, KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
 import { probeRoutes } from './core/http/probes.js';
 import { createHttpServer, type FastifyInstance } from './core/http/server.js';
@@ -11,9 +17,12 @@ import { createLogger, type Logger } from './core/log.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { CORE_MIGRATIONS } from './core/migrations.js';
 import { createTracing, type Tracing } from './core/tracing.js';
+import { type SinkConfig, sinkName } from './edge/config.js';
 import type { SharedPorts } from './ports/device-tokens.js';
 import type { KV } from './ports/kv.js';
+import type { SpoolStore } from './ports/spool.js';
 import type { Store } from './ports/store.js';
+import type { TimeSeriesSink } from './ports/timeseries.js';
 
 /**
  * The one wiring point: builds adapters from config and hands them, as ports, to the capabilities.
@@ -21,14 +30,83 @@ import type { Store } from './ports/store.js';
  * the PostgreSQL or Redis clients.
  */
 
-/** Capabilities this build provides. One issue each adds its entry. */
-const AVAILABLE: Partial<Record<CapabilityName, () => Promise<CapabilityFactory>>> = {
-  gateway: () => import('./gateway/index.js').then((m) => m.createGateway),
-  inference: () => import('./inference/index.js').then((m) => m.createInference),
-  edge: () => import('./edge/index.js').then((m) => m.createEdge),
-  gm: () => import('./gm/index.js').then((m) => m.createGm),
-  v2x: () => import('./v2x/index.js').then((m) => m.createV2x),
+/**
+ * Capabilities this build provides, each as a function that builds what it needs (adapters from
+ * its config section) and calls its factory. One issue each adds its entry.
+ */
+const AVAILABLE: Partial<Record<CapabilityName, (ctx: CapabilityContext) => Promise<Capability>>> = {
+  gateway: async (ctx) => (await import('./gateway/index.js')).createGateway(ctx),
+  inference: async (ctx) => (await import('./inference/index.js')).createInference(ctx),
+  edge: buildEdge,
+  gm: async (ctx) => (await import('./gm/index.js')).createGm(ctx),
+  v2x: async (ctx) => (await import('./v2x/index.js')).createV2x(ctx),
 };
+
+/** Edge gets a TimeSeriesSink per edge.sinks entry and the spool's storage; it closes them on stop. */
+async function buildEdge(ctx: CapabilityContext): Promise<Capability> {
+  const { createEdge } = await import('./edge/index.js');
+  const sinks: TimeSeriesSink[] = [];
+  let spool: SpoolStore | undefined;
+  try {
+    for (const [i, s] of ctx.config.edge.sinks.entries())
+      sinks.push(await openTimeSeriesSink(s, i, ctx.dataDir));
+    spool = await openEdgeSpool(ctx.config, ctx.dataDir);
+    return await createEdge(ctx, { sinks, spool });
+  } catch (err) {
+    spool?.close();
+    await Promise.allSettled(sinks.map((s) => s.close()));
+    throw err;
+  }
+}
+
+const inDataDir = (file: string, dataDir: string) => (isAbsolute(file) ? file : resolve(dataDir, file));
+
+/** The i-th edge.sinks entry as a TimeSeriesSink (PostgreSQL and InfluxDB clients load only when used). */
+export async function openTimeSeriesSink(s: SinkConfig, i: number, dataDir: string): Promise<TimeSeriesSink> {
+  const name = sinkName(s, i);
+  try {
+    if (s.type === 'postgres') {
+      const { createPostgresTimeSeries } = await import('./adapters/postgres/timeseries.js');
+      return createPostgresTimeSeries({ name, url: s.url as string, table: s.table });
+    }
+    if (s.type === 'influx') {
+      const { createInfluxTimeSeries } = await import('./adapters/influx/timeseries.js');
+      return createInfluxTimeSeries({
+        name,
+        url: s.url as string,
+        version: s.version,
+        db: s.db as string,
+        org: s.org,
+        token: s.token,
+      });
+    }
+    const { createSqliteTimeSeries } = await import('./adapters/sqlite/timeseries.js');
+    return createSqliteTimeSeries({ name, file: inDataDir(s.file, dataDir) });
+  } catch (err) {
+    // The adapter names its option; the operator needs the config key.
+    if (isKapokError(err, 'KAPOK_CONFIG_INVALID'))
+      throw new ConfigError('KAPOK_CONFIG_INVALID', `edge.sinks[${i}]: ${err.message}`, err);
+    throw err;
+  }
+}
+
+/** The storage of edge's durable spool (edge.spool.file in dataDir). */
+export async function openEdgeSpool(config: KapokConfig, dataDir: string): Promise<SpoolStore> {
+  const { createSqliteSpoolStore } = await import('./adapters/sqlite/spool.js');
+  return createSqliteSpoolStore({
+    file: inDataDir(config.edge.spool.file, dataDir),
+    fsync: config.edge.spool.fsync,
+  });
+}
+
+/** `kapok edge replay-dead-letters`: edge's replay over the spool storage picked here. */
+export async function replayEdgeDeadLetters(
+  config: KapokConfig,
+  dataDir: string,
+): Promise<ReturnType<typeof import('./edge/replay.js').replayDeadLetters>> {
+  const { replayDeadLetters } = await import('./edge/replay.js');
+  return replayDeadLetters(config, await openEdgeSpool(config, dataDir));
+}
 
 /** Providers before consumers: gm's device tokens are checked by edge's MQTT intake; v2x uses edge's MQTT port. */
 const START_ORDER: readonly CapabilityName[] = ['gm', 'gateway', 'inference', 'edge', 'v2x'];
@@ -186,12 +264,12 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
     await server.register(probeRoutes, { region: config.region, health, metrics });
 
     const ports: SharedPorts = {};
-    const ctx = { config, logger, metrics, tracing, health, store, kv, dataDir, ports };
+    const ctx: CapabilityContext = { config, logger, metrics, tracing, health, store, kv, dataDir, ports };
     const capabilities: Capability[] = [];
     for (const name of START_ORDER) {
-      const load = AVAILABLE[name];
-      if (!config[name].enabled || !load) continue;
-      const cap = await (await load())(ctx);
+      const build = AVAILABLE[name];
+      if (!config[name].enabled || !build) continue;
+      const cap = await build(ctx);
       if (cap.routes)
         await server.register(async (scope) => cap.routes?.(scope), { prefix: cap.prefix ?? '' });
       await cap.start?.();

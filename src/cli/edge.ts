@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { WebSocket } from 'ws';
-import { ensureDataDir, resolveDataDir } from '../app.js';
+import { ensureDataDir, replayEdgeDeadLetters, resolveDataDir } from '../app.js';
 import { loadConfig } from '../core/config/index.js';
 import { KapokError } from '../core/errors.js';
 import { fail } from './exit.js';
@@ -70,12 +70,11 @@ export function edgeCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { config?: string; json?: boolean }) => {
       try {
-        // Loaded here so other commands (kapok up) do not load the spool's SQLite at start.
-        const { replayDeadLetters } = await import('../edge/replay.js');
         const loaded = loadConfig({ file: opts.config });
         const dataDir = resolveDataDir(loaded);
         ensureDataDir(dataDir);
-        const r = replayDeadLetters(loaded.config, dataDir);
+        // app.ts picks the spool's storage; edge's replay and SQLite load only for this command.
+        const r = await replayEdgeDeadLetters(loaded.config, dataDir);
         process.stdout.write(
           opts.json
             ? `${JSON.stringify(r)}\n`

@@ -192,3 +192,8 @@ export const edgeSchema = z
 
 export type EdgeConfig = z.infer<typeof edgeSchema>;
 export type SinkConfig = EdgeConfig['sinks'][number];
+
+/** A sink's name (`embedded-0`, `influx-1`): its spool cursor, metrics label and /readyz entry. */
+export function sinkName(s: Pick<SinkConfig, 'type'>, i: number): string {
+  return `${s.type}-${i}`;
+}

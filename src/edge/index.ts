@@ -1,21 +1,18 @@
-import { isAbsolute, resolve } from 'node:path';
 import type { Capability, CapabilityContext } from '../core/capability.js';
 import { createAdminGuard } from '../core/http/admin-auth.js';
 import type { MqttPort } from '../ports/mqtt.js';
-import type { SinkConfig } from './config.js';
+import type { SpoolStore } from '../ports/spool.js';
+import type { TimeSeriesSink } from '../ports/timeseries.js';
 import { createDecoder } from './decode/index.js';
 import { compileTopicPattern } from './decode/topic.js';
 import { Fanout } from './fanout.js';
 import { Ingest } from './ingest.js';
-import { deviceTokenAuthenticate, type MqttAuthenticate, staticAuthenticate } from './intake/auth.js';
+import { deviceTokenAuthenticate, staticAuthenticate } from './intake/auth.js';
 import { EmbeddedBroker } from './intake/embedded.js';
 import { ExternalClient } from './intake/external.js';
 import { Taps } from './intake/taps.js';
 import { createEdgeMetrics } from './metrics.js';
 import { edgeRoutes } from './routes.js';
-import { EmbeddedQuery } from './sinks/embedded/query.js';
-import { EmbeddedSink } from './sinks/embedded/sink.js';
-import type { Sink } from './sinks/sink.js';
 import { DecodedCache } from './spool/decoded-cache.js';
 import { SinkRunner } from './spool/runner.js';
 import { Spool } from './spool/spool.js';
@@ -23,38 +20,36 @@ import { Spool } from './spool/spool.js';
 /** Decoded points kept for the sink runners at most (a few hundred bytes each: tens of MB). */
 const DECODED_CACHE_POINTS = 200_000;
 
-export interface EdgeOptions {
-  /** Connect-time MQTT authentication; the gm capability passes device-token checks here. */
-  authenticate?: MqttAuthenticate;
+/** What the wiring point (src/app.ts) builds for edge from edge.sinks and edge.spool. */
+export interface EdgeDeps {
+  /** One per edge.sinks entry, in order; each name is its spool cursor. Edge closes them on stop. */
+  sinks: readonly TimeSeriesSink[];
+  /** Storage of the durable spool. Edge closes it on stop. */
+  spool: SpoolStore;
 }
 
 /**
  * Edge telemetry: MQTT intake (embedded Aedes broker or external client) → decode → durable spool
  * → one runner per sink; live fan-out on /ws/telemetry; queries under /api/edge.
  */
-export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {}): Promise<Capability> {
+export async function createEdge(ctx: CapabilityContext, deps: EdgeDeps): Promise<Capability> {
   const cfg = ctx.config.edge;
+  const { sinks } = deps;
+  const names = sinks.map((s) => s.name);
+  if (sinks.length === 0 || new Set(names).size !== sinks.length)
+    throw new TypeError(
+      `createEdge: deps.sinks must be one or more sinks with distinct names (got ${names})`,
+    );
   const logger = ctx.logger.child({ capability: 'edge' });
-  const dataDir = ctx.dataDir;
-  const file = (f: string) => (isAbsolute(f) ? f : resolve(dataDir, f));
   const metrics = createEdgeMetrics(ctx.metrics.registry);
   const decode = createDecoder({ topicPattern: cfg.topicPattern, format: cfg.format });
   const topicParts = compileTopicPattern(cfg.topicPattern);
 
-  const sinks = await Promise.all(
-    cfg.sinks.map((s, i) =>
-      openSink(s, i, file, (name, points, reason) => {
-        metrics.dropped.inc({ reason: 'sink_rejected' }, points);
-        logger.warn({ sink: name, points, reason }, 'edge sink refused a batch as bad data; not retried');
-      }),
-    ),
-  );
   const spool = new Spool({
-    file: file(cfg.spool.file),
+    store: deps.spool,
     maxBytes: cfg.spool.maxBytes,
     onFull: cfg.spool.onFull,
-    fsync: cfg.spool.fsync,
-    sinks: sinks.map((s) => s.name),
+    sinks: names,
     deadLetterMax: cfg.deadLetters.max,
     onDrop: (n, bytes) => {
       metrics.dropped.inc({ reason: 'drop_oldest' }, n);
@@ -85,6 +80,10 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
           metrics.spoolBytes.set(spool.bytes);
         },
         onFailure: (name) => metrics.sinkFailures.inc({ sink: name }),
+        onRejected: (name, points, reason) => {
+          metrics.dropped.inc({ reason: 'sink_rejected' }, points);
+          logger.warn({ sink: name, points, reason }, 'edge sink refused a batch as bad data; not retried');
+        },
       }),
   );
   const fanout = new Fanout({ ...cfg.fanout, metrics });
@@ -102,7 +101,7 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
   });
   const fallback = staticAuthenticate(cfg.auth);
   const tokens = ctx.ports.deviceTokens;
-  const authenticate = opts.authenticate ?? (tokens ? deviceTokenAuthenticate(tokens, fallback) : fallback);
+  const authenticate = tokens ? deviceTokenAuthenticate(tokens, fallback) : fallback;
   // A device revoked here loses its MQTT sessions at once; one revoked by another process is refused
   // at its next publish (tokens are re-checked at most once a second).
   let unsubscribeRevoked: (() => void) | undefined;
@@ -153,8 +152,8 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
       return (external as ExternalClient).publish(topic, payload, opts.qos, timeoutMs);
     },
   };
-  const embedded = sinks.find((s): s is EmbeddedSink => s instanceof EmbeddedSink);
-  const query = embedded ? new EmbeddedQuery(embedded.db, cfg.query.maxPoints) : null;
+  // Queries go to the first sink that answers them (the embedded one).
+  const query = sinks.find((s) => s.query)?.query ?? null;
 
   sinks.forEach((sink, i) => {
     const runner = runners[i] as SinkRunner;
@@ -199,7 +198,12 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
       await app.register(
         async (scope) => {
           guard.hook(scope);
-          await edgeRoutes(scope, { query, spool, bodyLimitBytes: ctx.config.http.bodyLimitBytes });
+          await edgeRoutes(scope, {
+            query,
+            maxPoints: cfg.query.maxPoints,
+            spool,
+            bodyLimitBytes: ctx.config.http.bodyLimitBytes,
+          });
         },
         {
           prefix: '/api/edge',
@@ -234,28 +238,4 @@ export async function createEdge(ctx: CapabilityContext, opts: EdgeOptions = {})
       spool.close();
     },
   };
-}
-
-async function openSink(
-  s: SinkConfig,
-  i: number,
-  file: (f: string) => string,
-  onRejected: (sink: string, points: number, reason: string) => void,
-): Promise<Sink> {
-  if (s.type === 'embedded') return new EmbeddedSink({ name: `embedded-${i}`, file: file(s.file) });
-  if (s.type === 'influx') {
-    const { InfluxSink } = await import('./sinks/influx/sink.js');
-    const name = `influx-${i}`;
-    return new InfluxSink({
-      name,
-      url: s.url as string,
-      version: s.version,
-      db: s.db as string,
-      org: s.org,
-      token: s.token,
-      onRejected: (points, reason) => onRejected(name, points, reason),
-    });
-  }
-  const { PostgresSink } = await import('./sinks/postgres/sink.js');
-  return new PostgresSink({ name: `postgres-${i}`, url: s.url as string, table: s.table });
 }
