@@ -13,6 +13,7 @@ import { isKapokError, KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
 import { probeRoutes } from './core/http/probes.js';
 import { createHttpServer, type FastifyInstance } from './core/http/server.js';
+import { createUpgradeRouter } from './core/http/upgrade.js';
 import { createLogger, type Logger } from './core/log.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { CORE_MIGRATIONS } from './core/migrations.js';
@@ -264,7 +265,21 @@ export async function startApp(loaded: LoadedConfig, opts: AppOptions = {}): Pro
     await server.register(probeRoutes, { region: config.region, health, metrics });
 
     const ports: SharedPorts = {};
-    const ctx: CapabilityContext = { config, logger, metrics, tracing, health, store, kv, dataDir, ports };
+    const upgrades = createUpgradeRouter(server.server, (err, path) =>
+      logger.error({ path, msg: messageOf(err) }, 'WebSocket upgrade handler failed'),
+    );
+    const ctx: CapabilityContext = {
+      config,
+      logger,
+      metrics,
+      tracing,
+      health,
+      store,
+      kv,
+      dataDir,
+      ports,
+      upgrades,
+    };
     const capabilities: Capability[] = [];
     for (const name of START_ORDER) {
       const build = AVAILABLE[name];

@@ -4,6 +4,7 @@ import type { KV } from '../ports/kv.js';
 import type { Store } from '../ports/store.js';
 import type { KapokConfig } from './config/index.js';
 import type { Health } from './health.js';
+import type { UpgradeRouter } from './http/upgrade.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Tracing } from './tracing.js';
@@ -21,6 +22,8 @@ export interface CapabilityContext {
   dataDir: string;
   /** Ports offered by capabilities started before this one (see Capability.provides). */
   ports: SharedPorts;
+  /** HTTP upgrades (WebSockets) on the main port: register a path instead of listening on the server. */
+  upgrades?: UpgradeRouter;
 }
 
 /**

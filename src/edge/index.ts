@@ -40,6 +40,8 @@ export async function createEdge(ctx: CapabilityContext, deps: EdgeDeps): Promis
     throw new TypeError(
       `createEdge: deps.sinks must be one or more sinks with distinct names (got ${names})`,
     );
+  const upgrades = ctx.upgrades;
+  if (!upgrades) throw new TypeError('createEdge: ctx.upgrades is required (WebSocket paths)');
   const logger = ctx.logger.child({ capability: 'edge' });
   const metrics = createEdgeMetrics(ctx.metrics.registry);
   const decode = createDecoder({ topicPattern: cfg.topicPattern, format: cfg.format });
@@ -214,10 +216,10 @@ export async function createEdge(ctx: CapabilityContext, deps: EdgeDeps): Promis
         broker?.closeWebSockets();
         fanout.closeClients();
       });
-      app.server.on('upgrade', (req, socket, head) => {
-        const path = (req.url ?? '').split('?')[0];
-        if (broker && cfg.mqtt.wsPath && path === cfg.mqtt.wsPath) broker.upgrade(req, socket, head);
-        else if (path === '/ws/telemetry' && guard.upgrade(req, socket)) fanout.upgrade(req, socket, head);
+      if (broker && cfg.mqtt.wsPath)
+        upgrades.register(cfg.mqtt.wsPath, (req, socket, head) => broker.upgrade(req, socket, head));
+      upgrades.register('/ws/telemetry', (req, socket, head) => {
+        if (guard.upgrade(req, socket)) fanout.upgrade(req, socket, head);
       });
     },
     async start() {

@@ -30,6 +30,8 @@ export async function createV2x(ctx: CapabilityContext): Promise<Capability> {
       'KAPOK_START_FAILED',
       'v2x needs the MQTT port of the edge capability: set edge.enabled: true (v2x starts after edge)',
     );
+  const upgrades = ctx.upgrades;
+  if (!upgrades) throw new TypeError('createV2x: ctx.upgrades is required (the /ws/v2x path)');
   const warnings: Warning[] = [];
   let live: Live | null = null;
   let dispatcher: Dispatcher | null = null;
@@ -113,9 +115,8 @@ export async function createV2x(ctx: CapabilityContext): Promise<Capability> {
         { prefix: '/api/v2x' },
       );
       app.addHook('preClose', async () => live?.close());
-      app.server.on('upgrade', (req, socket, head) => {
-        if ((req.url ?? '').split('?')[0] === '/ws/v2x' && guard.upgrade(req, socket))
-          live?.upgrade(req, socket, head);
+      upgrades.register('/ws/v2x', (req, socket, head) => {
+        if (guard.upgrade(req, socket)) live?.upgrade(req, socket, head);
       });
     },
     async start() {
