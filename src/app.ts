@@ -3,17 +3,21 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
 import { CAPABILITIES, type CapabilityName, type KapokConfig, type KapokLoadedConfig } from './config.js';
 import { ConfigError } from './core/config/index.js';
-import { KapokError, messageOf } from './core/errors.js';
+import { isKapokError, KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
 import { probeRoutes } from './core/http/probes.js';
 import { createHttpServer, type FastifyInstance } from './core/http/server.js';
+import { createUpgradeRouter } from './core/http/upgrade.js';
 import { createLogger, type Logger } from './core/log.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { createTracing, type Tracing } from './core/tracing.js';
+import { type EdgeConfig, type SinkConfig, sinkName } from './edge/config.js';
 import type { Capability, CapabilityContext } from './ports/capability.js';
 import type { SharedPorts } from './ports/device-tokens.js';
 import type { KV } from './ports/kv.js';
+import type { SpoolStore } from './ports/spool.js';
 import type { Store } from './ports/store.js';
+import type { TimeSeriesSink } from './ports/timeseries.js';
 
 /**
  * The one wiring point: builds adapters from config and hands them, as ports, to the capabilities.
@@ -36,10 +40,72 @@ const AVAILABLE: Partial<
     (await import('./gateway/index.js')).createGateway({ ...base, config: c.gateway }),
   inference: async (base, c) =>
     (await import('./inference/index.js')).createInference({ ...base, config: c.inference }),
-  edge: async (base, c) => (await import('./edge/index.js')).createEdge({ ...base, config: c.edge }),
+  edge: (base, c) => buildEdge({ ...base, config: c.edge }),
   gm: async (base, c) => (await import('./gm/index.js')).createGm({ ...base, config: c.gm }, undefined),
   v2x: async (base, c) => (await import('./v2x/index.js')).createV2x({ ...base, config: c.v2x }),
 };
+
+/** Edge gets a TimeSeriesSink per edge.sinks entry and the spool's storage; it closes them on stop. */
+async function buildEdge(ctx: CapabilityContext<EdgeConfig>): Promise<Capability> {
+  const { createEdge } = await import('./edge/index.js');
+  const sinks: TimeSeriesSink[] = [];
+  let spool: SpoolStore | undefined;
+  try {
+    for (const [i, s] of ctx.config.sinks.entries()) sinks.push(await openTimeSeriesSink(s, i, ctx.dataDir));
+    spool = await openEdgeSpool(ctx.config, ctx.dataDir);
+    return await createEdge(ctx, { sinks, spool });
+  } catch (err) {
+    spool?.close();
+    await Promise.allSettled(sinks.map((s) => s.close()));
+    throw err;
+  }
+}
+
+const inDataDir = (file: string, dataDir: string) => (isAbsolute(file) ? file : resolve(dataDir, file));
+
+/** The i-th edge.sinks entry as a TimeSeriesSink (PostgreSQL and InfluxDB clients load only when used). */
+export async function openTimeSeriesSink(s: SinkConfig, i: number, dataDir: string): Promise<TimeSeriesSink> {
+  const name = sinkName(s, i);
+  try {
+    if (s.type === 'postgres') {
+      const { createPostgresTimeSeries } = await import('./adapters/postgres/timeseries.js');
+      return createPostgresTimeSeries({ name, url: s.url as string, table: s.table });
+    }
+    if (s.type === 'influx') {
+      const { createInfluxTimeSeries } = await import('./adapters/influx/timeseries.js');
+      return createInfluxTimeSeries({
+        name,
+        url: s.url as string,
+        version: s.version,
+        db: s.db as string,
+        org: s.org,
+        token: s.token,
+      });
+    }
+    const { createSqliteTimeSeries } = await import('./adapters/sqlite/timeseries.js');
+    return createSqliteTimeSeries({ name, file: inDataDir(s.file, dataDir) });
+  } catch (err) {
+    // The adapter names its option; the operator needs the config key.
+    if (isKapokError(err, 'KAPOK_CONFIG_INVALID'))
+      throw new ConfigError('KAPOK_CONFIG_INVALID', `edge.sinks[${i}]: ${err.message}`, err);
+    throw err;
+  }
+}
+
+/** The storage of edge's durable spool (edge.spool.file in dataDir). */
+export async function openEdgeSpool(edge: EdgeConfig, dataDir: string): Promise<SpoolStore> {
+  const { createSqliteSpoolStore } = await import('./adapters/sqlite/spool.js');
+  return createSqliteSpoolStore({ file: inDataDir(edge.spool.file, dataDir), fsync: edge.spool.fsync });
+}
+
+/** `kapok edge replay-dead-letters`: edge's replay over the spool storage picked here. */
+export async function replayEdgeDeadLetters(
+  edge: EdgeConfig,
+  dataDir: string,
+): Promise<ReturnType<typeof import('./edge/index.js').replayDeadLetters>> {
+  const { replayDeadLetters } = await import('./edge/index.js');
+  return replayDeadLetters(edge, await openEdgeSpool(edge, dataDir));
+}
 
 /** Providers before consumers: gm's device tokens are checked by edge's MQTT intake; v2x uses edge's MQTT port. */
 const START_ORDER: readonly CapabilityName[] = ['gm', 'gateway', 'inference', 'edge', 'v2x'];
@@ -196,13 +262,27 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
     await server.register(probeRoutes, { region: config.region, health, metrics });
 
     const ports: SharedPorts = {};
+    const upgrades = createUpgradeRouter(server.server, (err, path) =>
+      logger.error({ path, msg: messageOf(err) }, 'WebSocket upgrade handler failed'),
+    );
     const shared = {
       region: config.region,
       profile: config.profile,
       http: { host: config.http.host },
       grpc: { port: config.grpc.port },
     };
-    const base: BaseContext = { shared, logger, metrics, tracing, health, store, kv, dataDir, ports };
+    const base: BaseContext = {
+      shared,
+      logger,
+      metrics,
+      tracing,
+      health,
+      store,
+      kv,
+      dataDir,
+      ports,
+      upgrades,
+    };
     const capabilities: Capability[] = [];
     for (const name of START_ORDER) {
       const wire = AVAILABLE[name];

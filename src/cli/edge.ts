@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { WebSocket } from 'ws';
-import { ensureDataDir, resolveDataDir } from '../app.js';
-import { loadKapokConfig } from '../config.js';
+import { ensureDataDir, replayEdgeDeadLetters, resolveDataDir } from '../app.js';
 import { KapokError } from '../core/errors.js';
+import { cliConfig } from './context.js';
 import { fail } from './exit.js';
 
 /** `kapok edge tail|replay-dead-letters`: live points from a running Kapok; dead-letter replay. */
@@ -18,7 +18,7 @@ export function edgeCommand(): Command {
     .option('--json', 'print each point as JSON')
     .action(async (opts: { topic: string; url?: string; config?: string; json?: boolean }) => {
       try {
-        const { config } = loadKapokConfig({ file: opts.config });
+        const { config } = cliConfig(opts);
         const base = new URL(opts.url ?? `http://127.0.0.1:${config.http.port}`);
         base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
         base.pathname = '/ws/telemetry';
@@ -70,12 +70,11 @@ export function edgeCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { config?: string; json?: boolean }) => {
       try {
-        // Loaded here so other commands (kapok up) do not load the spool's SQLite at start.
-        const { replayDeadLetters } = await import('../edge/replay.js');
-        const loaded = loadKapokConfig({ file: opts.config });
+        const loaded = cliConfig(opts);
         const dataDir = resolveDataDir(loaded);
         ensureDataDir(dataDir);
-        const r = replayDeadLetters(loaded.config, dataDir);
+        // app.ts picks the spool's storage; edge's replay and SQLite load only for this command.
+        const r = await replayEdgeDeadLetters(loaded.config.edge, dataDir);
         process.stdout.write(
           opts.json
             ? `${JSON.stringify(r)}\n`

@@ -167,12 +167,20 @@ export const edgeSchema = z
     if (e.mqtt.reconnectMaxMs < e.mqtt.reconnectMinMs)
       ctx.addIssue({ code: 'custom', path: ['mqtt', 'reconnectMaxMs'], message: 'must be ≥ reconnectMinMs' });
     e.sinks.forEach((k, i) => {
-      if (k.type === 'postgres' && !k.url)
+      if (k.type !== 'embedded' && !k.url)
         ctx.addIssue({
           code: 'custom',
           path: ['sinks', i, 'url'],
-          message: 'required when type is postgres',
+          message: `required when type is ${k.type}`,
         });
+      if (k.type === 'influx' && !k.db)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sinks', i, 'db'],
+          message: 'required when type is influx (the database, or the bucket for version 2)',
+        });
+      if (k.type === 'influx' && k.version === 2 && !k.org)
+        ctx.addIssue({ code: 'custom', path: ['sinks', i, 'org'], message: 'required for influx version 2' });
     });
     if (e.sinks.filter((k) => k.type === 'embedded').length > 1)
       ctx.addIssue({ code: 'custom', path: ['sinks'], message: 'at most one embedded sink' });
@@ -192,3 +200,8 @@ export const edgeSchema = z
 
 export type EdgeConfig = z.infer<typeof edgeSchema>;
 export type SinkConfig = EdgeConfig['sinks'][number];
+
+/** A sink's name (`embedded-0`, `influx-1`): its spool cursor, metrics label and /readyz entry. */
+export function sinkName(s: Pick<SinkConfig, 'type'>, i: number): string {
+  return `${s.type}-${i}`;
+}

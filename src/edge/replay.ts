@@ -1,5 +1,6 @@
-import { isAbsolute, resolve } from 'node:path';
-import type { KapokConfig } from '../config.js';
+import type { SpoolStore } from '../ports/spool.js';
+import type { EdgeConfig } from './config.js';
+import { sinkName } from './config.js';
 import { createDecoder } from './decode/index.js';
 import { Spool } from './spool/spool.js';
 
@@ -7,22 +8,25 @@ import { Spool } from './spool/spool.js';
  * Dead letters that decode under the current configuration (a fixed topicPattern or format) go
  * back into the spool for every sink and leave the dead-letter table; the rest stay. Safe while
  * `kapok up` runs (SQLite locking; spool ids never repeat); a running Kapok counts the replayed
- * bytes against spool.maxBytes from its next start.
+ * bytes against spool.maxBytes from its next start. Closes `store` when done.
  */
 export function replayDeadLetters(
-  config: KapokConfig,
-  dataDir: string,
+  cfg: EdgeConfig,
+  store: SpoolStore,
 ): { replayed: number; stillFailing: number; reasons: Record<string, number> } {
-  const cfg = config.edge;
-  const file = (f: string) => (isAbsolute(f) ? f : resolve(dataDir, f));
-  const spool = new Spool({
-    file: file(cfg.spool.file),
-    maxBytes: cfg.spool.maxBytes,
-    onFull: 'reject',
-    fsync: cfg.spool.fsync,
-    sinks: cfg.sinks.map((s, i) => `${s.type}-${i}`),
-    deadLetterMax: cfg.deadLetters.max,
-  });
+  let spool: Spool;
+  try {
+    spool = new Spool({
+      store,
+      maxBytes: cfg.spool.maxBytes,
+      onFull: 'reject',
+      sinks: cfg.sinks.map(sinkName),
+      deadLetterMax: cfg.deadLetters.max,
+    });
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const decode = createDecoder({ topicPattern: cfg.topicPattern, format: cfg.format });
   let replayed = 0;
   let stillFailing = 0;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { KapokError } from '../core/errors.js';
-import { AGGS, type Agg, type EmbeddedQuery } from './sinks/embedded/query.js';
+import { AGGS, type Agg, type TimeSeriesQuery } from '../ports/timeseries.js';
 import type { Spool } from './spool/spool.js';
 
 const DURATION = /^(\d{1,9})(ms|s|m|h|d)$/;
@@ -30,10 +30,14 @@ export function parseEvery(v: string | undefined): number | undefined {
 
 type Q = Record<string, string | undefined>;
 
-/** /api/edge: range queries, devices, dead letters (embedded sink). */
+/**
+ * /api/edge: range queries and devices (from the sink that answers queries, the embedded one), dead
+ * letters. An answer is bounded by maxPoints: a query that could exceed it is a 400 before it runs
+ * (windows) or once one point too many was read (raw).
+ */
 export async function edgeRoutes(
   app: FastifyInstance,
-  d: { query: EmbeddedQuery | null; spool: Spool },
+  d: { query: TimeSeriesQuery | null; maxPoints: number; spool: Spool },
 ): Promise<void> {
   const needQuery = () => {
     if (!d.query)
@@ -57,15 +61,31 @@ export async function edgeRoutes(
     const agg = (q.agg ?? 'avg') as Agg;
     if (!AGGS.includes(agg)) throw bad(`agg=${String(q.agg).slice(0, 20)}: use one of ${AGGS.join(', ')}`);
     const everyMs = parseEvery(q.every);
-    const r = needQuery().query({
+    const source = needQuery();
+    const max = d.maxPoints;
+    if (everyMs !== undefined) {
+      const windows = Math.ceil((to - from) / everyMs);
+      if (windows > max)
+        throw new KapokError(
+          'KAPOK_EDGE_TOO_MANY_POINTS',
+          `${windows} windows of ${everyMs} ms exceed edge.query.maxPoints (${max}): widen every or narrow from/to`,
+        );
+    }
+    const r = await source.range({
       measurement,
       field,
       ...(q.device ? { device: q.device } : {}),
       from,
       to,
       agg,
+      limit: max,
       ...(everyMs === undefined ? {} : { everyMs }),
     });
+    if (r.more)
+      throw new KapokError(
+        'KAPOK_EDGE_TOO_MANY_POINTS',
+        `more than edge.query.maxPoints (${max}) raw points in range: narrow from/to or add every=`,
+      );
     return {
       measurement,
       field,
@@ -74,13 +94,16 @@ export async function edgeRoutes(
       to,
       every: everyMs ?? null,
       agg: everyMs ? agg : null,
-      ...r,
+      points: r.points,
     };
   });
 
   app.get('/devices', async (req) => {
     const limit = Math.min(Number((req.query as Q).limit ?? 1000) || 1000, 10_000);
-    return { devices: needQuery().devices(limit) };
+    const devices = await needQuery().devices(limit);
+    return {
+      devices: devices.map((x) => ({ ...x, lastSeen: new Date(x.lastSeen).toISOString() })),
+    };
   });
 
   app.get('/dead-letters', async (req) => {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Health } from '../core/health.js';
+import type { UpgradeRouter } from '../core/http/upgrade.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Tracing } from '../core/tracing.js';
@@ -36,6 +37,8 @@ export interface CapabilityContext<C = unknown> {
   dataDir: string;
   /** Ports offered by capabilities started before this one (see Capability.provides). */
   ports: SharedPorts;
+  /** HTTP upgrades (WebSockets) on the main port: register a path instead of listening on the server. */
+  upgrades: UpgradeRouter;
 }
 
 /**

@@ -30,6 +30,7 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
       'KAPOK_START_FAILED',
       'v2x needs the MQTT port of the edge capability: set edge.enabled: true (v2x starts after edge)',
     );
+  const upgrades = ctx.upgrades;
   const warnings: Warning[] = [];
   let live: Live | null = null;
   let dispatcher: Dispatcher | null = null;
@@ -113,9 +114,8 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
         { prefix: '/api/v2x' },
       );
       app.addHook('preClose', async () => live?.close());
-      app.server.on('upgrade', (req, socket, head) => {
-        if ((req.url ?? '').split('?')[0] === '/ws/v2x' && guard.upgrade(req, socket))
-          live?.upgrade(req, socket, head);
+      upgrades.register('/ws/v2x', (req, socket, head) => {
+        if (guard.upgrade(req, socket)) live?.upgrade(req, socket, head);
       });
     },
     async start() {

@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { createMemoryKV, type MemoryKVOptions } from '../../src/adapters/memory/kv.js';
 import { isKapokError } from '../../src/core/errors.js';
 import type { KVScript } from '../../src/ports/kv.js';
-import { fixedWindowRateLimit, rateLimitArgs, tokenBucketRateLimit } from '../ports/kv-scripts.js';
 import { kvConformance } from '../ports/kv.conformance.js';
+import { fixedWindowRateLimit, rateLimitArgs, tokenBucketRateLimit } from '../ports/kv-scripts.js';
 
 kvConformance('memory', () => createMemoryKV());
 

@@ -5,9 +5,9 @@ import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import { createRedisKV, describeRedisUrl, type RedisKVOptions } from '../../src/adapters/redis/kv.js';
 import { isKapokError, type KapokError } from '../../src/core/errors.js';
-import { fixedWindowRateLimit, rateLimitArgs } from '../ports/kv-scripts.js';
 import { serviceAvailable } from '../helpers/services.js';
 import { kvConformance } from '../ports/kv.conformance.js';
+import { fixedWindowRateLimit, rateLimitArgs } from '../ports/kv-scripts.js';
 
 const REDIS_URL = process.env.KAPOK_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `kapok-test:${randomBytes(5).toString('hex')}:`;

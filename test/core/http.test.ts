@@ -9,10 +9,10 @@ import { KapokError } from '../../src/core/errors.js';
 import { Health } from '../../src/core/health.js';
 import { probeRoutes } from '../../src/core/http/probes.js';
 import { createHttpServer, type FastifyInstance } from '../../src/core/http/server.js';
-import { createHttpClient } from '../helpers/http-client.js';
 import { createLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/core/metrics.js';
 import { createTracing, type Tracing } from '../../src/core/tracing.js';
+import { createHttpClient } from '../helpers/http-client.js';
 import { captureLogs } from '../helpers/logs.js';
 import { promtoolCheck } from '../helpers/probes.js';
 

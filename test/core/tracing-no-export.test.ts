@@ -5,10 +5,10 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { configSchema } from '../../src/config.js';
 import { createHttpServer, type FastifyInstance } from '../../src/core/http/server.js';
-import { createHttpClient } from '../helpers/http-client.js';
 import { createLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/core/metrics.js';
 import { createTracing, type Tracing } from '../../src/core/tracing.js';
+import { createHttpClient } from '../helpers/http-client.js';
 import { captureLogs } from '../helpers/logs.js';
 
 // Its own file, so its own process: no other test has installed the context manager here.

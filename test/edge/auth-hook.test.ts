@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
+import { createSqliteSpoolStore } from '../../src/adapters/sqlite/spool.js';
 import { createLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/core/metrics.js';
 import { createDecoder } from '../../src/edge/decode/index.js';
@@ -25,10 +26,9 @@ describe('edge: injected authenticate hook (the port for gm device tokens)', () 
 
   before(async () => {
     spool = new Spool({
-      file: join(tmpDir(), 's.db'),
+      store: createSqliteSpoolStore({ file: join(tmpDir(), 's.db'), fsync: 'normal' }),
       maxBytes: 1 << 20,
       onFull: 'reject',
-      fsync: 'normal',
       sinks: ['a'],
       deadLetterMax: 10,
     });

@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { toLineProtocol } from '../../src/adapters/influx/line-protocol.js';
 import { decodeLineProtocol } from '../../src/edge/decode/line-protocol.js';
-import { toLineProtocol } from '../../src/edge/sinks/influx/sink.js';
 import { type Edge, startEdge, until } from './setup.js';
 
 /** A FAKE InfluxDB HTTP write endpoint (the real one is not installed here): records and answers `status`. */

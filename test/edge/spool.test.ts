@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { createSqliteSpoolStore } from '../../src/adapters/sqlite/spool.js';
 import { isKapokError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/log.js';
 import { createDecoder, type Point } from '../../src/edge/decode/index.js';
-import type { Sink } from '../../src/edge/sinks/sink.js';
 import { SinkRunner } from '../../src/edge/spool/runner.js';
 import { ROW_OVERHEAD, Spool } from '../../src/edge/spool/spool.js';
+import type { TimeSeriesSink as Sink } from '../../src/ports/timeseries.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -17,10 +18,9 @@ const msg = (i: number) => ({
 });
 const open = (file: string, extra: Partial<ConstructorParameters<typeof Spool>[0]> = {}) =>
   new Spool({
-    file,
+    store: createSqliteSpoolStore({ file, fsync: 'normal' }),
     maxBytes: 1 << 30,
     onFull: 'reject',
-    fsync: 'normal',
     sinks: ['a', 'b'],
     deadLetterMax: 3,
     ...extra,
@@ -129,10 +129,9 @@ class FlakySink implements Sink {
 describe('edge sink runner', () => {
   it('retries a failing sink with backoff and confirms only after it took the batch', async () => {
     const s = new Spool({
-      file: join(tmpDir(), 's.db'),
+      store: createSqliteSpoolStore({ file: join(tmpDir(), 's.db'), fsync: 'normal' }),
       maxBytes: 1 << 20,
       onFull: 'reject',
-      fsync: 'normal',
       sinks: ['a'],
       deadLetterMax: 10,
     });

@@ -1,4 +1,4 @@
-/** PostgreSQL and network errors turned into catalogue errors, for the postgres Store adapter. */
+/** PostgreSQL and network errors turned into catalogue errors, for the postgres adapters. */
 import { KapokError, messageOf } from '../../core/errors.js';
 import { sqlExcerpt } from '../../ports/store.js';
 
@@ -31,8 +31,8 @@ export function mapPgError(
 ): KapokError {
   if (err instanceof KapokError) return err;
   const e = (err ?? {}) as { code?: unknown; constraint?: unknown; message?: unknown };
-  const code = typeof e.code === 'string' ? e.code : '';
-  const msg = scrub(ctx.password, redact(messageOf(err), values));
+  const code = pgCode(err);
+  const msg = pgMessage(err, ctx.password, values);
   if (code.startsWith('23')) {
     const constraint = typeof e.constraint === 'string' ? e.constraint : undefined;
     return new KapokError(
@@ -44,7 +44,7 @@ export function mapPgError(
       },
     );
   }
-  if (isConnectionError(code, messageOf(err))) {
+  if (isPgConnectionError(err)) {
     return new KapokError(
       'KAPOK_STORE_UNAVAILABLE',
       `PostgreSQL at ${ctx.target} is not reachable: ${msg}. Check the store URL (host, port, database, ` +
@@ -70,11 +70,25 @@ export function mapPgError(
   );
 }
 
+/** The SQLSTATE (or Node network code) of a pg error; '' when it has none. */
+export function pgCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : '';
+}
+
+/** The error's message with the password and string parameter values taken out. */
+export function pgMessage(err: unknown, password: string, values: readonly unknown[]): string {
+  return scrub(password, redact(messageOf(err), values));
+}
+
 function scrub(password: string, message: string): string {
   return password.length >= 3 ? message.split(password).join('***') : message;
 }
 
-function isConnectionError(code: string, message: string): boolean {
+/** The server cannot be reached, refuses the login or is going away: retry later, nothing is wrong with the statement. */
+export function isPgConnectionError(err: unknown): boolean {
+  const code = pgCode(err);
+  const message = messageOf(err);
   if (NETWORK_CODES.has(code)) return true;
   // 08 connection exception, 28 bad credentials, 3D000 no such database, 53300 too many connections,
   // 57P01-57P03 server shutting down or starting.

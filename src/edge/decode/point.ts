@@ -1,15 +1,9 @@
-/** One decoded telemetry point: what sinks store and the fan-out streams. */
-export type FieldValue = number | boolean | string;
-
-export interface Point {
-  measurement: string;
-  device: string;
-  /** Keys come from devices: set through put(), so `__proto__` is an own key, never the prototype. */
-  tags: Record<string, string>;
-  fields: Record<string, FieldValue>;
-  /** Milliseconds since the epoch (line-protocol nanoseconds are truncated to ms). */
-  ts: number;
-}
+/**
+ * One decoded telemetry point: what sinks store and the fan-out streams. The type is the
+ * time-series port's; decoders set keys through put(), so `__proto__` is an own key, and truncate
+ * line-protocol nanoseconds to ms.
+ */
+export type { FieldValue, Point } from '../../ports/timeseries.js';
 
 /** A decode failure; `reason` is short, secret-free and goes to the dead-letter table. */
 export class DecodeError extends Error {

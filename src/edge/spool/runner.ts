@@ -1,13 +1,13 @@
 import { messageOf } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import type { TimeSeriesSink } from '../../ports/timeseries.js';
 import type { Decoder, Point } from '../decode/index.js';
-import type { Sink } from '../sinks/sink.js';
 import type { DecodedCache } from './decoded-cache.js';
 import type { Spool } from './spool.js';
 
 export interface RunnerOptions {
   spool: Spool;
-  sink: Sink;
+  sink: TimeSeriesSink;
   decode: Decoder;
   /** Points decoded at intake; a miss decodes the spooled bytes again. */
   cache?: DecodedCache;
@@ -18,6 +18,8 @@ export interface RunnerOptions {
   logger: Logger;
   onStored?: (sink: string, points: number, seconds: number, oldestReceivedAt: number) => void;
   onFailure?: (sink: string) => void;
+  /** The sink refused points as bad data: confirmed anyway (resending would fail the same way). */
+  onRejected?: (sink: string, points: number, reason: string) => void;
 }
 
 /**
@@ -85,7 +87,8 @@ export class SinkRunner {
       const last = rows[rows.length - 1]?.id as number;
       const t0 = performance.now();
       try {
-        if (points.length > 0) await sink.write(points);
+        const res = points.length > 0 ? await sink.write(points) : undefined;
+        if (res) this.#o.onRejected?.(sink.name, res.rejected, res.reason);
         spool.confirm(sink.name, last);
         this.#o.cache?.trim(spool.confirmedByAll);
         if (this.#failures > 0) this.#o.logger.info({ sink: sink.name }, 'edge sink recovered');

@@ -1,30 +1,19 @@
-import Database from 'better-sqlite3';
-import { KapokError, messageOf } from '../../core/errors.js';
+import { isKapokError, KapokError, messageOf } from '../../core/errors.js';
+import type { DeadLetter, SpooledMessage, SpoolStore } from '../../ports/spool.js';
 
 /**
- * The durable spool: one SQLite database in WAL mode (table `messages`, per-sink `cursors`,
- * bounded `dead_letters`). Why SQLite rather than segment files: an append, a cursor move and the
- * deletion of confirmed messages are each one atomic transaction, crash recovery is SQLite's, and
- * better-sqlite3 commits synchronously, so "appended" means on disk before the PUBACK goes out.
- * Appends arriving in the same event-loop turn share one transaction (group commit).
- *
- * fsync policy (edge.spool.fsync): `normal` = WAL with synchronous=NORMAL: a commit survives a
- * Kapok crash or SIGKILL (it is in the OS page cache) but the last commits may be lost on power
- * loss; `full` = synchronous=FULL: every commit is fsynced, surviving power loss, slower.
+ * The durable spool's policy over a SpoolStore (storage: adapters/sqlite/spool): per-sink cursors,
+ * deletion of what every sink confirmed, the edge.spool.maxBytes bound with onFull reject or
+ * drop-oldest, and the bounded dead-letter list. Appends arriving in the same event-loop turn
+ * share one transaction (group commit; see Ingest).
  */
 
-export interface SpooledMessage {
-  id: number;
-  topic: string;
-  payload: Buffer;
-  receivedAt: number;
-}
+export type { SpooledMessage } from '../../ports/spool.js';
 
 export interface SpoolOptions {
-  file: string;
+  store: SpoolStore;
   maxBytes: number;
   onFull: 'reject' | 'drop-oldest';
-  fsync: 'normal' | 'full';
   /** Names of the configured sinks: each has a cursor; messages every one confirmed are deleted. */
   sinks: string[];
   deadLetterMax: number;
@@ -36,82 +25,28 @@ export interface SpoolOptions {
 export const ROW_OVERHEAD = 32;
 
 export class Spool {
-  readonly #db: Database.Database;
+  readonly #store: SpoolStore;
   readonly #opts: SpoolOptions;
   readonly #cursors = new Map<string, number>();
   #bytes = 0;
   #lastId = 0;
-  readonly #stmt: {
-    insert: Database.Statement;
-    read: Database.Statement;
-    setCursor: Database.Statement;
-    sizeUpTo: Database.Statement;
-    deleteUpTo: Database.Statement;
-    oldest: Database.Statement;
-    dead: Database.Statement;
-    trimDead: Database.Statement;
-  };
 
   constructor(opts: SpoolOptions) {
     if (opts.sinks.length === 0) throw new Error('Spool: options.sinks must name at least one sink');
     if (!(opts.maxBytes > 0)) throw new Error('Spool: options.maxBytes must be > 0');
     this.#opts = opts;
-    try {
-      this.#db = new Database(opts.file);
-      this.#db.pragma('journal_mode = WAL');
-      // `kapok edge replay-dead-letters` may write while `kapok up` runs: wait for the lock.
-      this.#db.pragma('busy_timeout = 5000');
-      this.#db.pragma(`synchronous = ${opts.fsync === 'full' ? 'FULL' : 'NORMAL'}`);
-      this.#db.exec(`
-        CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, received INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, pos INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL, payload BLOB NOT NULL);
-      `);
-    } catch (err) {
-      throw new KapokError(
-        'KAPOK_EDGE_SPOOL',
-        `edge spool ${opts.file} cannot be opened (${messageOf(err)}): check that dataDir is writable and not full`,
-        { cause: err },
-      );
-    }
-    const db = this.#db;
-    this.#stmt = {
-      insert: db.prepare('INSERT INTO messages (topic, payload, received) VALUES (?, ?, ?)'),
-      read: db.prepare(
-        'SELECT id, topic, payload, received AS receivedAt FROM messages WHERE id > ? ORDER BY id LIMIT ?',
-      ),
-      setCursor: db.prepare(
-        'INSERT INTO cursors (sink, pos) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET pos = excluded.pos',
-      ),
-      sizeUpTo: db.prepare(
-        `SELECT count(*) AS n, coalesce(sum(length(payload) + length(CAST(topic AS BLOB)) + ${ROW_OVERHEAD}), 0) AS bytes FROM messages WHERE id <= ?`,
-      ),
-      deleteUpTo: db.prepare('DELETE FROM messages WHERE id <= ?'),
-      oldest: db.prepare(
-        `SELECT id, length(payload) + length(CAST(topic AS BLOB)) + ${ROW_OVERHEAD} AS n FROM messages ORDER BY id LIMIT 256`,
-      ),
-      dead: db.prepare('INSERT INTO dead_letters (at, topic, reason, payload) VALUES (?, ?, ?, ?)'),
-      trimDead: db.prepare('DELETE FROM dead_letters WHERE id <= ?'),
-    };
-    const saved = new Map(
-      (db.prepare('SELECT sink, pos FROM cursors').all() as { sink: string; pos: number }[]).map((r) => [
-        r.sink,
-        r.pos,
-      ]),
-    );
+    this.#store = opts.store;
+    const saved = this.#store.cursors();
     for (const s of opts.sinks) this.#cursors.set(s, saved.get(s) ?? 0);
-    // AUTOINCREMENT: ids never go back after the table was emptied, so cursors stay meaningful.
-    this.#lastId = this.#maxId();
+    this.#lastId = this.#store.lastId();
     // Confirmed by every sink but not yet deleted (a crash between commit and delete): delete now.
     this.#release();
-    this.#bytes = (this.#stmt.sizeUpTo.get(Number.MAX_SAFE_INTEGER) as { bytes: number }).bytes;
+    this.#bytes = this.#sizeUpTo(Number.MAX_SAFE_INTEGER);
   }
 
-  #maxId(): number {
-    const row = this.#db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").get() as
-      | { seq: number }
-      | undefined;
-    return row?.seq ?? 0;
+  #sizeUpTo(id: number): number {
+    const { count, bytes } = this.#store.sizeUpTo(id);
+    return bytes + count * ROW_OVERHEAD;
   }
 
   get bytes(): number {
@@ -138,8 +73,9 @@ export class Spool {
    */
   append(batch: readonly { topic: string; payload: Buffer; receivedAt: number }[]): (KapokError | number)[] {
     const results: (KapokError | number)[] = [];
+    const store = this.#store;
     try {
-      this.#db.transaction(() => {
+      store.transaction(() => {
         for (const m of batch) {
           const size = m.payload.length + Buffer.byteLength(m.topic) + ROW_OVERHEAD;
           if (this.#bytes + size > this.#opts.maxBytes) {
@@ -156,17 +92,20 @@ export class Spool {
               continue;
             }
           }
-          this.#lastId = Number(this.#stmt.insert.run(m.topic, m.payload, m.receivedAt).lastInsertRowid);
+          this.#lastId = store.append(m.topic, m.payload, m.receivedAt);
           this.#bytes += size;
           results.push(this.#lastId);
         }
-      })();
+      });
     } catch (err) {
-      this.#lastId = (
-        this.#db.prepare('SELECT coalesce(max(id), 0) AS m FROM messages').get() as { m: number }
-      ).m;
-      this.#bytes = (this.#stmt.sizeUpTo.get(Number.MAX_SAFE_INTEGER) as { bytes: number }).bytes;
-      throw new KapokError('KAPOK_EDGE_SPOOL', `edge spool write failed: ${messageOf(err)}`, { cause: err });
+      // Rolled back: the counters go back to what the store holds.
+      try {
+        this.#lastId = store.lastId();
+        this.#bytes = this.#sizeUpTo(Number.MAX_SAFE_INTEGER);
+      } catch {}
+      throw isKapokError(err)
+        ? err
+        : new KapokError('KAPOK_EDGE_SPOOL', `edge spool write failed: ${messageOf(err)}`, { cause: err });
     }
     return results;
   }
@@ -175,7 +114,7 @@ export class Spool {
   read(sink: string, limit: number): SpooledMessage[] {
     const pos = this.#cursors.get(sink);
     if (pos === undefined) throw new Error(`Spool.read: unknown sink ${sink}`);
-    return this.#stmt.read.all(pos, limit) as SpooledMessage[];
+    return this.#store.read(pos, limit);
   }
 
   /** The sink confirmed every message up to `id`: move its cursor, delete what all sinks have. */
@@ -183,19 +122,19 @@ export class Spool {
     const pos = this.#cursors.get(sink);
     if (pos === undefined) throw new Error(`Spool.confirm: unknown sink ${sink}`);
     if (id <= pos) return;
-    this.#db.transaction(() => {
-      this.#stmt.setCursor.run(sink, id);
+    this.#store.transaction(() => {
+      this.#store.setCursor(sink, id);
       this.#cursors.set(sink, id);
       this.#release();
-    })();
+    });
   }
 
   #release(): void {
     const min = Math.min(...this.#cursors.values());
     if (min <= 0) return;
-    const { bytes } = this.#stmt.sizeUpTo.get(min) as { bytes: number };
+    const bytes = this.#sizeUpTo(min);
     if (bytes === 0) return;
-    this.#stmt.deleteUpTo.run(min);
+    this.#store.deleteUpTo(min);
     this.#bytes -= bytes;
   }
 
@@ -205,19 +144,19 @@ export class Spool {
     let upTo = 0;
     let n = 0;
     while (freed < need) {
-      const rows = this.#stmt.oldest.all() as { id: number; n: number }[];
+      const rows = this.#store.oldest(256);
       if (rows.length === 0) return false;
-      let i = 0;
-      for (; i < rows.length && freed < need; i++) {
-        freed += (rows[i] as { n: number }).n;
-        upTo = (rows[i] as { id: number }).id;
+      for (let i = 0; i < rows.length && freed < need; i++) {
+        const r = rows[i] as { id: number; bytes: number };
+        freed += r.bytes + ROW_OVERHEAD;
+        upTo = r.id;
         n++;
       }
-      this.#stmt.deleteUpTo.run(upTo);
+      this.#store.deleteUpTo(upTo);
     }
     for (const [sink, pos] of this.#cursors) {
       if (pos < upTo) {
-        this.#stmt.setCursor.run(sink, upTo);
+        this.#store.setCursor(sink, upTo);
         this.#cursors.set(sink, upTo);
       }
     }
@@ -229,29 +168,24 @@ export class Spool {
   /** Keeps an undecodable message (bounded: the oldest go first). */
   deadLetter(topic: string, payload: Buffer, reason: string, at: number): void {
     if (this.#opts.deadLetterMax === 0) return;
-    const id = Number(this.#stmt.dead.run(at, topic, reason, payload).lastInsertRowid);
-    if (id > this.#opts.deadLetterMax) this.#stmt.trimDead.run(id - this.#opts.deadLetterMax);
+    const id = this.#store.addDeadLetter(topic, payload, reason, at);
+    if (id > this.#opts.deadLetterMax) this.#store.trimDeadLetters(id - this.#opts.deadLetterMax);
   }
 
-  deadLetters(
-    limit: number,
-    afterId = 0,
-  ): { id: number; at: number; topic: string; reason: string; payload: Buffer }[] {
-    return this.#db
-      .prepare('SELECT id, at, topic, reason, payload FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?')
-      .all(afterId, limit) as { id: number; at: number; topic: string; reason: string; payload: Buffer }[];
+  deadLetters(limit: number, afterId = 0): DeadLetter[] {
+    return this.#store.deadLetters(limit, afterId);
   }
 
   deleteDeadLetter(id: number): void {
-    this.#db.prepare('DELETE FROM dead_letters WHERE id = ?').run(id);
+    this.#store.deleteDeadLetter(id);
   }
 
   /** Runs fn in one transaction (group commit of appends and dead letters). */
   transaction<T>(fn: () => T): T {
-    return this.#db.transaction(fn)();
+    return this.#store.transaction(fn);
   }
 
   close(): void {
-    if (this.#db.open) this.#db.close();
+    this.#store.close();
   }
 }

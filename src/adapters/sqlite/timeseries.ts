@@ -1,15 +1,15 @@
-import Database from 'better-sqlite3';
-import { KapokError, messageOf } from '../../../core/errors.js';
-import type { Point } from '../../decode/index.js';
-import type { Sink } from '../sink.js';
-
 /**
- * The embedded sink: SQLite in dataDir. Narrow rows keyed by (series, ts) in a WITHOUT ROWID
- * table, so a replayed point replaces itself instead of duplicating, and a range query for one
- * series is one contiguous B-tree scan. Series (measurement, device, field, tags) are interned in
- * `series`; `devices` keeps each device's last-seen time and latest values for /api/edge/devices.
- * Chosen over DuckDB: measured here, see docs/edge.md, and no binary download.
+ * The embedded time-series sink: SQLite in dataDir. Narrow rows keyed by (series, ts) in a
+ * WITHOUT ROWID table, so a replayed point replaces itself instead of duplicating, and a range
+ * query for one series is one contiguous B-tree scan. Series (measurement, device, field, tags) are
+ * interned in `series`; `devices` keeps each device's last-seen time and latest values.
+ * Chosen over DuckDB: measured, see docs/edge.md, and no binary download.
  */
+import Database from 'better-sqlite3';
+import { KapokError, messageOf } from '../../core/errors.js';
+import { type Point, type TimeSeriesSink, tagKey } from '../../ports/timeseries.js';
+import { SqliteTimeSeriesQuery } from './timeseries-query.js';
+
 export const EMBEDDED_SCHEMA = `
   CREATE TABLE IF NOT EXISTS series (
     id INTEGER PRIMARY KEY, measurement TEXT NOT NULL, device TEXT NOT NULL, field TEXT NOT NULL,
@@ -22,14 +22,38 @@ export const EMBEDDED_SCHEMA = `
     PRIMARY KEY (device, measurement)) WITHOUT ROWID;
 `;
 
+export interface SqliteTimeSeriesOptions {
+  /** Names the sink in errors (and, for edge, its spool cursor and metrics). */
+  name: string;
+  /** SQLite file (created when missing). */
+  file: string;
+}
+
 /** Series ids kept in memory at most; past it the cache is cleared (ids are re-read from SQLite). */
 const SERIES_CACHE_MAX = 500_000;
 /** Rows per multi-row INSERT (4 parameters each, under SQLite's 32,766 limit). */
 const ROWS_PER_INSERT = 128;
 
-export class EmbeddedSink implements Sink {
+export function createSqliteTimeSeries(options: SqliteTimeSeriesOptions): TimeSeriesSink {
+  const fail = (option: string, expected: string, got: unknown): never => {
+    throw new KapokError(
+      'KAPOK_CONFIG_INVALID',
+      `sqlite time-series option ${option} must be ${expected} (got ${JSON.stringify(got) ?? String(got)})`,
+      { details: { option } },
+    );
+  };
+  if (typeof options !== 'object' || options === null) fail('options', 'an object', options);
+  if (typeof options.name !== 'string' || options.name === '')
+    fail('name', 'a non-empty string', options.name);
+  if (typeof options.file !== 'string' || options.file.trim() === '')
+    fail('file', 'a non-empty path', options.file);
+  return new SqliteTimeSeries(options.name, options.file);
+}
+
+class SqliteTimeSeries implements TimeSeriesSink {
   readonly name: string;
-  readonly db: Database.Database;
+  readonly query: SqliteTimeSeriesQuery;
+  readonly #db: Database.Database;
   readonly #series = new Map<string, number>();
   readonly #insert: Database.Statement;
   /** One statement for ROWS_PER_INSERT rows: binding once per row costs more than the B-tree insert. */
@@ -38,51 +62,60 @@ export class EmbeddedSink implements Sink {
   readonly #findSeries: Database.Statement;
   readonly #addSeries: Database.Statement;
   readonly #device: Database.Statement;
+  readonly #ping: Database.Statement;
   readonly #writeTx: (points: readonly Point[]) => void;
 
-  constructor(opts: { name: string; file: string }) {
-    if (!opts.file) throw new Error('EmbeddedSink: options.file is required');
-    this.name = opts.name;
+  constructor(name: string, file: string) {
+    this.name = name;
     try {
-      this.db = new Database(opts.file);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.db.pragma('cache_size = -65536');
-      this.db.exec(EMBEDDED_SCHEMA);
+      this.#db = new Database(file);
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma('synchronous = NORMAL');
+      this.#db.pragma('cache_size = -65536');
+      this.#db.exec(EMBEDDED_SCHEMA);
     } catch (err) {
       throw new KapokError(
         'KAPOK_EDGE_SINK',
-        `edge sink ${opts.name}: ${opts.file} cannot be opened (${messageOf(err)}): check dataDir`,
+        `edge sink ${name}: ${file} cannot be opened (${messageOf(err)}): check dataDir`,
         { cause: err },
       );
     }
-    this.#insert = this.db.prepare(
+    const db = this.#db;
+    this.#insert = db.prepare(
       'INSERT OR REPLACE INTO points (series, ts, value, svalue) VALUES (?, ?, ?, ?)',
     );
-    this.#insertMany = this.db.prepare(
+    this.#insertMany = db.prepare(
       `INSERT OR REPLACE INTO points (series, ts, value, svalue) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?)').join(', ')}`,
     );
-    this.#findSeries = this.db.prepare(
+    this.#findSeries = db.prepare(
       'SELECT id FROM series WHERE measurement = ? AND device = ? AND field = ? AND tags = ?',
     );
-    this.#addSeries = this.db.prepare(
+    this.#addSeries = db.prepare(
       'INSERT INTO series (measurement, device, field, tags, type) VALUES (?, ?, ?, ?, ?)',
     );
-    this.#device = this.db.prepare(
+    this.#device = db.prepare(
       `INSERT INTO devices (device, measurement, last_seen, latest) VALUES (?, ?, ?, ?)
        ON CONFLICT (device, measurement) DO UPDATE SET last_seen = excluded.last_seen, latest = excluded.latest
        WHERE excluded.last_seen >= devices.last_seen`,
     );
-    this.#writeTx = this.db.transaction((points: readonly Point[]) => this.#write(points));
+    this.#ping = db.prepare('SELECT 1');
+    this.#writeTx = db.transaction((points: readonly Point[]) => this.#write(points));
+    this.query = new SqliteTimeSeriesQuery(db, (err) => this.#error('query', err));
   }
 
-  async write(points: readonly Point[]): Promise<void> {
+  #error(what: string, err: unknown): KapokError {
+    if (err instanceof KapokError) return err;
+    return new KapokError('KAPOK_EDGE_SINK', `edge sink ${this.name}: ${what} failed: ${messageOf(err)}`, {
+      cause: err,
+    });
+  }
+
+  async write(points: readonly Point[]): Promise<undefined> {
+    if (points.length === 0) return;
     try {
       this.#writeTx(points);
     } catch (err) {
-      throw new KapokError('KAPOK_EDGE_SINK', `edge sink ${this.name}: write failed: ${messageOf(err)}`, {
-        cause: err,
-      });
+      throw this.#error('write', err);
     }
   }
 
@@ -127,20 +160,14 @@ export class EmbeddedSink implements Sink {
   }
 
   async ping(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
+    try {
+      this.#ping.get();
+    } catch (err) {
+      throw this.#error('ping', err);
+    }
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (this.#db.open) this.#db.close();
   }
-}
-
-/** Tags as canonical JSON (sorted keys), so the same tag set always names the same series. */
-export function tagKey(tags: Record<string, string>): string {
-  const keys = Object.keys(tags);
-  if (keys.length === 0) return '{}';
-  keys.sort();
-  const o: Record<string, string> = {};
-  for (const k of keys) o[k] = tags[k] as string;
-  return JSON.stringify(o);
 }
