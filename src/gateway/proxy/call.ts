@@ -10,7 +10,7 @@ import type { Usage } from '../providers/types.js';
 import type { Admission, QuotaService } from '../quota/service.js';
 import type { Plan, Route, Target } from '../routing/router.js';
 import type { UsageRecorder } from '../usage/recorder.js';
-import { attemptError, type Outcome, rejectedError } from './attempt.js';
+import { attemptError, type Outcome, rejectedError } from './outcome.js';
 
 export interface ProxyDeps {
   cfg: GatewayConfig;

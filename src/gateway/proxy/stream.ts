@@ -2,16 +2,9 @@ import { PassThrough } from 'node:stream';
 import { KapokError } from '../../core/errors.js';
 import type { ChatRequest, Usage } from '../providers/types.js';
 import type { Target } from '../routing/router.js';
-import {
-  attemptError,
-  classify,
-  endSpan,
-  type Outcome,
-  readErrorBody,
-  sendAttempt,
-  statusOutcome,
-} from './attempt.js';
+import { endSpan, readErrorBody, sendAttempt } from './attempt.js';
 import { buildRequest, type Call, finish, type ProxyDeps, targetHeader, upstreamRefused } from './call.js';
+import { attemptError, classify, type Outcome, statusOutcome } from './outcome.js';
 import { SseParser } from './sse.js';
 
 const DONE = 'data: [DONE]\n\n';

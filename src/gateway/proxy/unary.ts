@@ -1,16 +1,9 @@
 import { KapokError } from '../../core/errors.js';
 import type { ClientResponse, UpstreamRequest } from '../providers/types.js';
 import type { Target } from '../routing/router.js';
-import {
-  attemptError,
-  classify,
-  endSpan,
-  readBody,
-  readErrorBody,
-  sendAttempt,
-  statusOutcome,
-} from './attempt.js';
+import { endSpan, readBody, readErrorBody, sendAttempt } from './attempt.js';
 import { buildRequest, type Call, finish, type ProxyDeps, targetHeader, upstreamRefused } from './call.js';
+import { attemptError, classify, statusOutcome } from './outcome.js';
 
 export interface UnaryOps {
   request(t: Target): UpstreamRequest | null;
