@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { KapokError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Tracing } from '../../core/tracing.js';
 import type { Principal } from '../auth/index.js';
@@ -10,7 +9,6 @@ import type { Usage } from '../providers/types.js';
 import type { Admission, QuotaService } from '../quota/service.js';
 import type { Plan, Route, Target } from '../routing/router.js';
 import type { UsageRecorder } from '../usage/recorder.js';
-import { attemptError, type Outcome, rejectedError } from './outcome.js';
 
 export interface ProxyDeps {
   cfg: GatewayConfig;
@@ -126,33 +124,6 @@ export function buildRequest<T>(d: ProxyDeps, c: Call, t: Target, build: () => T
     finish(d, c, t, (err as { status?: number }).status ?? 400, null, c.stream);
     throw err;
   }
-}
-
-/**
- * An upstream's error answer: another 4xx than 429 (and than 401/403, Kapok's own credentials) is
- * the request's fault and ends the call (thrown, recorded, circuit healthy); anything else is a
- * failed attempt whose error is returned so the caller can move on to the next target.
- */
-export function upstreamRefused(
-  d: ProxyDeps,
-  c: Call,
-  t: Target,
-  status: number,
-  outcome: Outcome,
-  text: string,
-): KapokError {
-  const info = t.upstream.adapter.errorInfo(text);
-  const credentials = status === 401 || status === 403;
-  if (outcome === 'http_4xx' && !credentials) {
-    t.circuit.success(); // the upstream is healthy; the request is at fault
-    targetHeader(d.cfg, c.reply, t);
-    const err = rejectedError(t, status, info);
-    finish(d, c, t, err.status, null, c.stream);
-    throw err;
-  }
-  t.circuit.failure();
-  d.logger.warn({ target: t.key, status, request_id: c.req.id }, 'upstream attempt failed');
-  return credentials ? rejectedError(t, status, info) : attemptError(t, outcome, info, status);
 }
 
 export function targetHeader(cfg: GatewayConfig, reply: FastifyReply, t: Target): void {

@@ -1,10 +1,11 @@
 import { PassThrough } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { KapokError } from '../../core/errors.js';
 import type { ChatRequest, Usage } from '../providers/types.js';
 import type { Target } from '../routing/router.js';
-import { endSpan, readErrorBody, sendAttempt } from './attempt.js';
-import { buildRequest, type Call, finish, type ProxyDeps, targetHeader, upstreamRefused } from './call.js';
-import { attemptError, classify, type Outcome, statusOutcome } from './outcome.js';
+import { Attempt, readErrorBody } from './attempt.js';
+import { buildRequest, type Call, finish, type ProxyDeps, targetHeader } from './call.js';
+import { attemptError, classify, type Outcome } from './outcome.js';
 import { SseParser } from './sse.js';
 
 const DONE = 'data: [DONE]\n\n';
@@ -24,33 +25,22 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
   for (const t of c.plan.attempts) {
     if (c.signal.aborted) return;
     const upReq = buildRequest(d, c, t, () => t.upstream.adapter.chatRequest(body, t.model));
-    if (!t.circuit.tryAcquire()) continue;
-    const t0 = performance.now();
-    let open: Awaited<ReturnType<typeof sendAttempt>>;
+    const a = Attempt.start(d, c, t);
+    if (!a) continue; // open circuit
+    let res: Dispatcher.ResponseData;
     try {
-      open = await sendAttempt(d.tracing, t, upReq, c.signal, c.req.kapokSpan);
+      res = await a.send(upReq);
     } catch (err) {
-      c.upstreamMs += performance.now() - t0;
-      const outcome = classify(err, c.signal);
-      d.metrics.attempts.inc({ target: t.key, outcome });
+      const outcome = a.failed(err);
       if (outcome === 'aborted') {
-        t.circuit.release();
         finish(d, c, t, 499, null, true);
         return;
       }
-      t.circuit.failure();
       last = attemptError(t, outcome);
       continue;
     }
-    const { res, span } = open;
-    const status = res.statusCode;
-    if (status >= 300) {
-      const text = await readErrorBody(res);
-      c.upstreamMs += performance.now() - t0;
-      const outcome = statusOutcome(status);
-      endSpan(span, outcome);
-      d.metrics.attempts.inc({ target: t.key, outcome });
-      last = upstreamRefused(d, c, t, status, outcome, text);
+    if (res.statusCode >= 300) {
+      last = a.refused(await readErrorBody(res), false);
       continue;
     }
 
@@ -82,23 +72,15 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
     } catch (err) {
       failure = err;
     }
-    const ms = performance.now() - t0;
-    c.upstreamMs += ms;
-    d.metrics.upstreamLatency.observe({ target: t.key }, ms / 1000);
-
     if (c.signal.aborted) {
-      endSpan(span, 'aborted');
-      d.metrics.attempts.inc({ target: t.key, outcome: 'aborted' });
-      t.circuit.release();
+      a.end('aborted');
       // The client left: charge what was streamed (prompt estimate + one token per chunk).
       finish(d, c, t, 499, usage ?? estimate(c, contentChunks), true);
       out?.destroy();
       return;
     }
     if (done) {
-      endSpan(span, 'ok');
-      d.metrics.attempts.inc({ target: t.key, outcome: 'ok' });
-      t.circuit.success();
+      a.end('ok');
       if (!out) out = commit(d, c, t);
       out.end(DONE);
       finish(d, c, t, 200, usage, true);
@@ -106,9 +88,7 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
     }
     // Broken off: an upstream error event, a socket error or timeout, or an end without [DONE].
     const outcome: Outcome = failure ? classify(failure, c.signal) : 'stream_cut';
-    endSpan(span, outcome === 'connect' ? 'stream_cut' : outcome);
-    d.metrics.attempts.inc({ target: t.key, outcome: outcome === 'connect' ? 'stream_cut' : outcome });
-    t.circuit.failure();
+    a.end(outcome === 'connect' ? 'stream_cut' : outcome);
     const why =
       upstreamError !== null
         ? `upstream ${t.key} reported an error mid-stream: ${upstreamError.slice(0, 500)}`
