@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { type FakeLlm, startFakeLlm } from '../helpers/fake-llm.js';
@@ -6,22 +9,52 @@ import { type Gw, startGateway } from './setup.js';
 
 const msg = [{ role: 'user', content: 'hi' }];
 
+/**
+ * An upstream that answers 500 headers at once and then holds the error body until the connection
+ * closes: the client can leave while the gateway is between two attempts.
+ */
+async function startHolder(): Promise<{ url: string; requests: number; close(): Promise<void> }> {
+  const holder = {
+    url: '',
+    requests: 0,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      holder.requests++;
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.flushHeaders();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  holder.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  return holder;
+}
+
 // Every request ends in exactly one usage row, one requests_total sample and one quota settlement,
 // whichever way it ends. Each case has its own key and model, so counts of 1 mean "exactly once".
 describe('gateway: each request is recorded exactly once', () => {
   let a: FakeLlm;
   let fb: FakeLlm;
   let claude: FakeLlm;
+  let holder: Awaited<ReturnType<typeof startHolder>>;
   let gw: Gw;
 
   const models = ['allfail', 'sallfail', 'slow', 'sslow', 'scut', 'sabort', 'uabort', 'reject', 'sreject'];
   before(async () => {
     [a, fb, claude] = await Promise.all([startFakeLlm('a'), startFakeLlm('fb'), startFakeLlm('claude')]);
+    holder = await startHolder();
     gw = await startGateway({
       providers: [
         { name: 'a', type: 'openai', baseUrl: a.url, timeoutMs: 300 },
         { name: 'fb', type: 'openai', baseUrl: fb.url, timeoutMs: 300 },
         { name: 'claude', type: 'anthropic', baseUrl: claude.origin },
+        { name: 'holder', type: 'openai', baseUrl: holder.url },
       ],
       models: [
         ...models.map((name) => ({
@@ -29,7 +62,13 @@ describe('gateway: each request is recorded exactly once', () => {
           targets: [{ provider: 'a', model: name }],
           fallbacks: [{ provider: 'fb', model: name }],
         })),
+        {
+          name: 'gap',
+          targets: [{ provider: 'holder', model: 'x' }],
+          fallbacks: [{ provider: 'fb', model: 'gap' }],
+        },
         { name: 'haiku', targets: [{ provider: 'claude', model: 'h' }] },
+        { name: 'plain', targets: [{ provider: 'fb', model: 'plain' }] },
       ],
       // Failures here must not open circuits for the next case.
       circuit: { failureThreshold: 1000, cooldownMs: 1000 },
@@ -37,7 +76,7 @@ describe('gateway: each request is recorded exactly once', () => {
   });
   after(async () => {
     await gw.stop();
-    await Promise.all([a.close(), fb.close(), claude.close()]);
+    await Promise.all([a.close(), fb.close(), claude.close(), holder.close()]);
   });
   const reset = () => {
     for (const f of [a, fb]) {
@@ -176,6 +215,24 @@ describe('gateway: each request is recorded exactly once', () => {
     const row = await recordedOnce(id, 'uabort', 499, 'a/uabort', true);
     assert.equal(row.prompt_tokens + row.completion_tokens, 0, 'nothing charged');
     assert.equal(fb.requests.length, 0);
+  });
+
+  it('client leaves between two attempts: one 499 record and the token reservation refunded', async () => {
+    reset();
+    const { id, key } = await gw.createKey({ tpm: 1000 });
+    const ac = new AbortController();
+    const pending = post(key, { model: 'gap', messages: msg, max_tokens: 300 }, ac.signal).catch(() => null);
+    while (holder.requests === 0) await new Promise((r) => setTimeout(r, 10));
+    // Let the 500 headers reach the gateway: it is now reading the held error body.
+    await new Promise((r) => setTimeout(r, 100));
+    ac.abort();
+    await pending;
+    await recordedOnce(id, 'gap', 499, 'none', true);
+    assert.equal(fb.requests.length, 0, 'no attempt after the client left');
+    const next = await post(key, { model: 'plain', messages: msg, max_tokens: 1 });
+    await next.body.dump();
+    const remaining = Number(next.headers['x-ratelimit-remaining-tokens']);
+    assert.ok(remaining > 1000 - 50, `only the second request is reserved (remaining ${remaining})`);
   });
 
   it('upstream 4xx passed on (unary and stream): one 400 record against the target', async () => {

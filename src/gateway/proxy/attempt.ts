@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import { KapokError } from '../../core/errors.js';
 import type { UpstreamRequest } from '../providers/types.js';
 import type { Target } from '../routing/router.js';
-import { type Call, finish, type ProxyDeps, targetHeader } from './call.js';
+import { type Call, type ProxyDeps, targetHeader } from './call.js';
 import { attemptError, classify, type Outcome, rejectedError, statusOutcome } from './outcome.js';
 
 /** Largest upstream response body read into memory (non-streaming); larger is a failed attempt. */
@@ -96,9 +96,7 @@ export class Attempt {
     const info = t.upstream.adapter.errorInfo(text);
     if (passOn) {
       targetHeader(this.#d.cfg, this.#c.reply, t);
-      const err = rejectedError(t, status, info);
-      finish(this.#d, this.#c, t, err.status, null, this.#c.stream);
-      throw err;
+      throw rejectedError(t, status, info);
     }
     this.#d.logger.warn({ target: t.key, status, request_id: this.#c.req.id }, 'upstream attempt failed');
     return credentials ? rejectedError(t, status, info) : attemptError(t, outcome, info, status);

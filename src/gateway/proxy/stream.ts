@@ -4,7 +4,7 @@ import { KapokError } from '../../core/errors.js';
 import type { ChatRequest, Usage } from '../providers/types.js';
 import type { Target } from '../routing/router.js';
 import { Attempt, readErrorBody } from './attempt.js';
-import { buildRequest, type Call, finish, type ProxyDeps, targetHeader } from './call.js';
+import { type Call, Ending, finish, type ProxyDeps, targetHeader } from './call.js';
 import { attemptError, classify, type Outcome } from './outcome.js';
 import { SseParser } from './sse.js';
 
@@ -18,13 +18,30 @@ const DONE = 'data: [DONE]\n\n';
  * with a clean [DONE]. A client that goes away aborts the upstream request.
  */
 export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<void> {
+  const e = new Ending();
+  try {
+    await attempts(d, c, body, e);
+  } catch (err) {
+    e.threw(err);
+    throw err;
+  } finally {
+    finish(d, c, e, true);
+  }
+}
+
+/** Ends the client stream (or throws the error to answer with); fills in `e`. */
+async function attempts(d: ProxyDeps, c: Call, body: ChatRequest, e: Ending): Promise<void> {
   const includeUsage = body.stream_options?.include_usage === true;
   let last: KapokError | null = null;
   let out: PassThrough | null = null;
 
   for (const t of c.plan.attempts) {
-    if (c.signal.aborted) return;
-    const upReq = buildRequest(d, c, t, () => t.upstream.adapter.chatRequest(body, t.model));
+    if (c.signal.aborted) {
+      e.target = null;
+      return;
+    }
+    e.target = t; // a transform refusing the body throws: the call ends, charged to t
+    const upReq = t.upstream.adapter.chatRequest(body, t.model);
     const a = Attempt.start(d, c, t);
     if (!a) continue; // open circuit
     let res: Dispatcher.ResponseData;
@@ -32,15 +49,12 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
       res = await a.send(upReq);
     } catch (err) {
       const outcome = a.failed(err);
-      if (outcome === 'aborted') {
-        finish(d, c, t, 499, null, true);
-        return;
-      }
+      if (outcome === 'aborted') return;
       last = attemptError(t, outcome);
       continue;
     }
     if (res.statusCode >= 300) {
-      last = a.refused(await readErrorBody(res), false);
+      last = a.refused(await readErrorBody(res), false); // throws a 4xx that is the request's fault
       continue;
     }
 
@@ -75,7 +89,7 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
     if (c.signal.aborted) {
       a.end('aborted');
       // The client left: charge what was streamed (prompt estimate + one token per chunk).
-      finish(d, c, t, 499, usage ?? estimate(c, contentChunks), true);
+      e.usage = usage ?? estimate(c, contentChunks);
       out?.destroy();
       return;
     }
@@ -83,7 +97,8 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
       a.end('ok');
       if (!out) out = commit(d, c, t);
       out.end(DONE);
-      finish(d, c, t, 200, usage, true);
+      e.status = 200;
+      e.usage = usage;
       return;
     }
     // Broken off: an upstream error event, a socket error or timeout, or an end without [DONE].
@@ -108,13 +123,14 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
       error: { message: why, type: 'server_error', code: 'KAPOK_GATEWAY_STREAM_INTERRUPTED', param: null },
     };
     out.end(`event: error\ndata: ${JSON.stringify(event)}\n\n`);
-    finish(d, c, t, 502, usage ?? estimate(c, contentChunks), true);
+    e.status = 502;
+    e.usage = usage ?? estimate(c, contentChunks);
     return;
   }
-  const err =
-    last ?? new KapokError('KAPOK_GATEWAY_NO_TARGET', `no upstream of model ${c.route.name} is available`);
-  finish(d, c, null, err.status, null, true);
-  throw err;
+  e.target = null;
+  throw (
+    last ?? new KapokError('KAPOK_GATEWAY_NO_TARGET', `no upstream of model ${c.route.name} is available`)
+  );
 }
 
 /** Sends the 200 and SSE headers; from here on the response belongs to this target. */
