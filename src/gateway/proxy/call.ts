@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { KapokError } from '../../core/errors.js';
+import { toKapokError } from '../../core/http/server.js';
 import type { Logger } from '../../core/log.js';
 import type { Tracing } from '../../core/tracing.js';
 import type { Principal } from '../auth/index.js';
@@ -10,7 +10,6 @@ import type { Usage } from '../providers/types.js';
 import type { Admission, QuotaService } from '../quota/service.js';
 import type { Plan, Route, Target } from '../routing/router.js';
 import type { UsageRecorder } from '../usage/recorder.js';
-import { attemptError, type Outcome, rejectedError } from './attempt.js';
 
 export interface ProxyDeps {
   cfg: GatewayConfig;
@@ -74,15 +73,26 @@ export function clientSignal(reply: FastifyReply): ClientAbort {
   return signal;
 }
 
-/** Usage record, quota settlement and metrics for a finished call. */
-export function finish(
-  d: ProxyDeps,
-  c: Call,
-  target: Target | null,
-  status: number,
-  usage: Usage | null,
-  stream: boolean,
-): void {
+/**
+ * How a call ended: filled in by stream() and unary() as they go, recorded by finish() from their
+ * one exit. It starts as "the client went away" (499, no target), the only way a call ends with
+ * neither an answer nor an error.
+ */
+export class Ending {
+  /** The target the call is charged to; null when none took it. */
+  target: Target | null = null;
+  status = 499;
+  usage: Usage | null = null;
+
+  /** The call ends with this error: recorded with the status the client is answered with. */
+  threw(err: unknown): void {
+    this.status = toKapokError(err).status;
+  }
+}
+
+/** Usage record, quota settlement and metrics for a finished call; once per call. */
+export function finish(d: ProxyDeps, c: Call, e: Ending, stream: boolean): void {
+  const { target, status, usage } = e;
   const totalMs = performance.now() - c.startedAt;
   const targetKey = target?.key ?? 'none';
   const prompt = usage?.prompt_tokens ?? (status < 400 ? c.promptTokens : 0);
@@ -113,46 +123,6 @@ export function finish(
     status,
     stream,
   });
-}
-
-/**
- * Runs a provider's request transform. One that refuses the body (a 400 naming a param) ends the
- * call: it is recorded and its quota reservation refunded before the error goes to the client.
- */
-export function buildRequest<T>(d: ProxyDeps, c: Call, t: Target, build: () => T): T {
-  try {
-    return build();
-  } catch (err) {
-    finish(d, c, t, (err as { status?: number }).status ?? 400, null, c.stream);
-    throw err;
-  }
-}
-
-/**
- * An upstream's error answer: another 4xx than 429 (and than 401/403, Kapok's own credentials) is
- * the request's fault and ends the call (thrown, recorded, circuit healthy); anything else is a
- * failed attempt whose error is returned so the caller can move on to the next target.
- */
-export function upstreamRefused(
-  d: ProxyDeps,
-  c: Call,
-  t: Target,
-  status: number,
-  outcome: Outcome,
-  text: string,
-): KapokError {
-  const info = t.upstream.adapter.errorInfo(text);
-  const credentials = status === 401 || status === 403;
-  if (outcome === 'http_4xx' && !credentials) {
-    t.circuit.success(); // the upstream is healthy; the request is at fault
-    targetHeader(d.cfg, c.reply, t);
-    const err = rejectedError(t, status, info);
-    finish(d, c, t, err.status, null, c.stream);
-    throw err;
-  }
-  t.circuit.failure();
-  d.logger.warn({ target: t.key, status, request_id: c.req.id }, 'upstream attempt failed');
-  return credentials ? rejectedError(t, status, info) : attemptError(t, outcome, info, status);
 }
 
 export function targetHeader(cfg: GatewayConfig, reply: FastifyReply, t: Target): void {

@@ -1,17 +1,11 @@
 import { PassThrough } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { KapokError } from '../../core/errors.js';
 import type { ChatRequest, Usage } from '../providers/types.js';
 import type { Target } from '../routing/router.js';
-import {
-  attemptError,
-  classify,
-  endSpan,
-  type Outcome,
-  readErrorBody,
-  sendAttempt,
-  statusOutcome,
-} from './attempt.js';
-import { buildRequest, type Call, finish, type ProxyDeps, targetHeader, upstreamRefused } from './call.js';
+import { Attempt, readErrorBody } from './attempt.js';
+import { type Call, Ending, finish, type ProxyDeps, targetHeader } from './call.js';
+import { attemptError, classify, type Outcome } from './outcome.js';
 import { SseParser } from './sse.js';
 
 const DONE = 'data: [DONE]\n\n';
@@ -24,40 +18,43 @@ const DONE = 'data: [DONE]\n\n';
  * with a clean [DONE]. A client that goes away aborts the upstream request.
  */
 export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<void> {
+  const e = new Ending();
+  try {
+    await attempts(d, c, body, e);
+  } catch (err) {
+    e.threw(err);
+    throw err;
+  } finally {
+    finish(d, c, e, true);
+  }
+}
+
+/** Ends the client stream (or throws the error to answer with); fills in `e`. */
+async function attempts(d: ProxyDeps, c: Call, body: ChatRequest, e: Ending): Promise<void> {
   const includeUsage = body.stream_options?.include_usage === true;
   let last: KapokError | null = null;
   let out: PassThrough | null = null;
 
   for (const t of c.plan.attempts) {
-    if (c.signal.aborted) return;
-    const upReq = buildRequest(d, c, t, () => t.upstream.adapter.chatRequest(body, t.model));
-    if (!t.circuit.tryAcquire()) continue;
-    const t0 = performance.now();
-    let open: Awaited<ReturnType<typeof sendAttempt>>;
+    if (c.signal.aborted) {
+      e.target = null;
+      return;
+    }
+    e.target = t; // a transform refusing the body throws: the call ends, charged to t
+    const upReq = t.upstream.adapter.chatRequest(body, t.model);
+    const a = Attempt.start(d, c, t);
+    if (!a) continue; // open circuit
+    let res: Dispatcher.ResponseData;
     try {
-      open = await sendAttempt(d.tracing, t, upReq, c.signal, c.req.kapokSpan);
+      res = await a.send(upReq);
     } catch (err) {
-      c.upstreamMs += performance.now() - t0;
-      const outcome = classify(err, c.signal);
-      d.metrics.attempts.inc({ target: t.key, outcome });
-      if (outcome === 'aborted') {
-        t.circuit.release();
-        finish(d, c, t, 499, null, true);
-        return;
-      }
-      t.circuit.failure();
+      const outcome = a.failed(err);
+      if (outcome === 'aborted') return;
       last = attemptError(t, outcome);
       continue;
     }
-    const { res, span } = open;
-    const status = res.statusCode;
-    if (status >= 300) {
-      const text = await readErrorBody(res);
-      c.upstreamMs += performance.now() - t0;
-      const outcome = statusOutcome(status);
-      endSpan(span, outcome);
-      d.metrics.attempts.inc({ target: t.key, outcome });
-      last = upstreamRefused(d, c, t, status, outcome, text);
+    if (res.statusCode >= 300) {
+      last = a.refused(await readErrorBody(res), false); // throws a 4xx that is the request's fault
       continue;
     }
 
@@ -89,33 +86,24 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
     } catch (err) {
       failure = err;
     }
-    const ms = performance.now() - t0;
-    c.upstreamMs += ms;
-    d.metrics.upstreamLatency.observe({ target: t.key }, ms / 1000);
-
     if (c.signal.aborted) {
-      endSpan(span, 'aborted');
-      d.metrics.attempts.inc({ target: t.key, outcome: 'aborted' });
-      t.circuit.release();
+      a.end('aborted');
       // The client left: charge what was streamed (prompt estimate + one token per chunk).
-      finish(d, c, t, 499, usage ?? estimate(c, contentChunks), true);
+      e.usage = usage ?? estimate(c, contentChunks);
       out?.destroy();
       return;
     }
     if (done) {
-      endSpan(span, 'ok');
-      d.metrics.attempts.inc({ target: t.key, outcome: 'ok' });
-      t.circuit.success();
+      a.end('ok');
       if (!out) out = commit(d, c, t);
       out.end(DONE);
-      finish(d, c, t, 200, usage, true);
+      e.status = 200;
+      e.usage = usage;
       return;
     }
     // Broken off: an upstream error event, a socket error or timeout, or an end without [DONE].
     const outcome: Outcome = failure ? classify(failure, c.signal) : 'stream_cut';
-    endSpan(span, outcome === 'connect' ? 'stream_cut' : outcome);
-    d.metrics.attempts.inc({ target: t.key, outcome: outcome === 'connect' ? 'stream_cut' : outcome });
-    t.circuit.failure();
+    a.end(outcome === 'connect' ? 'stream_cut' : outcome);
     const why =
       upstreamError !== null
         ? `upstream ${t.key} reported an error mid-stream: ${upstreamError.slice(0, 500)}`
@@ -135,13 +123,14 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
       error: { message: why, type: 'server_error', code: 'KAPOK_GATEWAY_STREAM_INTERRUPTED', param: null },
     };
     out.end(`event: error\ndata: ${JSON.stringify(event)}\n\n`);
-    finish(d, c, t, 502, usage ?? estimate(c, contentChunks), true);
+    e.status = 502;
+    e.usage = usage ?? estimate(c, contentChunks);
     return;
   }
-  const err =
-    last ?? new KapokError('KAPOK_GATEWAY_NO_TARGET', `no upstream of model ${c.route.name} is available`);
-  finish(d, c, null, err.status, null, true);
-  throw err;
+  e.target = null;
+  throw (
+    last ?? new KapokError('KAPOK_GATEWAY_NO_TARGET', `no upstream of model ${c.route.name} is available`)
+  );
 }
 
 /** Sends the 200 and SSE headers; from here on the response belongs to this target. */
