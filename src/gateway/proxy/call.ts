@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { toKapokError } from '../../core/http/server.js';
+import { toKapokError } from '../../core/http/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Tracing } from '../../core/tracing.js';
 import type { Principal } from '../auth/index.js';
