@@ -65,10 +65,11 @@ export async function kapokUp(
   });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`kapok up not ready in ${timeoutMs} ms: ${stderr}`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => {
+      // A child left running would keep the test runner alive long after the failure.
+      child.kill('SIGKILL');
+      reject(new Error(`kapok up not ready in ${timeoutMs} ms: ${stderr}`));
+    }, timeoutMs);
     createInterface({ input: child.stdout }).on('line', (l) => {
       let obj: Record<string, unknown>;
       try {
