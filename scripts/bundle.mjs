@@ -16,8 +16,8 @@ await build({
     main: 'src/cli/main.ts',
     'pool-worker': 'src/gm/crypto/sm9/pool-worker.ts',
     'obu-worker': 'src/v2x/sim/obu-worker.ts',
-    'inference-worker': 'src/inference/inference-worker.ts',
-    'inference-decoder': 'src/inference/inference-decoder.ts',
+    'session-worker': 'src/inference/execution/session-worker.ts',
+    'body-decoder-worker': 'src/inference/protocol/body-decoder-worker.ts',
   },
   outdir: 'dist/bundle',
   bundle: true,
@@ -38,4 +38,4 @@ await build({
 });
 
 // The OIP gRPC definition is read at run time (proto-loader) from next to the chunks.
-copyFileSync('src/inference/grpc/grpc_predict_v2.proto', 'dist/bundle/grpc_predict_v2.proto');
+copyFileSync('src/inference/protocol/grpc_predict_v2.proto', 'dist/bundle/grpc_predict_v2.proto');

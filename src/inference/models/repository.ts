@@ -3,12 +3,12 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { isKapokError, KapokError, messageOf } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
-import { type ModelConfig, type ModelDefaults, modelConfigSchema, resolveModelConfig } from './config.js';
-import { DATATYPES, type WireTensor } from './datatypes.js';
-import type { InferenceMetrics } from './metrics.js';
-import { VersionRunner } from './runner.js';
+import { isKapokError, KapokError, messageOf } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { type ModelConfig, type ModelDefaults, modelConfigSchema, resolveModelConfig } from '../config.js';
+import { VersionRunner } from '../execution/runner.js';
+import type { InferenceMetrics } from '../metrics.js';
+import { DATATYPES, type WireTensor } from '../tensors/datatypes.js';
 
 /**
  * The model repository: <root>/<model>/<version>/model.onnx (+ optional <model>/config.yaml). Each

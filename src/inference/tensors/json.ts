@@ -1,4 +1,5 @@
-import { KapokError } from '../core/errors.js';
+import { KapokError } from '../../core/errors.js';
+import type { InferJob } from '../execution/runner.js';
 import {
   DATATYPES,
   type Datatype,
@@ -9,7 +10,6 @@ import {
   type WireTensor,
 } from './datatypes.js';
 import { fromRaw } from './raw.js';
-import type { InferJob } from './runner.js';
 
 /**
  * Request checks shared by REST and gRPC (every error names the input), JSON `data` → typed arrays,

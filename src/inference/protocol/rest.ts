@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isKapokError, KapokError } from '../core/errors.js';
-import { toKapokError } from '../core/http/server.js';
+import { isKapokError, KapokError } from '../../core/errors.js';
+import { toKapokError } from '../../core/http/server.js';
+import type { InferenceService } from '../service.js';
+import { buildJob, jsonData } from '../tensors/json.js';
+import { toRaw } from '../tensors/raw.js';
 import { checkAdmin } from './admin.js';
-import type { BodyDecoder } from './decoder.js';
-import { toRaw } from './raw.js';
-import type { InferenceService } from './service.js';
-import { buildJob, jsonData } from './tensors.js';
+import type { BodyDecoder } from './body-decoder.js';
 
 /**
  * Open Inference Protocol v2 over REST, mounted at /v2. Errors use OIP's `{"error": "..."}` shape
@@ -38,7 +38,7 @@ export async function inferenceRoutes(app: FastifyInstance, opts: RestOptions): 
   const { service } = opts;
 
   // OIP clients do not all send application/json: any body on /v2 is JSON, kept as bytes here and
-  // parsed once the model is known (large ones on the decoder thread, see decoder.ts).
+  // parsed once the model is known (large ones on the decoder thread, see body-decoder.ts).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.maxRequestBytes }, (_req, body, done) =>
     done(null, body),

@@ -4,11 +4,11 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { isKapokError, KapokError, messageOf } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { checkAdmin } from '../admin.js';
-import type { WireTensor } from '../datatypes.js';
 import type { InferenceService } from '../service.js';
-import { bad, buildJob, checkDatatype, checkShape } from '../tensors.js';
-import { fromContents, fromRaw, type TensorContents, toContents, toRaw } from './contents.js';
+import type { WireTensor } from '../tensors/datatypes.js';
+import { bad, buildJob, checkDatatype, checkShape } from '../tensors/json.js';
+import { checkAdmin } from './admin.js';
+import { fromContents, fromRaw, type TensorContents, toContents, toRaw } from './grpc-contents.js';
 
 /**
  * `inference.GRPCInferenceService` (OIP v2) on grpc.port, from grpc_predict_v2.proto. Errors are gRPC

@@ -1,4 +1,4 @@
-import { createAdminGuard } from '../core/http/admin-auth.js';
+import { createAdminGuard } from '../../core/http/admin-auth.js';
 
 /**
  * Model control (repository load/unload over REST and gRPC) is an admin API. With
