@@ -1,6 +1,6 @@
 import { parentPort } from 'node:worker_threads';
 import type { TensorMeta } from '../tensors/datatypes.js';
-import { parseInferBody, splitBody } from '../tensors/json.js';
+import { parseInferBody, splitBody } from './rest-body.js';
 
 /**
  * Decodes large REST infer bodies off the event loop: JSON text → checked tensors, whose buffers

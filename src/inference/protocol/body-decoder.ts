@@ -2,8 +2,8 @@ import type { Worker } from 'node:worker_threads';
 import { KapokError } from '../../core/errors.js';
 import { startWorker } from '../../core/worker.js';
 import type { TensorMeta } from '../tensors/datatypes.js';
-import { type ParsedInfer, parseInferBody, splitBody } from '../tensors/json.js';
 import type { DecodeRequest, DecodeResponse } from './body-decoder-worker.js';
+import { type ParsedInfer, parseInferBody, splitBody } from './rest-body.js';
 
 /**
  * REST infer bodies of `threshold` bytes or more are parsed on a decoder thread, so a stream of

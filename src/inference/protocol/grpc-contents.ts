@@ -2,7 +2,8 @@ import { DATATYPES, type Datatype, type WireTensor } from '../tensors/datatypes.
 
 export { fromRaw, toRaw } from '../tensors/raw.js';
 
-import { bad, fromJsonData } from '../tensors/json.js';
+import { fromJsonData } from '../tensors/json.js';
+import { bad } from './checks.js';
 
 /** OIP gRPC tensor contents ↔ wire tensors: typed `InferTensorContents` fields and raw bytes. */
 

@@ -6,8 +6,8 @@ import { isKapokError, KapokError, messageOf } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { InferenceService } from '../service.js';
 import type { WireTensor } from '../tensors/datatypes.js';
-import { bad, buildJob, checkDatatype, checkShape } from '../tensors/json.js';
 import { checkAdmin } from './admin.js';
+import { bad, buildJob, checkDatatype, checkShape } from './checks.js';
 import { fromContents, fromRaw, type TensorContents, toContents, toRaw } from './grpc-contents.js';
 
 /**

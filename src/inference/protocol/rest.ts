@@ -2,10 +2,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isKapokError, KapokError } from '../../core/errors.js';
 import { toKapokError } from '../../core/http/server.js';
 import type { InferenceService } from '../service.js';
-import { buildJob, jsonData } from '../tensors/json.js';
+import { jsonData } from '../tensors/json.js';
 import { toRaw } from '../tensors/raw.js';
 import { checkAdmin } from './admin.js';
 import type { BodyDecoder } from './body-decoder.js';
+import { buildJob } from './checks.js';
 
 /**
  * Open Inference Protocol v2 over REST, mounted at /v2. Errors use OIP's `{"error": "..."}` shape
