@@ -106,7 +106,7 @@ export async function inference() {
   try {
     await waitFor200(`${base}/v2/models/ppocr_cls/ready`, performance.now(), kapok, 30_000);
     const pool = new Pool(base, { connections: 256, pipelining: 1 });
-    const def = protoLoader.loadSync(join(root, 'src/inference/grpc/grpc_predict_v2.proto'), {
+    const def = protoLoader.loadSync(join(root, 'src/inference/protocol/grpc_predict_v2.proto'), {
       keepCase: true,
       longs: String,
       defaults: true,

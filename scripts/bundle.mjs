@@ -10,13 +10,14 @@ import { build } from 'esbuild';
 rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
-  // Worker entries (the SM9 verification pool's, the inference sessions' and body decoder's) are loaded by URL next to
-  // the chunks, under the same file names as in src/.
+  // Worker entries (the SM9 verification pool's, the inference sessions' and body decoder's, the V2X
+  // simulator's OBU) are started by core/worker.ts next to the chunks, under their file names in src/.
   entryPoints: {
     main: 'src/cli/main.ts',
     'pool-worker': 'src/gm/crypto/sm9/pool-worker.ts',
-    'inference-worker': 'src/inference/inference-worker.ts',
-    'inference-decoder': 'src/inference/inference-decoder.ts',
+    'obu-worker': 'src/v2x/sim/obu-worker.ts',
+    'session-worker': 'src/inference/execution/session-worker.ts',
+    'body-decoder-worker': 'src/inference/protocol/body-decoder-worker.ts',
   },
   outdir: 'dist/bundle',
   bundle: true,
@@ -37,4 +38,4 @@ await build({
 });
 
 // The OIP gRPC definition is read at run time (proto-loader) from next to the chunks.
-copyFileSync('src/inference/grpc/grpc_predict_v2.proto', 'dist/bundle/grpc_predict_v2.proto');
+copyFileSync('src/inference/protocol/grpc_predict_v2.proto', 'dist/bundle/grpc_predict_v2.proto');

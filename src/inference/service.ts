@@ -1,9 +1,9 @@
 import { isKapokError, KapokError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { TensorMeta } from './datatypes.js';
+import type { InferDone, InferJob, VersionRunner } from './execution/runner.js';
 import type { InferenceMetrics } from './metrics.js';
-import type { Repository } from './repository.js';
-import type { InferDone, InferJob, VersionRunner } from './runner.js';
+import type { Repository } from './models/repository.js';
+import type { TensorMeta } from './tensors/datatypes.js';
 
 /**
  * What REST and gRPC share: model lookup, metadata, and one inference with its deadline and metrics.

@@ -29,7 +29,7 @@ describe('inference model control auth', () => {
   });
 
   it('gRPC RepositoryModelLoad without the token is UNAUTHENTICATED; with it, loads', async () => {
-    const PROTO = new URL('../../src/inference/grpc/grpc_predict_v2.proto', import.meta.url).pathname;
+    const PROTO = new URL('../../src/inference/protocol/grpc_predict_v2.proto', import.meta.url).pathname;
     // biome-ignore lint/suspicious/noExplicitAny: dynamic client from proto-loader
     const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO, { keepCase: true })) as any;
     const client = new pkg.inference.GRPCInferenceService(

@@ -6,7 +6,7 @@ import { mlpRow, type Server, startInference } from './setup.js';
 
 /** OIP gRPC conformance with a client built from the proto file only (as any OIP client would). */
 
-const PROTO = new URL('../../src/inference/grpc/grpc_predict_v2.proto', import.meta.url).pathname;
+const PROTO = new URL('../../src/inference/protocol/grpc_predict_v2.proto', import.meta.url).pathname;
 
 // biome-ignore lint/suspicious/noExplicitAny: a dynamic client from proto-loader has no static types
 type Client = any;

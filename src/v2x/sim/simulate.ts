@@ -1,6 +1,7 @@
-import { Worker } from 'node:worker_threads';
 import mqtt, { type MqttClient } from 'mqtt';
+import { startWorker } from '../../core/worker.js';
 import { encodeFrame, type Format, type MessageFrame } from '../frames.js';
+import type { FromObu, ObuInit, ToObu } from './obu-worker.js';
 import type { Scenario } from './scenario.js';
 import { type Observed, type Score, score } from './score.js';
 import { World } from './world.js';
@@ -257,46 +258,28 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
   };
 }
 
-/**
- * The OBU runs in its own worker thread, so a strategy is timed when it arrives, not when the
- * publishing loop lets go of the event loop. Times are absolute (timeOrigin + now) in both threads.
- */
-const OBU_WORKER = `
-const { parentPort, workerData: w } = require('node:worker_threads');
-const mqtt = require('mqtt');
-const c = mqtt.connect(w.url, { clientId: w.id, reconnectPeriod: 0, connectTimeout: 10000, ...(w.username ? { username: w.username, password: w.password } : {}) });
-c.on('connect', () => {
-  if (c.stream && c.stream.setNoDelay) c.stream.setNoDelay(true);
-  c.subscribe(w.topic, { qos: 1 }, (err) => parentPort.postMessage({ ready: !err, error: err ? err.message : null }));
-});
-c.on('error', (e) => parentPort.postMessage({ ready: false, error: e.message }));
-c.on('message', (_t, p) => parentPort.postMessage({ at: performance.timeOrigin + performance.now(), payload: p.toString() }));
-parentPort.on('message', (m) => { if (m === 'stop') c.end(false, () => parentPort.postMessage({ stopped: true })); });
-`;
-
+/** The OBU (obu-worker.ts) subscribes to every strategy on its own thread. */
 async function startObu(
   o: SimulateOptions,
   id: string,
   topic: string,
   onStrategy: (at: number, payload: string) => void,
 ): Promise<{ stop: () => Promise<void> }> {
-  const worker = new Worker(OBU_WORKER, {
-    eval: true,
-    workerData: { url: o.url, id, topic, username: o.username, password: o.password ?? '' },
-  });
+  const init: ObuInit = { url: o.url, id, topic, username: o.username, password: o.password ?? '' };
+  const worker = startWorker(import.meta.url, 'obu-worker', { workerData: init });
   await new Promise<void>((resolve, reject) => {
-    worker.on('message', (m: { ready?: boolean; error?: string | null; at?: number; payload?: string }) => {
-      if (m.payload !== undefined && m.at !== undefined) onStrategy(m.at, m.payload);
-      else if (m.ready) resolve();
-      else if (m.error) reject(new Error(`simulator OBU: ${m.error}`));
+    worker.on('message', (m: FromObu) => {
+      if ('payload' in m) onStrategy(m.at, m.payload);
+      else if ('ready' in m && m.ready) resolve();
+      else if ('error' in m && m.error) reject(new Error(`simulator OBU: ${m.error}`));
     });
     worker.once('error', reject);
   });
   return {
     stop: async () => {
-      worker.postMessage('stop');
+      worker.postMessage('stop' satisfies ToObu);
       await Promise.race([
-        new Promise((r) => worker.on('message', (m: { stopped?: boolean }) => m.stopped && r(null))),
+        new Promise((r) => worker.on('message', (m: FromObu) => 'stopped' in m && r(null))),
         new Promise((r) => setTimeout(r, 2000)),
       ]);
       await worker.terminate();

@@ -8,7 +8,7 @@ import { SCHEMA } from '../../../src/v2x/codec/schema.js';
 import { ASN_DIR } from './helpers/asn1c.js';
 
 describe('v2x codec: generated code matches the vendored ASN.1', () => {
-  it('schema.ts equals a fresh parse of test/fixtures/v2x/asn (regenerate after editing a module)', () => {
+  it('schema.ts equals a fresh parse of src/v2x/codec/asn (regenerate after editing a module)', () => {
     const fresh: Record<string, unknown> = {};
     for (const f of readdirSync(ASN_DIR).filter((n) => n.endsWith('.asn')))
       for (const [n, t] of parseModule(readFileSync(join(ASN_DIR, f), 'utf8')).types) fresh[n] = t;

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { KapokError } from '../../../core/errors.js';
+import { startWorker } from '../../../core/worker.js';
 import type { VerifyJob, VerifyRequest, VerifyResponse } from './pool-worker.js';
 
 export type { VerifyJob } from './pool-worker.js';
@@ -33,17 +34,7 @@ interface Slot {
   waiting: Map<number, { resolve: (r: boolean[]) => void; reject: (e: Error) => void; jobs: number }>;
 }
 
-// Under tsx (tests, `npm run bench`) this file is .ts and so is its worker, which then needs tsx's
-// loader registered inside the worker (Node 20 does not apply it to a worker's entry); built, both are .js.
-function spawnWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./pool-worker.js', import.meta.url));
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./pool-worker.ts', import.meta.url).href;
-  return new Worker(
-    `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(entry)}))`,
-    { eval: true },
-  );
-}
+const spawnWorker = (): Worker => startWorker(import.meta.url, 'pool-worker');
 
 export function createSm9VerifyPool(opts: Sm9VerifyPoolOptions = {}): Sm9VerifyPool {
   const size = opts.size ?? availableParallelism();

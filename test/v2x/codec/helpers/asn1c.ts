@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import { join } from 'node:path';
 
 const root = new URL('../../../../', import.meta.url).pathname;
-export const ASN_DIR = join(root, 'test/fixtures/v2x/asn');
+export const ASN_DIR = join(root, 'src/v2x/codec/asn');
 
 export type Converter = { path: string } | { skip: string };
 

@@ -1,9 +1,9 @@
 import type { Worker } from 'node:worker_threads';
-import { KapokError } from '../core/errors.js';
-import type { TensorMeta } from './datatypes.js';
-import type { DecodeRequest, DecodeResponse } from './inference-decoder.js';
-import { spawnInferenceWorker } from './spawn.js';
-import { type ParsedInfer, parseInferBody, splitBody } from './tensors.js';
+import { KapokError } from '../../core/errors.js';
+import { startWorker } from '../../core/worker.js';
+import type { TensorMeta } from '../tensors/datatypes.js';
+import type { DecodeRequest, DecodeResponse } from './body-decoder-worker.js';
+import { type ParsedInfer, parseInferBody, splitBody } from './rest-body.js';
 
 /**
  * REST infer bodies of `threshold` bytes or more are parsed on a decoder thread, so a stream of
@@ -68,7 +68,9 @@ export class BodyDecoder {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const w = spawnInferenceWorker('inference-decoder', { resourceLimits: { maxOldGenerationSizeMb: 1024 } });
+    const w = startWorker(import.meta.url, 'body-decoder-worker', {
+      resourceLimits: { maxOldGenerationSizeMb: 1024 },
+    });
     w.on('message', (res: DecodeResponse) => {
       const p = this.waiting.get(res.seq);
       if (!p) return;

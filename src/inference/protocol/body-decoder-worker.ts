@@ -1,10 +1,10 @@
 import { parentPort } from 'node:worker_threads';
-import type { TensorMeta } from './datatypes.js';
-import { parseInferBody, splitBody } from './tensors.js';
+import type { TensorMeta } from '../tensors/datatypes.js';
+import { parseInferBody, splitBody } from './rest-body.js';
 
 /**
  * Decodes large REST infer bodies off the event loop: JSON text → checked tensors, whose buffers
- * are transferred back. Small bodies are cheaper to parse in place (see decoder.ts).
+ * are transferred back. Small bodies are cheaper to parse in place (see body-decoder.ts).
  */
 
 export interface DecodeRequest {
@@ -19,7 +19,7 @@ export type DecodeResponse =
   | { seq: number; ok: true; parsed: ReturnType<typeof parseInferBody> }
   | { seq: number; ok: false; message: string; badRequest: boolean };
 
-if (!parentPort) throw new Error('inference-decoder must run as a worker thread');
+if (!parentPort) throw new Error('body-decoder-worker must run as a worker thread');
 const port = parentPort;
 const text = new TextDecoder('utf-8', { fatal: false });
 

@@ -5,10 +5,10 @@ import * as protoLoader from '@grpc/proto-loader';
 import { isKapokError, KapokError, messageOf } from '../../core/errors.js';
 import { type AdminGuard, grpcPeer } from '../../core/http/admin-auth.js';
 import type { Logger } from '../../core/log.js';
-import type { WireTensor } from '../datatypes.js';
 import type { InferenceService } from '../service.js';
-import { bad, buildJob, checkDatatype, checkShape } from '../tensors.js';
-import { fromContents, fromRaw, type TensorContents, toContents, toRaw } from './contents.js';
+import type { WireTensor } from '../tensors/datatypes.js';
+import { bad, buildJob, checkDatatype, checkShape } from './checks.js';
+import { fromContents, fromRaw, type TensorContents, toContents, toRaw } from './grpc-contents.js';
 
 /**
  * `inference.GRPCInferenceService` (OIP v2) on grpc.port, from grpc_predict_v2.proto. Errors are gRPC

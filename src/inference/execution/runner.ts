@@ -1,9 +1,9 @@
 import type { Worker } from 'node:worker_threads';
-import { KapokError } from '../core/errors.js';
-import type { ResolvedModelConfig } from './config.js';
-import type { TensorMeta, WireTensor } from './datatypes.js';
-import type { FromWorker, RunPart, ToWorker, WorkerInit } from './inference-worker.js';
-import { spawnInferenceWorker } from './spawn.js';
+import { KapokError } from '../../core/errors.js';
+import { startWorker } from '../../core/worker.js';
+import type { ResolvedModelConfig } from '../config.js';
+import type { TensorMeta, WireTensor } from '../tensors/datatypes.js';
+import type { FromWorker, RunPart, ToWorker, WorkerInit } from './session-worker.js';
 
 /**
  * One loaded model version: `instances` worker threads sharing one bounded queue. Requests past their
@@ -54,7 +54,7 @@ interface Slot {
 }
 
 function spawnWorker(init: WorkerInit, memoryMb: number): Worker {
-  return spawnInferenceWorker('inference-worker', {
+  return startWorker(import.meta.url, 'session-worker', {
     workerData: init,
     resourceLimits: { maxOldGenerationSizeMb: memoryMb },
   });

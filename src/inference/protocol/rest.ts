@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { KapokError } from '../core/errors.js';
-import { type AdminGuard, peerOf } from '../core/http/admin-auth.js';
-import { errorHandler } from '../core/http/errors.js';
-import type { BodyDecoder } from './decoder.js';
-import { toRaw } from './raw.js';
-import type { InferenceService } from './service.js';
-import { buildJob, jsonData } from './tensors.js';
+import { KapokError } from '../../core/errors.js';
+import { type AdminGuard, peerOf } from '../../core/http/admin-auth.js';
+import { errorHandler } from '../../core/http/errors.js';
+import type { InferenceService } from '../service.js';
+import { jsonData } from '../tensors/json.js';
+import { toRaw } from '../tensors/raw.js';
+import type { BodyDecoder } from './body-decoder.js';
+import { buildJob } from './checks.js';
 
 /**
  * Open Inference Protocol v2 over REST, mounted at /v2. Errors use OIP's `{"error": "..."}` shape
@@ -38,7 +39,7 @@ export async function inferenceRoutes(app: FastifyInstance, opts: RestOptions): 
   const { service } = opts;
 
   // OIP clients do not all send application/json: any body on /v2 is JSON, kept as bytes here and
-  // parsed once the model is known (large ones on the decoder thread, see decoder.ts).
+  // parsed once the model is known (large ones on the decoder thread, see body-decoder.ts).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.maxRequestBytes }, (_req, body, done) =>
     done(null, body),

@@ -92,6 +92,9 @@ export function view(t: WireTensor): NumericArray {
   return new info.ctor(t.data, 0, t.data.byteLength / info.size);
 }
 
+/** Most dimensions a tensor may have (shapes and nested JSON `data`). */
+export const MAX_RANK = 16;
+
 export function elementCount(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;

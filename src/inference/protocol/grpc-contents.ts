@@ -1,8 +1,9 @@
-import { DATATYPES, type Datatype, type WireTensor } from '../datatypes.js';
+import { DATATYPES, type Datatype, type WireTensor } from '../tensors/datatypes.js';
 
-export { fromRaw, toRaw } from '../raw.js';
+export { fromRaw, toRaw } from '../tensors/raw.js';
 
-import { bad, fromJsonData } from '../tensors.js';
+import { fromJsonData } from '../tensors/json.js';
+import { bad } from './checks.js';
 
 /** OIP gRPC tensor contents ↔ wire tensors: typed `InferTensorContents` fields and raw bytes. */
 

@@ -1,4 +1,4 @@
-import { KapokError } from '../core/errors.js';
+import { KapokError } from '../../core/errors.js';
 import { DATATYPES, type Datatype, elementCount, type WireTensor } from './datatypes.js';
 
 /**

@@ -1,6 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import { DATATYPES, type Datatype, datatypeOfOrt, type TensorMeta, type WireTensor } from './datatypes.js';
+import {
+  DATATYPES,
+  type Datatype,
+  datatypeOfOrt,
+  type TensorMeta,
+  type WireTensor,
+} from '../tensors/datatypes.js';
 
 /**
  * One ONNX Runtime session on its own thread: `session.run()` blocks the thread it runs on, so the
@@ -91,7 +97,7 @@ function concat(tensors: WireTensor[]): WireTensor {
 }
 
 async function main(): Promise<void> {
-  if (!parentPort) throw new Error('inference-worker must run as a worker thread');
+  if (!parentPort) throw new Error('session-worker must run as a worker thread');
   const port = parentPort;
   const init = workerData as WorkerInit;
   let session: ort.InferenceSession;

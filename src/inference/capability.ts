@@ -1,0 +1,106 @@
+import { isAbsolute, resolve } from 'node:path';
+import { createAdminGuard } from '../core/http/admin-auth.js';
+import { VERSION } from '../core/version.js';
+import type { Capability, CapabilityContext } from '../ports/capability.js';
+import type { InferenceConfig } from './config.js';
+import { createInferenceMetrics } from './metrics.js';
+import { Repository } from './models/repository.js';
+import { BodyDecoder } from './protocol/body-decoder.js';
+import { inferenceRoutes } from './protocol/rest.js';
+import { InferenceService } from './service.js';
+
+/**
+ * Inference server: ONNX models from a repository folder, served over the Open Inference Protocol
+ * (REST on /v2, gRPC on grpc.port). Every session runs on worker threads (see execution/runner.ts).
+ */
+
+/** Live instances, so tests in the same process can reach a runner's test hooks (stall, crash). */
+export const liveInstances = new Set<InferenceService>();
+
+export async function createInference(ctx: CapabilityContext<InferenceConfig>): Promise<Capability> {
+  const cfg = ctx.config;
+  const logger = ctx.logger.child({ capability: 'inference' });
+  const metrics = createInferenceMetrics(ctx.metrics.registry);
+  const root = isAbsolute(cfg.repository) ? cfg.repository : resolve(process.cwd(), cfg.repository);
+  const repo = new Repository({
+    root,
+    defaults: cfg.defaults,
+    pollIntervalMs: cfg.pollIntervalMs,
+    logger,
+    metrics,
+  });
+  const service = new InferenceService(repo, metrics, logger);
+  // Bodies from 64 KiB are parsed off the event loop (a 1 MB JSON tensor takes ~10 ms to parse).
+  const decoder = new BodyDecoder({ threshold: 64 * 1024, maxPending: 256 });
+  let scanned = false;
+  let grpc: { port: number; close(): Promise<void> } | null = null;
+
+  ctx.health.register({
+    name: 'inference',
+    kind: 'capability',
+    check: () => ({
+      ready: scanned,
+      detail: { repository: root, versions: repo.index().length, grpcPort: grpc?.port ?? null },
+    }),
+  });
+
+  // Model control, like Triton's, but under Kapok's one admin rule (core/http/admin-auth.ts).
+  const admin = createAdminGuard({
+    token: cfg.adminToken,
+    gov: ctx.shared.profile === 'gov',
+    key: 'inference.adminToken',
+    what: 'model control',
+    logger,
+  });
+  return {
+    name: 'inference',
+    async routes(app) {
+      await app.register(
+        (scope) =>
+          inferenceRoutes(scope, {
+            service,
+            serverName: 'kapok',
+            serverVersion: VERSION,
+            maxRequestBytes: cfg.maxRequestBytes,
+            decoder,
+            admin,
+            isReady: () => scanned && !ctx.health.stopping,
+          }),
+        { prefix: '/v2' },
+      );
+    },
+    async start() {
+      await repo.start();
+      scanned = true;
+      const { startGrpcServer } = await import('./protocol/grpc-server.js');
+      try {
+        grpc = await startGrpcServer({
+          service,
+          port: ctx.shared.grpc.port,
+          host: ctx.shared.http.host,
+          maxMessageBytes: cfg.maxRequestBytes,
+          serverVersion: VERSION,
+          isReady: () => scanned && !ctx.health.stopping,
+          logger,
+          admin,
+        });
+      } catch (err) {
+        // stop() is only called for capabilities that started: end the workers here.
+        await repo.close();
+        await decoder.close();
+        throw err;
+      }
+      liveInstances.add(service);
+      logger.info(
+        { repository: root, grpcPort: grpc.port, versions: repo.index().length },
+        'inference ready',
+      );
+    },
+    async stop() {
+      liveInstances.delete(service);
+      await grpc?.close();
+      await repo.close();
+      await decoder.close();
+    },
+  };
+}

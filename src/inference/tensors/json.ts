@@ -1,0 +1,124 @@
+import { KapokError } from '../../core/errors.js';
+import {
+  DATATYPES,
+  type Datatype,
+  elementCount,
+  MAX_RANK,
+  type NumericArray,
+  type WireTensor,
+} from './datatypes.js';
+
+/**
+ * OIP JSON tensor data: `data` (flat or nested arrays) → typed arrays, checked element by element,
+ * and typed arrays → JSON text for responses.
+ */
+
+const bad = (message: string) => new KapokError('KAPOK_INFERENCE_BAD_REQUEST', message);
+
+/** One element into a typed array at `i`; throws naming the input on a wrong type or range. */
+function put(arr: NumericArray, i: number, v: unknown, dt: Datatype, name: string): void {
+  const info = DATATYPES[dt];
+  switch (info.kind) {
+    case 'float':
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw bad(`input '${name}': element ${i} is ${JSON.stringify(v)}, expected a finite number`);
+      arr[i] = v;
+      return;
+    case 'int':
+      if (
+        typeof v !== 'number' ||
+        !Number.isInteger(v) ||
+        v < (info.min as number) ||
+        v > (info.max as number)
+      )
+        throw bad(
+          `input '${name}': element ${i} is ${JSON.stringify(v)}, expected an integer in ${dt} range`,
+        );
+      arr[i] = v;
+      return;
+    case 'bigint': {
+      // JSON numbers beyond 2^53 lose precision in JSON.parse; decimal strings carry them exactly.
+      let b: bigint;
+      if (typeof v === 'number' && Number.isSafeInteger(v)) b = BigInt(v);
+      else if (typeof v === 'string' && /^-?[0-9]{1,20}$/.test(v)) b = BigInt(v);
+      else
+        throw bad(
+          `input '${name}': element ${i} is ${JSON.stringify(v)}, expected an integer in ${dt} range`,
+        );
+      if (b < (info.min as bigint) || b > (info.max as bigint))
+        throw bad(`input '${name}': element ${i} is ${v}, outside the ${dt} range`);
+      arr[i] = b;
+      return;
+    }
+    case 'bool':
+      if (typeof v !== 'boolean')
+        throw bad(`input '${name}': element ${i} is ${JSON.stringify(v)}, expected true or false`);
+      arr[i] = v ? 1 : 0;
+      return;
+    default:
+      throw bad(`input '${name}': unsupported datatype ${dt}`);
+  }
+}
+
+/** `data` (flat or nested arrays) → a wire tensor of `count` elements. */
+export function fromJsonData(name: string, dt: Datatype, shape: number[], data: unknown): WireTensor {
+  const count = elementCount(shape);
+  if (!Array.isArray(data)) throw bad(`input '${name}': data must be an array (flat or nested)`);
+  if (dt === 'BYTES') {
+    const out: string[] = [];
+    const walk = (a: unknown[], depth: number): void => {
+      for (const v of a) {
+        if (Array.isArray(v)) {
+          if (depth >= MAX_RANK) throw bad(`input '${name}': data is nested deeper than ${MAX_RANK}`);
+          walk(v, depth + 1);
+        } else if (typeof v === 'string') {
+          if (out.length >= count)
+            throw bad(`input '${name}': data has more than the ${count} elements of shape [${shape}]`);
+          out.push(v);
+        } else throw bad(`input '${name}': element ${out.length} is ${JSON.stringify(v)}, expected a string`);
+      }
+    };
+    walk(data, 0);
+    if (out.length !== count)
+      throw bad(`input '${name}': data has ${out.length} elements, shape [${shape}] needs ${count}`);
+    return { name, datatype: dt, shape, data: out };
+  }
+  const info = DATATYPES[dt];
+  const ctor = info.ctor as NonNullable<typeof info.ctor>;
+  const arr = new ctor(count);
+  let i = 0;
+  const walk = (a: unknown[], depth: number): void => {
+    for (const v of a) {
+      if (Array.isArray(v)) {
+        if (depth >= MAX_RANK) throw bad(`input '${name}': data is nested deeper than ${MAX_RANK}`);
+        walk(v, depth + 1);
+        continue;
+      }
+      if (i >= count)
+        throw bad(`input '${name}': data has more than the ${count} elements of shape [${shape}]`);
+      put(arr, i++, v, dt, name);
+    }
+  };
+  walk(data, 0);
+  if (i !== count) throw bad(`input '${name}': data has ${i} elements, shape [${shape}] needs ${count}`);
+  return { name, datatype: dt, shape, data: arr.buffer as ArrayBuffer };
+}
+
+/** JSON text of a tensor's elements (flat). Non-finite floats become null: JSON has no NaN. */
+export function jsonData(t: WireTensor): string {
+  if (t.datatype === 'BYTES') return JSON.stringify(t.data);
+  const info = DATATYPES[t.datatype];
+  const buf = t.data as ArrayBuffer;
+  const arr = new (info.ctor as NonNullable<typeof info.ctor>)(buf, 0, buf.byteLength / info.size);
+  if (info.kind === 'bool')
+    return `[${Array.from(arr as Uint8Array, (v) => (v ? 'true' : 'false')).join(',')}]`;
+  if (info.kind === 'float') {
+    let s = '[';
+    for (let i = 0; i < arr.length; i++) {
+      const v = arr[i] as number;
+      s += (i ? ',' : '') + (Number.isFinite(v) ? v : 'null');
+    }
+    return `${s}]`;
+  }
+  return `[${(arr as unknown as ArrayLike<number | bigint> & Iterable<number | bigint>) && Array.prototype.join.call(arr, ',')}]`;
+}
