@@ -106,6 +106,10 @@ describe('admin guard rule', () => {
     assert.equal(grpcPeer('ipv6:[::1]:5000').remoteAddress, '::1');
     assert.equal(grpcPeer('ipv4:10.1.2.3:5000').remoteAddress, '10.1.2.3');
     assert.ok(isLoopback(grpcPeer('unix:/tmp/s').remoteAddress));
+    assert.equal(grpcPeer('127.0.0.1:5000').remoteAddress, '127.0.0.1');
+    assert.equal(grpcPeer('::1:5000').remoteAddress, '::1');
+    assert.equal(grpcPeer('::ffff:127.0.0.1:5000').remoteAddress, '::ffff:127.0.0.1');
+    assert.ok(!isLoopback(grpcPeer('10.0.0.7:5000').remoteAddress));
     assert.equal(grpcPeer('garbage').remoteAddress, undefined);
   });
 });

@@ -54,11 +54,15 @@ export function peerOf(req: IncomingMessage): Peer {
   };
 }
 
-/** A gRPC peer string (`ipv4:127.0.0.1:5000`, `ipv6:[::1]:5000`, `unix:/path`) as a Peer. */
+/**
+ * A gRPC peer as grpc-js reports it (`127.0.0.1:5000`, `::1:5000`; other stacks write
+ * `ipv4:127.0.0.1:5000`, `ipv6:[::1]:5000`, `unix:/path`) as a Peer. A unix socket is local.
+ */
 export function grpcPeer(peer: string): Peer {
-  const m = /^ipv4:([^:]+):\d+$/.exec(peer) ?? /^ipv6:\[([^\]]+)\]:\d+$/.exec(peer);
-  // A unix socket is reachable only from this host.
-  return { remoteAddress: peer.startsWith('unix:') ? '127.0.0.1' : m?.[1], forwarded: false };
+  if (peer.startsWith('unix:')) return { remoteAddress: '127.0.0.1', forwarded: false };
+  const p = peer.replace(/^ipv[46]:/, '');
+  const m = /^\[([^\]]+)\]:\d+$/.exec(p) ?? /^(.+):\d+$/.exec(p);
+  return { remoteAddress: m?.[1], forwarded: false };
 }
 
 export function isLoopback(address: string | undefined): boolean {

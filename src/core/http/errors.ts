@@ -52,7 +52,7 @@ export function toKapokError(err: unknown, limit?: { bytes: number | undefined; 
     const bytes = limit?.bytes === undefined ? 'the configured limit' : `${limit.bytes} bytes`;
     return new KapokError(
       mapped,
-      `request body exceeds ${bytes}; send less or raise ${limit?.key ?? 'http.bodyLimitBytes'}`,
+      `request body exceeds ${bytes} (${limit?.key ?? 'http.bodyLimitBytes'}): send less or raise that limit`,
       { cause: err },
     );
   }
