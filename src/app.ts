@@ -5,6 +5,7 @@ import { CAPABILITIES, type CapabilityName, type KapokConfig, type KapokLoadedCo
 import { ConfigError } from './core/config/index.js';
 import { isKapokError, KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
+import { createAdminGuard } from './core/http/admin-auth.js';
 import { probeRoutes } from './core/http/probes.js';
 import { createHttpServer, type FastifyInstance } from './core/http/server.js';
 import { createUpgradeRouter } from './core/http/upgrade.js';
@@ -271,6 +272,9 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
       http: { host: config.http.host },
       grpc: { port: config.grpc.port },
     };
+    // One admin rule: the profile and the start notice are decided here, not by each capability.
+    const adminGuard: BaseContext['adminGuard'] = (o) =>
+      createAdminGuard({ ...o, gov: config.profile === 'gov', logger });
     const base: BaseContext = {
       shared,
       logger,
@@ -282,6 +286,7 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
       dataDir,
       ports,
       upgrades,
+      adminGuard,
     };
     const capabilities: Capability[] = [];
     for (const name of START_ORDER) {

@@ -1,4 +1,3 @@
-import { createAdminGuard } from '../core/http/admin-auth.js';
 import type { Capability, CapabilityContext } from '../ports/capability.js';
 import type { MqttPort } from '../ports/mqtt.js';
 import type { SpoolStore } from '../ports/spool.js';
@@ -186,12 +185,10 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
     }),
   });
 
-  const guard = createAdminGuard({
+  const guard = ctx.adminGuard({
     token: cfg.adminToken,
-    gov: ctx.shared.profile === 'gov',
     key: 'edge.adminToken',
     what: 'the edge API',
-    logger: ctx.logger,
   });
   let stopped = false;
   return {

@@ -1,4 +1,3 @@
-import { createAdminGuard } from '../core/http/admin-auth.js';
 import type { Capability, CapabilityContext } from '../ports/capability.js';
 import { Authenticator } from './auth/index.js';
 import { KeyStore } from './auth/key-store.js';
@@ -91,12 +90,10 @@ export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Prom
       await app.register(
         (scope) =>
           adminRoutes(scope, {
-            guard: createAdminGuard({
+            guard: ctx.adminGuard({
               token: cfg.auth.adminToken,
-              gov: ctx.shared.profile === 'gov',
               key: 'gateway.auth.adminToken',
               what: 'the gateway admin API',
-              logger,
             }),
             keys,
             store: ctx.store,

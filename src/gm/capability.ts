@@ -1,7 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Counter } from 'prom-client';
 import { KapokError } from '../core/errors.js';
-import { createAdminGuard } from '../core/http/admin-auth.js';
 import type { CapabilityFactory } from '../ports/capability.js';
 import { DeviceAuthenticator } from './auth.js';
 import type { GmConfig } from './config.js';
@@ -35,12 +34,10 @@ export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
     registers: [ctx.metrics.registry],
   });
   const registry = new DeviceRegistry(ctx.store, keyring, cfg);
-  const admin = createAdminGuard({
+  const admin = ctx.adminGuard({
     token: cfg.adminToken,
-    gov: ctx.shared.profile === 'gov',
     key: 'gm.adminToken',
     what: 'the gm admin API',
-    logger: ctx.logger,
   });
   const auth = new DeviceAuthenticator({
     registry,

@@ -1,5 +1,4 @@
 import { isAbsolute, resolve } from 'node:path';
-import { createAdminGuard } from '../core/http/admin-auth.js';
 import { VERSION } from '../core/version.js';
 import type { Capability, CapabilityContext } from '../ports/capability.js';
 import type { InferenceConfig } from './config.js';
@@ -45,12 +44,10 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
   });
 
   // Model control, like Triton's, but under Kapok's one admin rule (core/http/admin-auth.ts).
-  const admin = createAdminGuard({
+  const admin = ctx.adminGuard({
     token: cfg.adminToken,
-    gov: ctx.shared.profile === 'gov',
     key: 'inference.adminToken',
     what: 'model control',
-    logger,
   });
   return {
     name: 'inference',

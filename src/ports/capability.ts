@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Health } from '../core/health.js';
+import type { AdminGuard } from '../core/http/admin-auth.js';
 import type { UpgradeRouter } from '../core/http/upgrade.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
@@ -39,6 +40,11 @@ export interface CapabilityContext<C = unknown> {
   ports: SharedPorts;
   /** HTTP upgrades (WebSockets) on the main port: register a path instead of listening on the server. */
   upgrades: UpgradeRouter;
+  /**
+   * The guard of an admin surface, under Kapok's one rule (core/http/admin-auth.ts): the profile
+   * and the start notice are the wiring point's, only the token and names are the capability's.
+   */
+  adminGuard(o: { token: string | null; key: string; what: string }): AdminGuard;
 }
 
 /**

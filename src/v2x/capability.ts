@@ -1,7 +1,6 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { KapokError } from '../core/errors.js';
-import { createAdminGuard } from '../core/http/admin-auth.js';
 import type { Capability, CapabilityContext } from '../ports/capability.js';
 import { type V2xConfig, type Zone, zoneSchema } from './config.js';
 import { Dispatcher } from './dispatch.js';
@@ -89,12 +88,10 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
     }),
   });
 
-  const guard = createAdminGuard({
+  const guard = ctx.adminGuard({
     token: cfg.adminToken,
-    gov: ctx.shared.profile === 'gov',
     key: 'v2x.adminToken',
     what: 'the v2x API',
-    logger: ctx.logger,
   });
   return {
     name: 'v2x',
