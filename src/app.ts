@@ -5,7 +5,7 @@ import { CAPABILITIES, type CapabilityName, type KapokConfig, type KapokLoadedCo
 import { ConfigError } from './core/config/index.js';
 import { isKapokError, KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
-import { createAdminGuard } from './core/http/admin-auth.js';
+import { createAdminGuard, hashAdminTokens } from './core/http/admin-auth.js';
 import { probeRoutes } from './core/http/probes.js';
 import { createHttpServer, type FastifyInstance } from './core/http/server.js';
 import { createUpgradeRouter } from './core/http/upgrade.js';
@@ -272,9 +272,11 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
       http: { host: config.http.host },
       grpc: { port: config.grpc.port },
     };
-    // One admin rule: the profile and the start notice are decided here, not by each capability.
+    // One admin rule: the profile, the role tokens (hashed once) and the start notice are decided
+    // here, not by each capability.
+    const roleTokens = hashAdminTokens(config.admin.tokens);
     const adminGuard: BaseContext['adminGuard'] = (o) =>
-      createAdminGuard({ ...o, gov: config.profile === 'gov', logger });
+      createAdminGuard({ ...o, tokens: roleTokens, gov: config.profile === 'gov', logger });
     const base: BaseContext = {
       shared,
       logger,

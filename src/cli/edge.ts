@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { WebSocket } from 'ws';
 import { ensureDataDir, replayEdgeDeadLetters, resolveDataDir } from '../app.js';
 import { KapokError } from '../core/errors.js';
+import { AS_OPTION, adminBearer } from './admin-token.js';
 import { cliConfig } from './context.js';
 import { fail } from './exit.js';
 
@@ -16,14 +17,16 @@ export function edgeCommand(): Command {
     .option('--url <url>', 'Kapok base URL (default http://127.0.0.1:<http.port> from the config)')
     .option('-c, --config <file>', 'YAML config file')
     .option('--json', 'print each point as JSON')
-    .action(async (opts: { topic: string; url?: string; config?: string; json?: boolean }) => {
+    .option(...AS_OPTION)
+    .action(async (opts: { topic: string; url?: string; config?: string; json?: boolean; as?: string }) => {
       try {
         const { config } = cliConfig(opts);
         const base = new URL(opts.url ?? `http://127.0.0.1:${config.http.port}`);
         base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
         base.pathname = '/ws/telemetry';
         base.search = `?topic=${encodeURIComponent(opts.topic)}`;
-        const ws = new WebSocket(base);
+        const token = adminBearer(config, config.edge.adminToken, 'viewer', opts.as);
+        const ws = new WebSocket(base, token ? { headers: { authorization: `Bearer ${token}` } } : {});
         await new Promise<void>((resolve, reject) => {
           ws.once('open', () => resolve());
           ws.once('error', (err) =>

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { request } from 'undici';
 import { ERROR_CATALOGUE, type ErrorCode, KapokError, messageOf } from '../core/errors.js';
+import { AS_OPTION, adminBearer } from './admin-token.js';
 import { cliConfig } from './context.js';
 import { fail } from './exit.js';
 
@@ -13,11 +14,13 @@ interface Opts {
   url?: string;
   config?: string;
   json?: boolean;
+  as?: string;
 }
 
 async function call(opts: Opts, path: string): Promise<unknown> {
   const { config } = cliConfig(opts);
-  const token = config.inference.adminToken;
+  // Model control is operator's; the index is open (the token does no harm there).
+  const token = adminBearer(config, config.inference.adminToken, 'operator', opts.as);
   const base = (opts.url ?? `http://127.0.0.1:${config.http.port}`).replace(/\/+$/, '');
   let res: Awaited<ReturnType<typeof request>>;
   try {
@@ -57,7 +60,8 @@ const common = (c: Command) =>
   c
     .option('--url <url>', 'Kapok base URL (default http://127.0.0.1:<http.port> from the config)')
     .option('-c, --config <file>', 'YAML config file')
-    .option('--json', 'print JSON');
+    .option('--json', 'print JSON')
+    .option(...AS_OPTION);
 
 export function modelsCommand(): Command {
   const cmd = new Command('models').description('inference models of a running kapok: list, load, unload');

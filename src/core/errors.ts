@@ -64,6 +64,10 @@ export const ERROR_CATALOGUE = {
     summary:
       'No admin token is configured: the admin API answers loopback clients only (profile default) or no one (profile gov).',
   },
+  KAPOK_HTTP_FORBIDDEN: {
+    status: 403,
+    summary: 'The admin token is known but its role is too low for this act (viewer < operator < admin).',
+  },
   KAPOK_HTTP_SHUTTING_DOWN: { status: 503, summary: 'Kapok is draining for shutdown and takes no new work.' },
   KAPOK_INTERNAL: {
     status: 500,

@@ -12,7 +12,7 @@ import { EmbeddedBroker } from './intake/embedded.js';
 import { ExternalClient } from './intake/external.js';
 import { Taps } from './intake/taps.js';
 import { createEdgeMetrics } from './metrics.js';
-import { edgeRoutes } from './routes.js';
+import { EDGE_ADMIN_ROLES, edgeRoutes } from './routes.js';
 import { DecodedCache } from './spool/decoded-cache.js';
 import { SinkRunner } from './spool/runner.js';
 import { Spool } from './spool/spool.js';
@@ -197,7 +197,7 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
     async routes(app) {
       await app.register(
         async (scope) => {
-          guard.hook(scope);
+          guard.hook(scope, EDGE_ADMIN_ROLES);
           await edgeRoutes(scope, { query, maxPoints: cfg.query.maxPoints, spool });
         },
         {
@@ -212,7 +212,7 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
       if (broker && cfg.mqtt.wsPath)
         upgrades.register(cfg.mqtt.wsPath, (req, socket, head) => broker.upgrade(req, socket, head));
       upgrades.register('/ws/telemetry', (req, socket, head) => {
-        if (guard.upgrade(req, socket)) fanout.upgrade(req, socket, head);
+        if (guard.upgrade(req, socket, 'viewer')) fanout.upgrade(req, socket, head);
       });
     },
     async start() {

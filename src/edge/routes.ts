@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { KapokError } from '../core/errors.js';
+import type { RouteRoles } from '../core/http/admin-auth.js';
 import { AGGS, type Agg, type TimeSeriesQuery } from '../ports/timeseries.js';
 import type { Spool } from './spool/spool.js';
 
@@ -29,6 +30,13 @@ export function parseEvery(v: string | undefined): number | undefined {
 }
 
 type Q = Record<string, string | undefined>;
+
+/** The role each route needs (docs/configuration.md#admin-access): all reads, viewer's. */
+export const EDGE_ADMIN_ROLES: RouteRoles = {
+  'GET /query': 'viewer',
+  'GET /devices': 'viewer',
+  'GET /dead-letters': 'viewer',
+};
 
 /**
  * /api/edge: range queries and devices (from the sink that answers queries, the embedded one), dead

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KapokError } from '../core/errors.js';
-import { type AdminGuard, peerOf } from '../core/http/admin-auth.js';
+import type { AdminGuard, RouteRoles } from '../core/http/admin-auth.js';
 import type { DeviceAuthenticator } from './auth.js';
 import { toHex } from './crypto/bytes.js';
 import type { DeviceRegistry } from './devices.js';
@@ -13,7 +13,7 @@ export interface GmRouteDeps {
   registry: DeviceRegistry;
   auth: DeviceAuthenticator;
   keys: KeySource;
-  /** Device registration and revocation are admin acts (gm.adminToken). */
+  /** Device registration, revocation and reissue are operator acts (GM_ADMIN_ROLES). */
   admin: AdminGuard;
 }
 
@@ -31,7 +31,21 @@ export async function requireDevice(req: FastifyRequest, auth: DeviceAuthenticat
   return auth.verifyToken(token);
 }
 
+/**
+ * The role each route needs (docs/configuration.md#admin-access): device lifecycle is operator's;
+ * public keys and device authentication are open (devices prove themselves with SM9 or a token).
+ */
+export const GM_ADMIN_ROLES: RouteRoles = {
+  'GET /master': 'public',
+  'POST /devices': 'operator',
+  'DELETE /devices/:serial': 'operator',
+  'POST /devices/:serial/reissue': 'operator',
+  'POST /devices/auth': 'public',
+  'GET /devices/me': 'public',
+};
+
 export async function gmRoutes(app: FastifyInstance, d: GmRouteDeps): Promise<void> {
+  d.admin.hook(app, GM_ADMIN_ROLES);
   app.get('/master', async () => {
     const k = await d.keys.current();
     return {
@@ -46,7 +60,6 @@ export async function gmRoutes(app: FastifyInstance, d: GmRouteDeps): Promise<vo
   });
 
   app.post('/devices', async (req, reply) => {
-    d.admin.check(req.headers.authorization, peerOf(req.raw));
     const body = (req.body ?? {}) as { serial?: unknown; group?: unknown };
     if (typeof body !== 'object' || Array.isArray(body))
       throw new KapokError('KAPOK_HTTP_BAD_REQUEST', 'body: expected a JSON object {serial, group?}');
@@ -58,12 +71,10 @@ export async function gmRoutes(app: FastifyInstance, d: GmRouteDeps): Promise<vo
   });
 
   app.delete<{ Params: { serial: string } }>('/devices/:serial', async (req) => {
-    d.admin.check(req.headers.authorization, peerOf(req.raw));
     return d.registry.revoke(req.params.serial);
   });
 
   app.post<{ Params: { serial: string } }>('/devices/:serial/reissue', async (req) => {
-    d.admin.check(req.headers.authorization, peerOf(req.raw));
     return d.registry.reissue(req.params.serial);
   });
 

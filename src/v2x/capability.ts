@@ -8,7 +8,7 @@ import { Engine } from './engine.js';
 import { formatOf } from './frames.js';
 import { Live } from './live.js';
 import { createV2xMetrics } from './metrics.js';
-import { v2xRoutes } from './routes.js';
+import { V2X_ADMIN_ROLES, v2xRoutes } from './routes.js';
 import { StrategyWal } from './wal.js';
 import type { Warning } from './warning.js';
 
@@ -98,7 +98,7 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
     async routes(app) {
       await app.register(
         async (scope) => {
-          guard.hook(scope);
+          guard.hook(scope, V2X_ADMIN_ROLES);
           await v2xRoutes(scope, {
             engine,
             dispatcher: d,
@@ -112,7 +112,7 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
       );
       app.addHook('preClose', async () => live?.close());
       upgrades.register('/ws/v2x', (req, socket, head) => {
-        if (guard.upgrade(req, socket)) live?.upgrade(req, socket, head);
+        if (guard.upgrade(req, socket, 'viewer')) live?.upgrade(req, socket, head);
       });
     },
     async start() {

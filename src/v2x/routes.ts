@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { KapokError } from '../core/errors.js';
+import type { RouteRoles } from '../core/http/admin-auth.js';
 import { zoneSchema } from './config.js';
 import type { Dispatcher } from './dispatch.js';
 import type { DropReason, Engine } from './engine.js';
@@ -37,6 +38,21 @@ export interface V2xRouteDeps {
   maxBatch: number;
   onZonesChanged: () => void;
 }
+
+/**
+ * The role each route needs (docs/configuration.md#admin-access): reads are viewer's; injecting
+ * messages and editing zones change what vehicles are warned of, operator's.
+ */
+export const V2X_ADMIN_ROLES: RouteRoles = {
+  'POST /messages': 'operator',
+  'GET /vehicles': 'viewer',
+  'GET /warnings': 'viewer',
+  'GET /zones': 'viewer',
+  'PUT /zones/:id': 'operator',
+  'DELETE /zones/:id': 'operator',
+  'GET /strategies': 'viewer',
+  'GET /stats': 'viewer',
+};
 
 /** /api/v2x: batches of messages, vehicles, warnings, zones, strategies, stats. */
 export async function v2xRoutes(app: FastifyInstance, d: V2xRouteDeps): Promise<void> {

@@ -46,19 +46,19 @@ describe('admin guard rule', () => {
   it('no token, profile default: loopback served, others 403, proxied requests never loopback', () => {
     const g = createAdminGuard({ token: null, gov: false, key: 'edge.adminToken', what: 'the edge API' });
     assert.equal(
-      codeOf(() => g.check(undefined, local)),
+      codeOf(() => g.check(undefined, local, 'admin')),
       null,
     );
     assert.equal(
-      codeOf(() => g.check(undefined, remote)),
+      codeOf(() => g.check(undefined, remote, 'admin')),
       'KAPOK_HTTP_ADMIN_DISABLED',
     );
     assert.equal(
-      codeOf(() => g.check(undefined, { ...local, forwarded: true })),
+      codeOf(() => g.check(undefined, { ...local, forwarded: true }, 'admin')),
       'KAPOK_HTTP_ADMIN_DISABLED',
     );
     try {
-      g.check(undefined, remote);
+      g.check(undefined, remote, 'admin');
     } catch (err) {
       assert.match((err as Error).message, /edge\.adminToken is set \(KAPOK_EDGE__ADMIN_TOKEN\)/);
     }
@@ -67,7 +67,7 @@ describe('admin guard rule', () => {
   it('no token, profile gov: no one, loopback included', () => {
     const g = createAdminGuard({ token: null, gov: true, key: 'gm.adminToken', what: 'the gm admin API' });
     assert.equal(
-      codeOf(() => g.check(undefined, local)),
+      codeOf(() => g.check(undefined, local, 'admin')),
       'KAPOK_HTTP_ADMIN_DISABLED',
     );
   });
@@ -76,16 +76,16 @@ describe('admin guard rule', () => {
     const token = 'a-token-of-16-chars!';
     const g = createAdminGuard({ token, gov: false, key: 'v2x.adminToken', what: 'the v2x API' });
     assert.equal(
-      codeOf(() => g.check(`Bearer ${token}`, remote)),
+      codeOf(() => g.check(`Bearer ${token}`, remote, 'admin')),
       null,
     );
     assert.equal(
-      codeOf(() => g.check(`bearer ${token}`, remote)),
+      codeOf(() => g.check(`bearer ${token}`, remote, 'admin')),
       null,
     );
     for (const h of [undefined, '', 'Bearer', `Bearer ${token}x`, `Basic ${token}`, `Bearer ${token} extra`])
       assert.equal(
-        codeOf(() => g.check(h, local)),
+        codeOf(() => g.check(h, local, 'admin')),
         'KAPOK_HTTP_UNAUTHORIZED',
         String(h),
       );

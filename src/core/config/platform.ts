@@ -70,6 +70,21 @@ const kv = z.strictObject({
   maxKeys: z.number().int().min(1).max(100_000_000).default(100_000),
 });
 
+/**
+ * Role-scoped admin tokens, one list for every capability's admin surface (core/http/admin-auth.ts):
+ * viewer reads, operator also runs things (models, zones, devices), admin also manages keys and config.
+ */
+const adminToken = z.strictObject({
+  /** Named in logs with each admin act (never the token); letters, digits, . _ - */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - (at most 64)'),
+  role: z.enum(['viewer', 'operator', 'admin']),
+  token: secret(z.string().min(16).max(512)),
+});
+const admin = z.strictObject({
+  // The whole list is a secret: an error under it never echoes what was found (config print: ***).
+  tokens: secret(z.array(adminToken).max(64)).default([]),
+});
+
 /** The platform's top-level keys, to spread into the composed schema beside the capability sections. */
 export const platformShape = {
   region: z.string().min(1).default('guangzhou'),
@@ -83,6 +98,7 @@ export const platformShape = {
   tracing: tracing.prefault({}),
   store: store.prefault({}),
   kv: kv.prefault({}),
+  admin: admin.prefault({}),
 };
 
 const platformSchema = z.strictObject(platformShape);
@@ -100,6 +116,26 @@ export function checkPlatform(c: PlatformConfig, ctx: z.RefinementCtx): void {
   if (c.kv.driver === 'redis' && !c.kv.url) {
     ctx.addIssue({ code: 'custom', path: ['kv', 'url'], message: 'required when kv.driver is redis' });
   }
+  // Names identify tokens in logs, tokens identify callers: both must be unique (never echoed).
+  const names = new Set<string>();
+  const tokens = new Map<string, number>();
+  c.admin.tokens.forEach((t, i) => {
+    if (names.has(t.name))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin', 'tokens', i, 'name'],
+        message: `duplicate name ${t.name}`,
+      });
+    names.add(t.name);
+    const same = tokens.get(t.token);
+    if (same !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin', 'tokens', i, 'token'],
+        message: `same secret as admin.tokens.${same}.token: give each token its own`,
+      });
+    else tokens.set(t.token, i);
+  });
 }
 
 /** The platform sections alone: a configuration schema for core's own tests and tools. */

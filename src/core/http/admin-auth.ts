@@ -2,26 +2,61 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, onRequestHookHandler } from 'fastify';
 import { upperSnake } from '../config/walk.js';
 import { KapokError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /**
  * The one guard of every admin surface (each capability's /api/<cap> routes, its /ws/* streams,
- * model control over REST and gRPC), with one rule:
- * - a token configured: `Authorization: Bearer <token>` is required from everyone (401 otherwise);
- * - no token, profile default: only loopback clients are served (403 KAPOK_HTTP_ADMIN_DISABLED
- *   to the rest), and the start logs it with the fix: a host-local operator works out of the box,
- *   the network does not get an open admin API because http.host defaults to 0.0.0.0;
- * - no token, profile gov: refused to everyone (the contract's "admin APIs require auth").
+ * model control over REST and gRPC). Tokens carry a role (viewer < operator < admin): the platform's
+ * `admin.tokens` serve every capability, a capability's own token (`edge.adminToken`) is role admin
+ * for that capability alone. Each route declares the role it needs (a role map per scope, `hook`).
+ * - any token configured: `Authorization: Bearer <token>` is required from everyone (401 for a
+ *   missing or unknown one, 403 KAPOK_HTTP_FORBIDDEN for a known one whose role is too low);
+ * - no token at all, profile default: only loopback clients are served, as admin (403
+ *   KAPOK_HTTP_ADMIN_DISABLED to the rest), and the start logs it with the fix: a host-local
+ *   operator works out of the box, the network does not get an open admin API (http.host 0.0.0.0);
+ * - no token at all, profile gov: refused to everyone (config check refuses this case already).
  * A request that came through a proxy (Forwarded / X-Forwarded-For) never counts as loopback.
  */
+
+export const ADMIN_ROLES = ['viewer', 'operator', 'admin'] as const;
+export type AdminRole = (typeof ADMIN_ROLES)[number];
+/** What a route of a guarded scope needs: a role, or `public` (device auth, OIP inference, ...). */
+export type RouteRole = AdminRole | 'public';
+/** `'METHOD /path'` as registered in the scope (no prefix) → role. Every route of the scope is listed. */
+export type RouteRoles = Readonly<Record<string, RouteRole>>;
+
+const RANK: Record<RouteRole, number> = { public: -1, viewer: 0, operator: 1, admin: 2 };
+
+/** A configured token (config `admin.tokens`). */
+export interface AdminTokenConfig {
+  name: string;
+  role: AdminRole;
+  token: string;
+}
+
+/** A token hashed once at start: the guard keeps the digest, never the secret. */
+export interface HashedToken {
+  readonly name: string;
+  readonly role: AdminRole;
+  readonly digest: Buffer;
+}
+
+/** Who was let in: the token's name (for logs, never the token), or `loopback`. */
+export interface Principal {
+  readonly name: string;
+  readonly role: AdminRole;
+}
+
 export interface AdminGuardOptions {
-  /** The configured token (a secret), or null. */
+  /** The capability's own token (a secret; role admin for this capability), or null. */
   token: string | null;
+  /** The platform's role tokens (`admin.tokens`), hashed once by the wiring point. */
+  tokens?: readonly HashedToken[];
   gov: boolean;
-  /** Config key of the token, named in errors: `edge.adminToken`. */
+  /** Config key of the capability's token, named in errors: `edge.adminToken`. */
   key: string;
   /** What is guarded, for messages: `the edge API`. */
   what: string;
@@ -36,15 +71,32 @@ export interface Peer {
 }
 
 export interface AdminGuard {
-  /** Throws KAPOK_HTTP_UNAUTHORIZED (401) or KAPOK_HTTP_ADMIN_DISABLED (403) unless allowed. */
-  check(authorization: string | undefined, peer: Peer): void;
-  /** Adds the check as an onRequest hook of a (encapsulated) Fastify scope. */
-  hook(scope: FastifyInstance): void;
-  /** For an HTTP upgrade: true when allowed; otherwise answers 401/403 on the socket and destroys it. */
-  upgrade(req: IncomingMessage, socket: Duplex): boolean;
+  /**
+   * Throws KAPOK_HTTP_UNAUTHORIZED (401), KAPOK_HTTP_FORBIDDEN (403, role too low) or
+   * KAPOK_HTTP_ADMIN_DISABLED (403, no token configured) unless allowed; returns who was let in.
+   */
+  check(authorization: string | undefined, peer: Peer, need: AdminRole): Principal;
+  /**
+   * Guards every route of a (encapsulated) Fastify scope registered after this call, each with the
+   * role `roles` gives it. A route missing from the map is a start error, so none is left open by
+   * omission. Non-GET acts are logged at info with the token's name.
+   */
+  hook(scope: FastifyInstance, roles: RouteRoles): void;
+  /** For an HTTP upgrade (role viewer unless said): true when allowed; otherwise answers 401/403 and destroys the socket. */
+  upgrade(req: IncomingMessage, socket: Duplex, need?: AdminRole): boolean;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
+const LOOPBACK: Principal = Object.freeze({ name: 'loopback', role: 'admin' });
+
+export function hashAdminTokens(tokens: readonly AdminTokenConfig[]): HashedToken[] {
+  return tokens.map((t) => Object.freeze({ name: t.name, role: t.role, digest: digest(t.token) }));
+}
+
+/** The info line of an admin act (a non-GET request let in): names the token, never shows it. */
+export function logAdminAct(log: Pick<FastifyBaseLogger, 'info'>, p: Principal, act: string): void {
+  log.info({ admin: p.name, role: p.role, act }, 'admin act');
+}
 
 export function peerOf(req: IncomingMessage): Peer {
   const h = req.headers;
@@ -74,39 +126,80 @@ export function isLoopback(address: string | undefined): boolean {
 
 export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
   if (!o.key || !o.what) throw new TypeError('createAdminGuard: key and what are required');
-  // Compared as digests: constant time, and the token's length never leaks.
-  const expected = o.token ? digest(o.token) : null;
+  // Compared as digests: constant time, and no token's length leaks.
+  const entries: HashedToken[] = [...(o.tokens ?? [])];
+  if (o.token) entries.push({ name: o.key, role: 'admin', digest: digest(o.token) });
   const env = `KAPOK_${o.key.split('.').map(upperSnake).join('__')}`;
-  if (!expected && !o.gov)
+  const wanted = o.tokens?.length ? `a token of admin.tokens${o.token ? ` or ${o.key}` : ''}` : o.key;
+  if (entries.length === 0 && !o.gov)
     o.logger?.warn(
       { key: o.key },
-      `${o.what} answers loopback clients only: set ${o.key} (${env}) to reach it from other hosts`,
+      `${o.what} answers loopback clients only: set ${o.key} (${env}) or admin.tokens to reach it from other hosts`,
     );
-  const check = (authorization: string | undefined, peer: Peer) => {
-    if (!expected) {
+
+  const check = (authorization: string | undefined, peer: Peer, need: AdminRole): Principal => {
+    if (entries.length === 0) {
       if (o.gov)
         throw new KapokError(
           'KAPOK_HTTP_ADMIN_DISABLED',
-          `${o.what} is closed under profile gov until ${o.key} is set (${env})`,
+          `${o.what} is closed under profile gov until ${o.key} is set (${env}) or admin.tokens lists a token`,
         );
-      if (!peer.forwarded && isLoopback(peer.remoteAddress)) return;
+      if (!peer.forwarded && isLoopback(peer.remoteAddress)) return LOOPBACK;
       throw new KapokError(
         'KAPOK_HTTP_ADMIN_DISABLED',
-        `${o.what} answers loopback clients only until ${o.key} is set (${env})`,
+        `${o.what} answers loopback clients only until ${o.key} is set (${env}) or admin.tokens lists a token`,
       );
     }
     const m = /^Bearer[ \t]+(\S+)$/i.exec(authorization ?? '');
-    if (!m?.[1] || !timingSafeEqual(digest(m[1]), expected))
-      throw new KapokError('KAPOK_HTTP_UNAUTHORIZED', `${o.what} needs Authorization: Bearer <${o.key}>`);
+    let found: HashedToken | null = null;
+    if (m?.[1]) {
+      const d = digest(m[1]);
+      // Every entry is compared, so the time taken says nothing about which one matched.
+      for (const e of entries) {
+        const eq = timingSafeEqual(d, e.digest);
+        if (eq && (!found || RANK[e.role] > RANK[found.role])) found = e;
+      }
+    }
+    if (!found)
+      throw new KapokError('KAPOK_HTTP_UNAUTHORIZED', `${o.what} needs Authorization: Bearer <${wanted}>`);
+    if (RANK[found.role] < RANK[need])
+      throw new KapokError(
+        'KAPOK_HTTP_FORBIDDEN',
+        `${o.what}: this needs role ${need} or higher; the token sent has role ${found.role}`,
+      );
+    return found;
   };
+
+  const routeHook =
+    (need: AdminRole): onRequestHookHandler =>
+    async (req) => {
+      const p = check(req.headers.authorization, peerOf(req.raw), need);
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        logAdminAct(req.log, p, `${req.method} ${(req.url.split('?')[0] ?? '').slice(0, 200)}`);
+    };
+
   return {
     check,
-    hook(scope) {
-      scope.addHook('onRequest', async (req) => check(req.headers.authorization, peerOf(req.raw)));
+    hook(scope, roles) {
+      scope.addHook('onRoute', (route) => {
+        const path = route.routePath || '/'; // a scope's '/' is also mounted bare (/v2)
+        let role: RouteRole | undefined;
+        for (const method of [route.method].flat()) {
+          const r = roles[`${method} ${path}`] ?? (method === 'HEAD' ? roles[`GET ${path}`] : undefined);
+          if (!r)
+            throw new Error(
+              `${o.what}: ${method} ${route.url} declares no admin role: add it to the scope's role map`,
+            );
+          if (!role || RANK[r] > RANK[role]) role = r;
+        }
+        if (!role || role === 'public') return;
+        const own = route.onRequest;
+        route.onRequest = [...(own ? [own].flat() : []), routeHook(role)];
+      });
     },
-    upgrade(req, socket) {
+    upgrade(req, socket, need = 'viewer') {
       try {
-        check(req.headers.authorization, peerOf(req));
+        check(req.headers.authorization, peerOf(req), need);
         return true;
       } catch (err) {
         const e = err as KapokError;

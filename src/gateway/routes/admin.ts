@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { KapokError } from '../../core/errors.js';
-import type { AdminGuard } from '../../core/http/admin-auth.js';
+import type { AdminGuard, RouteRoles } from '../../core/http/admin-auth.js';
 import type { Store } from '../../ports/store.js';
 import type { KeyService } from '../auth/keys.js';
 import { queryUsage } from '../usage/query.js';
@@ -13,9 +13,17 @@ export interface AdminDeps {
   usage: UsageRecorder;
 }
 
-/** /api/gateway: key management and usage totals, behind the admin guard (gateway.auth.adminToken). */
+/** The role each route needs (docs/configuration.md#admin-access): reads are viewer's, keys admin's. */
+export const GATEWAY_ADMIN_ROLES: RouteRoles = {
+  'GET /keys': 'viewer',
+  'GET /usage': 'viewer',
+  'POST /keys': 'admin',
+  'DELETE /keys/:id': 'admin',
+};
+
+/** /api/gateway: key management and usage totals, behind the admin guard (roles above). */
 export async function adminRoutes(app: FastifyInstance, d: AdminDeps): Promise<void> {
-  d.guard.hook(app);
+  d.guard.hook(app, GATEWAY_ADMIN_ROLES);
 
   app.post('/keys', async (req, reply) => {
     const b = (req.body ?? {}) as Record<string, unknown>;

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { isKapokError, KapokError, messageOf } from '../../core/errors.js';
-import { type AdminGuard, grpcPeer } from '../../core/http/admin-auth.js';
+import { type AdminGuard, grpcPeer, logAdminAct } from '../../core/http/admin-auth.js';
 import type { Logger } from '../../core/log.js';
 import type { InferenceService } from '../service.js';
 import type { WireTensor } from '../tensors/datatypes.js';
@@ -48,6 +48,7 @@ export interface GrpcOptions {
 const STATUS: Record<string, grpc.status> = {
   KAPOK_HTTP_UNAUTHORIZED: grpc.status.UNAUTHENTICATED,
   KAPOK_HTTP_ADMIN_DISABLED: grpc.status.PERMISSION_DENIED,
+  KAPOK_HTTP_FORBIDDEN: grpc.status.PERMISSION_DENIED,
   KAPOK_INFERENCE_BAD_REQUEST: grpc.status.INVALID_ARGUMENT,
   KAPOK_INFERENCE_MODEL_NOT_FOUND: grpc.status.NOT_FOUND,
   KAPOK_INFERENCE_MODEL_NOT_READY: grpc.status.UNAVAILABLE,
@@ -116,6 +117,9 @@ export async function startGrpcServer(opts: GrpcOptions): Promise<{ port: number
     'grpc.max_send_message_length': opts.maxMessageBytes,
   });
   const shape = (s: string[]) => s.map((d) => Number(d));
+  // Model control is an operator act (docs/configuration.md#admin-access), as over REST.
+  const controlCheck = (call: grpc.ServerUnaryCall<unknown, unknown>) =>
+    opts.admin.check(call.metadata.get('authorization')[0]?.toString(), grpcPeer(call.getPeer()), 'operator');
   const meta = (t: { name: string; datatype: string; shape: number[] }) => ({
     ...t,
     shape: t.shape.map(String),
@@ -187,12 +191,14 @@ export async function startGrpcServer(opts: GrpcOptions): Promise<{ port: number
       };
     }),
     RepositoryModelLoad: unary(async (req: { model_name: string }, call) => {
-      opts.admin.check(call.metadata.get('authorization')[0]?.toString(), grpcPeer(call.getPeer()));
+      const who = controlCheck(call);
+      logAdminAct(opts.logger, who, `load ${req.model_name}`);
       await service.repo.load(req.model_name);
       return { model_name: req.model_name, isLoaded: true };
     }),
     RepositoryModelUnload: unary(async (req: { model_name: string }, call) => {
-      opts.admin.check(call.metadata.get('authorization')[0]?.toString(), grpcPeer(call.getPeer()));
+      const who = controlCheck(call);
+      logAdminAct(opts.logger, who, `unload ${req.model_name}`);
       await service.repo.unload(req.model_name);
       return { model_name: req.model_name, isUnloaded: true };
     }),

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KapokError } from '../../core/errors.js';
-import { type AdminGuard, peerOf } from '../../core/http/admin-auth.js';
+import type { AdminGuard, RouteRoles } from '../../core/http/admin-auth.js';
 import { errorHandler } from '../../core/http/errors.js';
 import type { InferenceService } from '../service.js';
 import { jsonData } from '../tensors/json.js';
@@ -19,7 +19,7 @@ export interface RestOptions {
   serverVersion: string;
   maxRequestBytes: number;
   decoder: BodyDecoder;
-  /** Model control (repository load/unload) is an admin act. */
+  /** Guards model control (INFERENCE_ADMIN_ROLES). */
   admin: AdminGuard;
   /** Ready for /v2/health/ready: repository scanned once and not draining. */
   isReady(): boolean;
@@ -35,8 +35,25 @@ function oipError(reply: FastifyReply, err: KapokError): FastifyReply {
     .send(JSON.stringify({ error: err.message }));
 }
 
+/** The role each /v2 route needs (docs/configuration.md#admin-access): OIP is open, model control operator's. */
+export const INFERENCE_ADMIN_ROLES: RouteRoles = {
+  'GET /': 'public',
+  'GET /health/live': 'public',
+  'GET /health/ready': 'public',
+  'GET /models/:model': 'public',
+  'GET /models/:model/versions/:version': 'public',
+  'GET /models/:model/ready': 'public',
+  'GET /models/:model/versions/:version/ready': 'public',
+  'POST /models/:model/infer': 'public',
+  'POST /models/:model/versions/:version/infer': 'public',
+  'POST /repository/index': 'public',
+  'POST /repository/models/:model/load': 'operator',
+  'POST /repository/models/:model/unload': 'operator',
+};
+
 export async function inferenceRoutes(app: FastifyInstance, opts: RestOptions): Promise<void> {
   const { service } = opts;
+  opts.admin.hook(app, INFERENCE_ADMIN_ROLES);
 
   // OIP clients do not all send application/json: any body on /v2 is JSON, kept as bytes here and
   // parsed once the model is known (large ones on the decoder thread, see body-decoder.ts).
@@ -130,7 +147,6 @@ export async function inferenceRoutes(app: FastifyInstance, opts: RestOptions): 
   app.post('/repository/index', async () => service.repo.index());
   for (const action of ['load', 'unload'] as const)
     app.post<{ Params: Params }>(`/repository/models/:model/${action}`, async (req) => {
-      opts.admin.check(req.headers.authorization, peerOf(req.raw));
       await service.repo[action](req.params.model);
       return {};
     });
