@@ -20,25 +20,72 @@ import { v2xSchema } from './v2x/config.js';
  * capability; a capability knows only its own section.
  */
 
-export const configSchema = z
-  .strictObject({
-    ...platformShape,
-    gateway: gatewaySchema.prefault({}),
-    inference: inferenceSchema.prefault({}),
-    edge: edgeSchema.prefault({}),
-    v2x: v2xSchema.prefault({}),
-    gm: gmSchema.prefault({}),
-  })
-  .superRefine((c, ctx) => {
-    checkPlatform(c, ctx);
-    if (c.v2x.enabled && !c.edge.enabled) {
+const composed = z.strictObject({
+  ...platformShape,
+  gateway: gatewaySchema.prefault({}),
+  inference: inferenceSchema.prefault({}),
+  edge: edgeSchema.prefault({}),
+  v2x: v2xSchema.prefault({}),
+  gm: gmSchema.prefault({}),
+});
+
+export const configSchema = composed.superRefine((c, ctx) => {
+  checkPlatform(c, ctx);
+  if (c.v2x.enabled && !c.edge.enabled) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['v2x', 'enabled'],
+      message: 'v2x.enabled needs edge.enabled: true (V2X messages arrive through the edge MQTT intake)',
+    });
+  }
+  checkAdminTokens(c, ctx);
+});
+
+/** Each capability's own admin token: role admin for that capability (docs/configuration.md#admin-access). */
+function capabilityTokens(c: KapokConfig): Array<[CapabilityName, string[], string | null]> {
+  return [
+    ['gateway', ['gateway', 'auth', 'adminToken'], c.gateway.auth.adminToken],
+    ['inference', ['inference', 'adminToken'], c.inference.adminToken],
+    ['edge', ['edge', 'adminToken'], c.edge.adminToken],
+    ['v2x', ['v2x', 'adminToken'], c.v2x.adminToken],
+    ['gm', ['gm', 'adminToken'], c.gm.adminToken],
+  ];
+}
+
+/**
+ * A capability token may not repeat a role token (which role would it be?). Under profile gov, no
+ * anonymous clients and no enabled capability without an admin token: a gov start never comes up
+ * with an open or unusable admin API.
+ */
+function checkAdminTokens(c: KapokConfig, ctx: z.RefinementCtx): void {
+  const roleTokens = new Set(c.admin.tokens.map((t) => t.token));
+  for (const [name, path, token] of capabilityTokens(c)) {
+    if (token && roleTokens.has(token))
       ctx.addIssue({
         code: 'custom',
-        path: ['v2x', 'enabled'],
-        message: 'v2x.enabled needs edge.enabled: true (V2X messages arrive through the edge MQTT intake)',
+        path,
+        message: 'same secret as a token of admin.tokens: give each token its own',
       });
-    }
-  });
+    if (c.profile === 'gov' && c[name].enabled && !token && roleTokens.size === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `profile gov needs an admin token for ${name}: set ${path.join('.')} or list admin.tokens`,
+      });
+  }
+  if (c.profile !== 'gov') return;
+  const anonymous: Array<[string[], boolean]> = [
+    [['gateway', 'auth', 'anonymous'], c.gateway.auth.anonymous],
+    [['edge', 'auth', 'anonymous'], c.edge.auth.anonymous],
+  ];
+  for (const [path, on] of anonymous)
+    if (on)
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `profile gov refuses anonymous clients: set ${path.join('.')}: false and give clients credentials`,
+      });
+}
 
 export type KapokConfig = z.infer<typeof configSchema>;
 export type KapokLoadedConfig = LoadedConfig<KapokConfig>;
