@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { networkInterfaces } from 'node:os';
 import { after, before, describe, it } from 'node:test';
+import Fastify from 'fastify';
 import { request } from 'undici';
 import { type RunningApp, startApp } from '../../src/app.js';
 import { configSchema } from '../../src/config.js';
 import type { KapokError } from '../../src/core/errors.js';
-import { createAdminGuard, grpcPeer, isLoopback } from '../../src/core/http/admin-auth.js';
+import { createAdminGuard, grpcPeer, hashAdminTokens, isLoopback } from '../../src/core/http/admin-auth.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -111,6 +112,138 @@ describe('admin guard rule', () => {
     assert.equal(grpcPeer('::ffff:127.0.0.1:5000').remoteAddress, '::ffff:127.0.0.1');
     assert.ok(!isLoopback(grpcPeer('10.0.0.7:5000').remoteAddress));
     assert.equal(grpcPeer('garbage').remoteAddress, undefined);
+  });
+});
+
+describe('admin guard roles', () => {
+  const remote = { remoteAddress: '192.0.2.10', forwarded: false };
+  const local = { remoteAddress: '127.0.0.1', forwarded: false };
+  const tokens = hashAdminTokens([
+    { name: 'dash', role: 'viewer', token: 'viewer-token-000000' },
+    { name: 'ops', role: 'operator', token: 'operator-token-0000' },
+    { name: 'root', role: 'admin', token: 'admin-token-0000000' },
+  ]);
+  const own = 'edge-own-token-00000';
+  const g = createAdminGuard({
+    token: own,
+    tokens,
+    gov: false,
+    key: 'edge.adminToken',
+    what: 'the edge API',
+  });
+  const errorOf = (fn: () => void) => {
+    try {
+      fn();
+      return null;
+    } catch (err) {
+      return err as KapokError;
+    }
+  };
+
+  it('keeps digests only: no configured secret is held by the hashed list', () => {
+    assert.ok(!JSON.stringify(tokens).includes('viewer-token'));
+    assert.deepEqual(
+      tokens.map((t) => [t.name, t.role, t.digest.length]),
+      [
+        ['dash', 'viewer', 32],
+        ['ops', 'operator', 32],
+        ['root', 'admin', 32],
+      ],
+    );
+  });
+
+  it('each role is served up to its rank and refused above it with 403 KAPOK_HTTP_FORBIDDEN', () => {
+    const cases: Array<[string, 'viewer' | 'operator' | 'admin', string | null]> = [
+      ['viewer-token-000000', 'viewer', null],
+      ['viewer-token-000000', 'operator', 'KAPOK_HTTP_FORBIDDEN'],
+      ['operator-token-0000', 'operator', null],
+      ['operator-token-0000', 'admin', 'KAPOK_HTTP_FORBIDDEN'],
+      ['admin-token-0000000', 'admin', null],
+      [own, 'admin', null],
+    ];
+    for (const [token, need, code] of cases)
+      assert.equal(
+        errorOf(() => g.check(`Bearer ${token}`, remote, need))?.code ?? null,
+        code,
+        `${token} ${need}`,
+      );
+    assert.deepEqual(g.check('Bearer operator-token-0000', remote, 'viewer'), tokens[1]);
+    assert.equal(g.check(`Bearer ${own}`, remote, 'admin').name, 'edge.adminToken');
+  });
+
+  it('a forbidden answer names the role needed, never the token or its name', () => {
+    const e = errorOf(() => g.check('Bearer viewer-token-000000', remote, 'admin')) as KapokError;
+    assert.equal(e.status, 403);
+    assert.match(e.message, /needs role admin or higher; the token sent has role viewer/);
+    assert.ok(!e.message.includes('viewer-token') && !e.message.includes('dash'));
+  });
+
+  it('with any token configured, loopback needs one too; unknown is 401 naming admin.tokens', () => {
+    const e = errorOf(() => g.check(undefined, local, 'viewer')) as KapokError;
+    assert.equal(e.code, 'KAPOK_HTTP_UNAUTHORIZED');
+    assert.match(e.message, /Bearer <a token of admin\.tokens or edge\.adminToken>/);
+    assert.equal(
+      errorOf(() => g.check('Bearer viewer-token-0000001', local, 'viewer'))?.code,
+      'KAPOK_HTTP_UNAUTHORIZED',
+    );
+  });
+
+  it('role tokens alone open a gov admin API (no capability token needed)', () => {
+    const gov = createAdminGuard({
+      token: null,
+      tokens,
+      gov: true,
+      key: 'gm.adminToken',
+      what: 'the gm admin API',
+    });
+    assert.equal(gov.check('Bearer operator-token-0000', remote, 'operator').name, 'ops');
+  });
+
+  it('no token at all: a loopback client acts as admin (profile default)', () => {
+    const open = createAdminGuard({ token: null, tokens: [], gov: false, key: 'v2x.adminToken', what: 'x' });
+    assert.deepEqual(open.check(undefined, local, 'admin'), { name: 'loopback', role: 'admin' });
+  });
+
+  it('hook: each route gets its role; a route missing from the map fails the start', async () => {
+    const app = Fastify();
+    await app.register(
+      async (scope) => {
+        g.hook(scope, { 'GET /r': 'viewer', 'POST /w': 'operator', 'GET /open': 'public' });
+        scope.get('/r', async () => 'r');
+        scope.post('/w', async () => 'w');
+        scope.get('/open', async () => 'open');
+      },
+      { prefix: '/api' },
+    );
+    const as = (token?: string) => (token ? { authorization: `Bearer ${token}` } : {});
+    const status = async (method: 'GET' | 'POST' | 'HEAD', url: string, token?: string) =>
+      (await app.inject({ method, url, headers: as(token) })).statusCode;
+    assert.equal(await status('GET', '/api/r', 'viewer-token-000000'), 200);
+    assert.equal(await status('HEAD', '/api/r'), 401);
+    assert.equal(await status('POST', '/api/w', 'viewer-token-000000'), 403);
+    assert.equal(await status('POST', '/api/w', 'operator-token-0000'), 200);
+    assert.equal(await status('GET', '/api/open'), 200);
+    await app.close();
+
+    const bad = Fastify();
+    bad.register(async (scope) => {
+      g.hook(scope, { 'GET /r': 'viewer' });
+      scope.delete('/r', async () => 'gone');
+    });
+    await assert.rejects(async () => {
+      await bad.ready();
+    }, /DELETE \/r declares no admin role/);
+    await bad.close();
+  });
+
+  it('upgrade: a known token with too low a role is answered 403 and the socket ended', () => {
+    let written = '';
+    const socket = { end: (s: string) => (written = s) } as never;
+    const req = { headers: { authorization: 'Bearer viewer-token-000000' }, socket: remote } as never;
+    assert.equal(g.upgrade(req, socket, 'admin'), false);
+    assert.match(written, /^HTTP\/1\.1 403 Forbidden/);
+    assert.match(written, /KAPOK_HTTP_FORBIDDEN/);
+    assert.equal(g.upgrade(req, socket), true);
   });
 });
 
