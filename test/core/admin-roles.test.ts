@@ -6,6 +6,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { request } from 'undici';
 import { type RunningApp, startApp } from '../../src/app.js';
 import { configSchema } from '../../src/config.js';
+import { kapok } from '../helpers/cli.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { upgradeStatus } from '../helpers/ws.js';
@@ -169,6 +170,18 @@ describe('admin roles across every capability', () => {
     assert.equal(await upgradeStatus(`${ws}/ws/telemetry?topic=%23`, `Bearer ${EDGE_OWN}`), 101);
   });
 
+  it('kapok models sends the least role that suffices, or the token named by --as', async () => {
+    const env = {
+      KAPOK_ADMIN__TOKENS: `[{name: dashboard, role: viewer, token: ${VIEWER}}, {name: ops, role: operator, token: ${OPERATOR}}, {name: root, role: admin, token: ${ADMIN}}]`,
+    };
+    const ok = await kapok(['models', 'unload', 'types', '--url', base], env);
+    assert.equal(ok.code, 0, ok.stderr);
+    const low = await kapok(['models', 'unload', 'types', '--url', base, '--as', 'dashboard'], env);
+    assert.equal(low.code, 1);
+    assert.match(low.stderr, /KAPOK_HTTP_FORBIDDEN/);
+    assert.ok(!low.stderr.includes(VIEWER));
+  });
+
   it('logs each admin act with the token name, never a token, and no read', () => {
     const acts = logs.lines.filter((l) => l.msg === 'admin act');
     const seen = acts.map((l) => `${l.admin} ${l.act}`);
@@ -177,6 +190,7 @@ describe('admin roles across every capability', () => {
     assert.ok(seen.includes('gm.adminToken POST /api/gm/devices'), seen.join('\n'));
     assert.ok(seen.includes('ops POST /v2/repository/models/mlp/load'), seen.join('\n'));
     assert.ok(seen.includes('ops load conv'), seen.join('\n'));
+    assert.ok(seen.includes('ops POST /v2/repository/models/types/unload'), seen.join('\n'));
     assert.ok(!acts.some((l) => String(l.act).startsWith('GET')));
     const text = logs.text();
     for (const t of [VIEWER, OPERATOR, ADMIN, GM_OWN, EDGE_OWN]) assert.ok(!text.includes(t));
