@@ -41,8 +41,9 @@ export interface CapabilityContext<C = unknown> {
   /** HTTP upgrades (WebSockets) on the main port: register a path instead of listening on the server. */
   upgrades: UpgradeRouter;
   /**
-   * The guard of an admin surface, under Kapok's one rule (core/http/admin-auth.ts): the profile
-   * and the start notice are the wiring point's, only the token and names are the capability's.
+   * The guard of an admin surface, under Kapok's one rule (core/http/admin-auth.ts): the profile,
+   * the role tokens (admin.tokens) and the start notice are the wiring point's; the capability
+   * gives its own token (role admin for it alone) and names, and declares its routes' roles.
    */
   adminGuard(o: { token: string | null; key: string; what: string }): AdminGuard;
 }
