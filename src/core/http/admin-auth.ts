@@ -194,7 +194,8 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
         }
         if (!role || role === 'public') return;
         const own = route.onRequest;
-        route.onRequest = [...(own ? [own].flat() : []), routeHook(role)];
+        // The guard first: nothing of the route runs for a refused caller.
+        route.onRequest = [routeHook(role), ...(own ? [own].flat() : [])];
       });
     },
     upgrade(req, socket, need = 'viewer') {
