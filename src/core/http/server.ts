@@ -9,11 +9,13 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { Counter } from 'prom-client';
 import type { PlatformConfig } from '../config/index.js';
 import { type ErrorCode, KapokError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Tracing } from '../tracing.js';
+import { type ConnectionGuard, guardConnections } from './connections.js';
 import { errorHandler, sendError } from './errors.js';
 
 export interface HttpServerDeps {
@@ -32,6 +34,10 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 declare module 'fastify' {
   interface FastifyRequest {
     kapokSpan?: import('@opentelemetry/api').Span;
+  }
+  interface FastifyInstance {
+    /** Connection limits of this server (see connections.ts); the drain uses it. */
+    connections: ConnectionGuard;
   }
 }
 
@@ -77,7 +83,25 @@ export function createHttpServer({
     },
     routerOptions: { maxParamLength: 256 },
   });
-  app.server.maxConnections = config.http.maxConnections;
+  // Our guard, not Node's maxConnections: Node refuses at the limit even when silent sockets hold it.
+  const refused = new Counter({
+    name: 'kapok_http_connections_refused_total',
+    help: 'New HTTP connections refused at http.maxConnections or http.maxConnectionsPerIp with none idle to close.',
+    labelNames: ['reason'] as const,
+    registers: [metrics.registry],
+  });
+  let lastWarn = 0;
+  const guard = guardConnections(app.server, config.http, (reason) => {
+    refused.inc({ reason });
+    // One line a minute at most: a flood of refusals must not become a flood of log lines.
+    if (Date.now() - lastWarn < 60_000) return;
+    lastWarn = Date.now();
+    logger.warn(
+      { reason },
+      'HTTP connections refused: every open connection is busy (see kapok_http_connections_refused_total)',
+    );
+  });
+  app.decorate('connections', guard);
 
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
@@ -149,6 +173,8 @@ export function createHttpServer({
 
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0] ?? '';
+    // An Upgrade no WebSocket path took (none registered): answer and close, never keep it alive.
+    if (req.headers.upgrade) reply.header('connection', 'close');
     sendError(
       reply,
       new KapokError('KAPOK_HTTP_NOT_FOUND', `no route for ${req.method} ${truncate(path, 200)}`),
