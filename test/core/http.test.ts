@@ -183,6 +183,18 @@ describe('http: errors are JSON with catalogue codes', () => {
     assert.ok(line && JSON.stringify(line).includes('secret internal detail'));
   });
 
+  it('a repeated query parameter gets 400 naming it, on every route', async () => {
+    for (const path of ['/api/test/items/1?a=1&a=2', '/healthz?a=1&a=2', '/nowhere?a=1&a=2']) {
+      const r = await get(path);
+      assert.equal(r.status, 400, path);
+      assert.deepEqual(r.json().error, {
+        code: 'KAPOK_HTTP_BAD_REQUEST',
+        message: 'query parameter a is given more than once: give it once',
+      });
+    }
+    assert.equal((await get('/api/test/items/1?a=1&b=2')).status, 200);
+  });
+
   it('a KapokError keeps its status and message', async () => {
     const r = await get('/api/test/teapot');
     assert.equal(r.status, 400);

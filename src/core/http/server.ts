@@ -113,6 +113,16 @@ export function createHttpServer({
       );
       return;
     }
+    // No route takes a list in its query string: a repeated parameter would reach handlers as an
+    // array where they expect a string (edge's queries sent it to SQL and answered 502).
+    const repeated = repeatedParam(req.query);
+    if (repeated !== undefined)
+      return done(
+        new KapokError(
+          'KAPOK_HTTP_BAD_REQUEST',
+          `query parameter ${truncate(repeated, 40)} is given more than once: give it once`,
+        ),
+      );
     const route = req.routeOptions.url;
     if (route !== undefined && PROBE_ROUTES.has(route)) return done();
     const { ctx, valid } = tracing.extract(req.headers);
@@ -205,6 +215,12 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+function repeatedParam(query: unknown): string | undefined {
+  if (typeof query !== 'object' || query === null) return undefined;
+  for (const k in query) if (Array.isArray((query as Record<string, unknown>)[k])) return k;
+  return undefined;
 }
 
 function truncate(s: string, n: number): string {
