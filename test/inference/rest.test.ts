@@ -391,3 +391,19 @@ describe('inference REST: repository extension and metrics', () => {
     assert.match(text, /kapok_inference_models_loaded\{[^}]*\} 3/);
   });
 });
+
+describe('inference REST: hostile nesting', () => {
+  it('a body nested 20k deep gets 400 in OIP shape, not 500', async () => {
+    const body = `{"inputs":[{"name":"x","datatype":"FP32","shape":[1,16],"data":[1],"parameters":${'['.repeat(20_000)}${']'.repeat(20_000)}}]}`;
+    const r = await request(`${s.base}/v2/models/mlp/infer`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(r.statusCode, 400);
+    assert.match(
+      ((await r.body.json()) as { error: string }).error,
+      /nests arrays and objects deeper than 128 levels/,
+    );
+  });
+});

@@ -17,6 +17,7 @@ import type { Metrics } from '../metrics.js';
 import type { Tracing } from '../tracing.js';
 import { type ConnectionGuard, guardConnections } from './connections.js';
 import { errorHandler, sendError } from './errors.js';
+import { jsonTooDeep, MAX_JSON_DEPTH } from './json-depth.js';
 
 export interface HttpServerDeps {
   config: Pick<PlatformConfig, 'http' | 'log'>;
@@ -180,6 +181,23 @@ export function createHttpServer({
     }
     done();
   });
+
+  // Fastify's JSON parser (prototype-poisoning checks kept), plus a bound on nesting depth.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) =>
+    parseJson(req, body as string, (err: Error | null, value?: unknown) => {
+      if (!err && jsonTooDeep(body as string, value))
+        return done(
+          new KapokError(
+            'KAPOK_HTTP_BAD_REQUEST',
+            `JSON body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`,
+          ),
+          undefined,
+        );
+      done(err, value);
+    }),
+  );
 
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0] ?? '';
