@@ -5,6 +5,7 @@ import { gateway } from './gateway.js';
 import { gm } from './gm.js';
 import { healthz } from './healthz.js';
 import { inference } from './inference.js';
+import { jsonDepth } from './json-depth.js';
 import { kapokBin, machine, root } from './lib.js';
 import { startup } from './startup.js';
 import { v2x } from './v2x.js';
@@ -22,6 +23,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   gm,
   edge,
   inference,
+  'json-depth': jsonDepth,
   v2x,
   'v2x-codec': v2xCodec,
 };

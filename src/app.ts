@@ -381,12 +381,20 @@ async function drain(server: FastifyInstance, timeoutMs: number): Promise<boolea
   const closed = server.close().then(() => true as const);
   // A connection whose response was already under way when the drain began turns idle (kept alive)
   // afterwards; close such sockets as they go idle instead of waiting for keepAliveTimeoutMs.
-  const sweeper = setInterval(() => server.server.closeIdleConnections(), 50);
+  // Connections that never sent a request are idle too (the guard's sweep covers them).
+  const sweep = () => {
+    server.server.closeIdleConnections();
+    server.connections.closeIdle();
+  };
+  sweep();
+  const sweeper = setInterval(sweep, 50);
   const clean = await Promise.race([closed, timedOut]);
   clearTimeout(timer);
   clearInterval(sweeper);
   if (!clean) {
+    // closeAllConnections misses upgraded sockets (WebSockets); the guard holds every socket.
     server.server.closeAllConnections();
+    server.connections.destroyAll();
     await closed;
   }
   return clean;

@@ -10,8 +10,8 @@ import { type DeviceClaims, issueDeviceToken, verifyDeviceToken } from './tokens
 
 /**
  * Device authentication: the device signs the challenge string with its SM9 key; we check the
- * timestamp window, refuse a nonce seen before (KV, kept for twice the window), check the device is
- * active, verify the signature (on the worker pool when there is one) and issue an SM2SM3 token.
+ * timestamp window, refuse a nonce seen before (KV, kept for twice the window), verify the signature
+ * (on the worker pool when there is one), then check the device is active and issue an SM2SM3 token.
  * Tokens are checked against the registry on every use, so a revoke takes effect at once.
  */
 
@@ -81,9 +81,9 @@ export class DeviceAuthenticator {
         `timestamp is ${req.timestamp - nowS} s from the server clock (allowed ±${this.d.authWindowSeconds} s): synchronise the device clock`,
       );
     const device = await this.d.registry.get(req.serial);
-    if (!device) throw new KapokError('KAPOK_GM_AUTH_FAILED', 'device authentication failed');
-    if (device.status !== 'active')
-      throw new KapokError('KAPOK_GM_DEVICE_REVOKED', `device ${req.serial} is revoked`);
+    // Until the signature verifies, unknown, revoked and retired-key devices look alike: one answer,
+    // a nonce spent and one SM9 verification each, so serials cannot be enumerated. A device that
+    // proves its key then learns why it is refused.
     // First use wins; the key outlives the window on both sides of now, so a replay is always seen.
     const fresh = await this.d.kv.set(`gm:nonce:${req.serial}:${req.nonce}`, '1', {
       ttlMs: 2 * this.d.authWindowSeconds * 1000 + 1000,
@@ -92,18 +92,12 @@ export class DeviceAuthenticator {
     if (!fresh)
       throw new KapokError('KAPOK_GM_NONCE_REPLAYED', 'nonce already used: send a fresh random nonce');
     let keys = await this.d.keys.current();
-    let entry = keys.signKeys.get(device.signKeyId);
-    if (!entry) {
+    let entry = device ? keys.signKeys.get(device.signKeyId) : undefined;
+    if (device && !entry) {
       keys = await this.d.keys.current(true); // rotated by another process since our last load
       entry = keys.signKeys.get(device.signKeyId);
     }
-    if (!entry) throw new KapokError('KAPOK_GM_AUTH_FAILED', 'device authentication failed');
-    if (entry.retiredAt !== null && this.now() > entry.retiredAt + this.d.rotationOverlapSeconds * 1000)
-      throw new KapokError(
-        'KAPOK_GM_KEY_RETIRED',
-        `device ${req.serial} holds a key from retired KGC key ${entry.id}: reissue it (kapok device reissue)`,
-      );
-    const master = entry.key.publicKey;
+    const master = entry ? entry.key.publicKey : keys.sign.publicKey;
     const job: VerifyJob = {
       masterPublicKey: master.toBytes(),
       id: req.serial,
@@ -113,7 +107,15 @@ export class DeviceAuthenticator {
     const ok = this.d.verify
       ? await this.d.verify(job)
       : sm9Verify(master, job.id, job.message, job.signature);
-    if (!ok) throw new KapokError('KAPOK_GM_AUTH_FAILED', 'device authentication failed');
+    if (!ok || !device || !entry)
+      throw new KapokError('KAPOK_GM_AUTH_FAILED', 'device authentication failed');
+    if (device.status !== 'active')
+      throw new KapokError('KAPOK_GM_DEVICE_REVOKED', `device ${req.serial} is revoked`);
+    if (entry.retiredAt !== null && this.now() > entry.retiredAt + this.d.rotationOverlapSeconds * 1000)
+      throw new KapokError(
+        'KAPOK_GM_KEY_RETIRED',
+        `device ${req.serial} holds a key from retired KGC key ${entry.id}: reissue it (kapok device reissue)`,
+      );
     const { token, claims } = issueDeviceToken(
       keys.token.privateKey,
       keys.token.publicKey,

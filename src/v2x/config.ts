@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { secret } from '../core/config/secret.js';
+import { findCrossing } from './polygon-check.js';
 
 /**
  * The `v2x` section of the one config schema (composed in src/config.ts). Defaults live
@@ -10,18 +11,23 @@ const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 const pos = (max: number) => z.number().positive().max(max);
 
 /** A GeoJSON Polygon: rings of [lon, lat] positions, the first the outline, the rest holes. */
-export const polygonSchema = z.strictObject({
-  type: z.literal('Polygon'),
-  coordinates: z
-    .array(
-      z
-        .array(z.tuple([z.number().min(-180).max(180), z.number().min(-90).max(90)]))
-        .min(4)
-        .max(10_000),
-    )
-    .min(1)
-    .max(100),
-});
+export const polygonSchema = z
+  .strictObject({
+    type: z.literal('Polygon'),
+    coordinates: z
+      .array(
+        z
+          .array(z.tuple([z.number().min(-180).max(180), z.number().min(-90).max(90)]))
+          .min(4)
+          .max(10_000),
+      )
+      .min(1)
+      .max(100),
+  })
+  .superRefine((p, ctx) => {
+    const crossing = findCrossing(p.coordinates);
+    if (crossing) ctx.addIssue({ code: 'custom', path: ['coordinates'], message: crossing });
+  });
 
 export const zoneSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)'),

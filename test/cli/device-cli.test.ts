@@ -46,9 +46,13 @@ describe('kapok device: register → simulate against kapok up → revoke', () =
       assert.equal(sim2.code, 0, sim2.stderr);
       const rev = await kapok(['device', 'revoke', 'PLC-0007'], env);
       assert.equal(rev.stdout.trim(), 'revoked PLC-0007');
-      const after = await kapok(['device', 'simulate', 'PLC-0007', '-r', regFile, '-u', url], env);
+      // Told it is revoked once its signature verifies (current key); a stale key learns nothing.
+      const after = await kapok(['device', 'simulate', 'PLC-0007', '-r', regFile2, '-u', url], env);
       assert.equal(after.code, 1);
       assert.match(after.stderr, /\[KAPOK_GM_DEVICE_REVOKED\]$/m);
+      const stale = await kapok(['device', 'simulate', 'PLC-0007', '-r', regFile, '-u', url], env);
+      assert.equal(stale.code, 1);
+      assert.match(stale.stderr, /\[KAPOK_GM_AUTH_FAILED\]$/m);
     } finally {
       up.child.kill('SIGTERM');
       assert.equal(await up.exited, 0);

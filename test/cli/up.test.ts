@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { request } from 'undici';
@@ -41,6 +41,32 @@ describe('kapok up: start and stop', () => {
       assert.equal(stopped?.clean, true);
     });
   }
+});
+
+describe('kapok up: an upgrade nobody serves', () => {
+  it('gets 404 and its connection closed, and SIGTERM still exits within shutdownTimeoutMs', async () => {
+    const k = await kapokUp({ KAPOK_DATA_DIR: tmpDir(), KAPOK_SHUTDOWN_TIMEOUT_MS: '3000' });
+    const out = await new Promise<string>((resolve, reject) => {
+      const s = connect(k.port, '127.0.0.1', () =>
+        s.write(
+          'GET /ws/nope HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+        ),
+      );
+      let got = '';
+      s.on('data', (d) => {
+        got += d;
+      });
+      s.on('close', () => resolve(got));
+      s.on('error', reject);
+      s.setTimeout(5000, () => reject(new Error(`not closed within 5 s; got ${JSON.stringify(got)}`)));
+    });
+    assert.match(out, /^HTTP\/1\.1 404 /);
+    assert.match(out, /"code":"KAPOK_HTTP_NOT_FOUND"/);
+    const t0 = Date.now();
+    k.child.kill('SIGTERM');
+    assert.equal(await k.exited, 0, k.stderr());
+    assert.ok(Date.now() - t0 < 3000, `exit took ${Date.now() - t0} ms`);
+  });
 });
 
 describe('kapok up: failed starts say what to change', () => {

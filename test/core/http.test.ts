@@ -161,6 +161,53 @@ describe('http: errors are JSON with catalogue codes', () => {
     assert.deepEqual(await ok.body.json(), { got: { a: 1 } });
   });
 
+  it('a JSON body nested 100k deep gets 400, not 500; 128 levels still parse', async () => {
+    const srv = createHttpServer({
+      config: configSchema.parse({}),
+      logger: createLogger({ level: 'silent' }),
+      metrics: createMetrics(),
+      tracing,
+    });
+    srv.post('/echo', async (req) => ({ got: req.body }));
+    await srv.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const url = `http://127.0.0.1:${(srv.server.address() as AddressInfo).port}/echo`;
+      const post = async (body: string) => {
+        const r = await request(url, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json' },
+        });
+        return {
+          status: r.statusCode,
+          body: (await r.body.json()) as { error?: { code: string; message: string } },
+        };
+      };
+      for (const deep of [
+        '['.repeat(100_000) + ']'.repeat(100_000),
+        `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`,
+      ]) {
+        const r = await post(deep);
+        assert.equal(r.status, 400);
+        assert.equal(r.body.error?.code, 'KAPOK_HTTP_BAD_REQUEST');
+        assert.match(r.body.error?.message ?? '', /deeper than 128 levels/);
+      }
+      assert.equal((await post('['.repeat(128) + ']'.repeat(128))).status, 200);
+      assert.equal(
+        (await post(`["${'['.repeat(500)}"]`)).status,
+        200,
+        'brackets inside strings do not count',
+      );
+      assert.equal(
+        (await post('{"__proto__":{"x":1}}')).status,
+        400,
+        "Fastify's prototype-poisoning check stays",
+      );
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('an unsupported content type gets 415', async () => {
     const res = await request(`${base}/api/test/echo`, {
       method: 'POST',
@@ -181,6 +228,18 @@ describe('http: errors are JSON with catalogue codes', () => {
     assert.ok(!r.text.includes('secret internal detail'));
     const line = logs.lines.find((l) => l.msg === 'request failed');
     assert.ok(line && JSON.stringify(line).includes('secret internal detail'));
+  });
+
+  it('a repeated query parameter gets 400 naming it, on every route', async () => {
+    for (const path of ['/api/test/items/1?a=1&a=2', '/healthz?a=1&a=2', '/nowhere?a=1&a=2']) {
+      const r = await get(path);
+      assert.equal(r.status, 400, path);
+      assert.deepEqual(r.json().error, {
+        code: 'KAPOK_HTTP_BAD_REQUEST',
+        message: 'query parameter a is given more than once: give it once',
+      });
+    }
+    assert.equal((await get('/api/test/items/1?a=1&b=2')).status, 200);
   });
 
   it('a KapokError keeps its status and message', async () => {

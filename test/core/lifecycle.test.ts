@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { Agent, request } from 'undici';
+import WebSocket, { WebSocketServer } from 'ws';
 import { type RunningApp, startApp } from '../../src/app.js';
 import { configSchema } from '../../src/config.js';
 import { isKapokError } from '../../src/core/errors.js';
+import { createUpgradeRouter } from '../../src/core/http/upgrade.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -18,6 +22,10 @@ async function start(shutdownTimeoutMs: number): Promise<RunningApp> {
     {
       logDestination: captureLogs(),
       extraRoutes: async (app) => {
+        const wss = new WebSocketServer({ noServer: true });
+        createUpgradeRouter(app.server).register('/ws/hold', (req, socket, head) =>
+          wss.handleUpgrade(req, socket, head, () => {}),
+        );
         app.get('/slow/:ms', async (req) => {
           await new Promise((r) => setTimeout(r, Number((req.params as { ms: string }).ms)));
           return { done: true };
@@ -86,5 +94,43 @@ describe('lifecycle: drain', () => {
     const [a, b] = await Promise.all([app.stop('one'), app.stop('two')]);
     assert.deepEqual(a, { clean: true });
     assert.equal(a, b);
+  });
+
+  it('idle keep-alive and silent connections do not delay a drain', async () => {
+    const app = await start(5000);
+    const keepAlive = new Agent({ connections: 4 });
+    await Promise.all(
+      [1, 2, 3, 4].map(async () =>
+        (await request(`http://127.0.0.1:${app.port}/healthz`, { dispatcher: keepAlive })).body.text(),
+      ),
+    );
+    const silent = await Promise.all(
+      [1, 2, 3].map(async () => {
+        const s = connect(app.port, '127.0.0.1');
+        s.on('error', () => {});
+        await once(s, 'connect');
+        return s;
+      }),
+    );
+    const t0 = Date.now();
+    assert.deepEqual(await app.stop('test'), { clean: true });
+    assert.ok(Date.now() - t0 < 2000, `drain took ${Date.now() - t0} ms of its 5000`);
+    for (const s of silent) s.destroy();
+    await keepAlive.close();
+  });
+
+  it('an open WebSocket is cut at shutdownTimeoutMs: stop() returns instead of waiting for it', async () => {
+    const app = await start(300);
+    const ws = new WebSocket(`ws://127.0.0.1:${app.port}/ws/hold`);
+    await once(ws, 'open');
+    const closed = once(ws, 'close');
+    const t0 = Date.now();
+    const stopped = await Promise.race([
+      app.stop('test'),
+      new Promise((r) => setTimeout(() => r('still waiting'), 5000)),
+    ]);
+    assert.deepEqual(stopped, { clean: false });
+    assert.ok(Date.now() - t0 < 3000);
+    await closed;
   });
 });

@@ -97,6 +97,13 @@ describe('edge: embedded broker end to end', () => {
       ['/api/edge/query?measurement=m&field=x&every=7parsecs', 'KAPOK_EDGE_BAD_QUERY', /duration/],
       ['/api/edge/query?measurement=m&field=x&from=nonsense', 'KAPOK_EDGE_BAD_QUERY', /from=nonsense/],
       [
+        '/api/edge/query?measurement=m&measurement=n&field=x',
+        'KAPOK_HTTP_BAD_REQUEST',
+        /parameter measurement is given more than once/,
+      ],
+      ['/api/edge/query?measurement=m&field=x&to=1&to=2', 'KAPOK_HTTP_BAD_REQUEST', /parameter to /],
+      ['/api/edge/dead-letters?limit=1&limit=2', 'KAPOK_HTTP_BAD_REQUEST', /parameter limit /],
+      [
         '/api/edge/query?measurement=m&field=x&from=0&to=100000000000&every=1ms',
         'KAPOK_EDGE_TOO_MANY_POINTS',
         /maxPoints/,

@@ -136,6 +136,22 @@ describe('gateway auth: API keys and JWT', () => {
     );
   });
 
+  it('refuses a models claim that is not an array of names, and a sub that is not a string', async () => {
+    await rejects401(await jwt('ES256', { models: 'gemma' }), /claim models/);
+    await rejects401(await jwt('ES256', { models: ['gemma', 7] }), /claim models/);
+    await rejects401(await jwt('ES256', { models: null }), /claim models/);
+    const withSub = (sub: unknown) =>
+      new SignJWT({ sub } as Record<string, unknown>)
+        .setProtectedHeader({ alg: 'EdDSA' })
+        .setIssuer('https://idp.example')
+        .setAudience('kapok')
+        .setExpirationTime('5m')
+        .sign((keys.EdDSA as { privateKey: PrivKey }).privateKey);
+    await rejects401(await withSub({}), /claim sub/);
+    await rejects401(await withSub(42), /claim sub/);
+    await rejects401(await withSub(''), /claim sub/);
+  });
+
   it('keys: --models restriction, revoke through the admin API takes effect at once', async () => {
     const { id, key } = await gw.createKey({ models: ['qwen'] });
     const c = gw.client(key);

@@ -134,8 +134,9 @@ describe('inference hot update', () => {
     assert.deepEqual(meta.body.versions, ['2']);
     assert.match(
       meta.body.state.find((v: { version: string }) => v.version === '4').reason,
-      /sha256 [0-9a-f]{64} differs from the expected 0{64}.*KAPOK_INFERENCE_CHECKSUM/,
+      /^mlp\/4\/model\.onnx: sha256 [0-9a-f]{64} differs from the expected 0{64}.*KAPOK_INFERENCE_CHECKSUM/,
     );
+    assert.ok(!JSON.stringify(meta.body).includes(s.repo), 'no server path in what clients see');
     assert.equal((await infer()).body.model_version, '2');
 
     // The same through config.yaml: a wrong digest for version 5, then the right one loads it.
@@ -165,7 +166,16 @@ describe('inference hot update', () => {
     );
     assert.equal((await infer()).status, 200);
     const idx = await s.post('/v2/repository/index', {});
-    assert.match(JSON.stringify(idx.body), /config.yaml: maxQueue/);
+    assert.match(JSON.stringify(idx.body), /mlp\/config.yaml: maxQueue/);
+    assert.ok(!JSON.stringify(idx.body).includes(s.repo), 'no server path in the index');
+  });
+
+  it('loading a model that is not on disk names it, never the repository path (the log has it)', async () => {
+    const r = await s.post('/v2/repository/models/ghost/load', {});
+    assert.equal(r.status, 404);
+    assert.match(r.body.error, /model 'ghost' has no version folder/);
+    assert.ok(!JSON.stringify(r.body).includes(s.repo), JSON.stringify(r.body));
+    assert.ok(s.logs.lines.some((l) => l.model === 'ghost' && l.repository === s.repo));
   });
 
   it('replacing model.onnx of the serving version with a corrupt file keeps the loaded one', async () => {

@@ -61,3 +61,16 @@ it('large bodies are decoded off the event loop with the same checks (400 naming
   assert.equal(ok.body.id, 'big');
   assert.deepEqual(ok.body.outputs[0].shape, [2, 2]);
 });
+
+it('a large body nested 100k deep gets 400 from the decoder thread too', async () => {
+  const r = await fetch(`${s.base}/v2/models/ppocr_cls/infer`, {
+    method: 'POST',
+    body: `{"inputs":[],"parameters":{"p":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`,
+    headers: { 'content-type': 'application/json' },
+  });
+  assert.equal(r.status, 400);
+  assert.match(
+    ((await r.json()) as { error: string }).error,
+    /nests arrays and objects deeper than 128 levels/,
+  );
+});

@@ -225,6 +225,34 @@ describe('inference REST: bad requests answer 400 naming the input', () => {
       /input 'x': data has more than the 16 elements/,
     ],
     [
+      'ragged nested rows that add up to the shape',
+      {
+        inputs: [
+          { name: 'x', datatype: 'FP32', shape: [2, 16], data: [[...mlpRow(1), 1], mlpRow(1).slice(1)] },
+        ],
+      },
+      /input 'x': data\[0\] has 17 elements, shape \[2,16\] needs 16/,
+    ],
+    [
+      'nested rows one short',
+      { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 16], data: [mlpRow(1), mlpRow(1).slice(1)] }] },
+      /input 'x': data\[1\] has 15 elements/,
+    ],
+    [
+      'nested with the wrong number of rows',
+      {
+        inputs: [
+          { name: 'x', datatype: 'FP32', shape: [1, 16], data: [mlpRow(1).slice(8), mlpRow(1).slice(8)] },
+        ],
+      },
+      /input 'x': data has 2 rows, shape \[1,16\] needs 1/,
+    ],
+    [
+      'rows mixed with elements',
+      { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 16], data: [mlpRow(1), ...mlpRow(1)] }] },
+      /input 'x': data mixes arrays and elements/,
+    ],
+    [
       'NaN as a string',
       { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 16], data: ['NaN', ...mlpRow(1).slice(1)] }] },
       /input 'x': element 0 is "NaN", expected a finite number/,
@@ -361,5 +389,21 @@ describe('inference REST: repository extension and metrics', () => {
     assert.match(text, /kapok_inference_compute_duration_seconds_bucket\{/);
     assert.match(text, /kapok_inference_queue_depth\{[^}]*model="mlp"/);
     assert.match(text, /kapok_inference_models_loaded\{[^}]*\} 3/);
+  });
+});
+
+describe('inference REST: hostile nesting', () => {
+  it('a body nested 20k deep gets 400 in OIP shape, not 500', async () => {
+    const body = `{"inputs":[{"name":"x","datatype":"FP32","shape":[1,16],"data":[1],"parameters":${'['.repeat(20_000)}${']'.repeat(20_000)}}]}`;
+    const r = await request(`${s.base}/v2/models/mlp/infer`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(r.statusCode, 400);
+    assert.match(
+      ((await r.body.json()) as { error: string }).error,
+      /nests arrays and objects deeper than 128 levels/,
+    );
   });
 });

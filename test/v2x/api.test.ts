@@ -115,6 +115,24 @@ describe('v2x API and MQTT intake', () => {
     const r = await k.call('PUT', '/api/v2x/zones/z2', open);
     assert.equal(r.status, 400);
     assert.match(r.body.error.message, /not closed/);
+    const bowtie = {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [113, 23],
+          [113.1, 23.1],
+          [113.1, 23],
+          [113, 23.1],
+          [113, 23],
+        ],
+      ],
+    };
+    const crossed = await k.call('PUT', '/api/v2x/zones/z4', bowtie);
+    assert.equal(crossed.status, 400);
+    assert.match(
+      crossed.body.error.message,
+      /zone z4: geometry\.coordinates: ring 0 edge 0 \(positions 0→1\) crosses ring 0 edge 2 \(positions 2→3\)/,
+    );
     const r2 = await k.call('PUT', '/api/v2x/zones/z3', { type: 'Polygon', coordinates: [[[500, 1]]] });
     assert.equal(r2.status, 400);
     assert.equal((await k.call('PUT', '/api/v2x/zones/bad%20id', poly)).status, 400);

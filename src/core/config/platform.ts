@@ -25,8 +25,15 @@ const http = z.strictObject({
   requestTimeoutMs: ms(1000, 3_600_000).default(30_000),
   /** Idle time before a keep-alive connection is closed; above common load balancers' 60 s. */
   keepAliveTimeoutMs: ms(1000, 600_000).default(72_000),
-  /** Open connections accepted at once; more are refused by the socket layer. */
+  /** Open connections at once; at the limit the longest-idle one is closed for a new one, else it is refused. */
   maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),
+  /**
+   * Open connections from one client address, same rule. Loopback is not exempt: behind a reverse
+   * proxy every client has the proxy's address, so raise this (up to maxConnections) there.
+   */
+  maxConnectionsPerIp: z.number().int().min(1).max(1_000_000).default(1000),
+  /** A new connection that sends no byte within this is closed (Node's timeouts start with a request). */
+  firstByteTimeoutMs: ms(100, 600_000).default(10_000),
   /** Trust X-Forwarded-* from a proxy in front (client IPs in logs and limits). */
   trustProxy: z.boolean().default(false),
 });

@@ -9,12 +9,15 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { Counter } from 'prom-client';
 import type { PlatformConfig } from '../config/index.js';
 import { type ErrorCode, KapokError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Tracing } from '../tracing.js';
+import { type ConnectionGuard, guardConnections } from './connections.js';
 import { errorHandler, sendError } from './errors.js';
+import { jsonTooDeep, MAX_JSON_DEPTH } from './json-depth.js';
 
 export interface HttpServerDeps {
   config: Pick<PlatformConfig, 'http' | 'log'>;
@@ -32,6 +35,10 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 declare module 'fastify' {
   interface FastifyRequest {
     kapokSpan?: import('@opentelemetry/api').Span;
+  }
+  interface FastifyInstance {
+    /** Connection limits of this server (see connections.ts); the drain uses it. */
+    connections: ConnectionGuard;
   }
 }
 
@@ -77,7 +84,25 @@ export function createHttpServer({
     },
     routerOptions: { maxParamLength: 256 },
   });
-  app.server.maxConnections = config.http.maxConnections;
+  // Our guard, not Node's maxConnections: Node refuses at the limit even when silent sockets hold it.
+  const refused = new Counter({
+    name: 'kapok_http_connections_refused_total',
+    help: 'New HTTP connections refused at http.maxConnections or http.maxConnectionsPerIp with none idle to close.',
+    labelNames: ['reason'] as const,
+    registers: [metrics.registry],
+  });
+  let lastWarn = 0;
+  const guard = guardConnections(app.server, config.http, (reason) => {
+    refused.inc({ reason });
+    // One line a minute at most: a flood of refusals must not become a flood of log lines.
+    if (Date.now() - lastWarn < 60_000) return;
+    lastWarn = Date.now();
+    logger.warn(
+      { reason },
+      'HTTP connections refused: every open connection is busy (see kapok_http_connections_refused_total)',
+    );
+  });
+  app.decorate('connections', guard);
 
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
@@ -89,6 +114,16 @@ export function createHttpServer({
       );
       return;
     }
+    // No route takes a list in its query string: a repeated parameter would reach handlers as an
+    // array where they expect a string (edge's queries sent it to SQL and answered 502).
+    const repeated = repeatedParam(req.query);
+    if (repeated !== undefined)
+      return done(
+        new KapokError(
+          'KAPOK_HTTP_BAD_REQUEST',
+          `query parameter ${truncate(repeated, 40)} is given more than once: give it once`,
+        ),
+      );
     const route = req.routeOptions.url;
     if (route !== undefined && PROBE_ROUTES.has(route)) return done();
     const { ctx, valid } = tracing.extract(req.headers);
@@ -147,8 +182,27 @@ export function createHttpServer({
     done();
   });
 
+  // Fastify's JSON parser (prototype-poisoning checks kept), plus a bound on nesting depth.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) =>
+    parseJson(req, body as string, (err: Error | null, value?: unknown) => {
+      if (!err && jsonTooDeep(body as string, value))
+        return done(
+          new KapokError(
+            'KAPOK_HTTP_BAD_REQUEST',
+            `JSON body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`,
+          ),
+          undefined,
+        );
+      done(err, value);
+    }),
+  );
+
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0] ?? '';
+    // An Upgrade no WebSocket path took (none registered): answer and close, never keep it alive.
+    if (req.headers.upgrade) reply.header('connection', 'close');
     sendError(
       reply,
       new KapokError('KAPOK_HTTP_NOT_FOUND', `no route for ${req.method} ${truncate(path, 200)}`),
@@ -179,6 +233,12 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+function repeatedParam(query: unknown): string | undefined {
+  if (typeof query !== 'object' || query === null) return undefined;
+  for (const k in query) if (Array.isArray((query as Record<string, unknown>)[k])) return k;
+  return undefined;
 }
 
 function truncate(s: string, n: number): string {

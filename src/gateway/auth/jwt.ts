@@ -84,11 +84,21 @@ export class JwtVerifier {
         cause: err,
       });
     }
-    const models = Array.isArray(payload.models)
-      ? payload.models.filter((m): m is string => typeof m === 'string')
-      : null;
+    // jose checks that sub is present, not its type; a models claim of the wrong shape must never
+    // read as "no restriction" (a string would otherwise grant every model).
+    const { sub, models } = payload as { sub?: unknown; models?: unknown };
+    if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256)
+      throw new KapokError(
+        'KAPOK_GATEWAY_AUTH_INVALID',
+        'bearer token rejected: claim sub must be a string of 1 to 256 characters',
+      );
+    if (models !== undefined && !(Array.isArray(models) && models.every((m) => typeof m === 'string')))
+      throw new KapokError(
+        'KAPOK_GATEWAY_AUTH_INVALID',
+        'bearer token rejected: claim models must be an array of model names',
+      );
     const expMs = (payload.exp as number) * 1000;
-    const claims: JwtClaims = { sub: String(payload.sub), iss: payload.iss, models, expMs };
+    const claims: JwtClaims = { sub, iss: payload.iss, models: models ?? null, expMs };
     // Cached until the earlier of exp and CACHE_MS from now.
     const entry = { ...claims, expMs: Math.min(expMs, now + CACHE_MS) };
     if (this.#cache.size >= MAX_CACHED) this.#cache.delete(this.#cache.keys().next().value as string);

@@ -1,3 +1,4 @@
+import { sep } from 'node:path';
 import { isKapokError, KapokError, messageOf } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { ResolvedModelConfig } from '../config.js';
@@ -16,6 +17,8 @@ import type { ModelState, VersionState } from './state.js';
 export interface LoadContext {
   logger: Logger;
   metrics: InferenceMetrics;
+  /** The repository's folder: cut from reasons clients see (logs keep it). */
+  root: string;
   /** The repository is closing: a version that finishes loading is not switched in. */
   isClosed(): boolean;
 }
@@ -124,7 +127,7 @@ async function warmUp(runner: VersionRunner): Promise<void> {
 /** A READY version keeps serving its previous file; any other becomes UNAVAILABLE with the reason. */
 function recordFailure(ctx: LoadContext, m: ModelState, state: VersionState, err: unknown): void {
   const e = isKapokError(err) ? err : new KapokError('KAPOK_INFERENCE_LOAD_FAILED', messageOf(err));
-  state.reason = `${e.message} [${e.code}]`;
+  state.reason = `${withoutRoot(e.message, ctx.root)} [${e.code}]`;
   if (state.state !== 'READY') state.state = 'UNAVAILABLE';
   ctx.metrics.loadFailures.inc({
     model: m.name,
@@ -168,4 +171,11 @@ function switchIn(
     old ? 'inference model version reloaded' : 'inference model version loaded',
   );
   if (old) void old.close();
+}
+
+/** `<root>/mlp/4/model.onnx` as `mlp/4/model.onnx`: clients see the model's own paths only. */
+export function withoutRoot(text: string, root: string): string {
+  if (!root) return text;
+  const dir = root.endsWith(sep) ? root : root + sep;
+  return text.split(dir).join('').split(root).join('<model repository>');
 }

@@ -35,10 +35,11 @@ export async function readModelConfig(
     if (m.configError) logger.info({ model: m.name }, 'inference model config.yaml fixed');
     m.configError = null;
   } catch (err) {
-    const msg = `${dir}/config.yaml: ${messageOf(err)}; keeping the previous settings`;
+    // Shown to clients (repository index): the model's own path, never the repository's.
+    const msg = `${m.name}/config.yaml: ${messageOf(err)}; keeping the previous settings`;
     if (m.configError !== msg) {
       logger.error(
-        { code: 'KAPOK_INFERENCE_MODEL_CONFIG', model: m.name, msg },
+        { code: 'KAPOK_INFERENCE_MODEL_CONFIG', model: m.name, msg, file: join(dir, 'config.yaml') },
         'inference model config rejected',
       );
       metrics.loadFailures.inc({ model: m.name, reason: 'config' });

@@ -33,7 +33,12 @@ export class Repository {
   private readonly loading: LoadContext;
 
   constructor(private readonly opts: RepositoryOptions) {
-    this.loading = { logger: opts.logger, metrics: opts.metrics, isClosed: () => this.closed };
+    this.loading = {
+      logger: opts.logger,
+      metrics: opts.metrics,
+      root: opts.root,
+      isClosed: () => this.closed,
+    };
   }
 
   async start(): Promise<void> {
@@ -207,11 +212,14 @@ export class Repository {
     }
     await this.sync(name);
     const after = this.models.get(name);
-    if (!after || after.versions.size === 0)
+    if (!after || after.versions.size === 0) {
+      // The repository's path is for the operator's log, never for the client.
+      this.opts.logger.info({ model: name, repository: this.opts.root }, 'model to load not found');
       throw new KapokError(
         'KAPOK_INFERENCE_MODEL_NOT_FOUND',
-        `model '${name}' has no version folder with a model.onnx in ${this.opts.root}`,
+        `model '${name}' has no version folder with a model.onnx in the model repository`,
       );
+    }
     this.resolve(name); // throws NOT_READY with the reasons when nothing loaded
   }
 

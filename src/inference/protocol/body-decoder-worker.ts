@@ -1,6 +1,6 @@
 import { parentPort } from 'node:worker_threads';
 import type { TensorMeta } from '../tensors/datatypes.js';
-import { parseInferBody, splitBody } from './rest-body.js';
+import { checkDepth, parseInferBody, splitBody } from './rest-body.js';
 
 /**
  * Decodes large REST infer bodies off the event loop: JSON text → checked tensors, whose buffers
@@ -29,7 +29,9 @@ port.on('message', (req: DecodeRequest) => {
   try {
     const split = splitBody(Buffer.from(req.body), req.headerLength);
     binary = split.binary;
-    body = JSON.parse(text.decode(split.json));
+    const json = text.decode(split.json);
+    body = JSON.parse(json);
+    checkDepth(json, body);
   } catch (err) {
     const e = err as Error & { code?: string };
     if (e.code === 'KAPOK_INFERENCE_BAD_REQUEST') {

@@ -1,3 +1,4 @@
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../../core/http/json-depth.js';
 import type { TensorMeta, WireTensor } from '../tensors/datatypes.js';
 import { fromJsonData } from '../tensors/json.js';
 import { fromRaw } from '../tensors/raw.js';
@@ -96,4 +97,10 @@ export function parseInferBody(
     timeoutMs: t === undefined ? undefined : Math.ceil((t as number) / 1000),
     tensors,
   };
+}
+
+/** A body nested deeper than MAX_JSON_DEPTH is a 400, in place and on the decoder thread alike. */
+export function checkDepth(text: string, parsed: unknown): void {
+  if (jsonTooDeep(text, parsed))
+    throw bad(`request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`);
 }

@@ -60,25 +60,53 @@ function put(arr: NumericArray, i: number, v: unknown, dt: Datatype, name: strin
   }
 }
 
+/**
+ * Nested `data` must be a regular array of the shape, never ragged (rows of 17 and 15 add up to
+ * [2,16] too): an array of arrays has shape[depth] rows, all arrays; an array of elements (a row)
+ * holds the product of the remaining dimensions, so flat and partly flattened data stay valid.
+ * Returns whether `a` holds arrays. Flat data's count is checked by the caller, as elements arrive.
+ */
+function rowCheck(name: string, shape: number[]) {
+  const tail = shape.map((_, d) => shape.slice(d).reduce((x, y) => x * y, 1));
+  return (a: unknown[], depth: number, path: string): boolean => {
+    const nested = a.length > 0 && Array.isArray(a[0]);
+    const where = path === '' ? 'data' : `data${path}`;
+    // An array inside a row is refused by the element check (it is not a number or a string).
+    if (nested) {
+      if (depth >= MAX_RANK) throw bad(`input '${name}': data is nested deeper than ${MAX_RANK}`);
+      for (const v of a)
+        if (!Array.isArray(v))
+          throw bad(`input '${name}': ${where} mixes arrays and elements; nest data as the shape [${shape}]`);
+    } else if (depth === 0) return false;
+    const want = nested ? shape[depth] : tail[depth];
+    if (a.length !== want)
+      throw bad(
+        `input '${name}': ${where} has ${a.length} ${nested ? 'rows' : 'elements'}, shape [${shape}] needs ${want ?? 'no deeper nesting'}`,
+      );
+    return nested;
+  };
+}
+
 /** `data` (flat or nested arrays) → a wire tensor of `count` elements. */
 export function fromJsonData(name: string, dt: Datatype, shape: number[], data: unknown): WireTensor {
   const count = elementCount(shape);
   if (!Array.isArray(data)) throw bad(`input '${name}': data must be an array (flat or nested)`);
   if (dt === 'BYTES') {
     const out: string[] = [];
-    const walk = (a: unknown[], depth: number): void => {
-      for (const v of a) {
-        if (Array.isArray(v)) {
-          if (depth >= MAX_RANK) throw bad(`input '${name}': data is nested deeper than ${MAX_RANK}`);
-          walk(v, depth + 1);
-        } else if (typeof v === 'string') {
+    const rows = rowCheck(name, shape);
+    const walk = (a: unknown[], depth: number, path: string): void => {
+      const nested = rows(a, depth, path);
+      for (let j = 0; j < a.length; j++) {
+        const v = a[j];
+        if (nested) walk(v as unknown[], depth + 1, `${path}[${j}]`);
+        else if (typeof v === 'string') {
           if (out.length >= count)
             throw bad(`input '${name}': data has more than the ${count} elements of shape [${shape}]`);
           out.push(v);
         } else throw bad(`input '${name}': element ${out.length} is ${JSON.stringify(v)}, expected a string`);
       }
     };
-    walk(data, 0);
+    walk(data, 0, '');
     if (out.length !== count)
       throw bad(`input '${name}': data has ${out.length} elements, shape [${shape}] needs ${count}`);
     return { name, datatype: dt, shape, data: out };
@@ -87,19 +115,19 @@ export function fromJsonData(name: string, dt: Datatype, shape: number[], data: 
   const ctor = info.ctor as NonNullable<typeof info.ctor>;
   const arr = new ctor(count);
   let i = 0;
-  const walk = (a: unknown[], depth: number): void => {
+  const rows = rowCheck(name, shape);
+  const walk = (a: unknown[], depth: number, path: string): void => {
+    if (rows(a, depth, path)) {
+      for (let j = 0; j < a.length; j++) walk(a[j] as unknown[], depth + 1, `${path}[${j}]`);
+      return;
+    }
     for (const v of a) {
-      if (Array.isArray(v)) {
-        if (depth >= MAX_RANK) throw bad(`input '${name}': data is nested deeper than ${MAX_RANK}`);
-        walk(v, depth + 1);
-        continue;
-      }
       if (i >= count)
         throw bad(`input '${name}': data has more than the ${count} elements of shape [${shape}]`);
       put(arr, i++, v, dt, name);
     }
   };
-  walk(data, 0);
+  walk(data, 0, '');
   if (i !== count) throw bad(`input '${name}': data has ${i} elements, shape [${shape}] needs ${count}`);
   return { name, datatype: dt, shape, data: arr.buffer as ArrayBuffer };
 }
