@@ -134,6 +134,8 @@ export async function edge() {
     edge: {
       enabled: true,
       auth: { anonymous: true },
+      // Since issue 13 nothing is allowed by default: the publishers get telemetry explicitly.
+      acl: { grants: [{ who: 'anonymous', publish: ['telemetry/#'] }] },
       mqtt: { host: '127.0.0.1', port: mqttPort },
       batch: { size: 5000, intervalMs: 50 },
     },
@@ -221,6 +223,9 @@ export async function edge() {
 
     log('mosquitto ceiling');
     const top = await ceiling(n, clients, window);
+    await stop(kapok);
+    log('authorization on vs off');
+    const acl = await aclComparison(n, clients, window);
     const qos1PerSec = Math.round(n / storedS);
     return {
       setup: {
@@ -244,6 +249,7 @@ export async function edge() {
         ...lag,
         note: 'receipt → sink confirmed, histogram bucket upper bounds',
       },
+      aclOnVsOff: acl,
       lineProtocol: {
         messages: msgs,
         pointsPerMessage: lines,
@@ -288,4 +294,69 @@ function quantiles(buckets: Map<number, number>) {
 
 function round(x: number) {
   return Math.round(x * 100) / 100;
+}
+
+/**
+ * Issue 13: QoS 1 end to end with the authorization checks on (a grant set whose matching filter
+ * is the last of four) and off (edge.acl.enabled: false), each in a fresh Kapok, alternated
+ * off/on twice; the best run of each counts (the machine is shared).
+ */
+async function aclComparison(n: number, clients: number, window: number) {
+  const runOnce = async (on: boolean) => {
+    const tmp = tempDir();
+    const httpPort = await freePort();
+    const mqttPort = await freePort();
+    const configFile = writeBenchConfig(tmp.dir, httpPort, {
+      edge: {
+        enabled: true,
+        auth: { anonymous: true },
+        acl: on
+          ? {
+              grants: [
+                { who: 'anonymous', publish: ['cmd/+/status', 'v2x/+/bsm', 'alerts/#', 'telemetry/+/env'] },
+              ],
+            }
+          : { enabled: false },
+        mqtt: { host: '127.0.0.1', port: mqttPort },
+        batch: { size: 5000, intervalMs: 50 },
+      },
+    });
+    const k = spawnProcess(
+      ['taskset', '-c', '0', process.execPath, kapokBin, 'up', '--config', configFile],
+      {},
+    );
+    const base = `http://127.0.0.1:${httpPort}`;
+    try {
+      await waitFor200(`${base}/readyz`, performance.now(), k);
+      const t0 = performance.now();
+      await publishAll(
+        `mqtt://127.0.0.1:${mqttPort}`,
+        clients,
+        n,
+        window,
+        (i) => `{"v":${i},"ts":${1_700_000_000_000 + i}}`,
+        (i) => `telemetry/d${i % 100}/env`,
+      );
+      await waitStored(base, n);
+      return Math.round(n / ((performance.now() - t0) / 1000));
+    } finally {
+      await stop(k);
+      tmp.remove();
+    }
+  };
+  const off: number[] = [];
+  const on: number[] = [];
+  for (let r = 0; r < 2; r++) {
+    off.push(await runOnce(false));
+    on.push(await runOnce(true));
+  }
+  const bestOn = Math.max(...on);
+  const bestOff = Math.max(...off);
+  return {
+    messages: n,
+    offPerSec: off,
+    onPerSec: on,
+    ratio: round(bestOn / bestOff),
+    target: 'ratio ≥ 0.95 and on ≥ 30,000 msg/s (issue 13)',
+  };
 }

@@ -13,7 +13,14 @@ import { fail } from './exit.js';
  * PostgreSQL); needs gm.kek (or gm.kekFile) like `kapok up` with gm enabled.
  */
 
-type Opts = { config?: string; json?: boolean; group?: string; url?: string; registration?: string };
+type Opts = {
+  config?: string;
+  json?: boolean;
+  group?: string;
+  vehicle?: string;
+  url?: string;
+  registration?: string;
+};
 
 async function withGm<T>(
   opts: Opts,
@@ -44,12 +51,17 @@ export function deviceCommand(): Command {
     .description('register a device; prints its registration (the SM9 signing key, wrapped)')
     .argument('<serial>', 'device serial: 1..64 of A-Z a-z 0-9 . _ : -')
     .option('-g, --group <group>', 'device group', 'default')
+    .option('--vehicle <id>', 'vehicle (V2X station) id it speaks for: its BSM id (default: the serial)')
     .addOption(configOption())
     .option('--json', 'compact JSON (default: indented)')
     .action(async (serial: string, opts: Opts) => {
       try {
         const reg = await withGm(opts, async ({ config, store, gm, keyring }) =>
-          new gm.DeviceRegistry(store, keyring, config.gm).register(serial, opts.group),
+          new gm.DeviceRegistry(store, keyring, config.gm).register(
+            serial,
+            opts.group,
+            opts.vehicle ?? serial,
+          ),
         );
         process.stdout.write(`${JSON.stringify(reg, null, opts.json ? 0 : 2)}\n`);
       } catch (err) {

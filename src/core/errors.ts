@@ -258,6 +258,10 @@ export const ERROR_CATALOGUE = {
     status: 409,
     summary: 'A device with this serial is already registered.',
   },
+  KAPOK_GM_VEHICLE_TAKEN: {
+    status: 409,
+    summary: 'Another active device is already bound to this vehicle id.',
+  },
   KAPOK_GM_DEVICE_UNKNOWN: {
     status: 404,
     summary: 'No device with this serial is registered.',

@@ -4,11 +4,11 @@ import type { SpoolStore } from '../ports/spool.js';
 import type { TimeSeriesSink } from '../ports/timeseries.js';
 import type { EdgeConfig } from './config.js';
 import { createDecoder } from './decode/index.js';
-import { compileTopicPattern } from './decode/topic.js';
 import { Fanout } from './fanout.js';
 import { Ingest } from './ingest.js';
+import { Acl } from './intake/acl.js';
 import { deviceTokenAuthenticate, staticAuthenticate } from './intake/auth.js';
-import { EmbeddedBroker } from './intake/embedded.js';
+import { type BrokerEvent, EmbeddedBroker } from './intake/embedded.js';
 import { ExternalClient } from './intake/external.js';
 import { Taps } from './intake/taps.js';
 import { createEdgeMetrics } from './metrics.js';
@@ -44,7 +44,6 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
   const logger = ctx.logger.child({ capability: 'edge' });
   const metrics = createEdgeMetrics(ctx.metrics.registry);
   const decode = createDecoder({ topicPattern: cfg.topicPattern, format: cfg.format });
-  const topicParts = compileTopicPattern(cfg.topicPattern);
 
   const spool = new Spool({
     store: deps.spool,
@@ -103,10 +102,25 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
   const fallback = staticAuthenticate(cfg.auth);
   const tokens = ctx.ports.deviceTokens;
   const authenticate = tokens ? deviceTokenAuthenticate(tokens, fallback) : fallback;
-  // A device revoked here loses its MQTT sessions at once; one revoked by another process is refused
-  // at its next publish (tokens are re-checked at most once a second).
+  // A device revoked here loses its MQTT sessions at once; one revoked by another process within
+  // about a second (gm polls the Store); a token's session ends when the token expires.
   let unsubscribeRevoked: (() => void) | undefined;
   const taps = new Taps();
+  const acl = new Acl(cfg.acl, cfg.topicPattern);
+  if (!acl.enabled)
+    logger.warn('edge.acl.enabled is false: every MQTT client may publish and subscribe to anything');
+  else if (cfg.auth.anonymous && !cfg.acl.grants.some((g) => g.who === 'anonymous'))
+    logger.warn(
+      'edge.auth.anonymous is on but no edge.acl grant names anonymous: such clients can do nothing',
+    );
+  const events: Record<BrokerEvent, () => void> = {
+    publish_refused: () => metrics.mqttRefused.inc({ action: 'publish' }),
+    subscribe_refused: () => metrics.mqttRefused.inc({ action: 'subscribe' }),
+    session_expired: () => metrics.mqttSessionsEnded.inc({ reason: 'expired' }),
+    session_revoked: () => metrics.mqttSessionsEnded.inc({ reason: 'revoked' }),
+    connection_refused_ip: () => metrics.mqttConnectionsRefused.inc({ reason: 'per_ip' }),
+    connection_refused_total: () => metrics.mqttConnectionsRefused.inc({ reason: 'total' }),
+  };
   const broker =
     cfg.mqtt.mode === 'embedded'
       ? new EmbeddedBroker({
@@ -115,9 +129,16 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
           topics: cfg.mqtt.topics,
           ingest,
           authenticate,
-          deviceOf: (t) => topicParts(t).device,
+          acl,
           logger,
           taps,
+          limits: {
+            connectTimeoutMs: cfg.mqtt.connectTimeoutMs,
+            idleTimeoutMs: cfg.mqtt.idleTimeoutMs,
+            maxConnectionsPerIp: cfg.mqtt.maxConnectionsPerIp,
+            maxConnections: cfg.mqtt.maxConnections,
+          },
+          onEvent: (e) => events[e](),
         })
       : null;
   if (broker && tokens)
@@ -149,7 +170,7 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
     },
     publish(topic, payload, opts) {
       const timeoutMs = opts.timeoutMs ?? 5000;
-      if (broker) return broker.publish(topic, payload, opts.qos, timeoutMs);
+      if (broker) return broker.publish(topic, payload, opts.qos, timeoutMs, opts.acceptAck);
       return (external as ExternalClient).publish(topic, payload, opts.qos, timeoutMs);
     },
   };

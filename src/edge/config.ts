@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { secret } from '../core/config/secret.js';
+import { grantProblem } from './intake/acl.js';
 
 /**
  * The `edge` section of the one config schema (composed in src/config.ts). Defaults live
@@ -42,6 +43,48 @@ const mqtt = z.strictObject({
   reconnectMaxMs: ms(100, 600_000).default(30_000),
   /** Largest MQTT packet accepted by the embedded broker's decoder (bytes). */
   maxPayloadBytes: z.number().int().min(256).max(268_435_455).default(1_048_576),
+  /** Embedded: a new connection that sends no CONNECT within this is closed. */
+  connectTimeoutMs: ms(100, 120_000).default(10_000),
+  /** Embedded: a connection with no traffic at all for this long is closed (keepalive 0 included). */
+  idleTimeoutMs: ms(1000, 86_400_000).default(300_000),
+  /** Embedded: open connections per client IP address at most (TCP and WebSocket together). */
+  maxConnectionsPerIp: z.number().int().min(1).max(1_000_000).default(100),
+  /** Embedded: open connections at most. */
+  maxConnections: z.number().int().min(1).max(10_000_000).default(100_000),
+});
+
+const aclFilter = z.string().min(1).max(256);
+const grant = z.strictObject({
+  /** `user:<edge.auth.users name>`, `group:<gm device group>` or `anonymous`. */
+  who: z
+    .string()
+    .regex(
+      /^(anonymous|user:[^\s]{1,128}|group:[A-Za-z0-9._:-]{1,64})$/,
+      'user:<name>, group:<device group> or anonymous',
+    ),
+  /** Topic filters this subject may publish to (`{device}`, `{vehicle}` levels in group grants). */
+  publish: z.array(aclFilter).max(256).default([]),
+  /** Topic filters this subject may subscribe to (or to narrower filters). */
+  subscribe: z.array(aclFilter).max(256).default([]),
+});
+
+/** MQTT authorization of the embedded broker (docs/edge.md, "Authorization"): nothing by default. */
+const acl = z.strictObject({
+  /** false: every connected client may publish and subscribe anything (closed test benches only). */
+  enabled: z.boolean().default(true),
+  /** What every device (gm token) may do with its own topics; {device} = serial, {vehicle} = its vehicle id. */
+  devices: z
+    .strictObject({
+      /** Besides its telemetry topics (topicPattern with {device} = its serial). */
+      publish: z
+        .array(aclFilter)
+        .max(256)
+        .default(['v2x/{vehicle}/bsm', 'v2x/{vehicle}/bsm/+', 'v2x/{vehicle}/strategy/ack']),
+      subscribe: z.array(aclFilter).max(256).default(['cmd/{device}/#', 'v2x/{vehicle}/strategy']),
+    })
+    .prefault({}),
+  /** Further rights, per static user, device group or anonymous clients. */
+  grants: z.array(grant).max(1000).default([]),
 });
 
 const auth = z.strictObject({
@@ -96,6 +139,7 @@ export const edgeSchema = z
     adminToken: secret(z.string().min(16)).nullable().default(null),
     mqtt: mqtt.prefault({}),
     auth: auth.prefault({}),
+    acl: acl.prefault({}),
     /** Topic levels naming the device and measurement; other literal levels must match. */
     topicPattern: z
       .string()
@@ -164,6 +208,27 @@ export const edgeSchema = z
         path: ['mqtt', 'url'],
         message: 'required when edge.mqtt.mode is external',
       });
+    const grantIssue = (path: (string | number)[], f: string, who: 'device' | 'user' | 'anonymous') => {
+      const why = grantProblem(f, who);
+      if (why) ctx.addIssue({ code: 'custom', path: ['acl', ...path], message: why });
+    };
+    for (const k of ['publish', 'subscribe'] as const)
+      e.acl.devices[k].forEach((f, i) => {
+        grantIssue(['devices', k, i], f, 'device');
+      });
+    e.acl.grants.forEach((g, j) => {
+      const who = g.who === 'anonymous' ? 'anonymous' : g.who.startsWith('user:') ? 'user' : 'device';
+      if (who === 'user' && !e.auth.users.some((u) => `user:${u.username}` === g.who))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['acl', 'grants', j, 'who'],
+          message: `${g.who} is not in edge.auth.users`,
+        });
+      for (const k of ['publish', 'subscribe'] as const)
+        g[k].forEach((f, i) => {
+          grantIssue(['grants', j, k, i], f, who);
+        });
+    });
     if (e.mqtt.reconnectMaxMs < e.mqtt.reconnectMinMs)
       ctx.addIssue({ code: 'custom', path: ['mqtt', 'reconnectMaxMs'], message: 'must be ≥ reconnectMinMs' });
     e.sinks.forEach((k, i) => {

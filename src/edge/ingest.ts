@@ -13,6 +13,8 @@ interface Pending {
   payload: Buffer;
   receivedAt: number;
   ack: Ack;
+  /** A device identity's serial: every point must be that device's (the topic's). */
+  owner: string | undefined;
 }
 
 export interface IngestOptions {
@@ -52,13 +54,14 @@ export class Ingest {
     return this.#o.maxPayloadBytes;
   }
 
-  submit(topic: string, payload: Buffer, ack: Ack): void {
+  /** `owner`: the publisher is this device; points naming another device dead-letter the message. */
+  submit(topic: string, payload: Buffer, ack: Ack, owner?: string): void {
     if (this.#closed) {
       ack(new Error('edge intake is stopping'));
       return;
     }
     this.#o.metrics.received.inc();
-    this.#queue.push({ topic, payload, receivedAt: Date.now(), ack });
+    this.#queue.push({ topic, payload, receivedAt: Date.now(), ack, owner });
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.#flush());
@@ -80,7 +83,9 @@ export class Ingest {
           try {
             if (m.payload.length > this.#o.maxPayloadBytes)
               throw new DecodeError(`payload of ${m.payload.length} bytes is over edge.mqtt.maxPayloadBytes`);
-            decoded.push(decode(m.topic, m.payload, m.receivedAt));
+            const points = decode(m.topic, m.payload, m.receivedAt);
+            if (m.owner !== undefined) checkOwner(points, m.owner);
+            decoded.push(points);
             good.push(m);
           } catch (err) {
             const reason = err instanceof DecodeError ? err.message : `decoder error: ${messageOf(err)}`;
@@ -126,4 +131,13 @@ export class Ingest {
     this.#closed = true;
     this.#flush();
   }
+}
+
+/** A device identity may not write points as another device (`device` in JSON or a line-protocol tag). */
+function checkOwner(points: Point[], owner: string): void {
+  for (const p of points)
+    if (p.device !== owner)
+      throw new DecodeError(
+        `payload names device ${p.device.slice(0, 64)} but the publisher is device ${owner}: a device writes only its own points`,
+      );
 }

@@ -13,6 +13,9 @@ export interface EdgeMetrics {
   lagSeconds: Histogram<'sink'>;
   wsClients: Gauge;
   wsDropped: Counter<'reason'>;
+  mqttRefused: Counter<'action'>;
+  mqttSessionsEnded: Counter<'reason'>;
+  mqttConnectionsRefused: Counter<'reason'>;
 }
 
 export function createEdgeMetrics(registry: Registry): EdgeMetrics {
@@ -79,6 +82,24 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
     wsDropped: new Counter({
       name: 'kapok_edge_ws_dropped_total',
       help: 'WebSocket frames dropped (queue_full) and clients closed (slow_client).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    mqttRefused: new Counter({
+      name: 'kapok_edge_mqtt_refused_total',
+      help: 'MQTT PUBLISHes dropped and SUBSCRIBEs refused by the authorization model (edge.acl), by action.',
+      labelNames: ['action'],
+      registers,
+    }),
+    mqttSessionsEnded: new Counter({
+      name: 'kapok_edge_mqtt_sessions_ended_total',
+      help: 'MQTT sessions ended by Kapok: token expired, or device revoked (by any process).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    mqttConnectionsRefused: new Counter({
+      name: 'kapok_edge_mqtt_connections_refused_total',
+      help: 'MQTT connections refused at accept: per_ip (edge.mqtt.maxConnectionsPerIp) or total (maxConnections).',
       labelNames: ['reason'],
       registers,
     }),

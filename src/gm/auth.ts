@@ -30,6 +30,7 @@ export interface AuthResult {
   expiresAt: number;
   serial: string;
   group: string;
+  vehicle: string;
 }
 
 const NONCE = /^[A-Za-z0-9_-]{16,128}$/;
@@ -120,11 +121,18 @@ export class DeviceAuthenticator {
       keys.token.privateKey,
       keys.token.publicKey,
       keys.tokenId,
-      { sub: device.serial, grp: device.group },
+      { sub: device.serial, grp: device.group, veh: device.vehicle },
       this.d.tokenTtlSeconds,
       this.now(),
     );
-    return { token, tokenType: 'Bearer', expiresAt: claims.exp, serial: device.serial, group: device.group };
+    return {
+      token,
+      tokenType: 'Bearer',
+      expiresAt: claims.exp,
+      serial: device.serial,
+      group: device.group,
+      vehicle: device.vehicle,
+    };
   }
 
   /** Claims of a valid token whose device is still active; throws a 401/403 KapokError otherwise. */

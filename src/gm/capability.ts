@@ -9,6 +9,7 @@ import { DeviceRegistry } from './devices.js';
 import { Keyring, readKek } from './keystore.js';
 import { GM_MIGRATIONS } from './migrations.js';
 import { openPayload, payloadKey } from './payload.js';
+import { RevocationPoll } from './revocations.js';
 import { gmRoutes } from './routes.js';
 
 /**
@@ -71,6 +72,7 @@ export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
     help: 'Telemetry payloads of protected device groups refused: tampered, moved to another topic, or not sealed.',
     registers: [ctx.metrics.registry],
   });
+  const revocations = new RevocationPoll(registry, ctx.logger);
   ctx.health.register({
     name: 'gm',
     kind: 'capability',
@@ -86,7 +88,7 @@ export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
       deviceTokens: {
         verify: async (token) => {
           const c = await auth.verifyToken(token);
-          return { device: c.sub, group: c.grp, expiresAt: c.exp * 1000 };
+          return { device: c.sub, group: c.grp, vehicle: c.veh ?? c.sub, expiresAt: c.exp * 1000 };
         },
         active: async (device) => (await registry.get(device))?.status === 'active',
         openPayload: async (device, group, topic, payload) => {
@@ -104,11 +106,21 @@ export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
             payloadKeys.delete(serial);
             listener(serial);
           });
-          return off;
+          const offPoll = revocations.add((serial) => {
+            payloadKeys.delete(serial);
+            listener(serial);
+          });
+          return () => {
+            off();
+            offPoll();
+          };
         },
       },
     },
     routes: (app) => gmRoutes(app, { registry, auth, keys: keyring, admin }),
-    stop: async () => pool?.close(),
+    stop: async () => {
+      revocations.close();
+      await pool?.close();
+    },
   };
 };

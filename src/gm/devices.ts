@@ -15,11 +15,14 @@ export interface Device {
   revokedAt: number | null;
   /** The KGC sign key the device's key was extracted with. */
   signKeyId: string;
+  /** The vehicle (V2X station) id it speaks for: its BSMs' id and its v2x/<vehicle>/… topics. */
+  vehicle: string;
 }
 
 export interface Registration {
   serial: string;
   group: string;
+  vehicle: string;
   /** SM9 sign master public key (hex), to verify signatures by any serial. */
   signMasterPublicKey: string;
   /** Its id in the KGC keyring (changes when the sign key is rotated). */
@@ -48,26 +51,63 @@ export class DeviceRegistry {
     private readonly cfg: Pick<GmConfig, 'keyWrap' | 'factorySecret' | 'pbkdf2Iterations'>,
   ) {}
 
-  async register(serial: string, group = 'default'): Promise<Registration> {
+  /** `vehicle` (default: the serial) is bound for the device's life: one active device per vehicle. */
+  async register(serial: string, group = 'default', vehicle: string = serial): Promise<Registration> {
     checkSerial(serial);
     if (typeof group !== 'string' || !GROUP.test(group))
       throw new KapokError(
         'KAPOK_GM_INVALID_INPUT',
         'group: expected 1..64 characters of A-Z a-z 0-9 . _ : -',
       );
+    if (typeof vehicle !== 'string' || !SERIAL.test(vehicle))
+      throw new KapokError(
+        'KAPOK_GM_INVALID_INPUT',
+        'vehicle: expected 1..64 characters of A-Z a-z 0-9 . _ : -',
+      );
+    if (await this.get(serial))
+      throw new KapokError('KAPOK_GM_DEVICE_EXISTS', `device ${serial} is already registered`);
+    if (await this.holderOf(vehicle))
+      throw new KapokError('KAPOK_GM_VEHICLE_TAKEN', `vehicle ${vehicle} is bound to another active device`);
     const keys = await this.keys.current();
-    const reg = this.issue(serial, group, keys);
+    const reg = this.issue(serial, group, vehicle, keys);
     try {
       await this.db.execute(
-        'INSERT INTO gm_devices (serial, grp, status, created_at, sign_key_id) VALUES (?, ?, ?, ?, ?)',
-        [serial, group, 'active', Date.now(), keys.signId],
+        'INSERT INTO gm_devices (serial, grp, status, created_at, sign_key_id, vehicle) VALUES (?, ?, ?, ?, ?, ?)',
+        [serial, group, 'active', Date.now(), keys.signId, vehicle],
       );
     } catch (err) {
-      if (isKapokError(err, 'KAPOK_STORE_CONFLICT'))
-        throw new KapokError('KAPOK_GM_DEVICE_EXISTS', `device ${serial} is already registered`);
+      if (isKapokError(err, 'KAPOK_STORE_CONFLICT')) {
+        if (await this.get(serial))
+          throw new KapokError('KAPOK_GM_DEVICE_EXISTS', `device ${serial} is already registered`);
+        throw new KapokError(
+          'KAPOK_GM_VEHICLE_TAKEN',
+          `vehicle ${vehicle} is bound to another active device`,
+        );
+      }
       throw err;
     }
     return reg;
+  }
+
+  /** The active device bound to a vehicle id (rows from before the binding count as their serial). */
+  private async holderOf(vehicle: string): Promise<string | null> {
+    const rows = await this.db.query<{ serial: string }>(
+      "SELECT serial FROM gm_devices WHERE status = 'active' AND (vehicle = ? OR (vehicle IS NULL AND serial = ?))",
+      [vehicle, vehicle],
+    );
+    return rows[0]?.serial ?? null;
+  }
+
+  /**
+   * Devices revoked at or after `sinceMs` (any process: the CLI writes the Store), at most `limit`:
+   * one indexed query, polled once a second to end their MQTT sessions.
+   */
+  async revokedSince(sinceMs: number, limit = 1000): Promise<Array<{ serial: string; revokedAt: number }>> {
+    const rows = await this.db.query<{ serial: string; revoked_at: number }>(
+      `SELECT serial, revoked_at FROM gm_devices WHERE revoked_at >= ? AND status = 'revoked' ORDER BY revoked_at LIMIT ${Math.max(1, Math.floor(limit))}`,
+      [sinceMs],
+    );
+    return rows.map((r) => ({ serial: r.serial, revokedAt: Number(r.revoked_at) }));
   }
 
   /** A new key for an active device from the current sign key (after a rotation). */
@@ -77,12 +117,12 @@ export class DeviceRegistry {
     if (!d) throw new KapokError('KAPOK_GM_DEVICE_UNKNOWN', `device ${serial} is not registered`);
     if (d.status !== 'active') throw new KapokError('KAPOK_GM_DEVICE_REVOKED', `device ${serial} is revoked`);
     const keys = await this.keys.current();
-    const reg = this.issue(serial, d.group, keys);
+    const reg = this.issue(serial, d.group, d.vehicle, keys);
     await this.db.execute('UPDATE gm_devices SET sign_key_id = ? WHERE serial = ?', [keys.signId, serial]);
     return reg;
   }
 
-  private issue(serial: string, group: string, keys: GmKeys): Registration {
+  private issue(serial: string, group: string, vehicle: string, keys: GmKeys): Registration {
     const secret = keys.sign.extract(serial).toBytes();
     const signKey =
       this.cfg.keyWrap === 'pbkdf2'
@@ -91,6 +131,7 @@ export class DeviceRegistry {
     return {
       serial,
       group,
+      vehicle,
       signMasterPublicKey: toHex(keys.sign.publicKey.toBytes()),
       signKeyId: keys.signId,
       signKey,
@@ -125,9 +166,11 @@ export class DeviceRegistry {
       created_at: number;
       revoked_at: number | null;
       sign_key_id: string | null;
-    }>('SELECT serial, grp, status, created_at, revoked_at, sign_key_id FROM gm_devices WHERE serial = ?', [
-      serial,
-    ]);
+      vehicle: string | null;
+    }>(
+      'SELECT serial, grp, status, created_at, revoked_at, sign_key_id, vehicle FROM gm_devices WHERE serial = ?',
+      [serial],
+    );
     const r = rows[0];
     if (!r) return null;
     return {
@@ -138,6 +181,8 @@ export class DeviceRegistry {
       revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
       // Devices registered before rotation existed came from the first sign key.
       signKeyId: r.sign_key_id ?? 'sign-1',
+      // Devices registered before the binding speak for the vehicle id equal to their serial.
+      vehicle: r.vehicle ?? r.serial,
     };
   }
 }

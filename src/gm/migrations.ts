@@ -31,4 +31,12 @@ CREATE TABLE IF NOT EXISTS gm_devices (
     sql: `ALTER TABLE gm_master_keys ADD COLUMN retired_at BIGINT;
 ALTER TABLE gm_devices ADD COLUMN sign_key_id TEXT;`,
   },
+  {
+    // The vehicle (V2X station) id a device speaks for, bound at registration (NULL: its serial);
+    // one active device per vehicle; revocations polled by time (MQTT sessions end within a second).
+    id: 'gm/0003_vehicle',
+    sql: `ALTER TABLE gm_devices ADD COLUMN vehicle TEXT;
+CREATE UNIQUE INDEX IF NOT EXISTS gm_devices_active_vehicle ON gm_devices (vehicle) WHERE status = 'active';
+CREATE INDEX IF NOT EXISTS gm_devices_revoked_at ON gm_devices (revoked_at);`,
+  },
 ];

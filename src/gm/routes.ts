@@ -60,12 +60,21 @@ export async function gmRoutes(app: FastifyInstance, d: GmRouteDeps): Promise<vo
   });
 
   app.post('/devices', async (req, reply) => {
-    const body = (req.body ?? {}) as { serial?: unknown; group?: unknown };
+    const body = (req.body ?? {}) as { serial?: unknown; group?: unknown; vehicle?: unknown };
     if (typeof body !== 'object' || Array.isArray(body))
-      throw new KapokError('KAPOK_HTTP_BAD_REQUEST', 'body: expected a JSON object {serial, group?}');
+      throw new KapokError(
+        'KAPOK_HTTP_BAD_REQUEST',
+        'body: expected a JSON object {serial, group?, vehicle?}',
+      );
     if (body.group !== undefined && typeof body.group !== 'string')
       throw new KapokError('KAPOK_GM_INVALID_INPUT', 'group: expected a string');
-    const reg = await d.registry.register(body.serial as string, body.group as string | undefined);
+    if (body.vehicle !== undefined && typeof body.vehicle !== 'string')
+      throw new KapokError('KAPOK_GM_INVALID_INPUT', 'vehicle: expected a string');
+    const reg = await d.registry.register(
+      body.serial as string,
+      body.group as string | undefined,
+      (body.vehicle as string | undefined) ?? (body.serial as string),
+    );
     reply.code(201);
     return reg;
   });
@@ -82,6 +91,6 @@ export async function gmRoutes(app: FastifyInstance, d: GmRouteDeps): Promise<vo
 
   app.get('/devices/me', async (req) => {
     const c = await requireDevice(req, d.auth);
-    return { serial: c.sub, group: c.grp, expiresAt: c.exp };
+    return { serial: c.sub, group: c.grp, vehicle: c.veh ?? c.sub, expiresAt: c.exp };
   });
 }

@@ -4,13 +4,15 @@ import { sm2Sign, sm2Verify } from './crypto/sm2.js';
 
 /**
  * Device tokens: JWT compact form with header {"alg":"SM2SM3","typ":"JWT","kid":"token-<n>"}, claims
- * {sub: serial, grp: group, iat, exp, jti}, and an SM2 signature (raw r||s, 64 bytes, default ID)
+ * {sub: serial, grp: group, veh: vehicle id, iat, exp, jti}, and an SM2 signature (raw r||s, 64 bytes, default ID)
  * over `header.payload`, base64url throughout.
  */
 
 export interface DeviceClaims {
   sub: string;
   grp: string;
+  /** The vehicle id bound at registration (absent in tokens from before the binding: the serial). */
+  veh?: string;
   iat: number;
   exp: number;
   jti: string;
@@ -24,7 +26,7 @@ export function issueDeviceToken(
   privateKey: Uint8Array,
   publicKey: Uint8Array,
   kid: string,
-  claims: { sub: string; grp: string },
+  claims: { sub: string; grp: string; veh?: string },
   ttlSeconds: number,
   nowMs: number = Date.now(),
 ): { token: string; claims: DeviceClaims } {
@@ -77,6 +79,7 @@ export function verifyDeviceToken(
   }
   if (typeof claims.sub !== 'string' || typeof claims.grp !== 'string' || !Number.isInteger(claims.exp))
     throw invalid('lacks sub, grp or exp');
+  if (claims.veh !== undefined && typeof claims.veh !== 'string') throw invalid('veh is not a string');
   if (Math.floor(nowMs / 1000) >= claims.exp)
     throw new KapokError(
       'KAPOK_GM_TOKEN_EXPIRED',

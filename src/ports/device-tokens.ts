@@ -7,8 +7,11 @@ import type { MqttPort } from './mqtt.js';
 
 /** Device tokens (issued by the gm capability), as the MQTT intake and HTTP APIs check them. */
 export interface DeviceTokenPort {
-  /** The token's device if it verifies and the device is active; throws (a 401/403 KapokError) otherwise. */
-  verify(token: string): Promise<{ device: string; group: string; expiresAt: number }>;
+  /**
+   * The token's device, its group and the vehicle id bound at its registration, if the token
+   * verifies and the device is active; throws (a 401/403 KapokError) otherwise.
+   */
+  verify(token: string): Promise<{ device: string; group: string; vehicle: string; expiresAt: number }>;
   /**
    * Whether a device whose token was verified earlier is still registered and active: a store lookup,
    * no signature check (that was done once by verify), so it is cheap enough to repeat per session.
@@ -20,7 +23,11 @@ export interface DeviceTokenPort {
    * payload itself otherwise.
    */
   openPayload(device: string, group: string, topic: string, payload: Buffer): Promise<Buffer>;
-  /** Called with a device id as soon as this process revokes it; returns an unsubscribe function. */
+  /**
+   * Called with a device id as soon as this process revokes it, and within about a second when
+   * another process (`kapok device revoke`) does (one Store query a second while anyone listens).
+   * Returns an unsubscribe function.
+   */
   onRevoked(listener: (device: string) => void): () => void;
 }
 

@@ -5,13 +5,27 @@
  */
 
 /**
- * Called synchronously per message; must not throw and should not block. `contentType` is the
- * MQTT 5 Content Type property when the publisher set one.
+ * Who published a message or acknowledged a delivery, as the embedded broker authenticated it.
+ * `device` and `vehicle` (the vehicle id bound at the device's registration) are set for device-token
+ * sessions only; `user` for static users; all null for anonymous clients.
+ */
+export interface MqttPeer {
+  clientId: string;
+  device: string | null;
+  vehicle: string | null;
+  user: string | null;
+}
+
+/**
+ * Called synchronously per message; must not throw and should not block. `from` is the publisher
+ * (embedded broker), or undefined when the broker does not say (external broker: its own topic
+ * ACLs are what binds a topic to a client). `contentType` is the MQTT 5 Content Type property
+ * when the publisher set one.
  */
 export type MqttHandler = (
   topic: string,
   payload: Buffer,
-  clientId: string | undefined,
+  from: MqttPeer | undefined,
   contentType?: string,
 ) => void;
 
@@ -22,6 +36,12 @@ export interface MqttPublishOptions {
    * 5000 ms. The message may still be delivered later: callers retry and receivers deduplicate.
    */
   timeoutMs?: number;
+  /**
+   * QoS 1, embedded broker: only a PUBACK from a session this accepts resolves the publish (v2x:
+   * the vehicle's own); any other subscriber's PUBACK is ignored. An external broker's PUBACK
+   * comes from the broker, which names no session: there this option has no effect.
+   */
+  acceptAck?: (peer: MqttPeer) => boolean;
 }
 
 export interface MqttPort {

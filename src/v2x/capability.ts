@@ -4,7 +4,7 @@ import { KapokError } from '../core/errors.js';
 import type { Capability, CapabilityContext } from '../ports/capability.js';
 import { type V2xConfig, type Zone, zoneSchema } from './config.js';
 import { Dispatcher } from './dispatch.js';
-import { Engine } from './engine.js';
+import { Engine, kindOfTopic } from './engine.js';
 import { formatOf } from './frames.js';
 import { Live } from './live.js';
 import { createV2xMetrics } from './metrics.js';
@@ -78,6 +78,8 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
   });
 
   const unsubscribe: Array<() => void> = [];
+  /** The level of strategy.ackTopic that names the vehicle (its `+`), for acks through an external broker. */
+  const ackLevel = cfg.strategy.ackTopic.split('/').indexOf('+');
   let sweeper: NodeJS.Timeout | undefined;
   ctx.health.register({
     name: 'v2x',
@@ -117,10 +119,18 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
     },
     async start() {
       unsubscribe.push(
-        mqtt.subscribe(cfg.topics, (topic, payload, _client, contentType) => {
-          engine.handlePayload(payload, formatOf(topic, payload, cfg.format, contentType), performance.now());
+        mqtt.subscribe(cfg.topics, (topic, payload, from, contentType) => {
+          // A device speaks only for the vehicle id bound at its registration.
+          const vehicle = from?.vehicle ?? null;
+          engine.handlePayload(
+            payload,
+            formatOf(topic, payload, cfg.format, contentType),
+            performance.now(),
+            vehicle,
+            vehicle === null ? null : kindOfTopic(topic),
+          );
         }),
-        mqtt.subscribe([cfg.strategy.ackTopic], (_topic, payload) => {
+        mqtt.subscribe([cfg.strategy.ackTopic], (topic, payload, from) => {
           if (payload.length > 200) return;
           let id = payload.toString('utf8').trim();
           if (id.startsWith('{')) {
@@ -130,7 +140,9 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
               return;
             }
           }
-          d.ack(id);
+          // The acker must be the strategy's vehicle: its device session (embedded broker), or the
+          // topic's vehicle level (external broker, whose ACLs bind topics to clients).
+          d.ack(id, from ? from.vehicle : ackLevel >= 0 ? (topic.split('/')[ackLevel] ?? null) : null);
         }),
       );
       d.start();

@@ -1,5 +1,5 @@
 import type { Logger } from '../core/log.js';
-import type { MqttPort } from '../ports/mqtt.js';
+import type { MqttPeer, MqttPort } from '../ports/mqtt.js';
 import type { Strategy, StrategyWal } from './wal.js';
 import type { RaisedWarning, Warning } from './warning.js';
 
@@ -10,6 +10,8 @@ interface Pending {
   inflight: boolean;
   lastSent: number;
   sent: number;
+  /** Whose PUBACK counts: the session of the device bound to this strategy's vehicle. */
+  accept: (peer: MqttPeer) => boolean;
 }
 
 export interface DispatcherOptions {
@@ -54,8 +56,9 @@ export function strategiesFor(w: Warning): Array<Pick<Strategy, 'vehicleId' | 'a
 /**
  * At-least-once delivery before expiry: each strategy is appended to the WAL before its first
  * publish (QoS 1 on v2x/{vehicleId}/strategy), published again every retryMs until acknowledged
- * (PUBACK seen through the MQTT port, or an application ack) and expired at expiresAt: an expired
- * strategy is logged as such and never published again.
+ * and expired at expiresAt: an expired strategy is logged as such and never published again.
+ * Acknowledged means by the vehicle itself: the PUBACK of the session authenticated as the device
+ * bound to that vehicle id, or an application ack from it; any other ack is ignored and counted.
  */
 export class Dispatcher {
   readonly #o: DispatcherOptions;
@@ -70,6 +73,8 @@ export class Dispatcher {
   expired = 0;
   published = 0;
   created = 0;
+  /** PUBACKs and application acks from anyone but the strategy's vehicle. */
+  ignoredAcks = 0;
 
   constructor(o: DispatcherOptions) {
     this.#o = o;
@@ -139,15 +144,27 @@ export class Dispatcher {
     }
   }
 
-  /** An application ack (payload: the strategy id). Returns whether it settled a pending strategy. */
-  ack(id: string): boolean {
+  /**
+   * An application ack (payload: the strategy id) from `vehicle` (the acker's bound vehicle id, or
+   * null when it has none). Returns whether it settled a pending strategy.
+   */
+  ack(id: string, vehicle: string | null): boolean {
     if (this.#stopped) return false;
     const p = this.#pending.get(id);
     if (!p) return false;
+    if (vehicle !== p.s.vehicleId) {
+      this.ignoredAcks++;
+      return false;
+    }
+    this.#settle(p);
+    return true;
+  }
+
+  #settle(p: Pending): void {
+    const id = p.s.id;
     this.#pending.delete(id);
     this.#o.wal.ack(id);
     this.acked++;
-    return true;
   }
 
   #track(s: Strategy): Pending {
@@ -158,6 +175,11 @@ export class Dispatcher {
       inflight: false,
       lastSent: 0,
       sent: 0,
+      accept: (peer) => {
+        if (peer.vehicle === s.vehicleId) return true;
+        this.ignoredAcks++;
+        return false;
+      },
     };
     this.#pending.set(s.id, p);
     return p;
@@ -172,8 +194,10 @@ export class Dispatcher {
     p.sent++;
     this.published++;
     const timeoutMs = Math.max(1, Math.min(this.#o.retryMs, p.s.expiresAt - now));
-    mqtt.publish(p.topic, p.payload, { qos: 1, timeoutMs }).then(
-      () => this.ack(p.s.id),
+    mqtt.publish(p.topic, p.payload, { qos: 1, timeoutMs, acceptAck: p.accept }).then(
+      () => {
+        if (!this.#stopped && this.#pending.get(p.s.id) === p) this.#settle(p);
+      },
       () => {
         p.inflight = false;
       },

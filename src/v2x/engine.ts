@@ -7,7 +7,14 @@ import { type SignalFinding, Signals } from './signals.js';
 import { isDuplicate, pushPath, type Vehicle, VehicleTable } from './state.js';
 import type { RaisedWarning, Warning } from './warning.js';
 
-export type DropReason = 'undecodable' | 'stale' | 'duplicate' | 'outside' | 'capacity' | 'unsupported';
+export type DropReason =
+  | 'undecodable'
+  | 'stale'
+  | 'duplicate'
+  | 'outside'
+  | 'capacity'
+  | 'unsupported'
+  | 'spoofed';
 export const DROP_REASONS: readonly DropReason[] = [
   'undecodable',
   'stale',
@@ -15,6 +22,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   'outside',
   'capacity',
   'unsupported',
+  'spoofed',
 ];
 export type MessageKind = 'bsm' | 'spat' | 'map' | 'rsi' | 'rsm';
 export const MESSAGE_KINDS: readonly MessageKind[] = ['bsm', 'spat', 'map', 'rsi', 'rsm'];
@@ -47,6 +55,7 @@ export class Engine {
     outside: 0,
     capacity: 0,
     unsupported: 0,
+    spoofed: 0,
   };
   readonly warningsByType: Record<string, number> = { FCW: 0, ICW: 0, EBW: 0, RLVW: 0, GLOSA: 0 };
   /** Last decode error message (for the HTTP batch answer). */
@@ -83,8 +92,18 @@ export class Engine {
     return this.#enu;
   }
 
-  /** Takes in one payload; returns why it was dropped, or null. */
-  handlePayload(payload: Uint8Array, format: Format, intakeAt: number): DropReason | null {
+  /**
+   * Takes in one payload; returns why it was dropped, or null. `vehicle`: the publisher is the device
+   * bound to this vehicle id, and `kind` the message its topic names: it may send only that kind,
+   * and only BSMs with its own id (others are dropped as spoofed).
+   */
+  handlePayload(
+    payload: Uint8Array,
+    format: Format,
+    intakeAt: number,
+    vehicle: string | null = null,
+    kind: MessageKind | null = null,
+  ): DropReason | null {
     let frame: MessageFrame;
     try {
       frame = decodeFrame(payload, format);
@@ -93,13 +112,28 @@ export class Engine {
       this.drops.undecodable++;
       return 'undecodable';
     }
-    return this.handleFrame(frame, intakeAt);
+    return this.handleFrame(frame, intakeAt, vehicle, kind);
   }
 
-  handleFrame(frame: MessageFrame, intakeAt: number): DropReason | null {
+  handleFrame(
+    frame: MessageFrame,
+    intakeAt: number,
+    vehicle: string | null = null,
+    kind: MessageKind | null = null,
+  ): DropReason | null {
     if ('bsmFrame' in frame) {
       this.intake.bsm++;
+      if (vehicle !== null && (kind !== 'bsm' || frame.bsmFrame.id !== vehicle)) return this.#drop('spoofed');
       return this.#bsm(frame.bsmFrame, intakeAt);
+    }
+    if (vehicle !== null) {
+      // A device sends only the kind its topic names (an OBU's bsm topic carries no SPAT or MAP).
+      const k =
+        'spatFrame' in frame ? 'spat' : 'mapFrame' in frame ? 'map' : 'rsiFrame' in frame ? 'rsi' : 'rsm';
+      if (k !== kind) {
+        this.intake[k]++;
+        return this.#drop('spoofed');
+      }
     }
     if ('spatFrame' in frame) {
       this.intake.spat++;
@@ -274,4 +308,22 @@ export class Engine {
     };
     this.#o.onWarning({ warning, intakeAt: trigger.intakeAt });
   }
+}
+
+/** The message kind a topic names as one of its levels (v2x/<id>/bsm, …/spat/json), or null. */
+export function kindOfTopic(topic: string): MessageKind | null {
+  for (let i = 0; i < MESSAGE_KINDS.length; i++) {
+    const k = MESSAGE_KINDS[i] as MessageKind;
+    let at = topic.indexOf(k);
+    while (at >= 0) {
+      const end = at + k.length;
+      if (
+        (at === 0 || topic.charCodeAt(at - 1) === 47) &&
+        (end === topic.length || topic.charCodeAt(end) === 47)
+      )
+        return k;
+      at = topic.indexOf(k, end);
+    }
+  }
+  return null;
 }

@@ -29,7 +29,7 @@ export function createV2xMetrics(registry: Registry, engine: Engine, dispatch: (
   });
   new Counter({
     name: 'kapok_v2x_dropped_total',
-    help: 'V2X messages dropped, by reason (undecodable, stale, duplicate, outside, capacity, unsupported).',
+    help: 'V2X messages dropped, by reason (undecodable, stale, duplicate, outside, capacity, unsupported, spoofed).',
     labelNames: ['reason'],
     registers,
     collect() {
@@ -58,6 +58,15 @@ export function createV2xMetrics(registry: Registry, engine: Engine, dispatch: (
       this.inc({ outcome: 'created' }, d.created);
       this.inc({ outcome: 'acked' }, d.acked);
       this.inc({ outcome: 'expired' }, d.expired);
+    },
+  });
+  new Counter({
+    name: 'kapok_v2x_acks_ignored_total',
+    help: 'Strategy PUBACKs and application acks ignored: not from the session of the strategy vehicle.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(dispatch().ignoredAcks);
     },
   });
   new Gauge({

@@ -12,6 +12,8 @@ const env = (dataDir: string, extra: Record<string, string> = {}) => ({
   KAPOK_LOG__REQUESTS: 'false',
   KAPOK_EDGE__ENABLED: 'true',
   KAPOK_EDGE__AUTH__ANONYMOUS: 'true',
+  // Since issue 13 nothing is allowed by default: an explicit grant for this test's anonymous clients.
+  KAPOK_EDGE__ACL__GRANTS: '[{who: anonymous, publish: ["#"], subscribe: ["#"]}]',
   KAPOK_EDGE__MQTT__HOST: '127.0.0.1',
   KAPOK_EDGE__MQTT__PORT: '0',
   ...extra,

@@ -31,6 +31,8 @@ describe('edge interop: Debian mosquitto clients against the embedded broker', {
   before(async () => {
     e = await startEdge({
       auth: { anonymous: false, users: [{ username: 'dev', password: 's3cret-pass' }] },
+      // Static users get rights only through grants (issue 13).
+      acl: { grants: [{ who: 'user:dev', publish: ['telemetry/#'], subscribe: ['telemetry/#'] }] },
     });
   });
   after(() => e.stop());

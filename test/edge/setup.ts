@@ -7,6 +7,9 @@ import { type RunningApp, startApp } from '../../src/app.js';
 import { configSchema } from '../../src/config.js';
 import { captureLogs } from '../helpers/logs.js';
 
+/** An explicit grant of every topic to anonymous clients (tests of other things than authorization). */
+export const ANONYMOUS_ALL = { who: 'anonymous', publish: ['#'], subscribe: ['#'] };
+
 export interface Edge {
   app: RunningApp;
   dataDir: string;
@@ -34,6 +37,8 @@ export async function startEdge(
     edge: {
       enabled: true,
       auth: { anonymous: true },
+      // Since issue 13 nothing is allowed by default: these tests' anonymous clients get everything.
+      acl: { grants: [ANONYMOUS_ALL] },
       batch: { size: 200, intervalMs: 10 },
       ...edge,
       mqtt: { port: 0, host: '127.0.0.1', ...((edge.mqtt as object) ?? {}) },

@@ -99,7 +99,7 @@ describe('gm devices: register → authenticate → token → revoke', () => {
     });
     const me = await call('GET', '/api/gm/devices/me', undefined, r.token);
     assert.equal(me.status, 200);
-    assert.deepEqual(me.body, { serial: 'SN-1', group: 'meters', expiresAt: r.expiresAt });
+    assert.deepEqual(me.body, { serial: 'SN-1', group: 'meters', vehicle: 'SN-1', expiresAt: r.expiresAt });
   });
 
   it('refuses a replayed nonce, clock skew, a wrong signer, an unknown serial, a tampered token', async () => {

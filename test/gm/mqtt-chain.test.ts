@@ -178,10 +178,12 @@ describe('device identity chain: register → authenticate → MQTT publish with
       0,
       'no anonymous access',
     );
-    // Connected as SN-7, publishing as SN-8: the broker refuses the message (no PUBACK, connection closed).
+    // Connected as SN-7, publishing as SN-8: the broker drops the message (issue 13: acknowledged and
+    // dropped, as Mosquitto does, so a QoS 1 client does not resend it forever) and counts it.
     const c = await mqttAs(mqttPort, 'SN-7', token);
-    assert.equal(await publishOutcome(c, 'telemetry/SN-8/env', '{"temp":4}'), 'refused');
+    assert.equal(await publishOutcome(c, 'telemetry/SN-8/env', '{"temp":4}'), 'acked');
     c.end(true);
+    assert.match(await app.metrics.render(), /kapok_edge_mqtt_refused_total\{action="publish"[^}]*\} 1/);
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(await stored('SN-8'), [], 'nothing stored for the foreign topic');
   });
@@ -207,7 +209,7 @@ describe('device identity chain: register → authenticate → MQTT publish with
     assert.equal((await stored('SN-7')).length, 1, 'only the point from before the revocation');
   });
 
-  it('a revocation made by another process (straight in the store) is refused at the next publish', async () => {
+  it('a revocation made by another process (straight in the store) ends the session within a second', async () => {
     // SN-8 connects and publishes while active.
     const reg = await api('POST', '/api/gm/devices/SN-8/reissue');
     assert.equal(reg.status, 200, JSON.stringify(reg.body));
@@ -219,8 +221,10 @@ describe('device identity chain: register → authenticate → MQTT publish with
       Date.now(),
       'SN-8',
     ]);
-    await new Promise((res) => setTimeout(res, 1100)); // tokens are re-checked at most once a second
-    assert.equal(await publishOutcome(c, 'telemetry/SN-8/env', '{"temp":6}'), 'refused');
+    const t0 = Date.now();
+    await new Promise<void>((r) => c.once('close', () => r()));
+    // Issue 13: gm polls the Store once a second; the session ends without waiting for a publish.
+    assert.ok(Date.now() - t0 < 2000, `closed after ${Date.now() - t0} ms`);
     c.end(true);
     await until(async () => (await stored('SN-8')).length > 0, 5000, 'first point stored');
     assert.deepEqual(

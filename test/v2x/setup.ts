@@ -29,7 +29,13 @@ export async function startV2x(
     dataDir: dir,
     http: { host: '127.0.0.1', port: 0 },
     log: { level: 'info', requests: false },
-    edge: { enabled: true, auth: { anonymous: true }, mqtt: { port: 0, host: '127.0.0.1' } },
+    edge: {
+      enabled: true,
+      auth: { anonymous: true },
+      // Since issue 13 nothing is allowed by default: these tests' anonymous clients get everything.
+      acl: { grants: [{ who: 'anonymous', publish: ['#'], subscribe: ['#'] }] },
+      mqtt: { port: 0, host: '127.0.0.1' },
+    },
     v2x: { enabled: true, ...v2x },
   });
   const logs = captureLogs();

@@ -200,8 +200,14 @@ describe('v2x strategy dispatch', () => {
       sent.map((s) => s.s.id),
       ['live'],
     );
-    assert.equal(d.ack('nope'), false);
-    assert.equal(d.ack('live'), true);
+    assert.equal(d.ack('nope', 'v1'), false);
+    const vehicle = w.live.get('live')?.vehicleId as string;
+    // Only the strategy's own vehicle settles it (issue 13: acknowledgement hijack).
+    assert.equal(d.ack('live', `${vehicle}x`), false);
+    assert.equal(d.ack('live', null), false);
+    assert.equal(d.ignoredAcks, 2);
+    assert.equal(d.pending, 1);
+    assert.equal(d.ack('live', vehicle), true);
     assert.equal(d.pending, 0);
     d.stop();
     w.close();

@@ -1,13 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { DeviceTokenPort } from '../../ports/device-tokens.js';
+import type { Subject } from './acl.js';
 
 /**
- * Who an MQTT client is. `device` null: may publish for any device (static operator credentials,
- * anonymous); a device id: may only publish to topics whose {device} level is that id.
+ * Who an MQTT client is: a device (gm token), a static user (edge.auth.users) or anonymous. What it
+ * may do is the authorization model's (acl.ts), from this subject.
  */
 export interface MqttIdentity {
-  device: string | null;
-  /** Token-based identities: when the token expires (ms); publishes after it are refused. */
+  subject: Subject;
+  /** Token-based identities: when the token expires (ms); the session ends then. */
   expiresAt?: number;
   /** Token-based identities: whether the device is still active (revocation from another process). */
   recheck?: () => Promise<boolean>;
@@ -30,17 +31,18 @@ export function staticAuthenticate(opts: {
 }): MqttAuthenticate {
   const users = new Map(opts.users.map((u) => [u.username, Buffer.from(u.password)]));
   return async (username, password) => {
-    if (username === undefined || username === '') return opts.anonymous ? { device: null } : null;
+    if (username === undefined || username === '')
+      return opts.anonymous ? { subject: { kind: 'anonymous' } } : null;
     const want = users.get(username);
     if (!want || !password || want.length !== password.length) return null;
-    return timingSafeEqual(want, password) ? { device: null } : null;
+    return timingSafeEqual(want, password) ? { subject: { kind: 'user', user: username } } : null;
   };
 }
 
 /**
  * Device tokens from the gm capability: username = the device serial, password = its token. The
- * token must name that device; the device may then publish only to its own topics. Anything that
- * is not a token (no two dots) goes to `fallback` (static users, anonymous).
+ * token must name that device. Anything that is not a token (no two dots) goes to `fallback`
+ * (static users, anonymous).
  */
 export function deviceTokenAuthenticate(port: DeviceTokenPort, fallback: MqttAuthenticate): MqttAuthenticate {
   return async (username, password) => {
@@ -54,7 +56,7 @@ export function deviceTokenAuthenticate(port: DeviceTokenPort, fallback: MqttAut
     }
     if (claims.device !== username) return null;
     return {
-      device: claims.device,
+      subject: { kind: 'device', device: claims.device, vehicle: claims.vehicle, group: claims.group },
       expiresAt: claims.expiresAt,
       open: (topic, payload) => port.openPayload(claims.device, claims.group, topic, payload),
       // The token's signature was checked above; later only the device's status can change.

@@ -1,14 +1,26 @@
 import type { IncomingMessage } from 'node:http';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Aedes, type Client } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { KapokError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import type { MqttPeer } from '../../ports/mqtt.js';
 import { topicMatches } from '../decode/topic.js';
 import type { Ingest } from '../ingest.js';
+import { type Acl, canPublish, canSubscribe, type Rights } from './acl.js';
 import type { MqttAuthenticate, MqttIdentity } from './auth.js';
+import { ConnectionLimits, type ConnectionLimitsOptions, LogLimiter } from './limits.js';
 import type { Taps } from './taps.js';
+
+/** What the broker counts (edge's metrics): refusals, ended sessions, refused connections. */
+export type BrokerEvent =
+  | 'publish_refused'
+  | 'subscribe_refused'
+  | 'session_expired'
+  | 'session_revoked'
+  | 'connection_refused_ip'
+  | 'connection_refused_total';
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -16,25 +28,40 @@ export interface EmbeddedBrokerOptions {
   topics: readonly string[];
   ingest: Ingest;
   authenticate: MqttAuthenticate;
-  /** Topic → device, to hold device-token clients to their own topics. Throws on a foreign topic. */
-  deviceOf: (topic: string) => string;
+  /** The authorization model (edge.acl): rights per session, computed at CONNECT. */
+  acl: Acl;
   logger: Logger;
   /** Filters tapped through the MQTT port: handed over in-process, never to the telemetry intake. */
   taps?: Taps;
+  /** Socket limits (edge.mqtt.*); defaults in the config schema. */
+  limits?: Partial<ConnectionLimitsOptions>;
+  onEvent?: (e: BrokerEvent) => void;
 }
 
 interface AwaitingAck {
   payload: Buffer;
   /** Deliveries (client id + packet id) of this publish awaiting a PUBACK. */
   keys: string[];
+  /** Whose PUBACK counts (v2x: the vehicle's own session); others are ignored. */
+  accept: ((peer: MqttPeer) => boolean) | undefined;
   resolve: () => void;
   fail: (err: Error) => void;
 }
 
-const identities = new WeakMap<Client, MqttIdentity>();
+/** One authenticated connection: who it is, what it may do, and its expiry timer. */
+interface Session {
+  id: MqttIdentity;
+  rights: Rights;
+  peer: MqttPeer;
+  checkedAt: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+const sessions = new WeakMap<Client, Session>();
 /** A token identity is re-checked (device revoked by another process?) at most this often. */
 const RECHECK_MS = 1000;
-const checkedAt = new WeakMap<Client, number>();
+/** Where a refused PUBLISH goes instead (acknowledged, never delivered: no one may subscribe to $ topics but $SYS). */
+const DROPPED = '$kapok/dropped';
 
 /**
  * The embedded broker: Aedes on TCP and, through handleUpgrade, on a WebSocket path of the main
@@ -52,18 +79,37 @@ export class EmbeddedBroker {
   readonly #byDelivery = new Map<string, AwaitingAck>();
   /** Payloads of port publishes (Aedes copies packets but keeps the payload buffer). */
   readonly #ours = new WeakSet<Buffer>();
+  readonly #limits: ConnectionLimitsOptions;
+  readonly #conns: ConnectionLimits;
+  /** Refusal lines at info, at most 10 per 10 s (a misconfigured fleet would flood the log). */
+  readonly #refusedLog: LogLimiter;
   port = 0;
 
   constructor(o: EmbeddedBrokerOptions) {
     if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)
       throw new Error('EmbeddedBroker: options.port must be 0..65535');
     this.#o = o;
+    this.#limits = {
+      connectTimeoutMs: 10_000,
+      idleTimeoutMs: 300_000,
+      maxConnectionsPerIp: 100,
+      maxConnections: 100_000,
+      ...o.limits,
+    };
+    this.#conns = new ConnectionLimits(this.#limits);
+    this.#refusedLog = new LogLimiter(10, 10_000, (n) =>
+      o.logger.info({ suppressed: n }, 'mqtt refusals: further lines suppressed in the last 10 s'),
+    );
   }
 
   async start(): Promise<void> {
     const o = this.#o;
     const broker = await Aedes.createBroker({
+      connectTimeout: this.#limits.connectTimeoutMs,
       authorizeForward: (client, packet) => {
+        const sess = sessions.get(client);
+        // An expired token receives nothing more, even before its session is closed.
+        if (sess?.id.expiresAt !== undefined && Date.now() >= sess.id.expiresAt) return null;
         if (packet.qos === 0 || !this.#ours.has(packet.payload as Buffer)) return packet;
         const entry = this.#awaiting.get(packet.topic)?.find((a) => a.payload === packet.payload);
         if (!entry) return packet;
@@ -87,64 +133,78 @@ export class EmbeddedBroker {
               err.returnCode = 4;
               return done(err, false);
             }
-            identities.set(client, id);
-            if (id.recheck) checkedAt.set(client, Date.now());
+            this.#open(client, id);
             done(null, true);
           },
           (err) => done(err, false),
         );
       },
+      authorizeSubscribe: (client, sub, done) => {
+        const sess = sessions.get(client);
+        if (!sess || !o.acl.enabled || canSubscribe(sess.rights, sub.topic)) return done(null, sub);
+        o.onEvent?.('subscribe_refused');
+        this.#logRefusal(client.id, 'subscribe', sub.topic);
+        done(null, null); // SUBACK failure (0x80)
+      },
       authorizePublish: (client, packet, done) => {
         if (!client) return done(null); // broker-internal publish ($SYS, wills)
         const topic = packet.topic;
+        const sess = sessions.get(client);
+        const id = sess?.id;
+        if (id?.expiresAt !== undefined && Date.now() >= id.expiresAt)
+          return done(
+            new KapokError(
+              'KAPOK_EDGE_NOT_AUTHORIZED',
+              `client ${client.id}: token expired; reconnect with a fresh token`,
+            ),
+          );
+        if (sess && o.acl.enabled && !canPublish(sess.rights, topic)) {
+          // As Mosquitto does: acknowledged as usual (MQTT 3.1.1 has no refusal to send), never
+          // delivered nor stored nor retained, counted and logged.
+          o.onEvent?.('publish_refused');
+          this.#logRefusal(client.id, 'publish', topic);
+          packet.topic = DROPPED;
+          packet.retain = false;
+          return done(null);
+        }
         const tap = o.taps?.size ? o.taps.match(topic) : null;
         if (tap) {
-          // Tapped (V2X): handed over synchronously, then relayed like any message (other OBUs
-          // may subscribe); never spooled as telemetry.
+          // Tapped (V2X): handed over synchronously with the publisher's identity, then relayed like
+          // any message (subscribers with the right); never spooled as telemetry.
           try {
             const props = (packet as { properties?: { contentType?: string } }).properties;
-            tap(topic, packet.payload as Buffer, client.id, props?.contentType);
+            tap(topic, packet.payload as Buffer, sess?.peer, props?.contentType);
           } catch (err) {
             o.logger.warn({ topic, msg: (err as Error).message }, 'mqtt tap handler threw');
           }
           return done(null);
         }
         if (!o.topics.some((f) => topicMatches(f, topic))) return done(null); // not telemetry: plain relay
-        const id = identities.get(client);
-        if (id?.device != null) {
-          let device: string | null = null;
-          try {
-            device = o.deviceOf(topic);
-          } catch {}
-          if (device !== id.device)
-            return done(
-              new KapokError('KAPOK_EDGE_NOT_AUTHORIZED', `device ${id.device} may not publish to ${topic}`),
-            );
-        }
+        // A device writes only its own points: a payload naming another device is dead-lettered.
+        const owner = id?.subject.kind === 'device' ? id.subject.device : undefined;
         const ingest = () => {
           const raw = packet.payload as Buffer;
           // Oversized payloads go straight to intake, which dead-letters them: no decryption work.
           if (!id?.open || raw.length > o.ingest.maxPayloadBytes)
-            return o.ingest.submit(topic, raw, (err) => done(err));
+            return o.ingest.submit(topic, raw, (err) => done(err), owner);
           id.open(topic, raw).then(
-            (plain) => o.ingest.submit(topic, plain, (err) => done(err)),
+            (plain) => o.ingest.submit(topic, plain, (err) => done(err), owner),
             (err) => done(err),
           );
         };
-        if (!id?.recheck) return ingest();
+        if (!id?.recheck || !sess) return ingest();
         const refuse = (why: string) =>
           done(
             new KapokError(
               'KAPOK_EDGE_NOT_AUTHORIZED',
-              `device ${id.device}: ${why}; reconnect with a fresh token`,
+              `client ${client.id}: ${why}; reconnect with a fresh token`,
             ),
           );
-        if (id.expiresAt !== undefined && Date.now() >= id.expiresAt) return refuse('token expired');
-        if (Date.now() - (checkedAt.get(client) ?? 0) < RECHECK_MS) return ingest();
+        if (Date.now() - sess.checkedAt < RECHECK_MS) return ingest();
         id.recheck().then(
           (ok) => {
             if (!ok) return refuse('token or device no longer valid');
-            checkedAt.set(client, Date.now());
+            sess.checkedAt = Date.now();
             ingest();
           },
           () => refuse('token check failed'),
@@ -162,15 +222,21 @@ export class EmbeddedBroker {
         const entry = this.#byDelivery.get(key);
         if (!entry) return;
         this.#byDelivery.delete(key);
+        // Only the PUBACK of the session the publisher names counts (v2x: the vehicle's own).
+        const peer = sessions.get(client)?.peer;
+        if (entry.accept && !(peer && entry.accept(peer))) return;
         entry.resolve();
       });
     });
+    broker.on('clientDisconnect', (client) => clearTimeout(sessions.get(client)?.timer));
     broker.on('clientError', (client, err) =>
       o.logger.debug({ client: client.id, msg: err.message }, 'mqtt client error'),
     );
     this.#broker = broker;
     // noDelay: without it Nagle's algorithm holds small packets (a strategy, a PUBACK) up to 40 ms.
-    const tcp = createServer({ noDelay: true }, (socket) => broker.handle(socket));
+    const tcp = createServer({ noDelay: true }, (socket) => {
+      if (this.#admit(socket)) broker.handle(socket);
+    });
     this.#tcp = tcp;
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', (err: NodeJS.ErrnoException) => {
@@ -202,7 +268,13 @@ export class EmbeddedBroker {
    * Publishes from Kapok itself. QoS 1 resolves on the first subscriber PUBACK for this topic and
    * payload (Aedes' `ack` event), or rejects after timeoutMs (nobody subscribed, or nobody acked).
    */
-  publish(topic: string, payload: Buffer, qos: 0 | 1, timeoutMs: number): Promise<void> {
+  publish(
+    topic: string,
+    payload: Buffer,
+    qos: 0 | 1,
+    timeoutMs: number,
+    accept?: (peer: MqttPeer) => boolean,
+  ): Promise<void> {
     const broker = this.#broker;
     if (!broker) return Promise.reject(new KapokError('KAPOK_EDGE_MQTT', 'edge MQTT broker is not running'));
     return new Promise<void>((resolve, reject) => {
@@ -229,6 +301,7 @@ export class EmbeddedBroker {
       const entry: AwaitingAck = {
         payload,
         keys: [],
+        accept,
         resolve: () => {
           settle();
           resolve();
@@ -255,6 +328,7 @@ export class EmbeddedBroker {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const broker = this.#broker;
     if (!broker) return void socket.destroy();
+    if (!this.#admit(req.socket)) return void socket.destroy();
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const stream = createWebSocketStream(ws);
       stream.on('error', () => stream.destroy());
@@ -262,18 +336,83 @@ export class EmbeddedBroker {
     });
   }
 
-  /** Ends every session of a device at once (its device was revoked). */
+  /** Ends every session of a device at once (its device was revoked, here or by another process). */
   disconnectDevice(device: string): number {
     let n = 0;
     const clients =
       (this.#broker as unknown as { clients?: Record<string, Client> } | undefined)?.clients ?? {};
     for (const c of Object.values(clients)) {
-      if (identities.get(c)?.device === device) {
+      const subj = sessions.get(c)?.id.subject;
+      if (subj?.kind === 'device' && subj.device === device) {
+        this.#o.onEvent?.('session_revoked');
         c.close();
         n++;
       }
     }
     return n;
+  }
+
+  /** Open connections now (TCP and WebSocket). */
+  get connections(): number {
+    return this.#conns.open;
+  }
+
+  /** Records an authenticated session: its rights (computed once here) and its expiry timer. */
+  #open(client: Client, id: MqttIdentity): void {
+    const subj = id.subject;
+    const sess: Session = {
+      id,
+      rights: this.#o.acl.rightsOf(subj),
+      peer: {
+        clientId: client.id,
+        device: subj.kind === 'device' ? subj.device : null,
+        vehicle: subj.kind === 'device' ? subj.vehicle : null,
+        user: subj.kind === 'user' ? subj.user : null,
+      },
+      checkedAt: Date.now(),
+      timer: undefined,
+    };
+    if (id.expiresAt !== undefined) {
+      // The session ends when its token does (MQTT 3.1.1 has no DISCONNECT from the server: close).
+      sess.timer = setTimeout(
+        () => {
+          if (sessions.get(client) !== sess) return;
+          this.#o.onEvent?.('session_expired');
+          this.#o.logger.info({ client: client.id }, 'mqtt session ended: its token expired');
+          client.close();
+        },
+        Math.max(0, id.expiresAt - Date.now()),
+      );
+      sess.timer.unref();
+    }
+    sessions.set(client, sess);
+  }
+
+  /** Per-IP and total caps and the idle timeout for a new socket; false: refused (destroyed). */
+  #admit(socket: Socket): boolean {
+    const why = this.#conns.admit(socket);
+    if (why === null) return true;
+    this.#o.onEvent?.(why === 'ip' ? 'connection_refused_ip' : 'connection_refused_total');
+    this.#refusedLog.log(() =>
+      this.#o.logger.info(
+        {
+          ip: socket.remoteAddress,
+          limit: why === 'ip' ? 'edge.mqtt.maxConnectionsPerIp' : 'edge.mqtt.maxConnections',
+        },
+        'mqtt connection refused: over the limit',
+      ),
+    );
+    socket.destroy();
+    return false;
+  }
+
+  #logRefusal(client: string, action: 'publish' | 'subscribe', topic: string): void {
+    this.#refusedLog.log(() =>
+      this.#o.logger.info(
+        { client, action, topic: topic.length > 200 ? `${topic.slice(0, 200)}…` : topic },
+        `mqtt ${action} refused: not authorized (edge.acl)`,
+      ),
+    );
   }
 
   /** Ends MQTT-over-WebSocket connections (before the HTTP drain, which cannot end upgraded sockets). */

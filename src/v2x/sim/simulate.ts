@@ -105,12 +105,25 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
   let warmEnd = Number.POSITIVE_INFINITY;
   const observed = new Map<number, Observed[]>();
   let strategies = 0;
+  // This one connection is no vehicle's own session, so its PUBACKs settle nothing (issue 13) and
+  // Kapok retries each strategy until expiry: only the first copy of a strategy id is timed.
+  const seenIds = new Set<string>();
   const obu = await startObu(o, `sim-${tag}-obu`, `${prefix}/+/strategy`, (at, payload) => {
-    let s: { warningType?: string; vehicles?: string[]; trigger?: { vehicle: string; msgCnt: number } };
+    let s: {
+      id?: string;
+      warningType?: string;
+      vehicles?: string[];
+      trigger?: { vehicle: string; msgCnt: number };
+    };
     try {
       s = JSON.parse(payload);
     } catch {
       return;
+    }
+    if (s.id !== undefined) {
+      if (seenIds.has(s.id)) return;
+      if (seenIds.size >= 1_000_000) seenIds.clear();
+      seenIds.add(s.id);
     }
     strategies++;
     const t = s.trigger ? sentAt.get(`${s.trigger.vehicle}:${s.trigger.msgCnt}`) : undefined;
