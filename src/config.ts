@@ -85,6 +85,13 @@ function checkAdminTokens(c: KapokConfig, ctx: z.RefinementCtx): void {
         path,
         message: `profile gov refuses anonymous clients: set ${path.join('.')}: false and give clients credentials`,
       });
+  // The switch exists for closed benchmark rigs; a gov host never runs MQTT without authorization.
+  if (!c.edge.acl.enabled)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['edge', 'acl', 'enabled'],
+      message: 'profile gov refuses MQTT without authorization: remove edge.acl.enabled: false',
+    });
 }
 
 export type KapokConfig = z.infer<typeof configSchema>;

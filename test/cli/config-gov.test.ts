@@ -23,6 +23,17 @@ const oneLine = (stderr: string) => {
 };
 
 describe('kapok config check, profile gov', () => {
+  it('refuses edge.acl.enabled: false (MQTT without authorization)', async () => {
+    const r = await check(
+      `profile: gov\nedge:\n  adminToken: ${'e'.repeat(16)}\n  acl:\n    enabled: false\n`,
+    );
+    assert.equal(r.code, 2);
+    assert.match(
+      oneLine(r.stderr),
+      /^kapok: edge\.acl\.enabled: profile gov refuses MQTT without authorization/,
+    );
+  });
+
   it('refuses gateway.auth.anonymous: true', async () => {
     const r = await check('profile: gov\ngateway:\n  auth:\n    anonymous: true\n');
     assert.equal(r.code, 2);

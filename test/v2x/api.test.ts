@@ -210,7 +210,10 @@ describe('v2x API and MQTT intake', () => {
     await obu.publishAsync(`v2x/${a}/strategy/ack`, id, { qos: 1 });
     await until(() => got.length > before + 1, 5000, 'still published after the ack');
     const p = (await k.call('GET', '/api/v2x/strategies')).body.strategies;
-    assert.ok(p.some((x: { id: string }) => x.id === id), 'still pending');
+    assert.ok(
+      p.some((x: { id: string }) => x.id === id),
+      'still pending',
+    );
     await obu.endAsync();
     await rsu.endAsync();
   });
