@@ -3,5 +3,4 @@
  * tensors/ (datatypes, JSON and raw tensor forms), models/ (the repository: scan, config.yaml,
  * checksums, loading and hot update), execution/ (a version's worker threads, queue and batching).
  */
-export { createInference, liveInstances } from './capability.js';
-export type { InferenceService } from './service.js';
+export { createInference } from './capability.js';

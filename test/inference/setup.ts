@@ -5,7 +5,7 @@ import { request } from 'undici';
 import { convModel, mlpModel, typesModel, writeModel } from '../../scripts/onnx-models.js';
 import { type RunningApp, startApp } from '../../src/app.js';
 import { configSchema } from '../../src/config.js';
-import { liveInstances } from '../../src/inference/index.js';
+import { liveInstances } from '../../src/inference/capability.js';
 import type { InferenceService } from '../../src/inference/service.js';
 import { captureLogs } from '../helpers/logs.js';
 
