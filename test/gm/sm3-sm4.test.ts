@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import smCrypto from 'sm-crypto';
 import { isKapokError } from '../../src/core/errors.js';
 import { fromHex } from '../../src/gm/crypto/bytes.js';
 import { hmacSm3, pbkdf2Sm3, sm3, sm3Kdf } from '../../src/gm/crypto/sm3.js';
@@ -21,6 +22,22 @@ const rejects = (fn: () => unknown, code: string) =>
   assert.throws(fn, (e: unknown) => isKapokError(e) && e.code === code);
 
 describe('SM3 family', () => {
+  // GB/T 32905-2016 (GM/T 0004-2012) Appendix A: example 1 ("abc") and example 2 ("abcd" x 16, one
+  // full 64-byte block plus padding). Checked against the standard's printed values, and against
+  // sm-crypto (a second implementation, pure JS) and Node's OpenSSL, so no implementation vouches
+  // for itself.
+  const SM3_KAT = [
+    ['abc', '66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0'],
+    ['abcd'.repeat(16), 'debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732'],
+  ] as const;
+  it('known answers of GB/T 32905-2016 Appendix A (examples 1 and 2)', () => {
+    for (const [msg, digest] of SM3_KAT) {
+      assert.equal(toHex(sm3(msg)), digest, `sm3(${msg.slice(0, 8)}…)`);
+      assert.equal(smCrypto.sm3(msg), digest, 'sm-crypto agrees');
+      assert.equal(createHash('sm3').update(msg).digest('hex'), digest, 'OpenSSL agrees');
+    }
+  });
+
   it('PBKDF2-HMAC-SM3 matches the GmSSL vector', () => {
     const v = vectors.pbkdf2_hmac_sm3;
     assert.equal(toHex(pbkdf2Sm3(v.password, v.salt, v.iterations, v.dkLen)), v.dk);
