@@ -70,6 +70,13 @@ describe('gm devices: register → authenticate → token → revoke', () => {
     const bad = await call('POST', '/api/gm/devices', { serial: 'no spaces allowed' }, ADMIN);
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.code, 'KAPOK_GM_INVALID_INPUT');
+    // The vehicle id becomes an MQTT topic level (v2x/<vehicle>/…): wildcards, separators, other
+    // types and oversized ids must never be bound.
+    for (const vehicle of ['car/#', 'car+1', '#', '', 'x'.repeat(65), 42, ['car-1'], null]) {
+      const r = await call('POST', '/api/gm/devices', { serial: 'SN-VEH', vehicle }, ADMIN);
+      assert.equal(r.status, 400, `vehicle ${JSON.stringify(vehicle)}`);
+      assert.equal(r.body.error.code, 'KAPOK_GM_INVALID_INPUT');
+    }
     const ok = await call('POST', '/api/gm/devices', { serial: 'SN-1', group: 'meters' }, ADMIN);
     assert.equal(ok.status, 201);
     reg = ok.body as unknown as Registration;
