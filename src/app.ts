@@ -259,7 +259,9 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
       check: () => kv.ping().then(() => ({ ready: true })),
     });
 
-    const server = createHttpServer({ config, logger, metrics, tracing, isDraining: () => health.stopping });
+    // Draining (new requests refused, listener closed) starts after shutdownDelayMs of stopping.
+    let draining = false;
+    const server = createHttpServer({ config, logger, metrics, tracing, isDraining: () => draining });
     await server.register(probeRoutes, { region: config.region, health, metrics });
 
     const ports: SharedPorts = {};
@@ -320,8 +322,15 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
     let stopping: Promise<{ clean: boolean }> | undefined;
     const stop = (reason = 'stop') => {
       stopping ??= (async () => {
-        logger.info({ reason, timeoutMs: config.shutdownTimeoutMs }, 'draining');
+        // /readyz answers 503 from now on; during shutdownDelayMs everything else is still served,
+        // so a load balancer (Kubernetes endpoints) can stop routing here before the port closes.
         health.markStopping();
+        if (config.shutdownDelayMs > 0) {
+          logger.info({ reason, delayMs: config.shutdownDelayMs }, 'stopping: not ready, still serving');
+          await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+        }
+        logger.info({ reason, timeoutMs: config.shutdownTimeoutMs }, 'draining');
+        draining = true;
         const clean = await drain(server, config.shutdownTimeoutMs);
         if (!clean)
           logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'drain timed out; open requests were cut');

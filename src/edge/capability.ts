@@ -163,6 +163,9 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
   // The MQTT port (v2x): tapped topics skip the telemetry intake; see docs/edge.md.
   const mqttPort: MqttPort = {
     mode: cfg.mqtt.mode,
+    get connected() {
+      return broker ? broker.listening : (external?.connected ?? false);
+    },
     subscribe(filters, handler) {
       const off = taps.add(filters, handler);
       external?.subscribeTaps();
@@ -194,7 +197,7 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
     name: 'edge',
     kind: 'capability',
     check: () => ({
-      ready: external ? external.connected : true,
+      ready: mqttPort.connected,
       detail: {
         mode: cfg.mqtt.mode,
         ...(broker

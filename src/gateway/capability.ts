@@ -64,9 +64,13 @@ export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Prom
       const open = Object.entries(circuits)
         .filter(([, s]) => s !== 'closed')
         .map(([t]) => t);
+      // Not ready only when no model can be served: every target's circuit is open. A load balancer
+      // then sends clients to an instance that may still reach an upstream; some models down is
+      // shown in the detail but keeps the instance in rotation for the others.
+      const unavailable = router.unavailableModels();
       return {
-        ready: true,
-        detail: { models: router.routes.size, circuits, open, usageQueue: usage.pending },
+        ready: router.routes.size === 0 || unavailable.length < router.routes.size,
+        detail: { models: router.routes.size, unavailable, circuits, open, usageQueue: usage.pending },
       };
     },
   });

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Counter } from 'prom-client';
-import { KapokError } from '../core/errors.js';
+import { isKapokError, KapokError } from '../core/errors.js';
 import type { CapabilityFactory } from '../ports/capability.js';
 import { DeviceAuthenticator } from './auth.js';
 import type { GmConfig } from './config.js';
@@ -22,7 +22,7 @@ export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
   const cfg = ctx.config;
   const kek = readKek(cfg);
   await ctx.store.migrate(GM_MIGRATIONS);
-  const keyring = await Keyring.open(ctx.store, kek, ctx.logger);
+  const keyring = await Keyring.open(ctx.store, kek, ctx.logger, cfg.keyReloadSeconds * 1000);
   keyring.loaded.sign.publicKey.gt(); // the g table, built here rather than on the first device's request
   // Verification is most of an authentication's CPU and the main thread mostly waits on it, so by
   // default every core gets a worker (npm run bench -- gm: about twice one worker's rate on 2 cores).
@@ -76,10 +76,25 @@ export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
   ctx.health.register({
     name: 'gm',
     kind: 'capability',
-    check: () => ({
-      ready: true,
-      detail: { verifyWorkers: pool?.size ?? 0, pendingVerifications: pool?.pending ?? 0 },
-    }),
+    // Not ready when the KGC keys cannot be read: the keyring reloads from the Store when stale
+    // (every 30 s) and a failed reload (Store down, keys sealed under another KEK) is retried on
+    // each call, so this is exactly what a device authentication would meet now.
+    check: async () => {
+      const detail = { verifyWorkers: pool?.size ?? 0, pendingVerifications: pool?.pending ?? 0 };
+      try {
+        const k = await keyring.current();
+        return {
+          ready: true,
+          detail: { ...detail, keys: { sign: k.signId, enc: k.encId, token: k.tokenId } },
+        };
+      } catch (err) {
+        // Catalogue messages are secret-free; a foreign error's may not be, so only its class is shown.
+        const [code, error] = isKapokError(err)
+          ? [err.code, err.message]
+          : ['KAPOK_INTERNAL', 'the KGC keys could not be loaded (see the log)'];
+        return { ready: false, detail: { ...detail, keys: 'unreadable', code, error } };
+      }
+    },
   });
   return {
     name: 'gm',

@@ -40,6 +40,11 @@ export const gmSchema = z
         groups: z.array(z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'a device group name')).default([]),
       })
       .prefault({}),
+    /**
+     * How often each process re-reads the KGC keys from the Store: picks up rotations made by other
+     * processes; a failed re-read makes /readyz report gm not ready until one succeeds.
+     */
+    keyReloadSeconds: z.number().int().min(1).max(3600).default(30),
     /** Worker threads verifying device signatures; null: one per core; 0: on the main thread. */
     verifyWorkers: z.number().int().min(0).max(64).nullable().default(null),
   })

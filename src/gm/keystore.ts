@@ -273,6 +273,7 @@ export interface KeySource {
 export class Keyring implements KeySource {
   private loadedAt = Date.now();
   private reloading: Promise<GmKeys> | null = null;
+  private failing = false;
 
   private constructor(
     private readonly db: Queryable,
@@ -294,11 +295,21 @@ export class Keyring implements KeySource {
   current(force = false): Promise<GmKeys> {
     if (!force && Date.now() - this.loadedAt < this.maxAgeMs) return Promise.resolve(this.keys);
     this.reloading ??= loadOrCreateMasterKeys(this.db, this.kek, this.logger, this.keys)
-      .then((k) => {
-        this.keys = k;
-        this.loadedAt = Date.now();
-        return k;
-      })
+      .then(
+        (k) => {
+          if (this.failing) this.logger?.info('gm: KGC keys readable again');
+          this.failing = false;
+          this.keys = k;
+          this.loadedAt = Date.now();
+          return k;
+        },
+        (err: unknown) => {
+          // Logged once per outage, not on every retry (each call retries while the keys are stale).
+          if (!this.failing) this.logger?.error({ err }, 'gm: KGC keys cannot be re-read from the store');
+          this.failing = true;
+          throw err;
+        },
+      )
       .finally(() => {
         this.reloading = null;
       });

@@ -47,6 +47,11 @@ export interface MqttPublishOptions {
 export interface MqttPort {
   readonly mode: 'embedded' | 'external';
   /**
+   * Whether the port can carry messages now: embedded, the broker's listener is open; external, the
+   * client is connected to the broker. Users report it in their readiness.
+   */
+  readonly connected: boolean;
+  /**
    * Hands messages on these filters to `handler` instead of the telemetry path. Returns an
    * unsubscribe function. Filters take effect for messages published after the call.
    */

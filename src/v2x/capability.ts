@@ -84,9 +84,17 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
   ctx.health.register({
     name: 'v2x',
     kind: 'capability',
+    // Not ready when strategies cannot reach vehicles (the MQTT port is gone: listener closed or
+    // external broker unreachable) or cannot be made durable (the strategy log's writes fail).
     check: () => ({
-      ready: true,
-      detail: { vehicles: engine.vehicles.size, pendingStrategies: d.pending, zones: engine.geofences.size },
+      ready: mqtt.connected && wal.failure === null,
+      detail: {
+        mqtt: mqtt.connected ? 'connected' : 'disconnected',
+        ...(wal.failure ? { walError: wal.failure } : {}),
+        vehicles: engine.vehicles.size,
+        pendingStrategies: d.pending,
+        zones: engine.geofences.size,
+      },
     }),
   });
 

@@ -61,6 +61,8 @@ export class StrategyWal {
   #timer: NodeJS.Timeout | undefined;
   /** Strategies added and neither acked nor expired (what a compaction keeps). */
   readonly live = new Map<string, Strategy>();
+  /** The error code of the last write when it failed (e.g. ENOSPC), null while writes succeed. */
+  failure: string | null = null;
   /** Records dropped on replay (corrupt tail). */
   corrupt = 0;
   /** Rewrites done (the one at open included). */
@@ -141,11 +143,18 @@ export class StrategyWal {
     if (this.#fd < 0)
       throw new KapokError('KAPOK_INTERNAL', 'v2x strategy log used before open or after close');
     const rec = encode(type, body);
-    writeSync(this.#fd, rec);
-    this.#size += rec.length;
-    if (this.#o.fsync === 'always') fsyncSync(this.#fd);
-    else this.#dirty = true;
-    if (this.#size > this.#threshold) this.#rewrite();
+    try {
+      writeSync(this.#fd, rec);
+      this.#size += rec.length;
+      if (this.#o.fsync === 'always') fsyncSync(this.#fd);
+      else this.#dirty = true;
+      if (this.#size > this.#threshold) this.#rewrite();
+      this.failure = null;
+    } catch (err) {
+      // Disk full, I/O error: the caller sees the error; readiness sees it until a write succeeds.
+      this.failure = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw err;
+    }
   }
 
   #replay(buf: Buffer): void {

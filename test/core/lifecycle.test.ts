@@ -11,10 +11,11 @@ import { createUpgradeRouter } from '../../src/core/http/upgrade.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
-async function start(shutdownTimeoutMs: number): Promise<RunningApp> {
+async function start(shutdownTimeoutMs: number, shutdownDelayMs = 0): Promise<RunningApp> {
   const config = configSchema.parse({
     dataDir: tmpDir(),
     shutdownTimeoutMs,
+    shutdownDelayMs,
     http: { host: '127.0.0.1', port: 0 },
   });
   return startApp(
@@ -73,6 +74,25 @@ describe('lifecycle: drain', () => {
     await assert.rejects(app.store.query('SELECT 1'), (e: unknown) => isKapokError(e, 'KAPOK_STORE_CLOSED'));
     await assert.rejects(app.kv.get('x'), (e: unknown) => isKapokError(e, 'KAPOK_KV_CLOSED'));
     await keepAlive.close();
+  });
+
+  it('shutdownDelayMs: /readyz answers 503 "stopping" on new connections while other work is still served', async () => {
+    const app = await start(5000, 1500);
+    const base = `http://127.0.0.1:${app.port}`;
+    const stopping = app.stop('test');
+    // Each request on a fresh connection: the listener must still be open during the delay.
+    const fresh = () => new Agent({ connections: 1 });
+    const ready = await request(`${base}/readyz`, { dispatcher: fresh() });
+    assert.equal(ready.statusCode, 503);
+    assert.equal(((await ready.body.json()) as { status: string }).status, 'stopping');
+    const work = await request(`${base}/slow/10`, { dispatcher: fresh() });
+    assert.equal(work.statusCode, 200, 'work is still served during the delay');
+    assert.deepEqual(await work.body.json(), { done: true });
+    const live = await request(`${base}/healthz`, { dispatcher: fresh() });
+    assert.equal(live.statusCode, 200, 'still alive: a liveness probe must not restart it');
+    await live.body.dump();
+    assert.deepEqual(await stopping, { clean: true });
+    await assert.rejects(request(`${base}/healthz`, { dispatcher: fresh() }), 'then the port closes');
   });
 
   it('cuts requests still running after shutdownTimeoutMs and reports an unclean stop', async () => {

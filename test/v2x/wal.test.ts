@@ -107,6 +107,7 @@ function fakeMqtt(acking: () => boolean) {
   const sent: Array<{ topic: string; s: Strategy; at: number }> = [];
   const port: MqttPort = {
     mode: 'embedded',
+    connected: true,
     subscribe: () => () => {},
     publish(topic, payload, opts) {
       sent.push({ topic, s: JSON.parse(payload.toString()), at: Date.now() });

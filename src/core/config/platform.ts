@@ -97,6 +97,11 @@ export const platformShape = {
   region: z.string().min(1).default('guangzhou'),
   profile: z.enum(['default', 'gov']).default('default'),
   dataDir: z.string().min(1).default('./data'),
+  /**
+   * On SIGTERM/SIGINT, how long Kapok keeps serving with /readyz answering 503 before it drains, so
+   * a load balancer stops sending new work first (behind Kubernetes: about 5000; alone: 0).
+   */
+  shutdownDelayMs: ms(0, 120_000).default(0),
   /** Longest a SIGTERM/SIGINT drain waits for in-flight requests before cutting them. */
   shutdownTimeoutMs: ms(0, 600_000).default(10_000),
   http: http.prefault({}),

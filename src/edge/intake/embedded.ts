@@ -259,6 +259,9 @@ export class EmbeddedBroker {
       });
       tcp.listen(o.port, o.host, () => resolve());
     });
+    // After listening, an accept error (EMFILE under a connection flood) must not be unhandled: it
+    // would end the process. The server keeps listening; /readyz shows whether it still is.
+    tcp.on('error', (err) => o.logger.warn({ err }, 'edge mqtt listener error'));
     const addr = tcp.address();
     this.port = typeof addr === 'object' && addr ? addr.port : o.port;
     o.logger.info({ host: o.host, port: this.port }, 'edge mqtt broker listening');
@@ -416,6 +419,11 @@ export class EmbeddedBroker {
   }
 
   /** Ends MQTT-over-WebSocket connections (before the HTTP drain, which cannot end upgraded sockets). */
+  /** Whether the MQTT TCP listener is open (false before start, after stop, or if it closed). */
+  get listening(): boolean {
+    return this.#tcp?.listening === true;
+  }
+
   closeWebSockets(): void {
     for (const c of this.#wss.clients) c.terminate();
   }

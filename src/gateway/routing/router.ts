@@ -174,6 +174,19 @@ export class Router {
   }
 
   /** Circuit states for /readyz and the metrics gauge. */
+  /**
+   * Models none of whose targets (targets, fallbacks, degrade target) can take a request now: every
+   * circuit open and still cooling down. Half-open counts as available (its probe may succeed).
+   */
+  unavailableModels(): string[] {
+    const out: string[] = [];
+    for (const r of this.routes.values()) {
+      const all = [...r.targets, ...r.fallbacks, ...(r.degrade ? [r.degrade.to] : [])];
+      if (all.every((t) => t.circuit.state === 'open')) out.push(r.name);
+    }
+    return out;
+  }
+
   circuitStates(): Record<string, CircuitState> {
     const out: Record<string, CircuitState> = {};
     for (const [key, t] of this.circuits) out[key] = t.circuit.state;
