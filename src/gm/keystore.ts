@@ -148,7 +148,7 @@ function open(row: Row, kek: Uint8Array): Uint8Array {
     if (isKapokError(err, 'KAPOK_GM_DECRYPT_FAILED'))
       throw new KapokError(
         'KAPOK_GM_KEK_MISMATCH',
-        `gm.kek does not decrypt KGC key ${row.id} in the store: restore the KEK these keys were created with`,
+        `the KEK (gm.kek, or gm.kekFile when gm.kek is null) does not decrypt KGC key ${row.id} in the store: restore the KEK these keys were created with`,
       );
     throw err;
   }

@@ -22,6 +22,14 @@ after(async () => {
   for (const s of servers) await s.close();
 });
 
+const hold = { arrived: 0, gate: Promise.resolve(), open: () => {} };
+function closeGate(): void {
+  hold.arrived = 0;
+  hold.gate = new Promise<void>((r) => {
+    hold.open = r;
+  });
+}
+
 async function serve(
   http: Record<string, unknown>,
 ): Promise<{ app: FastifyInstance; port: number; metrics: Metrics }> {
@@ -31,6 +39,12 @@ async function serve(
   await app.register(probeRoutes, { region: 'r', health: new Health(), metrics });
   app.get('/slow', async () => {
     await new Promise((r) => setTimeout(r, 1500));
+    return { done: true };
+  });
+  // Busy until the test opens the gate: a connection in flight for exactly as long as a test needs.
+  app.get('/hold', async () => {
+    hold.arrived++;
+    await hold.gate;
     return { done: true };
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -117,5 +131,64 @@ describe('http connections: silent sockets never lock the port', () => {
     assert.equal(ws.readyState, WebSocket.OPEN, 'the WebSocket survived the silent ones');
     ws.close();
     wss.close();
+  });
+});
+
+/** Sends `GET path` on a raw socket and resolves with the status line of the reply. */
+function get(s: Socket, path: string): Promise<string> {
+  s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (d: Buffer) => {
+      text += d.toString('latin1');
+      if (!text.includes('\r\n\r\n')) return;
+      s.off('data', onData).off('close', onClose);
+      resolve(text.split('\r\n')[0] as string);
+    };
+    const onClose = () => reject(new Error(`closed before a reply to GET ${path}`));
+    s.on('data', onData).once('close', onClose);
+  });
+}
+
+const until = async (cond: () => boolean, what: string) => {
+  for (let i = 0; i < 200 && !cond(); i++) await tick();
+  assert.ok(cond(), what);
+};
+
+describe('http.maxConnections: the cap over all addresses', () => {
+  it('with every connection busy the next is refused; the busy ones finish; a freed place is taken again', async () => {
+    const { app, port, metrics } = await serve({ maxConnections: 3, maxConnectionsPerIp: 100 });
+    closeGate();
+    const held = [];
+    for (let i = 0; i < 3; i++) held.push(await silent(port, `127.0.1.${i + 1}`));
+    const first = held.map((s) => get(s, '/hold'));
+    await until(() => hold.arrived === 3, 'three requests in flight');
+
+    // The fourth: none of the three is idle, so it is closed before any request is read.
+    const extra = await silent(port, '127.0.1.9');
+    await assert.rejects(get(extra, '/healthz'), /closed before a reply/);
+    assert.match(
+      await metrics.render(),
+      /kapok_http_connections_refused_total\{reason="max_connections"\} 1/,
+    );
+    assert.equal(app.connections.open, 3);
+
+    hold.open();
+    assert.deepEqual(await Promise.all(first), Array(3).fill('HTTP/1.1 200 OK'));
+
+    // Two busy again, the third closed by its client: its place goes to a newcomer.
+    closeGate();
+    const again = [get(held[0] as Socket, '/hold'), get(held[1] as Socket, '/hold')];
+    await until(() => hold.arrived === 2, 'two requests in flight');
+    (held[2] as Socket).destroy();
+    await until(() => app.connections.open === 2, 'the closed connection is forgotten');
+    const late = await silent(port, '127.0.1.10');
+    assert.equal(await get(late, '/healthz'), 'HTTP/1.1 200 OK');
+    hold.open();
+    assert.deepEqual(await Promise.all(again), Array(2).fill('HTTP/1.1 200 OK'), 'the busy ones were kept');
+    assert.match(
+      await metrics.render(),
+      /kapok_http_connections_refused_total\{reason="max_connections"\} 1/,
+    );
   });
 });

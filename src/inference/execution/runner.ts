@@ -140,7 +140,13 @@ export class VersionRunner {
           this.hooks.onWorkerCrash?.(`replacement failed: ${(err as Error).message}`),
         );
       };
-      slot.worker.on('error', (err) => died(err.message));
+      slot.worker.on('error', (err) =>
+        died(
+          (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY'
+            ? `${err.message} (workerMemoryMb ${this.cfg.workerMemoryMb} exceeded: raise workerMemoryMb in the model's config.yaml or inference.defaults, or send smaller requests)`
+            : err.message,
+        ),
+      );
       slot.worker.on('exit', (code) => died(`exited with code ${code}`));
     });
   }
