@@ -52,6 +52,9 @@ export interface Tracing {
 
 let contextManagerInstalled = false;
 
+/** Longest a stop waits for the last spans to reach the collector. */
+const SHUTDOWN_FLUSH_MS = 2000;
+
 /**
  * OpenTelemetry with a provider owned by this instance (not the global one, so tests can hold
  * several). Spans are always created (trace ids appear in logs and outgoing headers); they are
@@ -121,7 +124,18 @@ export async function createTracing(opts: TracingOptions): Promise<Tracing> {
         }
       });
     },
-    shutdown: () => provider.shutdown(),
+    // The exporter retries an unreachable collector until its 10 s timeout; a stop must not wait
+    // for that: spans not flushed within SHUTDOWN_FLUSH_MS are dropped.
+    shutdown: async () => {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        provider.shutdown().catch(() => {}),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, SHUTDOWN_FLUSH_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    },
   };
 }
 
