@@ -69,7 +69,7 @@ const risk = z.strictObject({
     .strictObject({
       /** Hard braking: longitudinal deceleration at or above this (m/s²); SAE J2945/1 uses 0.4 g. */
       decelMs2: pos(20).default(3.92),
-      /** Vehicles ahead up to this far (m) are watched. */
+      /** Vehicles ahead up to this far (m, bumper to bumper) are watched; at most rangeM. */
       rangeM: pos(1000).default(150),
     })
     .prefault({}),
@@ -172,6 +172,13 @@ export const v2xSchema = z
   .superRefine((v, ctx) => {
     if (v.risk.fcw.ttcCriticalS > v.risk.fcw.ttcWarnS)
       ctx.addIssue({ code: 'custom', path: ['risk', 'fcw', 'ttcCriticalS'], message: 'must be ≤ ttcWarnS' });
+    // The neighbour search stops at risk.rangeM: a larger ebw.rangeM would be silently cut to it.
+    if (v.risk.ebw.rangeM > v.risk.rangeM)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['risk', 'ebw', 'rangeM'],
+        message: 'must be ≤ risk.rangeM (vehicles farther apart than risk.rangeM are never paired)',
+      });
     if ((v.origin.lat === null) !== (v.origin.lon === null))
       ctx.addIssue({ code: 'custom', path: ['origin'], message: 'set both lat and lon, or neither' });
     const ids = new Set<string>();

@@ -146,7 +146,7 @@ export class Signals {
       } else if (GREEN.has(st.light) && left > 0 && Number.isFinite(left) && arrive > left) {
         const advised = d / left;
         const limit = Number.isNaN(a.limitMs) ? Number.POSITIVE_INFINITY : a.limitMs;
-        if (advised <= limit && advised - speed >= cfg.glosa.minChangeMs)
+        if (advised <= limit && advised >= cfg.glosa.minSpeedMs && advised - speed >= cfg.glosa.minChangeMs)
           out.push({
             type: 'GLOSA',
             severity: 'advisory',

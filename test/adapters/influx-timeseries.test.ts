@@ -11,7 +11,19 @@ import {
 import { isKapokError } from '../../src/core/errors.js';
 import type { Point } from '../../src/ports/timeseries.js';
 
-/** A FAKE InfluxDB HTTP write endpoint: records each request and answers `status` with `body`. */
+/**
+ * A FAKE InfluxDB HTTP write endpoint: records each request and answers `status` with `body`.
+ *
+ * Why a fake for version 2: no InfluxDB with `/api/v2/write` can be installed here. Debian ships
+ * influxdb 1.6.7 (test/helpers/influxd.ts runs it for the v1 tests), and the v2 compatibility
+ * endpoint arrived in InfluxDB 1.8.0; no npm package ships an `influxd` 2 binary.
+ * What it checks: the request Kapok sends (URL `<base>/api/v2/write` with `org`, `bucket` and
+ * `precision=ms`, the `Authorization: Token …` header, gzip, the line-protocol body, `/health` as
+ * the ping) and how Kapok treats the status it is given (204, 400, 401, 429, 5xx).
+ * What it cannot: that a real InfluxDB 2 accepts that request (parameter names and values, the
+ * token scheme, gzip, field types), and the real bodies of its errors (a v2 400 is JSON
+ * `{"code":"invalid",…}`, so the count of refused points is not read from a real answer).
+ */
 async function fakeInflux() {
   const got: { url: string; headers: IncomingMessage['headers']; body: string }[] = [];
   const state = { status: 204, body: '', got };

@@ -7,7 +7,19 @@ import { toLineProtocol } from '../../src/adapters/influx/line-protocol.js';
 import { decodeLineProtocol } from '../../src/edge/decode/line-protocol.js';
 import { type Edge, startEdge, until } from './setup.js';
 
-/** A FAKE InfluxDB HTTP write endpoint (the real one is not installed here): records and answers `status`. */
+/**
+ * A FAKE InfluxDB HTTP write endpoint: records each request and answers `status`.
+ *
+ * Why a fake for version 2: no InfluxDB with `/api/v2/write` can be installed here. Debian ships
+ * influxdb 1.6.7 (test/helpers/influxd.ts runs it for the v1 tests), and the v2 compatibility
+ * endpoint arrived in InfluxDB 1.8.0; no npm package ships an `influxd` 2 binary.
+ * What it checks, through a running Kapok: the request the sink sends (URL `/api/v2/write` with
+ * `org`, `bucket` and `precision=ms`, the `Authorization: Token …` header, gzip, the line-protocol
+ * body) and what edge does with the status it is given (503 retried, 400 counted as rejected).
+ * What it cannot: that a real InfluxDB 2 accepts that request (parameter names and values, the
+ * token scheme, gzip, field types), and the real bodies of its errors (a v2 400 is JSON
+ * `{"code":"invalid",…}`, so the count of refused points is not read from a real answer).
+ */
 async function fakeInflux() {
   const got: { url: string; headers: IncomingMessage['headers']; body: string }[] = [];
   const state = { status: 204, got };
