@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { weierstrass } from '@noble/curves/abstract/weierstrass.js';
+import {
+  type WeierstrassPoint,
+  type WeierstrassPointCons,
+  weierstrass,
+} from '@noble/curves/abstract/weierstrass.js';
 import { KapokError } from '../../core/errors.js';
 import { asBytes, bigintToBytes, bytesToBigint, concatBytes, invMod, mod, randomScalar } from './bytes.js';
 import { derInteger, parseInteger, readSequence, TAG, tlv } from './der.js';
@@ -22,10 +26,37 @@ export const SM2_CURVE = {
 } as const;
 
 export const SM2_DEFAULT_ID = '1234567812345678';
-const N = SM2_CURVE.n;
 
-export const Sm2Point = weierstrass(SM2_CURVE);
-type Point = InstanceType<typeof Sm2Point>;
+/** Domain parameters of a 256-bit prime curve y^2 = x^3 + ax + b, cofactor 1. */
+export interface Sm2CurveParams {
+  p: bigint;
+  a: bigint;
+  b: bigint;
+  n: bigint;
+  h: bigint;
+  Gx: bigint;
+  Gy: bigint;
+}
+
+/** The curve the algorithms below run on, with its point arithmetic. */
+export interface Sm2Domain {
+  curve: Sm2CurveParams;
+  Point: WeierstrassPointCons<bigint>;
+}
+
+type Point = WeierstrassPoint<bigint>;
+
+/**
+ * Builds a domain. Production uses only the recommended curve (SM2_DOMAIN); the tests also build
+ * the 256-bit example curve printed in GB/T 32918 appendices to check the standard's worked
+ * examples through these same code paths. Not exported from crypto/index.ts.
+ */
+export function sm2Domain(curve: Sm2CurveParams): Sm2Domain {
+  return { curve, Point: weierstrass(curve) };
+}
+
+export const SM2_DOMAIN = sm2Domain(SM2_CURVE);
+export const Sm2Point = SM2_DOMAIN.Point;
 
 export interface Sm2KeyPair {
   /** 32-byte private scalar d in [1, n-2]. */
@@ -47,19 +78,19 @@ export interface Sm2SignOptions {
   random?: (len: number) => Uint8Array;
 }
 
-function privateScalar(priv: Uint8Array): bigint {
+function privateScalar(priv: Uint8Array, n: bigint = SM2_CURVE.n): bigint {
   if (priv.length !== 32)
     throw new KapokError('KAPOK_GM_INVALID_KEY', `SM2 private key: expected 32 bytes, found ${priv.length}`);
   const d = bytesToBigint(priv);
-  if (d < 1n || d > N - 2n)
+  if (d < 1n || d > n - 2n)
     throw new KapokError('KAPOK_GM_INVALID_KEY', 'SM2 private key: must be in [1, n-2]; generate a new one');
   return d;
 }
 
 /** Parses 04||x||y (or 02/03||x compressed) and checks the point is on the curve and not infinity. */
-export function sm2PublicPoint(pub: Uint8Array): Point {
+export function sm2PublicPoint(pub: Uint8Array, dom: Sm2Domain = SM2_DOMAIN): Point {
   try {
-    const p = Sm2Point.fromBytes(pub);
+    const p = dom.Point.fromBytes(pub);
     p.assertValidity();
     if (p.is0()) throw new Error('infinity');
     return p;
@@ -72,29 +103,39 @@ export function sm2PublicPoint(pub: Uint8Array): Point {
   }
 }
 
-export function sm2PublicKey(privateKey: Uint8Array): Uint8Array {
-  return Sm2Point.BASE.multiply(privateScalar(privateKey)).toBytes(false);
+export function sm2PublicKey(privateKey: Uint8Array, dom: Sm2Domain = SM2_DOMAIN): Uint8Array {
+  return dom.Point.BASE.multiply(privateScalar(privateKey, dom.curve.n)).toBytes(false);
 }
 
 export function sm2GenerateKeyPair(random: (len: number) => Uint8Array = randomBytes): Sm2KeyPair {
-  const d = randomScalar(N - 1n, random);
+  const d = randomScalar(SM2_CURVE.n - 1n, random);
   const privateKey = bigintToBytes(d, 32);
   return { privateKey, publicKey: sm2PublicKey(privateKey) };
 }
 
-/** Z = SM3(ENTL || ID || a || b || xG || yG || xA || yA). */
-export function sm2Z(publicKey: Uint8Array, id: string | Uint8Array = SM2_DEFAULT_ID): Uint8Array {
+/** Z = SM3(ENTL || ID || a || b || xG || yG || xA || yA), on the recommended curve unless `dom` is given. */
+export function sm2Z(
+  publicKey: Uint8Array,
+  id: string | Uint8Array = SM2_DEFAULT_ID,
+  dom: Sm2Domain = SM2_DOMAIN,
+): Uint8Array {
   const idBytes = asBytes(id);
   if (idBytes.length >= 8192)
     throw new KapokError('KAPOK_GM_INVALID_INPUT', `SM2 ID: at most 8191 bytes, found ${idBytes.length}`);
   const entl = Uint8Array.of((idBytes.length * 8) >> 8, (idBytes.length * 8) & 0xff);
-  const a = sm2PublicPoint(publicKey).toAffine();
+  const a = sm2PublicPoint(publicKey, dom).toAffine();
+  const c = dom.curve;
   const f = (n: bigint) => bigintToBytes(n, 32);
-  return sm3(entl, idBytes, f(SM2_CURVE.a), f(SM2_CURVE.b), f(SM2_CURVE.Gx), f(SM2_CURVE.Gy), f(a.x), f(a.y));
+  return sm3(entl, idBytes, f(c.a), f(c.b), f(c.Gx), f(c.Gy), f(a.x), f(a.y));
 }
 
-function digest(message: string | Uint8Array, publicKey: Uint8Array, id?: string | Uint8Array): bigint {
-  return bytesToBigint(sm3(sm2Z(publicKey, id), asBytes(message)));
+function digest(
+  message: string | Uint8Array,
+  publicKey: Uint8Array,
+  id: string | Uint8Array | undefined,
+  dom: Sm2Domain,
+): bigint {
+  return bytesToBigint(sm3(sm2Z(publicKey, id, dom), asBytes(message)));
 }
 
 export function sm2Sign(
@@ -102,18 +143,34 @@ export function sm2Sign(
   message: string | Uint8Array,
   opts: Sm2SignOptions = {},
 ): Uint8Array {
-  const d = privateScalar(privateKey);
-  const pub = opts.publicKey ?? Sm2Point.BASE.multiply(d).toBytes(false);
-  const e = digest(message, pub, opts.id);
-  const dInv = invMod(1n + d, N);
+  const { r, s } = sm2SignOn(SM2_DOMAIN, privateKey, message, opts);
+  return encodeSm2Signature(r, s, opts.format ?? 'der');
+}
+
+/**
+ * The signing steps A1-A7 of GB/T 32918.2 on a given domain. Internal: sm2Sign is the public entry
+ * (recommended curve); the tests call this with the standard's example curve and a fixed k
+ * (through `random`) to reproduce its worked examples. Not exported from crypto/index.ts.
+ */
+export function sm2SignOn(
+  dom: Sm2Domain,
+  privateKey: Uint8Array,
+  message: string | Uint8Array,
+  opts: Omit<Sm2SignOptions, 'format'> = {},
+): { r: bigint; s: bigint } {
+  const n = dom.curve.n;
+  const d = privateScalar(privateKey, n);
+  const pub = opts.publicKey ?? dom.Point.BASE.multiply(d).toBytes(false);
+  const e = digest(message, pub, opts.id, dom);
+  const dInv = invMod(1n + d, n);
   for (;;) {
-    const k = randomScalar(N, opts.random ?? randomBytes);
-    const x1 = Sm2Point.BASE.multiply(k).toAffine().x;
-    const r = mod(e + x1, N);
-    if (r === 0n || r + k === N) continue;
-    const s = mod(dInv * (k - r * d), N);
+    const k = randomScalar(n, opts.random ?? randomBytes);
+    const x1 = dom.Point.BASE.multiply(k).toAffine().x;
+    const r = mod(e + x1, n);
+    if (r === 0n || r + k === n) continue;
+    const s = mod(dInv * (k - r * d), n);
     if (s === 0n) continue;
-    return encodeSm2Signature(r, s, opts.format ?? 'der');
+    return { r, s };
   }
 }
 
@@ -152,20 +209,35 @@ export function sm2Verify(
   signature: Uint8Array,
   opts: { id?: string | Uint8Array; format?: Sm2SignatureFormat } = {},
 ): boolean {
-  let pa: Point;
   let rs: { r: bigint; s: bigint };
   try {
-    pa = sm2PublicPoint(publicKey);
     rs = decodeSm2Signature(signature, opts.format);
   } catch {
     return false;
   }
-  const { r, s } = rs;
-  if (r < 1n || r >= N || s < 1n || s >= N) return false;
-  const t = mod(r + s, N);
+  return sm2VerifyOn(SM2_DOMAIN, publicKey, message, rs, opts.id);
+}
+
+/** Verification steps B1-B7 on a given domain. Internal, like sm2SignOn. */
+export function sm2VerifyOn(
+  dom: Sm2Domain,
+  publicKey: Uint8Array,
+  message: string | Uint8Array,
+  { r, s }: { r: bigint; s: bigint },
+  id?: string | Uint8Array,
+): boolean {
+  const n = dom.curve.n;
+  let pa: Point;
+  try {
+    pa = sm2PublicPoint(publicKey, dom);
+  } catch {
+    return false;
+  }
+  if (r < 1n || r >= n || s < 1n || s >= n) return false;
+  const t = mod(r + s, n);
   if (t === 0n) return false;
-  const e = digest(message, publicKey, opts.id);
-  const pt = Sm2Point.BASE.mulAddUnsafe(s, pa, t);
+  const e = digest(message, publicKey, id, dom);
+  const pt = dom.Point.BASE.mulAddUnsafe(s, pa, t);
   if (pt.is0()) return false;
-  return mod(e + pt.toAffine().x, N) === r;
+  return mod(e + pt.toAffine().x, n) === r;
 }
