@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { startApp } from '../src/app.js';
 import { configSchema } from '../src/config.js';
+import { fromHex } from '../src/crypto/bytes.js';
 import { authRequestBody, type DeviceCredentials } from '../src/gm/client.js';
-import { fromHex } from '../src/gm/crypto/bytes.js';
 import type { Registration } from '../src/gm/devices.js';
 import { unwrapDeviceKey } from '../src/gm/wrap.js';
 import { tempDir } from './lib.js';

@@ -10,9 +10,9 @@ import {
   sm9Sign,
   sm9Verify,
   type VerifyJob,
-} from '../src/gm/crypto/index.js';
-import { pairing } from '../src/gm/crypto/sm9/pairing.js';
-import { G1, P2 } from '../src/gm/crypto/sm9/params.js';
+} from '../src/crypto/index.js';
+import { pairing } from '../src/crypto/sm9/pairing.js';
+import { G1, P2 } from '../src/crypto/sm9/params.js';
 import { gmAuth } from './gm-auth.js';
 
 /**

@@ -14,7 +14,7 @@ await build({
   // simulator's OBU) are started by core/worker.ts next to the chunks, under their file names in src/.
   entryPoints: {
     main: 'src/cli/main.ts',
-    'pool-worker': 'src/gm/crypto/sm9/pool-worker.ts',
+    'pool-worker': 'src/crypto/sm9/pool-worker.ts',
     'obu-worker': 'src/v2x/sim/obu-worker.ts',
     'session-worker': 'src/inference/execution/session-worker.ts',
     'body-decoder-worker': 'src/inference/protocol/body-decoder-worker.ts',

@@ -5,12 +5,13 @@ import { describe, it } from 'node:test';
 
 /**
  * The dependency rules of docs/architecture.md, read off the import graph of src/ (static, dynamic
- * and type-only imports, re-exports). Layers, bottom up: core → ports → adapters | capabilities →
- * the top (app.ts, config.ts, migrations.ts) → cli. A capability is any other folder of src/.
+ * and type-only imports, re-exports). Layers, bottom up: core → crypto (the national algorithms,
+ * a library gm, audit and control share) → ports → adapters | capabilities → the top (app.ts,
+ * config.ts, migrations.ts) → cli. A capability is any other folder of src/.
  */
 
 const SRC = resolve(import.meta.dirname, '../src');
-const LAYERS = new Set(['core', 'ports', 'adapters', 'cli']);
+const LAYERS = new Set(['core', 'crypto', 'ports', 'adapters', 'cli']);
 const TOP = new Set(['app.ts', 'config.ts', 'migrations.ts']);
 /** A capability's public files: what the top and the CLI may import. */
 const PUBLIC = new Set(['index.ts', 'config.ts', 'migrations.ts']);
@@ -69,6 +70,11 @@ describe('architecture: the import graph of src/', () => {
     assert.equal(show(local.filter((e) => area(e.from) === 'core' && area(e.to) !== 'core')), '');
   });
 
+  it('crypto imports only core and itself: algorithms, no capability, port or engine', () => {
+    const bad = local.filter((e) => area(e.from) === 'crypto' && !['core', 'crypto'].includes(area(e.to)));
+    assert.equal(show(bad), '');
+  });
+
   it('ports import only core and ports', () => {
     const bad = local.filter((e) => area(e.from) === 'ports' && !['core', 'ports'].includes(area(e.to)));
     assert.equal(show(bad), '');
@@ -84,10 +90,10 @@ describe('architecture: the import graph of src/', () => {
     assert.equal(show(bad), '');
   });
 
-  it('a capability imports core, ports and its own files, never another capability, an adapter, the top or the CLI', () => {
+  it('a capability imports core, crypto, ports and its own files, never another capability, an adapter, the top or the CLI', () => {
     const bad = local.filter((e) => {
       const a = area(e.from);
-      return isCapability(a) && !['core', 'ports', a].includes(area(e.to));
+      return isCapability(a) && !['core', 'crypto', 'ports', a].includes(area(e.to));
     });
     assert.equal(show(bad), '');
   });

@@ -1,8 +1,8 @@
 import { isKapokError, KapokError } from '../core/errors.js';
+import { fromHex } from '../crypto/bytes.js';
+import type { VerifyJob } from '../crypto/sm9/pool.js';
+import { sm9Verify } from '../crypto/sm9/sign.js';
 import type { KV } from '../ports/kv.js';
-import { fromHex } from './crypto/bytes.js';
-import type { VerifyJob } from './crypto/sm9/pool.js';
-import { sm9Verify } from './crypto/sm9/sign.js';
 import type { DeviceRegistry } from './devices.js';
 import { checkSerial } from './devices.js';
 import type { KeySource } from './keystore.js';

@@ -1,10 +1,10 @@
 import { availableParallelism } from 'node:os';
 import { Counter } from 'prom-client';
 import { isKapokError, KapokError } from '../core/errors.js';
+import { createSm9VerifyPool } from '../crypto/sm9/pool.js';
 import type { CapabilityFactory } from '../ports/capability.js';
 import { DeviceAuthenticator } from './auth.js';
 import type { GmConfig } from './config.js';
-import { createSm9VerifyPool } from './crypto/sm9/pool.js';
 import { DeviceRegistry } from './devices.js';
 import { Keyring, readKek } from './keystore.js';
 import { GM_MIGRATIONS } from './migrations.js';

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { ERROR_CATALOGUE, type ErrorCode, KapokError } from '../core/errors.js';
+import { fromHex, toHex } from '../crypto/bytes.js';
+import { Sm9SignMasterPublicKey, Sm9SignUserKey } from '../crypto/sm9/keys.js';
+import { sm9Sign } from '../crypto/sm9/sign.js';
 import type { AuthResult } from './auth.js';
 import { challengeString } from './auth.js';
-import { fromHex, toHex } from './crypto/bytes.js';
-import { Sm9SignMasterPublicKey, Sm9SignUserKey } from './crypto/sm9/keys.js';
-import { sm9Sign } from './crypto/sm9/sign.js';
 
 /**
  * Device side of the identity chain, for tests, `kapok device simulate` and integrators to copy:

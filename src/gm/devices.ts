@@ -1,7 +1,7 @@
 import { isKapokError, KapokError } from '../core/errors.js';
+import { toHex } from '../crypto/bytes.js';
 import type { Queryable } from '../ports/store.js';
 import type { GmConfig } from './config.js';
-import { toHex } from './crypto/bytes.js';
 import type { GmKeys, KeySource } from './keystore.js';
 import { type WrappedKey, wrapWithKem, wrapWithPbkdf2 } from './wrap.js';
 

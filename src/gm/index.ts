@@ -3,12 +3,12 @@
  * `kapok gm` and device-side integrators may call. Everything else in src/gm is the capability's own.
  */
 
+export { fromHex, toHex } from '../crypto/bytes.js';
+export * as gmCrypto from '../crypto/index.js';
 export { challengeString, DeviceAuthenticator } from './auth.js';
 export { createGm } from './capability.js';
 // What the CLI (kapok device) and device-side integrators use.
 export { authenticateDevice, authRequestBody, type DeviceCredentials } from './client.js';
-export { fromHex, toHex } from './crypto/bytes.js';
-export * as gmCrypto from './crypto/index.js';
 export { DeviceRegistry, type Registration } from './devices.js';
 export {
   type GmKeys,

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isKapokError, KapokError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { fromHex, toHex } from '../crypto/bytes.js';
+import { sm2GenerateKeyPair, sm2PublicKey } from '../crypto/sm2.js';
+import { sm3 } from '../crypto/sm3.js';
+import { sm4GcmDecrypt, sm4GcmEncrypt } from '../crypto/sm4.js';
+import { Sm9EncMasterKey, Sm9SignMasterKey } from '../crypto/sm9/keys.js';
 import type { Queryable, Store } from '../ports/store.js';
 import type { GmConfig } from './config.js';
-import { fromHex, toHex } from './crypto/bytes.js';
-import { sm2GenerateKeyPair, sm2PublicKey } from './crypto/sm2.js';
-import { sm3 } from './crypto/sm3.js';
-import { sm4GcmDecrypt, sm4GcmEncrypt } from './crypto/sm4.js';
-import { Sm9EncMasterKey, Sm9SignMasterKey } from './crypto/sm9/keys.js';
 
 /**
  * KGC master keys: generated on first start, kept in the Store encrypted with SM4-GCM under the KEK

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { KapokError } from '../core/errors.js';
-import { sm3Kdf } from './crypto/sm3.js';
-import { sm4GcmDecrypt, sm4GcmEncrypt } from './crypto/sm4.js';
+import { sm3Kdf } from '../crypto/sm3.js';
+import { sm4GcmDecrypt, sm4GcmEncrypt } from '../crypto/sm4.js';
 
 /**
  * Telemetry payload protection (SM4-GCM) for device groups listed in gm.payloadProtection.groups.

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KapokError } from '../core/errors.js';
 import type { AdminGuard, RouteRoles } from '../core/http/admin-auth.js';
+import { toHex } from '../crypto/bytes.js';
 import type { DeviceAuthenticator } from './auth.js';
-import { toHex } from './crypto/bytes.js';
 import type { DeviceRegistry } from './devices.js';
 import type { KeySource } from './keystore.js';
 import type { DeviceClaims } from './tokens.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { KapokError } from '../core/errors.js';
-import { sm2Sign, sm2Verify } from './crypto/sm2.js';
+import { sm2Sign, sm2Verify } from '../crypto/sm2.js';
 
 /**
  * Device tokens: JWT compact form with header {"alg":"SM2SM3","typ":"JWT","kid":"token-<n>"}, claims

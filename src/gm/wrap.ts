@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { KapokError } from '../core/errors.js';
-import { fromHex, toHex } from './crypto/bytes.js';
-import { pbkdf2Sm3 } from './crypto/sm3.js';
-import { sm4GcmDecrypt, sm4GcmEncrypt } from './crypto/sm4.js';
-import { sm9Decapsulate, sm9Encapsulate } from './crypto/sm9/kem.js';
-import type { Sm9EncMasterPublicKey, Sm9EncUserKey } from './crypto/sm9/keys.js';
+import { fromHex, toHex } from '../crypto/bytes.js';
+import { pbkdf2Sm3 } from '../crypto/sm3.js';
+import { sm4GcmDecrypt, sm4GcmEncrypt } from '../crypto/sm4.js';
+import { sm9Decapsulate, sm9Encapsulate } from '../crypto/sm9/kem.js';
+import type { Sm9EncMasterPublicKey, Sm9EncUserKey } from '../crypto/sm9/keys.js';
 
 /**
  * Wrapping a device's SM9 signing key for delivery. Both schemes seal it with SM4-GCM (the serial as

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { type RunningApp, startApp } from '../../src/app.js';
 import { loadKapokConfig } from '../../src/config.js';
 import { isKapokError } from '../../src/core/errors.js';
-import { toHex } from '../../src/gm/crypto/bytes.js';
+import { toHex } from '../../src/crypto/bytes.js';
 import { readKek } from '../../src/gm/keystore.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir, tmpFile } from '../helpers/tmp.js';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { createMemoryKV } from '../../src/adapters/memory/kv.js';
 import { isKapokError } from '../../src/core/errors.js';
+import { fromHex } from '../../src/crypto/bytes.js';
 import { DeviceAuthenticator } from '../../src/gm/auth.js';
 import { authRequestBody, type DeviceCredentials } from '../../src/gm/client.js';
-import { fromHex } from '../../src/gm/crypto/bytes.js';
 import { DeviceRegistry, type Registration } from '../../src/gm/devices.js';
 import { Keyring, rotateMasterKey } from '../../src/gm/keystore.js';
 import { GM_MIGRATIONS } from '../../src/gm/migrations.js';

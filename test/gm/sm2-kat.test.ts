@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import smCrypto from 'sm-crypto';
-import { bigintToBytes, concatBytes, mod } from '../../src/gm/crypto/bytes.js';
+import { bigintToBytes, concatBytes, mod } from '../../src/crypto/bytes.js';
 import {
   SM2_DOMAIN,
   type Sm2Domain,
@@ -12,8 +12,8 @@ import {
   sm2Verify,
   sm2VerifyOn,
   sm2Z,
-} from '../../src/gm/crypto/sm2.js';
-import { sm3, sm3Kdf } from '../../src/gm/crypto/sm3.js';
+} from '../../src/crypto/sm2.js';
+import { sm3, sm3Kdf } from '../../src/crypto/sm3.js';
 import { hex, toHex } from './vectors.js';
 
 /**

@@ -11,7 +11,7 @@ import {
   sm2PublicKey,
   sm2Sign,
   sm2Verify,
-} from '../../src/gm/crypto/sm2.js';
+} from '../../src/crypto/sm2.js';
 import { toHex } from './vectors.js';
 
 const { sm2 } = smCrypto;

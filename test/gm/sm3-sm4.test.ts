@@ -3,9 +3,9 @@ import { createCipheriv, createHash, createHmac, randomBytes } from 'node:crypto
 import { describe, it } from 'node:test';
 import smCrypto from 'sm-crypto';
 import { isKapokError } from '../../src/core/errors.js';
-import { fromHex } from '../../src/gm/crypto/bytes.js';
-import { hmacSm3, pbkdf2Sm3, sm3, sm3Kdf } from '../../src/gm/crypto/sm3.js';
-import { sm4Decrypt, sm4Encrypt, sm4GcmDecrypt, sm4GcmEncrypt } from '../../src/gm/crypto/sm4.js';
+import { fromHex } from '../../src/crypto/bytes.js';
+import { hmacSm3, pbkdf2Sm3, sm3, sm3Kdf } from '../../src/crypto/sm3.js';
+import { sm4Decrypt, sm4Encrypt, sm4GcmDecrypt, sm4GcmEncrypt } from '../../src/crypto/sm4.js';
 import { hex, toHex, vectors } from './vectors.js';
 
 // RFC 8998 appendix A.1 (SM4-GCM).

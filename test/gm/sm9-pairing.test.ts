@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { bytesToBigint } from '../../src/gm/crypto/bytes.js';
-import { G2Table, GtTable, signedDigits } from '../../src/gm/crypto/sm9/fixed.js';
-import { N, P } from '../../src/gm/crypto/sm9/fp2.js';
+import { bytesToBigint } from '../../src/crypto/bytes.js';
+import { G2Table, GtTable, signedDigits } from '../../src/crypto/sm9/fixed.js';
+import { N, P } from '../../src/crypto/sm9/fp2.js';
 import {
   fp12cycSqr,
   fp12eq,
@@ -14,10 +14,10 @@ import {
   fp12One,
   fp12pow,
   fp12sqr,
-} from '../../src/gm/crypto/sm9/fp12.js';
-import { g2eq, g2fromAffine, g2inSubgroup, g2mul, g2toAffine } from '../../src/gm/crypto/sm9/g2.js';
-import { pairing } from '../../src/gm/crypto/sm9/pairing.js';
-import { G1, P2 } from '../../src/gm/crypto/sm9/params.js';
+} from '../../src/crypto/sm9/fp12.js';
+import { g2eq, g2fromAffine, g2inSubgroup, g2mul, g2toAffine } from '../../src/crypto/sm9/g2.js';
+import { pairing } from '../../src/crypto/sm9/pairing.js';
+import { G1, P2 } from '../../src/crypto/sm9/params.js';
 
 const scalar = () => (bytesToBigint(randomBytes(32)) % (N - 1n)) + 1n;
 const p1 = G1.BASE.toAffine();

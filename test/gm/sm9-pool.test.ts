@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { isKapokError } from '../../src/core/errors.js';
-import { Sm9SignMasterKey, sm9Sign, sm9Verify } from '../../src/gm/crypto/sm9/index.js';
-import { createSm9VerifyPool, type VerifyJob } from '../../src/gm/crypto/sm9/pool.js';
+import { Sm9SignMasterKey, sm9Sign, sm9Verify } from '../../src/crypto/sm9/index.js';
+import { createSm9VerifyPool, type VerifyJob } from '../../src/crypto/sm9/pool.js';
 
 describe('SM9 verification pool', () => {
   const pool = createSm9VerifyPool({ size: 2, maxPending: 50 });

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isKapokError } from '../../src/core/errors.js';
-import { bigintToBytes, concatBytes } from '../../src/gm/crypto/bytes.js';
-import { sm3, sm3Kdf } from '../../src/gm/crypto/sm3.js';
-import { N, P, T } from '../../src/gm/crypto/sm9/fp2.js';
-import { g2inSubgroup } from '../../src/gm/crypto/sm9/g2.js';
-import { gtToBytes, h1, h2 } from '../../src/gm/crypto/sm9/hash.js';
+import { bigintToBytes, concatBytes } from '../../src/crypto/bytes.js';
+import { sm3, sm3Kdf } from '../../src/crypto/sm3.js';
+import { N, P, T } from '../../src/crypto/sm9/fp2.js';
+import { g2inSubgroup } from '../../src/crypto/sm9/g2.js';
+import { gtToBytes, h1, h2 } from '../../src/crypto/sm9/hash.js';
 import {
   decodeSm9Signature,
   encodeSm9Signature,
@@ -18,9 +18,9 @@ import {
   sm9Encapsulate,
   sm9Sign,
   sm9Verify,
-} from '../../src/gm/crypto/sm9/index.js';
-import { extractScalars, g2ToBytes } from '../../src/gm/crypto/sm9/keys.js';
-import { G1, P2 } from '../../src/gm/crypto/sm9/params.js';
+} from '../../src/crypto/sm9/index.js';
+import { extractScalars, g2ToBytes } from '../../src/crypto/sm9/keys.js';
+import { G1, P2 } from '../../src/crypto/sm9/params.js';
 import { hex, toHex, vectors } from './vectors.js';
 
 const sv = vectors.sm9_sign_example;

@@ -1,4 +1,4 @@
-import { KapokError } from '../../core/errors.js';
+import { KapokError } from '../core/errors.js';
 import { bigintToBytes, bytesToBigint, concatBytes } from './bytes.js';
 
 /**

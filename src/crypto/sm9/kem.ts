@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { KapokError } from '../../../core/errors.js';
+import { KapokError } from '../../core/errors.js';
 import { asBytes, concatBytes, randomScalar } from '../bytes.js';
 import { sm3Kdf } from '../sm3.js';
 import { N } from './fp2.js';

@@ -1,4 +1,4 @@
-import { KapokError } from '../../core/errors.js';
+import { KapokError } from '../core/errors.js';
 
 /** Byte and integer helpers shared by the GM algorithms. Errors name the input, never its value. */
 

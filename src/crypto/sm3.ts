@@ -1,5 +1,5 @@
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
-import { KapokError } from '../../core/errors.js';
+import { KapokError } from '../core/errors.js';
 import { asBytes } from './bytes.js';
 
 /** SM3 (GB/T 32905), HMAC-SM3, PBKDF2-HMAC-SM3 and the SM3 key derivation function, on Node's OpenSSL. */

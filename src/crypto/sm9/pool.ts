@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { KapokError } from '../../../core/errors.js';
-import { startWorker } from '../../../core/worker.js';
+import { KapokError } from '../../core/errors.js';
+import { startWorker } from '../../core/worker.js';
 import type { VerifyJob, VerifyRequest, VerifyResponse } from './pool-worker.js';
 
 export type { VerifyJob } from './pool-worker.js';

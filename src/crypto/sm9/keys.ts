@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { KapokError } from '../../../core/errors.js';
+import { KapokError } from '../../core/errors.js';
 import { asBytes, bigintToBytes, bytesToBigint, invMod, randomScalar, toHex } from '../bytes.js';
 import { G2Table, GtTable } from './fixed.js';
 import { type Fp2, N, P } from './fp2.js';

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, timingSafeEqual } from 'node:crypto';
-import { KapokError } from '../../core/errors.js';
+import { KapokError } from '../core/errors.js';
 import { Ghash } from './ghash.js';
 
 /**

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { KapokError } from '../../../core/errors.js';
+import { KapokError } from '../../core/errors.js';
 import { asBytes, bigintToBytes, bytesToBigint, concatBytes, randomScalar } from '../bytes.js';
 import { derBitString, parseBitString, readSequence, TAG, tlv } from '../der.js';
 import { N } from './fp2.js';

@@ -4,7 +4,7 @@ import {
   type WeierstrassPointCons,
   weierstrass,
 } from '@noble/curves/abstract/weierstrass.js';
-import { KapokError } from '../../core/errors.js';
+import { KapokError } from '../core/errors.js';
 import { asBytes, bigintToBytes, bytesToBigint, concatBytes, invMod, mod, randomScalar } from './bytes.js';
 import { derInteger, parseInteger, readSequence, TAG, tlv } from './der.js';
 import { sm3 } from './sm3.js';
