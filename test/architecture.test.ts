@@ -16,7 +16,16 @@ const TOP = new Set(['app.ts', 'config.ts', 'migrations.ts']);
 /** A capability's public files: what the top and the CLI may import. */
 const PUBLIC = new Set(['index.ts', 'config.ts', 'migrations.ts']);
 /** Engine client libraries: only adapters talk to engines. */
-const ENGINES = new Set(['pg', 'better-sqlite3', 'ioredis', '@influxdata/influxdb-client', 'etcd3', 'nats']);
+const ENGINES = new Set([
+  'pg',
+  'better-sqlite3',
+  'ioredis',
+  '@influxdata/influxdb-client',
+  'etcd3',
+  'nats',
+  '@nats-io/transport-node',
+  '@nats-io/jetstream',
+]);
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {
