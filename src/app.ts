@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
-import { type CapabilityName, type KapokConfig, type KapokLoadedConfig } from './config.js';
+import type { CapabilityName, KapokConfig, KapokLoadedConfig } from './config.js';
 import { ConfigError } from './core/config/index.js';
 import { isKapokError, KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
