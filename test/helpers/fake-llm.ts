@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net';
  *
  * Behaviour is switched per instance with `mode`:
  * - ok: answers normally; `streamChunks` content chunks when streaming
- * - status: answers `status` with an error body (e.g. 500, 429, 400)
+ * - status: answers `status` with an error body (e.g. 500, 429, 400); `errorMessage` and
+ *   `errorCode` replace its message and code (a null code leaves the field out)
  * - hang: never answers (timeouts)
  * - cut: streams `cutAfter` chunks, then destroys the socket (no [DONE])
  * - slowStream: streams one chunk every `chunkDelayMs` (client-abort tests)
@@ -28,6 +29,8 @@ export interface FakeLlm {
   name: string;
   mode: 'ok' | 'status' | 'hang' | 'cut' | 'slowStream';
   status: number;
+  errorMessage: string | null;
+  errorCode: string | null;
   streamChunks: number;
   cutAfter: number;
   chunkDelayMs: number;
@@ -45,6 +48,8 @@ export async function startFakeLlm(name: string): Promise<FakeLlm> {
     name,
     mode: 'ok',
     status: 500,
+    errorMessage: null,
+    errorCode: 'fake',
     streamChunks: 3,
     cutAfter: 2,
     chunkDelayMs: 50,
@@ -73,7 +78,11 @@ export async function startFakeLlm(name: string): Promise<FakeLlm> {
       res.writeHead(fake.status, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
-          error: { message: `fake ${name} says ${fake.status}`, type: 'fake_error', code: 'fake' },
+          error: {
+            message: fake.errorMessage ?? `fake ${name} says ${fake.status}`,
+            type: 'fake_error',
+            ...(fake.errorCode === null ? {} : { code: fake.errorCode }),
+          },
         }),
       );
       return;
