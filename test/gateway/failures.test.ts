@@ -44,7 +44,7 @@ describe('gateway failure paths: timeouts, refused credentials, failed upstreams
       ],
       models: [
         // Each test has its own models: circuits are per target.
-        ...['slow', 'sslow', 'allfail', 'sallfail', 'rej', 'srej'].map((name) => ({
+        ...['slow', 'sslow', 'stall', 'sstall', 'allfail', 'sallfail', 'rej', 'srej'].map((name) => ({
           name,
           targets: [{ provider: 'a', model: name }],
           fallbacks: [{ provider: 'b', model: name }],
@@ -119,6 +119,22 @@ describe('gateway failure paths: timeouts, refused credentials, failed upstreams
     }
     assert.equal(a.requests.length, 2, 'each request tried a, then b');
     assert.equal(b.requests.length, 2);
+  });
+
+  it('headers then silence past timeoutMs, before any byte reached the client: 504 as well, unary and stream', async () => {
+    reset();
+    a.mode = 'stall';
+    b.mode = 'stall';
+    for (const [model, stream] of [
+      ['stall', false],
+      ['sstall', true],
+    ] as const) {
+      const r = await post({ model, messages: msg, stream });
+      assert.equal(r.status, 504, `${model}: ${r.text}`);
+      assert.equal(r.body.error.code, 'KAPOK_GATEWAY_UPSTREAM_TIMEOUT');
+      assert.match(r.body.error.message, new RegExp(`^upstream b/${model} `));
+    }
+    assert.equal(a.requests.length + b.requests.length, 4, 'a, then b, for each');
   });
 
   it('upstream refusing Kapok’s credentials (401, 403): 502 KAPOK_GATEWAY_UPSTREAM_FAILED, the key never shown', async () => {
