@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
-import { CAPABILITIES, type CapabilityName, type KapokConfig, type KapokLoadedConfig } from './config.js';
+import type { CapabilityName, KapokConfig, KapokLoadedConfig } from './config.js';
 import { ConfigError } from './core/config/index.js';
 import { isKapokError, KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
@@ -30,13 +30,11 @@ import type { TimeSeriesSink } from './ports/timeseries.js';
 type BaseContext = Omit<CapabilityContext, 'config'>;
 
 /**
- * Capabilities this build provides, each as the wiring of its factory: its config section, and the
- * adapters it needs built here. One issue each adds its entry; a capability is imported only when
- * enabled.
+ * Each capability's wiring: its factory, its config section, and the adapters it needs built here.
+ * A Record over every CapabilityName, so a capability in the schema without wiring does not compile;
+ * a capability is imported only when enabled.
  */
-const AVAILABLE: Partial<
-  Record<CapabilityName, (base: BaseContext, config: KapokConfig) => Promise<Capability>>
-> = {
+const AVAILABLE: Record<CapabilityName, (base: BaseContext, config: KapokConfig) => Promise<Capability>> = {
   gateway: async (base, c) =>
     (await import('./gateway/index.js')).createGateway({ ...base, config: c.gateway }),
   inference: async (base, c) =>
@@ -132,17 +130,6 @@ export interface RunningApp {
   stop(reason?: string): Promise<{ clean: boolean }>;
 }
 
-export function assertCapabilitiesAvailable(loaded: KapokLoadedConfig): void {
-  for (const name of CAPABILITIES) {
-    if (loaded.config[name].enabled && !AVAILABLE[name]) {
-      throw new ConfigError(
-        'KAPOK_CONFIG_UNAVAILABLE',
-        `${name}.enabled: the ${name} capability is not part of this build yet; set ${name}.enabled: false (or unset KAPOK_${name.toUpperCase()}__ENABLED)`,
-      );
-    }
-  }
-}
-
 export function resolveDataDir(loaded: KapokLoadedConfig): string {
   const base = loaded.file ? resolve(loaded.file, '..') : process.cwd();
   return isAbsolute(loaded.config.dataDir) ? loaded.config.dataDir : resolve(base, loaded.config.dataDir);
@@ -210,7 +197,6 @@ export async function openKV(loaded: KapokLoadedConfig, logger: Logger): Promise
 /** Builds and starts everything; on failure closes what was opened and rethrows a KapokError. */
 export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {}): Promise<RunningApp> {
   const { config } = loaded;
-  assertCapabilitiesAvailable(loaded);
   const logger = createLogger({
     level: config.log.level,
     redact: config.log.redact,
@@ -295,7 +281,7 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
     const capabilities: Capability[] = [];
     for (const name of START_ORDER) {
       const wire = AVAILABLE[name];
-      if (!config[name].enabled || !wire) continue;
+      if (!config[name].enabled) continue;
       const cap = await wire(base, config);
       if (cap.routes)
         await server.register(async (scope) => cap.routes?.(scope), { prefix: cap.prefix ?? '' });

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { stringify } from 'yaml';
-import { assertCapabilitiesAvailable } from '../app.js';
 import { configSchema, loadKapokConfig } from '../config.js';
 import { redact } from '../core/config/index.js';
 import { fail } from './exit.js';
@@ -17,7 +16,6 @@ export function configCommand(): Command {
     .action((file: string | undefined, opts: { config?: string; json?: boolean }) => {
       try {
         const loaded = loadKapokConfig({ file: file ?? opts.config });
-        assertCapabilitiesAvailable(loaded);
         const source = loaded.file ?? 'defaults';
         if (opts.json) {
           process.stdout.write(

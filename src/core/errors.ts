@@ -31,10 +31,6 @@ export const ERROR_CATALOGUE = {
     status: 500,
     summary: 'The `gov` profile was chosen outside a production government environment.',
   },
-  KAPOK_CONFIG_UNAVAILABLE: {
-    status: 500,
-    summary: 'A capability is enabled that this build does not provide yet.',
-  },
   // Start-up (exit code 1).
   KAPOK_START_PORT_IN_USE: {
     status: 500,

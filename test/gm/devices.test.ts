@@ -173,7 +173,15 @@ describe('gm devices: register → authenticate → token → revoke', () => {
     assert.equal(me.body.error.code, 'KAPOK_GM_DEVICE_REVOKED');
     const again = await call('POST', '/api/gm/devices/auth', authRequestBody(creds));
     assert.equal(again.body.error.code, 'KAPOK_GM_DEVICE_REVOKED');
-    assert.equal((await call('DELETE', '/api/gm/devices/SN-999', undefined, ADMIN)).status, 404);
+    // An unknown serial: 404 KAPOK_GM_DEVICE_UNKNOWN, for revoke and reissue alike.
+    for (const [method, path] of [
+      ['DELETE', '/api/gm/devices/SN-999'],
+      ['POST', '/api/gm/devices/SN-999/reissue'],
+    ] as const) {
+      const unknown = await call(method, path, undefined, ADMIN);
+      assert.equal(unknown.status, 404, `${method} ${path}`);
+      assert.equal(unknown.body.error.code, 'KAPOK_GM_DEVICE_UNKNOWN');
+    }
   });
 
   it('counts authentications by result and reports readiness', async () => {

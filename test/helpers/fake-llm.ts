@@ -11,8 +11,10 @@ import type { AddressInfo } from 'node:net';
  *
  * Behaviour is switched per instance with `mode`:
  * - ok: answers normally; `streamChunks` content chunks when streaming
- * - status: answers `status` with an error body (e.g. 500, 429, 400)
+ * - status: answers `status` with an error body (e.g. 500, 429, 400); `errorMessage` and
+ *   `errorCode` replace its message and code (a null code leaves the field out)
  * - hang: never answers (timeouts)
+ * - stall: sends 200 headers at once, then nothing (a body that never comes)
  * - cut: streams `cutAfter` chunks, then destroys the socket (no [DONE])
  * - slowStream: streams one chunk every `chunkDelayMs` (client-abort tests)
  *
@@ -26,8 +28,10 @@ export interface FakeLlm {
   /** The origin, e.g. http://127.0.0.1:1234, for providers of type anthropic. */
   origin: string;
   name: string;
-  mode: 'ok' | 'status' | 'hang' | 'cut' | 'slowStream';
+  mode: 'ok' | 'status' | 'hang' | 'stall' | 'cut' | 'slowStream';
   status: number;
+  errorMessage: string | null;
+  errorCode: string | null;
   streamChunks: number;
   cutAfter: number;
   chunkDelayMs: number;
@@ -45,6 +49,8 @@ export async function startFakeLlm(name: string): Promise<FakeLlm> {
     name,
     mode: 'ok',
     status: 500,
+    errorMessage: null,
+    errorCode: 'fake',
     streamChunks: 3,
     cutAfter: 2,
     chunkDelayMs: 50,
@@ -69,11 +75,20 @@ export async function startFakeLlm(name: string): Promise<FakeLlm> {
       if (!res.writableFinished) fake.aborted++;
     });
     if (fake.mode === 'hang') return;
+    if (fake.mode === 'stall') {
+      res.writeHead(200, { 'content-type': body.stream ? 'text/event-stream' : 'application/json' });
+      res.flushHeaders();
+      return;
+    }
     if (fake.mode === 'status') {
       res.writeHead(fake.status, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
-          error: { message: `fake ${name} says ${fake.status}`, type: 'fake_error', code: 'fake' },
+          error: {
+            message: fake.errorMessage ?? `fake ${name} says ${fake.status}`,
+            type: 'fake_error',
+            ...(fake.errorCode === null ? {} : { code: fake.errorCode }),
+          },
         }),
       );
       return;

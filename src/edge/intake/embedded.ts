@@ -229,8 +229,13 @@ export class EmbeddedBroker {
       });
     });
     broker.on('clientDisconnect', (client) => clearTimeout(sessions.get(client)?.timer));
+    // The code says why Kapok closed a connection (KAPOK_EDGE_NOT_AUTHORIZED, a spool error ...).
     broker.on('clientError', (client, err) =>
-      o.logger.debug({ client: client.id, msg: err.message }, 'mqtt client error'),
+      o.logger.debug(
+        // `reason`, not `msg`: pino writes its own msg after the object's, and JSON readers keep the last.
+        { client: client.id, code: (err as { code?: unknown }).code, reason: err.message },
+        'mqtt client error',
+      ),
     );
     this.#broker = broker;
     // noDelay: without it Nagle's algorithm holds small packets (a strategy, a PUBACK) up to 40 ms.

@@ -8,13 +8,22 @@ import {
   errors as joseErrors,
   jwtVerify,
 } from 'jose';
-import { KapokError } from '../../core/errors.js';
+import { isKapokError, KapokError } from '../../core/errors.js';
 import type { GatewayConfig } from '../config.js';
 
 type JwtConfig = GatewayConfig['auth']['jwt'];
 const MAX_CACHED = 10_000;
 /** Longest a verified token is trusted without re-verification (never past its exp). */
 const CACHE_MS = 60_000;
+
+/**
+ * How gateway.auth.jwt.jwksUrl is fetched (jose's createRemoteJWKSet): the set is fetched on first
+ * use and kept `cacheMaxAgeMs`; a token whose kid is not in it triggers a refetch, at most once per
+ * `cooldownMs` (so a flood of unknown kids cannot flood the identity provider); a fetch gives up
+ * after `timeoutMs`. Tests shorten them; the config has no keys for them.
+ */
+export const JWKS_TIMINGS = { timeoutMs: 5000, cooldownMs: 30_000, cacheMaxAgeMs: 600_000 };
+export type JwksTimings = typeof JWKS_TIMINGS;
 
 export interface JwtClaims {
   sub: string;
@@ -35,16 +44,28 @@ export class JwtVerifier {
   readonly #cache = new Map<string, JwtClaims>();
   readonly #now: () => number;
 
-  constructor(cfg: JwtConfig, now: () => number = Date.now) {
+  constructor(cfg: JwtConfig, opts: { now?: () => number; jwks?: Partial<JwksTimings> } = {}) {
     this.#cfg = cfg;
-    this.#now = now;
+    this.#now = opts.now ?? Date.now;
     const local = cfg.publicKeys.length ? createLocalJWKSet({ keys: cfg.publicKeys.map(toJwk) }) : null;
-    const remote = cfg.jwksUrl
+    const t = { ...JWKS_TIMINGS, ...opts.jwks };
+    const jwks = cfg.jwksUrl
       ? createRemoteJWKSet(new URL(cfg.jwksUrl), {
-          timeoutDuration: 5000,
-          cooldownDuration: 30_000,
-          cacheMaxAge: 600_000,
+          timeoutDuration: t.timeoutMs,
+          cooldownDuration: t.cooldownMs,
+          cacheMaxAge: t.cacheMaxAgeMs,
         })
+      : null;
+    // The endpoint failing is Kapok's problem, not the caller's: a 502 the client may retry, never
+    // a 401 that reads as "your token is bad".
+    const remote: JWTVerifyGetKey | null = jwks
+      ? async (header, token) => {
+          try {
+            return await jwks(header, token);
+          } catch (err) {
+            throw jwksUnavailable(err) ?? err;
+          }
+        }
       : null;
     this.#keys = async (header, token) => {
       if (local) {
@@ -80,6 +101,7 @@ export class JwtVerifier {
         ...(this.#cfg.audience ? { audience: this.#cfg.audience } : {}),
       }));
     } catch (err) {
+      if (isKapokError(err)) throw err;
       throw new KapokError('KAPOK_GATEWAY_AUTH_INVALID', `bearer token rejected: ${reason(err)}`, {
         cause: err,
       });
@@ -115,8 +137,27 @@ function reason(err: unknown): string {
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'signature does not verify';
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no configured key matches the token';
   if (err instanceof joseErrors.JWTInvalid || err instanceof joseErrors.JWSInvalid) return 'malformed token';
-  if (err instanceof joseErrors.JWKSTimeout) return 'JWKS endpoint timed out';
   return 'verification failed';
+}
+
+/**
+ * A failure of the JWKS fetch itself (no connection, timeout, a status other than 200, a body that
+ * is no key set) as a 502; null for anything about the token (no matching key, bad alg ...).
+ */
+function jwksUnavailable(err: unknown): KapokError | null {
+  let why: string;
+  if (err instanceof joseErrors.JWKSTimeout) why = 'timed out';
+  else if (err instanceof joseErrors.JWKSInvalid) why = 'answered something that is not a key set';
+  else if (err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC')
+    why = 'answered an error or no JSON'; // fetchJwks: not 200 OK, or unparsable
+  else if (err instanceof TypeError)
+    why = 'could not be reached'; // fetch() failed to connect
+  else return null;
+  return new KapokError(
+    'KAPOK_UPSTREAM_UNAVAILABLE',
+    `cannot verify the bearer token now: the JWKS endpoint (gateway.auth.jwt.jwksUrl) ${why}; retry later`,
+    { cause: err },
+  );
 }
 
 /** A configured key (PEM SPKI or JWK JSON) as a public JWK. Private keys are refused. */

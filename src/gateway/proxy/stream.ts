@@ -111,8 +111,12 @@ async function attempts(d: ProxyDeps, c: Call, body: ChatRequest, e: Ending): Pr
           ? `upstream ${t.key} sent nothing for ${t.upstream.timeoutMs} ms mid-stream`
           : `upstream ${t.key} stream ended before completion`;
     if (!out) {
-      // Nothing reached the client yet: the next attempt may still answer.
-      last = new KapokError('KAPOK_GATEWAY_UPSTREAM_FAILED', why);
+      // Nothing reached the client yet: the next attempt may still answer. A timeout is a 504, as
+      // for a unary call whose body stalls.
+      last = new KapokError(
+        outcome === 'timeout' ? 'KAPOK_GATEWAY_UPSTREAM_TIMEOUT' : 'KAPOK_GATEWAY_UPSTREAM_FAILED',
+        why,
+      );
       continue;
     }
     d.logger.warn(
