@@ -28,19 +28,6 @@ const LISTING_FILES: readonly string[] = [];
 /** Codes no test can provoke, each with why. A covered or unknown code here fails the test. */
 const CANNOT_BE_PROVOKED: Readonly<Record<string, string>> = {};
 
-/**
- * Covered by tests written in parallel on another branch; treated like CANNOT_BE_PROVOKED until
- * then. Removed when branch i22-prom-core merges.
- */
-const COVERED_ON_PARALLEL_BRANCH: readonly string[] = [
-  'KAPOK_INFERENCE_MODEL_NOT_READY',
-  'KAPOK_INFERENCE_BAD_REQUEST',
-  'KAPOK_INFERENCE_QUEUE_FULL',
-  'KAPOK_INFERENCE_TIMEOUT',
-  'KAPOK_INFERENCE_RUN_FAILED',
-  'KAPOK_GM_KEK_FILE',
-];
-
 function tsFiles(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
@@ -79,7 +66,7 @@ function coverage(codes: readonly string[]): Map<string, string> {
 describe('error catalogue coverage', () => {
   const codes = Object.keys(ERROR_CATALOGUE);
   const covered = coverage(codes);
-  const excused = [...Object.keys(CANNOT_BE_PROVOKED), ...COVERED_ON_PARALLEL_BRANCH];
+  const excused = Object.keys(CANNOT_BE_PROVOKED);
 
   it('every catalogue code is asserted by a test, or excused with a reason', () => {
     const untested = codes.filter((c) => !covered.has(c) && !excused.includes(c));
