@@ -3,8 +3,8 @@ import { startApp } from '../src/app.js';
 import { configSchema } from '../src/config.js';
 import { authRequestBody, type DeviceCredentials } from '../src/gm/client.js';
 import { fromHex } from '../src/gm/crypto/bytes.js';
-import type { Registration } from '../src/gm/devices.js';
 import { createSm9VerifyPool, Sm9SignMasterKey, sm9Sign, type VerifyJob } from '../src/gm/crypto/index.js';
+import type { Registration } from '../src/gm/devices.js';
 import { unwrapDeviceKey } from '../src/gm/wrap.js';
 import { errorCount, noErrors, tempDir, verdict } from './lib.js';
 
