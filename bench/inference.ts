@@ -12,6 +12,7 @@ import {
   kapokBin,
   noErrors,
   type Outcomes,
+  reportPinning,
   root,
   spawnProcess,
   stop,
