@@ -37,9 +37,18 @@ import {
  * Publish errors (a failed PUBACK, a dropped connection) are counted in every loop; any fails
  * the verdicts.
  */
-const MQTT_URL = process.env.KAPOK_BENCH_MQTT_URL;
-const SKIP_MOSQUITTO = process.env.KAPOK_BENCH_SKIP_MOSQUITTO === '1';
-const MOSQUITTO_BIN = process.env.KAPOK_BENCH_MOSQUITTO_BIN ?? 'mosquitto';
+// Read when used: bench/run.ts turns --skip-mosquitto into the variable after this module loads.
+const env = {
+  get MQTT_URL() {
+    return process.env.KAPOK_BENCH_MQTT_URL;
+  },
+  get SKIP_MOSQUITTO() {
+    return process.env.KAPOK_BENCH_SKIP_MOSQUITTO === '1';
+  },
+  get MOSQUITTO_BIN() {
+    return process.env.KAPOK_BENCH_MOSQUITTO_BIN ?? 'mosquitto';
+  },
+};
 
 async function connect(url: string, opts: mqtt.IClientOptions = {}): Promise<MqttClient> {
   const c = mqtt.connect(url, { reconnectPeriod: 0, ...opts });
@@ -134,13 +143,17 @@ async function reachable(url: string): Promise<boolean> {
 async function startBroker(
   dir: string,
 ): Promise<{ url: string; child: ChildProcess | null; pinned: string }> {
-  if (MQTT_URL) {
-    if (!(await reachable(MQTT_URL)))
+  if (env.MQTT_URL) {
+    if (!(await reachable(env.MQTT_URL)))
       throw new Error(
-        `edge bench: the Mosquitto ceiling broker at ${MQTT_URL} (KAPOK_BENCH_MQTT_URL) is unreachable; ` +
+        `edge bench: the Mosquitto ceiling broker at ${env.MQTT_URL} (KAPOK_BENCH_MQTT_URL) is unreachable; ` +
           'start it, or run with KAPOK_BENCH_SKIP_MOSQUITTO=1 (--skip-mosquitto) to go on without that baseline',
       );
-    return { url: MQTT_URL, child: null, pinned: `external broker at ${MQTT_URL}: not pinned by the bench` };
+    return {
+      url: env.MQTT_URL,
+      child: null,
+      pinned: `external broker at ${env.MQTT_URL}: not pinned by the bench`,
+    };
   }
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
@@ -156,7 +169,7 @@ async function startBroker(
     ].join('\n'),
   );
   const url = `mqtt://127.0.0.1:${port}`;
-  const child = spawnProcess(['taskset', '-c', '0', MOSQUITTO_BIN, '-c', conf], {});
+  const child = spawnProcess(['taskset', '-c', '0', env.MOSQUITTO_BIN, '-c', conf], {});
   let spawnError = '';
   child.once('error', (e) => {
     spawnError = e.message;
@@ -166,7 +179,7 @@ async function startBroker(
     if (spawnError || child.exitCode !== null || Date.now() > end) {
       child.kill('SIGKILL');
       throw new Error(
-        `edge bench: the Mosquitto ceiling broker (${MOSQUITTO_BIN} -c ${conf}) did not listen at ${url}` +
+        `edge bench: the Mosquitto ceiling broker (${env.MOSQUITTO_BIN} -c ${conf}) did not listen at ${url}` +
           `${spawnError ? ` (${spawnError})` : child.exitCode !== null ? ` (exited ${child.exitCode})` : ''}; ` +
           'install mosquitto, point KAPOK_BENCH_MOSQUITTO_BIN or KAPOK_BENCH_MQTT_URL at one, or run with ' +
           'KAPOK_BENCH_SKIP_MOSQUITTO=1 (--skip-mosquitto) to go on without that baseline',
@@ -274,6 +287,16 @@ export async function edge() {
   const batchSize = 5000;
   spawnSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   const tmp = tempDir();
+  // The ceiling's broker first: a missing one fails the run before minutes of measuring, not after.
+  // A private one idles (no traffic, no CPU) until its turn.
+  let b: Awaited<ReturnType<typeof startBroker>> | null = null;
+  try {
+    if (!env.SKIP_MOSQUITTO) b = await startBroker(tmp.dir);
+  } catch (err) {
+    tmp.remove();
+    throw err;
+  }
+  let broker: ChildProcess | null = b?.child ?? null;
   const httpPort = await freePort();
   const mqttPort = await freePort();
   const configFile = writeBenchConfig(tmp.dir, httpPort, {
@@ -292,7 +315,6 @@ export async function edge() {
   );
   const base = `http://127.0.0.1:${httpPort}`;
   const url = `mqtt://127.0.0.1:${mqttPort}`;
-  let broker: ChildProcess | null = null;
   try {
     await waitFor200(`${base}/readyz`, performance.now(), kapok);
     const pid = kapok.pid as number;
@@ -397,15 +419,13 @@ export async function edge() {
 
     let top: Awaited<ReturnType<typeof ceiling>> | null = null;
     let ceilingNote: string;
-    if (SKIP_MOSQUITTO) {
+    if (!b) {
       ceilingNote = noBaseline(
         'edge qos1 storedPerSec',
         'the Mosquitto ceiling was skipped (KAPOK_BENCH_SKIP_MOSQUITTO=1)',
       );
     } else {
       log('mosquitto ceiling');
-      const b = await startBroker(tmp.dir);
-      broker = b.child;
       pinning.mosquitto = b.pinned;
       top = await ceiling(b.url, n, clients, window);
       if (broker) await stop(broker);
