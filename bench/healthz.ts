@@ -1,10 +1,22 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { BASELINE_SERVER, freePort, kapokBin, root, spawnProcess, stop, tempDir, waitFor200 } from './lib.js';
+import {
+  BASELINE_SERVER,
+  freePort,
+  kapokBin,
+  reportPinning,
+  root,
+  spawnProcess,
+  stop,
+  tempDir,
+  verdict,
+  waitFor200,
+} from './lib.js';
 
 /**
  * /healthz throughput and latency with the server pinned to one core (taskset -c 0) and autocannon
  * on the other, against Kapok and against a bare node:http server answering the same JSON.
+ * autocannon's non-2xx and error counts (transport errors, timeouts) fail the verdicts if any.
  */
 export async function healthz() {
   const seconds = Number(process.env.KAPOK_BENCH_SECONDS ?? 10);
@@ -28,7 +40,15 @@ export async function healthz() {
     baseline,
     ratio: { rps: Math.round((kapok.rps / baseline.rps) * 100) / 100 },
     targets: { rps: 15_000, p99Ms: 5 },
-    met: { rps: kapok.rps >= 15_000, p99Ms: kapok.p99Ms <= 5 },
+    ...(({ met, why }) => ({ met, why }))(
+      verdict(
+        { rps: kapok.rps >= 15_000, p99Ms: kapok.p99Ms <= 5 },
+        {
+          kapok: { requests: kapok.total, non2xx: kapok.non2xx, transportErrors: kapok.errors },
+          baseline: { requests: baseline.total, non2xx: baseline.non2xx, transportErrors: baseline.errors },
+        },
+      ),
+    ),
   };
 }
 
@@ -44,6 +64,7 @@ async function run(
   try {
     const url = `http://127.0.0.1:${port}/healthz`;
     await waitFor200(url, performance.now(), child);
+    const pinning = reportPinning('healthz', { server: child.pid });
     await autocannon(url, 2, connections); // warm-up (JIT, connection setup)
     const r = await autocannon(url, seconds, connections);
     return {
@@ -54,6 +75,7 @@ async function run(
       errors: r.errors,
       non2xx: r.non2xx,
       total: r.requests.total,
+      pinning: { ...pinning, autocannon: 'taskset -c 1' },
     };
   } finally {
     await stop(child);

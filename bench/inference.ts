@@ -7,12 +7,17 @@ import { Pool } from 'undici';
 import { stringify } from 'yaml';
 import { mlpModel, writeModel } from '../scripts/onnx-models.js';
 import {
+  errorCount,
   freePort,
   kapokBin,
+  noErrors,
+  type Outcomes,
+  reportPinning,
   root,
   spawnProcess,
   stop,
   tempDir,
+  verdict,
   waitFor200,
   writeBenchConfig,
 } from './lib.js';
@@ -36,32 +41,48 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? Number.NaN;
 }
 
-function summary(lat: number[], seconds: number, errors: number) {
+function summary(lat: number[], seconds: number, out: Outcomes) {
   return {
     requests: lat.length,
-    errors,
+    non2xx: out.non2xx,
+    transportErrors: out.transportErrors,
     perSec: Math.round(lat.length / seconds),
     p50ms: round(pct(lat, 0.5)),
     p99ms: round(pct(lat, 0.99)),
   };
 }
 
-/** Closed loop: `concurrency` callers, each sends the next request when the previous answers. */
-async function closedLoop(concurrency: number, once: () => Promise<boolean>, ms = DURATION) {
+/** Every loop's outcomes, for the verdict: an error anywhere fails it. */
+const allLoops: Record<string, Outcomes & { requests: number }> = {};
+
+/**
+ * Closed loop: `concurrency` callers, each sends the next request when the previous answers.
+ * `once` resolves true for a 2xx answer (or a successful gRPC call), false for a non-2xx (or a
+ * gRPC error status); a throw is a transport error. Latency and rate count successes only.
+ */
+async function closedLoop(concurrency: number, once: () => Promise<boolean>, ms = DURATION, name = '') {
   const lat: number[] = [];
-  let errors = 0;
+  const out = noErrors();
   const end = performance.now() + ms;
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < end) {
         const t = performance.now();
-        if (await once()) lat.push(performance.now() - t);
-        else errors++;
+        try {
+          if (await once()) lat.push(performance.now() - t);
+          else out.non2xx++;
+        } catch {
+          out.transportErrors++;
+          await new Promise((r) => setTimeout(r, 1)); // a refused connection must not spin
+        }
       }
     }),
   );
-  return summary(lat, (performance.now() - t0) / 1000, errors);
+  const s = summary(lat, (performance.now() - t0) / 1000, out);
+  const key = `${name || 'loop'}#${Object.keys(allLoops).length}`;
+  allLoops[key] = { requests: lat.length + errorCount(out), ...out };
+  return s;
 }
 
 function row(dim: number): number[] {
@@ -105,6 +126,8 @@ export async function inference() {
   const base = `http://127.0.0.1:${httpPort}`;
   try {
     await waitFor200(`${base}/v2/models/ppocr_cls/ready`, performance.now(), kapok, 30_000);
+    // Nothing is pinned here (onnxruntime and Kapok share the cores): printed so it is never assumed.
+    const pinning = reportPinning('inference', { kapok: kapok.pid, loadGenerator: process.pid });
     const pool = new Pool(base, { connections: 256, pipelining: 1 });
     const def = protoLoader.loadSync(join(root, 'src/inference/protocol/grpc_predict_v2.proto'), {
       keepCase: true,
@@ -156,12 +179,28 @@ export async function inference() {
         model_name: model,
         inputs: [{ name: 'x', datatype: 'FP32', shape: [1, dim], contents: { fp32_contents: row(dim) } }],
       };
-      return () => new Promise<boolean>((resolve) => client.ModelInfer(req, (err: unknown) => resolve(!err)));
+      // A gRPC status is the answer's status (counted like a non-2xx); UNAVAILABLE (14) is transport.
+      return () =>
+        new Promise<boolean>((resolve, reject) =>
+          client.ModelInfer(req, (err: { code?: number } | null) =>
+            err?.code === 14 ? reject(err) : resolve(!err),
+          ),
+        );
     };
     const body = (dim: number) =>
       JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, dim], data: row(dim) }] });
+    // Warm-up answers count too: a failing model warmed up is a broken setup, not a warm one.
+    const warmUp = { requests: 0, ...noErrors() };
+    allLoops.warmUp = warmUp;
     const warm = async (once: () => Promise<boolean>) => {
-      for (let i = 0; i < 300; i++) await once();
+      for (let i = 0; i < 300; i++) {
+        warmUp.requests++;
+        try {
+          if (!(await once())) warmUp.non2xx++;
+        } catch {
+          warmUp.transportErrors++;
+        }
+      }
     };
 
     process.stderr.write('  raw onnxruntime...\n');
@@ -182,8 +221,8 @@ export async function inference() {
     await warm(grpcOnce('mlp', 16));
     for (const c of CONCURRENCY) {
       process.stderr.write(`  mlp concurrency ${c}...\n`);
-      rest[c] = await closedLoop(c, restOnce('mlp', body(16)));
-      grpcR[c] = await closedLoop(c, grpcOnce('mlp', 16));
+      rest[c] = await closedLoop(c, restOnce('mlp', body(16)), DURATION, `rest c${c}`);
+      grpcR[c] = await closedLoop(c, grpcOnce('mlp', 16), DURATION, `grpc c${c}`);
     }
 
     await warm(restBinaryOnce('mlp', 16));
@@ -234,16 +273,27 @@ export async function inference() {
     client.close();
     await pool.close();
     const restC1 = rest[1] as { p50ms: number };
+    const addedRest = round(restC1.p50ms - rawSmall.p50ms);
+    const wideRatio = (batchingResult.wide as { rest: { ratio: number } }).rest.ratio;
+    const v = verdict(
+      {
+        addedLatencyC1RestMs: addedRest <= 0.5,
+        batchingOnOverOffAt64: wideRatio >= 3,
+        eventLoopLagP99Ms: lagCls < 20 && lagWide < 20,
+      },
+      allLoops,
+    );
     return {
       model: 'MLP 16→32→4 (fp32), one row per request; wide MLP 256→1024→16 for batching',
       durationMsPerPoint: DURATION,
+      pinning,
       raw: { mlp: rawSmall, wide: rawWide },
       rest,
       grpc: grpcR,
       restBinary,
       httpFloorC1,
       addedLatencyC1ms: {
-        rest: round(restC1.p50ms - rawSmall.p50ms),
+        rest: addedRest,
         restOverHttpFloor: round(restC1.p50ms - httpFloorC1.p50ms),
         grpc: round((grpcR[1] as { p50ms: number }).p50ms - rawSmall.p50ms),
       },
@@ -258,6 +308,10 @@ export async function inference() {
         batchingOnOverOffAt64: '>= 3',
         eventLoopLagP99Ms: '< 20',
       },
+      errors:
+        'non-2xx answers, gRPC error statuses and transport errors are counted in every loop; any fails every verdict',
+      met: v.met,
+      why: v.why,
     };
   } finally {
     await stop(kapok);

@@ -117,3 +117,119 @@ http.createServer((req, res) => {
   res.end(body);
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `;
+
+/**
+ * Request outcomes of a load loop: answers with a non-2xx status and transport errors (refused,
+ * reset, timed out) are counted apart from the answered requests, never folded into latency.
+ */
+export interface Outcomes {
+  non2xx: number;
+  transportErrors: number;
+}
+
+export const noErrors = (): Outcomes => ({ non2xx: 0, transportErrors: 0 });
+
+export function addOutcomes(into: Outcomes, from: Outcomes): Outcomes {
+  into.non2xx += from.non2xx;
+  into.transportErrors += from.transportErrors;
+  return into;
+}
+
+export const errorCount = (o: Outcomes) => o.non2xx + o.transportErrors;
+
+/**
+ * A verdict that cannot pass on errors: `met` is false when any loop behind it had more errors
+ * than `maxFraction` of its requests (0 unless stated), and `why` says which and how many.
+ */
+export function verdict(
+  checks: Record<string, boolean>,
+  loops: Record<string, Outcomes & { requests: number }>,
+  maxFraction = 0,
+): { met: Record<string, boolean>; errorsOk: boolean; why: string[] } {
+  const why: string[] = [];
+  for (const [name, o] of Object.entries(loops)) {
+    const n = errorCount(o);
+    if (n > maxFraction * o.requests)
+      why.push(
+        `${name}: ${o.non2xx} non-2xx + ${o.transportErrors} transport errors in ${o.requests} requests` +
+          (maxFraction > 0 ? ` (over the ${maxFraction * 100}% allowed)` : ''),
+      );
+  }
+  const errorsOk = why.length === 0;
+  for (const [name, ok] of Object.entries(checks)) if (!ok) why.push(`${name}: target missed`);
+  const met = Object.fromEntries(Object.entries(checks).map(([k, ok]) => [k, ok && errorsOk]));
+  return { met, errorsOk, why };
+}
+
+/** The CPUs a process may run on (Linux /proc), to print the pinning a benchmark actually got. */
+export function cpusOf(pid: number): string {
+  try {
+    const m = /Cpus_allowed_list:\s+(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] ?? 'unknown';
+  } catch {
+    return 'exited';
+  }
+}
+
+/** Prints and returns who runs where, e.g. { kapok: '0', loadGenerator: '1' }. */
+export function reportPinning(bench: string, parties: Record<string, number | undefined>) {
+  const out = Object.fromEntries(
+    Object.entries(parties).map(([k, pid]) => [k, pid === undefined ? 'not started' : `cpus ${cpusOf(pid)}`]),
+  );
+  process.stderr.write(
+    `  ${bench} pinning: ${Object.entries(out)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}\n`,
+  );
+  return out;
+}
+
+/** Says loudly that a figure has no same-run baseline, and why; returns the reason for the JSON. */
+export function noBaseline(figure: string, reason: string): string {
+  const line = `no baseline: ${figure}: ${reason}`;
+  process.stderr.write(`  ${line}\n`);
+  return line;
+}
+
+/**
+ * Cumulative Prometheus histogram buckets of `name` from a /metrics text, summed over label sets,
+ * keyed by upper bound in the metric's unit. `le="+Inf"` is +Infinity (Number('+Inf') is NaN,
+ * which would file the +Inf bucket of every label set under its own NaN key).
+ */
+export function histogramBuckets(text: string, name: string): Map<number, number> {
+  const out = new Map<number, number>();
+  const prefix = `${name}_bucket{`;
+  for (const l of text.split('\n')) {
+    if (!l.startsWith(prefix)) continue;
+    const m = /le="([^"]+)"\}?.*?\s(\S+)$/.exec(l);
+    if (!m) continue;
+    const le = leBound(m[1] as string);
+    out.set(le, (out.get(le) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+export function leBound(le: string): number {
+  if (le === '+Inf' || le === 'Inf' || le === '+inf') return Number.POSITIVE_INFINITY;
+  const n = Number(le);
+  if (Number.isNaN(n)) throw new Error(`histogram bucket bound le="${le}" is not a number`);
+  return n;
+}
+
+export function diffBuckets(a: Map<number, number>, b: Map<number, number>): Map<number, number> {
+  return new Map([...a].map(([k, v]) => [k, v - (b.get(k) ?? 0)]));
+}
+
+/**
+ * Upper estimates of p50/p99 in ms from cumulative buckets in seconds: the first bucket bound
+ * holding the quantile; null when it falls in +Inf (above every finite bound).
+ */
+export function bucketQuantiles(buckets: Map<number, number>) {
+  const sorted = [...buckets].sort((x, y) => x[0] - y[0]);
+  const total = sorted.at(-1)?.[1] ?? 0;
+  const q = (p: number) => {
+    const hit = sorted.find(([, c]) => c >= p * total);
+    return hit && Number.isFinite(hit[0]) ? hit[0] * 1000 : null;
+  };
+  return { count: total, p50MsAtMost: total ? q(0.5) : null, p99MsAtMost: total ? q(0.99) : null };
+}

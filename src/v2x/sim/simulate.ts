@@ -159,9 +159,18 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     sent++;
   };
   // Each tick is cut into slices and every background vehicle sends in its own slice (as
-  // independent OBUs with their own 10 Hz phase would), not all in one burst.
+  // independent OBUs with their own 10 Hz phase would), not all in one burst. The timed (scenario)
+  // vehicles too: each gets a random slice per cycle and, every tick, a random place among that
+  // slice's background messages, so its BSM queues behind traffic like any other instead of
+  // going out ahead of each burst (which made the OBU-side latency optimistic).
   const SLICES = 10;
   const sliceMs = stepMs / SLICES;
+  let phases: number[] = [];
+  const sendTimed = (w: World, i: number, now: number) => {
+    const f = w.bsm(i, now) as { bsmFrame: { id: string; msgCnt: number } };
+    sentAt.set(`${f.bsmFrame.id}:${f.bsmFrame.msgCnt}`, performance.timeOrigin + performance.now());
+    send(f as MessageFrame, 'bsm', i);
+  };
   let tick = 0;
   let slice = 0;
   let lastProgress = t0;
@@ -178,6 +187,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
         worlds[cycle] = scen;
         scenStart = tS;
         starts[cycle] = tS;
+        phases = scen.vehicles.map(() => Math.floor(Math.random() * SLICES));
         const m = scen.map();
         if (m) send(m, 'map', 0);
       } else if (tick > 0) scen?.step(tS - scenStart, stepMs / 1000);
@@ -185,17 +195,22 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
       if (scen) {
         const sp = scen.spat(now, tS - scenStart);
         if (sp) send(sp, 'spat', 0);
-        for (let i = 0; i < scen.vehicles.length; i++) {
-          const f = scen.bsm(i, now) as { bsmFrame: { id: string; msgCnt: number } };
-          sentAt.set(`${f.bsmFrame.id}:${f.bsmFrame.msgCnt}`, performance.timeOrigin + performance.now());
-          send(f as MessageFrame, 'bsm', i);
-        }
-        // Let the timed BSMs reach the wire now: mqtt.js corks a socket's writes until the next
-        // tick, which would otherwise wait for this slice's whole background burst below.
-        await new Promise((r) => setImmediate(r));
       }
     }
-    for (let i = slice; i < background.vehicles.length; i += SLICES) send(background.bsm(i, now), 'bsm', i);
+    const inSlice = Math.max(0, Math.ceil((background.vehicles.length - slice) / SLICES));
+    // [place among this slice's background messages, scenario vehicle], in sending order.
+    const timed: [number, number][] = [];
+    if (scen)
+      for (let i = 0; i < phases.length; i++)
+        if (phases[i] === slice) timed.push([Math.floor(Math.random() * (inSlice + 1)), i]);
+    timed.sort((a, b) => a[0] - b[0]);
+    let next = 0;
+    for (let i = slice, k = 0; i < background.vehicles.length; i += SLICES, k++) {
+      while (next < timed.length && (timed[next] as [number, number])[0] <= k)
+        sendTimed(scen as World, (timed[next++] as [number, number])[1], now);
+      send(background.bsm(i, now), 'bsm', i);
+    }
+    while (next < timed.length) sendTimed(scen as World, (timed[next++] as [number, number])[1], now);
     if (performance.now() - sliceAt > sliceMs) lateTicks++;
     if (!warm && performance.now() >= t0 + warmupMs) {
       warm = true;
