@@ -173,7 +173,7 @@ export async function openStore(loaded: KapokLoadedConfig, dataDir: string, logg
       url: s.url as string,
       poolMax: s.poolMax,
       onError: (err) =>
-        logger.warn({ code: (err as KapokError).code, msg: messageOf(err) }, 'postgres pool error'),
+        logger.warn({ code: (err as KapokError).code, reason: messageOf(err) }, 'postgres pool error'),
     });
   }
   const { createSqliteStore } = await import('./adapters/sqlite/store.js');
@@ -187,7 +187,7 @@ export async function openKV(loaded: KapokLoadedConfig, logger: Logger): Promise
     return createRedisKV({
       url: k.url as string,
       keyPrefix: k.keyPrefix,
-      onError: (err) => logger.warn({ code: err.code, msg: err.message }, 'redis connection error'),
+      onError: (err) => logger.warn({ code: err.code, reason: err.message }, 'redis connection error'),
     });
   }
   const { createMemoryKV } = await import('./adapters/memory/kv.js');
@@ -212,7 +212,7 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
       try {
         await c.close();
       } catch (err) {
-        logger.warn({ component: c.name, msg: messageOf(err) }, 'close failed');
+        logger.warn({ component: c.name, reason: messageOf(err) }, 'close failed');
       }
     }
   };
@@ -252,7 +252,7 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
 
     const ports: SharedPorts = {};
     const upgrades = createUpgradeRouter(server.server, (err, path) =>
-      logger.error({ path, msg: messageOf(err) }, 'WebSocket upgrade handler failed'),
+      logger.error({ path, reason: messageOf(err) }, 'WebSocket upgrade handler failed'),
     );
     const shared = {
       region: config.region,

@@ -97,7 +97,7 @@ export class Ingest {
       });
     } catch (err) {
       // The disk write failed: nothing in this batch is acknowledged; publishers will resend.
-      this.#o.logger.error({ msg: messageOf(err), messages: batch.length }, 'edge spool write failed');
+      this.#o.logger.error({ reason: messageOf(err), messages: batch.length }, 'edge spool write failed');
       for (const m of batch) m.ack(err as Error);
       return;
     }

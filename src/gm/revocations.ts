@@ -55,7 +55,7 @@ export class RevocationPoll {
         for (const l of this.#listeners) l(r.serial);
       }
     } catch (err) {
-      this.logger.warn({ msg: (err as Error).message }, 'gm revocation poll failed; retried in a second');
+      this.logger.warn({ reason: (err as Error).message }, 'gm revocation poll failed; retried in a second');
     } finally {
       this.#busy = false;
     }

@@ -100,7 +100,7 @@ export class InferenceService {
       this.metrics.failure.inc({ ...labels, reason: REASONS[e.code] ?? 'internal' });
       if (e.status >= 500 && e.code !== 'KAPOK_INFERENCE_MODEL_NOT_READY')
         this.logger.warn(
-          { code: e.code, model: name, version: v, msg: e.message },
+          { code: e.code, model: name, version: v, reason: e.message },
           'inference request failed',
         );
       throw e;

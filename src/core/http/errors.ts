@@ -28,9 +28,9 @@ export function errorHandler(o: ErrorHandlerOptions = {}) {
     if (mapped.status >= 500) {
       // Unexpected errors carry their stack; our own 5xx (upstream down, engine unavailable) their message.
       if (err instanceof KapokError)
-        req.log.warn({ code: mapped.code, msg: mapped.message }, 'request failed');
+        req.log.warn({ code: mapped.code, reason: mapped.message }, 'request failed');
       else req.log.error({ err }, 'request failed');
-    } else req.log.debug({ code: mapped.code, msg: mapped.message }, 'request rejected');
+    } else req.log.debug({ code: mapped.code, reason: mapped.message }, 'request rejected');
     return send(reply, mapped);
   };
 }

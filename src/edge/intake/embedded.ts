@@ -175,7 +175,7 @@ export class EmbeddedBroker {
             const props = (packet as { properties?: { contentType?: string } }).properties;
             tap(topic, packet.payload as Buffer, sess?.peer, props?.contentType);
           } catch (err) {
-            o.logger.warn({ topic, msg: (err as Error).message }, 'mqtt tap handler threw');
+            o.logger.warn({ topic, reason: (err as Error).message }, 'mqtt tap handler threw');
           }
           return done(null);
         }

@@ -56,7 +56,7 @@ export class ExternalClient {
         try {
           tap(topic, packet.payload as Buffer, undefined, packet.properties?.contentType);
         } catch (err) {
-          o.logger.warn({ topic, msg: (err as Error).message }, 'mqtt tap handler threw');
+          o.logger.warn({ topic, reason: (err as Error).message }, 'mqtt tap handler threw');
         }
         return callback();
       }
@@ -65,7 +65,7 @@ export class ExternalClient {
         // Not stored (spool full with onFull reject, or a disk error): no PUBACK. Cut the
         // connection so the broker keeps the message in the session and redelivers it later.
         o.logger.warn(
-          { msg: err.message },
+          { reason: err.message },
           'edge mqtt message not stored; reconnecting without acknowledging',
         );
         client.stream?.destroy();
@@ -81,7 +81,7 @@ export class ExternalClient {
       if (!connack.sessionPresent) {
         const filters = o.topics.map((t) => (o.shareGroup ? `$share/${o.shareGroup}/${t}` : t));
         client.subscribe(filters, { qos: 1 }, (err) => {
-          if (err) o.logger.error({ msg: err.message }, 'edge mqtt subscribe failed');
+          if (err) o.logger.error({ reason: err.message }, 'edge mqtt subscribe failed');
         });
       }
     });
@@ -94,7 +94,7 @@ export class ExternalClient {
     });
     client.on('error', (err) => {
       this.lastError = err.message;
-      o.logger.warn({ msg: err.message }, 'edge mqtt client error');
+      o.logger.warn({ reason: err.message }, 'edge mqtt client error');
     });
   }
 
@@ -107,7 +107,7 @@ export class ExternalClient {
     const c = this.#client;
     if (!c?.connected || filters.length === 0) return;
     c.subscribe(filters, { qos: 0 }, (err) => {
-      if (err) this.#o.logger.error({ msg: err.message }, 'edge mqtt tap subscribe failed');
+      if (err) this.#o.logger.error({ reason: err.message }, 'edge mqtt tap subscribe failed');
     });
   }
 

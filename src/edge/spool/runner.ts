@@ -108,7 +108,7 @@ export class SinkRunner {
         const delay = Math.floor(Math.random() * cap) + 1;
         if (this.#failures === 1 || this.#failures % 20 === 0)
           this.#o.logger.warn(
-            { sink: sink.name, failures: this.#failures, retryInMs: delay, msg: this.lastError },
+            { sink: sink.name, failures: this.#failures, retryInMs: delay, reason: this.lastError },
             'edge sink write failed; retrying',
           );
         await this.#sleep(delay, true);

@@ -91,7 +91,7 @@ function runnerHooks(ctx: LoadContext, model: string, version: string): RunnerHo
     onWorkerCrash: (message) => {
       ctx.metrics.workerRestarts.inc({ model, version });
       ctx.logger.error(
-        { code: 'KAPOK_INFERENCE_WORKER_CRASHED', model, version, msg: message },
+        { code: 'KAPOK_INFERENCE_WORKER_CRASHED', model, version, reason: message },
         'inference worker died; replacing it',
       );
     },
@@ -138,7 +138,7 @@ function recordFailure(ctx: LoadContext, m: ModelState, state: VersionState, err
       code: e.code,
       model: m.name,
       version: state.version,
-      msg: e.message,
+      reason: e.message,
       serving: state.state === 'READY' ? state.version : null,
     },
     state.state === 'READY'

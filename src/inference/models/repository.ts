@@ -65,7 +65,7 @@ export class Repository {
       names = await listModels(this.opts.root);
     } catch (err) {
       this.opts.logger.warn(
-        { code: 'KAPOK_INFERENCE_MODEL_NOT_FOUND', repository: this.opts.root, msg: messageOf(err) },
+        { code: 'KAPOK_INFERENCE_MODEL_NOT_FOUND', repository: this.opts.root, reason: messageOf(err) },
         'inference repository cannot be read',
       );
     }
@@ -91,7 +91,7 @@ export class Repository {
     model.chain = model.chain
       .then(() => this.syncModel(model))
       .catch((err) => {
-        this.opts.logger.error({ model: name, msg: messageOf(err) }, 'inference model sync failed');
+        this.opts.logger.error({ model: name, reason: messageOf(err) }, 'inference model sync failed');
       });
     return model.chain;
   }
