@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import type { KeyInfo, KeyService } from '../gateway/index.js';
 import { withCliContext } from './context.js';
 import { fail } from './exit.js';
+import { table } from './table.js';
 
 /**
  * `kapok keys create|list|revoke`: manage gateway API keys in the configured Store, with or without
@@ -66,7 +67,7 @@ export function keysCommand(): Command {
       try {
         const list = await withService(opts, (k) => k.list(opts.all === true));
         if (opts.json) process.stdout.write(`${JSON.stringify(list)}\n`);
-        else process.stdout.write(table(list));
+        else process.stdout.write(keyTable(list));
       } catch (err) {
         fail(err);
       }
@@ -96,7 +97,7 @@ function positive(v: string): number {
   return n;
 }
 
-function table(list: KeyInfo[]): string {
+function keyTable(list: KeyInfo[]): string {
   if (!list.length) return 'no keys\n';
   const rows = list.map((k) => [
     k.id,
@@ -107,14 +108,5 @@ function table(list: KeyInfo[]): string {
     k.createdAt,
     k.revokedAt ?? '',
   ]);
-  const head = ['ID', 'NAME', 'RPM', 'TPM', 'MODELS', 'CREATED', 'REVOKED'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  return `${[head, ...rows]
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] as number))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n')}\n`;
+  return table(['ID', 'NAME', 'RPM', 'TPM', 'MODELS', 'CREATED', 'REVOKED'], rows);
 }

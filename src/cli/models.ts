@@ -4,6 +4,7 @@ import { ERROR_CATALOGUE, type ErrorCode, KapokError, messageOf } from '../core/
 import { AS_OPTION, adminBearer } from './admin-token.js';
 import { cliConfig } from './context.js';
 import { fail } from './exit.js';
+import { table } from './table.js';
 
 /**
  * `kapok models list|load|unload`: model control of a running `kapok up` through its OIP repository
@@ -78,10 +79,12 @@ export function modelsCommand(): Command {
         if (opts.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
         else if (rows.length === 0) process.stdout.write('no models in the repository\n');
         else
-          for (const r of rows)
-            process.stdout.write(
-              `${r.name}\t${r.version || '-'}\t${r.state}${r.reason ? `\t${r.reason}` : ''}\n`,
-            );
+          process.stdout.write(
+            table(
+              ['MODEL', 'VERSION', 'STATE', 'REASON'],
+              rows.map((r) => [r.name, r.version || '-', r.state, r.reason ?? '']),
+            ),
+          );
       } catch (err) {
         fail(err);
       }

@@ -27,7 +27,9 @@ describe('kapok models', () => {
     assert.equal(load.code, 0, load.stderr);
     assert.deepEqual(JSON.parse(load.stdout), { model: 'conv', loaded: true });
     const text = await kapok(['models', 'list', '--url', s.base]);
-    assert.match(text.stdout, /^conv\t1\tREADY$/m);
+    const [head, ...lines] = text.stdout.trimEnd().split('\n');
+    assert.match(head ?? '', /^MODEL\s+VERSION\s+STATE\s+REASON$/, 'a header row names the columns');
+    assert.ok(lines.some((l) => /^conv\s+1\s+READY$/.test(l)), text.stdout);
   });
 
   it('an unknown model exits 1 with the server message and its code', async () => {
