@@ -241,6 +241,18 @@ describe('config: secrets', () => {
       load('store:\n  url: 12345678\n');
     } catch (err) {
       assert.ok(!(err as Error).message.includes('12345678'));
+      assert.match((err as Error).message, /found a value that is not shown \(a secret\)/);
+    }
+  });
+
+  it('a required secret left unset says so, not "found ***"', () => {
+    try {
+      load('gm:\n  enabled: true\n');
+      assert.fail('gm without a KEK must not load');
+    } catch (err) {
+      const m = (err as Error).message;
+      assert.match(m, /gm\.kek: required when gm\.enabled/);
+      assert.ok(!m.includes('***') && !/found/.test(m), m);
     }
   });
 });

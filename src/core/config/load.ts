@@ -199,6 +199,10 @@ function issueCode(issues: readonly Issue[]): ErrorCode {
     : 'KAPOK_CONFIG_INVALID';
 }
 
+/** Stands for a secret's value in messages. */
+const HIDDEN = Symbol('hidden');
+const found = (v: unknown): string => (v === HIDDEN ? 'a value that is not shown (a secret)' : describe(v));
+
 /** One line: `http.port: expected an integer <= 65535, found 70000 (from KAPOK_HTTP__PORT)`; issues joined by "; ". */
 export function formatIssues(
   root: z.ZodType,
@@ -210,7 +214,10 @@ export function formatIssues(
     const path = issue.path.map(String);
     const key = path.join('.') || '(top level)';
     // Never echo what was found under a secret key (a mistyped password is still a password).
-    const shown = isSecretPath(root, path) ? { ...issue, input: '***' } : issue;
+    // A cross-field check (superRefine) reports its parent object as the input: it found no value
+    // at this key to show. A secret's value is never shown; nothing set is said as nothing.
+    const own = issue.code === 'custom' && typeof issue.input === 'object' ? undefined : issue.input;
+    const shown = { ...issue, input: isSecretPath(root, path) && own != null ? HIDDEN : own } as Issue;
     let text: string;
     switch (shown.code) {
       case 'unrecognized_keys':
@@ -218,22 +225,22 @@ export function formatIssues(
           .map((k) => `${[...path, k].join('.')}: unknown key${suggest(root, path, k)}`)
           .join('; ');
       case 'invalid_type':
-        text = `expected ${shown.expected === 'int' ? 'an integer' : shown.expected}, found ${describe(shown.input)}`;
+        text = `expected ${shown.expected === 'int' ? 'an integer' : shown.expected}, found ${found(shown.input)}`;
         break;
       case 'too_big':
-        text = `expected ${shown.origin === 'array' ? 'at most' : shown.inclusive ? '<=' : '<'} ${shown.maximum}${shown.origin === 'array' ? ' items' : ''}, found ${describe(shown.input)}`;
+        text = `expected ${shown.origin === 'array' ? 'at most' : shown.inclusive ? '<=' : '<'} ${shown.maximum}${shown.origin === 'array' ? ' items' : ''}, found ${found(shown.input)}`;
         break;
       case 'too_small':
-        text = `expected ${shown.origin === 'string' ? 'a non-empty string' : `${shown.inclusive ? '>=' : '>'} ${shown.minimum}`}, found ${describe(shown.input)}`;
+        text = `expected ${shown.origin === 'string' ? 'a non-empty string' : `${shown.inclusive ? '>=' : '>'} ${shown.minimum}`}, found ${found(shown.input)}`;
         break;
       case 'invalid_value':
-        text = `expected one of ${shown.values.map((v) => JSON.stringify(v)).join(', ')}, found ${describe(shown.input)}`;
+        text = `expected one of ${shown.values.map((v) => JSON.stringify(v)).join(', ')}, found ${found(shown.input)}`;
         break;
       case 'invalid_format':
-        text = `expected a ${shown.format === 'url' ? 'http(s) URL' : shown.format}, found ${describe(shown.input)}`;
+        text = `expected a ${shown.format === 'url' ? 'http(s) URL' : shown.format}, found ${found(shown.input)}`;
         break;
       default:
-        text = shown.input === undefined ? shown.message : `${shown.message}, found ${describe(shown.input)}`;
+        text = shown.input === undefined ? shown.message : `${shown.message}, found ${found(shown.input)}`;
     }
     const from = env.get(key);
     return `${key}: ${text}${from ? ` (from ${from})` : file ? ` (in ${file})` : ''}`;
