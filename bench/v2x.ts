@@ -41,7 +41,7 @@ import { mqttRoundTrip } from './mqtt-rtt.js';
  *  - inProcess and detection need no broker: inProcess has decode alone as its baseline; detection
  *    (recall, false rate) is a score, not a speed, and has none.
  */
-const SCENARIOS = join(root, 'test/fixtures/v2x/scenarios');
+const SCENARIOS = join(root, 'src/v2x/sim/scenarios');
 const VEHICLES = Number(process.env.KAPOK_BENCH_V2X_VEHICLES ?? 5000);
 const RATES = (process.env.KAPOK_BENCH_V2X_RATES ?? '1000,2000,3000,4000,5000').split(',').map(Number);
 const E2E_SECONDS = Number(process.env.KAPOK_BENCH_V2X_SECONDS ?? 10);

@@ -3,5 +3,6 @@
  * `kapok v2x simulate` runs. Everything else in src/v2x is the capability's own.
  */
 export { createV2x } from './capability.js';
+export { builtinScenarios } from './sim/builtin.js';
 export { loadScenarios, type Scenario } from './sim/scenario.js';
 export { simulate } from './sim/simulate.js';

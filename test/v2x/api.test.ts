@@ -9,7 +9,7 @@ import { until } from '../edge/setup.js';
 import { kapok } from '../helpers/cli.js';
 import { startV2x, type V2xApp } from './setup.js';
 
-const DIR = new URL('../fixtures/v2x/scenarios/', import.meta.url).pathname;
+const DIR = new URL('../../src/v2x/sim/scenarios/', import.meta.url).pathname;
 const byName = (n: string) => loadScenarios(`${DIR}${n}.json`);
 
 /** Frames of a world stepped `seconds` ahead, all stamped now (positions matter, not times). */

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { kapok } from '../helpers/cli.js';
 import { startV2x, type V2xApp } from './setup.js';
 
-const DIR = new URL('../fixtures/v2x/scenarios/', import.meta.url).pathname;
+const DIR = new URL('../../src/v2x/sim/scenarios/', import.meta.url).pathname;
 
 describe('kapok v2x simulate', () => {
   let k: V2xApp;
@@ -26,6 +26,7 @@ describe('kapok v2x simulate', () => {
       '7',
       '--scenario',
       DIR,
+      '--json',
     ]);
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout);
@@ -37,6 +38,33 @@ describe('kapok v2x simulate', () => {
     const stats = (await k.call('GET', '/api/v2x/stats')).body;
     assert.equal(stats.dropped.undecodable, 0);
     assert.ok(stats.messages.bsm > 6000);
+  });
+
+  it('without --scenario it runs the built-in scenarios and says what it measured in words', async () => {
+    const r = await kapok([
+      'v2x',
+      'simulate',
+      '--url',
+      `mqtt://127.0.0.1:${k.mqttPort}`,
+      '--vehicles',
+      '20',
+      '--duration',
+      '7',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /^ran [\d.]+ s: 20 background vehicles and 12 scripted scenarios, [1-9]\d* complete cycle/m,
+    );
+    const m =
+      /detection: (\d+) of (\d+) scripted conflicts warned \(recall (\d+)%\), (\d+) false of (\d+) warnings/.exec(
+        r.stdout,
+      );
+    assert.ok(m, r.stdout);
+    assert.ok(Number(m[2]) >= 5, 'the five warning scenarios are scored');
+    assert.equal(m[1], m[2], r.stdout);
+    assert.equal(m[4], '0', r.stdout);
+    assert.match(r.stdout, /strategies received by the simulated vehicles: [1-9]/);
   });
 
   it('bad options exit 2 with a message naming the option', async () => {

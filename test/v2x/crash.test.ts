@@ -7,7 +7,7 @@ import { World } from '../../src/v2x/sim/world.js';
 import { kapokUp, type Running } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
 
-const DIR = new URL('../fixtures/v2x/scenarios/', import.meta.url).pathname;
+const DIR = new URL('../../src/v2x/sim/scenarios/', import.meta.url).pathname;
 const TTL_MS = 6000;
 
 const env = (dataDir: string) => ({

@@ -24,7 +24,7 @@ import { tmpDir } from '../helpers/tmp.js';
 const ADMIN = 'admin-token-for-tests-0013';
 const FACTORY = 'factory-secret-for-tests';
 const KEK = '00112233445566778899aabbccddeeff';
-const DIR = new URL('../fixtures/v2x/scenarios/', import.meta.url).pathname;
+const DIR = new URL('../../src/v2x/sim/scenarios/', import.meta.url).pathname;
 const PW = 'operator-pass-0013';
 
 type Client = mqtt.MqttClient;

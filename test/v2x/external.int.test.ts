@@ -56,7 +56,7 @@ describe('v2x with edge consuming an external broker (Mosquitto)', { skip }, () 
     const rsu: MqttClient = await open();
     const world = new World({
       scenarios: loadScenarios(
-        new URL('../fixtures/v2x/scenarios/fcw-stopped-lead.json', import.meta.url).pathname,
+        new URL('../../src/v2x/sim/scenarios/fcw-stopped-lead.json', import.meta.url).pathname,
       ),
       background: 0,
       runId: Math.floor(Math.random() * 60_000) + 100,

@@ -8,7 +8,7 @@ import { replicate } from '../../src/v2x/sim/simulate.js';
 import { World } from '../../src/v2x/sim/world.js';
 import type { Warning } from '../../src/v2x/warning.js';
 
-const DIR = new URL('../fixtures/v2x/scenarios/', import.meta.url).pathname;
+const DIR = new URL('../../src/v2x/sim/scenarios/', import.meta.url).pathname;
 const scenarios = loadScenarios(DIR);
 
 describe('v2x risk applications on the scripted scenarios', () => {
