@@ -67,6 +67,11 @@ export interface NatsEventBusOptions extends EventBusHooks {
   consumerInactiveSeconds?: number;
   /** On close, wait at most this long for the outbox to drain. Default 2000. */
   closeWaitMs?: number;
+  /**
+   * false: publish only, no consumers (the CLI). Default true: a durable consumer per family is
+   * created at start, consumed once something subscribes to the family (its backlog is kept until).
+   */
+  consume?: boolean;
 }
 
 const NANOS = 1_000_000;
@@ -91,6 +96,7 @@ export async function createNatsEventBus(options: NatsEventBusOptions): Promise<
     maxAgeSeconds: 86_400,
     consumerInactiveSeconds: 7 * 86_400,
     closeWaitMs: 2000,
+    consume: true,
     ...options,
   };
   const bad = (key: string, want: string) => {
@@ -169,6 +175,7 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
       if (!set) this.#handlers.set(t, (set = new Set()));
       set.add(handler);
       const family = familyOf(t);
+      if (!this.#o.consume) continue;
       if (!this.#consuming.has(family) && this.#streamsReady) void this.#consume(family);
     }
     return () => {
@@ -304,11 +311,13 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
         await jsm.streams.add({ name, ...cfg });
       }
     }
+    // Consumers before anything is relayed: a new consumer starts with what is published after it.
+    if (this.#o.consume) for (const family of EVENT_FAMILIES) await this.#ensureConsumer(family);
     this.#streamsReady = true;
     this.#lastError = '';
     for (const t of this.#handlers.keys()) {
       const family = familyOf(t);
-      if (!this.#consuming.has(family)) void this.#consume(family);
+      if (this.#o.consume && !this.#consuming.has(family)) void this.#consume(family);
     }
     this.#wake?.();
     this.#notifyReady();
@@ -319,6 +328,31 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
     for (const w of this.#readyWaiters.splice(0)) w();
   }
 
+  /** Creates this instance's durable consumer of a family, or updates the limits of the one it has. */
+  async #ensureConsumer(family: string): Promise<void> {
+    const jsm = this.#jsm as JetStreamManager;
+    const stream = streamName(this.#o.subjectPrefix, family);
+    const name = consumerName(this.instanceId);
+    const cfg = {
+      ack_wait: this.#o.ackWaitMs * NANOS,
+      max_deliver: this.#o.maxDeliver + 1, // our own dead letter comes first, at maxDeliver
+      inactive_threshold: this.#o.consumerInactiveSeconds * 1000 * NANOS,
+    };
+    try {
+      await jsm.consumers.info(stream, name);
+      await jsm.consumers.update(stream, name, cfg);
+    } catch (err) {
+      if (!/not found/i.test(messageOf(err))) throw err;
+      // A new instance starts with what is published from now on; a known one resumes.
+      await jsm.consumers.add(stream, {
+        ...cfg,
+        durable_name: name,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.New,
+      });
+    }
+  }
+
   /** One family's durable consumer, consumed until close; handled in order, one event at a time. */
   async #consume(family: string): Promise<void> {
     this.#consuming.set(family, null);
@@ -326,25 +360,6 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
     const name = consumerName(this.instanceId);
     while (!this.#closed) {
       try {
-        const jsm = this.#jsm as JetStreamManager;
-        const cfg = {
-          ack_wait: this.#o.ackWaitMs * NANOS,
-          max_deliver: this.#o.maxDeliver + 1, // our own dead letter comes first, at maxDeliver
-          inactive_threshold: this.#o.consumerInactiveSeconds * 1000 * NANOS,
-        };
-        try {
-          await jsm.consumers.info(stream, name);
-          await jsm.consumers.update(stream, name, cfg);
-        } catch (err) {
-          if (!/not found/i.test(messageOf(err))) throw err;
-          // A new instance starts with what is published from now on; a known one resumes.
-          await jsm.consumers.add(stream, {
-            ...cfg,
-            durable_name: name,
-            ack_policy: AckPolicy.Explicit,
-            deliver_policy: DeliverPolicy.New,
-          });
-        }
         const consumer = await (this.#js as JetStreamClient).consumers.get(stream, name);
         const messages = await consumer.consume({ max_messages: 64 });
         if (this.#closed) {
@@ -358,6 +373,8 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
         if (this.#closed) return;
         this.#warn('events: consumer failed; restarting', { stream, err: messageOf(err) });
         await sleep(RETRY_MS);
+        // The server may have removed it (consumerInactiveSeconds, an operator): make it again.
+        await this.#ensureConsumer(family).catch(() => undefined);
       }
     }
   }
