@@ -219,7 +219,10 @@ export async function openKV(loaded: KapokLoadedConfig, logger: Logger): Promise
 export function eventsInstanceId(loaded: KapokLoadedConfig, dataDir: string): string {
   const set = loaded.config.events.instanceId;
   if (set) return set;
-  const host = hostname().replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64) || 'host';
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9_-]/g, '_')
+      .slice(0, 64) || 'host';
   return `${host}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`;
 }
 
@@ -232,6 +235,8 @@ export async function openEvents(
   dataDir: string,
   store: Store,
   logger: Logger,
+  /** false for the CLI: it publishes and creates no consumers. */
+  consume = true,
 ): Promise<EventBus> {
   const e = loaded.config.events;
   const instanceId = eventsInstanceId(loaded, dataDir);
@@ -252,6 +257,7 @@ export async function openEvents(
       ackWaitMs: e.nats.ackWaitMs,
       maxAgeSeconds: e.nats.maxAgeSeconds,
       consumerInactiveSeconds: e.nats.consumerInactiveSeconds,
+      consume,
       onHandlerError,
       onWarning: (msg, fields) => logger.warn(fields ?? {}, msg),
     });
@@ -273,7 +279,11 @@ function eventMetrics(events: EventBus, metrics: Metrics): void {
       },
     });
   counter('kapok_events_handled_total', 'Events whose handlers all resolved.', () => events.status().handled);
-  counter('kapok_events_handler_errors_total', 'Event handler calls that failed.', () => events.status().handlerErrors);
+  counter(
+    'kapok_events_handler_errors_total',
+    'Event handler calls that failed.',
+    () => events.status().handlerErrors,
+  );
   counter(
     'kapok_events_dead_lettered_total',
     'Received messages dead-lettered (not an event, or its handlers kept failing).',

@@ -17,7 +17,10 @@ export interface EventsHarness {
 async function rejectsWith(p: Promise<unknown> | (() => unknown), code: ErrorCode): Promise<void> {
   const run = typeof p === 'function' ? async () => p() : () => p;
   await assert.rejects(run, (err: unknown) => {
-    assert.ok(isKapokError(err, code), `expected ${code}, got ${err instanceof Error ? err.stack : String(err)}`);
+    assert.ok(
+      isKapokError(err, code),
+      `expected ${code}, got ${err instanceof Error ? err.stack : String(err)}`,
+    );
     return true;
   });
 }
@@ -44,7 +47,11 @@ export async function until(what: string, check: () => boolean, timeoutMs = 10_0
   }
 }
 
-export function eventsConformance(name: string, h: EventsHarness, opts: { skip?: string | false } = {}): void {
+export function eventsConformance(
+  name: string,
+  h: EventsHarness,
+  opts: { skip?: string | false } = {},
+): void {
   describe(`EventBus conformance: ${name}`, { skip: opts.skip ?? false }, () => {
     const open: EventBus[] = [];
     const make = async (o?: { maxPayloadBytes?: number }) => {
@@ -139,7 +146,10 @@ export function eventsConformance(name: string, h: EventsHarness, opts: { skip?:
       const bus = await make({ maxPayloadBytes: 2048 });
       await rejectsWith(bus.publish('gateway.key.created' as never, {}), 'KAPOK_EVENTS_UNKNOWN_TYPE');
       await rejectsWith(bus.publish('gateway.key.revoked', [] as never), 'KAPOK_EVENTS_INVALID');
-      await rejectsWith(bus.publish('gateway.key.revoked', { big: 'x'.repeat(3000) }), 'KAPOK_EVENTS_TOO_LARGE');
+      await rejectsWith(
+        bus.publish('gateway.key.revoked', { big: 'x'.repeat(3000) }),
+        'KAPOK_EVENTS_TOO_LARGE',
+      );
       await rejectsWith(() => bus.subscribe(['nope' as never], () => {}), 'KAPOK_EVENTS_UNKNOWN_TYPE');
       await rejectsWith(() => bus.subscribe(['gateway.key.revoked'], 'x' as never), 'KAPOK_EVENTS_INVALID');
       // Just under the limit passes.
@@ -149,14 +159,17 @@ export function eventsConformance(name: string, h: EventsHarness, opts: { skip?:
     });
 
     it('lists the stable types', () => {
-      assert.deepEqual([...EVENT_TYPES], [
-        'gateway.key.revoked',
-        'gm.device.revoked',
-        'gm.token_key.rotated',
-        'inference.model.changed',
-        'control.config.applied',
-        'v2x.zone.changed',
-      ]);
+      assert.deepEqual(
+        [...EVENT_TYPES],
+        [
+          'gateway.key.revoked',
+          'gm.device.revoked',
+          'gm.token_key.rotated',
+          'inference.model.changed',
+          'control.config.applied',
+          'v2x.zone.changed',
+        ],
+      );
     });
 
     it('fails publish and subscribe after close with KAPOK_EVENTS_CLOSED; close is idempotent', async () => {

@@ -27,7 +27,10 @@ export interface MemoryEventBusOptions extends EventBusHooks {
 export async function createMemoryEventBus(options: MemoryEventBusOptions = {}): Promise<EventBus> {
   const max = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   if (!Number.isSafeInteger(max) || max < 256) {
-    throw new KapokError('KAPOK_CONFIG_INVALID', `memory event bus: maxPayloadBytes must be >= 256 (got ${max})`);
+    throw new KapokError(
+      'KAPOK_CONFIG_INVALID',
+      `memory event bus: maxPayloadBytes must be >= 256 (got ${max})`,
+    );
   }
   return new MemoryEventBus(options.instanceId ?? 'memory', max, options);
 }
@@ -60,8 +63,8 @@ class MemoryEventBus implements EventBus {
     if (this.#closed) throw closedError(this.kind);
     checkSubscribe(types, handler);
     for (const t of types) {
-      let set = this.#handlers.get(t);
-      if (!set) this.#handlers.set(t, (set = new Set()));
+      const set = this.#handlers.get(t) ?? new Set<EventHandler>();
+      this.#handlers.set(t, set);
       set.add(handler);
     }
     return () => {

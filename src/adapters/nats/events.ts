@@ -13,8 +13,9 @@
  * deletes a row only once JetStream acknowledged it. NATS down at start: the bus is created anyway,
  * reports not connected, and keeps trying; nothing published meanwhile is lost.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AckPolicy,
   type ConsumerMessages,
@@ -86,7 +87,9 @@ export function consumerName(instanceId: string): string {
   return instanceId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 200);
 }
 
-export async function createNatsEventBus(options: NatsEventBusOptions): Promise<EventBus & NatsEventBusExtras> {
+export async function createNatsEventBus(
+  options: NatsEventBusOptions,
+): Promise<EventBus & NatsEventBusExtras> {
   const o = {
     maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
     subjectPrefix: 'kapok',
@@ -160,7 +163,13 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
 
   async publish(type: EventType, data: Record<string, unknown>): Promise<EventEnvelope> {
     if (this.#closed) throw closedError(this.kind);
-    const { envelope, json } = makeEnvelope(type, data, this.instanceId, this.#o.maxPayloadBytes, randomUUID());
+    const { envelope, json } = makeEnvelope(
+      type,
+      data,
+      this.instanceId,
+      this.#o.maxPayloadBytes,
+      randomUUID(),
+    );
     await this.#outbox.add(envelope.id, this.#subject(envelope.type), json);
     this.#pending++;
     this.#wake?.();
@@ -171,8 +180,8 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
     if (this.#closed) throw closedError(this.kind);
     checkSubscribe(types, handler);
     for (const t of types) {
-      let set = this.#handlers.get(t);
-      if (!set) this.#handlers.set(t, (set = new Set()));
+      const set = this.#handlers.get(t) ?? new Set<EventHandler>();
+      this.#handlers.set(t, set);
       set.add(handler);
       const family = familyOf(t);
       if (!this.#o.consume) continue;
@@ -214,7 +223,7 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
     // Give the relay a moment to send what publish already promised; what is left stays in the
     // outbox for the next start (or for `kapok up` sharing this instance id).
     const until = Date.now() + this.#o.closeWaitMs;
-    while (this.#pending > 0 && this.#up && Date.now() < until) await sleep(20);
+    while (this.#pending > 0 && Date.now() < until) await sleep(20);
     this.#closed = true;
     this.#wake?.();
     for (const m of this.#consuming.values()) m?.stop();
@@ -265,7 +274,10 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
         return;
       } catch (err) {
         this.#lastError = `cannot reach NATS: ${messageOf(err)}`;
-        if (!logged) this.#warn('events: NATS not reachable; retrying (events are kept in the outbox)', { err: messageOf(err) });
+        if (!logged)
+          this.#warn('events: NATS not reachable; retrying (events are kept in the outbox)', {
+            err: messageOf(err),
+          });
         logged = true;
         const nc = this.#nc;
         this.#nc = null;

@@ -90,7 +90,12 @@ const events = z.strictObject({
     .nullable()
     .default(null),
   /** Largest event (the JSON envelope); a bigger one is refused at publish (KAPOK_EVENTS_TOO_LARGE). */
-  maxPayloadBytes: z.number().int().min(1024).max(1024 * 1024).default(65_536),
+  maxPayloadBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024)
+    .default(65_536),
   nats: z
     .strictObject({
       /** NATS URL (adapter nats), e.g. nats://127.0.0.1:4222; several comma-separated for a cluster. */
