@@ -313,7 +313,6 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
         subjects: [subject],
         max_age: this.#o.maxAgeSeconds * 1000 * NANOS,
         duplicate_window: 120 * 1000 * NANOS,
-        max_msg_size: this.#o.maxPayloadBytes * 2,
       };
       try {
         await jsm.streams.info(name);
