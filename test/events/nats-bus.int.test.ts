@@ -32,7 +32,9 @@ async function store(): Promise<Store> {
   return s;
 }
 
-async function bus(o: Partial<NatsEventBusOptions> = {}): Promise<EventBus & { ready(ms?: number): Promise<void> }> {
+async function bus(
+  o: Partial<NatsEventBusOptions> = {},
+): Promise<EventBus & { ready(ms?: number): Promise<void> }> {
   const b = await createNatsEventBus({
     url: NATS_URL,
     store: o.store ?? (await store()),
@@ -63,7 +65,10 @@ describe('NATS event bus', { skip }, () => {
       const js = jetstream(nc);
       const subject = `${prefix}.gateway.key.revoked`;
       await js.publish(subject, 'not json {');
-      await js.publish(subject, JSON.stringify({ id: 'u', type: 'gateway.key.made', at: 1, origin: 'x', data: {} }));
+      await js.publish(
+        subject,
+        JSON.stringify({ id: 'u', type: 'gateway.key.made', at: 1, origin: 'x', data: {} }),
+      );
       await js.publish(`${prefix}.gateway.other`, good('wrong-subject'));
       await js.publish(subject, good(`big-${'x'.repeat(5000)}`));
       await js.publish(subject, good('fine'));
@@ -129,7 +134,10 @@ describe('NATS event bus', { skip }, () => {
     await until('outbox drained', () => pub.status().pending === 0);
     // At least once: a resend after a lost ack is dropped by JetStream's duplicate window (the
     // event id is the Nats-Msg-Id), so the handler saw each event exactly once here.
-    assert.deepEqual(seen, Array.from({ length: 21 }, (_, i) => String(i)));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 21 }, (_, i) => String(i)),
+    );
   });
 
   it('starts without NATS, reports not connected, keeps publishes in the outbox up to outboxMax, then refuses', async () => {
