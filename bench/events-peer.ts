@@ -23,7 +23,11 @@ bus.subscribe(['control.config.applied'], (e) => {
 });
 
 // Baseline 1: core request/reply (the client alone, no JetStream, no Kapok).
-nc.subscribe(`${prefix}.bench.echo`, { callback: (_err, m) => m.respond(m.data) });
+nc.subscribe(`${prefix}.bench.echo`, {
+  callback: (_err, m) => {
+    m.respond(m.data);
+  },
+});
 
 // Baseline 2: a bare JetStream stream and consumer, acked at once, answered the same way.
 const jsm = await jetstreamManager(nc);
