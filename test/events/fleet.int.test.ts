@@ -38,9 +38,12 @@ interface Instance {
   logs: ReturnType<typeof captureLogs>;
 }
 
-async function start(name: string, llm: FakeLlm): Promise<Instance> {
+// Made here, not in before(): tmpDir registers its removal with after() at the file's level.
+const dataDirs = { a: tmpDir('kapok-fleet-a-'), b: tmpDir('kapok-fleet-b-') };
+
+async function start(name: 'a' | 'b', llm: FakeLlm): Promise<Instance> {
   const config = configSchema.parse({
-    dataDir: tmpDir(`kapok-fleet-${name}-`),
+    dataDir: dataDirs[name],
     http: { host: '127.0.0.1', port: 0 },
     log: { level: 'info', requests: false },
     store: { driver: 'postgres', url },
@@ -70,6 +73,7 @@ async function start(name: string, llm: FakeLlm): Promise<Instance> {
       auth: { anonymous: false },
       mqtt: { port: 0, host: '127.0.0.1' },
     },
+    v2x: { enabled: true, adminToken: ADMIN },
   });
   const logs = captureLogs();
   const app = await startApp({ config, file: null, envOverrides: new Map() }, { logDestination: logs });
@@ -84,8 +88,9 @@ async function api(i: Instance, method: string, path: string, body?: unknown) {
     headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
     ...(body ? { body: JSON.stringify(body) } : {}),
   });
+  const text = await res.text();
   // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the admin API answers
-  return { status: res.status, body: (await res.json()) as any };
+  return { status: res.status, body: (text ? JSON.parse(text) : null) as any };
 }
 
 const models = (i: Instance, key: string) =>
@@ -164,5 +169,29 @@ describe('fleet events across two instances (needs PostgreSQL and NATS)', { skip
     assert.equal((await api(a, 'DELETE', '/api/gm/devices/FLEET-1')).status, 200);
     await closed;
     assert.ok(b.logs.lines.some((l) => l.msg === 'revoked device disconnected' && l.device === 'FLEET-1'));
+  });
+
+  it('a zone put on A is applied on B from the event (zones are per-instance files), and a delete follows', async () => {
+    const poly = {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [113.3, 23.1],
+          [113.4, 23.1],
+          [113.4, 23.2],
+          [113.3, 23.2],
+          [113.3, 23.1],
+        ],
+      ],
+    };
+    const zoneIds = async (i: Instance) =>
+      ((await api(i, 'GET', '/api/v2x/zones')).body.zones as Array<{ id: string }>).map((z) => z.id);
+    assert.deepEqual(await zoneIds(b), []);
+    assert.equal((await api(a, 'PUT', '/api/v2x/zones/fleet-z1', poly)).status, 201);
+    await until(async () => (await zoneIds(b)).includes('fleet-z1'), 10_000, 'zone on B');
+    const onB = (await api(b, 'GET', '/api/v2x/zones')).body.zones[0];
+    assert.deepEqual(onB.geometry, poly);
+    assert.equal((await api(a, 'DELETE', '/api/v2x/zones/fleet-z1')).status, 204);
+    await until(async () => (await zoneIds(b)).length === 0, 10_000, 'zone deleted on B');
   });
 });
