@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { edge } from './edge.js';
+import { events } from './events.js';
 import { gateway } from './gateway.js';
 import { gm } from './gm.js';
 import { healthz } from './healthz.js';
@@ -26,6 +27,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   gateway,
   gm,
   edge,
+  events,
   inference,
   'json-depth': jsonDepth,
   v2x,
@@ -65,19 +67,34 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
     ['detection', null, 'recall and false rate are scores against ground truth, not speeds'],
   ],
   'v2x-codec': [['UPER encode/decode', 'JSON.stringify/JSON.parse of the same messages']],
+  events: [
+    [
+      'publish → handled in another process',
+      'a bare JetStream publish → consume round trip, and a bare core NATS request/reply',
+    ],
+  ],
 };
+
+// Every benchmark declares its baselines (or why it has none): a new one cannot run without.
+const undeclared = Object.keys(BENCHES).filter((n) => !BASELINES[n]?.length);
+if (undeclared.length) {
+  process.stderr.write(`bench/run.ts: no BASELINES entry for ${undeclared.join(', ')}\n`);
+  process.exit(1);
+}
 
 const FLAGS = new Set(['--skip-mosquitto']);
 const args = process.argv.slice(2);
 if (args.includes('--skip-mosquitto')) process.env.KAPOK_BENCH_SKIP_MOSQUITTO = '1';
 const names = args.filter((a) => !FLAGS.has(a));
+const selected0 = (ns: string[]) => (ns.includes('all') ? Object.keys(BENCHES) : ns);
 if (names.length === 0 || names.some((n) => !(n in BENCHES) && n !== 'all')) {
   process.stderr.write(
     `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}|all> ... [--skip-mosquitto]\n`,
   );
   process.exit(2);
 }
-if (!existsSync(kapokBin)) {
+// The events benchmark runs the adapters from source (tsx); the others start the built bundle.
+if (selected0(names).some((n) => n !== 'events') && !existsSync(kapokBin)) {
   process.stderr.write(`${kapokBin} is missing: run npm run build first\n`);
   process.exit(1);
 }

@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
+import { Counter, Gauge } from 'prom-client';
 import type { CapabilityName, KapokConfig, KapokLoadedConfig } from './config.js';
 import { ConfigError } from './core/config/index.js';
 import { isKapokError, KapokError, messageOf } from './core/errors.js';
@@ -15,6 +18,7 @@ import { createTracing, type Tracing } from './core/tracing.js';
 import { type EdgeConfig, type SinkConfig, sinkName } from './edge/config.js';
 import type { Capability, CapabilityContext } from './ports/capability.js';
 import type { SharedPorts } from './ports/device-tokens.js';
+import type { EventBus } from './ports/events.js';
 import type { KV } from './ports/kv.js';
 import type { SpoolStore } from './ports/spool.js';
 import type { Store } from './ports/store.js';
@@ -123,6 +127,7 @@ export interface RunningApp {
   readonly health: Health;
   readonly store: Store;
   readonly kv: KV;
+  readonly events: EventBus;
   readonly tracing: Tracing;
   /** Bound HTTP port (differs from config when http.port is 0). */
   readonly port: number;
@@ -194,6 +199,93 @@ export async function openKV(loaded: KapokLoadedConfig, logger: Logger): Promise
   return createMemoryKV({ maxKeys: k.maxKeys });
 }
 
+/**
+ * events.instanceId, or one derived from the host name and the dataDir: stable across restarts of
+ * the same instance (same host, same dataDir), distinct for two instances on one host.
+ */
+export function eventsInstanceId(loaded: KapokLoadedConfig, dataDir: string): string {
+  const set = loaded.config.events.instanceId;
+  if (set) return set;
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9_-]/g, '_')
+      .slice(0, 64) || 'host';
+  return `${host}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`;
+}
+
+/**
+ * The event bus of events.adapter. NATS keeps its outbox in the Store (migrated here) and is
+ * created even when NATS is down: it reports not connected and keeps trying.
+ */
+export async function openEvents(
+  loaded: KapokLoadedConfig,
+  dataDir: string,
+  store: Store,
+  logger: Logger,
+  /** false for the CLI: it publishes and creates no consumers. */
+  consume = true,
+): Promise<EventBus> {
+  const e = loaded.config.events;
+  const instanceId = eventsInstanceId(loaded, dataDir);
+  const onHandlerError = (err: unknown, event: { type: string; id: string }) =>
+    logger.error({ type: event.type, id: event.id, msg: messageOf(err) }, 'event handler failed');
+  if (e.adapter === 'nats') {
+    const { createNatsEventBus } = await import('./adapters/nats/events.js');
+    const { EVENTS_MIGRATIONS } = await import('./adapters/nats/outbox.js');
+    await store.migrate(EVENTS_MIGRATIONS);
+    return createNatsEventBus({
+      url: e.nats.url as string,
+      store,
+      instanceId,
+      maxPayloadBytes: e.maxPayloadBytes,
+      subjectPrefix: e.nats.subjectPrefix,
+      outboxMax: e.nats.outboxMax,
+      maxDeliver: e.nats.maxDeliver,
+      ackWaitMs: e.nats.ackWaitMs,
+      maxAgeSeconds: e.nats.maxAgeSeconds,
+      consumerInactiveSeconds: e.nats.consumerInactiveSeconds,
+      consume,
+      onHandlerError,
+      onWarning: (msg, fields) => logger.warn(fields ?? {}, msg),
+    });
+  }
+  const { createMemoryEventBus } = await import('./adapters/memory/events.js');
+  return createMemoryEventBus({ instanceId, maxPayloadBytes: e.maxPayloadBytes, onHandlerError });
+}
+
+/** kapok_events_* metrics, read from the bus when scraped. */
+function eventMetrics(events: EventBus, metrics: Metrics): void {
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [metrics.registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  counter('kapok_events_handled_total', 'Events whose handlers all resolved.', () => events.status().handled);
+  counter(
+    'kapok_events_handler_errors_total',
+    'Event handler calls that failed.',
+    () => events.status().handlerErrors,
+  );
+  counter(
+    'kapok_events_dead_lettered_total',
+    'Received messages dead-lettered (not an event, or its handlers kept failing).',
+    () => events.status().deadLettered,
+  );
+  new Gauge({
+    name: 'kapok_events_outbox_pending',
+    help: 'Events published here and not yet accepted by the event backend.',
+    registers: [metrics.registry],
+    collect() {
+      this.set(events.status().pending);
+    },
+  });
+}
+
 /** Builds and starts everything; on failure closes what was opened and rethrows a KapokError. */
 export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {}): Promise<RunningApp> {
   const { config } = loaded;
@@ -232,6 +324,9 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
     closers.push({ name: 'store', close: () => store.close() });
     const kv = await openKV(loaded, logger);
     closers.push({ name: 'kv', close: () => kv.close() });
+    const events = await openEvents(loaded, dataDir, store, logger);
+    closers.push({ name: 'events', close: () => events.close() });
+    eventMetrics(events, metrics);
 
     const health = new Health();
     health.register({
@@ -243,6 +338,14 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
       name: `kv:${kv.kind}`,
       kind: 'backend',
       check: () => kv.ping().then(() => ({ ready: true })),
+    });
+    health.register({
+      name: `events:${events.kind}`,
+      kind: 'backend',
+      check: () => {
+        const { connected, pending, detail } = events.status();
+        return { ready: connected, detail: { pending, ...(detail ? { error: detail } : {}) } };
+      },
     });
 
     // Draining (new requests refused, listener closed) starts after shutdownDelayMs of stopping.
@@ -273,6 +376,7 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
       health,
       store,
       kv,
+      events,
       dataDir,
       ports,
       upgrades,
@@ -300,6 +404,7 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
         dataDir,
         store: store.dialect,
         kv: kv.kind,
+        events: events.kind,
         capabilities: capabilities.map((c) => c.name),
       },
       'kapok ready',
@@ -326,7 +431,7 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
       })();
       return stopping;
     };
-    return { server, logger, metrics, health, store, kv, tracing, port, stop };
+    return { server, logger, metrics, health, store, kv, events, tracing, port, stop };
   } catch (err) {
     await closeAll();
     throw err instanceof KapokError

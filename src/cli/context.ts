@@ -1,7 +1,8 @@
-import { ensureDataDir, openStore, resolveDataDir } from '../app.js';
+import { ensureDataDir, openEvents, openStore, resolveDataDir } from '../app.js';
 import { type KapokConfig, type KapokLoadedConfig, loadKapokConfig } from '../config.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { ALL_MIGRATIONS } from '../migrations.js';
+import type { EventBus } from '../ports/events.js';
 import type { Store } from '../ports/store.js';
 
 /**
@@ -40,4 +41,24 @@ export async function withCliContext<T>(
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The context plus the configured event bus, for commands that change what running instances act
+ * on (`kapok keys revoke`, `kapok device revoke`). Publish only; on NATS the event waits in the
+ * outbox, which is sent before the command exits (at most about 2 s) or, failing that, by a
+ * `kapok up` on this host and dataDir (same events.instanceId).
+ */
+export async function withCliEvents<T>(
+  opts: { config?: string | undefined },
+  fn: (ctx: CliContext & { events: EventBus }) => Promise<T>,
+): Promise<T> {
+  return withCliContext(opts, async (ctx) => {
+    const events = await openEvents(ctx.loaded, ctx.dataDir, ctx.store, ctx.logger, false);
+    try {
+      return await fn({ ...ctx, events });
+    } finally {
+      await events.close();
+    }
+  });
 }

@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { Argument, Command, Option } from 'commander';
 import type { KapokConfig } from '../config.js';
 import { KapokError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import type { Keyring, Registration } from '../gm/index.js';
+import type { EventBus } from '../ports/events.js';
 import type { Store } from '../ports/store.js';
-import { withCliContext } from './context.js';
+import { withCliEvents } from './context.js';
 import { fail } from './exit.js';
 
 /**
@@ -30,14 +32,35 @@ async function withGm<T>(
     gm: typeof import('../gm/index.js');
     keyring: Keyring;
     kek: Uint8Array;
+    announce: (
+      type: 'gm.device.revoked' | 'gm.token_key.rotated',
+      data: Record<string, unknown>,
+    ) => Promise<void>;
   }) => Promise<T>,
 ): Promise<T> {
   const gm = await import('../gm/index.js');
-  return withCliContext(opts, async ({ config, store }) => {
+  return withCliEvents(opts, async ({ config, store, events, logger }) => {
     const kek = gm.readKek(config.gm);
     const keyring = await gm.Keyring.open(store, kek);
-    return fn({ config, store, gm, keyring, kek });
+    return fn({ config, store, gm, keyring, kek, announce: announcer(events, logger) });
   });
+}
+
+/**
+ * Publishes a change the command made to running instances (docs/events.md). The change stands
+ * when this fails: the error is reported and instances fall back to their Store poll or reload.
+ */
+function announcer(events: EventBus, logger: Logger) {
+  return async (type: 'gm.device.revoked' | 'gm.token_key.rotated', data: Record<string, unknown>) => {
+    await events.publish(type, data).then(
+      () => undefined,
+      (err: unknown) =>
+        logger.error(
+          { type, code: (err as { code?: string }).code, msg: (err as Error).message },
+          'event not published; running instances learn of the change by their fallback',
+        ),
+    );
+  };
 }
 
 const configOption = () =>
@@ -77,9 +100,11 @@ export function deviceCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (serial: string, opts: Opts) => {
       try {
-        const d = await withGm(opts, async ({ config, store, gm, keyring }) =>
-          new gm.DeviceRegistry(store, keyring, config.gm).revoke(serial),
-        );
+        const d = await withGm(opts, async ({ config, store, gm, keyring, announce }) => {
+          const dev = await new gm.DeviceRegistry(store, keyring, config.gm).revoke(serial);
+          await announce('gm.device.revoked', { serial: dev.serial });
+          return dev;
+        });
         process.stdout.write(opts.json ? `${JSON.stringify(d)}\n` : `revoked ${d.serial}\n`);
       } catch (err) {
         fail(err);
@@ -113,7 +138,11 @@ export function deviceCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (kind: 'sign' | 'enc' | 'token', opts: Opts) => {
       try {
-        const id = await withGm(opts, async ({ store, gm, kek }) => gm.rotateMasterKey(store, kek, kind));
+        const id = await withGm(opts, async ({ store, gm, kek, announce }) => {
+          const made = await gm.rotateMasterKey(store, kek, kind);
+          await announce('gm.token_key.rotated', { kind, id: made });
+          return made;
+        });
         process.stdout.write(
           opts.json ? `${JSON.stringify({ kind, id })}\n` : `rotated ${kind}: new key ${id}\n`,
         );

@@ -1,12 +1,13 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { KeyInfo, KeyService } from '../gateway/index.js';
-import { withCliContext } from './context.js';
+import { withCliContext, withCliEvents } from './context.js';
 import { fail } from './exit.js';
 import { table } from './table.js';
 
 /**
  * `kapok keys create|list|revoke`: manage gateway API keys in the configured Store, with or without
- * a running `kapok up` (a running process sees a revocation within gateway.auth.keyCacheMs).
+ * a running `kapok up` (a revocation is published on the event bus, docs/events.md; a process not
+ * on the bus sees it within gateway.auth.keyCacheMs).
  */
 export function keysCommand(): Command {
   const cmd = new Command('keys').description('manage LLM gateway API keys');
@@ -81,7 +82,10 @@ export function keysCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (idOrName: string, opts: { config?: string; json?: boolean }) => {
       try {
-        const id = await withService(opts, (k) => k.revoke(idOrName));
+        const { keyAdmin } = await import('../gateway/index.js');
+        const id = await withCliEvents(opts, ({ store, config, events }) =>
+          keyAdmin(store, config.gateway, events).revoke(idOrName),
+        );
         process.stdout.write(opts.json ? `${JSON.stringify({ id, revoked: true })}\n` : `revoked ${id}\n`);
       } catch (err) {
         fail(err);

@@ -220,6 +220,22 @@ export const ERROR_CATALOGUE = {
     summary: 'A key holds a value of another type than the operation needs (e.g. incr on text).',
   },
   KAPOK_KV_CLOSED: { status: 503, summary: 'The key-value store was used after it was closed.' },
+  // Event bus port.
+  KAPOK_EVENTS_UNKNOWN_TYPE: {
+    status: 400,
+    summary: 'An event type is not in the closed list of the event bus.',
+  },
+  KAPOK_EVENTS_INVALID: {
+    status: 400,
+    summary: 'An event or subscription is malformed (data not a JSON object, no handler).',
+  },
+  KAPOK_EVENTS_TOO_LARGE: { status: 413, summary: 'An event is larger than events.maxPayloadBytes.' },
+  KAPOK_EVENTS_OUTBOX_FULL: {
+    status: 503,
+    summary:
+      'The event outbox holds events.nats.outboxMax events not yet accepted by NATS; publishing is refused.',
+  },
+  KAPOK_EVENTS_CLOSED: { status: 503, summary: 'The event bus was used after it was closed.' },
   // GM national cryptography (SM2/SM3/SM4/SM9).
   KAPOK_GM_INVALID_INPUT: {
     status: 400,

@@ -42,6 +42,22 @@ export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Prom
     store: new KeyStore(ctx.store),
     knownModels: new Set(router.routes.keys()),
     cacheMs: cfg.auth.keyCacheMs,
+    // The revocation stands either way; a bus that refuses (outbox full) leaves other instances to
+    // their cache expiry (gateway.auth.keyCacheMs), which the log says.
+    onRevoked: async (id) => {
+      await ctx.events
+        .publish('gateway.key.revoked', { id })
+        .catch((err: unknown) =>
+          logger.error(
+            { id, code: (err as { code?: string }).code, msg: (err as Error).message },
+            'gateway.key.revoked not published: other instances accept the key until their cache expires',
+          ),
+        );
+    },
+  });
+  // Any instance's revocation (HTTP, CLI): drop the key now, not at cache expiry. Idempotent.
+  const offRevoked = ctx.events.subscribe(['gateway.key.revoked'], (e) => {
+    if (typeof e.data.id === 'string') keys.forget(e.data.id);
   });
   const auth = new Authenticator(cfg, cfg.auth.apiKeys ? keys : null);
   const quota = new QuotaService(ctx.kv, {
@@ -110,6 +126,7 @@ export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Prom
       usage.start();
     },
     async stop() {
+      offRevoked();
       await usage.stop();
       await Promise.allSettled([...upstreams.values()].map((u) => u.pool.close()));
     },

@@ -1,3 +1,4 @@
+import type { EventBus } from '../ports/events.js';
 import type { Store } from '../ports/store.js';
 import { KeyStore } from './auth/key-store.js';
 import { KeyService } from './auth/keys.js';
@@ -11,11 +12,18 @@ export type { KeyService } from './auth/keys.js';
  */
 export { createGateway } from './capability.js';
 
-/** Key management straight on the Store, uncached, as `kapok keys` does beside a running Kapok. */
-export function keyAdmin(store: Store, config: GatewayConfig): KeyService {
+/**
+ * Key management straight on the Store, uncached, as `kapok keys` does beside a running Kapok. With
+ * an event bus, a revocation is published (gateway.key.revoked) so running instances drop the key
+ * from their caches at once; without one they see it within gateway.auth.keyCacheMs.
+ */
+export function keyAdmin(store: Store, config: GatewayConfig, events?: EventBus): KeyService {
   return new KeyService({
     store: new KeyStore(store),
     knownModels: new Set(config.models.map((m) => m.name)),
     cacheMs: 0,
+    ...(events
+      ? { onRevoked: async (id) => void (await events.publish('gateway.key.revoked', { id })) }
+      : {}),
   });
 }

@@ -72,7 +72,35 @@ export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
     help: 'Telemetry payloads of protected device groups refused: tampered, moved to another topic, or not sealed.',
     registers: [ctx.metrics.registry],
   });
-  const revocations = new RevocationPoll(registry, ctx.logger);
+  const revocations = new RevocationPoll(registry, ctx.logger, cfg.revocationPollMs);
+  // Fleet events (docs/events.md). A revocation made here is announced to every instance; the
+  // Store poll above stays as the fallback for when the bus is down. Both may report a serial
+  // twice (here and from the bus): listeners are idempotent.
+  const announce = (type: 'gm.device.revoked', data: Record<string, unknown>) =>
+    ctx.events
+      .publish(type, data)
+      .catch((err: unknown) =>
+        ctx.logger.error(
+          { type, code: (err as { code?: string }).code, msg: (err as Error).message },
+          'gm: event not published; other instances learn of it by their Store poll',
+        ),
+      );
+  const offLocal = registry.onRevoked((serial) => void announce('gm.device.revoked', { serial }));
+  const busListeners = new Set<(serial: string) => void>();
+  const offBus = ctx.events.subscribe(['gm.device.revoked', 'gm.token_key.rotated'], async (e) => {
+    if (e.type === 'gm.token_key.rotated') {
+      // Another process rotated a KGC key: reload now rather than within keyReloadSeconds.
+      const k = await keyring.current(true);
+      ctx.logger.info(
+        { kind: e.data.kind, id: e.data.id, token: k.tokenId },
+        'gm: KGC keys reloaded on rotation',
+      );
+      return;
+    }
+    if (typeof e.data.serial !== 'string') return;
+    payloadKeys.delete(e.data.serial);
+    for (const l of busListeners) l(e.data.serial);
+  });
   ctx.health.register({
     name: 'gm',
     kind: 'capability',
@@ -125,15 +153,19 @@ export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
             payloadKeys.delete(serial);
             listener(serial);
           });
+          busListeners.add(listener);
           return () => {
             off();
             offPoll();
+            busListeners.delete(listener);
           };
         },
       },
     },
     routes: (app) => gmRoutes(app, { registry, auth, keys: keyring, admin }),
     stop: async () => {
+      offBus();
+      offLocal();
       revocations.close();
       await pool?.close();
     },

@@ -45,6 +45,11 @@ export const gmSchema = z
      * processes; a failed re-read makes /readyz report gm not ready until one succeeds.
      */
     keyReloadSeconds: z.number().int().min(1).max(3600).default(30),
+    /**
+     * The fallback for device revocations when the event bus is down (or memory, with several
+     * processes): how often the Store is polled for revocations by other processes.
+     */
+    revocationPollMs: z.number().int().min(100).max(3_600_000).default(1000),
     /** Worker threads verifying device signatures; null: one per core; 0: on the main thread. */
     verifyWorkers: z.number().int().min(0).max(64).nullable().default(null),
   })

@@ -1,15 +1,14 @@
 import type { Logger } from '../core/log.js';
 import type { DeviceRegistry } from './devices.js';
 
-/** Polled this often while anyone listens: a revocation by another process ends sessions within it. */
-const POLL_MS = 1000;
 /** Look back this far each poll: clocks of processes sharing the Store may differ a little. */
 const SKEW_MS = 30_000;
 /** Rows per poll; a full page is followed from its last row at the next poll. */
 const PAGE = 1000;
 
 /**
- * Revocations made by any process (the CLI writes the Store directly): one indexed query a second
+ * Revocations made by any process (the CLI writes the Store directly), the fallback of the
+ * gm.device.revoked event for when the bus is down: one indexed query each pollMs
  * for rows revoked in the last SKEW_MS, each serial reported once. The timer
  * runs only while there are listeners, and a poll never overlaps the previous one.
  */
@@ -25,12 +24,14 @@ export class RevocationPoll {
   constructor(
     private readonly registry: Pick<DeviceRegistry, 'revokedSince'>,
     private readonly logger: Logger,
+    /** gm.revocationPollMs: the fallback when the event bus (gm.device.revoked) is down. */
+    private readonly pollMs = 1000,
   ) {}
 
   add(listener: (serial: string) => void): () => void {
     this.#listeners.add(listener);
     if (!this.#timer) {
-      this.#timer = setInterval(() => void this.poll(), POLL_MS);
+      this.#timer = setInterval(() => void this.poll(), this.pollMs);
       this.#timer.unref();
     }
     return () => {

@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
+import { Counter } from 'prom-client';
 import { VERSION } from '../core/version.js';
 import type { Capability, CapabilityContext } from '../ports/capability.js';
 import type { InferenceConfig } from './config.js';
@@ -27,6 +28,31 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
     pollIntervalMs: cfg.pollIntervalMs,
     logger,
     metrics,
+    onChanged: (model, action) =>
+      void ctx.events
+        .publish('inference.model.changed', { model, action })
+        .catch((err: unknown) =>
+          logger.warn(
+            { model, action, msg: (err as Error).message },
+            'inference.model.changed not published',
+          ),
+        ),
+  });
+  // Each instance has its own model repository: another's load or unload is noted (log and
+  // metric), not copied; an operator loads a model on each instance that should serve it.
+  const fleetChanges = new Counter({
+    name: 'kapok_inference_fleet_model_changes_total',
+    help: 'Model loads and unloads announced by other instances (inference.model.changed).',
+    labelNames: ['action'] as const,
+    registers: [ctx.metrics.registry],
+  });
+  const offModels = ctx.events.subscribe(['inference.model.changed'], (e) => {
+    if (e.origin === ctx.events.instanceId) return;
+    fleetChanges.inc({ action: String(e.data.action) === 'unload' ? 'unload' : 'load' });
+    logger.info(
+      { model: e.data.model, action: e.data.action, from: e.origin },
+      'model changed on another instance',
+    );
   });
   const service = new InferenceService(repo, metrics, logger);
   // Bodies from 64 KiB are parsed off the event loop (a 1 MB JSON tensor takes ~10 ms to parse).
@@ -94,6 +120,7 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
       );
     },
     async stop() {
+      offModels();
       liveInstances.delete(service);
       await grpc?.close();
       await repo.close();

@@ -6,6 +6,7 @@ import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Tracing } from '../core/tracing.js';
 import type { SharedPorts } from './device-tokens.js';
+import type { EventBus } from './events.js';
 import type { KV } from './kv.js';
 import type { Store } from './store.js';
 
@@ -34,6 +35,8 @@ export interface CapabilityContext<C = unknown> {
   health: Health;
   store: Store;
   kv: KV;
+  /** The fleet event bus (events.adapter): publish where a change is made, subscribe to act on it. */
+  events: EventBus;
   /** Absolute data directory (dataDir resolved against the config file's folder), created and writable. */
   dataDir: string;
   /** Ports offered by capabilities started before this one (see Capability.provides). */

@@ -24,8 +24,10 @@ export interface DeviceTokenPort {
    */
   openPayload(device: string, group: string, topic: string, payload: Buffer): Promise<Buffer>;
   /**
-   * Called with a device id as soon as this process revokes it, and within about a second when
-   * another process (`kapok device revoke`) does (one Store query a second while anyone listens).
+   * Called with a device id as soon as this process revokes it, as soon as the gm.device.revoked
+   * event of another instance or `kapok device revoke` arrives (docs/events.md), and, as the
+   * fallback when the event bus is down, within gm.revocationPollMs (a Store poll while anyone
+   * listens). May be called more than once for one revocation: listeners must be idempotent.
    * Returns an unsubscribe function.
    */
   onRevoked(listener: (device: string) => void): () => void;

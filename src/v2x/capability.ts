@@ -45,6 +45,18 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
   });
   const zonesFile = resolve(ctx.dataDir, ZONES_FILE);
   loadZones(zonesFile, engine, logger);
+  // A zone put or deleted on another instance (its own publish was applied already). Idempotent:
+  // a redelivered event sets the same zone again.
+  const offZones = ctx.events.subscribe(['v2x.zone.changed'], (e) => {
+    if (e.origin === ctx.events.instanceId || typeof e.data.id !== 'string') return;
+    if (e.data.zone === null) engine.geofences.delete(e.data.id);
+    else engine.geofences.set(zoneSchema.parse(e.data.zone));
+    saveZones(zonesFile, engine.geofences.list());
+    logger.info(
+      { zone: e.data.id, from: e.origin, deleted: e.data.zone === null },
+      'v2x zone applied from the fleet',
+    );
+  });
   const wal = new StrategyWal({
     file: isAbsolute(cfg.wal.file) ? cfg.wal.file : resolve(ctx.dataDir, cfg.wal.file),
     fsync: cfg.wal.fsync,
@@ -115,7 +127,18 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
             warnings: () => warnings,
             metrics,
             maxBatch: cfg.maxBatch,
-            onZonesChanged: () => saveZones(zonesFile, engine.geofences.list()),
+            onZonesChanged: (id, zone) => {
+              saveZones(zonesFile, engine.geofences.list());
+              // Each instance keeps its zones in its own dataDir: the event carries the zone itself.
+              ctx.events
+                .publish('v2x.zone.changed', { id, zone })
+                .catch((err: unknown) =>
+                  logger.error(
+                    { zone: id, code: (err as { code?: string }).code, msg: (err as Error).message },
+                    'v2x.zone.changed not published: other instances keep their old zone until it is set there too',
+                  ),
+                );
+            },
           });
         },
         { prefix: '/api/v2x' },
@@ -158,6 +181,7 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
       sweeper.unref();
     },
     async stop() {
+      offZones();
       for (const u of unsubscribe) u();
       clearInterval(sweeper);
       d.stop();

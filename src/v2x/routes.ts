@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { KapokError } from '../core/errors.js';
 import type { RouteRoles } from '../core/http/admin-auth.js';
-import { zoneSchema } from './config.js';
+import { type Zone, zoneSchema } from './config.js';
 import type { Dispatcher } from './dispatch.js';
 import type { DropReason, Engine } from './engine.js';
 import { decodeFrame, frameFromJson } from './frames.js';
@@ -36,7 +36,8 @@ export interface V2xRouteDeps {
   warnings: () => readonly Warning[];
   metrics: V2xMetrics;
   maxBatch: number;
-  onZonesChanged: () => void;
+  /** After a zone was put (zone) or deleted (zone null) here: saves the zones and tells the fleet. */
+  onZonesChanged: (id: string, zone: Zone | null) => void;
 }
 
 /**
@@ -168,7 +169,7 @@ export async function v2xRoutes(app: FastifyInstance, d: V2xRouteDeps): Promise<
     } catch (err) {
       throw bad((err as Error).message);
     }
-    d.onZonesChanged();
+    d.onZonesChanged(id, parsed.data);
     reply.code(existed ? 200 : 201);
     return parsed.data;
   });
@@ -177,7 +178,7 @@ export async function v2xRoutes(app: FastifyInstance, d: V2xRouteDeps): Promise<
     const id = (req.params as { id: string }).id;
     if (!d.engine.geofences.delete(id))
       throw new KapokError('KAPOK_HTTP_NOT_FOUND', `no zone ${id.slice(0, 64)}`);
-    d.onZonesChanged();
+    d.onZonesChanged(id, null);
     reply.code(204);
   });
 

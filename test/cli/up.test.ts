@@ -32,7 +32,7 @@ describe('kapok up: start and stop', () => {
         (ready.body.components as { name: string; state: string }[])
           .map((c) => `${c.name}=${c.state}`)
           .sort(),
-        ['kv:memory=ready', 'store:sqlite=ready'],
+        ['events:memory=ready', 'kv:memory=ready', 'store:sqlite=ready'],
       );
       assert.ok(existsSync(join(dataDir, 'kapok.db')), 'dataDir created and the SQLite store lives in it');
       k.child.kill(signal);

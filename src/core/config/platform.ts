@@ -77,6 +77,48 @@ const kv = z.strictObject({
   maxKeys: z.number().int().min(1).max(100_000_000).default(100_000),
 });
 
+/** The fleet event bus (docs/events.md): memory for one process, nats for several. */
+const events = z.strictObject({
+  adapter: z.enum(['memory', 'nats']).default('memory'),
+  /**
+   * This instance's id, stable across its restarts: its durable NATS consumers and its outbox rows
+   * are named after it. null = derived from the host name and dataDir (one per host and dataDir).
+   */
+  instanceId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/, 'letters, digits, _ or - (at most 128)')
+    .nullable()
+    .default(null),
+  /** Largest event (the JSON envelope); a bigger one is refused at publish (KAPOK_EVENTS_TOO_LARGE). */
+  maxPayloadBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024)
+    .default(65_536),
+  nats: z
+    .strictObject({
+      /** NATS URL (adapter nats), e.g. nats://127.0.0.1:4222; several comma-separated for a cluster. */
+      url: secret(z.string().min(1)).nullable().default(null),
+      /** First segment of every subject; streams are named <PREFIX>_<FAMILY> (KAPOK_GATEWAY, ...). */
+      subjectPrefix: z
+        .string()
+        .regex(/^[a-z0-9_-]{1,32}$/, 'lower-case letters, digits, _ or - (at most 32)')
+        .default('kapok'),
+      /** Events waiting for NATS in the Store outbox at most; past it publish is refused (KAPOK_EVENTS_OUTBOX_FULL). */
+      outboxMax: z.number().int().min(1).max(10_000_000).default(10_000),
+      /** Deliveries of an event whose handler fails before it is dead-lettered. */
+      maxDeliver: z.number().int().min(1).max(100).default(5),
+      /** Time a handler has before JetStream redelivers its event. */
+      ackWaitMs: ms(1000, 600_000).default(30_000),
+      /** Events kept in each stream this long (an instance down longer misses older ones). */
+      maxAgeSeconds: z.number().int().min(60).max(31_536_000).default(86_400),
+      /** The server removes an instance's consumers after it has been gone this long. */
+      consumerInactiveSeconds: z.number().int().min(60).max(31_536_000).default(604_800),
+    })
+    .prefault({}),
+});
+
 /**
  * Role-scoped admin tokens, one list for every capability's admin surface (core/http/admin-auth.ts):
  * viewer reads, operator also runs things (models, zones, devices), admin also manages keys and config.
@@ -110,6 +152,7 @@ export const platformShape = {
   tracing: tracing.prefault({}),
   store: store.prefault({}),
   kv: kv.prefault({}),
+  events: events.prefault({}),
   admin: admin.prefault({}),
 };
 
@@ -127,6 +170,13 @@ export function checkPlatform(c: PlatformConfig, ctx: z.RefinementCtx): void {
   }
   if (c.kv.driver === 'redis' && !c.kv.url) {
     ctx.addIssue({ code: 'custom', path: ['kv', 'url'], message: 'required when kv.driver is redis' });
+  }
+  if (c.events.adapter === 'nats' && !c.events.nats.url) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['events', 'nats', 'url'],
+      message: 'required when events.adapter is nats',
+    });
   }
   // Names identify tokens in logs, tokens identify callers: both must be unique (never echoed).
   const names = new Set<string>();

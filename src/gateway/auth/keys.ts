@@ -18,6 +18,11 @@ export interface KeyServiceOptions {
   knownModels: ReadonlySet<string>;
   cacheMs: number;
   now?: () => number;
+  /**
+   * Told the id of each key this service revoked, after the Store has it: the capability and the
+   * CLI publish gateway.key.revoked so every instance drops it from its cache at once.
+   */
+  onRevoked?: (id: string) => Promise<void>;
 }
 
 /** Creates, lists and revokes API keys, and authenticates presented keys through a short cache. */
@@ -26,7 +31,7 @@ export class KeyService {
   readonly #cache = new Map<string, { rec: KeyRecord | null; until: number }>();
 
   constructor(opts: KeyServiceOptions) {
-    this.#o = { now: Date.now, ...opts };
+    this.#o = { now: Date.now, onRevoked: async () => {}, ...opts };
   }
 
   async create(input: CreateKeyInput): Promise<{ key: string; info: KeyInfo }> {
@@ -86,8 +91,14 @@ export class KeyService {
         'KAPOK_GATEWAY_KEY_NOT_FOUND',
         'no active key has that id or name: see `kapok keys list`',
       );
-    this.#cache.delete(id); // this process stops accepting it at once; others within cacheMs
+    this.#cache.delete(id); // this process stops accepting it at once; others on the event
+    await this.#o.onRevoked(id);
     return id;
+  }
+
+  /** Drops a key from the cache (gateway.key.revoked from any instance): its next use reads the Store. */
+  forget(id: string): void {
+    this.#cache.delete(id);
   }
 
   /** The active record for a presented key, or null (unknown, malformed, revoked, wrong secret). */

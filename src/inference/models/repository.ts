@@ -23,6 +23,8 @@ export interface RepositoryOptions {
   pollIntervalMs: number;
   logger: Logger;
   metrics: InferenceMetrics;
+  /** After an explicit load or unload (API) succeeded: the capability announces it to the fleet. */
+  onChanged?: (model: string, action: 'load' | 'unload') => void;
 }
 
 export class Repository {
@@ -221,6 +223,7 @@ export class Repository {
       );
     }
     this.resolve(name); // throws NOT_READY with the reasons when nothing loaded
+    this.opts.onChanged?.(name, 'load');
   }
 
   async unload(name: string): Promise<void> {
@@ -229,6 +232,7 @@ export class Repository {
       throw new KapokError('KAPOK_INFERENCE_MODEL_NOT_FOUND', `model '${name}' is not in the repository`);
     m.unloaded = true;
     await this.sync(name);
+    this.opts.onChanged?.(name, 'unload');
   }
 
   async close(): Promise<void> {
