@@ -387,12 +387,14 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
       const wire = AVAILABLE[name];
       if (!config[name].enabled) continue;
       const cap = await wire(base, config);
+      // Stopped on a failed start too, its own start included: what its factory and a partial
+      // start opened (timers, workers, listeners) must not keep the process alive.
+      closers.push({ name, close: async () => cap.stop?.() });
       if (cap.routes)
         await server.register(async (scope) => cap.routes?.(scope), { prefix: cap.prefix ?? '' });
       await cap.start?.();
       Object.assign(ports, cap.provides);
       capabilities.push(cap);
-      closers.push({ name, close: async () => cap.stop?.() });
     }
 
     if (opts.extraRoutes) await server.register(opts.extraRoutes);
