@@ -80,6 +80,7 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
           isReady: () => scanned && !ctx.health.stopping,
           logger,
           admin,
+          audit: ctx.ports.audit,
         });
       } catch (err) {
         // stop() is only called for capabilities that started: end the workers here.
