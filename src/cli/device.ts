@@ -4,7 +4,7 @@ import type { KapokConfig } from '../config.js';
 import { KapokError } from '../core/errors.js';
 import type { Keyring, Registration } from '../gm/index.js';
 import type { Store } from '../ports/store.js';
-import { withCliContext } from './context.js';
+import { type CliAct, withCliContext } from './context.js';
 import { fail } from './exit.js';
 
 /**
@@ -31,13 +31,18 @@ async function withGm<T>(
     keyring: Keyring;
     kek: Uint8Array;
   }) => Promise<T>,
+  act?: CliAct,
 ): Promise<T> {
   const gm = await import('../gm/index.js');
-  return withCliContext(opts, async ({ config, store }) => {
-    const kek = gm.readKek(config.gm);
-    const keyring = await gm.Keyring.open(store, kek);
-    return fn({ config, store, gm, keyring, kek });
-  });
+  return withCliContext(
+    opts,
+    async ({ config, store }) => {
+      const kek = gm.readKek(config.gm);
+      const keyring = await gm.Keyring.open(store, kek);
+      return fn({ config, store, gm, keyring, kek });
+    },
+    act,
+  );
 }
 
 const configOption = () =>
@@ -62,6 +67,7 @@ export function deviceCommand(): Command {
             opts.group,
             opts.vehicle ?? serial,
           ),
+          { action: 'gm.device.register', target: serial },
         );
         process.stdout.write(`${JSON.stringify(reg, null, opts.json ? 0 : 2)}\n`);
       } catch (err) {
@@ -79,6 +85,7 @@ export function deviceCommand(): Command {
       try {
         const d = await withGm(opts, async ({ config, store, gm, keyring }) =>
           new gm.DeviceRegistry(store, keyring, config.gm).revoke(serial),
+          { action: 'gm.device.revoke', target: serial },
         );
         process.stdout.write(opts.json ? `${JSON.stringify(d)}\n` : `revoked ${d.serial}\n`);
       } catch (err) {
@@ -96,6 +103,7 @@ export function deviceCommand(): Command {
       try {
         const reg = await withGm(opts, async ({ config, store, gm, keyring }) =>
           new gm.DeviceRegistry(store, keyring, config.gm).reissue(serial),
+          { action: 'gm.device.reissue', target: serial },
         );
         process.stdout.write(`${JSON.stringify(reg, null, opts.json ? 0 : 2)}\n`);
       } catch (err) {
@@ -113,7 +121,10 @@ export function deviceCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (kind: 'sign' | 'enc' | 'token', opts: Opts) => {
       try {
-        const id = await withGm(opts, async ({ store, gm, kek }) => gm.rotateMasterKey(store, kek, kind));
+        const id = await withGm(opts, async ({ store, gm, kek }) => gm.rotateMasterKey(store, kek, kind), {
+          action: 'gm.kgc.rotate',
+          target: kind,
+        });
         process.stdout.write(
           opts.json ? `${JSON.stringify({ kind, id })}\n` : `rotated ${kind}: new key ${id}\n`,
         );

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { KeyInfo, KeyService } from '../gateway/index.js';
-import { withCliContext } from './context.js';
+import { type CliAct, withCliContext } from './context.js';
 import { fail } from './exit.js';
 
 /**
@@ -12,9 +12,10 @@ export function keysCommand(): Command {
   const withService = async <T>(
     opts: { config?: string },
     fn: (keys: KeyService) => Promise<T>,
+    act?: CliAct,
   ): Promise<T> => {
     const { keyAdmin } = await import('../gateway/index.js');
-    return withCliContext(opts, ({ store, config }) => fn(keyAdmin(store, config.gateway)));
+    return withCliContext(opts, ({ store, config }) => fn(keyAdmin(store, config.gateway)), act);
   };
 
   cmd
@@ -40,8 +41,10 @@ export function keysCommand(): Command {
             ?.split(',')
             .map((m) => m.trim())
             .filter(Boolean);
-          const { key, info } = await withService(opts, (k) =>
-            k.create({ name: opts.name, rpm: opts.rpm, tpm: opts.tpm, models }),
+          const { key, info } = await withService(
+            opts,
+            (k) => k.create({ name: opts.name, rpm: opts.rpm, tpm: opts.tpm, models }),
+            { action: 'gateway.key.create', target: opts.name },
           );
           if (opts.json) process.stdout.write(`${JSON.stringify({ ...info, key })}\n`);
           else {
@@ -80,7 +83,10 @@ export function keysCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (idOrName: string, opts: { config?: string; json?: boolean }) => {
       try {
-        const id = await withService(opts, (k) => k.revoke(idOrName));
+        const id = await withService(opts, (k) => k.revoke(idOrName), {
+          action: 'gateway.key.revoke',
+          target: idOrName,
+        });
         process.stdout.write(opts.json ? `${JSON.stringify({ id, revoked: true })}\n` : `revoked ${id}\n`);
       } catch (err) {
         fail(err);
