@@ -86,9 +86,9 @@ export class Shipper {
     this.#loop ??= this.#run();
   }
 
+  /** Lets a POST in flight finish (at most timeoutMs), so its answer moves the cursor: no resend after a restart. */
   async close(): Promise<void> {
     this.#stopped = true;
-    this.#abort?.abort();
     this.#wake?.();
     await this.#loop;
     // Hand the lease back, so another process need not wait for it to expire.
