@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { auditSchema } from './audit/config.js';
 import {
   type ConfigSpec,
   checkPlatform,
@@ -8,7 +9,6 @@ import {
   type PlatformConfig,
   platformShape,
 } from './core/config/index.js';
-import { auditSchema } from './audit/config.js';
 import { edgeSchema } from './edge/config.js';
 import { gatewaySchema, resolveGatewayEnvRefs } from './gateway/config.js';
 import { gmSchema } from './gm/config.js';

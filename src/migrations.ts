@@ -8,4 +8,8 @@ import type { Migration } from './ports/store.js';
  * none): `kapok keys`, `kapok device`, `kapok audit`. `kapok up` migrates each enabled capability in
  * its factory. Migrations are idempotent and recorded by id, so running all of them is safe at any time.
  */
-export const ALL_MIGRATIONS: readonly Migration[] = [...GATEWAY_MIGRATIONS, ...GM_MIGRATIONS, ...AUDIT_MIGRATIONS];
+export const ALL_MIGRATIONS: readonly Migration[] = [
+  ...GATEWAY_MIGRATIONS,
+  ...GM_MIGRATIONS,
+  ...AUDIT_MIGRATIONS,
+];

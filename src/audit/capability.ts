@@ -64,10 +64,15 @@ export const createAudit: CapabilityFactory<AuditConfig> = async (ctx) => {
       // A chain that no longer verifies at start is logged loudly; the start goes on (the acts must
       // still be recorded), and `kapok audit verify` names the damage.
       // From the last checkpoint: the whole chain is `kapok audit verify`'s (it may be millions).
-      const [cp] = await ctx.store.query<{ seq: number | bigint | null }>('SELECT MAX(seq) AS seq FROM audit_checkpoints');
+      const [cp] = await ctx.store.query<{ seq: number | bigint | null }>(
+        'SELECT MAX(seq) AS seq FROM audit_checkpoints',
+      );
       const v = await verifyStore(ctx.store, Math.max(1, Number(cp?.seq ?? 1))).catch(() => null);
       if (v && !v.ok)
-        ctx.logger.error({ code: 'KAPOK_AUDIT_CHAIN_BROKEN', problem: v.problem }, 'audit chain does not verify');
+        ctx.logger.error(
+          { code: 'KAPOK_AUDIT_CHAIN_BROKEN', problem: v.problem },
+          'audit chain does not verify',
+        );
       shipper?.start();
     },
     stop: async () => {

@@ -34,7 +34,10 @@ export const auditSchema = z
     ship: z
       .strictObject({
         /** The audit centre's HTTP(S) endpoint receiving POSTed envelopes; null: no shipping. */
-        url: z.url({ protocol: /^https?$/ }).nullable().default(null),
+        url: z
+          .url({ protocol: /^https?$/ })
+          .nullable()
+          .default(null),
         /** The key's name, sent in each envelope so the receiver picks the key. */
         keyId: z.string().min(1).max(64).default('kapok-audit-1'),
         /** SM4 key sealing the batches: 32 hex digits. Prefer KAPOK_AUDIT__SHIP__KEY or keyFile. */
@@ -58,13 +61,15 @@ export const auditSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['kek'],
-        message: 'required when audit.enabled (or set audit.kekFile); e.g. KAPOK_AUDIT__KEK=$(openssl rand -hex 16)',
+        message:
+          'required when audit.enabled (or set audit.kekFile); e.g. KAPOK_AUDIT__KEK=$(openssl rand -hex 16)',
       });
     if (c.ship.url && !c.ship.key && !c.ship.keyFile)
       ctx.addIssue({
         code: 'custom',
         path: ['ship', 'key'],
-        message: 'required when audit.ship.url is set (or set audit.ship.keyFile): the SM4 key the audit centre holds',
+        message:
+          'required when audit.ship.url is set (or set audit.ship.keyFile): the SM4 key the audit centre holds',
       });
   });
 

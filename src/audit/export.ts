@@ -1,7 +1,13 @@
 import { KapokError } from '../core/errors.js';
 import { fromHex, toHex } from '../crypto/bytes.js';
 import type { Queryable } from '../ports/store.js';
-import { type AuditEntry, CHECKPOINT_DOMAIN, CHECKPOINT_SM2_ID, type Checkpoint, GENESIS_HASH } from './chain.js';
+import {
+  type AuditEntry,
+  CHECKPOINT_DOMAIN,
+  CHECKPOINT_SM2_ID,
+  type Checkpoint,
+  GENESIS_HASH,
+} from './chain.js';
 import { publicKeys } from './keys.js';
 import { checkpoints, entryPages, head } from './reader.js';
 import { type VerifyResult, verifyChain } from './verify.js';
@@ -38,7 +44,8 @@ export async function* exportLines(db: Queryable, from = 1): AsyncGenerator<stri
     from === 1
       ? GENESIS_HASH
       : (await db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = ?', [from - 1]))[0]?.hash;
-  if (!prev) throw new KapokError('KAPOK_AUDIT_BAD_QUERY', `--from ${from}: entry ${from - 1} is not in the log`);
+  if (!prev)
+    throw new KapokError('KAPOK_AUDIT_BAD_QUERY', `--from ${from}: entry ${from - 1} is not in the log`);
   const keys = await publicKeys(db);
   const cps = await checkpoints(db, from);
   const header: ExportHeader = {
@@ -59,7 +66,8 @@ export async function* exportLines(db: Queryable, from = 1): AsyncGenerator<stri
   for await (const page of entryPages(db, from)) {
     for (const e of page) {
       yield JSON.stringify({ type: 'entry', ...e });
-      while (ci < cps.length && (cps[ci] as Checkpoint).seq <= e.seq) yield JSON.stringify({ type: 'checkpoint', ...cps[ci++] });
+      while (ci < cps.length && (cps[ci] as Checkpoint).seq <= e.seq)
+        yield JSON.stringify({ type: 'checkpoint', ...cps[ci++] });
     }
   }
   // Checkpoints past the last entry (a truncated log) are exported too: the verifier names them.
@@ -70,7 +78,10 @@ export async function* exportLines(db: Queryable, from = 1): AsyncGenerator<stri
  * Verifies an export. With `publicKey` (hex) every checkpoint must verify under that key, whatever
  * key id it names; without it the header's keys are used (integrity, not origin: say so to the user).
  */
-export async function verifyExport(lines: Iterable<string> | AsyncIterable<string>, publicKey?: string): Promise<VerifyResult> {
+export async function verifyExport(
+  lines: Iterable<string> | AsyncIterable<string>,
+  publicKey?: string,
+): Promise<VerifyResult> {
   let header: ExportHeader | null = null;
   const entries: AuditEntry[] = [];
   const cps: Checkpoint[] = [];
@@ -85,7 +96,8 @@ export async function verifyExport(lines: Iterable<string> | AsyncIterable<strin
       throw bad(n, 'not JSON');
     }
     if (!header) {
-      if (obj.type !== EXPORT_FORMAT || obj.version !== 1) throw bad(n, `the first line must be the ${EXPORT_FORMAT} v1 header`);
+      if (obj.type !== EXPORT_FORMAT || obj.version !== 1)
+        throw bad(n, `the first line must be the ${EXPORT_FORMAT} v1 header`);
       header = obj as unknown as ExportHeader;
       continue;
     }
@@ -98,7 +110,10 @@ export async function verifyExport(lines: Iterable<string> | AsyncIterable<strin
   if (publicKey) {
     const k = fromHex(publicKey, '--public-key', 65);
     keys = new Map(cps.map((c) => [c.keyId, k]));
-  } else keys = new Map(Object.entries(header.publicKeys ?? {}).map(([id, h]) => [id, fromHex(h, `publicKeys.${id}`)]));
+  } else
+    keys = new Map(
+      Object.entries(header.publicKeys ?? {}).map(([id, h]) => [id, fromHex(h, `publicKeys.${id}`)]),
+    );
   return verifyChain({
     entries: [entries],
     checkpoints: cps,
@@ -136,7 +151,8 @@ function asEntry(o: Record<string, unknown>, n: number): AuditEntry {
 }
 
 function asCheckpoint(o: Record<string, unknown>, n: number): Checkpoint {
-  if (!Number.isSafeInteger(o.seq) || !Number.isSafeInteger(o.time)) throw bad(n, 'checkpoint seq/time: expected integers');
+  if (!Number.isSafeInteger(o.seq) || !Number.isSafeInteger(o.time))
+    throw bad(n, 'checkpoint seq/time: expected integers');
   for (const k of ['headHash', 'keyId', 'signature'])
     if (typeof o[k] !== 'string') throw bad(n, `checkpoint ${k}: expected a string`);
   return {

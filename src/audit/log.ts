@@ -60,7 +60,9 @@ export class AuditLog {
 
   record(r: AuditRecord): Promise<void> {
     if (this.#closed)
-      return Promise.reject(new KapokError('KAPOK_AUDIT_CLOSED', 'the audit trail was used after it was closed'));
+      return Promise.reject(
+        new KapokError('KAPOK_AUDIT_CLOSED', 'the audit trail was used after it was closed'),
+      );
     let body: Pending['body'];
     try {
       body = normalise(r, this.#now());
@@ -84,10 +86,14 @@ export class AuditLog {
       if (head.seq === 0) return 0;
       const time = this.#now();
       const signature = toHex(
-        sm2Sign(c.key.privateKey, checkpointMessage({ seq: head.seq, headHash: head.hash, time, keyId: c.key.id }), {
-          id: CHECKPOINT_SM2_ID,
-          publicKey: c.key.publicKey,
-        }),
+        sm2Sign(
+          c.key.privateKey,
+          checkpointMessage({ seq: head.seq, headHash: head.hash, time, keyId: c.key.id }),
+          {
+            id: CHECKPOINT_SM2_ID,
+            publicKey: c.key.publicKey,
+          },
+        ),
       );
       await tx.execute(
         'INSERT INTO audit_checkpoints (seq, head_hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING',
@@ -107,7 +113,10 @@ export class AuditLog {
     this.#closed = true;
     if (this.#o.checkpoint && this.#head > this.#checkpointed)
       await this.#run(() => this.checkpoint()).catch((err) =>
-        this.#o.logger?.error({ code: (err as KapokError).code, msg: messageOf(err) }, 'audit: last checkpoint failed'),
+        this.#o.logger?.error(
+          { code: (err as KapokError).code, msg: messageOf(err) },
+          'audit: last checkpoint failed',
+        ),
       );
     await this.#serial.catch(() => {});
   }
@@ -129,13 +138,19 @@ export class AuditLog {
           await this.#run(() => this.#append(batch));
           for (const p of batch) p.resolve();
         } catch (err) {
-          this.#o.logger?.error({ code: (err as KapokError).code, msg: messageOf(err) }, 'audit: append failed');
+          this.#o.logger?.error(
+            { code: (err as KapokError).code, msg: messageOf(err) },
+            'audit: append failed',
+          );
           for (const p of batch) p.reject(err);
         }
         const c = this.#o.checkpoint;
         if (c && this.#head - Math.max(this.#checkpointed, 0) >= c.every)
           await this.#run(() => this.checkpoint()).catch((err) =>
-            this.#o.logger?.error({ code: (err as KapokError).code, msg: messageOf(err) }, 'audit: checkpoint failed'),
+            this.#o.logger?.error(
+              { code: (err as KapokError).code, msg: messageOf(err) },
+              'audit: checkpoint failed',
+            ),
           );
       }
     })().finally(() => {
@@ -153,7 +168,17 @@ export class AuditLog {
       const rows: SqlValue[][] = batch.map(({ body }) => {
         seq += 1;
         prev = chainHash(prev, { ...body, seq });
-        return [seq, body.time, body.actor, body.ip, body.action, body.target, body.outcome, body.requestId, prev];
+        return [
+          seq,
+          body.time,
+          body.actor,
+          body.ip,
+          body.action,
+          body.target,
+          body.outcome,
+          body.requestId,
+          prev,
+        ];
       });
       for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
         const chunk = rows.slice(i, i + ROWS_PER_INSERT);

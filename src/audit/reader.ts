@@ -61,7 +61,9 @@ export async function checkpoints(db: Queryable, from = 0): Promise<Checkpoint[]
     time: number | bigint;
     key_id: string;
     signature: string;
-  }>('SELECT seq, head_hash, time, key_id, signature FROM audit_checkpoints WHERE seq >= ? ORDER BY seq', [from]);
+  }>('SELECT seq, head_hash, time, key_id, signature FROM audit_checkpoints WHERE seq >= ? ORDER BY seq', [
+    from,
+  ]);
   return rows.map((r) => ({
     seq: Number(r.seq),
     headHash: r.head_hash,
@@ -72,7 +74,9 @@ export async function checkpoints(db: Queryable, from = 0): Promise<Checkpoint[]
 }
 
 export async function head(db: Queryable): Promise<{ seq: number; hash: string } | null> {
-  const rows = await db.query<{ seq: number | bigint; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1');
+  const rows = await db.query<{ seq: number | bigint; hash: string }>(
+    'SELECT seq, hash FROM audit_head WHERE id = 1',
+  );
   return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : null;
 }
 
@@ -115,7 +119,10 @@ export interface AuditQuery {
 }
 
 /** One page of a filtered listing; `next` is the last seq of the page when there may be more. */
-export async function queryEntries(db: Queryable, q: AuditQuery): Promise<{ entries: AuditEntry[]; next: number | null }> {
+export async function queryEntries(
+  db: Queryable,
+  q: AuditQuery,
+): Promise<{ entries: AuditEntry[]; next: number | null }> {
   const where: string[] = [];
   const params: SqlValue[] = [];
   if (q.from !== undefined) where.push('time >= ?') && params.push(q.from);

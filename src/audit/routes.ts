@@ -66,7 +66,8 @@ function time(v: unknown, name: string): number | undefined {
 
 function text(v: unknown, name: string): string | undefined {
   if (v === undefined || v === '') return undefined;
-  if (typeof v !== 'string' || v.length > 200) throw bad(`${name}: expected one value of at most 200 characters`);
+  if (typeof v !== 'string' || v.length > 200)
+    throw bad(`${name}: expected one value of at most 200 characters`);
   return v;
 }
 
@@ -101,7 +102,10 @@ export function parseQuery(raw: Record<string, unknown>, maxLimit: number, maxRa
   if (order !== 'asc' && order !== 'desc') throw bad('order: expected asc or desc');
   let after: number | undefined;
   if (raw.cursor !== undefined) {
-    const m = typeof raw.cursor === 'string' ? /^s(\d{1,16})$/.exec(Buffer.from(raw.cursor, 'base64url').toString('utf8')) : null;
+    const m =
+      typeof raw.cursor === 'string'
+        ? /^s(\d{1,16})$/.exec(Buffer.from(raw.cursor, 'base64url').toString('utf8'))
+        : null;
     if (!m) throw bad('cursor: not a cursor this API returned (pass `next` unchanged)');
     after = Number(m[1]);
   }

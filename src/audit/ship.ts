@@ -43,7 +43,12 @@ export function sealBatch(key: Uint8Array, keyId: string, entries: AuditEntry[],
   const firstSeq = (entries[0] as AuditEntry).seq;
   const lastSeq = (entries.at(-1) as AuditEntry).seq;
   const nonce = randomBytes(12);
-  const sealed = sm4GcmEncrypt(key, nonce, Buffer.from(JSON.stringify(entries), 'utf8'), envelopeAad(firstSeq, lastSeq));
+  const sealed = sm4GcmEncrypt(
+    key,
+    nonce,
+    Buffer.from(JSON.stringify(entries), 'utf8'),
+    envelopeAad(firstSeq, lastSeq),
+  );
   return {
     version: 1,
     keyId,
@@ -111,10 +116,12 @@ export class Shipper {
   async #run(): Promise<void> {
     const { store, url, intervalMs, maxBackoffMs } = this.#o;
     let backoff = intervalMs;
-    await store.execute(
-      'INSERT INTO audit_ship (id, acked_seq, attempted_seq, owner, lease_until, updated_at) VALUES (?, 0, 0, NULL, 0, ?) ON CONFLICT (id) DO NOTHING',
-      [url, Date.now()],
-    ).catch(() => {});
+    await store
+      .execute(
+        'INSERT INTO audit_ship (id, acked_seq, attempted_seq, owner, lease_until, updated_at) VALUES (?, 0, 0, NULL, 0, ?) ON CONFLICT (id) DO NOTHING',
+        [url, Date.now()],
+      )
+      .catch(() => {});
     while (!this.#stopped) {
       let wait = intervalMs;
       try {
@@ -123,7 +130,11 @@ export class Shipper {
         if (sent) wait = 0;
       } catch (err) {
         this.#o.logger?.warn(
-          { code: (err as KapokError).code ?? 'KAPOK_AUDIT_SHIP_FAILED', msg: messageOf(err), retryInMs: backoff },
+          {
+            code: (err as KapokError).code ?? 'KAPOK_AUDIT_SHIP_FAILED',
+            msg: messageOf(err),
+            retryInMs: backoff,
+          },
           'audit: shipping failed; retrying',
         );
         wait = backoff;
@@ -154,7 +165,11 @@ export class Shipper {
     if (entries.length === 0) return false;
     const env = sealBatch(this.#o.key, this.#o.keyId, entries, (entries[0] as AuditEntry).seq <= attempted);
     if (env.lastSeq > attempted)
-      await store.execute('UPDATE audit_ship SET attempted_seq = ?, updated_at = ? WHERE id = ?', [env.lastSeq, now, url]);
+      await store.execute('UPDATE audit_ship SET attempted_seq = ?, updated_at = ? WHERE id = ?', [
+        env.lastSeq,
+        now,
+        url,
+      ]);
     await this.#post(env);
     await store.execute(
       'UPDATE audit_ship SET acked_seq = ?, updated_at = ? WHERE id = ? AND acked_seq < ?',

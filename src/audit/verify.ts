@@ -1,6 +1,12 @@
 import { fromHex } from '../crypto/bytes.js';
 import { sm2Verify } from '../crypto/sm2.js';
-import { type AuditEntry, CHECKPOINT_SM2_ID, type Checkpoint, chainHash, checkpointMessage } from './chain.js';
+import {
+  type AuditEntry,
+  CHECKPOINT_SM2_ID,
+  type Checkpoint,
+  chainHash,
+  checkpointMessage,
+} from './chain.js';
 
 /**
  * Verifies a stretch of the chain (docs/audit.md#verifying): entries in seq order from `from`, each
@@ -156,7 +162,11 @@ export async function verifyChain(input: VerifyInput): Promise<VerifyResult> {
   return result();
 }
 
-function checkCheckpoint(cp: Checkpoint, e: AuditEntry, keys: ReadonlyMap<string, Uint8Array>): VerifyProblem | null {
+function checkCheckpoint(
+  cp: Checkpoint,
+  e: AuditEntry,
+  keys: ReadonlyMap<string, Uint8Array>,
+): VerifyProblem | null {
   if (cp.seq !== e.seq)
     return {
       seq: cp.seq,

@@ -61,12 +61,14 @@ export function deviceCommand(): Command {
     .option('--json', 'compact JSON (default: indented)')
     .action(async (serial: string, opts: Opts) => {
       try {
-        const reg = await withGm(opts, async ({ config, store, gm, keyring }) =>
-          new gm.DeviceRegistry(store, keyring, config.gm).register(
-            serial,
-            opts.group,
-            opts.vehicle ?? serial,
-          ),
+        const reg = await withGm(
+          opts,
+          async ({ config, store, gm, keyring }) =>
+            new gm.DeviceRegistry(store, keyring, config.gm).register(
+              serial,
+              opts.group,
+              opts.vehicle ?? serial,
+            ),
           { action: 'gm.device.register', target: serial },
         );
         process.stdout.write(`${JSON.stringify(reg, null, opts.json ? 0 : 2)}\n`);
@@ -83,8 +85,10 @@ export function deviceCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (serial: string, opts: Opts) => {
       try {
-        const d = await withGm(opts, async ({ config, store, gm, keyring }) =>
-          new gm.DeviceRegistry(store, keyring, config.gm).revoke(serial),
+        const d = await withGm(
+          opts,
+          async ({ config, store, gm, keyring }) =>
+            new gm.DeviceRegistry(store, keyring, config.gm).revoke(serial),
           { action: 'gm.device.revoke', target: serial },
         );
         process.stdout.write(opts.json ? `${JSON.stringify(d)}\n` : `revoked ${d.serial}\n`);
@@ -101,8 +105,10 @@ export function deviceCommand(): Command {
     .option('--json', 'compact JSON (default: indented)')
     .action(async (serial: string, opts: Opts) => {
       try {
-        const reg = await withGm(opts, async ({ config, store, gm, keyring }) =>
-          new gm.DeviceRegistry(store, keyring, config.gm).reissue(serial),
+        const reg = await withGm(
+          opts,
+          async ({ config, store, gm, keyring }) =>
+            new gm.DeviceRegistry(store, keyring, config.gm).reissue(serial),
           { action: 'gm.device.reissue', target: serial },
         );
         process.stdout.write(`${JSON.stringify(reg, null, opts.json ? 0 : 2)}\n`);

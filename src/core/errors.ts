@@ -298,7 +298,8 @@ export const ERROR_CATALOGUE = {
   // Audit trail (docs/audit.md).
   KAPOK_AUDIT_INVALID_RECORD: {
     status: 500,
-    summary: 'An audit record is malformed (missing actor, an action that is not a dotted name, a bad outcome).',
+    summary:
+      'An audit record is malformed (missing actor, an action that is not a dotted name, a bad outcome).',
   },
   KAPOK_AUDIT_BAD_QUERY: {
     status: 400,
@@ -310,7 +311,8 @@ export const ERROR_CATALOGUE = {
   },
   KAPOK_AUDIT_CHAIN_BROKEN: {
     status: 500,
-    summary: 'The audit chain does not verify: an entry was edited, deleted, moved or truncated, or a checkpoint is forged.',
+    summary:
+      'The audit chain does not verify: an entry was edited, deleted, moved or truncated, or a checkpoint is forged.',
   },
   KAPOK_AUDIT_KEK_MISMATCH: {
     status: 500,

@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { createSqliteStore } from '../../src/adapters/sqlite/store.js';
 import { canonicalJson } from '../../src/audit/canonical.js';
-import { CHECKPOINT_SM2_ID, checkpointMessage, chainHash, GENESIS_HASH } from '../../src/audit/chain.js';
+import { CHECKPOINT_SM2_ID, chainHash, checkpointMessage, GENESIS_HASH } from '../../src/audit/chain.js';
 import { exportLines, verifyExport } from '../../src/audit/export.js';
 import { loadOrCreateSigningKey } from '../../src/audit/keys.js';
 import { verifyStore } from '../../src/audit/reader.js';
 import { isKapokError } from '../../src/core/errors.js';
 import { toHex } from '../../src/crypto/bytes.js';
 import { sm2GenerateKeyPair, sm2Sign } from '../../src/crypto/sm2.js';
-import { filledStore, openLog } from './setup.js';
-import { createSqliteStore } from '../../src/adapters/sqlite/store.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { filledStore, openLog } from './setup.js';
 
 /**
  * The chain (docs/audit.md#the-chain): hashes recomputed independently (node's OpenSSL SM3,
@@ -20,9 +20,18 @@ import { tmpDir } from '../helpers/tmp.js';
 
 describe('audit chain: hashing', () => {
   it('canonical JSON sorts keys, has no whitespace, and rejects what has no canonical form', () => {
-    assert.equal(canonicalJson({ b: 1, a: 'é"\n', c: null, d: { z: 2, y: 'x' } }), '{"a":"é\\"\\n","b":1,"c":null,"d":{"y":"x","z":2}}');
-    assert.throws(() => canonicalJson({ a: 1.5 }), (e) => isKapokError(e, 'KAPOK_AUDIT_INVALID_RECORD'));
-    assert.throws(() => canonicalJson([1]), (e) => isKapokError(e, 'KAPOK_AUDIT_INVALID_RECORD'));
+    assert.equal(
+      canonicalJson({ b: 1, a: 'é"\n', c: null, d: { z: 2, y: 'x' } }),
+      '{"a":"é\\"\\n","b":1,"c":null,"d":{"y":"x","z":2}}',
+    );
+    assert.throws(
+      () => canonicalJson({ a: 1.5 }),
+      (e) => isKapokError(e, 'KAPOK_AUDIT_INVALID_RECORD'),
+    );
+    assert.throws(
+      () => canonicalJson([1]),
+      (e) => isKapokError(e, 'KAPOK_AUDIT_INVALID_RECORD'),
+    );
   });
 
   it('entry 1 hashes as SM3(32 zero bytes ‖ canonical JSON), the stored hash and an independent one agree', async () => {
@@ -32,7 +41,16 @@ describe('audit chain: hashing', () => {
     const independent = createHash('sm3').update(Buffer.alloc(32)).update(body, 'utf8').digest('hex');
     assert.equal(row?.hash, independent);
     assert.equal(
-      chainHash(GENESIS_HASH, { seq: 1, time: Number(row?.time), actor: 'admin-0', ip: '127.0.0.1', action: 'gateway.key.create', target: 'k0', outcome: 'ok', requestId: null }),
+      chainHash(GENESIS_HASH, {
+        seq: 1,
+        time: Number(row?.time),
+        actor: 'admin-0',
+        ip: '127.0.0.1',
+        action: 'gateway.key.create',
+        target: 'k0',
+        outcome: 'ok',
+        requestId: null,
+      }),
       independent,
     );
     await store.close();
@@ -42,7 +60,9 @@ describe('audit chain: hashing', () => {
 describe('audit chain: appends and verification on SQLite', () => {
   it('2,500 concurrent records get seqs 1..2500 without gaps, checkpoints every 1,000, and verify', async () => {
     const store = await filledStore(2500);
-    const [{ n, max } = { n: 0, max: 0 }] = await store.query<{ n: number; max: number }>('SELECT COUNT(*) AS n, MAX(seq) AS max FROM audit_log');
+    const [{ n, max } = { n: 0, max: 0 }] = await store.query<{ n: number; max: number }>(
+      'SELECT COUNT(*) AS n, MAX(seq) AS max FROM audit_log',
+    );
     assert.equal(Number(n), 2500);
     assert.equal(Number(max), 2500);
     const cps = await store.query<{ seq: number }>('SELECT seq FROM audit_checkpoints ORDER BY seq');
@@ -78,7 +98,16 @@ describe('audit chain: appends and verification on SQLite', () => {
     const store = await filledStore(50);
     const [r9] = await store.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 9');
     const [r10] = await store.query<Record<string, unknown>>('SELECT * FROM audit_log WHERE seq = 10');
-    const forged = chainHash(r9?.hash as string, { seq: 10, time: Number(r10?.time), actor: 'x', ip: '127.0.0.1', action: 'gateway.key.create', target: 'k9', outcome: 'ok', requestId: null });
+    const forged = chainHash(r9?.hash as string, {
+      seq: 10,
+      time: Number(r10?.time),
+      actor: 'x',
+      ip: '127.0.0.1',
+      action: 'gateway.key.create',
+      target: 'k9',
+      outcome: 'ok',
+      requestId: null,
+    });
     await store.execute("UPDATE audit_log SET actor = 'x', hash = ? WHERE seq = 10", [forged]);
     const v = await verifyStore(store);
     await store.close();
@@ -89,11 +118,22 @@ describe('audit chain: appends and verification on SQLite', () => {
   it('a chain rewritten from an entry on, every hash recomputed, contradicts the signed checkpoint', async () => {
     const store = await filledStore(1500);
     await store.execute("UPDATE audit_log SET target = 'hidden' WHERE seq = 5");
-    const rows = await store.query<Record<string, unknown>>('SELECT * FROM audit_log WHERE seq >= 5 ORDER BY seq');
+    const rows = await store.query<Record<string, unknown>>(
+      'SELECT * FROM audit_log WHERE seq >= 5 ORDER BY seq',
+    );
     let [prev] = await store.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = 4');
     let h = prev?.hash as string;
     for (const r of rows) {
-      h = chainHash(h, { seq: Number(r.seq), time: Number(r.time), actor: r.actor as string, ip: r.ip as string, action: r.action as string, target: r.target as string, outcome: r.outcome as string, requestId: null });
+      h = chainHash(h, {
+        seq: Number(r.seq),
+        time: Number(r.time),
+        actor: r.actor as string,
+        ip: r.ip as string,
+        action: r.action as string,
+        target: r.target as string,
+        outcome: r.outcome as string,
+        requestId: null,
+      });
       await store.execute('UPDATE audit_log SET hash = ? WHERE seq = ?', [h, Number(r.seq)]);
     }
     await store.execute('UPDATE audit_head SET hash = ? WHERE id = 1', [h]);
@@ -127,16 +167,30 @@ describe('audit chain: appends and verification on SQLite', () => {
   });
 
   it('a tail removed together with its checkpoints still shows against the head row', async () => {
-    await tamper(['DELETE FROM audit_log WHERE seq > 2450', 'DELETE FROM audit_checkpoints WHERE seq > 2450'], 'truncated', 2451);
+    await tamper(
+      ['DELETE FROM audit_log WHERE seq > 2450', 'DELETE FROM audit_checkpoints WHERE seq > 2450'],
+      'truncated',
+      2451,
+    );
   });
 
   it('a checkpoint with a forged signature is named', async () => {
     const other = sm2GenerateKeyPair();
     const store = await filledStore(2500);
-    const [cp] = await store.query<{ seq: number; head_hash: string; time: number; key_id: string }>('SELECT * FROM audit_checkpoints ORDER BY seq LIMIT 1');
-    const msg = checkpointMessage({ seq: Number(cp?.seq), headHash: cp?.head_hash as string, time: Number(cp?.time), keyId: cp?.key_id as string });
+    const [cp] = await store.query<{ seq: number; head_hash: string; time: number; key_id: string }>(
+      'SELECT * FROM audit_checkpoints ORDER BY seq LIMIT 1',
+    );
+    const msg = checkpointMessage({
+      seq: Number(cp?.seq),
+      headHash: cp?.head_hash as string,
+      time: Number(cp?.time),
+      keyId: cp?.key_id as string,
+    });
     const forged = toHex(sm2Sign(other.privateKey, msg, { id: CHECKPOINT_SM2_ID }));
-    await store.execute('UPDATE audit_checkpoints SET signature = ? WHERE seq = ?', [forged, Number(cp?.seq)]);
+    await store.execute('UPDATE audit_checkpoints SET signature = ? WHERE seq = ?', [
+      forged,
+      Number(cp?.seq),
+    ]);
     const v = await verifyStore(store);
     await store.close();
     assert.equal(v.problem?.kind, 'checkpoint-signature');
@@ -144,21 +198,37 @@ describe('audit chain: appends and verification on SQLite', () => {
   });
 
   it('a checkpoint moved to another head hash (signature kept) is named', async () => {
-    const v = await tamper(["UPDATE audit_checkpoints SET head_hash = (SELECT hash FROM audit_log WHERE seq = 5) WHERE seq = 2500"], 'checkpoint-signature', 2500);
+    const v = await tamper(
+      [
+        'UPDATE audit_checkpoints SET head_hash = (SELECT hash FROM audit_log WHERE seq = 5) WHERE seq = 2500',
+      ],
+      'checkpoint-signature',
+      2500,
+    );
     assert.match(v.problem?.message ?? '', /does not verify/);
   });
 
   it('refuses malformed records and records after close', async () => {
     const store = await createSqliteStore({ file: `${tmpDir('kapok-audit-')}/a.db` });
     const log = await openLog(store);
-    await assert.rejects(log.record({ actor: 'a', action: 'NotDotted', outcome: 'ok' }), (e) => isKapokError(e, 'KAPOK_AUDIT_INVALID_RECORD'));
-    await assert.rejects(log.record({ actor: '', action: 'a.b', outcome: 'ok' }), (e) => isKapokError(e, 'KAPOK_AUDIT_INVALID_RECORD'));
-    await assert.rejects(log.record({ actor: 'a', action: 'a.b', outcome: 'maybe' as 'ok' }), (e) => isKapokError(e, 'KAPOK_AUDIT_INVALID_RECORD'));
+    await assert.rejects(log.record({ actor: 'a', action: 'NotDotted', outcome: 'ok' }), (e) =>
+      isKapokError(e, 'KAPOK_AUDIT_INVALID_RECORD'),
+    );
+    await assert.rejects(log.record({ actor: '', action: 'a.b', outcome: 'ok' }), (e) =>
+      isKapokError(e, 'KAPOK_AUDIT_INVALID_RECORD'),
+    );
+    await assert.rejects(log.record({ actor: 'a', action: 'a.b', outcome: 'maybe' as 'ok' }), (e) =>
+      isKapokError(e, 'KAPOK_AUDIT_INVALID_RECORD'),
+    );
     await log.record({ actor: 'a', action: 'a.b', outcome: 'ok' });
     await log.close();
-    await assert.rejects(log.record({ actor: 'a', action: 'a.b', outcome: 'ok' }), (e) => isKapokError(e, 'KAPOK_AUDIT_CLOSED'));
+    await assert.rejects(log.record({ actor: 'a', action: 'a.b', outcome: 'ok' }), (e) =>
+      isKapokError(e, 'KAPOK_AUDIT_CLOSED'),
+    );
     const other = Uint8Array.from(Buffer.from('ffeeddccbbaa99887766554433221100', 'hex'));
-    await assert.rejects(loadOrCreateSigningKey(store, other), (e) => isKapokError(e, 'KAPOK_AUDIT_KEK_MISMATCH'));
+    await assert.rejects(loadOrCreateSigningKey(store, other), (e) =>
+      isKapokError(e, 'KAPOK_AUDIT_KEK_MISMATCH'),
+    );
     await store.close();
   });
 });
@@ -194,6 +264,8 @@ describe('audit export: verification by a third party', () => {
     assert.equal(v.problem?.kind, 'edited');
     assert.equal(v.problem?.seq, 7);
     await assert.rejects(verifyExport(lines.slice(1)), (e) => isKapokError(e, 'KAPOK_AUDIT_EXPORT_INVALID'));
-    await assert.rejects(verifyExport([lines[0] as string, '{not json']), (e) => isKapokError(e, 'KAPOK_AUDIT_EXPORT_INVALID'));
+    await assert.rejects(verifyExport([lines[0] as string, '{not json']), (e) =>
+      isKapokError(e, 'KAPOK_AUDIT_EXPORT_INVALID'),
+    );
   });
 });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createSqliteStore } from '../../src/adapters/sqlite/store.js';
+import { type RunningApp, startApp } from '../../src/app.js';
 import { adminActRecord } from '../../src/audit/actions.js';
 import { verifyStore } from '../../src/audit/reader.js';
-import { type RunningApp, startApp } from '../../src/app.js';
 import { loadKapokConfig } from '../../src/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir, tmpFile } from '../helpers/tmp.js';
@@ -37,7 +37,15 @@ async function start(dataDir: string): Promise<RunningApp> {
   return startApp(loaded, { logDestination: captureLogs() });
 }
 
-type Row = { seq: number; actor: string; action: string; outcome: string; target: string | null; ip: string | null; request_id: string | null };
+type Row = {
+  seq: number;
+  actor: string;
+  action: string;
+  outcome: string;
+  target: string | null;
+  ip: string | null;
+  request_id: string | null;
+};
 
 describe('audit: HTTP admin acts', () => {
   it('records acts with token name, action, target and outcome; refusals as admin.auth.denied; start and stop', async () => {
@@ -68,11 +76,17 @@ describe('audit: HTTP admin acts', () => {
       const list = await call('GET', '/api/audit?action=gm.device.register', VIEWER);
       assert.equal(list.status, 200);
       const page = (await list.json()) as { entries: Array<{ actor: string; target: string }> };
-      assert.deepEqual(page.entries.map((e) => [e.actor, e.target]), [['ops-alice', 'dev-1']]);
+      assert.deepEqual(
+        page.entries.map((e) => [e.actor, e.target]),
+        [['ops-alice', 'dev-1']],
+      );
       assert.equal((await call('GET', '/api/audit')).status, 401);
       assert.equal((await call('POST', '/api/audit', ADMIN, { actor: 'x' })).status, 404);
       assert.equal((await call('DELETE', '/api/audit', ADMIN)).status, 404);
-      const pk = (await (await call('GET', '/api/audit/public-key')).json()) as { keys: Array<{ publicKey: string }>; sm2Id: string };
+      const pk = (await (await call('GET', '/api/audit/public-key')).json()) as {
+        keys: Array<{ publicKey: string }>;
+        sm2Id: string;
+      };
       assert.match(pk.keys[0]?.publicKey ?? '', /^04[0-9a-f]{128}$/);
       assert.equal(pk.sm2Id, '1234567812345678');
     } finally {
@@ -95,9 +109,13 @@ describe('audit: HTTP admin acts', () => {
         ['unauthenticated', 'admin.auth.denied', 'denied', 'audit:GET /'],
         ['system', 'kapok.stop', 'ok', 'stop'],
       ]);
-      assert.ok(rows.slice(1, -1).every((r) => r.ip === '127.0.0.1' && r.request_id), 'ip and request id on HTTP acts');
+      assert.ok(
+        rows.slice(1, -1).every((r) => r.ip === '127.0.0.1' && r.request_id),
+        'ip and request id on HTTP acts',
+      );
       const text = JSON.stringify(rows);
-      for (const secret of [OPERATOR, VIEWER, ADMIN, KEK]) assert.ok(!text.includes(secret), 'no secret in the trail');
+      for (const secret of [OPERATOR, VIEWER, ADMIN, KEK])
+        assert.ok(!text.includes(secret), 'no secret in the trail');
       const v = await verifyStore(store);
       assert.equal(v.ok, true, JSON.stringify(v.problem));
       assert.equal(v.unsigned, 0, 'the stop signs a last checkpoint');
@@ -120,9 +138,15 @@ describe('audit: HTTP admin acts', () => {
     });
     assert.equal(adminActRecord(ev('v2x.adminToken', 'PUT /zones/:id', { id: 'z1' })).action, 'v2x.zone.put');
     assert.equal(adminActRecord(ev('v2x.adminToken', 'DELETE /zones/:id', { id: 'z1' })).target, 'z1');
-    const load = adminActRecord(ev('inference.adminToken', 'POST /repository/models/:model/load', { model: 'm' }, 500));
+    const load = adminActRecord(
+      ev('inference.adminToken', 'POST /repository/models/:model/load', { model: 'm' }, 500),
+    );
     assert.deepEqual([load.action, load.target, load.outcome], ['inference.model.load', 'm', 'failed']);
-    assert.equal(adminActRecord(ev('inference.adminToken', 'POST /repository/models/:model/unload', { model: 'm' })).action, 'inference.model.unload');
+    assert.equal(
+      adminActRecord(ev('inference.adminToken', 'POST /repository/models/:model/unload', { model: 'm' }))
+        .action,
+      'inference.model.unload',
+    );
   });
 });
 
@@ -130,7 +154,8 @@ describe('audit: GET /api/audit paging and bad input', () => {
   it('pages with a cursor; refuses a limit or range over the maximum and malformed parameters', async () => {
     const dataDir = tmpDir('kapok-audit-q-');
     const app = await start(dataDir);
-    const get = (q: string) => fetch(`http://127.0.0.1:${app.port}/api/audit${q}`, { headers: { authorization: `Bearer ${VIEWER}` } });
+    const get = (q: string) =>
+      fetch(`http://127.0.0.1:${app.port}/api/audit${q}`, { headers: { authorization: `Bearer ${VIEWER}` } });
     try {
       for (let i = 0; i < 5; i++)
         await fetch(`http://127.0.0.1:${app.port}/api/gm/devices`, {
@@ -148,7 +173,10 @@ describe('audit: GET /api/audit paging and bad input', () => {
         cursor = p.next;
       }
       assert.equal(seen.length, 5);
-      assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+      assert.deepEqual(
+        seen,
+        [...seen].sort((a, b) => a - b),
+      );
       const desc = (await (await get('?order=desc&limit=1')).json()) as { entries: Array<{ seq: number }> };
       assert.equal(desc.entries[0]?.seq, Math.max(...seen));
 
@@ -157,13 +185,19 @@ describe('audit: GET /api/audit paging and bad input', () => {
         return [r.status, ((await r.json()) as { error: { code: string } }).error.code];
       };
       assert.deepEqual(await code('?limit=5000'), [400, 'KAPOK_AUDIT_RANGE_TOO_LARGE']);
-      assert.deepEqual(await code('?from=2020-01-01T00:00:00Z&to=2021-01-01T00:00:00Z'), [400, 'KAPOK_AUDIT_RANGE_TOO_LARGE']);
+      assert.deepEqual(await code('?from=2020-01-01T00:00:00Z&to=2021-01-01T00:00:00Z'), [
+        400,
+        'KAPOK_AUDIT_RANGE_TOO_LARGE',
+      ]);
       assert.deepEqual(await code('?from=yesterday'), [400, 'KAPOK_AUDIT_BAD_QUERY']);
       assert.deepEqual(await code('?limit=-1'), [400, 'KAPOK_AUDIT_BAD_QUERY']);
       assert.deepEqual(await code('?cursor=garbage'), [400, 'KAPOK_AUDIT_BAD_QUERY']);
       assert.deepEqual(await code('?order=sideways'), [400, 'KAPOK_AUDIT_BAD_QUERY']);
       assert.deepEqual(await code('?seq=1'), [400, 'KAPOK_AUDIT_BAD_QUERY']);
-      assert.deepEqual(await code('?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z'), [400, 'KAPOK_AUDIT_BAD_QUERY']);
+      assert.deepEqual(await code('?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z'), [
+        400,
+        'KAPOK_AUDIT_BAD_QUERY',
+      ]);
       const ok = await get(`?from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${Date.now()}`);
       assert.equal(ok.status, 200);
     } finally {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createPostgresStore } from '../../src/adapters/postgres/store.js';
-import { verifyStore } from '../../src/audit/reader.js';
 import { type RunningApp, startApp } from '../../src/app.js';
+import { verifyStore } from '../../src/audit/reader.js';
 import { loadKapokConfig } from '../../src/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { pgAdmin, pgSchema, postgresGate } from '../helpers/probes.js';
@@ -31,7 +31,11 @@ describe('audit on PostgreSQL: concurrent writers, one chain', { skip }, () => {
       // Both race to migrate and to create the signing key, as two first starts would.
       const [la, lb] = await Promise.all([openLog(a, 700, 100), openLog(b, 700, 100)]);
       const burst = (log: typeof la, who: string) =>
-        Promise.all(Array.from({ length: 1500 }, (_, i) => log.record({ actor: who, action: 'test.append', outcome: 'ok', target: String(i) })));
+        Promise.all(
+          Array.from({ length: 1500 }, (_, i) =>
+            log.record({ actor: who, action: 'test.append', outcome: 'ok', target: String(i) }),
+          ),
+        );
       await Promise.all([burst(la, 'writer-a'), burst(lb, 'writer-b')]);
       await Promise.all([la.close(), lb.close()]);
       const [c] = await a.query<{ n: number; max: number; distinct_hashes: number }>(
@@ -40,8 +44,16 @@ describe('audit on PostgreSQL: concurrent writers, one chain', { skip }, () => {
       assert.equal(Number(c?.n), 3000);
       assert.equal(Number(c?.max), 3000);
       assert.equal(Number(c?.distinct_hashes), 3000);
-      const byWriter = await a.query<{ actor: string; n: number }>('SELECT actor, COUNT(*) AS n FROM audit_log GROUP BY actor ORDER BY actor');
-      assert.deepEqual(byWriter.map((r) => [r.actor, Number(r.n)]), [['writer-a', 1500], ['writer-b', 1500]]);
+      const byWriter = await a.query<{ actor: string; n: number }>(
+        'SELECT actor, COUNT(*) AS n FROM audit_log GROUP BY actor ORDER BY actor',
+      );
+      assert.deepEqual(
+        byWriter.map((r) => [r.actor, Number(r.n)]),
+        [
+          ['writer-a', 1500],
+          ['writer-b', 1500],
+        ],
+      );
       const v = await verifyStore(a);
       assert.equal(v.ok, true, JSON.stringify(v.problem));
       assert.equal(v.entries, 3000);
@@ -71,19 +83,31 @@ describe('audit on PostgreSQL: concurrent writers, one chain', { skip }, () => {
     try {
       // Refused reads are admin.auth.denied acts: 100 on each instance, all at once.
       await Promise.all(
-        [x, y].flatMap((app) => Array.from({ length: 100 }, () => fetch(`http://127.0.0.1:${app.port}/api/audit`).then((r) => r.arrayBuffer()))),
+        [x, y].flatMap((app) =>
+          Array.from({ length: 100 }, () =>
+            fetch(`http://127.0.0.1:${app.port}/api/audit`).then((r) => r.arrayBuffer()),
+          ),
+        ),
       );
     } finally {
       await Promise.all([x.stop(), y.stop()]);
     }
     const s = await createPostgresStore({ url, poolMax: 2 });
     try {
-      const denied = await s.query<{ n: number }>("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'admin.auth.denied'");
+      const denied = await s.query<{ n: number }>(
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'admin.auth.denied'",
+      );
       assert.equal(Number(denied[0]?.n), 200);
       const life = await s.query<{ action: string; n: number }>(
         "SELECT action, COUNT(*) AS n FROM audit_log WHERE action IN ('kapok.start', 'kapok.stop') GROUP BY action ORDER BY action",
       );
-      assert.deepEqual(life.map((r) => [r.action, Number(r.n)]), [['kapok.start', 2], ['kapok.stop', 2]]);
+      assert.deepEqual(
+        life.map((r) => [r.action, Number(r.n)]),
+        [
+          ['kapok.start', 2],
+          ['kapok.stop', 2],
+        ],
+      );
       const v = await verifyStore(s);
       assert.equal(v.ok, true, JSON.stringify(v.problem));
       assert.equal(v.entries, 3000 + 204);

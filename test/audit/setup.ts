@@ -20,7 +20,13 @@ export async function filledStore(n: number, every = 1000): Promise<Store> {
   const log = await openLog(store, every);
   await Promise.all(
     Array.from({ length: n }, (_, i) =>
-      log.record({ actor: `admin-${i % 3}`, action: 'gateway.key.create', outcome: 'ok', target: `k${i}`, ip: '127.0.0.1' }),
+      log.record({
+        actor: `admin-${i % 3}`,
+        action: 'gateway.key.create',
+        outcome: 'ok',
+        target: `k${i}`,
+        ip: '127.0.0.1',
+      }),
     ),
   );
   await log.close();

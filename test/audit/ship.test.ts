@@ -103,21 +103,44 @@ describe('audit shipping to an audit centre (fake receiver)', () => {
     const store = await createSqliteStore({ file: `${tmpDir('kapok-audit-ship-')}/a.db` });
     const log = await openLog(store);
     const write = (n: number, from: number) =>
-      Promise.all(Array.from({ length: n }, (_, i) => log.record({ actor: 'ops', action: 'test.ship', outcome: 'ok', target: String(from + i) })));
+      Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          log.record({ actor: 'ops', action: 'test.ship', outcome: 'ok', target: String(from + i) }),
+        ),
+      );
     const ship = () =>
-      new Shipper({ store, url, keyId: 'centre-key-1', key: KEY, batch: 50, intervalMs: 20, maxBackoffMs: 80, timeoutMs: 2000 });
+      new Shipper({
+        store,
+        url,
+        keyId: 'centre-key-1',
+        key: KEY,
+        batch: 50,
+        intervalMs: 20,
+        maxBackoffMs: 80,
+        timeoutMs: 2000,
+      });
     const warn: unknown[] = [];
     try {
       await write(120, 0);
       centre.mode = 'down';
       let shipper = new Shipper({
-        store, url, keyId: 'centre-key-1', key: KEY, batch: 50, intervalMs: 20, maxBackoffMs: 80, timeoutMs: 2000,
+        store,
+        url,
+        keyId: 'centre-key-1',
+        key: KEY,
+        batch: 50,
+        intervalMs: 20,
+        maxBackoffMs: 80,
+        timeoutMs: 2000,
         logger: { warn: (o: unknown) => warn.push(o) } as never,
       });
       shipper.start();
       await until('three refused attempts', () => centre.refused >= 3);
       assert.equal(centre.entries.size, 0);
-      assert.ok(warn.some((w) => (w as { code: string }).code === 'KAPOK_AUDIT_SHIP_FAILED'), 'the failure is logged with its code');
+      assert.ok(
+        warn.some((w) => (w as { code: string }).code === 'KAPOK_AUDIT_SHIP_FAILED'),
+        'the failure is logged with its code',
+      );
       await write(30, 120); // more acts during the outage
       centre.mode = 'up';
       await until('150 entries at the centre', () => centre.entries.size === 150);
@@ -125,7 +148,10 @@ describe('audit shipping to an audit centre (fake receiver)', () => {
       // The batch that was tried during the outage goes again marked as a resend.
       assert.equal(centre.envelopes[0]?.firstSeq, 1);
       assert.equal(centre.envelopes[0]?.resend, true);
-      assert.ok(centre.envelopes.slice(1).every((e) => !e.resend), 'later batches are first sends');
+      assert.ok(
+        centre.envelopes.slice(1).every((e) => !e.resend),
+        'later batches are first sends',
+      );
       await shipper.close();
 
       // Restart: a new shipper on the same Store continues after the acknowledged cursor.
@@ -158,9 +184,22 @@ describe('audit shipping to an audit centre (fake receiver)', () => {
 
   it('a tampered envelope does not open at the centre (AAD binds the range)', async () => {
     const { sealBatch } = await import('../../src/audit/ship.js');
-    const e = { seq: 1, time: 1, actor: 'a', ip: null, action: 'a.b', target: null, outcome: 'ok', requestId: null, hash: 'x' };
+    const e = {
+      seq: 1,
+      time: 1,
+      actor: 'a',
+      ip: null,
+      action: 'a.b',
+      target: null,
+      outcome: 'ok',
+      requestId: null,
+      hash: 'x',
+    };
     const env = sealBatch(KEY, 'centre-key-1', [e], false);
     const centre = new Centre();
-    assert.throws(() => centre.accept({ ...env, lastSeq: 2 }), (err) => isKapokError(err, 'KAPOK_GM_DECRYPT_FAILED'));
+    assert.throws(
+      () => centre.accept({ ...env, lastSeq: 2 }),
+      (err) => isKapokError(err, 'KAPOK_GM_DECRYPT_FAILED'),
+    );
   });
 });

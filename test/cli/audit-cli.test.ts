@@ -38,7 +38,10 @@ describe('kapok audit: verify, tail, export, and CLI acts', () => {
 
     const tail = await kapok(['audit', 'tail', '-n', '10'], env);
     assert.equal(tail.code, 0, tail.stderr);
-    const entries = tail.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const entries = tail.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const me = `cli:${userInfo().username}@${hostname()}`;
     assert.deepEqual(
       entries.map((e) => [e.actor, e.action, e.target, e.outcome]),
@@ -58,7 +61,10 @@ describe('kapok audit: verify, tail, export, and CLI acts', () => {
     const file = join(dir, 'export.jsonl');
     const exp = await kapok(['audit', 'export', '-o', file], env);
     assert.equal(exp.code, 0, exp.stderr);
-    const third = await kapok(['audit', 'verify', '--file', file, '--public-key', pk.keys[0]?.publicKey as string, '--json'], {});
+    const third = await kapok(
+      ['audit', 'verify', '--file', file, '--public-key', pk.keys[0]?.publicKey as string, '--json'],
+      {},
+    );
     assert.equal(third.code, 0, third.stderr);
     assert.equal(JSON.parse(third.stdout).entries, 5);
 

@@ -67,9 +67,14 @@ describe('kapok config check, profile gov', () => {
   });
 
   it('refuses audit disabled (等保 level 3: every administrative act recorded)', async () => {
-    const r = await check(`profile: gov\nedge:\n  adminToken: ${'e'.repeat(16)}\n`, { GOVERNMENT_ENV: 'prod' });
+    const r = await check(`profile: gov\nedge:\n  adminToken: ${'e'.repeat(16)}\n`, {
+      GOVERNMENT_ENV: 'prod',
+    });
     assert.equal(r.code, 2);
-    assert.match(oneLine(r.stderr), /^kapok: audit\.enabled: profile gov needs the audit trail.*\[KAPOK_CONFIG_INVALID\]$/);
+    assert.match(
+      oneLine(r.stderr),
+      /^kapok: audit\.enabled: profile gov needs the audit trail.*\[KAPOK_CONFIG_INVALID\]$/,
+    );
   });
 
   it('accepts every capability enabled when admin.tokens lists a token, or with its own token', async () => {

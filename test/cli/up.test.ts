@@ -116,7 +116,12 @@ describe('kapok up: failed starts say what to change', () => {
       KAPOK_AUDIT__KEK: '00112233445566778899aabbccddeeff',
       KAPOK_AUDIT__ADMIN_TOKEN: 'audit-admin-token-0001',
     };
-    const r = await kapok(['up'], { KAPOK_PROFILE: 'gov', KAPOK_HTTP__PORT: '0', KAPOK_DATA_DIR: tmpDir(), ...audit });
+    const r = await kapok(['up'], {
+      KAPOK_PROFILE: 'gov',
+      KAPOK_HTTP__PORT: '0',
+      KAPOK_DATA_DIR: tmpDir(),
+      ...audit,
+    });
     assert.equal(r.code, 2);
     assert.match(oneLine(r.stderr), /GOVERNMENT_ENV=prod.*\[KAPOK_CONFIG_PROFILE\]/);
     const k = await kapokUp({

@@ -228,8 +228,15 @@ describe('config: profile gov', () => {
       '"staging"',
     );
     assert.equal(load('profile: gov\n', { GOVERNMENT_ENV: 'prod', ...audit }).config.profile, 'gov');
-    assert.equal(load(null, { KAPOK_PROFILE: 'gov', GOVERNMENT_ENV: 'prod', ...audit }).config.profile, 'gov');
-    rejects(() => load('profile: gov\n', { GOVERNMENT_ENV: 'prod' }), 'KAPOK_CONFIG_INVALID', 'audit.enabled');
+    assert.equal(
+      load(null, { KAPOK_PROFILE: 'gov', GOVERNMENT_ENV: 'prod', ...audit }).config.profile,
+      'gov',
+    );
+    rejects(
+      () => load('profile: gov\n', { GOVERNMENT_ENV: 'prod' }),
+      'KAPOK_CONFIG_INVALID',
+      'audit.enabled',
+    );
   });
 });
 

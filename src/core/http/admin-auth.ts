@@ -269,7 +269,10 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
         route.onRequest = [routeHook(role), ...(own ? [own].flat() : [])];
         if (o.onAct) {
           const sends = route.onSend;
-          route.onSend = [sendHook(`${[route.method].flat().join(',')} ${path}`), ...(sends ? [sends].flat() : [])];
+          route.onSend = [
+            sendHook(`${[route.method].flat().join(',')} ${path}`),
+            ...(sends ? [sends].flat() : []),
+          ];
         }
       });
     },
