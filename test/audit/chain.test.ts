@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { createSqliteStore } from '../../src/adapters/sqlite/store.js';
 import { canonicalJson } from '../../src/audit/canonical.js';
@@ -54,6 +55,40 @@ describe('audit chain: hashing', () => {
       independent,
     );
     await store.close();
+  });
+});
+
+describe('audit chain: the worked example of docs/audit.md', () => {
+  it('gives the canonical JSON and hashes printed there', () => {
+    const e1 = {
+      seq: 1,
+      time: 1767225600000,
+      actor: 'ops-alice',
+      ip: '10.0.0.7',
+      action: 'gateway.key.create',
+      target: 'team-a',
+      outcome: 'ok',
+      requestId: 'req-1',
+    };
+    const e2 = {
+      ...e1,
+      seq: 2,
+      time: 1767225601000,
+      action: 'admin.auth.denied',
+      actor: 'unauthenticated',
+      target: 'gateway:gateway.key.revoke',
+      outcome: 'denied',
+      requestId: 'req-2',
+    };
+    const doc = readFileSync(new URL('../../docs/audit.md', import.meta.url), 'utf8');
+    assert.ok(doc.includes(`entry 1:  ${canonicalJson(e1)}`));
+    assert.ok(doc.includes(`entry 2:  ${canonicalJson(e2)}`));
+    const h1 = createHash('sm3').update(Buffer.alloc(32)).update(canonicalJson(e1)).digest('hex');
+    const h2 = createHash('sm3').update(Buffer.from(h1, 'hex')).update(canonicalJson(e2)).digest('hex');
+    assert.equal(chainHash(GENESIS_HASH, e1), h1);
+    assert.equal(chainHash(h1, e2), h2);
+    assert.ok(doc.includes(`hash(1) = SM3(00×32 ‖ that) = ${h1}`));
+    assert.ok(doc.includes(`hash(2) = SM3(hash(1) ‖ that) = ${h2}`));
   });
 });
 
