@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { audit } from './audit.js';
 import { edge } from './edge.js';
 import { gateway } from './gateway.js';
 import { gm } from './gm.js';
@@ -26,6 +27,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   'json-depth': jsonDepth,
   v2x,
   'v2x-codec': v2xCodec,
+  audit,
 };
 
 const names = process.argv.slice(2);
