@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { audit } from './audit.js';
 import { edge } from './edge.js';
 import { events } from './events.js';
 import { gateway } from './gateway.js';
@@ -32,6 +33,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   'json-depth': jsonDepth,
   v2x,
   'v2x-codec': v2xCodec,
+  audit,
 };
 
 /** Per benchmark: each figure and its same-run baseline, or `null` with the reason it has none. */

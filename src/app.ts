@@ -46,6 +46,8 @@ const AVAILABLE: Record<CapabilityName, (base: BaseContext, config: KapokConfig)
   edge: (base, c) => buildEdge({ ...base, config: c.edge }),
   gm: async (base, c) => (await import('./gm/index.js')).createGm({ ...base, config: c.gm }, undefined),
   v2x: async (base, c) => (await import('./v2x/index.js')).createV2x({ ...base, config: c.v2x }),
+  audit: async (base, c) =>
+    (await import('./audit/index.js')).createAudit({ ...base, config: c.audit }, undefined),
 };
 
 /** Edge gets a TimeSeriesSink per edge.sinks entry and the spool's storage; it closes them on stop. */
@@ -110,8 +112,11 @@ export async function replayEdgeDeadLetters(
   return replayDeadLetters(edge, await openEdgeSpool(edge, dataDir));
 }
 
-/** Providers before consumers: gm's device tokens are checked by edge's MQTT intake; v2x uses edge's MQTT port. */
-const START_ORDER: readonly CapabilityName[] = ['gm', 'gateway', 'inference', 'edge', 'v2x'];
+/**
+ * Providers before consumers: audit first (every later capability records into its trail); gm's
+ * device tokens are checked by edge's MQTT intake; v2x uses edge's MQTT port.
+ */
+const START_ORDER: readonly CapabilityName[] = ['audit', 'gm', 'gateway', 'inference', 'edge', 'v2x'];
 
 export interface AppOptions {
   /** Log destination (tests capture lines); default stdout. */
@@ -366,8 +371,15 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
     // One admin rule: the profile, the role tokens (hashed once) and the start notice are decided
     // here, not by each capability.
     const roleTokens = hashAdminTokens(config.admin.tokens);
+    // Every HTTP admin act and refusal goes to the audit trail from here (when audit is enabled).
     const adminGuard: BaseContext['adminGuard'] = (o) =>
-      createAdminGuard({ ...o, tokens: roleTokens, gov: config.profile === 'gov', logger });
+      createAdminGuard({
+        ...o,
+        tokens: roleTokens,
+        gov: config.profile === 'gov',
+        logger,
+        onAct: (e) => ports.audit?.recordAdminAct(e),
+      });
     const base: BaseContext = {
       shared,
       logger,
@@ -400,6 +412,12 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
     if (opts.extraRoutes) await server.register(opts.extraRoutes);
 
     const port = await listen(server, config.http.host, config.http.port);
+    await ports.audit?.record({
+      actor: 'system',
+      action: 'kapok.start',
+      outcome: 'ok',
+      target: capabilities.map((c) => c.name).join(','),
+    });
     logger.info(
       {
         url: `http://${config.http.host}:${port}`,
@@ -425,6 +443,10 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
         logger.info({ reason, timeoutMs: config.shutdownTimeoutMs }, 'draining');
         draining = true;
         const clean = await drain(server, config.shutdownTimeoutMs);
+        // Recorded after the last request, before audit (started first) stops last.
+        await ports.audit
+          ?.record({ actor: 'system', action: 'kapok.stop', outcome: 'ok', target: reason.slice(0, 100) })
+          .catch((err) => logger.error({ msg: messageOf(err) }, 'audit: kapok.stop not recorded'));
         if (!clean)
           logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'drain timed out; open requests were cut');
         await closeAll();

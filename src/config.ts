@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { auditSchema } from './audit/config.js';
 import {
   type ConfigSpec,
   checkPlatform,
@@ -27,6 +28,7 @@ const composed = z.strictObject({
   edge: edgeSchema.prefault({}),
   v2x: v2xSchema.prefault({}),
   gm: gmSchema.prefault({}),
+  audit: auditSchema.prefault({}),
 });
 
 export const configSchema = composed.superRefine((c, ctx) => {
@@ -49,6 +51,7 @@ function capabilityTokens(c: KapokConfig): Array<[CapabilityName, string[], stri
     ['edge', ['edge', 'adminToken'], c.edge.adminToken],
     ['v2x', ['v2x', 'adminToken'], c.v2x.adminToken],
     ['gm', ['gm', 'adminToken'], c.gm.adminToken],
+    ['audit', ['audit', 'adminToken'], c.audit.adminToken],
   ];
 }
 
@@ -74,6 +77,13 @@ function checkAdminTokens(c: KapokConfig, ctx: z.RefinementCtx): void {
       });
   }
   if (c.profile !== 'gov') return;
+  // 等保 level 3 (GB/T 22239-2019, 8.1.4.3 security audit): every administrative act is recorded.
+  if (!c.audit.enabled)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['audit', 'enabled'],
+      message: 'profile gov needs the audit trail: set audit.enabled: true and audit.kek (KAPOK_AUDIT__KEK)',
+    });
   const anonymous: Array<[string[], boolean]> = [
     [['gateway', 'auth', 'anonymous'], c.gateway.auth.anonymous],
     [['edge', 'auth', 'anonymous'], c.edge.auth.anonymous],
@@ -99,7 +109,7 @@ export type KapokLoadedConfig = LoadedConfig<KapokConfig>;
 
 /** The capability sections (each has `enabled`); one issue each adds its entry. */
 export type CapabilityName = Exclude<keyof KapokConfig, keyof PlatformConfig>;
-export const CAPABILITIES: readonly CapabilityName[] = ['gateway', 'inference', 'edge', 'v2x', 'gm'];
+export const CAPABILITIES: readonly CapabilityName[] = ['gateway', 'inference', 'edge', 'v2x', 'gm', 'audit'];
 
 const spec: ConfigSpec<KapokConfig> = {
   schema: configSchema,

@@ -1,3 +1,4 @@
+import { hostname, userInfo } from 'node:os';
 import { ensureDataDir, openEvents, openStore, resolveDataDir } from '../app.js';
 import { type KapokConfig, type KapokLoadedConfig, loadKapokConfig } from '../config.js';
 import { createLogger, type Logger } from '../core/log.js';
@@ -24,10 +25,31 @@ export function cliConfig(opts: { config?: string | undefined }): KapokLoadedCon
   return loadKapokConfig({ file: opts.config });
 }
 
-/** Runs `fn` with the context and closes the Store after it, also when it throws. */
+/** An administrative act a command performs: recorded in the audit trail when audit is enabled. */
+export interface CliAct {
+  /** The act's stable name (docs/audit.md#actions): `gateway.key.create`. */
+  action: string;
+  /** What it is on: a key name, a device serial, a KGC key kind. */
+  target: string | null;
+}
+
+/** Who runs a command, as the audit trail names them: `cli:user@host`. */
+export function cliActor(): string {
+  let user = process.env.USER ?? 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {}
+  return `cli:${user}@${hostname()}`;
+}
+
+/**
+ * Runs `fn` with the context and closes the Store after it, also when it throws. With `act`, the
+ * outcome (ok, or failed when fn throws) is recorded in the audit trail before the command ends.
+ */
 export async function withCliContext<T>(
   opts: { config?: string | undefined },
   fn: (ctx: CliContext) => Promise<T>,
+  act?: CliAct,
 ): Promise<T> {
   const loaded = cliConfig(opts);
   const logger = createLogger({ level: 'warn', destination: process.stderr });
@@ -37,7 +59,22 @@ export async function withCliContext<T>(
   const store = await openStore(loaded, dataDir, logger);
   try {
     await store.migrate(ALL_MIGRATIONS);
-    return await fn({ loaded, config: loaded.config, dataDir, logger, store });
+    const ctx = { loaded, config: loaded.config, dataDir, logger, store };
+    if (!act || !loaded.config.audit.enabled) return await fn(ctx);
+    const { openAuditTrail } = await import('../audit/index.js');
+    const trail = await openAuditTrail(store, loaded.config.audit, { logger });
+    const record = (outcome: 'ok' | 'failed') =>
+      trail.record({ actor: cliActor(), action: act.action, target: act.target, outcome });
+    try {
+      const out = await fn(ctx);
+      await record('ok');
+      return out;
+    } catch (err) {
+      await record('failed').catch(() => {});
+      throw err;
+    } finally {
+      await trail.close();
+    }
   } finally {
     await store.close();
   }
@@ -52,13 +89,18 @@ export async function withCliContext<T>(
 export async function withCliEvents<T>(
   opts: { config?: string | undefined },
   fn: (ctx: CliContext & { events: EventBus }) => Promise<T>,
+  act?: CliAct,
 ): Promise<T> {
-  return withCliContext(opts, async (ctx) => {
-    const events = await openEvents(ctx.loaded, ctx.dataDir, ctx.store, ctx.logger, false);
-    try {
-      return await fn({ ...ctx, events });
-    } finally {
-      await events.close();
-    }
-  });
+  return withCliContext(
+    opts,
+    async (ctx) => {
+      const events = await openEvents(ctx.loaded, ctx.dataDir, ctx.store, ctx.logger, false);
+      try {
+        return await fn({ ...ctx, events });
+      } finally {
+        await events.close();
+      }
+    },
+    act,
+  );
 }

@@ -6,7 +6,7 @@ import type { Logger } from '../core/log.js';
 import type { Keyring, Registration } from '../gm/index.js';
 import type { EventBus } from '../ports/events.js';
 import type { Store } from '../ports/store.js';
-import { withCliEvents } from './context.js';
+import { type CliAct, withCliEvents } from './context.js';
 import { fail } from './exit.js';
 
 /**
@@ -37,13 +37,18 @@ async function withGm<T>(
       data: Record<string, unknown>,
     ) => Promise<void>;
   }) => Promise<T>,
+  act?: CliAct,
 ): Promise<T> {
   const gm = await import('../gm/index.js');
-  return withCliEvents(opts, async ({ config, store, events, logger }) => {
-    const kek = gm.readKek(config.gm);
-    const keyring = await gm.Keyring.open(store, kek);
-    return fn({ config, store, gm, keyring, kek, announce: announcer(events, logger) });
-  });
+  return withCliEvents(
+    opts,
+    async ({ config, store, events, logger }) => {
+      const kek = gm.readKek(config.gm);
+      const keyring = await gm.Keyring.open(store, kek);
+      return fn({ config, store, gm, keyring, kek, announce: announcer(events, logger) });
+    },
+    act,
+  );
 }
 
 /**
@@ -56,7 +61,7 @@ function announcer(events: EventBus, logger: Logger) {
       () => undefined,
       (err: unknown) =>
         logger.error(
-          { type, code: (err as { code?: string }).code, msg: (err as Error).message },
+          { type, code: (err as { code?: string }).code, reason: (err as Error).message },
           'event not published; running instances learn of the change by their fallback',
         ),
     );
@@ -79,12 +84,15 @@ export function deviceCommand(): Command {
     .option('--json', 'compact JSON (default: indented)')
     .action(async (serial: string, opts: Opts) => {
       try {
-        const reg = await withGm(opts, async ({ config, store, gm, keyring }) =>
-          new gm.DeviceRegistry(store, keyring, config.gm).register(
-            serial,
-            opts.group,
-            opts.vehicle ?? serial,
-          ),
+        const reg = await withGm(
+          opts,
+          async ({ config, store, gm, keyring }) =>
+            new gm.DeviceRegistry(store, keyring, config.gm).register(
+              serial,
+              opts.group,
+              opts.vehicle ?? serial,
+            ),
+          { action: 'gm.device.register', target: serial },
         );
         process.stdout.write(`${JSON.stringify(reg, null, opts.json ? 0 : 2)}\n`);
       } catch (err) {
@@ -100,11 +108,15 @@ export function deviceCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (serial: string, opts: Opts) => {
       try {
-        const d = await withGm(opts, async ({ config, store, gm, keyring, announce }) => {
-          const dev = await new gm.DeviceRegistry(store, keyring, config.gm).revoke(serial);
-          await announce('gm.device.revoked', { serial: dev.serial });
-          return dev;
-        });
+        const d = await withGm(
+          opts,
+          async ({ config, store, gm, keyring, announce }) => {
+            const dev = await new gm.DeviceRegistry(store, keyring, config.gm).revoke(serial);
+            await announce('gm.device.revoked', { serial: dev.serial });
+            return dev;
+          },
+          { action: 'gm.device.revoke', target: serial },
+        );
         process.stdout.write(opts.json ? `${JSON.stringify(d)}\n` : `revoked ${d.serial}\n`);
       } catch (err) {
         fail(err);
@@ -119,8 +131,11 @@ export function deviceCommand(): Command {
     .option('--json', 'compact JSON (default: indented)')
     .action(async (serial: string, opts: Opts) => {
       try {
-        const reg = await withGm(opts, async ({ config, store, gm, keyring }) =>
-          new gm.DeviceRegistry(store, keyring, config.gm).reissue(serial),
+        const reg = await withGm(
+          opts,
+          async ({ config, store, gm, keyring }) =>
+            new gm.DeviceRegistry(store, keyring, config.gm).reissue(serial),
+          { action: 'gm.device.reissue', target: serial },
         );
         process.stdout.write(`${JSON.stringify(reg, null, opts.json ? 0 : 2)}\n`);
       } catch (err) {
@@ -138,11 +153,15 @@ export function deviceCommand(): Command {
     .option('--json', 'print JSON')
     .action(async (kind: 'sign' | 'enc' | 'token', opts: Opts) => {
       try {
-        const id = await withGm(opts, async ({ store, gm, kek, announce }) => {
-          const made = await gm.rotateMasterKey(store, kek, kind);
-          await announce('gm.token_key.rotated', { kind, id: made });
-          return made;
-        });
+        const id = await withGm(
+          opts,
+          async ({ store, gm, kek, announce }) => {
+            const made = await gm.rotateMasterKey(store, kek, kind);
+            await announce('gm.token_key.rotated', { kind, id: made });
+            return made;
+          },
+          { action: 'gm.kgc.rotate', target: kind },
+        );
         process.stdout.write(
           opts.json ? `${JSON.stringify({ kind, id })}\n` : `rotated ${kind}: new key ${id}\n`,
         );

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { KeyInfo, KeyService } from '../gateway/index.js';
-import { withCliContext, withCliEvents } from './context.js';
+import { type CliAct, withCliContext, withCliEvents } from './context.js';
 import { fail } from './exit.js';
 import { table } from './table.js';
 
@@ -14,9 +14,10 @@ export function keysCommand(): Command {
   const withService = async <T>(
     opts: { config?: string },
     fn: (keys: KeyService) => Promise<T>,
+    act?: CliAct,
   ): Promise<T> => {
     const { keyAdmin } = await import('../gateway/index.js');
-    return withCliContext(opts, ({ store, config }) => fn(keyAdmin(store, config.gateway)));
+    return withCliContext(opts, ({ store, config }) => fn(keyAdmin(store, config.gateway)), act);
   };
 
   cmd
@@ -42,8 +43,10 @@ export function keysCommand(): Command {
             ?.split(',')
             .map((m) => m.trim())
             .filter(Boolean);
-          const { key, info } = await withService(opts, (k) =>
-            k.create({ name: opts.name, rpm: opts.rpm, tpm: opts.tpm, models }),
+          const { key, info } = await withService(
+            opts,
+            (k) => k.create({ name: opts.name, rpm: opts.rpm, tpm: opts.tpm, models }),
+            { action: 'gateway.key.create', target: opts.name },
           );
           if (opts.json) process.stdout.write(`${JSON.stringify({ ...info, key })}\n`);
           else {
@@ -83,8 +86,10 @@ export function keysCommand(): Command {
     .action(async (idOrName: string, opts: { config?: string; json?: boolean }) => {
       try {
         const { keyAdmin } = await import('../gateway/index.js');
-        const id = await withCliEvents(opts, ({ store, config, events }) =>
-          keyAdmin(store, config.gateway, events).revoke(idOrName),
+        const id = await withCliEvents(
+          opts,
+          ({ store, config, events }) => keyAdmin(store, config.gateway, events).revoke(idOrName),
+          { action: 'gateway.key.revoke', target: idOrName },
         );
         process.stdout.write(opts.json ? `${JSON.stringify({ id, revoked: true })}\n` : `revoked ${id}\n`);
       } catch (err) {

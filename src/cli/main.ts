@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../core/version.js';
+import { auditCommand } from './audit.js';
 import { configCommand } from './config.js';
 import { deviceCommand } from './device.js';
 import { edgeCommand } from './edge.js';
@@ -25,6 +26,7 @@ program.addCommand(deviceCommand());
 program.addCommand(edgeCommand());
 program.addCommand(modelsCommand());
 program.addCommand(v2xCommand());
+program.addCommand(auditCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.
 const configure = (cmd: Command): void => {
   cmd.exitOverride().showHelpAfterError();

@@ -307,6 +307,42 @@ export const ERROR_CATALOGUE = {
     summary: "The device's key comes from a KGC key retired longer ago than gm.rotationOverlapSeconds.",
   },
   KAPOK_GM_POOL_BUSY: { status: 503, summary: 'Too many SM9 verifications are queued.' },
+  // Audit trail (docs/audit.md).
+  KAPOK_AUDIT_INVALID_RECORD: {
+    status: 500,
+    summary:
+      'An audit record is malformed (missing actor, an action that is not a dotted name, a bad outcome).',
+  },
+  KAPOK_AUDIT_BAD_QUERY: {
+    status: 400,
+    summary: 'An audit query or command has a malformed parameter (time, seq, cursor, limit, order).',
+  },
+  KAPOK_AUDIT_RANGE_TOO_LARGE: {
+    status: 400,
+    summary: 'An audit query asks for more than one page may hold (limit or time range over the maximum).',
+  },
+  KAPOK_AUDIT_CHAIN_BROKEN: {
+    status: 500,
+    summary:
+      'The audit chain does not verify: an entry was edited, deleted, moved or truncated, or a checkpoint is forged.',
+  },
+  KAPOK_AUDIT_KEK_MISMATCH: {
+    status: 500,
+    summary: 'audit.kek does not open the checkpoint signing key in the Store.',
+  },
+  KAPOK_AUDIT_KEK_FILE: {
+    status: 500,
+    summary: 'audit.kekFile or audit.ship.keyFile cannot be read or does not hold 32 hex digits.',
+  },
+  KAPOK_AUDIT_CLOSED: { status: 503, summary: 'The audit trail was used after it was closed.' },
+  KAPOK_AUDIT_EXPORT_INVALID: {
+    status: 400,
+    summary: 'An audit export file is malformed (not JSON lines, no header, a field of the wrong type).',
+  },
+  KAPOK_AUDIT_SHIP_FAILED: {
+    status: 502,
+    summary: 'The audit centre did not accept a sealed batch; it is retried with backoff.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -49,7 +49,7 @@ export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Prom
         .publish('gateway.key.revoked', { id })
         .catch((err: unknown) =>
           logger.error(
-            { id, code: (err as { code?: string }).code, msg: (err as Error).message },
+            { id, code: (err as { code?: string }).code, reason: (err as Error).message },
             'gateway.key.revoked not published: other instances accept the key until their cache expires',
           ),
         );

@@ -81,7 +81,7 @@ export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
       .publish(type, data)
       .catch((err: unknown) =>
         ctx.logger.error(
-          { type, code: (err as { code?: string }).code, msg: (err as Error).message },
+          { type, code: (err as { code?: string }).code, reason: (err as Error).message },
           'gm: event not published; other instances learn of it by their Store poll',
         ),
       );

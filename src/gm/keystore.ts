@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isKapokError, KapokError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { fromHex, toHex } from '../crypto/bytes.js';
+import { readHexKey } from '../crypto/key-file.js';
 import { sm2GenerateKeyPair, sm2PublicKey } from '../crypto/sm2.js';
 import { sm3 } from '../crypto/sm3.js';
 import { sm4GcmDecrypt, sm4GcmEncrypt } from '../crypto/sm4.js';
@@ -71,31 +71,14 @@ const KINDS: Record<KeyKind, { column: string; make: () => { priv: Uint8Array; p
 
 /** The KEK from gm.kek, else gm.kekFile. */
 export function readKek(cfg: Pick<GmConfig, 'kek' | 'kekFile'>): Uint8Array {
-  if (cfg.kek) return fromHex(cfg.kek, 'gm.kek', 16);
-  if (!cfg.kekFile)
-    throw new KapokError(
-      'KAPOK_CONFIG_INVALID',
-      'gm.kek: required (or gm.kekFile); e.g. KAPOK_GM__KEK=<32 hex digits>',
-    );
-  let text: string;
-  try {
-    text = readFileSync(cfg.kekFile, 'utf8');
-  } catch (err) {
-    throw new KapokError(
-      'KAPOK_GM_KEK_FILE',
-      `gm.kekFile ${cfg.kekFile} cannot be read: check the path and permissions`,
-      {
-        cause: err,
-      },
-    );
-  }
-  try {
-    return fromHex(text, 'gm.kekFile', 16);
-  } catch (err) {
-    throw new KapokError('KAPOK_GM_KEK_FILE', `gm.kekFile ${cfg.kekFile} must hold exactly 32 hex digits`, {
-      cause: err,
-    });
-  }
+  return readHexKey({
+    value: cfg.kek,
+    file: cfg.kekFile,
+    key: 'gm.kek',
+    env: 'KAPOK_GM__KEK',
+    bytes: 16,
+    fileError: 'KAPOK_GM_KEK_FILE',
+  });
 }
 
 export const fingerprint = (publicKey: Uint8Array): string => toHex(sm3(publicKey).subarray(0, 8));

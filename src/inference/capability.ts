@@ -33,7 +33,7 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
         .publish('inference.model.changed', { model, action })
         .catch((err: unknown) =>
           logger.warn(
-            { model, action, msg: (err as Error).message },
+            { model, action, reason: (err as Error).message },
             'inference.model.changed not published',
           ),
         ),
@@ -106,6 +106,7 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
           isReady: () => scanned && !ctx.health.stopping,
           logger,
           admin,
+          audit: ctx.ports.audit,
         });
       } catch (err) {
         // stop() is only called for capabilities that started: end the workers here.

@@ -1,3 +1,4 @@
+import type { AuditTrail } from './audit.js';
 import type { MqttPort } from './mqtt.js';
 
 /**
@@ -34,6 +35,8 @@ export interface DeviceTokenPort {
 }
 
 export interface SharedPorts {
+  /** The audit trail (the audit capability offers it, first of all; absent when audit is disabled). */
+  audit?: AuditTrail;
   deviceTokens?: DeviceTokenPort;
   /** MQTT taps and publishing (edge offers it; v2x uses it). */
   mqtt?: MqttPort;

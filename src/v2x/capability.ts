@@ -197,7 +197,10 @@ function loadZones(file: string, engine: Engine, logger: CapabilityContext['logg
     const list = JSON.parse(readFileSync(file, 'utf8')) as unknown[];
     for (const z of list) engine.geofences.set(zoneSchema.parse(z));
   } catch (err) {
-    logger.warn({ file, reason: (err as Error).message }, 'v2x zones file unreadable; using config zones only');
+    logger.warn(
+      { file, reason: (err as Error).message },
+      'v2x zones file unreadable; using config zones only',
+    );
   }
 }
 

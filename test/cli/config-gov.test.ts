@@ -10,7 +10,13 @@ import { tmpDir, tmpFile } from '../helpers/tmp.js';
  * capability whose admin API no token opens. Exit 2 with one line naming the key.
  */
 
-const GOV = { GOVERNMENT_ENV: 'prod' };
+const GOV = {
+  GOVERNMENT_ENV: 'prod',
+  // Profile gov requires the audit trail (docs/audit.md); the refusal itself is tested below.
+  KAPOK_AUDIT__ENABLED: 'true',
+  KAPOK_AUDIT__KEK: '00112233445566778899aabbccddeeff',
+  KAPOK_AUDIT__ADMIN_TOKEN: 'audit-admin-token-0001',
+};
 const KEK = '00112233445566778899aabbccddeeff';
 
 const check = (yaml: string, env: Record<string, string> = GOV) =>
@@ -57,6 +63,17 @@ describe('kapok config check, profile gov', () => {
     assert.match(
       oneLine(r.stderr),
       /^kapok: gm\.adminToken: profile gov needs an admin token for gm: set gm\.adminToken or list admin\.tokens/,
+    );
+  });
+
+  it('refuses audit disabled (等保 level 3: every administrative act recorded)', async () => {
+    const r = await check(`profile: gov\nedge:\n  adminToken: ${'e'.repeat(16)}\n`, {
+      GOVERNMENT_ENV: 'prod',
+    });
+    assert.equal(r.code, 2);
+    assert.match(
+      oneLine(r.stderr),
+      /^kapok: audit\.enabled: profile gov needs the audit trail.*\[KAPOK_CONFIG_INVALID\]$/,
     );
   });
 

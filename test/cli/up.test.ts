@@ -110,10 +110,26 @@ describe('kapok up: failed starts say what to change', () => {
   });
 
   it('profile gov refuses to start unless GOVERNMENT_ENV=prod', async () => {
-    const r = await kapok(['up'], { KAPOK_PROFILE: 'gov', KAPOK_HTTP__PORT: '0', KAPOK_DATA_DIR: tmpDir() });
+    // Profile gov requires the audit trail (docs/audit.md).
+    const audit = {
+      KAPOK_AUDIT__ENABLED: 'true',
+      KAPOK_AUDIT__KEK: '00112233445566778899aabbccddeeff',
+      KAPOK_AUDIT__ADMIN_TOKEN: 'audit-admin-token-0001',
+    };
+    const r = await kapok(['up'], {
+      KAPOK_PROFILE: 'gov',
+      KAPOK_HTTP__PORT: '0',
+      KAPOK_DATA_DIR: tmpDir(),
+      ...audit,
+    });
     assert.equal(r.code, 2);
     assert.match(oneLine(r.stderr), /GOVERNMENT_ENV=prod.*\[KAPOK_CONFIG_PROFILE\]/);
-    const k = await kapokUp({ KAPOK_PROFILE: 'gov', GOVERNMENT_ENV: 'prod', KAPOK_DATA_DIR: tmpDir() });
+    const k = await kapokUp({
+      KAPOK_PROFILE: 'gov',
+      GOVERNMENT_ENV: 'prod',
+      KAPOK_DATA_DIR: tmpDir(),
+      ...audit,
+    });
     assert.equal((await getJson(k.port, '/healthz')).status, 200);
     k.child.kill('SIGTERM');
     assert.equal(await k.exited, 0);

@@ -215,10 +215,28 @@ describe('config: bad input gets one clear line', () => {
 
 describe('config: profile gov', () => {
   it('refuses to run unless GOVERNMENT_ENV=prod', () => {
-    rejects(() => load('profile: gov\n'), 'KAPOK_CONFIG_PROFILE', 'GOVERNMENT_ENV=prod', 'unset');
-    rejects(() => load('profile: gov\n', { GOVERNMENT_ENV: 'staging' }), 'KAPOK_CONFIG_PROFILE', '"staging"');
-    assert.equal(load('profile: gov\n', { GOVERNMENT_ENV: 'prod' }).config.profile, 'gov');
-    assert.equal(load(null, { KAPOK_PROFILE: 'gov', GOVERNMENT_ENV: 'prod' }).config.profile, 'gov');
+    // Profile gov requires the audit trail (docs/audit.md): given here through the environment.
+    const audit = {
+      KAPOK_AUDIT__ENABLED: 'true',
+      KAPOK_AUDIT__KEK: '00112233445566778899aabbccddeeff',
+      KAPOK_AUDIT__ADMIN_TOKEN: 'audit-admin-token-0001',
+    };
+    rejects(() => load('profile: gov\n', audit), 'KAPOK_CONFIG_PROFILE', 'GOVERNMENT_ENV=prod', 'unset');
+    rejects(
+      () => load('profile: gov\n', { GOVERNMENT_ENV: 'staging', ...audit }),
+      'KAPOK_CONFIG_PROFILE',
+      '"staging"',
+    );
+    assert.equal(load('profile: gov\n', { GOVERNMENT_ENV: 'prod', ...audit }).config.profile, 'gov');
+    assert.equal(
+      load(null, { KAPOK_PROFILE: 'gov', GOVERNMENT_ENV: 'prod', ...audit }).config.profile,
+      'gov',
+    );
+    rejects(
+      () => load('profile: gov\n', { GOVERNMENT_ENV: 'prod' }),
+      'KAPOK_CONFIG_INVALID',
+      'audit.enabled',
+    );
   });
 });
 

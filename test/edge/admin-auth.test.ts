@@ -46,7 +46,12 @@ describe('edge under profile gov without an admin token', () => {
   // Was a runtime 403; the config check now refuses a gov start whose admin API no token can open
   // (and anonymous MQTT clients). The guard's own gov rule is tested in test/core/admin-auth.test.ts.
   it('the configuration is refused naming edge.adminToken and edge.auth.anonymous', () => {
-    const r = configSchema.safeParse({ profile: 'gov', edge: { enabled: true, auth: { anonymous: true } } });
+    const r = configSchema.safeParse({
+      profile: 'gov',
+      edge: { enabled: true, auth: { anonymous: true } },
+      // Profile gov requires the audit trail (docs/audit.md).
+      audit: { enabled: true, kek: '00112233445566778899aabbccddeeff', adminToken: 'a'.repeat(16) },
+    });
     assert.ok(!r.success);
     assert.deepEqual(r.error.issues.map((i) => i.path.join('.')).sort(), [
       'edge.adminToken',

@@ -29,7 +29,10 @@ describe('kapok models', () => {
     const text = await kapok(['models', 'list', '--url', s.base]);
     const [head, ...lines] = text.stdout.trimEnd().split('\n');
     assert.match(head ?? '', /^MODEL\s+VERSION\s+STATE\s+REASON$/, 'a header row names the columns');
-    assert.ok(lines.some((l) => /^conv\s+1\s+READY$/.test(l)), text.stdout);
+    assert.ok(
+      lines.some((l) => /^conv\s+1\s+READY$/.test(l)),
+      text.stdout,
+    );
   });
 
   it('an unknown model exits 1 with the server message and its code', async () => {

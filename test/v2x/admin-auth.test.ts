@@ -69,6 +69,8 @@ describe('v2x under profile gov without an admin token', () => {
       profile: 'gov',
       edge: { enabled: true, adminToken: 'e'.repeat(16) },
       v2x: { enabled: true },
+      // Profile gov requires the audit trail (docs/audit.md).
+      audit: { enabled: true, kek: '00112233445566778899aabbccddeeff', adminToken: 'a'.repeat(16) },
     });
     assert.ok(!r.success);
     assert.deepEqual(

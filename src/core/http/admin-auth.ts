@@ -2,7 +2,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { FastifyBaseLogger, FastifyInstance, onRequestHookHandler } from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyRequest,
+  onRequestHookHandler,
+  onSendHookHandler,
+} from 'fastify';
 import { upperSnake } from '../config/walk.js';
 import { KapokError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -62,6 +68,32 @@ export interface AdminGuardOptions {
   what: string;
   /** Where the start notice goes (no token under profile default). */
   logger?: Logger;
+  /**
+   * Told of every admin act (a non-GET request let in, once its answer's status is known) and of
+   * every refusal (401/403), before the answer is sent: the wiring point records them in the audit
+   * trail. A throw here is logged, never changes the answer.
+   */
+  onAct?: (e: AdminActEvent) => Promise<void> | void;
+}
+
+/** An admin request as the audit trail sees it: who, what, the answer; never the token. */
+export interface AdminActEvent {
+  /** The guard's config key, naming the surface: `gateway.auth.adminToken`. */
+  scope: string;
+  /** The token's name or `loopback`; null when the guard refused before recognising anyone. */
+  actor: string | null;
+  method: string;
+  /** The route as registered in its scope, `DELETE /keys/:id` (a WebSocket: `GET <path>`). */
+  route: string;
+  /** The route's path parameters (`{ id }`): what the act was on. */
+  params: Readonly<Record<string, string>>;
+  ip: string | undefined;
+  status: number;
+  /** The guard's refusal code (KAPOK_HTTP_UNAUTHORIZED, _FORBIDDEN, _ADMIN_DISABLED), or null. */
+  denied: string | null;
+  requestId: string | null;
+  /** The parsed request body (for the act's target: a name or serial the caller chose). */
+  body?: unknown;
 }
 
 /** Who is asking: the socket's remote address, and whether a proxy says it forwarded the request. */
@@ -170,12 +202,51 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
     return found;
   };
 
+  // What the guard decided for a request, for onSend (acts are told once the status is known).
+  const seen = new WeakMap<FastifyRequest, { actor: string | null; denied: string | null }>();
   const routeHook =
     (need: AdminRole): onRequestHookHandler =>
     async (req) => {
-      const p = check(req.headers.authorization, peerOf(req.raw), need);
-      if (req.method !== 'GET' && req.method !== 'HEAD')
+      let p: Principal;
+      try {
+        p = check(req.headers.authorization, peerOf(req.raw), need);
+      } catch (err) {
+        seen.set(req, { actor: null, denied: (err as KapokError).code ?? 'KAPOK_HTTP_UNAUTHORIZED' });
+        throw err;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        seen.set(req, { actor: p.name, denied: null });
         logAdminAct(req.log, p, `${req.method} ${(req.url.split('?')[0] ?? '').slice(0, 200)}`);
+      }
+    };
+  const tell = async (e: AdminActEvent, log: Pick<FastifyBaseLogger, 'error'> | undefined) => {
+    try {
+      await o.onAct?.(e);
+    } catch (err) {
+      log?.error({ code: (err as KapokError).code, msg: (err as Error).message }, 'admin act not recorded');
+    }
+  };
+  const sendHook =
+    (route: string): onSendHookHandler =>
+    async (req, reply, payload) => {
+      const s = seen.get(req);
+      if (!s) return payload;
+      await tell(
+        {
+          scope: o.key,
+          actor: s.actor,
+          method: req.method,
+          route,
+          params: (req.params ?? {}) as Record<string, string>,
+          ip: req.raw.socket.remoteAddress,
+          status: reply.statusCode,
+          denied: s.denied,
+          requestId: String(req.id),
+          body: req.body,
+        },
+        req.log,
+      );
+      return payload;
     };
 
   return {
@@ -196,6 +267,13 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
         const own = route.onRequest;
         // The guard first: nothing of the route runs for a refused caller.
         route.onRequest = [routeHook(role), ...(own ? [own].flat() : [])];
+        if (o.onAct) {
+          const sends = route.onSend;
+          route.onSend = [
+            sendHook(`${[route.method].flat().join(',')} ${path}`),
+            ...(sends ? [sends].flat() : []),
+          ];
+        }
       });
     },
     upgrade(req, socket, need = 'viewer') {
@@ -204,6 +282,20 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
         return true;
       } catch (err) {
         const e = err as KapokError;
+        void tell(
+          {
+            scope: o.key,
+            actor: null,
+            method: req.method ?? 'GET',
+            route: `GET ${(req.url ?? '/').split('?')[0]}`,
+            params: {},
+            ip: req.socket.remoteAddress,
+            status: e.status === 403 ? 403 : 401,
+            denied: e.code,
+            requestId: null,
+          },
+          o.logger,
+        );
         const body = JSON.stringify({ error: { code: e.code, message: e.message } });
         const status = e.status === 403 ? '403 Forbidden' : '401 Unauthorized';
         socket.end(

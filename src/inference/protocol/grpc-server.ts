@@ -5,6 +5,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { isKapokError, KapokError, messageOf } from '../../core/errors.js';
 import { type AdminGuard, grpcPeer, logAdminAct } from '../../core/http/admin-auth.js';
 import type { Logger } from '../../core/log.js';
+import type { AuditTrail } from '../../ports/audit.js';
 import type { InferenceService } from '../service.js';
 import type { WireTensor } from '../tensors/datatypes.js';
 import { bad, buildJob, checkDatatype, checkShape } from './checks.js';
@@ -43,6 +44,8 @@ export interface GrpcOptions {
   logger: Logger;
   /** Model control (repository load/unload) is an admin act. */
   admin: AdminGuard;
+  /** Where model control acts and refusals are recorded (absent: audit disabled). */
+  audit?: AuditTrail | undefined;
 }
 
 const STATUS: Record<string, grpc.status> = {
@@ -120,6 +123,37 @@ export async function startGrpcServer(opts: GrpcOptions): Promise<{ port: number
   // Model control is an operator act (docs/configuration.md#admin-access), as over REST.
   const controlCheck = (call: grpc.ServerUnaryCall<unknown, unknown>) =>
     opts.admin.check(call.metadata.get('authorization')[0]?.toString(), grpcPeer(call.getPeer()), 'operator');
+  // Model control over gRPC has no HTTP request for the guard's hook: it is recorded here.
+  const control = async (
+    call: grpc.ServerUnaryCall<unknown, unknown>,
+    act: 'load' | 'unload',
+    model: string,
+    run: () => Promise<void>,
+  ) => {
+    const ip = grpcPeer(call.getPeer()).remoteAddress ?? null;
+    const action = `inference.model.${act}`;
+    let who: ReturnType<typeof controlCheck>;
+    try {
+      who = controlCheck(call);
+    } catch (err) {
+      await opts.audit?.record({
+        actor: 'unauthenticated',
+        action: 'admin.auth.denied',
+        outcome: 'denied',
+        target: `inference:${action}`,
+        ip,
+      });
+      throw err;
+    }
+    logAdminAct(opts.logger, who, `${act} ${model}`);
+    try {
+      await run();
+    } catch (err) {
+      await opts.audit?.record({ actor: who.name, action, outcome: 'failed', target: model, ip });
+      throw err;
+    }
+    await opts.audit?.record({ actor: who.name, action, outcome: 'ok', target: model, ip });
+  };
   const meta = (t: { name: string; datatype: string; shape: number[] }) => ({
     ...t,
     shape: t.shape.map(String),
@@ -191,15 +225,11 @@ export async function startGrpcServer(opts: GrpcOptions): Promise<{ port: number
       };
     }),
     RepositoryModelLoad: unary(async (req: { model_name: string }, call) => {
-      const who = controlCheck(call);
-      logAdminAct(opts.logger, who, `load ${req.model_name}`);
-      await service.repo.load(req.model_name);
+      await control(call, 'load', req.model_name, () => service.repo.load(req.model_name));
       return { model_name: req.model_name, isLoaded: true };
     }),
     RepositoryModelUnload: unary(async (req: { model_name: string }, call) => {
-      const who = controlCheck(call);
-      logAdminAct(opts.logger, who, `unload ${req.model_name}`);
-      await service.repo.unload(req.model_name);
+      await control(call, 'unload', req.model_name, () => service.repo.unload(req.model_name));
       return { model_name: req.model_name, isUnloaded: true };
     }),
   });
