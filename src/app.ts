@@ -233,7 +233,7 @@ export async function openEvents(
   const e = loaded.config.events;
   const instanceId = eventsInstanceId(loaded, dataDir);
   const onHandlerError = (err: unknown, event: { type: string; id: string }) =>
-    logger.error({ type: event.type, id: event.id, msg: messageOf(err) }, 'event handler failed');
+    logger.error({ type: event.type, id: event.id, reason: messageOf(err) }, 'event handler failed');
   if (e.adapter === 'nats') {
     const { createNatsEventBus } = await import('./adapters/nats/events.js');
     const { EVENTS_MIGRATIONS } = await import('./adapters/nats/outbox.js');
@@ -446,7 +446,7 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
         // Recorded after the last request, before audit (started first) stops last.
         await ports.audit
           ?.record({ actor: 'system', action: 'kapok.stop', outcome: 'ok', target: reason.slice(0, 100) })
-          .catch((err) => logger.error({ msg: messageOf(err) }, 'audit: kapok.stop not recorded'));
+          .catch((err) => logger.error({ reason: messageOf(err) }, 'audit: kapok.stop not recorded'));
         if (!clean)
           logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'drain timed out; open requests were cut');
         await closeAll();

@@ -134,7 +134,7 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
                 .publish('v2x.zone.changed', { id, zone })
                 .catch((err: unknown) =>
                   logger.error(
-                    { zone: id, code: (err as { code?: string }).code, msg: (err as Error).message },
+                    { zone: id, code: (err as { code?: string }).code, reason: (err as Error).message },
                     'v2x.zone.changed not published: other instances keep their old zone until it is set there too',
                   ),
                 );

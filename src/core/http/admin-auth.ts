@@ -223,7 +223,10 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
     try {
       await o.onAct?.(e);
     } catch (err) {
-      log?.error({ code: (err as KapokError).code, msg: (err as Error).message }, 'admin act not recorded');
+      log?.error(
+        { code: (err as KapokError).code, reason: (err as Error).message },
+        'admin act not recorded',
+      );
     }
   };
   const sendHook =
