@@ -78,7 +78,9 @@ export class InferenceService {
       const built = await build(runner);
       const limit = runner.cfg.timeoutMs;
       const t = built.timeoutMs;
-      const job = built.job(Date.now() + (t && t > 0 ? Math.min(t, limit) : limit));
+      const budget = t && t > 0 ? Math.min(t, limit) : limit;
+      const job = built.job(Date.now() + budget);
+      job.timeoutMs = budget;
       let done: InferDone;
       try {
         done = await runner.infer(job);

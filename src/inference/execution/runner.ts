@@ -21,6 +21,8 @@ export interface InferJob {
   shapeKey: string;
   /** Absolute time (Date.now()) after which the request is answered 504. */
   deadline: number;
+  /** The request's time budget (ms) that `deadline` was set from, named in the 504's message. */
+  timeoutMs?: number;
 }
 
 export interface InferDone {
@@ -177,7 +179,8 @@ export class VersionRunner {
             null,
             new KapokError(
               'KAPOK_INFERENCE_TIMEOUT',
-              `deadline exceeded after ${Math.max(0, Math.round(wait))} ms`,
+              // The budget, not the time left at enqueue: that was less by however long parsing took.
+              `deadline exceeded after ${job.timeoutMs ?? Math.max(0, Math.round(wait))} ms`,
             ),
           );
           this.hooks.onQueueDepth?.(this.queued);

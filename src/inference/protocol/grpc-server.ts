@@ -118,6 +118,8 @@ export async function startGrpcServer(opts: GrpcOptions): Promise<{ port: number
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxMessageBytes,
     'grpc.max_send_message_length': opts.maxMessageBytes,
+    // Channelz (per-call counters and timestamps for a channelz service Kapok does not expose) off.
+    'grpc.enable_channelz': 0,
   });
   const shape = (s: string[]) => s.map((d) => Number(d));
   // Model control is an operator act (docs/configuration.md#admin-access), as over REST.

@@ -121,11 +121,26 @@ export function fromJsonData(name: string, dt: Datatype, shape: number[], data: 
       for (let j = 0; j < a.length; j++) walk(a[j] as unknown[], depth + 1, `${path}[${j}]`);
       return;
     }
-    for (const v of a) {
-      if (i >= count)
-        throw bad(`input '${name}': data has more than the ${count} elements of shape [${shape}]`);
-      put(arr, i++, v, dt, name);
-    }
+    // Elements up to the shape's count are checked in order, then any excess is refused (as before).
+    // The common case (finite floats, in-range integers) stays in a tight loop; `put` names a fault.
+    const n = Math.min(a.length, count - i);
+    if (info.kind === 'float')
+      for (let j = 0; j < n; j++) {
+        const v = a[j];
+        if (typeof v === 'number' && Number.isFinite(v)) arr[i++] = v;
+        else put(arr, i++, v, dt, name);
+      }
+    else if (info.kind === 'int') {
+      const min = info.min as number;
+      const max = info.max as number;
+      for (let j = 0; j < n; j++) {
+        const v = a[j];
+        if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) arr[i++] = v;
+        else put(arr, i++, v, dt, name);
+      }
+    } else for (let j = 0; j < n; j++) put(arr, i++, a[j], dt, name);
+    if (n < a.length)
+      throw bad(`input '${name}': data has more than the ${count} elements of shape [${shape}]`);
   };
   walk(data, 0, '');
   if (i !== count) throw bad(`input '${name}': data has ${i} elements, shape [${shape}] needs ${count}`);
