@@ -32,6 +32,10 @@ export async function gmAuth(
     dataDir: tmp.dir,
     http: { host: '127.0.0.1', port: 0 },
     log: { level: 'warn', requests: false },
+    gateway: { enabled: false },
+    inference: { enabled: false },
+    edge: { enabled: false },
+    v2x: { enabled: false },
     gm: {
       enabled: true,
       kek: '000102030405060708090a0b0c0d0e0f',

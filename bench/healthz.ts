@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import {
   BASELINE_SERVER,
+  CAPABILITIES_OFF,
   freePort,
   kapokBin,
   reportPinning,
@@ -26,6 +27,8 @@ export async function healthz() {
     env: {
       KAPOK_HTTP__PORT: String(port),
       KAPOK_HTTP__HOST: '127.0.0.1',
+      // The empty platform (every capability is on by default).
+      ...CAPABILITIES_OFF,
       KAPOK_DATA_DIR: dataDir,
       KAPOK_LOG__LEVEL: 'warn',
     },

@@ -35,18 +35,28 @@ export function tempDir(): { dir: string; remove: () => void } {
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** KAPOK_* variables that turn every capability off (each is on by default). */
+export const CAPABILITIES_OFF: Readonly<Record<string, string>> = Object.fromEntries(
+  ['GATEWAY', 'INFERENCE', 'EDGE', 'V2X', 'GM'].map((c) => [`KAPOK_${c}__ENABLED`, 'false']),
+);
+
 /**
  * Writes `<dir>/kapok.yaml` for a benchmarked `kapok up`: data under `<dir>/data`, HTTP on
- * 127.0.0.1:httpPort, warn-level logs without request lines, plus the given sections. Returns its path.
+ * 127.0.0.1:httpPort, warn-level logs without request lines, no capability but the given sections. Returns its path.
  */
 export function writeBenchConfig(dir: string, httpPort: number, sections: Record<string, unknown>): string {
   const file = join(dir, 'kapok.yaml');
+  // Every capability is on by default: a benchmark runs only the ones it names.
+  const off = Object.fromEntries(
+    ['gateway', 'inference', 'edge', 'v2x', 'gm'].map((c) => [c, { enabled: false }]),
+  );
   writeFileSync(
     file,
     stringify({
       dataDir: join(dir, 'data'),
       http: { host: '127.0.0.1', port: httpPort },
       log: { level: 'warn', requests: false },
+      ...off,
       ...sections,
     }),
   );

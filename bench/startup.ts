@@ -1,5 +1,6 @@
 import {
   BASELINE_SERVER,
+  CAPABILITIES_OFF,
   freePort,
   kapokBin,
   rssBytes,
@@ -21,6 +22,8 @@ export async function startup(runs = Number(process.env.KAPOK_BENCH_RUNS ?? 10))
     env: {
       KAPOK_HTTP__PORT: String(port),
       KAPOK_HTTP__HOST: '127.0.0.1',
+      // The empty platform (every capability is on by default).
+      ...CAPABILITIES_OFF,
       KAPOK_DATA_DIR: dataDir,
       KAPOK_LOG__LEVEL: 'warn',
     },

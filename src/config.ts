@@ -95,6 +95,14 @@ function checkAdminTokens(c: KapokConfig, ctx: z.RefinementCtx): void {
         path,
         message: `profile gov refuses anonymous clients: set ${path.join('.')}: false and give clients credentials`,
       });
+  // A KEK generated beside the data it protects is for trying Kapok, never for a gov host.
+  if (c.gm.enabled && !c.gm.kek && !c.gm.kekFile)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['gm', 'kek'],
+      message:
+        'profile gov needs gm.kek or gm.kekFile (a KEK kept apart from the data); e.g. KAPOK_GM__KEK_FILE=/etc/kapok/gm.kek holding $(openssl rand -hex 16)',
+    });
   // The switch exists for closed benchmark rigs; a gov host never runs MQTT without authorization.
   if (!c.edge.acl.enabled)
     ctx.addIssue({

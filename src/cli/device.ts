@@ -42,8 +42,8 @@ async function withGm<T>(
   const gm = await import('../gm/index.js');
   return withCliEvents(
     opts,
-    async ({ config, store, events, logger }) => {
-      const kek = gm.readKek(config.gm);
+    async ({ config, store, events, logger, dataDir }) => {
+      const kek = gm.readKek(config.gm, { dataDir, logger });
       const keyring = await gm.Keyring.open(store, kek);
       return fn({ config, store, gm, keyring, kek, announce: announcer(events, logger) });
     },

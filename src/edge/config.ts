@@ -134,7 +134,8 @@ const DEFAULT_SINK = {
 
 export const edgeSchema = z
   .strictObject({
-    enabled: z.boolean().default(false),
+    // On by default: it needs nothing outside this machine (docs/configuration.md, "Embedded defaults").
+    enabled: z.boolean().default(true),
     /** Bearer token for /api/edge/* and /ws/telemetry; null: loopback clients only under profile default, no one under gov. */
     adminToken: secret(z.string().min(16)).nullable().default(null),
     mqtt: mqtt.prefault({}),

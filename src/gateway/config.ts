@@ -61,7 +61,8 @@ const limit = z.strictObject({ rpm: rate.default(600), tpm: rate.default(200_000
 
 export const gatewaySchema = z
   .strictObject({
-    enabled: z.boolean().default(false),
+    // On by default: it needs nothing outside this machine (docs/configuration.md, "Embedded defaults").
+    enabled: z.boolean().default(true),
     providers: z.array(provider).default([]),
     models: z.array(model).default([]),
     /** A header that picks the client-facing model, limited to `allowed`. */

@@ -20,7 +20,7 @@ import { gmRoutes } from './routes.js';
  */
 export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
   const cfg = ctx.config;
-  const kek = readKek(cfg);
+  const kek = readKek(cfg, { dataDir: ctx.dataDir, logger: ctx.logger });
   await ctx.store.migrate(GM_MIGRATIONS);
   const keyring = await Keyring.open(ctx.store, kek, ctx.logger, cfg.keyReloadSeconds * 1000);
   keyring.loaded.sign.publicKey.gt(); // the g table, built here rather than on the first device's request

@@ -4,7 +4,8 @@ import { secret } from '../core/config/secret.js';
 /** The `gm` configuration section: national cryptography and device identity. */
 export const gmSchema = z
   .strictObject({
-    enabled: z.boolean().default(false),
+    // On by default: it needs nothing outside this machine (docs/configuration.md, "Embedded defaults").
+    enabled: z.boolean().default(true),
     /**
      * Key-encryption key for the KGC master keys in the store: 32 hex digits (16 bytes, SM4).
      * Prefer KAPOK_GM__KEK or kekFile over writing it in the file.
@@ -14,7 +15,10 @@ export const gmSchema = z
     )
       .nullable()
       .default(null),
-    /** File holding the KEK as 32 hex digits (read at start; used when kek is null). */
+    /**
+     * File holding the KEK as 32 hex digits (read at start; used when kek is null). With neither set,
+     * profile default generates `<dataDir>/gm.kek` (mode 0600) and warns; profile gov refuses.
+     */
     kekFile: z.string().min(1).nullable().default(null),
     /** Bearer token for the admin endpoints (POST/DELETE /api/gm/devices); null: loopback clients only (profile default), no one (gov). */
     adminToken: secret(z.string().min(16)).nullable().default(null),
@@ -55,12 +59,6 @@ export const gmSchema = z
   })
   .superRefine((c, ctx) => {
     if (!c.enabled) return;
-    if (!c.kek && !c.kekFile)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['kek'],
-        message: 'required when gm.enabled (or set gm.kekFile); e.g. KAPOK_GM__KEK=$(openssl rand -hex 16)',
-      });
     if (c.keyWrap === 'pbkdf2' && !c.factorySecret)
       ctx.addIssue({
         code: 'custom',

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isKapokError, KapokError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { fromHex, toHex } from '../crypto/bytes.js';
@@ -69,16 +71,61 @@ const KINDS: Record<KeyKind, { column: string; make: () => { priv: Uint8Array; p
   },
 };
 
-/** The KEK from gm.kek, else gm.kekFile. */
-export function readKek(cfg: Pick<GmConfig, 'kek' | 'kekFile'>): Uint8Array {
+/** Where a KEK is kept when none is configured (profile default only): `<dataDir>/gm.kek`, mode 0600. */
+export const GENERATED_KEK_FILE = 'gm.kek';
+
+export interface KekSource {
+  /** The data directory: without gm.kek and gm.kekFile, the KEK lives (or is made) there. */
+  dataDir?: string;
+  /** Told once when the KEK was generated or read from the data directory. */
+  logger?: Pick<Logger, 'warn'>;
+}
+
+/**
+ * The KEK: gm.kek, else gm.kekFile, else (profile default; the config check refuses gov) the file
+ * `<dataDir>/gm.kek`, generated on first use with mode 0600. A generated KEK sits beside the data
+ * it protects: fine to try Kapok, not for production (the warning says so).
+ */
+export function readKek(cfg: Pick<GmConfig, 'kek' | 'kekFile'>, src: KekSource = {}): Uint8Array {
+  const file =
+    !cfg.kek && !cfg.kekFile && src.dataDir
+      ? dataDirKek(join(src.dataDir, GENERATED_KEK_FILE), src.logger)
+      : cfg.kekFile;
   return readHexKey({
     value: cfg.kek,
-    file: cfg.kekFile,
+    file,
     key: 'gm.kek',
     env: 'KAPOK_GM__KEK',
     bytes: 16,
     fileError: 'KAPOK_GM_KEK_FILE',
   });
+}
+
+/** Makes `file` once (never overwritten) and checks no other user can read it; returns its path. */
+function dataDirKek(file: string, logger?: Pick<Logger, 'warn'>): string {
+  const advice =
+    'back it up with the data; for production set gm.kekFile (or KAPOK_GM__KEK) to a key kept apart';
+  try {
+    // wx: two processes starting at once never both write; the loser reads the winner's file.
+    writeFileSync(file, `${toHex(randomBytes(16))}\n`, { mode: 0o600, flag: 'wx' });
+    logger?.warn({ file }, `gm: no gm.kek or gm.kekFile set; generated a KEK in ${file} (${advice})`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+      throw new KapokError(
+        'KAPOK_GM_KEK_FILE',
+        `cannot write a generated KEK to ${file}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    logger?.warn({ file }, `gm: using the KEK generated earlier in ${file} (${advice})`);
+  }
+  if ((statSync(file).mode & 0o077) !== 0)
+    throw new KapokError(
+      'KAPOK_GM_KEK_FILE',
+      `${file} is readable by other users: chmod 600 ${file} (it holds the key of the KGC keys)`,
+    );
+  return file;
 }
 
 export const fingerprint = (publicKey: Uint8Array): string => toHex(sm3(publicKey).subarray(0, 8));

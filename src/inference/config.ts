@@ -24,7 +24,8 @@ const modelDefaults = z.strictObject({
 });
 
 export const inferenceSchema = z.strictObject({
-  enabled: z.boolean().default(false),
+  // On by default: it needs nothing outside this machine (docs/configuration.md, "Embedded defaults").
+  enabled: z.boolean().default(true),
   /** Model repository: <repository>/<model>/<version>/model.onnx, relative to the working directory. */
   repository: z.string().min(1).default('./models'),
   /** How often the repository is re-read for new, changed or removed versions; 0 = only on request. */

@@ -95,7 +95,8 @@ const risk = z.strictObject({
 
 export const v2xSchema = z
   .strictObject({
-    enabled: z.boolean().default(false),
+    // On by default: it needs nothing outside this machine (docs/configuration.md, "Embedded defaults").
+    enabled: z.boolean().default(true),
     /** Bearer token for /api/v2x/* and /ws/v2x; null: loopback clients only under profile default, no one under gov. */
     adminToken: secret(z.string().min(16)).nullable().default(null),
     /** MQTT filters taken from edge's intake; the last level tells the message (bsm, spat, map). */

@@ -5,6 +5,7 @@ import { type RunningApp, startApp } from '../../src/app.js';
 import { adminActRecord } from '../../src/audit/actions.js';
 import { verifyStore } from '../../src/audit/reader.js';
 import { loadKapokConfig } from '../../src/config.js';
+import { offYaml } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir, tmpFile } from '../helpers/tmp.js';
 
@@ -32,6 +33,7 @@ async function start(dataDir: string): Promise<RunningApp> {
     `gm: { enabled: true, kek: "${KEK}", verifyWorkers: 0 }`,
     'gateway: { enabled: true }',
     `audit: { enabled: true, kek: "${KEK}" }`,
+    ...offYaml('gm', 'gateway'),
   ].join('\n');
   const loaded = loadKapokConfig({ file: tmpFile('kapok.yaml', yaml), env: {}, cwd: tmpDir() });
   return startApp(loaded, { logDestination: captureLogs() });

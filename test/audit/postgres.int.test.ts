@@ -4,6 +4,7 @@ import { createPostgresStore } from '../../src/adapters/postgres/store.js';
 import { type RunningApp, startApp } from '../../src/app.js';
 import { verifyStore } from '../../src/audit/reader.js';
 import { loadKapokConfig } from '../../src/config.js';
+import { offYaml } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { pgAdmin, pgSchema, postgresGate } from '../helpers/probes.js';
 import { tmpDir, tmpFile } from '../helpers/tmp.js';
@@ -74,6 +75,7 @@ describe('audit on PostgreSQL: concurrent writers, one chain', { skip }, () => {
         'log: { level: warn }',
         `store: { driver: postgres, url: "${url}" }`,
         `audit: { enabled: true, kek: "${KEK}", adminToken: "audit-admin-token-0001" }`,
+        ...offYaml(),
       ].join('\n');
       return startApp(loadKapokConfig({ file: tmpFile('kapok.yaml', yaml), env: {}, cwd: tmpDir() }), {
         logDestination: captureLogs(),

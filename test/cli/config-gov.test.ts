@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { loadKapokConfig } from '../../src/config.js';
 import type { KapokError } from '../../src/core/errors.js';
 import { kapok } from '../helpers/cli.js';
+import { offYaml } from '../helpers/config.js';
 import { tmpDir, tmpFile } from '../helpers/tmp.js';
 
 /**
@@ -19,8 +20,11 @@ const GOV = {
 };
 const KEK = '00112233445566778899aabbccddeeff';
 
-const check = (yaml: string, env: Record<string, string> = GOV) =>
-  kapok(['config', 'check', tmpFile('k.yaml', yaml)], env);
+/** Checks `yaml` with every capability it does not name turned off (each is on by default). */
+const check = (yaml: string, env: Record<string, string> = GOV) => {
+  const named = [...yaml.matchAll(/^(\w+):/gm)].map((m) => m[1] as string);
+  return kapok(['config', 'check', tmpFile('k.yaml', [yaml, ...offYaml(...named)].join('\n'))], env);
+};
 
 const oneLine = (stderr: string) => {
   const lines = stderr.trim().split('\n');
@@ -41,7 +45,9 @@ describe('kapok config check, profile gov', () => {
   });
 
   it('refuses gateway.auth.anonymous: true', async () => {
-    const r = await check('profile: gov\ngateway:\n  auth:\n    anonymous: true\n');
+    const r = await check(
+      `profile: gov\ngateway:\n  auth:\n    anonymous: true\n    adminToken: ${'g'.repeat(16)}\n`,
+    );
     assert.equal(r.code, 2);
     assert.match(
       oneLine(r.stderr),

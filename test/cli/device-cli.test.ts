@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { kapok, kapokUp } from '../helpers/cli.js';
@@ -59,9 +59,20 @@ describe('kapok device: register → simulate against kapok up → revoke', () =
     }
   });
 
-  it('needs a KEK (exit 2 naming gm.kek)', async () => {
-    const r = await kapok(['device', 'register', 'X-1'], { KAPOK_DATA_DIR: tmpDir() });
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /gm\.kek/);
+  it('without gm.kek or gm.kekFile (profile default), generates one in dataDir, mode 0600, says so, and keeps it', async () => {
+    const dataDir = tmpDir();
+    const r = await kapok(['device', 'register', 'X-1', '--json'], { KAPOK_DATA_DIR: dataDir });
+    assert.equal(r.code, 0, r.stderr);
+    const file = join(dataDir, 'gm.kek');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.match(readFileSync(file, 'utf8'), /^[0-9a-f]{32}\n$/);
+    assert.match(r.stderr, /generated a KEK in .*gm\.kek.*for production set gm\.kekFile/);
+    const kek = readFileSync(file, 'utf8');
+    assert.ok(!r.stderr.includes(kek.trim()), 'the KEK is never printed');
+    // The next command opens the keys sealed under it (a different KEK would fail: KEK_MISMATCH).
+    const again = await kapok(['device', 'register', 'X-2', '--json'], { KAPOK_DATA_DIR: dataDir });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(readFileSync(file, 'utf8'), kek, 'never regenerated');
+    assert.match(again.stderr, /using the KEK generated earlier/);
   });
 });

@@ -4,9 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { request } from 'undici';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
 import type { KapokError } from '../../src/core/errors.js';
 import { createAdminGuard, grpcPeer, hashAdminTokens, isLoopback } from '../../src/core/http/admin-auth.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -259,7 +259,7 @@ describe('every capability admin door, no tokens, profile default', () => {
   let app: RunningApp;
   const logs = captureLogs();
   before(async () => {
-    const config = configSchema.parse({
+    const config = testConfig({
       dataDir: tmpDir('kapok-admin-'),
       http: { host: '0.0.0.0', port: 0 },
       grpc: { port: 0 },

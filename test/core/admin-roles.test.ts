@@ -5,8 +5,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { request } from 'undici';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
 import { kapok } from '../helpers/cli.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { upgradeStatus } from '../helpers/ws.js';
@@ -42,7 +42,7 @@ describe('admin roles across every capability', () => {
   const dataDir = tmpDir('kapok-roles-'); // here, not in before(): tmpDir registers its own after()
   const repo = makeRepository();
   before(async () => {
-    const config = configSchema.parse({
+    const config = testConfig({
       dataDir,
       http: { host: '127.0.0.1', port: 0 },
       grpc: { port: 0 },

@@ -215,8 +215,11 @@ describe('config: bad input gets one clear line', () => {
 
 describe('config: profile gov', () => {
   it('refuses to run unless GOVERNMENT_ENV=prod', () => {
-    // Profile gov requires the audit trail (docs/audit.md): given here through the environment.
+    // Profile gov requires the audit trail (docs/audit.md), an admin token for the capabilities
+    // (all on by default) and a KEK kept apart: given here through the environment.
     const audit = {
+      KAPOK_ADMIN__TOKENS: '[{name: ops, role: admin, token: ops-token-0123456789}]',
+      KAPOK_GM__KEK: 'ffeeddccbbaa99887766554433221100',
       KAPOK_AUDIT__ENABLED: 'true',
       KAPOK_AUDIT__KEK: '00112233445566778899aabbccddeeff',
       KAPOK_AUDIT__ADMIN_TOKEN: 'audit-admin-token-0001',
@@ -265,11 +268,11 @@ describe('config: secrets', () => {
 
   it('a required secret left unset says so, not "found ***"', () => {
     try {
-      load('gm:\n  enabled: true\n');
-      assert.fail('gm without a KEK must not load');
+      load('gm:\n  enabled: true\n  keyWrap: pbkdf2\n');
+      assert.fail('pbkdf2 key wrapping without a factory secret must not load');
     } catch (err) {
       const m = (err as Error).message;
-      assert.match(m, /gm\.kek: required when gm\.enabled/);
+      assert.match(m, /gm\.factorySecret: required when gm\.keyWrap is pbkdf2/);
       assert.ok(!m.includes('***') && !/found/.test(m), m);
     }
   });

@@ -4,7 +4,6 @@ import { type AddressInfo, connect, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
-import { configSchema } from '../../src/config.js';
 import { Health } from '../../src/core/health.js';
 import { probeRoutes } from '../../src/core/http/probes.js';
 import { createHttpServer, type FastifyInstance } from '../../src/core/http/server.js';
@@ -12,6 +11,7 @@ import { createUpgradeRouter } from '../../src/core/http/upgrade.js';
 import { createLogger } from '../../src/core/log.js';
 import { createMetrics, type Metrics } from '../../src/core/metrics.js';
 import { createTracing } from '../../src/core/tracing.js';
+import { testConfig } from '../helpers/config.js';
 import { upgradeStatus } from '../helpers/ws.js';
 
 const tracing = await createTracing({ serviceName: 'test', otlpEndpoint: null, sampleRatio: 0 });
@@ -33,7 +33,7 @@ function closeGate(): void {
 async function serve(
   http: Record<string, unknown>,
 ): Promise<{ app: FastifyInstance; port: number; metrics: Metrics }> {
-  const config = configSchema.parse({ http: { host: '127.0.0.1', port: 0, ...http } });
+  const config = testConfig({ http: { host: '127.0.0.1', port: 0, ...http } });
   const metrics = createMetrics();
   const app = createHttpServer({ config, logger: createLogger({ level: 'silent' }), metrics, tracing });
   await app.register(probeRoutes, { region: 'r', health: new Health(), metrics });

@@ -4,7 +4,6 @@ import { type AddressInfo, connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { request } from 'undici';
-import { configSchema } from '../../src/config.js';
 import { KapokError } from '../../src/core/errors.js';
 import { Health } from '../../src/core/health.js';
 import { probeRoutes } from '../../src/core/http/probes.js';
@@ -12,11 +11,12 @@ import { createHttpServer, type FastifyInstance } from '../../src/core/http/serv
 import { createLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/core/metrics.js';
 import { createTracing, type Tracing } from '../../src/core/tracing.js';
+import { testConfig } from '../helpers/config.js';
 import { createHttpClient } from '../helpers/http-client.js';
 import { captureLogs } from '../helpers/logs.js';
 import { promtoolCheck } from '../helpers/probes.js';
 
-const config = configSchema.parse({
+const config = testConfig({
   region: 'test-region',
   http: { bodyLimitBytes: 4096 },
   log: { level: 'debug' },
@@ -163,7 +163,7 @@ describe('http: errors are JSON with catalogue codes', () => {
 
   it('a JSON body nested 100k deep gets 400, not 500; 128 levels still parse', async () => {
     const srv = createHttpServer({
-      config: configSchema.parse({}),
+      config: testConfig({}),
       logger: createLogger({ level: 'silent' }),
       metrics: createMetrics(),
       tracing,
@@ -381,7 +381,7 @@ describe('http: hostile and broken HTTP', () => {
   });
 
   it('a client that never finishes its request gets 408 JSON after http.requestTimeoutMs', async () => {
-    const cfg = configSchema.parse({ http: { requestTimeoutMs: 1000 } });
+    const cfg = testConfig({ http: { requestTimeoutMs: 1000 } });
     const slow = createHttpServer({
       config: cfg,
       logger: createLogger({ level: 'silent' }),

@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { connect } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
 import { isKapokError } from '../../src/core/errors.js';
 import { createUpgradeRouter } from '../../src/core/http/upgrade.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 async function start(shutdownTimeoutMs: number, shutdownDelayMs = 0): Promise<RunningApp> {
-  const config = configSchema.parse({
+  const config = testConfig({
     dataDir: tmpDir(),
     shutdownTimeoutMs,
     shutdownDelayMs,
@@ -152,5 +153,45 @@ describe('lifecycle: drain', () => {
     assert.deepEqual(stopped, { clean: false });
     assert.ok(Date.now() - t0 < 3000);
     await closed;
+  });
+});
+
+describe('lifecycle: a failed start', () => {
+  it('closes what the capabilities before it (and its own partial start) opened: the process exits', async () => {
+    // edge's MQTT port is held here, so edge's start fails after gm, inference and the gateway have
+    // started (timers, worker threads, a gRPC listener). The child must then end on its own.
+    const held = createServer().listen(0, '127.0.0.1');
+    await once(held, 'listening');
+    const mqttPort = (held.address() as AddressInfo).port;
+    const code = `
+      import { startApp } from './src/app.ts';
+      import { configSchema } from './src/config.ts';
+      const config = configSchema.parse({
+        dataDir: ${JSON.stringify(tmpDir())},
+        http: { host: '127.0.0.1', port: 0 },
+        grpc: { port: 0 },
+        log: { level: 'fatal' },
+        edge: { mqtt: { host: '127.0.0.1', port: ${mqttPort} } },
+      });
+      await startApp({ config, file: null, envOverrides: new Map() }).then(
+        () => process.stdout.write('started\\n'),
+        (e) => process.stdout.write(e.code + '\\n'),
+      );
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout?.on('data', (d) => {
+      out += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const [exitCode, signal] = (await once(child, 'exit')) as [number | null, string | null];
+    clearTimeout(timer);
+    held.close();
+    assert.equal(out.trim(), 'KAPOK_START_PORT_IN_USE');
+    assert.equal(signal, null, 'the child had to be killed: something kept it alive after the failed start');
+    assert.equal(exitCode, 0);
   });
 });

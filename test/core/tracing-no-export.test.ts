@@ -3,11 +3,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { configSchema } from '../../src/config.js';
 import { createHttpServer, type FastifyInstance } from '../../src/core/http/server.js';
 import { createLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/core/metrics.js';
 import { createTracing, type Tracing } from '../../src/core/tracing.js';
+import { testConfig } from '../helpers/config.js';
 import { createHttpClient } from '../helpers/http-client.js';
 import { captureLogs } from '../helpers/logs.js';
 
@@ -30,7 +30,7 @@ describe('tracing without an exporter (the default)', () => {
     const client = createHttpClient(tracing);
     const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/`;
     app = createHttpServer({
-      config: configSchema.parse({ log: { level: 'info' } }),
+      config: testConfig({ log: { level: 'info' } }),
       logger: createLogger({ level: 'info', destination: logs }),
       metrics: createMetrics(),
       tracing,

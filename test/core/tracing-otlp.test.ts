@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -63,7 +63,7 @@ async function fakeCollector(): Promise<{ url: string; exports: Export[] }> {
 }
 
 function start(otlpEndpoint: string): Promise<RunningApp> {
-  const config = configSchema.parse({
+  const config = testConfig({
     dataDir: tmpDir('kapok-otlp-'),
     region: 'test-region',
     http: { host: '127.0.0.1', port: 0 },

@@ -48,6 +48,10 @@ describe('edge under profile gov without an admin token', () => {
   it('the configuration is refused naming edge.adminToken and edge.auth.anonymous', () => {
     const r = configSchema.safeParse({
       profile: 'gov',
+      // Every capability is on by default: only this one here.
+      ...Object.fromEntries(
+        ['gateway', 'inference', 'edge', 'v2x', 'gm'].map((c) => [c, { enabled: false }]),
+      ),
       edge: { enabled: true, auth: { anonymous: true } },
       // Profile gov requires the audit trail (docs/audit.md).
       audit: { enabled: true, kek: '00112233445566778899aabbccddeeff', adminToken: 'a'.repeat(16) },

@@ -3,11 +3,12 @@ import { describe, it } from 'node:test';
 import { configSchema } from '../../src/config.js';
 import { redact } from '../../src/core/config/index.js';
 import { kapok } from '../helpers/cli.js';
+import { testConfig } from '../helpers/config.js';
 import { tmpFile } from '../helpers/tmp.js';
 
 describe('edge config', () => {
   it('defaults: embedded broker on 1883, /mqtt, one embedded sink, reject when full, no anonymous', () => {
-    const e = configSchema.parse({}).edge;
+    const e = testConfig({}).edge;
     assert.equal(e.mqtt.mode, 'embedded');
     assert.equal(e.mqtt.port, 1883);
     assert.equal(e.mqtt.wsPath, '/mqtt');
@@ -38,7 +39,7 @@ describe('edge config', () => {
   });
 
   it('redacts the broker URL, user passwords and sink URLs', () => {
-    const c = configSchema.parse({
+    const c = testConfig({
       edge: {
         mqtt: { mode: 'external', url: 'mqtt://u:brokerpw@h:1883' },
         auth: { users: [{ username: 'a', password: 'userpw-1' }] },

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { request } from 'undici';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 
 /** An explicit grant of every topic to anonymous clients (tests of other things than authorization). */
@@ -29,7 +29,7 @@ export async function startEdge(
   top: Record<string, unknown> = {},
 ): Promise<Edge> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'kapok-edge-'));
-  const config = configSchema.parse({
+  const config = testConfig({
     ...top,
     dataDir: dir,
     http: { host: '127.0.0.1', port: 0 },

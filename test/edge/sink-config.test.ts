@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { startApp } from '../../src/app.js';
 import { configSchema } from '../../src/config.js';
 import { ConfigError } from '../../src/core/config/index.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -21,7 +22,7 @@ describe('edge sink settings', () => {
   });
 
   it("a sink adapter's refusal of a setting is a configuration error naming edge.sinks[i]", async () => {
-    const config = configSchema.parse({
+    const config = testConfig({
       dataDir: tmpDir(),
       http: { host: '127.0.0.1', port: 0 },
       edge: {

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { eventsInstanceId, startApp } from '../../src/app.js';
 import { configSchema } from '../../src/config.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -19,7 +20,7 @@ async function deadPort(): Promise<number> {
 }
 
 const loaded = (extra: Record<string, unknown>) => ({
-  config: configSchema.parse({
+  config: testConfig({
     dataDir: tmpDir('kapok-events-app-'),
     http: { host: '127.0.0.1', port: 0 },
     log: { level: 'warn' },

@@ -11,12 +11,12 @@ import OpenAI from 'openai';
 import { createNatsEventBus } from '../../src/adapters/nats/events.js';
 import { createPostgresStore } from '../../src/adapters/postgres/store.js';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
 import { fromHex } from '../../src/crypto/bytes.js';
 import { keyAdmin } from '../../src/gateway/index.js';
 import { authenticateDevice } from '../../src/gm/client.js';
 import { unwrapDeviceKey } from '../../src/gm/wrap.js';
 import { until } from '../edge/setup.js';
+import { testConfig } from '../helpers/config.js';
 import { type FakeLlm, startFakeLlm } from '../helpers/fake-llm.js';
 import { captureLogs } from '../helpers/logs.js';
 import { deleteRunStreams, NATS_URL, natsAvailable, runPrefix } from '../helpers/nats.js';
@@ -42,7 +42,7 @@ interface Instance {
 const dataDirs = { a: tmpDir('kapok-fleet-a-'), b: tmpDir('kapok-fleet-b-') };
 
 async function start(name: 'a' | 'b', llm: FakeLlm): Promise<Instance> {
-  const config = configSchema.parse({
+  const config = testConfig({
     dataDir: dataDirs[name],
     http: { host: '127.0.0.1', port: 0 },
     log: { level: 'info', requests: false },
@@ -140,7 +140,7 @@ describe('fleet events across two instances (needs PostgreSQL and NATS)', { skip
     });
     try {
       const handled = b.app.events.status().handled;
-      const gw = configSchema.parse({ gateway: { models: [] } }).gateway;
+      const gw = testConfig({ gateway: { models: [] } }).gateway;
       assert.equal(await keyAdmin(store, gw, cli).revoke('fleet-cli'), created.body.id);
       await until(() => b.app.events.status().handled > handled, 10_000, 'B handled the event');
       assert.equal(await models(b, created.body.key), 401);

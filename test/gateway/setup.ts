@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { request } from 'undici';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 
 export const ADMIN = 'test-admin-token-0123456789';
@@ -32,7 +32,7 @@ export async function startGateway(
   extra: Record<string, unknown> = {},
 ): Promise<Gw> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kapok-gw-'));
-  const config = configSchema.parse({
+  const config = testConfig({
     dataDir,
     http: { host: '127.0.0.1', port: 0 },
     log: { level: 'warn' },

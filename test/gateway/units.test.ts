@@ -9,6 +9,7 @@ import { MAX_EVENT_BYTES, SseParser } from '../../src/gateway/proxy/sse.js';
 import { fmtDuration } from '../../src/gateway/quota/service.js';
 import { Circuit } from '../../src/gateway/routing/circuit.js';
 import { loadTokenCounter, MAX_EXACT_CHARS } from '../../src/gateway/routing/tokens.js';
+import { testConfig } from '../helpers/config.js';
 import { tmpFile } from '../helpers/tmp.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -25,7 +26,7 @@ describe('gateway config', () => {
   };
 
   it('accepts the issue example shape and fills defaults', () => {
-    const c = configSchema.parse({ gateway: base });
+    const c = testConfig({ gateway: base });
     assert.equal(c.gateway.providers[0]?.timeoutMs, 60_000);
     assert.equal(c.gateway.models[0]?.targets[0]?.weight, 1);
     assert.equal(c.gateway.preference.header, 'X-Model-Preference');

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
 import { isKapokError } from '../../src/core/errors.js';
 import { fromHex, toHex } from '../../src/crypto/bytes.js';
 import { sm2PublicKey } from '../../src/crypto/sm2.js';
@@ -10,6 +9,7 @@ import { authenticateDevice, authRequestBody, type DeviceCredentials } from '../
 import type { Registration } from '../../src/gm/devices.js';
 import { issueDeviceToken, verifyDeviceToken } from '../../src/gm/tokens.js';
 import { unwrapDeviceKey } from '../../src/gm/wrap.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { rotationFlow } from './rotation-flow.js';
@@ -19,7 +19,7 @@ const ADMIN = 'admin-token-for-tests-0001';
 const FACTORY = 'factory-secret-for-tests';
 
 function start(dataDir: string, gm: Record<string, unknown>, logs = captureLogs()): Promise<RunningApp> {
-  const config = configSchema.parse({
+  const config = testConfig({
     dataDir,
     http: { host: '127.0.0.1', port: 0 },
     log: { level: 'info' },

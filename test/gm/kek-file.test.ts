@@ -79,6 +79,7 @@ function start(dataDir: string, env: Record<string, string>, logs = captureLogs(
     'http: { host: 127.0.0.1, port: 0 }',
     'log: { level: info }',
     `gm: { enabled: true, adminToken: ${ADMIN}, verifyWorkers: 0 }`,
+    ...['gateway', 'inference', 'edge', 'v2x'].map((c) => `${c}: { enabled: false }`),
   ].join('\n');
   const loaded = loadKapokConfig({ file: tmpFile('kapok.yaml', yaml), env, cwd: tmpDir() });
   return startApp(loaded, { logDestination: logs });

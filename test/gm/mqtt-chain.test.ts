@@ -3,12 +3,12 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
 import { fromHex } from '../../src/crypto/bytes.js';
 import { authenticateDevice, type DeviceCredentials } from '../../src/gm/client.js';
 import { payloadKey, sealPayload } from '../../src/gm/payload.js';
 import { unwrapDeviceKey } from '../../src/gm/wrap.js';
 import { until } from '../edge/setup.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -87,7 +87,7 @@ describe('device identity chain: register → authenticate → MQTT publish with
   };
 
   before(async () => {
-    const config = configSchema.parse({
+    const config = testConfig({
       dataDir: tmpDir('kapok-chain-'),
       http: { host: '127.0.0.1', port: 0 },
       log: { level: 'info', requests: false },

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
 import { rotateMasterKey } from '../../src/gm/keystore.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -22,7 +22,7 @@ describe('gm: /readyz reports unreadable KGC keys', () => {
   let base: string;
 
   before(async () => {
-    const config = configSchema.parse({
+    const config = testConfig({
       dataDir: tmpDir('kapok-gm-ready-'),
       http: { host: '127.0.0.1', port: 0 },
       gm: { enabled: true, kek: KEK, keyReloadSeconds: 1, verifyWorkers: 0 },

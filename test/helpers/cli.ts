@@ -1,18 +1,26 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { CAPABILITIES_OFF_ENV } from './config.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const main = `${root}src/cli/main.ts`;
 // Resolved here, not by the child: the child may run in a temp cwd where 'tsx' is not resolvable.
 const tsx = import.meta.resolve('tsx');
 
-/** The environment a test's kapok process sees: ours minus any KAPOK_* and GOVERNMENT_ENV, plus `env`. */
-function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+/**
+ * The environment a test's kapok process sees: ours minus any KAPOK_* and GOVERNMENT_ENV, plus `env`.
+ * Every capability is on by default; a test's `kapok up` without a config file runs only those its
+ * `env` turns on (a test with --config says what it wants in the file).
+ */
+function cleanEnv(env: Record<string, string>, args: readonly string[] = []): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env))
     if (!k.startsWith('KAPOK_') && k !== 'GOVERNMENT_ENV') out[k] = v;
-  return { ...out, ...env };
+  const starts = args[0] === 'up';
+  const hasConfig =
+    args.some((a) => a === '--config' || a === '-c' || /\.ya?ml$/.test(a)) || env.KAPOK_CONFIG !== undefined;
+  return { ...out, ...(starts && !hasConfig ? CAPABILITIES_OFF_ENV : {}), ...env };
 }
 
 export interface CliResult {
@@ -27,7 +35,7 @@ export async function kapok(
   env: Record<string, string> = {},
   cwd = root,
 ): Promise<CliResult> {
-  const child = spawn(process.execPath, ['--import', tsx, main, ...args], { env: cleanEnv(env), cwd });
+  const child = spawn(process.execPath, ['--import', tsx, main, ...args], { env: cleanEnv(env, args), cwd });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => {
@@ -55,7 +63,7 @@ export async function kapokUp(
   timeoutMs = 20_000,
 ): Promise<Running> {
   const child = spawn(process.execPath, ['--import', tsx, main, 'up', ...args], {
-    env: cleanEnv({ KAPOK_HTTP__PORT: '0', KAPOK_HTTP__HOST: '127.0.0.1', ...env }),
+    env: cleanEnv({ KAPOK_HTTP__PORT: '0', KAPOK_HTTP__HOST: '127.0.0.1', ...env }, ['up', ...args]),
     cwd: root,
   });
   const lines: Record<string, unknown>[] = [];

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configSchema } from '../../src/config.js';
 import { inferenceSchema, modelConfigSchema, resolveModelConfig } from '../../src/inference/config.js';
+import { testConfig } from '../helpers/config.js';
 
 describe('inference config', () => {
   it('defaults, and unknown or out-of-range keys are refused naming the key', () => {
-    const d = configSchema.parse({}).inference;
+    const d = testConfig({}).inference;
     assert.deepEqual(d, inferenceSchema.parse({}));
     assert.equal(d.repository, './models');
     assert.equal(d.defaults.maxQueue, 1024);

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { convModel, mlpModel, typesModel, writeModel } from '../../scripts/onnx-models.js';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
 import { liveInstances } from '../../src/inference/capability.js';
 import type { InferenceService } from '../../src/inference/service.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 
 export { until } from '../edge/setup.js';
@@ -45,7 +45,7 @@ export async function startInference(
   repo = makeRepository(),
   top: Record<string, unknown> = {},
 ): Promise<Server> {
-  const config = configSchema.parse({
+  const config = testConfig({
     ...top,
     dataDir: mkdtempSync(join(tmpdir(), 'kapok-inf-data-')),
     http: { host: '127.0.0.1', port: 0 },

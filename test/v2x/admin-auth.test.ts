@@ -67,6 +67,10 @@ describe('v2x under profile gov without an admin token', () => {
   it('the configuration is refused naming v2x.adminToken', () => {
     const r = configSchema.safeParse({
       profile: 'gov',
+      // Every capability is on by default: only this one here.
+      ...Object.fromEntries(
+        ['gateway', 'inference', 'edge', 'v2x', 'gm'].map((c) => [c, { enabled: false }]),
+      ),
       edge: { enabled: true, adminToken: 'e'.repeat(16) },
       v2x: { enabled: true },
       // Profile gov requires the audit trail (docs/audit.md).

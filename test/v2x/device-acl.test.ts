@@ -3,7 +3,6 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
 import { fromHex } from '../../src/crypto/bytes.js';
 import { authenticateDevice, type DeviceCredentials } from '../../src/gm/client.js';
 import { Keyring } from '../../src/gm/keystore.js';
@@ -14,6 +13,7 @@ import { loadScenarios } from '../../src/v2x/sim/scenario.js';
 import { World } from '../../src/v2x/sim/world.js';
 import { until } from '../edge/setup.js';
 import { kapok } from '../helpers/cli.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -94,7 +94,7 @@ describe('MQTT authorization with device tokens (issue 13)', () => {
   const stats = async () => (await api('GET', '/api/v2x/stats')).body.strategies as { acked: number };
 
   before(async () => {
-    const config = configSchema.parse({
+    const config = testConfig({
       dataDir,
       http: { host: '127.0.0.1', port: 0 },
       log: { level: 'info', requests: false },

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
 import { encodeFrame } from '../../src/v2x/frames.js';
 import { loadScenarios } from '../../src/v2x/sim/scenario.js';
 import { World } from '../../src/v2x/sim/world.js';
 import { until } from '../edge/setup.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { serviceAvailable } from '../helpers/services.js';
 
@@ -32,7 +32,7 @@ describe('v2x with edge consuming an external broker (Mosquitto)', { skip }, () 
   let dir: string;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kapok-v2x-ext-'));
-    const config = configSchema.parse({
+    const config = testConfig({
       dataDir: dir,
       http: { host: '127.0.0.1', port: 0 },
       log: { level: 'warn', requests: false },

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { serviceAvailable } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -66,7 +66,7 @@ describe('v2x and edge: /readyz follows the MQTT port (external broker)', { skip
     await new Promise((r) => probe.close(r));
     broker = relay(port);
     const tag = `kr${Math.random().toString(36).slice(2, 8)}`;
-    const config = configSchema.parse({
+    const config = testConfig({
       dataDir: tmpDir('kapok-v2x-ready-'),
       http: { host: '127.0.0.1', port: 0 },
       log: { level: 'warn', requests: false },

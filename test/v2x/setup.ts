@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { request } from 'undici';
 import { type RunningApp, startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 
 export interface V2xApp {
@@ -24,7 +24,7 @@ export async function startV2x(
   top: Record<string, unknown> = {},
 ): Promise<V2xApp> {
   const dir = mkdtempSync(join(tmpdir(), 'kapok-v2x-'));
-  const config = configSchema.parse({
+  const config = testConfig({
     ...top,
     dataDir: dir,
     http: { host: '127.0.0.1', port: 0 },

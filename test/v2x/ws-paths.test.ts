@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startApp } from '../../src/app.js';
-import { configSchema } from '../../src/config.js';
 import { isKapokError } from '../../src/core/errors.js';
+import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { upgradeStatus } from '../helpers/ws.js';
@@ -27,7 +27,7 @@ describe('WebSocket paths of edge and v2x on one upgrade router', () => {
 
 describe('a WebSocket path wanted twice', () => {
   it('fails the start naming the path (edge.mqtt.wsPath on /ws/v2x)', async () => {
-    const config = configSchema.parse({
+    const config = testConfig({
       dataDir: tmpDir(),
       http: { host: '127.0.0.1', port: 0 },
       edge: {

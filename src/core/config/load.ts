@@ -65,6 +65,8 @@ export function loadConfig<C extends PlatformConfig>(
   }
   const raw = file ? readYaml(file) : {};
   const envOverrides = applyEnv(schema, raw, env);
+  // The host check first: on a wrong host the rest of a gov config is beside the point.
+  if (raw.profile === 'gov' && env.GOVERNMENT_ENV !== 'prod') throw profileError(env);
   const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     throw new ConfigError(
@@ -74,13 +76,15 @@ export function loadConfig<C extends PlatformConfig>(
   }
   const config = parsed.data;
   spec.resolveEnvRefs?.(config, env);
-  if (config.profile === 'gov' && env.GOVERNMENT_ENV !== 'prod') {
-    throw new ConfigError(
-      'KAPOK_CONFIG_PROFILE',
-      `profile: "gov" runs only where GOVERNMENT_ENV=prod (found ${env.GOVERNMENT_ENV ? JSON.stringify(env.GOVERNMENT_ENV) : 'unset'}); set GOVERNMENT_ENV=prod on a production government host or use profile: default`,
-    );
-  }
+  if (config.profile === 'gov' && env.GOVERNMENT_ENV !== 'prod') throw profileError(env);
   return { config, file, envOverrides };
+}
+
+function profileError(env: NodeJS.ProcessEnv | Record<string, string | undefined>): ConfigError {
+  return new ConfigError(
+    'KAPOK_CONFIG_PROFILE',
+    `profile: "gov" runs only where GOVERNMENT_ENV=prod (found ${env.GOVERNMENT_ENV ? JSON.stringify(env.GOVERNMENT_ENV) : 'unset'}); set GOVERNMENT_ENV=prod on a production government host or use profile: default`,
+  );
 }
 
 function readYaml(file: string): Record<string, unknown> {
