@@ -3,6 +3,7 @@ import { KapokError } from '../../core/errors.js';
 import type { GatewayConfig } from '../config.js';
 import { JwtVerifier } from './jwt.js';
 import { looksLikeKapokKey } from './key-format.js';
+import type { KeyRecord } from './key-store.js';
 import type { KeyService } from './keys.js';
 
 /** Who is calling, as quotas, routing and usage see it. */
@@ -20,6 +21,12 @@ const BEARER = /^Bearer[ \t]+(\S{1,8192})[ \t]*$/i;
 
 export class Authenticator {
   readonly #jwt: JwtVerifier | null;
+  /**
+   * One frozen principal per key record: a record object stays in the key cache until it expires or
+   * is dropped, and every request with that key in the meantime shares its principal instead of
+   * building one (with its subject string and model set) again.
+   */
+  readonly #principals = new WeakMap<KeyRecord, Principal>();
 
   constructor(
     private readonly cfg: GatewayConfig,
@@ -47,13 +54,18 @@ export class Authenticator {
         throw new KapokError('KAPOK_GATEWAY_AUTH_INVALID', 'API keys are disabled (gateway.auth.apiKeys)');
       const rec = await this.keys.authenticate(token);
       if (!rec) throw new KapokError('KAPOK_GATEWAY_AUTH_INVALID', 'API key is unknown or revoked');
-      return {
-        kind: 'key',
-        subject: `key:${rec.id}`,
-        models: rec.models ? new Set(rec.models) : null,
-        rpm: rec.rpm ?? rpm,
-        tpm: rec.tpm ?? tpm,
-      };
+      let p = this.#principals.get(rec);
+      if (!p) {
+        p = Object.freeze({
+          kind: 'key',
+          subject: `key:${rec.id}`,
+          models: rec.models ? new Set(rec.models) : null,
+          rpm: rec.rpm ?? rpm,
+          tpm: rec.tpm ?? tpm,
+        });
+        this.#principals.set(rec, p);
+      }
+      return p;
     }
     if (this.#jwt && token.split('.').length === 3) {
       const c = await this.#jwt.verify(token);

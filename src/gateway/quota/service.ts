@@ -19,6 +19,9 @@ export interface Admission {
  * Kapok process). Reserve before the upstream call, settle with the real usage after.
  */
 export class QuotaService {
+  /** KV keys per principal (principals of API keys are shared by their requests, see Authenticator). */
+  readonly #keys = new WeakMap<Principal, { admit: string[]; settle: string[] }>();
+
   constructor(
     private readonly kv: KV,
     private readonly opts: { failOpen: boolean; logger: Logger; onFailOpen?: () => void },
@@ -26,7 +29,7 @@ export class QuotaService {
 
   async admit(p: Principal, tokens: number): Promise<Admission> {
     if (p.rpm === null && p.tpm === null) return { result: null, reserved: 0, counted: false };
-    const keys = [`gw:r:${p.subject}`, `gw:t:${p.subject}`];
+    const { admit: keys } = this.#keysOf(p);
     const args = [String(p.rpm ?? 0), String(p.tpm ?? 0), String(WINDOW_MS), String(tokens)];
     let result: AdmitResult;
     try {
@@ -54,13 +57,23 @@ export class QuotaService {
     const delta = actualTokens - a.reserved;
     if (delta === 0) return;
     try {
-      await this.kv.run(settleScript, [`gw:t:${p.subject}`], [String(delta), String(WINDOW_MS)]);
+      await this.kv.run(settleScript, this.#keysOf(p).settle, [String(delta), String(WINDOW_MS)]);
     } catch (err) {
       this.opts.logger.warn(
         { code: (err as KapokError).code, delta },
         'quota settle failed; the window keeps the reservation',
       );
     }
+  }
+
+  #keysOf(p: Principal): { admit: string[]; settle: string[] } {
+    let k = this.#keys.get(p);
+    if (!k) {
+      const tokens = `gw:t:${p.subject}`;
+      k = { admit: [`gw:r:${p.subject}`, tokens], settle: [tokens] };
+      if (p.kind === 'key') this.#keys.set(p, k); // other principals are built per request
+    }
+    return k;
   }
 }
 
