@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { statSync, writeFileSync } from 'node:fs';
+import { linkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isKapokError, KapokError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -105,9 +105,12 @@ export function readKek(cfg: Pick<GmConfig, 'kek' | 'kekFile'>, src: KekSource =
 function dataDirKek(file: string, logger?: Pick<Logger, 'warn'>): string {
   const advice =
     'back it up with the data; for production set gm.kekFile (or KAPOK_GM__KEK) to a key kept apart';
+  // Written whole to a private file, then linked into place: link() fails if the name exists, so
+  // of two processes starting at once one KEK wins, and no one ever reads a half-written file.
+  const tmp = `${file}.${process.pid}.${toHex(randomBytes(4))}`;
   try {
-    // wx: two processes starting at once never both write; the loser reads the winner's file.
-    writeFileSync(file, `${toHex(randomBytes(16))}\n`, { mode: 0o600, flag: 'wx' });
+    writeFileSync(tmp, `${toHex(randomBytes(16))}\n`, { mode: 0o600, flag: 'wx' });
+    linkSync(tmp, file);
     logger?.warn({ file }, `gm: no gm.kek or gm.kekFile set; generated a KEK in ${file} (${advice})`);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
@@ -119,6 +122,8 @@ function dataDirKek(file: string, logger?: Pick<Logger, 'warn'>): string {
         },
       );
     logger?.warn({ file }, `gm: using the KEK generated earlier in ${file} (${advice})`);
+  } finally {
+    rmSync(tmp, { force: true });
   }
   if ((statSync(file).mode & 0o077) !== 0)
     throw new KapokError(
@@ -199,15 +204,17 @@ export async function loadOrCreateMasterKeys(
     db.query<Row>('SELECT id, kind, public_key, nonce, ciphertext, tag, retired_at FROM gm_master_keys');
   let rows = await read();
   const created: string[] = [];
+  let missing = false;
   for (const kind of Object.keys(KINDS) as KeyKind[]) {
     if (rows.some((r) => r.id.startsWith(`${kind}-`))) continue;
+    missing = true;
     const made = await insertKey(db, kek, kind, 1);
     if (made) created.push(made);
   }
-  if (created.length) {
+  if (created.length)
     logger?.info({ keys: created }, 'gm: created KGC master keys (public key fingerprints)');
-    rows = await read();
-  }
+  // Read again whenever a key was missing: one a concurrent start inserted first is ours to use too.
+  if (missing) rows = await read();
   const maps = {
     sign: new Map<string, KeyEntry<Sm9SignMasterKey>>(),
     enc: new Map<string, KeyEntry<Sm9EncMasterKey>>(),

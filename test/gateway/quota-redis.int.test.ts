@@ -11,9 +11,13 @@ import type OpenAI from 'openai';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import { kapok, kapokUp, type Running } from '../helpers/cli.js';
+import { offYaml } from '../helpers/config.js';
 import { type FakeLlm, startFakeLlm } from '../helpers/fake-llm.js';
 import { REDIS_URL, redisGate } from '../helpers/probes.js';
 import { type Gw, startGateway } from './setup.js';
+
+/** Every capability is on by default: this test runs the gateway alone. */
+const OFF = Object.fromEntries(offYaml().map((l) => [l.split(':')[0] as string, { enabled: false }]));
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
 const { skip } = await redisGate();
@@ -38,6 +42,7 @@ describe('gateway quotas on Redis across two processes (needs Redis)', { skip },
         dataDir: dir,
         log: { requests: false },
         kv: { driver: 'redis', url: REDIS_URL, keyPrefix: prefix },
+        ...ALL_OFF, // every capability is on by default: this test runs the gateway alone
         gateway: {
           enabled: true,
           providers: [{ name: 'up', type: 'openai', baseUrl: up.url }],

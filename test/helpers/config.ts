@@ -24,3 +24,8 @@ export const CAPABILITIES_OFF_ENV: Readonly<Record<string, string>> = Object.fro
 export function offYaml(...on: string[]): string[] {
   return ON_BY_DEFAULT.filter((c) => !on.includes(c)).map((c) => `${c}: { enabled: false }`);
 }
+
+/** Config sections turning off every capability that is on by default (spread, then name yours). */
+export const ALL_OFF: Readonly<Record<string, { enabled: false }>> = Object.fromEntries(
+  ON_BY_DEFAULT.map((c) => [c, { enabled: false }]),
+);
