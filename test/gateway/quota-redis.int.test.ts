@@ -11,13 +11,10 @@ import type OpenAI from 'openai';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import { kapok, kapokUp, type Running } from '../helpers/cli.js';
-import { offYaml } from '../helpers/config.js';
+import { ALL_OFF } from '../helpers/config.js';
 import { type FakeLlm, startFakeLlm } from '../helpers/fake-llm.js';
 import { REDIS_URL, redisGate } from '../helpers/probes.js';
 import { type Gw, startGateway } from './setup.js';
-
-/** Every capability is on by default: this test runs the gateway alone. */
-const OFF = Object.fromEntries(offYaml().map((l) => [l.split(':')[0] as string, { enabled: false }]));
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
 const { skip } = await redisGate();
