@@ -95,12 +95,16 @@ describe('gateway: each request is recorded exactly once', () => {
       ...(signal ? { signal } : {}),
     });
 
-  /** The key's usage rows by status and by target, waiting (bounded) for a late record to arrive. */
-  async function usage(id: string, wait = false) {
+  /**
+   * The key's usage rows by status and by target, waiting (bounded) until `requests` are recorded: a
+   * record is queued when its request finishes, which may be just after the client read the body.
+   */
+  async function usage(id: string, requests = 1) {
     const deadline = Date.now() + 3000;
     for (;;) {
       const byStatus = (await gw.admin('GET', `/usage?key=${id}&groupBy=status`)).body.rows;
-      if (byStatus.length > 0 || !wait || Date.now() > deadline) {
+      const n = byStatus.reduce((a: number, r: { requests: number }) => a + r.requests, 0);
+      if (n >= requests || Date.now() > deadline) {
         const byTarget = (await gw.admin('GET', `/usage?key=${id}&groupBy=target`)).body.rows;
         return { byStatus, byTarget };
       }
@@ -109,8 +113,8 @@ describe('gateway: each request is recorded exactly once', () => {
   }
 
   /** Asserts one usage row with this status and target, and one requests_total sample. */
-  async function recordedOnce(id: string, model: string, status: number, target: string, wait = false) {
-    const u = await usage(id, wait);
+  async function recordedOnce(id: string, model: string, status: number, target: string) {
+    const u = await usage(id);
     assert.equal(u.byStatus.length, 1, JSON.stringify(u.byStatus));
     assert.equal(u.byStatus[0].group, status);
     assert.equal(u.byStatus[0].requests, 1);
@@ -198,7 +202,7 @@ describe('gateway: each request is recorded exactly once', () => {
     } catch {
       // aborted
     }
-    const row = await recordedOnce(id, 'sabort', 499, 'a/sabort', true);
+    const row = await recordedOnce(id, 'sabort', 499, 'a/sabort');
     assert.ok(row.completion_tokens >= 2, `charged ${row.completion_tokens} streamed chunks`);
     assert.ok(row.prompt_tokens > 0);
   });
@@ -212,7 +216,7 @@ describe('gateway: each request is recorded exactly once', () => {
     while (a.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
     ac.abort();
     await pending;
-    const row = await recordedOnce(id, 'uabort', 499, 'a/uabort', true);
+    const row = await recordedOnce(id, 'uabort', 499, 'a/uabort');
     assert.equal(row.prompt_tokens + row.completion_tokens, 0, 'nothing charged');
     assert.equal(fb.requests.length, 0);
   });
@@ -227,7 +231,7 @@ describe('gateway: each request is recorded exactly once', () => {
     await new Promise((r) => setTimeout(r, 100));
     ac.abort();
     await pending;
-    await recordedOnce(id, 'gap', 499, 'none', true);
+    await recordedOnce(id, 'gap', 499, 'none');
     assert.equal(fb.requests.length, 0, 'no attempt after the client left');
     const next = await post(key, { model: 'plain', messages: msg, max_tokens: 1 });
     await next.body.dump();
@@ -260,7 +264,7 @@ describe('gateway: each request is recorded exactly once', () => {
       assert.equal(res.statusCode, 400);
       assert.match(await res.body.text(), /"param":"messages\[0\]\.role"/);
     }
-    const u = await usage(id);
+    const u = await usage(id, 2);
     assert.deepEqual(
       u.byStatus.map((r: { group: number; requests: number; prompt_tokens: number }) => [
         r.group,

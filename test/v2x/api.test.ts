@@ -221,7 +221,7 @@ describe('v2x API and MQTT intake', () => {
 
 describe('v2x config', () => {
   it('v2x.enabled without edge.enabled is a configuration error (exit 2) naming both keys', async () => {
-    const r = await kapok(['config', 'check'], { KAPOK_V2X__ENABLED: 'true' });
+    const r = await kapok(['config', 'check'], { KAPOK_V2X__ENABLED: 'true', KAPOK_EDGE__ENABLED: 'false' });
     assert.equal(r.code, 2, r.stderr + r.stdout);
     assert.match(r.stderr + r.stdout, /v2x\.enabled/);
     assert.match(r.stderr + r.stdout, /edge\.enabled/);
