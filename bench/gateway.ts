@@ -9,6 +9,7 @@ import { loadTokenCounter } from '../src/gateway/routing/tokens.js';
 import { createUpstream } from '../src/gateway/upstream/pool.js';
 import {
   addOutcomes,
+  CAPABILITIES_OFF_CONFIG,
   errorCount,
   freePort,
   kapokBin,
@@ -99,6 +100,8 @@ export async function gateway() {
       dataDir: tmp.dir,
       log: { level: 'warn', requests: false },
       http: { host: '127.0.0.1', port: kapokPort },
+      // The gateway alone (every capability is on by default).
+      ...CAPABILITIES_OFF_CONFIG,
       gateway: {
         enabled: true,
         providers: [{ name: 'mock', type: 'openai', baseUrl: `http://127.0.0.1:${mockPort}/v1` }],

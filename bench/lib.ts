@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 
 export const root = new URL('..', import.meta.url).pathname;
-export const kapokBin = join(root, 'dist/bundle/main.js');
+/** The Kapok under test: this checkout's build, or another's (KAPOK_BENCH_KAPOK_BIN) for before/after runs. */
+export const kapokBin = process.env.KAPOK_BENCH_KAPOK_BIN ?? join(root, 'dist/bundle/main.js');
 
 /** Facts every result carries so numbers from different machines are never compared blindly. */
 export function machine() {
@@ -40,23 +41,25 @@ export const CAPABILITIES_OFF: Readonly<Record<string, string>> = Object.fromEnt
   ['GATEWAY', 'INFERENCE', 'EDGE', 'V2X', 'GM'].map((c) => [`KAPOK_${c}__ENABLED`, 'false']),
 );
 
+/** Config sections turning every capability off (each is on by default). */
+export const CAPABILITIES_OFF_CONFIG: Readonly<Record<string, { enabled: false }>> = Object.fromEntries(
+  ['gateway', 'inference', 'edge', 'v2x', 'gm'].map((c) => [c, { enabled: false }]),
+);
+
 /**
  * Writes `<dir>/kapok.yaml` for a benchmarked `kapok up`: data under `<dir>/data`, HTTP on
  * 127.0.0.1:httpPort, warn-level logs without request lines, no capability but the given sections. Returns its path.
  */
 export function writeBenchConfig(dir: string, httpPort: number, sections: Record<string, unknown>): string {
   const file = join(dir, 'kapok.yaml');
-  // Every capability is on by default: a benchmark runs only the ones it names.
-  const off = Object.fromEntries(
-    ['gateway', 'inference', 'edge', 'v2x', 'gm'].map((c) => [c, { enabled: false }]),
-  );
   writeFileSync(
     file,
     stringify({
       dataDir: join(dir, 'data'),
       http: { host: '127.0.0.1', port: httpPort },
       log: { level: 'warn', requests: false },
-      ...off,
+      // Every capability is on by default: a benchmark runs only the ones it names.
+      ...CAPABILITIES_OFF_CONFIG,
       ...sections,
     }),
   );

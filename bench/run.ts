@@ -69,6 +69,10 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
     ['detection', null, 'recall and false rate are scores against ground truth, not speeds'],
   ],
   'v2x-codec': [['UPER encode/decode', 'JSON.stringify/JSON.parse of the same messages']],
+  audit: [
+    ['appends/s (group commit)', 'a bare better-sqlite3 insert loop of the same rows'],
+    ['verify entries/s', 'bare SM3 hashing of the same canonical JSON'],
+  ],
   events: [
     [
       'publish → handled in another process',

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { startApp } from '../app.js';
 import { loadKapokConfig } from '../config.js';
+import { startBanner } from './banner.js';
 import { EXIT, fail } from './exit.js';
 
 export function upCommand(): Command {
@@ -10,7 +11,9 @@ export function upCommand(): Command {
     .action(async (opts: { config?: string }) => {
       let app: Awaited<ReturnType<typeof startApp>>;
       try {
-        app = await startApp(loadKapokConfig({ file: opts.config }));
+        const loaded = loadKapokConfig({ file: opts.config });
+        app = await startApp(loaded);
+        process.stderr.write(startBanner(loaded.config, app.port));
       } catch (err) {
         fail(err);
       }

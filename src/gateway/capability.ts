@@ -86,7 +86,16 @@ export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Prom
       const unavailable = router.unavailableModels();
       return {
         ready: router.routes.size === 0 || unavailable.length < router.routes.size,
-        detail: { models: router.routes.size, unavailable, circuits, open, usageQueue: usage.pending },
+        detail: {
+          models: router.routes.size,
+          ...(router.routes.size === 0
+            ? { note: 'no models configured: set gateway.providers and gateway.models' }
+            : {}),
+          unavailable,
+          circuits,
+          open,
+          usageQueue: usage.pending,
+        },
       };
     },
   });
@@ -102,6 +111,10 @@ export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Prom
     router,
     startedAtSec: Math.floor(Date.now() / 1000),
   };
+  if (router.routes.size === 0)
+    logger.info(
+      'gateway: no models configured; /v1 answers model-not-found until gateway.providers and gateway.models are set (docs/gateway.md)',
+    );
 
   return {
     name: 'gateway',

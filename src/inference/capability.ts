@@ -119,6 +119,11 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
         { repository: root, grpcPort: grpc.port, versions: repo.index().length },
         'inference ready',
       );
+      if (repo.index().length === 0)
+        logger.info(
+          { repository: root },
+          `inference: no models in ${root} yet; add one as ${root}/<name>/1/model.onnx (picked up within inference.pollIntervalMs, or kapok models load <name>)`,
+        );
     },
     async stop() {
       offModels();
