@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../core/version.js';
 import { auditCommand } from './audit.js';
 import { configCommand } from './config.js';
+import { demoCommand } from './demo/command.js';
 import { deviceCommand } from './device.js';
 import { edgeCommand } from './edge.js';
 import { EXIT, fail } from './exit.js';
@@ -19,6 +20,7 @@ const program = new Command('kapok')
   .exitOverride();
 
 program.addCommand(upCommand());
+program.addCommand(demoCommand());
 program.addCommand(configCommand());
 program.addCommand(keysCommand());
 program.addCommand(gmCommand());

@@ -98,3 +98,8 @@ export async function kapokUp(
   });
   return { child, port, lines, stderr: () => stderr, exited };
 }
+
+/** Starts `kapok <args>` and leaves it running (long-lived commands: `kapok demo`). */
+export function kapokSpawn(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', tsx, main, ...args], { env: cleanEnv(env, args), cwd: root });
+}

@@ -29,6 +29,8 @@ export interface SimulateOptions {
    */
   warmupS?: number;
   onWarm?: () => void;
+  /** Ends the run early (kapok demo's Ctrl-C); the report covers what was sent. */
+  signal?: AbortSignal;
 }
 
 export interface SimulateReport {
@@ -174,7 +176,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
   let tick = 0;
   let slice = 0;
   let lastProgress = t0;
-  while (performance.now() < end) {
+  while (performance.now() < end && !o.signal?.aborted) {
     const sliceAt = t0 + tick * stepMs + slice * sliceMs;
     const wait = sliceAt - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
