@@ -102,6 +102,10 @@ export async function gateway() {
       http: { host: '127.0.0.1', port: kapokPort },
       // The gateway alone (every capability is on by default).
       ...CAPABILITIES_OFF_CONFIG,
+      // KAPOK_BENCH_AUDIT=1: the audit trail on (it records admin acts only: /v1 traffic must not pay).
+      ...(process.env.KAPOK_BENCH_AUDIT === '1'
+        ? { audit: { enabled: true, kek: '000102030405060708090a0b0c0d0e0f' } }
+        : {}),
       gateway: {
         enabled: true,
         providers: [{ name: 'mock', type: 'openai', baseUrl: `http://127.0.0.1:${mockPort}/v1` }],

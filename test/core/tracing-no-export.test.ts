@@ -75,4 +75,18 @@ describe('tracing without an exporter (the default)', () => {
     const line = logs.lines.slice(before).find((l) => l.msg === 'inside handler');
     assert.match(String(line?.trace_id), /^[0-9a-f]{32}$/);
   });
+
+  it('trace ids are bound to each request alone: concurrent requests differ, the server logger has none', async () => {
+    const before = logs.lines.length;
+    await Promise.all(Array.from({ length: 8 }, async () => (await request(`${base}/work`)).body.dump()));
+    const ids = logs.lines
+      .slice(before)
+      .filter((l) => l.msg === 'inside handler')
+      .map((l) => l.trace_id);
+    assert.equal(ids.length, 8);
+    assert.equal(new Set(ids).size, 8, 'each request its own trace id');
+    app.log.info('outside any request');
+    const outside = logs.lines.find((l) => l.msg === 'outside any request');
+    assert.equal(outside?.trace_id, undefined, 'no request binding leaked into the server logger');
+  });
 });

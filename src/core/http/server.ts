@@ -147,8 +147,13 @@ export function createHttpServer({
     req.kapokSpan = span;
     if (!tracing.asyncContext) {
       // No context manager: the log mixin cannot find the span, so the request's logger carries it.
+      // Fastify's logger is already this request's own child: bind in place rather than making a
+      // second child per request (about 5% of the gateway's CPU in a closed-loop profile).
       const sc = span.spanContext();
-      req.log = req.log.child({ trace_id: sc.traceId, span_id: sc.spanId });
+      (req.log as unknown as { setBindings(b: Record<string, string>): void }).setBindings({
+        trace_id: sc.traceId,
+        span_id: sc.spanId,
+      });
     }
     // Everything after this hook (parsing, handler, reply) runs inside the span's context.
     context.with(trace.setSpan(ctx, span), done);
