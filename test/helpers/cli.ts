@@ -61,10 +61,13 @@ export async function kapokUp(
   env: Record<string, string>,
   args: string[] = [],
   timeoutMs = 20_000,
+  /** `defaults`: every capability as a bare `kapok up` has it (on), in `cwd`. */
+  opts: { defaults?: boolean; cwd?: string } = {},
 ): Promise<Running> {
+  const base = { KAPOK_HTTP__PORT: '0', KAPOK_HTTP__HOST: '127.0.0.1', ...env };
   const child = spawn(process.execPath, ['--import', tsx, main, 'up', ...args], {
-    env: cleanEnv({ KAPOK_HTTP__PORT: '0', KAPOK_HTTP__HOST: '127.0.0.1', ...env }, ['up', ...args]),
-    cwd: root,
+    env: opts.defaults ? cleanEnv(base) : cleanEnv(base, ['up', ...args]),
+    cwd: opts.cwd ?? root,
   });
   const lines: Record<string, unknown>[] = [];
   let stderr = '';

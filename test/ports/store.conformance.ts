@@ -396,6 +396,32 @@ export function storeConformance(
         assert.deepEqual(await s.query('SELECT 1 AS x'), [{ x: 1 }]);
       });
 
+      it('keeps that guard in every later transaction, and while another transaction ends', {
+        timeout: 10_000,
+      }, async () => {
+        // The adapters switch their async scope off between transactions (promise hooks cost the
+        // whole process on Node 20): the next transaction must switch it back on.
+        const s = await open();
+        for (let i = 0; i < 3; i++)
+          await s.transaction(async () => {
+            await rejectsWith(s.query('SELECT 1 AS x'), 'KAPOK_STORE_QUERY');
+          });
+        let release = () => {};
+        const gate = new Promise<void>((r) => {
+          release = r;
+        });
+        const long = s.transaction(async () => {
+          await gate;
+          await rejectsWith(s.query('SELECT 1 AS x'), 'KAPOK_STORE_QUERY');
+        });
+        // PostgreSQL runs this one beside the first and ends it first; SQLite queues it behind.
+        const short = s.transaction(async () => 1);
+        await Promise.race([short, new Promise((r) => setTimeout(r, 200))]);
+        release();
+        await long;
+        assert.equal(await short, 1);
+      });
+
       it('serializes 20 concurrent writers of one row: no lost update', async () => {
         const s = await open();
         const t = await counterTable(s);

@@ -153,6 +153,8 @@ class PostgresStore implements Store {
   readonly #pool: pg.Pool;
   readonly #errors: PgErrorContext;
   readonly #txScope = new AsyncLocalStorage<TxState>();
+  /** Transactions whose callback is running (the scope is disabled when none is). */
+  #openTx = 0;
   readonly #rewrites = new Map<string, { text: string; count: number }>();
   #closing: Promise<void> | undefined;
 
@@ -247,10 +249,14 @@ class PostgresStore implements Store {
         execute: (sql: string, params?: readonly SqlValue[]) =>
           inTx(async () => ({ rowCount: (await this.#statement(client, sql, params)).rowCount ?? 0 })),
       };
+      this.#openTx++;
       try {
         return await this.#txScope.run(state, () => fn(tx));
       } finally {
         state.active = false;
+        // Promise hooks only while a transaction is open (see the SQLite store: on Node 20 they
+        // cost every promise of the process about a fifth of the gateway's throughput).
+        if (--this.#openTx === 0) this.#txScope.disable();
       }
     });
   }

@@ -183,6 +183,11 @@ class SqliteStore implements Store {
       return result;
     } finally {
       state.active = false;
+      // On Node 20 an AsyncLocalStorage holding a store runs promise hooks on every promise of the
+      // process, for good: once any transaction had run (audit, gm), the gateway served 21% fewer
+      // requests/s. One transaction at a time holds the lock here, so none is open now: switch the
+      // hooks off until the next one (run() switches them on again).
+      this.#txScope.disable();
       this.#release();
     }
   }
