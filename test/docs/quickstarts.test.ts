@@ -102,7 +102,7 @@ const rewrite = (text: string, p: Ports) =>
 /** The stand-ins for a fresh clone's commands (see the header). The server forms `exec`. */
 function prelude(p: Ports): string {
   return `set -euo pipefail
-kapok_cli() { node --import "$KAPOK_QS_TSX" "$KAPOK_QS_MAIN" "$@"; }
+kapok_cli() { node --import "$QUICKSTART_TSX" "$QUICKSTART_MAIN" "$@"; }
 npx() {
   if [ "\${1:-}" = kapok ]; then shift; kapok_cli "$@"; return; fi
   echo "quickstart: npx $* is not available in the test (use npx kapok)" >&2; return 127
@@ -110,9 +110,9 @@ npx() {
 npm() {
   case "\${1:-} \${2:-}" in
     "ci "*|"install "*) return 0 ;;
-    "start "*) shift; [ "\${1:-}" = -- ] && shift; exec node --import "$KAPOK_QS_TSX" "$KAPOK_QS_MAIN" up "$@" ;;
+    "start "*) shift; [ "\${1:-}" = -- ] && shift; exec node --import "$QUICKSTART_TSX" "$QUICKSTART_MAIN" up "$@" ;;
     "run demo") shift 2; [ "\${1:-}" = -- ] && shift
-      exec node --import "$KAPOK_QS_TSX" "$KAPOK_QS_MAIN" demo --port ${p.http} --mqtt-port ${p.mqtt} --grpc-port ${p.grpc} "$@" ;;
+      exec node --import "$QUICKSTART_TSX" "$QUICKSTART_MAIN" demo --port ${p.http} --mqtt-port ${p.mqtt} --grpc-port ${p.grpc} "$@" ;;
   esac
   echo "quickstart: npm $* is not mapped in the test" >&2; return 127
 }
@@ -128,8 +128,8 @@ function blockEnv(p: Ports): NodeJS.ProcessEnv {
     KAPOK_HTTP__PORT: String(p.http),
     KAPOK_EDGE__MQTT__PORT: String(p.mqtt),
     KAPOK_GRPC__PORT: String(p.grpc),
-    KAPOK_QS_TSX: tsx,
-    KAPOK_QS_MAIN: main,
+    QUICKSTART_TSX: tsx,
+    QUICKSTART_MAIN: main,
     NODE_PATH: `${root}node_modules`,
   };
 }
