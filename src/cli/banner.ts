@@ -34,7 +34,14 @@ export function startBanner(c: KapokConfig, httpPort: number): string {
       'kapok edge tail',
     );
   if (c.v2x.enabled)
-    row('v2x', `${base}/api/v2x, live view ${base.replace('http', 'ws')}/ws/v2x`, 'kapok v2x simulate');
+    row(
+      'v2x',
+      `${base}/api/v2x, live view ${base.replace('http', 'ws')}/ws/v2x`,
+      // The simulator connects without credentials: refused until edge lets anonymous clients in.
+      c.edge.auth.anonymous
+        ? 'kapok v2x simulate'
+        : 'kapok v2x simulate (after an anonymous edge.acl grant: docs/v2x.md#quick-start)',
+    );
   if (c.gm.enabled) row('gm', `${base}/api/gm (SM2/SM9 device identity)`, 'kapok device register SN-0001');
   if (c.audit.enabled) row('audit', `${base}/api/audit`, 'kapok audit verify');
   lines.push('Stop with Ctrl-C (a clean drain). Docs: README.md and docs/.');

@@ -177,7 +177,7 @@ export function deviceCommand(): Command {
     )
     .argument('<serial>', 'device serial')
     .requiredOption('-r, --registration <file>', 'the JSON `kapok device register` printed')
-    .option('-u, --url <url>', 'Kapok base URL', 'http://127.0.0.1:8080')
+    .option('-u, --url <url>', 'Kapok base URL (default http://127.0.0.1:<http.port> from the config)')
     .addOption(configOption())
     .option('--json', 'print JSON')
     .action(async (serial: string, opts: Opts) => {
@@ -185,13 +185,20 @@ export function deviceCommand(): Command {
         const reg = readRegistration(opts.registration as string, serial);
         // The simulator stands in for the device: it takes the device's unwrapping key from the KGC
         // (kem) or the factory secret from the configuration (pbkdf2), which a real device holds.
-        const signKey = await withGm(opts, async ({ config, gm, keyring }) => {
+        const { signKey, mqttPort, httpPort } = await withGm(opts, async ({ config, gm, keyring }) => {
+          // The MQTT hint only where this config runs the embedded broker.
+          const embedded = config.edge.enabled && config.edge.mqtt.mode === 'embedded';
+          const ports = { mqttPort: embedded ? config.edge.mqtt.port : null, httpPort: config.http.port };
           // A kem registration was made to whichever enc key was active then: try each.
           const factory = config.gm.factorySecret ? { factorySecret: config.gm.factorySecret } : {};
           let last: unknown;
           for (const e of keyring.loaded.encKeys.values()) {
             try {
-              return gm.unwrapDeviceKey(reg.signKey, serial, { encKey: e.key.extract(serial), ...factory });
+              const key = gm.unwrapDeviceKey(reg.signKey, serial, {
+                encKey: e.key.extract(serial),
+                ...factory,
+              });
+              return { signKey: key, ...ports };
             } catch (err) {
               last = err;
             }
@@ -204,8 +211,9 @@ export function deviceCommand(): Command {
           signKey,
           signMasterPublicKey: gm.fromHex(reg.signMasterPublicKey, 'signMasterPublicKey'),
         };
-        const auth = await gm.authenticateDevice(opts.url as string, creds);
-        const res = await fetch(new URL('/api/gm/devices/me', opts.url), {
+        const url = opts.url ?? `http://127.0.0.1:${httpPort}`;
+        const auth = await gm.authenticateDevice(url, creds);
+        const res = await fetch(new URL('/api/gm/devices/me', url), {
           headers: { authorization: `Bearer ${auth.token}` },
         });
         if (!res.ok) throw new KapokError('KAPOK_GM_TOKEN_INVALID', `the token was refused (${res.status})`);
@@ -219,7 +227,7 @@ export function deviceCommand(): Command {
         process.stdout.write(
           opts.json
             ? `${JSON.stringify(out)}\n`
-            : `authenticated ${serial}; token accepted, expires ${new Date(auth.expiresAt * 1000).toISOString()}\n`,
+            : `authenticated ${serial}; token accepted, expires ${new Date(auth.expiresAt * 1000).toISOString()}\n${mqttPort === null ? `token ${auth.token}\n` : mqttHint(serial, auth.token, new URL(url).hostname, mqttPort)}`,
         );
       } catch (err) {
         fail(err);
@@ -241,4 +249,25 @@ function readRegistration(file: string, serial: string): Registration {
   if (reg?.serial !== serial || !reg.signKey || typeof reg.signMasterPublicKey !== 'string')
     throw new KapokError('KAPOK_GM_INVALID_INPUT', `--registration ${file}: not a registration of ${serial}`);
   return reg;
+}
+
+/**
+ * The token and how to use it as an MQTT password (username = the serial, docs/gm.md), with the
+ * Mosquitto client and with Node alone (the `mqtt` package Kapok depends on), ready to paste.
+ */
+export function mqttHint(serial: string, token: string, host: string, port: number): string {
+  const topic = `telemetry/${serial}/env`;
+  const node = [
+    `const c=require("mqtt").connect("mqtt://${host}:${port}",{username:"${serial}",password:process.argv[1],reconnectPeriod:0});`,
+    `c.on("error",(e)=>{console.error(e.message);process.exit(1)});`,
+    `c.on("connect",()=>c.publish("${topic}",JSON.stringify({temp:21.5}),{qos:1},(e)=>{c.end();process.exitCode=e?1:0}))`,
+  ].join('');
+  return [
+    `token ${token}`,
+    'publish with it as the MQTT password (username = the serial) until it expires, with the Mosquitto client:',
+    `  mosquitto_pub -h ${host} -p ${port} -q 1 -u '${serial}' -P '${token}' -t '${topic}' -m '{"temp":21.5}'`,
+    'or with Node alone (from the Kapok folder, where the mqtt package is installed):',
+    `  node -e '${node}' '${token}'`,
+    '',
+  ].join('\n');
 }

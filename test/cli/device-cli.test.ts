@@ -1,14 +1,31 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { kapok, kapokUp } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
 
+const root = new URL('../../', import.meta.url).pathname;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
 describe('kapok device: register → simulate against kapok up → revoke', () => {
   it('runs the identity chain from the command line', async () => {
     const dir = tmpDir('kapok-device-cli-');
+    const mqttPort = await freePort();
     const env = {
+      KAPOK_EDGE__MQTT__PORT: String(mqttPort),
       KAPOK_DATA_DIR: dir,
       KAPOK_GM__KEK: '0f0e0d0c0b0a09080706050403020100',
       KAPOK_GM__KEY_WRAP: 'pbkdf2',
@@ -27,12 +44,36 @@ describe('kapok device: register → simulate against kapok up → revoke', () =
     assert.equal(dup.code, 1);
     assert.match(dup.stderr, /\[KAPOK_GM_DEVICE_EXISTS\]$/m);
 
-    const up = await kapokUp({ ...env, KAPOK_GM__ENABLED: 'true' });
+    const up = await kapokUp({ ...env, KAPOK_GM__ENABLED: 'true', KAPOK_EDGE__ENABLED: 'true' });
     try {
       const url = `http://127.0.0.1:${up.port}`;
       const sim = await kapok(['device', 'simulate', 'PLC-0007', '-r', regFile, '-u', url, '--json'], env);
       assert.equal(sim.code, 0, sim.stderr);
       assert.equal(JSON.parse(sim.stdout).accepted, true);
+
+      // In words it prints the token and the commands that publish with it (issue 14): the
+      // mosquitto_pub line names this broker, the serial and the token; the Node line, run as
+      // printed, connects with the token as password and its point reaches the store.
+      const text = await kapok(['device', 'simulate', 'PLC-0007', '-r', regFile, '-u', url], env);
+      assert.equal(text.code, 0, text.stderr);
+      const token = /^token (\S+)$/m.exec(text.stdout)?.[1];
+      assert.ok(token && token.split('.').length === 3, `a JWT on a "token" line:\n${text.stdout}`);
+      assert.ok(
+        text.stdout.includes(
+          `mosquitto_pub -h 127.0.0.1 -p ${mqttPort} -q 1 -u 'PLC-0007' -P '${token}' -t 'telemetry/PLC-0007/env'`,
+        ),
+        text.stdout,
+      );
+      const nodeLine = /^ {2}(node -e .+)$/m.exec(text.stdout)?.[1];
+      assert.ok(nodeLine, text.stdout);
+      const pub = spawnSync('bash', ['-c', nodeLine], { cwd: root, encoding: 'utf8', timeout: 20_000 });
+      assert.equal(pub.status, 0, `the printed Node line failed: ${pub.stderr}`);
+      let devices = '';
+      for (let i = 0; i < 50 && !devices.includes('PLC-0007'); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        devices = await (await fetch(`${url}/api/edge/devices`)).text();
+      }
+      assert.match(devices, /"PLC-0007"/, 'the point published with the token was stored');
       // Rotate the sign key while kapok up runs: the old device key works in the overlap, a
       // reissued one (from sign-2, which the server has not loaded yet) works too.
       const rot = await kapok(['device', 'rotate-key', 'sign'], env);
