@@ -185,7 +185,9 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     if (slice === 0) {
       if (scenarios.length && (!scen || tS - scenStart > scen.durationS + 1)) {
         cycle++;
-        scen = new World({ scenarios, background: 0, runId: cycle });
+        // The last cycle's vehicles stay in Kapok's state for v2x.vehicleTtlMs after their last
+        // BSM: alternate cycles 1 km apart so new vehicles never meet (and falsely warn about) them.
+        scen = new World({ scenarios, background: 0, runId: cycle, offsetNorthM: (cycle % 2) * 1000 });
         worlds[cycle] = scen;
         scenStart = tS;
         starts[cycle] = tS;
