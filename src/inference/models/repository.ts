@@ -61,15 +61,24 @@ export class Repository {
     return this.scanning;
   }
 
+  /** Whether the last scan could not list the repository (logged when it starts and ends). */
+  private unreadable = false;
+
   private async scanAll(): Promise<void> {
     let names: string[] = [];
     try {
       names = await listModels(this.opts.root);
+      if (this.unreadable)
+        this.opts.logger.info({ repository: this.opts.root }, 'inference repository readable again');
+      this.unreadable = false;
     } catch (err) {
-      this.opts.logger.warn(
-        { code: 'KAPOK_INFERENCE_MODEL_NOT_FOUND', repository: this.opts.root, reason: messageOf(err) },
-        'inference repository cannot be read',
-      );
+      // Once per outage, not on every poll (a missing ./models on a first start would warn every 2 s).
+      if (!this.unreadable)
+        this.opts.logger.warn(
+          { code: 'KAPOK_INFERENCE_MODEL_NOT_FOUND', repository: this.opts.root, reason: messageOf(err) },
+          'inference repository cannot be read',
+        );
+      this.unreadable = true;
     }
     for (const gone of [...this.models.keys()].filter((n) => !names.includes(n))) await this.sync(gone);
     await Promise.all(names.map((n) => this.sync(n)));
