@@ -104,7 +104,13 @@ export async function gateway() {
       ...CAPABILITIES_OFF_CONFIG,
       // KAPOK_BENCH_AUDIT=1: the audit trail on (it records admin acts only: /v1 traffic must not pay).
       ...(process.env.KAPOK_BENCH_AUDIT === '1'
-        ? { audit: { enabled: true, kek: '000102030405060708090a0b0c0d0e0f' } }
+        ? {
+            audit: {
+              enabled: true,
+              kek: '000102030405060708090a0b0c0d0e0f',
+              checkpointIntervalMs: Number(process.env.KAPOK_BENCH_CKPT ?? 60000),
+            },
+          }
         : {}),
       gateway: {
         enabled: true,
