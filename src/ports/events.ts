@@ -171,3 +171,66 @@ export function checkSubscribe(types: unknown, handler: unknown): asserts types 
 export function closedError(kind: string): KapokError {
   return new KapokError('KAPOK_EVENTS_CLOSED', `the ${kind} event bus was used after close()`);
 }
+
+/**
+ * The subscribers of one bus, shared by every adapter: registration by type, and delivery of one
+ * event to each handler on its own copy (one handler cannot change another's event), counting
+ * failures and telling `onHandlerError` without ever throwing. Adapters decide what a failure means
+ * (memory: counted; NATS: redelivered, then dead-lettered).
+ */
+export class EventHandlers {
+  readonly #byType = new Map<EventType, Set<EventHandler>>();
+  /** Deliveries every handler took without throwing, and handler calls that threw. */
+  handled = 0;
+  errors = 0;
+
+  constructor(private readonly onHandlerError?: EventBusHooks['onHandlerError']) {}
+
+  /** Registers after checking the arguments; returns the unsubscribe function. */
+  add(types: unknown, handler: unknown): () => void {
+    checkSubscribe(types, handler);
+    const h = handler as EventHandler;
+    for (const t of types) {
+      const set = this.#byType.get(t) ?? new Set<EventHandler>();
+      this.#byType.set(t, set);
+      set.add(h);
+    }
+    return () => {
+      for (const t of types) this.#byType.get(t)?.delete(h);
+    };
+  }
+
+  /** The types anyone has subscribed to. */
+  types(): IterableIterator<EventType> {
+    return this.#byType.keys();
+  }
+
+  /** Runs every handler of the event's type; true when none threw (or there were none). */
+  async deliver(event: EventEnvelope): Promise<boolean> {
+    const handlers = [...(this.#byType.get(event.type) ?? [])];
+    if (handlers.length === 0) return true;
+    let ok = true;
+    await Promise.all(
+      handlers.map(async (h) => {
+        const copy = structuredClone(event);
+        try {
+          await h(copy);
+        } catch (err) {
+          ok = false;
+          this.errors++;
+          try {
+            this.onHandlerError?.(err, copy);
+          } catch {
+            // A throwing hook must not become an unhandled rejection or stop a consumer.
+          }
+        }
+      }),
+    );
+    if (ok) this.handled++;
+    return ok;
+  }
+
+  clear(): void {
+    this.#byType.clear();
+  }
+}

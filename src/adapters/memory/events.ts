@@ -7,7 +7,6 @@
 import { randomUUID } from 'node:crypto';
 import { KapokError } from '../../core/errors.js';
 import {
-  checkSubscribe,
   closedError,
   DEFAULT_MAX_PAYLOAD_BYTES,
   type EventBus,
@@ -15,6 +14,7 @@ import {
   type EventBusStatus,
   type EventEnvelope,
   type EventHandler,
+  EventHandlers,
   type EventType,
   makeEnvelope,
 } from '../../ports/events.js';
@@ -37,23 +37,25 @@ export async function createMemoryEventBus(options: MemoryEventBusOptions = {}):
 
 class MemoryEventBus implements EventBus {
   readonly kind = 'memory' as const;
-  readonly #handlers = new Map<EventType, Set<EventHandler>>();
+  readonly #handlers: EventHandlers;
   readonly #inFlight = new Set<Promise<void>>();
-  #handled = 0;
-  #handlerErrors = 0;
   #closed = false;
 
   constructor(
     readonly instanceId: string,
     private readonly maxPayloadBytes: number,
-    private readonly hooks: EventBusHooks,
-  ) {}
+    hooks: EventBusHooks,
+  ) {
+    this.#handlers = new EventHandlers(hooks.onHandlerError);
+  }
 
   async publish(type: EventType, data: Record<string, unknown>): Promise<EventEnvelope> {
     if (this.#closed) throw closedError(this.kind);
     const { envelope, json } = makeEnvelope(type, data, this.instanceId, this.maxPayloadBytes, randomUUID());
-    // Each handler gets its own copy, as it would from the wire: one cannot change another's event.
-    const run = new Promise<void>((r) => setImmediate(r)).then(() => this.#deliver(json, envelope.type));
+    // Delivered from its JSON, as it would come off the wire (each handler gets its own copy).
+    const run = new Promise<void>((r) => setImmediate(r)).then(async () => {
+      await this.#handlers.deliver(JSON.parse(json) as EventEnvelope);
+    });
     this.#inFlight.add(run);
     void run.finally(() => this.#inFlight.delete(run));
     return envelope;
@@ -61,23 +63,15 @@ class MemoryEventBus implements EventBus {
 
   subscribe(types: readonly EventType[], handler: EventHandler): () => void {
     if (this.#closed) throw closedError(this.kind);
-    checkSubscribe(types, handler);
-    for (const t of types) {
-      const set = this.#handlers.get(t) ?? new Set<EventHandler>();
-      this.#handlers.set(t, set);
-      set.add(handler);
-    }
-    return () => {
-      for (const t of types) this.#handlers.get(t)?.delete(handler);
-    };
+    return this.#handlers.add(types, handler);
   }
 
   status(): EventBusStatus {
     return {
       connected: !this.#closed,
       pending: this.#inFlight.size,
-      handled: this.#handled,
-      handlerErrors: this.#handlerErrors,
+      handled: this.#handlers.handled,
+      handlerErrors: this.#handlers.errors,
       deadLettered: 0,
     };
   }
@@ -88,28 +82,5 @@ class MemoryEventBus implements EventBus {
     // Let events already published reach their handlers: publish promised them.
     await Promise.allSettled([...this.#inFlight]);
     this.#handlers.clear();
-  }
-
-  async #deliver(json: string, type: EventType): Promise<void> {
-    const handlers = [...(this.#handlers.get(type) ?? [])];
-    if (handlers.length === 0) return;
-    let ok = true;
-    await Promise.all(
-      handlers.map(async (h) => {
-        const event = JSON.parse(json) as EventEnvelope;
-        try {
-          await h(event);
-        } catch (err) {
-          ok = false;
-          this.#handlerErrors++;
-          try {
-            this.hooks.onHandlerError?.(err, event);
-          } catch {
-            // A throwing hook must not turn into an unhandled rejection.
-          }
-        }
-      }),
-    );
-    if (ok) this.#handled++;
   }
 }

@@ -29,7 +29,6 @@ import {
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { KapokError, messageOf } from '../../core/errors.js';
 import {
-  checkSubscribe,
   closedError,
   DEFAULT_MAX_PAYLOAD_BYTES,
   EVENT_FAMILIES,
@@ -38,6 +37,7 @@ import {
   type EventBusStatus,
   type EventEnvelope,
   type EventHandler,
+  EventHandlers,
   type EventType,
   familyOf,
   makeEnvelope,
@@ -131,7 +131,7 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
   readonly streams: readonly string[];
   readonly #o: Options;
   readonly #outbox: Outbox;
-  readonly #handlers = new Map<EventType, Set<EventHandler>>();
+  readonly #handlers: EventHandlers;
   /** Families with a consume loop running (or starting). */
   readonly #consuming = new Map<string, ConsumerMessages | null>();
   #nc: NatsConnection | null = null;
@@ -142,8 +142,6 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
   #closed = false;
   #lastError = '';
   #pending = 0;
-  #handled = 0;
-  #handlerErrors = 0;
   #deadLettered = 0;
   #wake: (() => void) | null = null;
   #readyWaiters: Array<() => void> = [];
@@ -153,6 +151,7 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
     this.#o = o;
     this.instanceId = o.instanceId;
     this.#outbox = new Outbox(o.store, o.instanceId, o.outboxMax);
+    this.#handlers = new EventHandlers(o.onHandlerError);
     this.streams = [...EVENT_FAMILIES, 'dead'].map((f) => streamName(o.subjectPrefix, f));
   }
 
@@ -178,18 +177,13 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
 
   subscribe(types: readonly EventType[], handler: EventHandler): () => void {
     if (this.#closed) throw closedError(this.kind);
-    checkSubscribe(types, handler);
+    const off = this.#handlers.add(types, handler);
     for (const t of types) {
-      const set = this.#handlers.get(t) ?? new Set<EventHandler>();
-      this.#handlers.set(t, set);
-      set.add(handler);
       const family = familyOf(t);
       if (!this.#o.consume) continue;
       if (!this.#consuming.has(family) && this.#streamsReady) void this.#consume(family);
     }
-    return () => {
-      for (const t of types) this.#handlers.get(t)?.delete(handler);
-    };
+    return off;
   }
 
   status(): EventBusStatus {
@@ -197,8 +191,8 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
     return {
       connected,
       pending: this.#pending,
-      handled: this.#handled,
-      handlerErrors: this.#handlerErrors,
+      handled: this.#handlers.handled,
+      handlerErrors: this.#handlers.errors,
       deadLettered: this.#deadLettered,
       ...(connected || !this.#lastError ? {} : { detail: this.#lastError }),
     };
@@ -326,7 +320,7 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
     if (this.#o.consume) for (const family of EVENT_FAMILIES) await this.#ensureConsumer(family);
     this.#streamsReady = true;
     this.#lastError = '';
-    for (const t of this.#handlers.keys()) {
+    for (const t of this.#handlers.types()) {
       const family = familyOf(t);
       if (this.#o.consume && !this.#consuming.has(family)) void this.#consume(family);
     }
@@ -395,27 +389,8 @@ class NatsEventBus implements EventBus, NatsEventBusExtras {
     if ('reason' in parsed) return this.#deadLetter(m, parsed.reason);
     const event = parsed.event;
     if (m.subject !== this.#subject(event.type)) return this.#deadLetter(m, 'subject_mismatch');
-    let ok = true;
-    const handlers = [...(this.#handlers.get(event.type) ?? [])];
-    await Promise.all(
-      handlers.map(async (h) => {
-        const copy = structuredClone(event);
-        try {
-          await h(copy);
-        } catch (err) {
-          ok = false;
-          this.#handlerErrors++;
-          try {
-            this.#o.onHandlerError?.(err, copy);
-          } catch {
-            // A throwing hook must not stop the consumer.
-          }
-        }
-      }),
-    );
-    if (ok) {
+    if (await this.#handlers.deliver(event)) {
       m.ack();
-      this.#handled++;
     } else if (m.info.deliveryCount >= this.#o.maxDeliver) {
       await this.#deadLetter(m, 'handler_failed');
     } else {
