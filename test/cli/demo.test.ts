@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { kapokSpawn } from '../helpers/cli.js';
-
-/** A port nothing listens on now (bound, then released). */
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from '../helpers/ports.js';
 
 /** Polls `fn` until it returns a value, at most `ms`. */
 async function eventually<T>(what: string, ms: number, fn: () => Promise<T | undefined>): Promise<T> {

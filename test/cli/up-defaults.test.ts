@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { existsSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { kapokUp } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 import { tmpDir } from '../helpers/tmp.js';
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 // `npm start` is `kapok up` with no config: every capability that needs nothing outside the machine
 // runs. Only the ports move (through the environment), since this machine runs Mosquitto on 1883.

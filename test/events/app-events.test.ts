@@ -3,21 +3,13 @@
  * and a start with NATS unreachable (a port where nothing listens: no NATS server needed).
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { eventsInstanceId, startApp } from '../../src/app.js';
 import { configSchema } from '../../src/config.js';
 import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
+import { freePort } from '../helpers/ports.js';
 import { tmpDir } from '../helpers/tmp.js';
-
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const loaded = (extra: Record<string, unknown>) => ({
   config: testConfig({
@@ -65,7 +57,7 @@ describe('event bus wiring', () => {
   });
 
   it('starts with NATS unreachable: /readyz shows events:nats not ready, publish still resolves (outbox)', async () => {
-    const port = await deadPort();
+    const port = await freePort();
     const app = await startApp(
       loaded({
         events: { adapter: 'nats', instanceId: 'down-test', nats: { url: `nats://127.0.0.1:${port}` } },

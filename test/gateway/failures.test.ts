@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { type FakeLlm, startFakeLlm } from '../helpers/fake-llm.js';
+import { freePort } from '../helpers/ports.js';
 import { type Gw, startGateway } from './setup.js';
 
 const msg = [{ role: 'user', content: 'hi' }];
 /** Kapok's key for upstream a: it must reach a and nothing else (no error body, no log line). */
 const SECRET = 'sk-upstream-a-0123456789-SECRET';
-
-/** A port nothing listens on (bound, then released). */
-async function deadPort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface ErrorBody {
   error: { message: string; type: string; code: string; param: string | null };
@@ -35,7 +25,7 @@ describe('gateway failure paths: timeouts, refused credentials, failed upstreams
 
   before(async () => {
     [a, b] = await Promise.all([startFakeLlm('a'), startFakeLlm('b')]);
-    const dead = await deadPort();
+    const dead = await freePort();
     gw = await startGateway({
       providers: [
         { name: 'a', type: 'openai', baseUrl: a.url, apiKey: SECRET, timeoutMs: 300 },

@@ -1,22 +1,12 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
+import { freePort } from '../helpers/ports.js';
 import { type Gw, startGateway } from './setup.js';
 
 interface Ready {
   status: string;
   components: Array<{ name: string; state: string; detail?: { unavailable?: string[] } }>;
-}
-
-/** A port nothing listens on (bound, then released): every request to it is refused. */
-async function deadPort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 // Readiness of the gateway: not ready exactly when no model can be served (every circuit open).
@@ -26,7 +16,7 @@ describe('gateway: /readyz follows the circuits', () => {
   const COOLDOWN = 2500;
 
   before(async () => {
-    const dead = await deadPort();
+    const dead = await freePort();
     gw = await startGateway({
       providers: [
         { name: 'p', type: 'openai', baseUrl: `http://127.0.0.1:${dead}/v1`, connectTimeoutMs: 500 },

@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type OpenAI from 'openai';
 import { request } from 'undici';
 import { type FakeLlm, startFakeLlm } from '../helpers/fake-llm.js';
+import { freePort } from '../helpers/ports.js';
 import { type Gw, startGateway } from './setup.js';
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
 const msg = [{ role: 'user' as const, content: 'hi' }];
-
-/** A port nothing listens on (bound, then released). */
-async function deadPort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 // Upstreams are the fake model servers of helpers/fake-llm.ts; the client is the openai SDK.
 describe('gateway: routing, fallbacks, circuits, streaming failures', () => {
@@ -30,7 +20,7 @@ describe('gateway: routing, fallbacks, circuits, streaming failures', () => {
 
   before(async () => {
     [a, b, fb] = await Promise.all([startFakeLlm('a'), startFakeLlm('b'), startFakeLlm('fb')]);
-    dead = await deadPort();
+    dead = await freePort();
     gw = await startGateway({
       providers: [
         { name: 'a', type: 'openai', baseUrl: a.url, timeoutMs: 300 },

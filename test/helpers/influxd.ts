@@ -5,9 +5,9 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 import { serviceAvailable } from './services.js';
 
 export function influxdAvailable(): Promise<{ skip: string | false }> {
@@ -19,15 +19,6 @@ export function influxdAvailable(): Promise<{ skip: string | false }> {
       ),
     { where: 'influxd on PATH (apt-get install influxdb)' },
   );
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface Influxd {

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configSchema } from '../../src/config.js';
 import { inferenceSchema, modelConfigSchema, resolveModelConfig } from '../../src/inference/config.js';
-import { testConfig } from '../helpers/config.js';
 
 describe('inference config', () => {
   it('defaults, and unknown or out-of-range keys are refused naming the key', () => {

@@ -75,13 +75,15 @@ function chat(res: ServerResponse, body: Record<string, unknown>): void {
     total_tokens: promptTokens + words.length,
   };
   const base = { id: `standin-${Date.now()}`, created: Math.floor(Date.now() / 1000), model: STAND_IN_MODEL };
-  if (body.stream !== true)
-    return send(res, 200, {
+  if (body.stream !== true) {
+    send(res, 200, {
       ...base,
       object: 'chat.completion',
       choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
       usage,
     });
+    return;
+  }
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
   const chunk = (delta: Record<string, unknown>, finish: string | null) =>
     `data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
