@@ -17,9 +17,9 @@ describe('gateway: POST /v1/responses through the OpenAI SDK', () => {
   let keyId: string;
 
   before(async () => {
-    [local, native, claude, broken] = await Promise.all(
+    [local, native, claude, broken] = (await Promise.all(
       ['local', 'native', 'claude', 'broken'].map((n) => startFakeUpstream(n)),
-    );
+    )) as [FakeUpstream, FakeUpstream, FakeUpstream, FakeUpstream];
     broken.status = 503;
     gw = await startGateway({
       providers: [
@@ -338,11 +338,11 @@ describe('gateway: POST /v1/responses through the OpenAI SDK', () => {
       assert.equal(r.status, status, JSON.stringify(r.body));
       assert.equal(r.body.error.code, code);
       if (param) assert.equal(r.body.error.param, param);
-      assert.ok(r.body.error.message.length > 10);
+      assert.ok((r.body.error.message ?? '').length > 10);
     }
     // The hostile model name is not echoed back.
     const hostile = await post({ model: '<script>x</script>', input: 'hi' });
-    assert.ok(!hostile.body.error.message.includes('<script>'));
+    assert.ok(!String(hostile.body.error.message).includes('<script>'));
     // A native-only model passes items it cannot translate through to the upstream.
     const passed = await post({ model: 'gpt', input: 'hi', previous_response_id: 'resp_1' });
     assert.equal(passed.status, 200);

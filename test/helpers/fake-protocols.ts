@@ -60,11 +60,18 @@ export async function startFakeUpstream(name: string): Promise<FakeUpstream> {
     fake.requests.push({ path, headers: req.headers, body });
     if (fake.status !== null)
       return json(res, { error: { message: `fake ${name} says ${fake.status}`, type: 'fake' } }, fake.status);
-    if (path.endsWith('/v1/messages')) return anthropic(fake, body, res);
-    if (path.endsWith('/chat/completions')) return chat(fake, body, res);
-    if (path.endsWith('/completions')) return completions(fake, body, res);
-    if (path.endsWith('/responses')) return responses(fake, body, res);
-    json(res, { error: { message: 'no such path' } }, 404);
+    try {
+      if (path.endsWith('/v1/messages')) return await anthropic(fake, body, res);
+      if (path.endsWith('/chat/completions')) return await chat(fake, body, res);
+      if (path.endsWith('/completions')) return await completions(fake, body, res);
+      if (path.endsWith('/responses')) return await responses(fake, body, res);
+      json(res, { error: { message: 'no such path' } }, 404);
+    } catch (err) {
+      // A fault of the fake itself shows up as an answer, not as a hang.
+      if (!res.headersSent)
+        json(res, { error: { message: `fake ${name} failed: ${(err as Error).message}` } }, 500);
+      else res.destroy();
+    }
   });
   server.on('connection', (s) => {
     sockets.add(s);
@@ -87,10 +94,10 @@ function json(res: ServerResponse, body: unknown, status = 200): void {
 function answer(
   fake: FakeUpstream,
   body: Body,
-  lastIsToolResult: boolean,
+  hasToolResult: boolean,
 ): { text: string | null; tool: boolean } {
   const tools = Array.isArray(body.tools) && body.tools.length > 0;
-  if (tools && !lastIsToolResult) return { text: null, tool: true };
+  if (tools && !hasToolResult) return { text: null, tool: true };
   const format = body.response_format?.type ?? body.text?.format?.type;
   if (format === 'json_schema' || format === 'json_object')
     return { text: '{"city":"Guangzhou"}', tool: false };
@@ -106,7 +113,11 @@ async function cutNow(res: ServerResponse): Promise<void> {
 
 async function chat(fake: FakeUpstream, body: Body, res: ServerResponse): Promise<void> {
   const msgs = (body.messages ?? []) as Body[];
-  const a = answer(fake, body, msgs.at(-1)?.role === 'tool');
+  const a = answer(
+    fake,
+    body,
+    msgs.some((m) => m.role === 'tool'),
+  );
   const id = `chatcmpl-${fake.name}`;
   const base = { id, created: 1, model: body.model };
   const usage = { ...USAGE, total_tokens: USAGE.prompt_tokens + USAGE.completion_tokens };
@@ -175,8 +186,11 @@ async function completions(fake: FakeUpstream, body: Body, res: ServerResponse):
 
 async function responses(fake: FakeUpstream, body: Body, res: ServerResponse): Promise<void> {
   const input = body.input;
-  const last = Array.isArray(input) ? input.at(-1) : null;
-  const a = answer(fake, body, last?.type === 'function_call_output');
+  const a = answer(
+    fake,
+    body,
+    Array.isArray(input) && input.some((i: Body) => i.type === 'function_call_output'),
+  );
   const usage = {
     input_tokens: USAGE.prompt_tokens,
     input_tokens_details: { cached_tokens: 0 },
@@ -252,8 +266,9 @@ async function responses(fake: FakeUpstream, body: Body, res: ServerResponse): P
 
 async function anthropic(fake: FakeUpstream, body: Body, res: ServerResponse): Promise<void> {
   const msgs = (body.messages ?? []) as Body[];
-  const lastContent = msgs.at(-1)?.content;
-  const toolResult = Array.isArray(lastContent) && lastContent.some((b: Body) => b.type === 'tool_result');
+  const toolResult = msgs.some(
+    (m) => Array.isArray(m.content) && m.content.some((b: Body) => b.type === 'tool_result'),
+  );
   const a = answer(fake, body, toolResult);
   const usage = { input_tokens: USAGE.prompt_tokens, output_tokens: USAGE.completion_tokens };
   const content = a.tool
