@@ -167,6 +167,12 @@ export const gatewaySchema = z
           message: `duplicate provider ${p.name}`,
         });
       providers.add(p.name);
+      if (p.responsesApi && p.type !== 'openai')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['providers', i, 'responsesApi'],
+          message: `provider ${p.name} is of type ${p.type}: only openai-type upstreams serve the Responses API (Kapok translates for the others)`,
+        });
     });
     const models = new Set<string>();
     g.models.forEach((m, i) => {

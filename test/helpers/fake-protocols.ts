@@ -18,6 +18,9 @@ import type { AddressInfo } from 'node:net';
  * `cut`: a stream sends its first content, then the socket is destroyed (no end event).
  * `status`: every request is answered with that HTTP status and an error body.
  */
+// biome-ignore lint/suspicious/noExplicitAny: request bodies are whatever JSON the gateway sent
+type Body = Record<string, any>;
+
 export const USAGE = { prompt_tokens: 11, completion_tokens: 7 };
 
 export interface FakeUpstream {
@@ -26,12 +29,9 @@ export interface FakeUpstream {
   name: string;
   cut: boolean;
   status: number | null;
-  requests: Array<{ path: string; headers: IncomingMessage['headers']; body: Record<string, any> }>;
+  requests: Array<{ path: string; headers: IncomingMessage['headers']; body: Body }>;
   close(): Promise<void>;
 }
-
-// biome-ignore lint/suspicious/noExplicitAny: request bodies are whatever JSON the gateway sent
-type Body = Record<string, any>;
 
 export async function startFakeUpstream(name: string): Promise<FakeUpstream> {
   const sockets = new Set<import('node:net').Socket>();

@@ -39,8 +39,7 @@ export function responsesRoutes(app: FastifyInstance, d: V1Deps, h: V1Helpers): 
     const promptTokens = route.tokens.text(promptText(body)) + 3 * items + 3;
     const reserve = promptTokens + (body.max_output_tokens ?? d.cfg.limits.defaultCompletionReserve);
     const c = await h.admit(req, reply, p, route, promptTokens, reserve, 'responses');
-    const rename = (t: Target) =>
-      d.cfg.exposeUpstreamModel ? (s: string) => s : (s: string) => renameModel(s, route.name);
+    const rename = d.cfg.exposeUpstreamModel ? (s: string) => s : (s: string) => renameModel(s, route.name);
 
     const request = (t: Target) =>
       isNative(t)
@@ -51,7 +50,7 @@ export function responsesRoutes(app: FastifyInstance, d: V1Deps, h: V1Helpers): 
       await unary(d, c, {
         request,
         response: (t, text): ClientResponse => {
-          if (isNative(t)) return { body: rename(t)(text), usage: responsesBodyUsage(text) };
+          if (isNative(t)) return { body: rename(text), usage: responsesBodyUsage(text) };
           const model = clientModel(d.cfg, c, t);
           return fromChatCompletion(t.upstream.adapter.chatResponse(text, model), body, model);
         },
@@ -64,7 +63,7 @@ export function responsesRoutes(app: FastifyInstance, d: V1Deps, h: V1Helpers): 
       translator: (t) => {
         const model = clientModel(d.cfg, c, t);
         current = isNative(t)
-          ? passthroughResponsesStream(rename(t))
+          ? passthroughResponsesStream(rename)
           : chatToResponsesStream(
               t.upstream.adapter.chatStream({ includeUsage: false, clientModel: model }),
               body,
