@@ -66,15 +66,11 @@ export function toChatRequest(r: ResponsesRequest, stream: boolean): ChatRequest
   const chat: ChatRequest = { model: r.model, messages };
   if (stream) chat.stream = true;
   if (r.max_output_tokens != null) chat.max_completion_tokens = r.max_output_tokens;
-  for (const k of [
-    'temperature',
-    'top_p',
-    'parallel_tool_calls',
-    'user',
-    'top_logprobs',
-    'service_tier',
-  ] as const)
+  for (const k of ['temperature', 'top_p', 'parallel_tool_calls', 'user', 'service_tier'] as const)
     if (r[k] != null) chat[k] = r[k];
+  // Chat completions takes top_logprobs only together with logprobs.
+  if (typeof r.top_logprobs === 'number')
+    Object.assign(chat, { logprobs: true, top_logprobs: r.top_logprobs });
   if (typeof r.safety_identifier === 'string' && chat.user === undefined) chat.user = r.safety_identifier;
   const effort = (r.reasoning as { effort?: unknown } | null | undefined)?.effort;
   if (typeof effort === 'string') chat.reasoning_effort = effort;
