@@ -3,6 +3,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
+import { messagesToChat, validateMessages } from '../src/gateway/ingress/messages/request.js';
+import { chatToMessage } from '../src/gateway/ingress/messages/response.js';
+import { toChatRequest, validateResponses } from '../src/gateway/ingress/responses/request.js';
+import { fromChatCompletion } from '../src/gateway/ingress/responses/response.js';
+import { openaiProvider } from '../src/gateway/providers/openai/index.js';
+import { validateChat } from '../src/gateway/proxy/validate.js';
 import {
   CAPABILITIES_OFF_CONFIG,
   freePort,
@@ -82,6 +88,7 @@ export async function gatewayProtocols() {
   const rounds = Number(process.env.KAPOK_BENCH_ROUNDS ?? 5);
   const rate = Number(process.env.KAPOK_BENCH_RATE ?? 1000);
   const streams = Number(process.env.KAPOK_BENCH_STREAMS ?? 300);
+  const serialN = Number(process.env.KAPOK_BENCH_SERIAL ?? 2000);
   spawnSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   const tmp = tempDir();
   const mockPort = await freePort();
@@ -134,8 +141,12 @@ export async function gatewayProtocols() {
       addTo(warm, await streamLoop(origin, headers, r, 50));
     }
 
+    const serial: Record<Route, Load[]> = { chat: [], responses: [], messages: [] };
     const unary: Record<Route, Load[]> = { chat: [], responses: [], messages: [] };
     const streamed: Record<Route, Load[]> = { chat: [], responses: [], messages: [] };
+    for (let i = 0; i < rounds; i++)
+      for (const r of routes)
+        serial[r].push(await serialLoop(origin, headers, r, Math.ceil(serialN / rounds)));
     for (let i = 0; i < rounds; i++)
       for (const r of routes) unary[r].push(await openLoop(origin, headers, r, rate, seconds));
     for (let i = 0; i < rounds; i++)
@@ -145,6 +156,18 @@ export async function gatewayProtocols() {
     const added = (runs: Record<Route, Load[]>, r: Route, q: 'p50Ms' | 'p99Ms') =>
       r3(median(runs[r].map((l, i) => l[q] - (runs.chat[i] as Load)[q])));
     const figures = {
+      oneAtATime: Object.fromEntries(
+        routes.map((r) => [
+          r,
+          {
+            p50Ms: r3(median(serial[r].map((l) => l.p50Ms))),
+            p99Ms: r3(median(serial[r].map((l) => l.p99Ms))),
+          },
+        ]),
+      ),
+      responsesAddedP50Ms: added(serial, 'responses', 'p50Ms'),
+      responsesAddedP99Ms: added(serial, 'responses', 'p99Ms'),
+      messagesAddedP50Ms: added(serial, 'messages', 'p50Ms'),
       unaryAtRate: Object.fromEntries(
         routes.map((r) => [
           r,
@@ -163,11 +186,11 @@ export async function gatewayProtocols() {
           },
         ]),
       ),
-      responsesAddedP50Ms: added(unary, 'responses', 'p50Ms'),
-      responsesAddedP99Ms: added(unary, 'responses', 'p99Ms'),
-      messagesAddedP50Ms: added(unary, 'messages', 'p50Ms'),
+      responsesAddedP50MsAtRate: added(unary, 'responses', 'p50Ms'),
+      messagesAddedP50MsAtRate: added(unary, 'messages', 'p50Ms'),
       responsesStreamAddedP50Ms: added(streamed, 'responses', 'p50Ms'),
       messagesStreamAddedP50Ms: added(streamed, 'messages', 'p50Ms'),
+      inProcessUsPerRequest: inProcess(),
     };
     const all = (runs: Record<Route, Load[]>) =>
       routes
@@ -179,7 +202,12 @@ export async function gatewayProtocols() {
     const targets = { responsesAddedP50Ms: 0.2 };
     const v = verdict(
       { responsesAddedP50: figures.responsesAddedP50Ms <= targets.responsesAddedP50Ms },
-      { warmUp: { ...warm, requests: 1 }, unary: all(unary), streamed: all(streamed) },
+      {
+        warmUp: { ...warm, requests: 1 },
+        oneAtATime: all(serial),
+        unary: all(unary),
+        streamed: all(streamed),
+      },
     );
     return {
       setup: {
@@ -187,6 +215,7 @@ export async function gatewayProtocols() {
         rounds,
         rate,
         streamsPerRoute: Math.ceil(streams / rounds) * rounds,
+        oneAtATimePerRoute: Math.ceil(serialN / rounds) * rounds,
         kapok:
           'taskset -c 0, auth (API key) + quotas (memory KV) + routing + usage records; one chat-only upstream',
         mockAndLoadGenerator: 'taskset -c 1 (undici Pool, open loop, latency from scheduled send time)',
@@ -264,6 +293,82 @@ async function openLoop(
   await pool.close();
   lat.sort((a, b) => a - b);
   return { p50Ms: r3(pct(lat, 0.5)), p99Ms: r3(pct(lat, 0.99)), requests: total, ...out };
+}
+
+/** `n` requests one at a time; time to the complete answer. */
+async function serialLoop(
+  origin: string,
+  headers: Record<string, string>,
+  r: Route,
+  n: number,
+): Promise<Load> {
+  const pool = new Pool(origin, { connections: 1 });
+  const body = BODIES[r](false);
+  const lat: number[] = [];
+  const out = noErrors();
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    try {
+      const res = await pool.request({ path: PATHS[r], method: 'POST', headers, body });
+      const text = await res.body.text();
+      if (res.statusCode === 200 && text.includes(DONE_MARK[r][0])) lat.push(performance.now() - t0);
+      else out.non2xx++;
+    } catch {
+      out.transportErrors++;
+    }
+  }
+  await pool.close();
+  lat.sort((a, b) => a - b);
+  return { p50Ms: r3(pct(lat, 0.5)), p99Ms: r3(pct(lat, 0.99)), requests: n, ...out };
+}
+
+/** CPU time per request of each route's own request/answer work (no I/O), median of 5 batches. */
+function inProcess() {
+  const answer = JSON.stringify({
+    id: 'x',
+    object: 'chat.completion',
+    created: 1,
+    model: 'm',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 9, completion_tokens: 1, total_tokens: 10 },
+  });
+  const work: Record<Route, () => unknown> = {
+    chat: () => {
+      const b = validateChat(JSON.parse(BODIES.chat(false)));
+      openaiProvider.chatRequest(b, 'm');
+      return openaiProvider.chatResponse(answer, 'qwen');
+    },
+    responses: () => {
+      const b = validateResponses(JSON.parse(BODIES.responses(false)));
+      openaiProvider.chatRequest(toChatRequest(b, false), 'm');
+      return fromChatCompletion(openaiProvider.chatResponse(answer, 'qwen'), b, 'qwen');
+    },
+    messages: () => {
+      const b = validateMessages(JSON.parse(BODIES.messages(false)));
+      openaiProvider.chatRequest(messagesToChat(b, false), 'm');
+      return chatToMessage(openaiProvider.chatResponse(answer, 'qwen'), 'qwen');
+    },
+  };
+  const n = 20_000;
+  const us = (r: Route) => {
+    const batches: number[] = [];
+    for (let b = 0; b < 5; b++) {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) work[r]();
+      batches.push(((performance.now() - t0) * 1000) / n);
+    }
+    return r3(median(batches));
+  };
+  const chat = us('chat');
+  const responses = us('responses');
+  const messages = us('messages');
+  return {
+    chat,
+    responses,
+    messages,
+    responsesAdded: r3(responses - chat),
+    messagesAdded: r3(messages - chat),
+  };
 }
 
 /** `n` streamed requests one at a time; time to the complete answer (its end event). */
