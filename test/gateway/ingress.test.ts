@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KapokError } from '../../src/core/errors.js';
+import { passthroughMessagesStream } from '../../src/gateway/ingress/messages/passthrough.js';
 import { messagesToChat, validateMessages } from '../../src/gateway/ingress/messages/request.js';
-import {
-  chatToMessage,
-  passthroughMessagesStream,
-  toolInput,
-} from '../../src/gateway/ingress/messages/response.js';
+import { chatToMessage, toolInput } from '../../src/gateway/ingress/messages/response.js';
 import { chatToMessagesStream } from '../../src/gateway/ingress/messages/stream.js';
+import { passthroughResponsesStream } from '../../src/gateway/ingress/responses/passthrough.js';
 import { toChatRequest, validateResponses } from '../../src/gateway/ingress/responses/request.js';
 import { fromChatCompletion } from '../../src/gateway/ingress/responses/response.js';
-import {
-  chatToResponsesStream,
-  passthroughResponsesStream,
-} from '../../src/gateway/ingress/responses/stream.js';
+import { chatToResponsesStream } from '../../src/gateway/ingress/responses/stream.js';
 import { openaiProvider } from '../../src/gateway/providers/openai/index.js';
 
 const chunk = (delta: object, finish: string | null = null) => ({

@@ -144,6 +144,8 @@ describe('gateway: /v1/completions, GET /v1/models/{id}, client-facing model nam
     assert.equal(response.headers.get('x-kapok-upstream-model'), 'qwen2.5:7b-q4');
     for await (const ch of await gw.client(key).chat.completions.create({ ...body, stream: true }))
       assert.equal(ch.model, 'qwen');
+    const emb = await gw.client(key).embeddings.create({ model: 'qwen', input: 'x' });
+    assert.equal(emb.model, 'qwen');
     const k2 = (await exposed.createKey()).key;
     assert.equal((await exposed.client(k2).chat.completions.create(body)).model, 'qwen2.5:7b-q4');
     const r = await exposed.client(k2).responses.create({ model: 'haiku', input: 'hi' });

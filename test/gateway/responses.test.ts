@@ -276,7 +276,7 @@ describe('gateway: POST /v1/responses through the OpenAI SDK', () => {
     assert.match(metrics, /kapok_gateway_requests_total\{endpoint="responses",model="qwen"/);
   });
 
-  it('bad input and wrong keys get clear errors', async () => {
+  it('bad input, wrong keys and spent quotas get clear errors', async () => {
     const post = async (body: unknown, headers: Record<string, string> = {}) => {
       const res = await request(`${gw.base}/v1/responses`, {
         method: 'POST',
@@ -343,6 +343,10 @@ describe('gateway: POST /v1/responses through the OpenAI SDK', () => {
     // The hostile model name is not echoed back.
     const hostile = await post({ model: '<script>x</script>', input: 'hi' });
     assert.ok(!String(hostile.body.error.message).includes('<script>'));
+    // Quotas are those of chat completions: a key with rpm 1 gets its second request refused.
+    const limited = gw.client((await gw.createKey({ rpm: 1 })).key);
+    await limited.responses.create({ model: 'qwen', input: 'a' });
+    await assert.rejects(limited.responses.create({ model: 'qwen', input: 'a' }), OpenAI.RateLimitError);
     // A native-only model passes items it cannot translate through to the upstream.
     const passed = await post({ model: 'gpt', input: 'hi', previous_response_id: 'resp_1' });
     assert.equal(passed.status, 200);

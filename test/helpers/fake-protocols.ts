@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
  * is always FAKE_USAGE. It speaks:
  * - OpenAI chat completions (POST …/chat/completions), streamed as one chunk per word and tool
  *   call argument fragment, with the usage chunk when asked for;
- * - OpenAI completions (POST …/completions);
+ * - OpenAI completions (POST …/completions) and embeddings (POST …/embeddings, one fixed vector);
  * - the OpenAI Responses API (POST …/responses), streamed as typed events; only message and
  *   function_call output, no built-in tools, no stored state;
  * - Anthropic Messages (POST …/v1/messages), streamed as Anthropic's events.
@@ -65,6 +65,13 @@ export async function startFakeUpstream(name: string): Promise<FakeUpstream> {
       if (path.endsWith('/chat/completions')) return await chat(fake, body, res);
       if (path.endsWith('/completions')) return await completions(fake, body, res);
       if (path.endsWith('/responses')) return await responses(fake, body, res);
+      if (path.endsWith('/embeddings'))
+        return json(res, {
+          object: 'list',
+          model: body.model,
+          data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2] }],
+          usage: { prompt_tokens: USAGE.prompt_tokens, total_tokens: USAGE.prompt_tokens },
+        });
       json(res, { error: { message: 'no such path' } }, 404);
     } catch (err) {
       // A fault of the fake itself shows up as an answer, not as a hang.

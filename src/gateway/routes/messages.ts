@@ -1,13 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { KapokError } from '../../core/errors.js';
 import { errorHandler } from '../../core/http/errors.js';
+import { passthroughMessagesStream } from '../ingress/messages/passthrough.js';
 import { messagesPromptText, messagesToChat, validateMessages } from '../ingress/messages/request.js';
-import {
-  chatToMessage,
-  type MessagesStream,
-  messageBodyUsage,
-  passthroughMessagesStream,
-} from '../ingress/messages/response.js';
+import { chatToMessage, type MessagesStream, messageBodyUsage } from '../ingress/messages/response.js';
 import { chatToMessagesStream } from '../ingress/messages/stream.js';
 import { renameModel } from '../providers/model-name.js';
 import type { ChatRequest, ClientResponse } from '../providers/types.js';

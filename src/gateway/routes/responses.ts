@@ -1,12 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import type { ResponsesStream } from '../ingress/responses/events.js';
+import { passthroughResponsesStream, responsesBodyUsage } from '../ingress/responses/passthrough.js';
 import { promptText, toChatRequest, validateResponses } from '../ingress/responses/request.js';
 import { fromChatCompletion } from '../ingress/responses/response.js';
-import {
-  chatToResponsesStream,
-  passthroughResponsesStream,
-  type ResponsesStream,
-  responsesBodyUsage,
-} from '../ingress/responses/stream.js';
+import { chatToResponsesStream } from '../ingress/responses/stream.js';
 import { renameModel } from '../providers/model-name.js';
 import type { ChatRequest, ClientResponse } from '../providers/types.js';
 import { clientModel } from '../proxy/call.js';

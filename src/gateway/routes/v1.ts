@@ -3,6 +3,7 @@ import { KapokError } from '../../core/errors.js';
 import { errorHandler } from '../../core/http/errors.js';
 import type { Authenticator, Principal } from '../auth/index.js';
 import { openAIError, sendOpenAIError } from '../errors.js';
+import { renameModel } from '../providers/model-name.js';
 import type { Call, ProxyDeps } from '../proxy/call.js';
 import { clientModel, clientSignal } from '../proxy/call.js';
 import { stream } from '../proxy/stream.js';
@@ -136,7 +137,8 @@ export async function v1Routes(app: FastifyInstance, d: V1Deps): Promise<void> {
       response: (t, text) => {
         const parse = t.upstream.adapter.embeddingsResponse;
         if (!parse) throw new KapokError('KAPOK_GATEWAY_UNSUPPORTED', `${t.key} offers no embeddings`);
-        return parse(text);
+        const out = parse(text);
+        return { body: renameModel(out.body, clientModel(d.cfg, c, t)), usage: out.usage };
       },
     });
     return reply;
