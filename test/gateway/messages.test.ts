@@ -229,6 +229,30 @@ describe('gateway: POST /v1/messages (Anthropic ingress) through the Anthropic S
     );
   });
 
+  it("messages.countTokens: Kapok's estimate, with a key, nothing sent upstream", async () => {
+    const before = local.requests.length;
+    const short = await client().messages.countTokens({
+      model: 'qwen',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    const long = await client().messages.countTokens({
+      model: 'qwen',
+      system: 'You are a careful assistant.',
+      messages: [{ role: 'user', content: 'hello there '.repeat(50) }],
+    });
+    assert.ok(short.input_tokens > 0);
+    assert.ok(long.input_tokens > short.input_tokens + 50, `${long.input_tokens} vs ${short.input_tokens}`);
+    assert.equal(local.requests.length, before);
+    await assert.rejects(
+      client('kpk_wrong').messages.countTokens({ model: 'qwen', messages: [{ role: 'user', content: 'a' }] }),
+      Anthropic.AuthenticationError,
+    );
+    await assert.rejects(
+      client().messages.countTokens({ model: 'nope', messages: [{ role: 'user', content: 'a' }] }),
+      Anthropic.NotFoundError,
+    );
+  });
+
   it('wrong keys and bad bodies get Anthropic-shaped errors with Kapok codes', async () => {
     await assert.rejects(
       client('kpk_wrong').messages.create({

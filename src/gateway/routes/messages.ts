@@ -1,8 +1,13 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KapokError } from '../../core/errors.js';
 import { errorHandler } from '../../core/http/errors.js';
 import { passthroughMessagesStream } from '../ingress/messages/passthrough.js';
-import { messagesPromptText, messagesToChat, validateMessages } from '../ingress/messages/request.js';
+import {
+  type MessagesRequest,
+  messagesPromptText,
+  messagesToChat,
+  validateMessages,
+} from '../ingress/messages/request.js';
 import { chatToMessage, type MessagesStream, messageBodyUsage } from '../ingress/messages/response.js';
 import { chatToMessagesStream } from '../ingress/messages/stream.js';
 import { renameModel } from '../providers/model-name.js';
@@ -10,7 +15,7 @@ import type { ChatRequest, ClientResponse } from '../providers/types.js';
 import { clientModel } from '../proxy/call.js';
 import { streamWith } from '../proxy/stream.js';
 import { unary } from '../proxy/unary.js';
-import type { Target } from '../routing/router.js';
+import type { Route, Target } from '../routing/router.js';
 import type { V1Deps, V1Helpers } from './v1.js';
 
 const TYPE_BY_STATUS: Record<number, string> = {
@@ -45,18 +50,33 @@ export async function messagesRoutes(app: FastifyInstance, d: V1Deps, h: V1Helpe
   app.setErrorHandler(errorHandler({ bodyLimitKey: 'gateway.bodyLimitBytes', send: sendAnthropicError }));
   const isNative = (t: Target) => t.upstream.adapter.type === 'anthropic';
 
-  app.post('/messages', { bodyLimit: d.cfg.bodyLimitBytes }, async (req, reply) => {
+  const authenticate = (req: FastifyRequest) => {
     const xKey = req.headers['x-api-key'];
     const authorization =
       req.headers.authorization ?? (typeof xKey === 'string' && xKey ? `Bearer ${xKey}` : undefined);
-    const p = await h.authenticate(req, authorization);
+    return h.authenticate(req, authorization);
+  };
+  const estimate = (route: Route, body: MessagesRequest) =>
+    route.tokens.text(messagesPromptText(body)) + 3 * body.messages.length + 3;
+
+  // Kapok's own estimate (the model's tokenizer may count differently); coding tools call it often,
+  // so it is neither sent upstream nor charged to the quota, but it takes a valid key.
+  app.post('/messages/count_tokens', { bodyLimit: d.cfg.bodyLimitBytes }, async (req) => {
+    const p = await authenticate(req);
+    const body = validateMessages(req.body, { maxTokens: false });
+    const route = d.router.resolve(body.model, req.headers[d.router.preferenceHeader], p);
+    return { input_tokens: estimate(route, body) };
+  });
+
+  app.post('/messages', { bodyLimit: d.cfg.bodyLimitBytes }, async (req, reply) => {
+    const p = await authenticate(req);
     const body = validateMessages(req.body);
     const route = d.router.resolve(body.model, req.headers[d.router.preferenceHeader], p);
     const stream = body.stream === true;
     const all = [...route.targets, ...route.fallbacks, ...(route.degrade ? [route.degrade.to] : [])];
     // Translated once, before quota is charged, so an untranslatable body is a 400 up front.
     const chat: ChatRequest | null = all.every(isNative) ? null : messagesToChat(body, stream);
-    const promptTokens = route.tokens.text(messagesPromptText(body)) + 3 * body.messages.length + 3;
+    const promptTokens = estimate(route, body);
     const c = await h.admit(req, reply, p, route, promptTokens, promptTokens + body.max_tokens, 'messages');
     const rename = d.cfg.exposeUpstreamModel ? (s: string) => s : (s: string) => renameModel(s, route.name);
 

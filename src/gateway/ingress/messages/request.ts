@@ -12,11 +12,17 @@ export interface MessagesRequest {
   [field: string]: unknown;
 }
 
-/** Shape checks before any quota is charged, with Anthropic's own rules (max_tokens is required). */
-export function validateMessages(body: unknown): MessagesRequest {
+/**
+ * Shape checks before any quota is charged, with Anthropic's own rules (max_tokens is required,
+ * except when counting tokens).
+ */
+export function validateMessages(body: unknown, opts = { maxTokens: true }): MessagesRequest {
   if (!isObject(body)) throw badParam('body', 'the request body must be a JSON object');
   const max = body.max_tokens;
-  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 10_000_000)
+  if (
+    (opts.maxTokens || max != null) &&
+    (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 10_000_000)
+  )
     throw badParam('max_tokens', 'max_tokens: required, a whole number of at least 1');
   const msgs = body.messages;
   if (!Array.isArray(msgs) || msgs.length === 0)
