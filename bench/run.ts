@@ -49,8 +49,12 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
   ],
   'gateway-protocols': [
     [
-      '/v1/responses and /v1/messages added latency (unary at a fixed rate, streamed to the end)',
+      '/v1/responses and /v1/messages added latency (one at a time, at a fixed rate, streamed to the end)',
       '/v1/chat/completions through the same Kapok to the same upstream, alternating rounds',
+    ],
+    [
+      'translation CPU µs per request (in-process)',
+      "the chat path's own validate, upstream body and answer, same process",
     ],
   ],
   gm: [
