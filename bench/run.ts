@@ -4,6 +4,7 @@ import { audit } from './audit.js';
 import { edge } from './edge.js';
 import { events } from './events.js';
 import { gateway } from './gateway.js';
+import { gatewayProtocols } from './gateway-protocols.js';
 import { gm } from './gm.js';
 import { healthz } from './healthz.js';
 import { inference } from './inference.js';
@@ -26,6 +27,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   startup,
   healthz,
   gateway,
+  'gateway-protocols': gatewayProtocols,
   gm,
   edge,
   events,
@@ -44,6 +46,16 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
     ['added latency, rps', 'the same load sent straight to the mock upstream'],
     ['added TTFT', 'the same streamed request straight to the mock upstream'],
     ['routing decision', null, 'an in-process computation with no other implementation to compare'],
+  ],
+  'gateway-protocols': [
+    [
+      '/v1/responses and /v1/messages added latency (one at a time, at a fixed rate, streamed to the end)',
+      '/v1/chat/completions through the same Kapok to the same upstream, alternating rounds',
+    ],
+    [
+      'translation CPU µs per request (in-process)',
+      "the chat path's own validate, upstream body and answer, same process",
+    ],
   ],
   gm: [
     ['SM2 sign', 'sm-crypto'],

@@ -32,6 +32,11 @@ const provider = z.strictObject({
   connectTimeoutMs: ms(100, 120_000).default(5_000),
   /** Keep-alive connections kept open to this upstream at most. */
   maxConnections: z.number().int().min(1).max(10_000).default(256),
+  /**
+   * The upstream serves the OpenAI Responses API itself (OpenAI; recent vLLM and Ollama): POST
+   * /v1/responses is passed through. Otherwise Kapok translates it to and from chat completions.
+   */
+  responsesApi: z.boolean().default(false),
   /** Extra headers sent upstream (e.g. an organisation id). */
   headers: secret(z.record(z.string(), z.string())).default({}),
 });
@@ -146,6 +151,11 @@ export const gatewaySchema = z
       .default(16 * 1024 * 1024),
     /** Response header x-kapok-target: <provider>/<model>. */
     exposeTarget: z.boolean().default(true),
+    /**
+     * Answers name the target's upstream model (e.g. qwen2.5:7b-q4) instead of the model the client
+     * asked for. Off: clients see their own model name; the upstream one is in x-kapok-upstream-model.
+     */
+    exposeUpstreamModel: z.boolean().default(false),
   })
   .superRefine((g, ctx) => {
     const providers = new Set<string>();
@@ -157,6 +167,12 @@ export const gatewaySchema = z
           message: `duplicate provider ${p.name}`,
         });
       providers.add(p.name);
+      if (p.responsesApi && p.type !== 'openai')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['providers', i, 'responsesApi'],
+          message: `provider ${p.name} is of type ${p.type}: only openai-type upstreams serve the Responses API (Kapok translates for the others)`,
+        });
     });
     const models = new Set<string>();
     g.models.forEach((m, i) => {

@@ -22,7 +22,7 @@ export interface ProxyDeps {
 
 /** One client request on its way through the gateway. */
 export interface Call {
-  endpoint: 'chat' | 'embeddings';
+  endpoint: 'chat' | 'embeddings' | 'completions' | 'responses' | 'messages';
   stream: boolean;
   principal: Principal;
   route: Route;
@@ -126,5 +126,10 @@ export function finish(d: ProxyDeps, c: Call, e: Ending, stream: boolean): void 
 }
 
 export function targetHeader(cfg: GatewayConfig, reply: FastifyReply, t: Target): void {
-  if (cfg.exposeTarget) reply.header('x-kapok-target', t.key);
+  if (cfg.exposeTarget) reply.header('x-kapok-target', t.key).header('x-kapok-upstream-model', t.model);
+}
+
+/** The model name answers carry: the client's (default) or the target's (gateway.exposeUpstreamModel). */
+export function clientModel(cfg: GatewayConfig, c: Call, t: Target): string {
+  return cfg.exposeUpstreamModel ? t.model : c.route.name;
 }

@@ -1,14 +1,43 @@
 import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { KapokError } from '../../core/errors.js';
-import type { ChatRequest, Usage } from '../providers/types.js';
+import type { ChatRequest, StreamTranslator, UpstreamRequest, Usage } from '../providers/types.js';
 import type { Target } from '../routing/router.js';
 import { Attempt, readErrorBody } from './attempt.js';
-import { type Call, Ending, finish, type ProxyDeps, targetHeader } from './call.js';
+import { type Call, clientModel, Ending, finish, type ProxyDeps, targetHeader } from './call.js';
 import { attemptError, classify, type Outcome } from './outcome.js';
 import { SseParser } from './sse.js';
 
-const DONE = 'data: [DONE]\n\n';
+export const DONE = 'data: [DONE]\n\n';
+
+/** A chat completions (or completions) payload as SSE. */
+export const dataFrame = (o: string): string => `data: ${o}\n\n`;
+
+/** The error event ending a chat stream broken off after data went out (the SDKs raise it). */
+export function chatCut(why: string): string {
+  const event = {
+    error: { message: why, type: 'server_error', code: 'KAPOK_GATEWAY_STREAM_INTERRUPTED', param: null },
+  };
+  return `event: error\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+/**
+ * What a streaming endpoint plugs into the attempt loop: the upstream request per target and the
+ * translation of upstream events into the client's SSE frames. Chat completions frame each payload
+ * as `data:` and end with [DONE]; the Responses and Messages ingresses frame typed events.
+ */
+export interface StreamOps {
+  /** The upstream request for `t`; null when t's provider lacks the endpoint (the target is skipped). */
+  request(t: Target): UpstreamRequest | null;
+  /** A fresh translator for one attempt; its `out` entries are payloads for frame(). */
+  translator(t: Target): StreamTranslator;
+  /** One payload as SSE text. */
+  frame(payload: string): string;
+  /** Written after the last payload of a completed stream. */
+  end: string;
+  /** The event that ends a stream broken off after data went out (never a clean end). */
+  cut(why: string): string;
+}
 
 /**
  * A streaming chat call. Upstream SSE events are translated and written to the client as they
@@ -18,9 +47,21 @@ const DONE = 'data: [DONE]\n\n';
  * with a clean [DONE]. A client that goes away aborts the upstream request.
  */
 export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<void> {
+  const includeUsage = body.stream_options?.include_usage === true;
+  return streamWith(d, c, {
+    request: (t) => t.upstream.adapter.chatRequest(body, t.model),
+    translator: (t) => t.upstream.adapter.chatStream({ includeUsage, clientModel: clientModel(d.cfg, c, t) }),
+    frame: dataFrame,
+    end: DONE,
+    cut: chatCut,
+  });
+}
+
+/** A streaming call with the endpoint's own request and framing (see StreamOps). */
+export async function streamWith(d: ProxyDeps, c: Call, ops: StreamOps): Promise<void> {
   const e = new Ending();
   try {
-    await attempts(d, c, body, e);
+    await attempts(d, c, ops, e);
   } catch (err) {
     e.threw(err);
     throw err;
@@ -30,8 +71,7 @@ export async function stream(d: ProxyDeps, c: Call, body: ChatRequest): Promise<
 }
 
 /** Ends the client stream (or throws the error to answer with); fills in `e`. */
-async function attempts(d: ProxyDeps, c: Call, body: ChatRequest, e: Ending): Promise<void> {
-  const includeUsage = body.stream_options?.include_usage === true;
+async function attempts(d: ProxyDeps, c: Call, ops: StreamOps, e: Ending): Promise<void> {
   let last: KapokError | null = null;
   let out: PassThrough | null = null;
 
@@ -41,7 +81,8 @@ async function attempts(d: ProxyDeps, c: Call, body: ChatRequest, e: Ending): Pr
       return;
     }
     e.target = t; // a transform refusing the body throws: the call ends, charged to t
-    const upReq = t.upstream.adapter.chatRequest(body, t.model);
+    const upReq = ops.request(t);
+    if (!upReq) continue; // this provider type lacks the endpoint
     const a = Attempt.start(d, c, t);
     if (!a) continue; // open circuit
     let res: Dispatcher.ResponseData;
@@ -59,7 +100,7 @@ async function attempts(d: ProxyDeps, c: Call, body: ChatRequest, e: Ending): Pr
     }
 
     const parser = new SseParser();
-    const tr = t.upstream.adapter.chatStream({ includeUsage, clientModel: c.route.name });
+    const tr = ops.translator(t);
     let usage: Usage | null = null;
     let done = false;
     let upstreamError: string | null = null;
@@ -70,7 +111,7 @@ async function attempts(d: ProxyDeps, c: Call, body: ChatRequest, e: Ending): Pr
         let text = '';
         for (const ev of parser.push(chunk as Buffer)) {
           const step = tr.push(ev);
-          for (const o of step.out) text += `data: ${o}\n\n`;
+          for (const o of step.out) text += ops.frame(o);
           contentChunks += step.out.length;
           if (step.usage) usage = step.usage;
           if (step.error !== undefined) upstreamError = step.error;
@@ -96,7 +137,7 @@ async function attempts(d: ProxyDeps, c: Call, body: ChatRequest, e: Ending): Pr
     if (done) {
       a.end('ok');
       if (!out) out = commit(d, c, t);
-      out.end(DONE);
+      out.end(ops.end);
       e.status = 200;
       e.usage = usage;
       return;
@@ -123,10 +164,7 @@ async function attempts(d: ProxyDeps, c: Call, body: ChatRequest, e: Ending): Pr
       { target: t.key, request_id: c.req.id, outcome },
       'upstream stream broke off after data was sent',
     );
-    const event = {
-      error: { message: why, type: 'server_error', code: 'KAPOK_GATEWAY_STREAM_INTERRUPTED', param: null },
-    };
-    out.end(`event: error\ndata: ${JSON.stringify(event)}\n\n`);
+    out.end(ops.cut(why));
     e.status = 502;
     e.usage = usage ?? estimate(c, contentChunks);
     return;

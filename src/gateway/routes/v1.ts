@@ -3,13 +3,31 @@ import { KapokError } from '../../core/errors.js';
 import { errorHandler } from '../../core/http/errors.js';
 import type { Authenticator, Principal } from '../auth/index.js';
 import { openAIError, sendOpenAIError } from '../errors.js';
+import { renameModel } from '../providers/model-name.js';
 import type { Call, ProxyDeps } from '../proxy/call.js';
-import { clientSignal } from '../proxy/call.js';
+import { clientModel, clientSignal } from '../proxy/call.js';
 import { stream } from '../proxy/stream.js';
 import { unary } from '../proxy/unary.js';
 import { validateChat, validateEmbeddings } from '../proxy/validate.js';
 import { rateLimitHeaders } from '../quota/service.js';
 import type { Route, Router } from '../routing/router.js';
+import { completionsRoutes } from './completions.js';
+import { messagesRoutes } from './messages.js';
+import { responsesRoutes } from './responses.js';
+
+/** What the routes of other wire protocols under /v1 share with chat completions. */
+export interface V1Helpers {
+  authenticate(req: FastifyRequest, authorization?: string): Promise<Principal>;
+  admit(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    p: Principal,
+    route: Route,
+    promptTokens: number,
+    reserve: number,
+    endpoint: Call['endpoint'],
+  ): Promise<Call>;
+}
 
 export interface V1Deps extends ProxyDeps {
   auth: Authenticator;
@@ -17,7 +35,10 @@ export interface V1Deps extends ProxyDeps {
   startedAtSec: number;
 }
 
-/** The OpenAI-compatible surface: /v1/chat/completions, /v1/embeddings, /v1/models. */
+/**
+ * The OpenAI-compatible surface: /v1/chat/completions, /v1/embeddings, /v1/models, with
+ * /v1/completions, /v1/responses (routes/responses.ts) and Anthropic's /v1/messages beside them.
+ */
 export async function v1Routes(app: FastifyInstance, d: V1Deps): Promise<void> {
   app.setErrorHandler(
     errorHandler({
@@ -42,8 +63,8 @@ export async function v1Routes(app: FastifyInstance, d: V1Deps): Promise<void> {
       ),
   );
 
-  const authenticate = (req: FastifyRequest): Promise<Principal> =>
-    d.auth.authenticate(req.headers.authorization, req.ip);
+  const authenticate = (req: FastifyRequest, authorization = req.headers.authorization): Promise<Principal> =>
+    d.auth.authenticate(authorization, req.ip);
 
   const admit = async (
     req: FastifyRequest,
@@ -90,7 +111,7 @@ export async function v1Routes(app: FastifyInstance, d: V1Deps): Promise<void> {
     else
       await unary(d, c, {
         request: (t) => t.upstream.adapter.chatRequest(body, t.model),
-        response: (t, text) => t.upstream.adapter.chatResponse(text, route.name),
+        response: (t, text) => t.upstream.adapter.chatResponse(text, clientModel(d.cfg, c, t)),
       });
     return reply;
   });
@@ -116,11 +137,18 @@ export async function v1Routes(app: FastifyInstance, d: V1Deps): Promise<void> {
       response: (t, text) => {
         const parse = t.upstream.adapter.embeddingsResponse;
         if (!parse) throw new KapokError('KAPOK_GATEWAY_UNSUPPORTED', `${t.key} offers no embeddings`);
-        return parse(text);
+        const out = parse(text);
+        return { body: renameModel(out.body, clientModel(d.cfg, c, t)), usage: out.usage };
       },
     });
     return reply;
   });
+
+  const helpers: V1Helpers = { authenticate, admit };
+  completionsRoutes(app, d, helpers);
+  responsesRoutes(app, d, helpers);
+  // Anthropic's error shape and x-api-key: its own scope (and error handler) under /v1.
+  await app.register((scope) => messagesRoutes(scope, d, helpers));
 
   app.get('/models', async (req) => {
     const p = await authenticate(req);

@@ -1,3 +1,4 @@
+import { renameModel } from '../model-name.js';
 import type {
   ChatRequest,
   ClientResponse,
@@ -31,11 +32,11 @@ export const openaiProvider: ProviderAdapter = {
     return { path: '/chat/completions', body: JSON.stringify(body) };
   },
 
-  chatResponse(text: string): ClientResponse {
-    return { body: text, usage: readUsage(text) };
+  chatResponse(text: string, clientModel: string): ClientResponse {
+    return { body: renameModel(text, clientModel), usage: readUsage(text) };
   },
 
-  chatStream({ includeUsage }): StreamTranslator {
+  chatStream({ includeUsage, clientModel }): StreamTranslator {
     return {
       push(ev: SseEvent): StreamStep {
         const data = ev.data;
@@ -43,12 +44,12 @@ export const openaiProvider: ProviderAdapter = {
         // Only the usage chunk and error events need parsing; content chunks pass through as bytes.
         const hasUsage = data.includes('"usage":{') || data.includes('"usage": {');
         const hasError = data.startsWith('{"error"') || ev.event === 'error';
-        if (!hasUsage && !hasError) return { out: [data] };
+        if (!hasUsage && !hasError) return { out: [renameModel(data, clientModel)] };
         let parsed: { usage?: unknown; choices?: unknown[]; error?: { message?: unknown } };
         try {
           parsed = JSON.parse(data);
         } catch {
-          return { out: [data] };
+          return { out: [renameModel(data, clientModel)] };
         }
         if (parsed.error) {
           const msg =
@@ -58,7 +59,7 @@ export const openaiProvider: ProviderAdapter = {
         const usage = toUsage(parsed.usage);
         const usageOnly = Array.isArray(parsed.choices) && parsed.choices.length === 0;
         // The usage-only chunk goes to the client only when it asked for it (as OpenAI does).
-        const out = usageOnly && !includeUsage ? [] : [data];
+        const out = usageOnly && !includeUsage ? [] : [renameModel(data, clientModel)];
         return usage ? { out, usage } : { out };
       },
     };
