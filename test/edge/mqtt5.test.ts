@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
 import { connect as tcpConnect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { type Edge, startEdge, until } from './setup.js';
@@ -14,7 +14,11 @@ const V5 = { protocolVersion: 5 } as const;
 type Transport = 'tcp' | 'ws';
 
 /** A connect that resolves with the client and its CONNACK, or rejects with the refusal. */
-function connect(e: Edge, t: Transport, opts: IClientOptions = {}): Promise<{ c: MqttClient; connack: mqtt.IConnackPacket }> {
+function connect(
+  e: Edge,
+  t: Transport,
+  opts: IClientOptions = {},
+): Promise<{ c: MqttClient; connack: mqtt.IConnackPacket }> {
   const url = t === 'ws' ? `ws://127.0.0.1:${e.app.port}/mqtt` : `mqtt://127.0.0.1:${e.mqttPort}`;
   const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...V5, ...opts });
   return new Promise((resolve, reject) => {
@@ -77,14 +81,25 @@ async function rawV5(port: number): Promise<{ send: (p: object) => void; disconn
     parser.on('packet', (p) => p.cmd === 'disconnect' && r((p as { reasonCode?: number }).reasonCode ?? 0)),
   );
   const send = (p: object) => sock.write(mqttPacket.generate(p as mqttPacket.Packet, { protocolVersion: 5 }));
-  send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'raw', keepalive: 30 });
+  send({
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 5,
+    clean: true,
+    clientId: 'raw',
+    keepalive: 30,
+  });
   await connack;
   return { send, disconnect };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function run(cmd: string, args: string[], ms = 10_000): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  ms = 10_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: ms }, (err, stdout, stderr) =>
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
@@ -152,7 +167,10 @@ describe('edge: MQTT 5 on the embedded broker', () => {
         c.publishAsync('telemetry/bob/env', JSON.stringify({ t: 666 }), { qos: 1 }),
         (err: Error & { code?: number }) => err.code === 0x87,
       );
-      assert.deepEqual(await subscribeCodes(c, { 'cmd/alice/#': { qos: 1 }, 'cmd/bob/#': { qos: 1 } }), [1, 0x87]);
+      assert.deepEqual(
+        await subscribeCodes(c, { 'cmd/alice/#': { qos: 1 }, 'cmd/bob/#': { qos: 1 } }),
+        [1, 0x87],
+      );
       assert.equal(c.connected, true);
       await c.publishAsync('telemetry/alice/env', JSON.stringify({ t: 2 }), { qos: 1 });
       c.end(true);
@@ -181,7 +199,9 @@ describe('edge: MQTT 5 on the embedded broker', () => {
       assert.equal(p?.properties?.contentType, 'application/json');
       assert.equal(p?.properties?.correlationData?.toString(), 'c0ffee');
       assert.equal(p?.properties?.responseTopic, 'pass/reply');
-      assert.ok((p?.properties?.messageExpiryInterval ?? 0) > 0 && (p?.properties?.messageExpiryInterval ?? 99) <= 30);
+      assert.ok(
+        (p?.properties?.messageExpiryInterval ?? 0) > 0 && (p?.properties?.messageExpiryInterval ?? 99) <= 30,
+      );
       sub.end(true);
       pub.end(true);
     });
@@ -197,10 +217,7 @@ describe('edge: MQTT 5 on the embedded broker', () => {
         const r = await e.get(`/api/edge/query?measurement=env&field=v&device=alias-${t}&from=0`);
         return r.body.points?.length === 2 && r.body.points;
       });
-      assert.deepEqual(
-        points.map((p: { value: number }) => p.value).sort(),
-        [1, 2],
-      );
+      assert.deepEqual(points.map((p: { value: number }) => p.value).sort(), [1, 2]);
       c.end(true);
       if (t === 'tcp') {
         const raw = await rawV5(e.mqttPort);
@@ -248,11 +265,19 @@ describe('edge: MQTT 5 on the embedded broker', () => {
       assert.deepEqual(got, ['expiry/long']);
       b.end(true);
       // A session with a 1 s expiry is gone 1.5 s after its connection.
-      const s = await client(e, t, { clientId: `${id}-1s`, clean: false, properties: { sessionExpiryInterval: 1 } });
+      const s = await client(e, t, {
+        clientId: `${id}-1s`,
+        clean: false,
+        properties: { sessionExpiryInterval: 1 },
+      });
       await s.subscribeAsync('expiry/+', { qos: 1 });
       s.end(true);
       await sleep(1600);
-      const again = await connect(e, t, { clientId: `${id}-1s`, clean: false, properties: { sessionExpiryInterval: 1 } });
+      const again = await connect(e, t, {
+        clientId: `${id}-1s`,
+        clean: false,
+        properties: { sessionExpiryInterval: 1 },
+      });
       assert.equal(again.connack.sessionPresent, false, 'expired session not resumed');
       again.c.end(true);
     });
@@ -264,13 +289,12 @@ describe('edge: MQTT 5 on the embedded broker', () => {
       await all.subscribeAsync(`jobs/${t}/+`, { qos: 1 });
       const counts = [0, 0];
       const seen = new Set<string>();
-      members.forEach((m, i) =>
+      for (const [i, m] of members.entries())
         m.on('message', (topic, payload) => {
           assert.match(topic, new RegExp(`^jobs/${t}/`), 'the member sees the published topic');
           counts[i] = (counts[i] ?? 0) + 1;
           seen.add(payload.toString());
-        }),
-      );
+        });
       const everything = collect(all, 20);
       const pub = await client(e, t);
       for (let i = 0; i < 20; i++) await pub.publishAsync(`jobs/${t}/a`, String(i), { qos: 1 });
@@ -283,7 +307,7 @@ describe('edge: MQTT 5 on the embedded broker', () => {
       const before = counts[1] ?? 0;
       for (let i = 0; i < 4; i++) await pub.publishAsync(`jobs/${t}/b`, `u${i}`, { qos: 1 });
       await until(() => (counts[1] ?? 0) === before + 4, 3000, 'the remaining member gets all');
-      assert.ok(!e.logs.lines.some((l) => l.level >= 50), 'no error logged');
+      assert.ok(!e.logs.lines.some((l) => l.level === 'error'), 'no error logged');
       for (const c of [...members, all, pub]) c.end(true);
     });
 
@@ -349,7 +373,9 @@ describe('edge: MQTT 5 on the embedded broker', () => {
     ]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /bad user ?name or password/i);
-    await until(() => e.logs.lines.some((l) => l.msg === 'mqtt connection refused' && l.client === 'mosq-bad'));
+    await until(() =>
+      e.logs.lines.some((l) => l.msg === 'mqtt connection refused' && l.client === 'mosq-bad'),
+    );
   });
 
   it('mosquitto_pub -V mqttv5 honours the Maximum Packet Size of the CONNACK (does not send a larger one)', async () => {

@@ -70,6 +70,8 @@ interface Session {
   peer: MqttPeer;
   checkedAt: number;
   timer: NodeJS.Timeout | undefined;
+  /** Kapok is ending it (a v5 DISCONNECT is on its way): a second revocation notice does nothing. */
+  ending: boolean;
 }
 
 const sessions = new WeakMap<Client, Session>();
@@ -249,12 +251,17 @@ export class EmbeddedBroker {
         const stored = (err: Error | null | undefined) => {
           if (!err) return done(null);
           const full = (err as { code?: string }).code === 'KAPOK_EDGE_SPOOL_FULL';
-          fail(err, full ? Reason.quotaExceeded : Reason.unspecified, full ? 'storage full' : 'storage error');
+          fail(
+            err,
+            full ? Reason.quotaExceeded : Reason.unspecified,
+            full ? 'storage full' : 'storage error',
+          );
         };
         const ingest = () => {
           const raw = packet.payload as Buffer;
           // Oversized payloads go straight to intake, which dead-letters them: no decryption work.
-          if (!id?.open || raw.length > o.ingest.maxPayloadBytes) return o.ingest.submit(topic, raw, stored, owner);
+          if (!id?.open || raw.length > o.ingest.maxPayloadBytes)
+            return o.ingest.submit(topic, raw, stored, owner);
           id.open(topic, raw).then(
             (plain) => o.ingest.submit(topic, plain, stored, owner),
             (err) => done(err),
@@ -431,8 +438,10 @@ export class EmbeddedBroker {
     const clients =
       (this.#broker as unknown as { clients?: Record<string, Client> } | undefined)?.clients ?? {};
     for (const c of Object.values(clients)) {
-      const subj = sessions.get(c)?.id.subject;
-      if (subj?.kind === 'device' && subj.device === device) {
+      const sess = sessions.get(c);
+      const subj = sess?.id.subject;
+      if (sess && !sess.ending && subj?.kind === 'device' && subj.device === device) {
+        sess.ending = true;
         this.#o.onEvent?.('session_revoked');
         endSession(c, Reason.notAuthorized, 'device revoked');
         n++;
@@ -460,12 +469,14 @@ export class EmbeddedBroker {
       },
       checkedAt: Date.now(),
       timer: undefined,
+      ending: false,
     };
     if (id.expiresAt !== undefined) {
       // The session ends when its token does (v5: DISCONNECT 0xA0 Maximum connect time; 3.1.1: close).
       sess.timer = setTimeout(
         () => {
-          if (sessions.get(client) !== sess) return;
+          if (sessions.get(client) !== sess || sess.ending) return;
+          sess.ending = true;
           this.#o.onEvent?.('session_expired');
           this.#o.logger.info({ client: client.id }, 'mqtt session ended: its token expired');
           endSession(client, Reason.maximumConnectTime, 'token expired');
@@ -509,7 +520,13 @@ export class EmbeddedBroker {
       this.#o.logger.info(
         {
           client: (c?.clientId || client.id || '').slice(0, 128),
-          protocol: c ? (c.protocol === 5 ? 'mqtt5' : c.protocol === 4 ? 'mqtt3.1.1' : `v${c.protocol}`) : null,
+          protocol: c
+            ? c.protocol === 5
+              ? 'mqtt5'
+              : c.protocol === 4
+                ? 'mqtt3.1.1'
+                : `v${c.protocol}`
+            : null,
           reason,
           code,
         },

@@ -17,7 +17,12 @@ export const isV5 = (client: Client): boolean => client.version === 5;
  * (sent to the client, so nothing internal in it); 3.1.1 clients, which have no server DISCONNECT,
  * see the connection close. `then` runs once it is closed.
  */
-export function endSession(client: Client, reasonCode: number, reasonString: string, then?: () => void): void {
+export function endSession(
+  client: Client,
+  reasonCode: number,
+  reasonString: string,
+  then?: () => void,
+): void {
   client.disconnect({ reasonCode, properties: { reasonString } }, () => then?.());
 }
 
@@ -36,7 +41,11 @@ export function advertiseSharedSubscriptions(conn: object): void {
   if (wrapped) return;
   wrapped = true;
   const mp = mqttPacket as unknown as {
-    writeToStream: (p: { cmd: string; properties?: Record<string, unknown> }, s: object, o: unknown) => boolean;
+    writeToStream: (
+      p: { cmd: string; properties?: Record<string, unknown> },
+      s: object,
+      o: unknown,
+    ) => boolean;
   };
   const write = mp.writeToStream;
   const patched = (p: { cmd: string; properties?: Record<string, unknown> }, s: object, o: unknown) => {

@@ -72,25 +72,28 @@ export class SharedSubscriptions {
   /** Rewrites this connection's `$share/...` SUBSCRIBE and UNSUBSCRIBE entries before Aedes handles them. */
   attach(client: Client): void {
     const parser = (client as unknown as { _parser?: NodeJS.EventEmitter })._parser;
-    parser?.prependListener('packet', (p: { cmd: string; subscriptions?: Sub[]; unsubscriptions?: string[] }) => {
-      if (p.cmd === 'subscribe' && p.subscriptions) {
-        for (const s of p.subscriptions) {
-          const req = parseShare(s.topic);
-          if (!req) continue;
-          const share = s.topic;
-          const known = this.#byClient.get(client.id)?.get(share);
-          s.topic = `${known ? known.member.prefix : `${SHARE_TOPIC}${++this.#seq}/`}#`;
-          this.#pending.set(s, { ...req, share });
+    parser?.prependListener(
+      'packet',
+      (p: { cmd: string; subscriptions?: Sub[]; unsubscriptions?: string[] }) => {
+        if (p.cmd === 'subscribe' && p.subscriptions) {
+          for (const s of p.subscriptions) {
+            const req = parseShare(s.topic);
+            if (!req) continue;
+            const share = s.topic;
+            const known = this.#byClient.get(client.id)?.get(share);
+            s.topic = `${known ? known.member.prefix : `${SHARE_TOPIC}${++this.#seq}/`}#`;
+            this.#pending.set(s, { ...req, share });
+          }
+        } else if (p.cmd === 'unsubscribe' && p.unsubscriptions) {
+          p.unsubscriptions = p.unsubscriptions.map((t) => {
+            const m = this.#byClient.get(client.id)?.get(t);
+            if (!m) return t;
+            this.#leave(client.id, t);
+            return `${m.member.prefix}#`;
+          });
         }
-      } else if (p.cmd === 'unsubscribe' && p.unsubscriptions) {
-        p.unsubscriptions = p.unsubscriptions.map((t) => {
-          const m = this.#byClient.get(client.id)?.get(t);
-          if (!m) return t;
-          this.#leave(client.id, t);
-          return `${m.member.prefix}#`;
-        });
-      }
-    });
+      },
+    );
   }
 
   /** The shared request behind a rewritten subscription (authorizeSubscribe), or undefined. */
@@ -108,7 +111,12 @@ export class SharedSubscriptions {
     const key = `${req.group}\u0000${req.filter}`;
     let g = this.#groups.get(key);
     if (!g) {
-      const group: Group = { filter: req.filter, members: [], next: 0, deliver: (p, cb) => this.#deliver(group, p, cb) };
+      const group: Group = {
+        filter: req.filter,
+        members: [],
+        next: 0,
+        deliver: (p, cb) => this.#deliver(group, p, cb),
+      };
       g = group;
       this.#groups.set(key, group);
       this.#broker.subscribe(req.filter, group.deliver, () => {});
@@ -163,7 +171,10 @@ export class SharedSubscriptions {
 
   #deliver(g: Group, p: DeliveredPacket, cb: () => void): void {
     // `$` topics (ours included) never match a shared filter that does not name them.
-    if (p.topic.charCodeAt(0) === 36 && !g.filter.startsWith('$')) return cb();
+    if (p.topic.charCodeAt(0) === 36 && !g.filter.startsWith('$')) {
+      cb();
+      return;
+    }
     const clients = (this.#broker as unknown as { clients: Record<string, unknown> }).clients;
     const n = g.members.length;
     let pick: Member | undefined;
@@ -176,7 +187,10 @@ export class SharedSubscriptions {
     }
     // Nobody connected: a persistent session queues it (Aedes' offline queue), else it is dropped.
     pick ??= g.members.find((m) => m.persistent);
-    if (!pick) return cb();
+    if (!pick) {
+      cb();
+      return;
+    }
     const copy: DeliveredPacket & { cmd: 'publish'; retain: false; dup: false } = {
       cmd: 'publish',
       topic: pick.prefix + p.topic,
