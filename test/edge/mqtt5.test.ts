@@ -160,6 +160,13 @@ describe('edge: MQTT 5 on the embedded broker', () => {
       assert.ok(!e.logs.text().includes('nope'), 'no password in the log');
     });
 
+    it(`${t}: enhanced authentication is not offered: CONNACK 0x8C (Bad authentication method)`, async () => {
+      await assert.rejects(
+        connect(e, t, { properties: { authenticationMethod: 'SCRAM-SHA-256' } }),
+        (err: Error & { code?: number }) => err.code === 0x8c,
+      );
+    });
+
     it(`${t}: PUBACK 0x87 and SUBACK 0x87 for what the ACL refuses; the connection stays`, async () => {
       const c = await client(e, t, { username: 'alice', password: 'alice-pw' });
       await c.publishAsync('telemetry/alice/env', JSON.stringify({ t: 1 }), { qos: 1 });
