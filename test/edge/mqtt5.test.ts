@@ -314,6 +314,15 @@ describe('edge: MQTT 5 on the embedded broker', () => {
       const before = counts[1] ?? 0;
       for (let i = 0; i < 4; i++) await pub.publishAsync(`jobs/${t}/b`, `u${i}`, { qos: 1 });
       await until(() => (counts[1] ?? 0) === before + 4, 3000, 'the remaining member gets all');
+      // A 3.1.1 client may join a group too (as with Mosquitto).
+      const old = await client(e, t, { protocolVersion: 4 });
+      await old.subscribeAsync(`$share/workers/jobs/${t}/+`, { qos: 1 });
+      const oldGot = collect(old, 1);
+      const before2 = counts[1] ?? 0;
+      for (let i = 0; i < 2; i++) await pub.publishAsync(`jobs/${t}/c`, `o${i}`, { qos: 1 });
+      assert.equal((await oldGot)[0]?.topic, `jobs/${t}/c`);
+      await until(() => (counts[1] ?? 0) === before2 + 1, 3000, 'one each');
+      old.end(true);
       assert.ok(!e.logs.lines.some((l) => l.level === 'error'), 'no error logged');
       for (const c of [...members, all, pub]) c.end(true);
     });

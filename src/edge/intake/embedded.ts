@@ -100,6 +100,8 @@ export class EmbeddedBroker {
   readonly #conns: ConnectionLimits;
   /** Refusal lines at info, at most 10 per 10 s (a misconfigured fleet would flood the log). */
   readonly #refusedLog: LogLimiter;
+  /** Refused CONNECTs, limited apart: a flood of ACL refusals must not hide them (nor the reverse). */
+  readonly #connectLog: LogLimiter;
   readonly #mqtt5: Mqtt5Options;
   #shared: SharedSubscriptions | undefined;
   /** What a CONNECT said (client id, protocol), for the refusal log line when Aedes refuses it. */
@@ -127,6 +129,9 @@ export class EmbeddedBroker {
     };
     this.#refusedLog = new LogLimiter(10, 10_000, (n) =>
       o.logger.info({ suppressed: n }, 'mqtt refusals: further lines suppressed in the last 10 s'),
+    );
+    this.#connectLog = new LogLimiter(10, 10_000, (n) =>
+      o.logger.info({ suppressed: n }, 'mqtt connection refusals: further lines suppressed in the last 10 s'),
     );
   }
 
@@ -516,7 +521,7 @@ export class EmbeddedBroker {
 
   #logConnectRefused(client: Client, reason: string, code: number | undefined): void {
     const c = this.#connects.get(client);
-    this.#refusedLog.log(() =>
+    this.#connectLog.log(() =>
       this.#o.logger.info(
         {
           client: (c?.clientId || client.id || '').slice(0, 128),
