@@ -327,6 +327,35 @@ describe('edge: MQTT 5 on the embedded broker', () => {
       for (const c of [...members, all, pub]) c.end(true);
     });
 
+    it(`${t}: a persistent member queues while away; a clean start of the same client id leaves the group`, async () => {
+      const filter = `$share/away/away/${t}/+`;
+      const id = `away-${t}`;
+      const persistent = { clientId: id, clean: false, properties: { sessionExpiryInterval: 60 } };
+      const x = await client(e, t, persistent);
+      await x.subscribeAsync(filter, { qos: 1 });
+      x.end(true);
+      await sleep(100);
+      const pub = await client(e, t);
+      // Nobody connected: the persistent member's session queues it.
+      await pub.publishAsync(`away/${t}/q`, 'queued', { qos: 1 });
+      const back = mqtt.connect(
+        t === 'ws' ? `ws://127.0.0.1:${e.app.port}/mqtt` : `mqtt://127.0.0.1:${e.mqttPort}`,
+        { reconnectPeriod: 0, ...V5, ...persistent },
+      );
+      const [queued] = await collect(back, 1);
+      assert.equal(queued?.topic, `away/${t}/q`);
+      back.end(true);
+      await sleep(100);
+      // The same id again with a clean start and no subscription: no longer a member.
+      const y = await client(e, t, { clientId: id, clean: true });
+      const b = await client(e, t);
+      await b.subscribeAsync(filter, { qos: 1 });
+      const all = collect(b, 6);
+      for (let i = 0; i < 6; i++) await pub.publishAsync(`away/${t}/n`, String(i), { qos: 1 });
+      assert.equal((await all).length, 6, 'every message to the one real member');
+      for (const c of [y, b, pub]) c.end(true);
+    });
+
     it(`${t}: a shared subscription does not bypass the ACL; Kapok's private share topics are closed`, async () => {
       const alice = await client(e, t, { username: 'alice', password: 'alice-pw' });
       const granted = await subscribeCodes(alice, {

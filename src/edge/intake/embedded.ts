@@ -11,7 +11,7 @@ import type { Ingest } from '../ingest.js';
 import { type Acl, canPublish, canSubscribe, type Rights } from './acl.js';
 import type { MqttAuthenticate, MqttIdentity } from './auth.js';
 import { ConnectionLimits, type ConnectionLimitsOptions, LogLimiter } from './limits.js';
-import { advertiseSharedSubscriptions, endSession, isV5, Reason, tooLargeFor } from './mqtt5.js';
+import { endSession, hookWrites, isV5, Reason, tooLargeFor } from './mqtt5.js';
 import { SHARE_TOPIC, SharedSubscriptions } from './shared.js';
 import type { Taps } from './taps.js';
 
@@ -105,7 +105,7 @@ export class EmbeddedBroker {
   readonly #mqtt5: Mqtt5Options;
   #shared: SharedSubscriptions | undefined;
   /** What a CONNECT said (client id, protocol), for the refusal log line when Aedes refuses it. */
-  readonly #connects = new WeakMap<Client, { clientId: string; protocol: number }>();
+  readonly #connects = new WeakMap<Client, { clientId: string; protocol: number; cleanStart: boolean }>();
   port = 0;
 
   constructor(o: EmbeddedBrokerOptions) {
@@ -145,7 +145,11 @@ export class EmbeddedBroker {
       sessionExpiryIntervalLimit: m5.sessionExpiryMaxS,
       pendingSessionsLimit: m5.maxPendingSessions,
       preConnect: (client, packet, done) => {
-        this.#connects.set(client, { clientId: packet.clientId, protocol: packet.protocolVersion ?? 4 });
+        this.#connects.set(client, {
+          clientId: packet.clientId,
+          protocol: packet.protocolVersion ?? 4,
+          cleanStart: packet.clean !== false,
+        });
         done(null, true);
       },
       authorizeForward: (client, packet0) => {
@@ -297,6 +301,8 @@ export class EmbeddedBroker {
     // sessions, so the deliveries are numbered here (authorizeForward) and PUBACKs read off each
     // client's parser.
     broker.on('client', (client) => {
+      // A clean start discards the previous session: its shared-group memberships go with it.
+      if (this.#connects.get(client)?.cleanStart) this.#shared?.ended(client.id);
       const parser = (client as unknown as { _parser?: NodeJS.EventEmitter })._parser;
       parser?.on('packet', (p: { cmd: string; messageId?: number }) => {
         if (p.cmd !== 'puback' || this.#byDelivery.size === 0) return;
@@ -514,7 +520,7 @@ export class EmbeddedBroker {
   /** Hands an admitted connection to Aedes, with the MQTT 5 shared-subscription rewrite before it. */
   #handle(stream: Duplex, req?: IncomingMessage): void {
     const broker = this.#broker as Aedes;
-    advertiseSharedSubscriptions(stream);
+    hookWrites(stream);
     const client = broker.handle(stream as Socket, req);
     this.#shared?.attach(client);
   }

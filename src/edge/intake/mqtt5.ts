@@ -1,5 +1,6 @@
 import type { Client } from 'aedes';
 import mqttPacket from 'mqtt-packet';
+import { SharedSubscriptions } from './shared.js';
 
 /** MQTT 5 reason codes Kapok sends itself (Aedes sends the protocol ones). */
 export const Reason = {
@@ -27,29 +28,32 @@ export function endSession(
 }
 
 /**
- * Aedes 2.0.0-beta.1 writes `sharedSubscriptionAvailable: false` into every MQTT 5 CONNACK (it has
- * none of its own); Kapok provides them (shared.ts), and strict clients refuse `$share/` after a
- * false. The CONNACK is built inside Aedes with no hook, so the one serializer both use is wrapped:
- * only for connections handed to this broker (`ours`), only that property of a CONNACK (absent means
- * available). One string compare per written packet.
+ * Two fixes at the one serializer Aedes writes every packet with, for connections handed to this
+ * broker (`ours`) only:
+ *   - Aedes 2.0.0-beta.1 writes `sharedSubscriptionAvailable: false` into every MQTT 5 CONNACK (it
+ *     has none of its own); Kapok provides them (shared.ts), and strict clients refuse `$share/`
+ *     after a false. The CONNACK is built inside Aedes with no hook: the property is dropped here
+ *     (absent means available).
+ *   - a shared delivery queued for an offline persistent member is sent on reconnect without
+ *     passing `authorizeForward`, under its private topic: the published topic is restored here.
+ * A string compare or two per written packet.
  */
 const ours = new WeakSet<object>();
 let wrapped = false;
 
-export function advertiseSharedSubscriptions(conn: object): void {
+type P = { cmd: string; topic?: string; properties?: Record<string, unknown> };
+
+export function hookWrites(conn: object): void {
   ours.add(conn);
   if (wrapped) return;
   wrapped = true;
-  const mp = mqttPacket as unknown as {
-    writeToStream: (
-      p: { cmd: string; properties?: Record<string, unknown> },
-      s: object,
-      o: unknown,
-    ) => boolean;
-  };
+  const mp = mqttPacket as unknown as { writeToStream: (p: P, s: object, o: unknown) => boolean };
   const write = mp.writeToStream;
-  const patched = (p: { cmd: string; properties?: Record<string, unknown> }, s: object, o: unknown) => {
-    if (p.cmd === 'connack' && p.properties?.sharedSubscriptionAvailable === false && ours.has(s))
+  const patched = (p: P, s: object, o: unknown) => {
+    if (p.cmd === 'publish') {
+      const original = p.topic?.charCodeAt(0) === 36 ? SharedSubscriptions.restore(p.topic) : null;
+      if (original !== null && ours.has(s)) return write({ ...p, topic: original }, s, o);
+    } else if (p.cmd === 'connack' && p.properties?.sharedSubscriptionAvailable === false && ours.has(s))
       delete p.properties.sharedSubscriptionAvailable;
     return write(p, s, o);
   };
