@@ -10,6 +10,7 @@ import { healthz } from './healthz.js';
 import { inference } from './inference.js';
 import { jsonDepth } from './json-depth.js';
 import { kapokBin, machine, root } from './lib.js';
+import { mqtt5 } from './mqtt5.js';
 import { startup } from './startup.js';
 import { v2x } from './v2x.js';
 import { v2xCodec } from './v2x-codec.js';
@@ -30,6 +31,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   'gateway-protocols': gatewayProtocols,
   gm,
   edge,
+  'edge-mqtt5': mqtt5,
   events,
   inference,
   'json-depth': jsonDepth,
@@ -72,6 +74,9 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
     ['line protocol points/s', 'a bare better-sqlite3 insert loop of the same points'],
     ['lag', null, 'receipt → sink confirmation is an interval inside Kapok; nothing outside measures it'],
     ['authorization on', 'authorization off, same load'],
+  ],
+  'edge-mqtt5': [
+    ['MQTT 5 QoS 1 stored/s', 'MQTT 3.1.1, same Kapok, same load, rounds alternated in the same run'],
   ],
   inference: [['REST/gRPC latency', 'onnxruntime session.run in-process, and /v2/health/live']],
   'json-depth': [['checked parse', 'JSON.parse alone']],

@@ -138,6 +138,12 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
             maxConnectionsPerIp: cfg.mqtt.maxConnectionsPerIp,
             maxConnections: cfg.mqtt.maxConnections,
           },
+          mqtt5: {
+            maxPacketBytes: cfg.mqtt.maxPacketBytes,
+            topicAliasMaximum: cfg.mqtt.topicAliasMaximum,
+            sessionExpiryMaxS: cfg.mqtt.sessionExpiryMaxS,
+            maxPendingSessions: cfg.mqtt.maxPendingSessions,
+          },
           onEvent: (e) => events[e](),
         })
       : null;

@@ -43,6 +43,14 @@ const mqtt = z.strictObject({
   reconnectMaxMs: ms(100, 600_000).default(30_000),
   /** Largest MQTT packet accepted by the embedded broker's decoder (bytes). */
   maxPayloadBytes: z.number().int().min(256).max(268_435_455).default(1_048_576),
+  /** Embedded: largest MQTT packet accepted, advertised to MQTT 5 clients; a larger one ends the connection. */
+  maxPacketBytes: z.number().int().min(1024).max(268_435_455).default(16_777_216),
+  /** Embedded, MQTT 5: topic aliases a client may set per connection (0 = none). */
+  topicAliasMaximum: z.number().int().min(0).max(65_535).default(32),
+  /** Embedded, MQTT 5: Session Expiry Interval granted at most (seconds); larger requests are clamped. */
+  sessionExpiryMaxS: z.number().int().min(1).max(4_294_967_295).default(86_400),
+  /** Embedded, MQTT 5: sessions kept after their connection at most (a client cycling ids cannot pile them up). */
+  maxPendingSessions: z.number().int().min(1).max(10_000_000).default(10_000),
   /** Embedded: a new connection that sends no CONNECT within this is closed. */
   connectTimeoutMs: ms(100, 120_000).default(10_000),
   /** Embedded: a connection with no traffic at all for this long is closed (keepalive 0 included). */

@@ -164,4 +164,73 @@ describe('edge embedded broker: KAPOK_EDGE_MQTT and KAPOK_EDGE_NOT_AUTHORIZED', 
     for (const c of [revoked, failing]) c.end(true);
     await b.stop();
   });
+
+  it('MQTT 5: a revoked session gets DISCONNECT 0x87, a full spool DISCONNECT 0x97; neither publish is acknowledged', async () => {
+    // A spool with room for a few messages only, refusing the rest (edge.spool.onFull: reject).
+    const small = new Spool({
+      store: createSqliteSpoolStore({ file: join(tmpDir(), 'small.db'), fsync: 'normal' }),
+      maxBytes: 600,
+      onFull: 'reject',
+      sinks: ['a'],
+      deadLetterMax: 10,
+    });
+    const smallIngest = new Ingest({
+      spool: small,
+      cache: new DecodedCache(100),
+      decode: createDecoder({ topicPattern: pattern, format: 'auto' }),
+      maxPayloadBytes: 1 << 20,
+      metrics: createEdgeMetrics(createMetrics().registry),
+      logger,
+    });
+    const b = new EmbeddedBroker({
+      host: '127.0.0.1',
+      port: 0,
+      topics: ['telemetry/#'],
+      ingest: smallIngest,
+      authenticate,
+      acl: new Acl(edgeSchema.parse({}).acl, pattern),
+      logger,
+    });
+    await b.start();
+    const connect = (device: string) =>
+      new Promise<mqtt.MqttClient>((resolve, reject) => {
+        const c = mqtt.connect(`mqtt://127.0.0.1:${b.port}`, {
+          protocolVersion: 5,
+          clientId: device,
+          username: device,
+          password: `token-${device}`,
+          reconnectPeriod: 0,
+        });
+        c.once('connect', () => resolve(c));
+        c.once('error', reject);
+      });
+    const reasonOf = (c: mqtt.MqttClient) =>
+      new Promise<number | undefined>((r) => c.once('disconnect', (p) => r(p.reasonCode)));
+    const revoked = await connect('dev-r5');
+    await new Promise((r) => setTimeout(r, 1100));
+    valid.set('dev-r5', false);
+    const r5 = reasonOf(revoked);
+    let acked = false;
+    revoked.publish('telemetry/dev-r5/env', '{"v":1}', { qos: 1 }, (err) => {
+      acked = !err;
+    });
+    assert.equal(await r5, 0x87);
+    const filler = await connect('dev-full');
+    const full = reasonOf(filler);
+    let stored = 0;
+    for (let i = 0; i < 20 && filler.connected; i++)
+      await Promise.race([
+        filler
+          .publishAsync('telemetry/dev-full/env', JSON.stringify({ v: i }), { qos: 1 })
+          .then(() => stored++),
+        full,
+      ]);
+    assert.equal(await full, 0x97, 'Quota exceeded');
+    assert.ok(stored > 0 && stored < 20, `stored ${stored} before the spool was full`);
+    assert.equal(small.read('a', 100).length, stored, 'every acknowledged message is in the spool, no other');
+    assert.equal(acked, false, 'the revoked session’s publish was not acknowledged');
+    for (const c of [revoked, filler]) c.end(true);
+    await b.stop();
+    small.close();
+  });
 });

@@ -18,6 +18,10 @@ describe('edge config', () => {
     );
     assert.equal(e.spool.onFull, 'reject');
     assert.equal(e.auth.anonymous, false);
+    assert.equal(e.mqtt.maxPacketBytes, 16_777_216);
+    assert.equal(e.mqtt.topicAliasMaximum, 32);
+    assert.equal(e.mqtt.sessionExpiryMaxS, 86_400);
+    assert.equal(e.mqtt.maxPendingSessions, 10_000);
   });
 
   it('refuses inconsistent sections naming the key', () => {
@@ -29,6 +33,12 @@ describe('edge config', () => {
       [{ topicPattern: 'a/{device}x/{measurement}' }, /whole topic level/],
       [{ sinks: [] }, /sinks/],
       [{ spool: { onFull: 'block' } }, /onFull/],
+      // MQTT 5 limits (issue 15): 0 would mean "no limit" to Aedes, so it is not accepted.
+      [{ mqtt: { sessionExpiryMaxS: 0 } }, /mqtt\.sessionExpiryMaxS/],
+      [{ mqtt: { maxPacketBytes: 100 } }, /mqtt\.maxPacketBytes/],
+      [{ mqtt: { maxPacketBytes: 300_000_000 } }, /mqtt\.maxPacketBytes/],
+      [{ mqtt: { topicAliasMaximum: 70_000 } }, /mqtt\.topicAliasMaximum/],
+      [{ mqtt: { maxPendingSessions: 0 } }, /mqtt\.maxPendingSessions/],
     ];
     for (const [edge, re] of bad) {
       const r = configSchema.safeParse({ edge });

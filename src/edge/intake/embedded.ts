@@ -11,6 +11,8 @@ import type { Ingest } from '../ingest.js';
 import { type Acl, canPublish, canSubscribe, type Rights } from './acl.js';
 import type { MqttAuthenticate, MqttIdentity } from './auth.js';
 import { ConnectionLimits, type ConnectionLimitsOptions, LogLimiter } from './limits.js';
+import { endSession, hookWrites, isV5, Reason, tooLargeFor } from './mqtt5.js';
+import { SHARE_TOPIC, SharedSubscriptions } from './shared.js';
 import type { Taps } from './taps.js';
 
 /** What the broker counts (edge's metrics): refusals, ended sessions, refused connections. */
@@ -35,7 +37,20 @@ export interface EmbeddedBrokerOptions {
   taps?: Taps;
   /** Socket limits (edge.mqtt.*); defaults in the config schema. */
   limits?: Partial<ConnectionLimitsOptions>;
+  /** MQTT 5 limits (edge.mqtt.*); defaults in the config schema. */
+  mqtt5?: Partial<Mqtt5Options>;
   onEvent?: (e: BrokerEvent) => void;
+}
+
+export interface Mqtt5Options {
+  /** Largest packet accepted (advertised in the v5 CONNACK; larger ones end the connection). */
+  maxPacketBytes: number;
+  /** Topic aliases a v5 client may set (0: none). */
+  topicAliasMaximum: number;
+  /** Session Expiry Interval granted at most (s); a larger request is clamped and told in the CONNACK. */
+  sessionExpiryMaxS: number;
+  /** Sessions kept after their connection at most; over it a disconnecting one ends at once. */
+  maxPendingSessions: number;
 }
 
 interface AwaitingAck {
@@ -55,6 +70,8 @@ interface Session {
   peer: MqttPeer;
   checkedAt: number;
   timer: NodeJS.Timeout | undefined;
+  /** Kapok is ending it (a v5 DISCONNECT is on its way): a second revocation notice does nothing. */
+  ending: boolean;
 }
 
 const sessions = new WeakMap<Client, Session>();
@@ -83,6 +100,12 @@ export class EmbeddedBroker {
   readonly #conns: ConnectionLimits;
   /** Refusal lines at info, at most 10 per 10 s (a misconfigured fleet would flood the log). */
   readonly #refusedLog: LogLimiter;
+  /** Refused CONNECTs, limited apart: a flood of ACL refusals must not hide them (nor the reverse). */
+  readonly #connectLog: LogLimiter;
+  readonly #mqtt5: Mqtt5Options;
+  #shared: SharedSubscriptions | undefined;
+  /** What a CONNECT said (client id, protocol), for the refusal log line when Aedes refuses it. */
+  readonly #connects = new WeakMap<Client, { clientId: string; protocol: number; cleanStart: boolean }>();
   port = 0;
 
   constructor(o: EmbeddedBrokerOptions) {
@@ -97,19 +120,51 @@ export class EmbeddedBroker {
       ...o.limits,
     };
     this.#conns = new ConnectionLimits(this.#limits);
+    this.#mqtt5 = {
+      maxPacketBytes: 16 * 1024 * 1024,
+      topicAliasMaximum: 32,
+      sessionExpiryMaxS: 86_400,
+      maxPendingSessions: 10_000,
+      ...o.mqtt5,
+    };
     this.#refusedLog = new LogLimiter(10, 10_000, (n) =>
       o.logger.info({ suppressed: n }, 'mqtt refusals: further lines suppressed in the last 10 s'),
+    );
+    this.#connectLog = new LogLimiter(10, 10_000, (n) =>
+      o.logger.info({ suppressed: n }, 'mqtt connection refusals: further lines suppressed in the last 10 s'),
     );
   }
 
   async start(): Promise<void> {
     const o = this.#o;
+    const m5 = this.#mqtt5;
     const broker = await Aedes.createBroker({
       connectTimeout: this.#limits.connectTimeoutMs,
-      authorizeForward: (client, packet) => {
+      maximumPacketSize: m5.maxPacketBytes,
+      topicAliasMaximum: m5.topicAliasMaximum,
+      sessionExpiryIntervalLimit: m5.sessionExpiryMaxS,
+      pendingSessionsLimit: m5.maxPendingSessions,
+      preConnect: (client, packet, done) => {
+        this.#connects.set(client, {
+          clientId: packet.clientId,
+          protocol: packet.protocolVersion ?? 4,
+          cleanStart: packet.clean !== false,
+        });
+        done(null, true);
+      },
+      authorizeForward: (client, packet0) => {
         const sess = sessions.get(client);
         // An expired token receives nothing more, even before its session is closed.
         if (sess?.id.expiresAt !== undefined && Date.now() >= sess.id.expiresAt) return null;
+        let packet = packet0;
+        // A shared-subscription delivery: the member sees the topic it was published on.
+        const original = SharedSubscriptions.restore(packet.topic);
+        if (original !== null) {
+          packet = Object.assign(Object.create(Object.getPrototypeOf(packet)), packet);
+          packet.topic = original;
+        }
+        // Never more than the MQTT 5 client's Maximum Packet Size: such a message is not sent to it.
+        if (client.maximumPacketSize && tooLargeFor(client, packet)) return null;
         if (packet.qos === 0 || !this.#ours.has(packet.payload as Buffer)) return packet;
         const entry = this.#awaiting.get(packet.topic)?.find((a) => a.payload === packet.payload);
         if (!entry) return packet;
@@ -129,6 +184,7 @@ export class EmbeddedBroker {
         o.authenticate(username, password).then(
           (id) => {
             if (!id) {
+              // v5: CONNACK 0x86 (Bad User Name or Password); 3.1.1: return code 4. Logged on connectionError.
               const err = new Error('bad username or password') as Error & { returnCode: number };
               err.returnCode = 4;
               return done(err, false);
@@ -141,28 +197,46 @@ export class EmbeddedBroker {
       },
       authorizeSubscribe: (client, sub, done) => {
         const sess = sessions.get(client);
-        if (!sess || !o.acl.enabled || canSubscribe(sess.rights, sub.topic)) return done(null, sub);
+        // A `$share/g/f` subscription is checked as `f`: sharing never widens what a client may read.
+        const share = this.#shared?.request(sub);
+        const filter = share ? share.filter : sub.topic;
+        const ok =
+          sess !== undefined &&
+          (share !== undefined || !sub.topic.startsWith(SHARE_TOPIC)) &&
+          (!o.acl.enabled || canSubscribe(sess.rights, filter));
+        if (ok) {
+          if (share) this.#shared?.join(client, sub);
+          return done(null, sub);
+        }
         o.onEvent?.('subscribe_refused');
-        this.#logRefusal(client.id, 'subscribe', sub.topic);
-        done(null, null); // SUBACK failure (0x80)
+        this.#logRefusal(client.id, 'subscribe', share ? `$share/${share.group}/${filter}` : filter);
+        done(null, null); // SUBACK failure: 0x80 (3.1.1), 0x87 Not authorized (5)
       },
       authorizePublish: (client, packet, done) => {
         if (!client) return done(null); // broker-internal publish ($SYS, wills)
         const topic = packet.topic;
         const sess = sessions.get(client);
         const id = sess?.id;
+        // v5: why a publish ends the session (DISCONNECT with a reason; no PUBACK, so the client
+        // resends it on its next connection, as a 3.1.1 client does after the close).
+        const fail = (err: Error, reason: number, text: string) =>
+          isV5(client) ? endSession(client, reason, text, () => done(err)) : done(err);
         if (id?.expiresAt !== undefined && Date.now() >= id.expiresAt)
-          return done(
+          return fail(
             new KapokError(
               'KAPOK_EDGE_NOT_AUTHORIZED',
               `client ${client.id}: token expired; reconnect with a fresh token`,
             ),
+            Reason.maximumConnectTime,
+            'token expired',
           );
         if (sess && o.acl.enabled && !canPublish(sess.rights, topic)) {
-          // As Mosquitto does: acknowledged as usual (MQTT 3.1.1 has no refusal to send), never
-          // delivered nor stored nor retained, counted and logged.
           o.onEvent?.('publish_refused');
           this.#logRefusal(client.id, 'publish', topic);
+          // v5: PUBACK 0x87 (Not authorized), the connection stays; never delivered nor stored.
+          if (isV5(client)) return done(new Error('not authorized'));
+          // 3.1.1, as Mosquitto does: acknowledged as usual (3.1.1 has no refusal to send), never
+          // delivered nor stored nor retained, counted and logged.
           packet.topic = DROPPED;
           packet.retain = false;
           return done(null);
@@ -182,23 +256,35 @@ export class EmbeddedBroker {
         if (!o.topics.some((f) => topicMatches(f, topic))) return done(null); // not telemetry: plain relay
         // A device writes only its own points: a payload naming another device is dead-lettered.
         const owner = id?.subject.kind === 'device' ? id.subject.device : undefined;
+        // Not spooled (disk full or failing): no PUBACK; v5 is told why (0x97 spool full, else 0x80).
+        const stored = (err: Error | null | undefined) => {
+          if (!err) return done(null);
+          const full = (err as { code?: string }).code === 'KAPOK_EDGE_SPOOL_FULL';
+          fail(
+            err,
+            full ? Reason.quotaExceeded : Reason.unspecified,
+            full ? 'storage full' : 'storage error',
+          );
+        };
         const ingest = () => {
           const raw = packet.payload as Buffer;
           // Oversized payloads go straight to intake, which dead-letters them: no decryption work.
           if (!id?.open || raw.length > o.ingest.maxPayloadBytes)
-            return o.ingest.submit(topic, raw, (err) => done(err), owner);
+            return o.ingest.submit(topic, raw, stored, owner);
           id.open(topic, raw).then(
-            (plain) => o.ingest.submit(topic, plain, (err) => done(err), owner),
+            (plain) => o.ingest.submit(topic, plain, stored, owner),
             (err) => done(err),
           );
         };
         if (!id?.recheck || !sess) return ingest();
         const refuse = (why: string) =>
-          done(
+          fail(
             new KapokError(
               'KAPOK_EDGE_NOT_AUTHORIZED',
               `client ${client.id}: ${why}; reconnect with a fresh token`,
             ),
+            Reason.notAuthorized,
+            'not authorized',
           );
         if (Date.now() - sess.checkedAt < RECHECK_MS) return ingest();
         id.recheck().then(
@@ -215,6 +301,8 @@ export class EmbeddedBroker {
     // sessions, so the deliveries are numbered here (authorizeForward) and PUBACKs read off each
     // client's parser.
     broker.on('client', (client) => {
+      // A clean start discards the previous session: its shared-group memberships go with it.
+      if (this.#connects.get(client)?.cleanStart) this.#shared?.ended(client.id);
       const parser = (client as unknown as { _parser?: NodeJS.EventEmitter })._parser;
       parser?.on('packet', (p: { cmd: string; messageId?: number }) => {
         if (p.cmd !== 'puback' || this.#byDelivery.size === 0) return;
@@ -228,19 +316,30 @@ export class EmbeddedBroker {
         entry.resolve();
       });
     });
-    broker.on('clientDisconnect', (client) => clearTimeout(sessions.get(client)?.timer));
+    broker.on('clientDisconnect', (client) => {
+      clearTimeout(sessions.get(client)?.timer);
+      this.#shared?.disconnected(client);
+    });
+    broker.on('sessionExpired', (client) => this.#shared?.ended(client.id));
     // The code says why Kapok closed a connection (KAPOK_EDGE_NOT_AUTHORIZED, a spool error ...).
-    broker.on('clientError', (client, err) =>
+    // A refused CONNECT (bad credentials, unsupported protocol, bad client id) is logged at info.
+    const onError = (client: Client, err: Error) => {
+      const e = err as { code?: unknown; errorCode?: number; reasonCode?: number };
+      if (!client.connected && (e.errorCode !== undefined || e.reasonCode !== undefined))
+        return this.#logConnectRefused(client, err.message, e.reasonCode ?? e.errorCode);
       o.logger.debug(
         // `reason`, not `msg`: pino writes its own msg after the object's, and JSON readers keep the last.
-        { client: client.id, code: (err as { code?: unknown }).code, reason: err.message },
+        { client: client.id, code: e.code, reason: err.message },
         'mqtt client error',
-      ),
-    );
+      );
+    };
+    broker.on('clientError', onError);
+    broker.on('connectionError', onError);
     this.#broker = broker;
+    this.#shared = new SharedSubscriptions(broker);
     // noDelay: without it Nagle's algorithm holds small packets (a strategy, a PUBACK) up to 40 ms.
     const tcp = createServer({ noDelay: true }, (socket) => {
-      if (this.#admit(socket)) broker.handle(socket);
+      if (this.#admit(socket)) this.#handle(socket);
     });
     this.#tcp = tcp;
     await new Promise<void>((resolve, reject) => {
@@ -340,7 +439,7 @@ export class EmbeddedBroker {
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const stream = createWebSocketStream(ws);
       stream.on('error', () => stream.destroy());
-      broker.handle(stream, req);
+      this.#handle(stream, req);
     });
   }
 
@@ -350,10 +449,12 @@ export class EmbeddedBroker {
     const clients =
       (this.#broker as unknown as { clients?: Record<string, Client> } | undefined)?.clients ?? {};
     for (const c of Object.values(clients)) {
-      const subj = sessions.get(c)?.id.subject;
-      if (subj?.kind === 'device' && subj.device === device) {
+      const sess = sessions.get(c);
+      const subj = sess?.id.subject;
+      if (sess && !sess.ending && subj?.kind === 'device' && subj.device === device) {
+        sess.ending = true;
         this.#o.onEvent?.('session_revoked');
-        c.close();
+        endSession(c, Reason.notAuthorized, 'device revoked');
         n++;
       }
     }
@@ -379,15 +480,17 @@ export class EmbeddedBroker {
       },
       checkedAt: Date.now(),
       timer: undefined,
+      ending: false,
     };
     if (id.expiresAt !== undefined) {
-      // The session ends when its token does (MQTT 3.1.1 has no DISCONNECT from the server: close).
+      // The session ends when its token does (v5: DISCONNECT 0xA0 Maximum connect time; 3.1.1: close).
       sess.timer = setTimeout(
         () => {
-          if (sessions.get(client) !== sess) return;
+          if (sessions.get(client) !== sess || sess.ending) return;
+          sess.ending = true;
           this.#o.onEvent?.('session_expired');
           this.#o.logger.info({ client: client.id }, 'mqtt session ended: its token expired');
-          client.close();
+          endSession(client, Reason.maximumConnectTime, 'token expired');
         },
         Math.max(0, id.expiresAt - Date.now()),
       );
@@ -412,6 +515,35 @@ export class EmbeddedBroker {
     );
     socket.destroy();
     return false;
+  }
+
+  /** Hands an admitted connection to Aedes, with the MQTT 5 shared-subscription rewrite before it. */
+  #handle(stream: Duplex, req?: IncomingMessage): void {
+    const broker = this.#broker as Aedes;
+    hookWrites(stream);
+    const client = broker.handle(stream as Socket, req);
+    this.#shared?.attach(client);
+  }
+
+  #logConnectRefused(client: Client, reason: string, code: number | undefined): void {
+    const c = this.#connects.get(client);
+    this.#connectLog.log(() =>
+      this.#o.logger.info(
+        {
+          client: (c?.clientId || client.id || '').slice(0, 128),
+          protocol: c
+            ? c.protocol === 5
+              ? 'mqtt5'
+              : c.protocol === 4
+                ? 'mqtt3.1.1'
+                : `v${c.protocol}`
+            : null,
+          reason,
+          code,
+        },
+        'mqtt connection refused',
+      ),
+    );
   }
 
   #logRefusal(client: string, action: 'publish' | 'subscribe', topic: string): void {
