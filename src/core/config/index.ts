@@ -4,6 +4,7 @@ export {
   type LoadedConfig,
   type LoadOptions,
   loadConfig,
+  readConfigFile,
 } from './load.js';
 export { checkPlatform, type PlatformConfig, platformConfigSchema, platformShape } from './platform.js';
 export { secret, secretSchemas } from './secret.js';
