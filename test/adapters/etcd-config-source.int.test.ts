@@ -172,6 +172,14 @@ describe('etcd config source against a real etcd', { skip }, () => {
     );
   });
 
+  it("passes etcd's refusal on as KAPOK_CONTROL_ETCD_FAILED with etcd's reason", async () => {
+    await assert.rejects(
+      client.compact((await client.revision()) + 1000),
+      (e: { code: string; message: string }) =>
+        e.code === 'KAPOK_CONTROL_ETCD_FAILED' && /future revision/.test(e.message),
+    );
+  });
+
   it('says etcd is unavailable with the endpoint, as KAPOK_CONTROL_ETCD_UNAVAILABLE', async () => {
     const dead = createEtcdClient({ endpoints: ['127.0.0.1:1'], callTimeoutMs: 1000 });
     await assert.rejects(
