@@ -1,10 +1,10 @@
+import { diffPaths, keepPaths } from '../core/config/index.js';
 import { KapokError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { AuditTrail } from '../ports/audit.js';
 import type { Capability, ReconfigurePlan } from '../ports/capability.js';
 import type { ConfigLayer, ConfigSource, ConfigTree } from '../ports/config-source.js';
 import type { EventBus } from '../ports/events.js';
-import { diffPaths, keepPaths } from './diff.js';
 
 type Section = Record<string, unknown>;
 type Config = Record<string, unknown>;

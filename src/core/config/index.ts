@@ -1,3 +1,4 @@
+export { diffPaths, keepPaths } from './diff.js';
 export {
   ConfigError,
   type ConfigSpec,
