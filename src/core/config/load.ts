@@ -59,7 +59,8 @@ export function loadConfig<C extends PlatformConfig>(
   let file: string | null = null;
   if (explicit) {
     file = resolve(cwd, explicit);
-    if (!existsSync(file)) {
+    // With layers given the file was read already (a reload keeps its last good layer).
+    if (!opts.layers && !existsSync(file)) {
       throw new ConfigError(
         'KAPOK_CONFIG_FILE',
         `config file ${file} does not exist: check the --config path`,
