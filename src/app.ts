@@ -64,7 +64,8 @@ interface Wiring {
 
 /**
  * The config sources (control.source): the file, then etcd; read once here so the whole start runs
- * on file ⊕ etcd ⊕ environment. Null when control is off (the file is read once, as before).
+ * on file ⊕ etcd ⊕ environment. Null when control is off (the file is read once, as before) or
+ * when there is nothing to watch (no file, no etcd).
  */
 interface ConfigBoot {
   loaded: KapokLoadedConfig;
@@ -77,7 +78,8 @@ interface ConfigBoot {
 
 export async function openConfigSources(given: KapokLoadedConfig): Promise<ConfigBoot | null> {
   const c = given.config.control;
-  if (!c.enabled) return null;
+  // No file and no etcd: defaults and environment only, nothing that can change (kapok demo, embedders).
+  if (!c.enabled || (c.source === 'file' && !given.file)) return null;
   const { createFileConfigSource } = await import('./adapters/file/config-source.js');
   const sources: ConfigSource[] = [
     createFileConfigSource({ file: given.file, debounceMs: c.fileDebounceMs }),
@@ -97,7 +99,8 @@ export async function openConfigSources(given: KapokLoadedConfig): Promise<Confi
     }
     const read = await Promise.all(sources.map((s) => s.read()));
     const layers = read.map((l) => l.tree);
-    const loaded = composeConfig(given, layers);
+    // The file alone was just read by the caller: start on what it loaded, as without control.
+    const loaded = sources.length > 1 ? composeConfig(given, layers) : given;
     return { loaded, sources, layers, revisions: read.map((l) => l.revision) };
   } catch (err) {
     await Promise.allSettled(sources.map((s) => s.close()));

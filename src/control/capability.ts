@@ -5,7 +5,7 @@ import type { ControlConfig } from './config.js';
 import type { ReloadStatus } from './reload.js';
 
 export interface ControlDeps {
-  /** The hot-reload engine the wiring point built over the config sources (null: read once). */
+  /** The hot-reload engine the wiring point built over the config sources (null: nothing to watch, no file and no etcd). */
   reloader: { status(): ReloadStatus } | null;
 }
 
