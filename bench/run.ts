@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { audit } from './audit.js';
+import { control } from './control.js';
 import { edge } from './edge.js';
 import { events } from './events.js';
 import { gateway } from './gateway.js';
@@ -38,6 +39,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   v2x,
   'v2x-codec': v2xCodec,
   audit,
+  control,
 };
 
 /** Per benchmark: each figure and its same-run baseline, or `null` with the reason it has none. */
@@ -90,6 +92,12 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
     ['appends/s (group commit)', 'a bare better-sqlite3 insert loop of the same rows'],
     ['verify entries/s', 'bare SM3 hashing of the same canonical JSON'],
   ],
+  control: [
+    [
+      'etcd put → applied in Kapok (control.config.applied)',
+      'a bare etcd watch on the same prefix: put → event',
+    ],
+  ],
   events: [
     [
       'publish → handled in another process',
@@ -116,8 +124,8 @@ if (names.length === 0 || names.some((n) => !(n in BENCHES) && n !== 'all')) {
   );
   process.exit(2);
 }
-// The events benchmark runs the adapters from source (tsx); the others start the built bundle.
-if (selected0(names).some((n) => n !== 'events') && !existsSync(kapokBin)) {
+// The events and control benchmarks run from source (tsx); the others start the built bundle.
+if (selected0(names).some((n) => n !== 'events' && n !== 'control') && !existsSync(kapokBin)) {
   process.stderr.write(`${kapokBin} is missing: run npm run build first\n`);
   process.exit(1);
 }

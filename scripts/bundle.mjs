@@ -39,3 +39,5 @@ await build({
 
 // The OIP gRPC definition is read at run time (proto-loader) from next to the chunks.
 copyFileSync('src/inference/protocol/grpc_predict_v2.proto', 'dist/bundle/grpc_predict_v2.proto');
+// The etcd adapter's subset of etcd's v3 API, likewise.
+copyFileSync('src/adapters/etcd/etcd.proto', 'dist/bundle/etcd.proto');

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
 import { Counter, Gauge } from 'prom-client';
-import type { CapabilityName, KapokConfig, KapokLoadedConfig } from './config.js';
+import { type CapabilityName, type KapokConfig, type KapokLoadedConfig, loadKapokConfig } from './config.js';
 import { ConfigError } from './core/config/index.js';
 import { isKapokError, KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
@@ -16,7 +16,8 @@ import { createLogger, type Logger } from './core/log.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { createTracing, type Tracing } from './core/tracing.js';
 import { type EdgeConfig, type SinkConfig, sinkName } from './edge/config.js';
-import type { Capability, CapabilityContext } from './ports/capability.js';
+import type { Capability, CapabilityContext, ReconfigurePlan } from './ports/capability.js';
+import type { ConfigSource, ConfigTree } from './ports/config-source.js';
 import type { SharedPorts } from './ports/device-tokens.js';
 import type { EventBus } from './ports/events.js';
 import type { KV } from './ports/kv.js';
@@ -38,7 +39,10 @@ type BaseContext = Omit<CapabilityContext, 'config'>;
  * A Record over every CapabilityName, so a capability in the schema without wiring does not compile;
  * a capability is imported only when enabled.
  */
-const AVAILABLE: Record<CapabilityName, (base: BaseContext, config: KapokConfig) => Promise<Capability>> = {
+const AVAILABLE: Record<
+  CapabilityName,
+  (base: BaseContext, config: KapokConfig, wiring: Wiring) => Promise<Capability>
+> = {
   gateway: async (base, c) =>
     (await import('./gateway/index.js')).createGateway({ ...base, config: c.gateway }),
   inference: async (base, c) =>
@@ -48,7 +52,115 @@ const AVAILABLE: Record<CapabilityName, (base: BaseContext, config: KapokConfig)
   v2x: async (base, c) => (await import('./v2x/index.js')).createV2x({ ...base, config: c.v2x }),
   audit: async (base, c) =>
     (await import('./audit/index.js')).createAudit({ ...base, config: c.audit }, undefined),
+  control: (base, c, w) => buildControl(base, c, w),
 };
+
+/** What the wiring point knows that one capability's entry may need: the others, the config sources. */
+interface Wiring {
+  /** The capabilities started so far, by section name. */
+  readonly started: ReadonlyMap<string, Capability>;
+  readonly boot: ConfigBoot | null;
+}
+
+/**
+ * The config sources (control.source): the file, then etcd; read once here so the whole start runs
+ * on file ⊕ etcd ⊕ environment. Null when control is off (the file is read once, as before) or
+ * when there is nothing to watch (no file, no etcd).
+ */
+interface ConfigBoot {
+  loaded: KapokLoadedConfig;
+  sources: ConfigSource[];
+  layers: ConfigTree[];
+  revisions: number[];
+  /** Filled in by the control capability's wiring: SIGHUP's re-read. */
+  refresh?: () => Promise<void>;
+}
+
+export async function openConfigSources(given: KapokLoadedConfig): Promise<ConfigBoot | null> {
+  const c = given.config.control;
+  // No file and no etcd: defaults and environment only, nothing that can change (kapok demo, embedders).
+  if (!c.enabled || (c.source === 'file' && !given.file)) return null;
+  const { createFileConfigSource } = await import('./adapters/file/config-source.js');
+  const sources: ConfigSource[] = [
+    createFileConfigSource({ file: given.file, debounceMs: c.fileDebounceMs }),
+  ];
+  try {
+    if (c.source === 'etcd') {
+      const { createEtcdClient } = await import('./adapters/etcd/client.js');
+      const { createEtcdConfigSource } = await import('./adapters/etcd/config-source.js');
+      const { etcdPrefix } = await import('./control/index.js');
+      const client = createEtcdClient({ endpoints: c.etcd.endpoints, callTimeoutMs: c.etcd.callTimeoutMs });
+      const etcd = createEtcdConfigSource({
+        client,
+        prefix: etcdPrefix(c, given.config.region),
+        probeIntervalMs: c.etcd.probeIntervalMs,
+      });
+      sources.push({ ...etcd, close: () => etcd.close().finally(() => client.close()) });
+    }
+    const read = await Promise.all(sources.map((s) => s.read()));
+    const layers = read.map((l) => l.tree);
+    // The file alone was just read by the caller: start on what it loaded, as without control.
+    const loaded = sources.length > 1 ? composeConfig(given, layers) : given;
+    return { loaded, sources, layers, revisions: read.map((l) => l.revision) };
+  } catch (err) {
+    await Promise.allSettled(sources.map((s) => s.close()));
+    throw err;
+  }
+}
+
+/** The layers (file, etcd) with KAPOK_* applied, validated by the one schema. */
+function composeConfig(given: KapokLoadedConfig, layers: readonly ConfigTree[]): KapokLoadedConfig {
+  return loadKapokConfig({ file: given.file ?? undefined, layers });
+}
+
+/** Control gets the hot-reload engine over the sources and every capability started before it. */
+async function buildControl(base: BaseContext, c: KapokConfig, w: Wiring): Promise<Capability> {
+  const { createControl, Reloader } = await import('./control/index.js');
+  const boot = w.boot;
+  if (!boot) return createControl({ ...base, config: c.control }, { reloader: null });
+  const reloader = new Reloader<KapokConfig>(
+    {
+      sources: boot.sources,
+      layers: boot.layers,
+      running: c,
+      compose: (layers) => composeConfig(boot.loaded, layers).config,
+      capabilities: w.started,
+      live: { log: (next, prev) => logLevelPlan(base.logger, next, prev) },
+      logger: base.logger.child({ component: 'control' }),
+      audit: base.ports.audit,
+      events: base.events,
+    },
+    boot.revisions,
+  );
+  boot.refresh = () => reloader.refresh();
+  const cap = await createControl({ ...base, config: c.control }, { reloader });
+  return {
+    ...cap,
+    start: async () => {
+      await cap.start?.();
+      reloader.start();
+    },
+    stop: async () => {
+      await Promise.allSettled(boot.sources.map((s) => s.close()));
+      await cap.stop?.();
+    },
+  };
+}
+
+/** log.level applies live (pino's level); the other log keys (redact, ...) take a restart. */
+function logLevelPlan(logger: Logger, next: unknown, prev: unknown): ReconfigurePlan {
+  const n = next as KapokConfig['log'];
+  const p = prev as KapokConfig['log'];
+  const restart = Object.keys({ ...n, ...p }).filter(
+    (k) => k !== 'level' && JSON.stringify(n[k as keyof typeof n]) !== JSON.stringify(p[k as keyof typeof p]),
+  );
+  return {
+    restart,
+    apply: () => {
+      logger.level = n.level;
+    },
+  };
+}
 
 /** Edge gets a TimeSeriesSink per edge.sinks entry and the spool's storage; it closes them on stop. */
 async function buildEdge(ctx: CapabilityContext<EdgeConfig>): Promise<Capability> {
@@ -114,9 +226,18 @@ export async function replayEdgeDeadLetters(
 
 /**
  * Providers before consumers: audit first (every later capability records into its trail); gm's
- * device tokens are checked by edge's MQTT intake; v2x uses edge's MQTT port.
+ * device tokens are checked by edge's MQTT intake; v2x uses edge's MQTT port; control last (it
+ * reconfigures the others).
  */
-const START_ORDER: readonly CapabilityName[] = ['audit', 'gm', 'gateway', 'inference', 'edge', 'v2x'];
+const START_ORDER: readonly CapabilityName[] = [
+  'audit',
+  'gm',
+  'gateway',
+  'inference',
+  'edge',
+  'v2x',
+  'control',
+];
 
 export interface AppOptions {
   /** Log destination (tests capture lines); default stdout. */
@@ -136,6 +257,10 @@ export interface RunningApp {
   readonly tracing: Tracing;
   /** Bound HTTP port (differs from config when http.port is 0). */
   readonly port: number;
+  /** The configuration the start ran on (file ⊕ etcd ⊕ environment when control is on). */
+  readonly config: KapokConfig;
+  /** Re-reads the config sources and applies what changed (SIGHUP); nothing when control is off. */
+  reload(): Promise<void>;
   /** Stops taking requests, drains within shutdownTimeoutMs, closes backends. `clean` is false when the drain timed out. */
   stop(reason?: string): Promise<{ clean: boolean }>;
 }
@@ -292,7 +417,9 @@ function eventMetrics(events: EventBus, metrics: Metrics): void {
 }
 
 /** Builds and starts everything; on failure closes what was opened and rethrows a KapokError. */
-export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {}): Promise<RunningApp> {
+export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}): Promise<RunningApp> {
+  const boot = await openConfigSources(given);
+  const loaded = boot?.loaded ?? given;
   const { config } = loaded;
   const logger = createLogger({
     level: config.log.level,
@@ -314,6 +441,8 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
     }
   };
 
+  if (boot)
+    closers.push({ name: 'config sources', close: () => Promise.all(boot.sources.map((s) => s.close())) });
   try {
     const metrics = createMetrics({ defaultLabels: { region: config.region } });
     const tracing = await createTracing({
@@ -395,10 +524,11 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
       adminGuard,
     };
     const capabilities: Capability[] = [];
+    const started = new Map<string, Capability>();
     for (const name of START_ORDER) {
       const wire = AVAILABLE[name];
       if (!config[name].enabled) continue;
-      const cap = await wire(base, config);
+      const cap = await wire(base, config, { started, boot });
       // Stopped on a failed start too, its own start included: what its factory and a partial
       // start opened (timers, workers, listeners) must not keep the process alive.
       closers.push({ name, close: async () => cap.stop?.() });
@@ -407,6 +537,7 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
       await cap.start?.();
       Object.assign(ports, cap.provides);
       capabilities.push(cap);
+      started.set(name, cap);
     }
 
     if (opts.extraRoutes) await server.register(opts.extraRoutes);
@@ -455,7 +586,10 @@ export async function startApp(loaded: KapokLoadedConfig, opts: AppOptions = {})
       })();
       return stopping;
     };
-    return { server, logger, metrics, health, store, kv, events, tracing, port, stop };
+    const reload = async () => {
+      await boot?.refresh?.();
+    };
+    return { server, logger, metrics, health, store, kv, events, tracing, port, config, reload, stop };
   } catch (err) {
     await closeAll();
     throw err instanceof KapokError

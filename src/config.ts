@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { auditSchema } from './audit/config.js';
+import { controlSchema } from './control/config.js';
 import {
   type ConfigSpec,
   checkPlatform,
@@ -29,6 +30,7 @@ const composed = z.strictObject({
   v2x: v2xSchema.prefault({}),
   gm: gmSchema.prefault({}),
   audit: auditSchema.prefault({}),
+  control: controlSchema.prefault({}),
 });
 
 export const configSchema = composed.superRefine((c, ctx) => {
@@ -52,6 +54,7 @@ function capabilityTokens(c: KapokConfig): Array<[CapabilityName, string[], stri
     ['v2x', ['v2x', 'adminToken'], c.v2x.adminToken],
     ['gm', ['gm', 'adminToken'], c.gm.adminToken],
     ['audit', ['audit', 'adminToken'], c.audit.adminToken],
+    ['control', ['control', 'adminToken'], c.control.adminToken],
   ];
 }
 
@@ -117,7 +120,15 @@ export type KapokLoadedConfig = LoadedConfig<KapokConfig>;
 
 /** The capability sections (each has `enabled`); one issue each adds its entry. */
 export type CapabilityName = Exclude<keyof KapokConfig, keyof PlatformConfig>;
-export const CAPABILITIES: readonly CapabilityName[] = ['gateway', 'inference', 'edge', 'v2x', 'gm', 'audit'];
+export const CAPABILITIES: readonly CapabilityName[] = [
+  'gateway',
+  'inference',
+  'edge',
+  'v2x',
+  'gm',
+  'audit',
+  'control',
+];
 
 const spec: ConfigSpec<KapokConfig> = {
   schema: configSchema,

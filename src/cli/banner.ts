@@ -44,6 +44,12 @@ export function startBanner(c: KapokConfig, httpPort: number): string {
     );
   if (c.gm.enabled) row('gm', `${base}/api/gm (SM2/SM9 device identity)`, 'kapok device register SN-0001');
   if (c.audit.enabled) row('audit', `${base}/api/audit`, 'kapok audit verify');
+  if (c.control.enabled)
+    row(
+      'control',
+      `${base}/api/control/status (config from ${c.control.source === 'etcd' ? 'the file and etcd' : 'the file'}, applied live)`,
+      'edit the config, or kill -HUP <pid>',
+    );
   lines.push('Stop with Ctrl-C (a clean drain). Docs: README.md and docs/.');
   return `${lines.join('\n')}\n`;
 }

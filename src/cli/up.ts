@@ -13,7 +13,7 @@ export function upCommand(): Command {
       try {
         const loaded = loadKapokConfig({ file: opts.config });
         app = await startApp(loaded);
-        process.stderr.write(startBanner(loaded.config, app.port));
+        process.stderr.write(startBanner(app.config, app.port));
       } catch (err) {
         fail(err);
       }
@@ -32,5 +32,9 @@ export function upCommand(): Command {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      // SIGHUP re-reads the configuration (control.enabled) instead of ending the process.
+      process.on('SIGHUP', () => {
+        void app.reload().catch((err) => app.logger.warn({ reason: String(err) }, 'reload on SIGHUP failed'));
+      });
     });
 }

@@ -343,6 +343,22 @@ export const ERROR_CATALOGUE = {
     status: 502,
     summary: 'The audit centre did not accept a sealed batch; it is retried with backoff.',
   },
+  // Control plane (config sources, hot reload).
+  KAPOK_CONTROL_ETCD_UNAVAILABLE: {
+    status: 503,
+    summary: 'etcd (control.etcd.endpoints) does not answer.',
+  },
+  KAPOK_CONTROL_ETCD_FAILED: { status: 502, summary: 'etcd refused a request of the control plane.' },
+  KAPOK_CONTROL_BAD_KEY: {
+    status: 400,
+    summary:
+      'A key under control.etcd.prefix is not a config path (empty segment, `.` or `..`, not a key of the schema).',
+  },
+  KAPOK_CONTROL_VALUE_TOO_LARGE: { status: 413, summary: 'A config value in etcd is larger than 1 MiB.' },
+  KAPOK_CONTROL_RELOAD_REFUSED: {
+    status: 409,
+    summary: 'A capability refused a configuration change it cannot apply; the running configuration stays.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -6,6 +6,7 @@ import type { GatewayConfig } from './config.js';
 import { createGatewayMetrics } from './metrics.js';
 import { GATEWAY_MIGRATIONS } from './migrations.js';
 import { QuotaService } from './quota/service.js';
+import { planGateway } from './reconfigure.js';
 import { adminRoutes } from './routes/admin.js';
 import { v1Routes } from './routes/v1.js';
 import { Router } from './routing/router.js';
@@ -18,25 +19,27 @@ import { UsageRecorder } from './usage/recorder.js';
  * admin API under /api/gateway. Everything is built here from config and the context's ports.
  */
 export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Promise<Capability> {
-  const cfg = ctx.config;
+  let cfg = ctx.config;
   const logger = ctx.logger.child({ capability: 'gateway' });
   await ctx.store.migrate(GATEWAY_MIGRATIONS);
 
-  const upstreams = new Map<string, Upstream>(cfg.providers.map((p, i) => [p.name, createUpstream(p, i)]));
+  let upstreams = new Map<string, Upstream>(cfg.providers.map((p, i) => [p.name, createUpstream(p, i)]));
   const tokenizers = new Map<string, TokenCounter>();
   for (const name of new Set<TokenizerName>(cfg.models.map((m) => m.tokenizer))) {
     tokenizers.set(name, await loadTokenCounter(name));
   }
-  const router = new Router({
-    config: cfg,
-    upstreams,
-    tokenizers,
-    onCircuitChange: (target, state) =>
-      (state === 'closed' ? logger.info.bind(logger) : logger.warn.bind(logger))(
-        { target, state },
-        `circuit ${state}`,
-      ),
-  });
+  const buildRouter = (config: GatewayConfig, ups: Map<string, Upstream>) =>
+    new Router({
+      config,
+      upstreams: ups,
+      tokenizers,
+      onCircuitChange: (target, state) =>
+        (state === 'closed' ? logger.info.bind(logger) : logger.warn.bind(logger))(
+          { target, state },
+          `circuit ${state}`,
+        ),
+    });
+  let router = buildRouter(cfg, upstreams);
   const metrics = createGatewayMetrics(ctx.metrics.registry, () => router.circuitStates());
   const keys = new KeyService({
     store: new KeyStore(ctx.store),
@@ -59,7 +62,7 @@ export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Prom
   const offRevoked = ctx.events.subscribe(['gateway.key.revoked'], (e) => {
     if (typeof e.data.id === 'string') keys.forget(e.data.id);
   });
-  const auth = new Authenticator(cfg, cfg.auth.apiKeys ? keys : null);
+  const auth = () => new Authenticator(cfg, cfg.auth.apiKeys ? keys : null);
   const quota = new QuotaService(ctx.kv, {
     failOpen: cfg.limits.failOpen,
     logger,
@@ -107,7 +110,7 @@ export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Prom
     metrics,
     quota,
     usage,
-    auth,
+    auth: auth(),
     router,
     startedAtSec: Math.floor(Date.now() / 1000),
   };
@@ -138,6 +141,22 @@ export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Prom
     async start() {
       usage.start();
     },
+    reconfigure: (next, prev) =>
+      planGateway(
+        next as GatewayConfig,
+        prev as GatewayConfig,
+        { cfg, router, upstreams, tokenizers },
+        buildRouter,
+        (c, r, u) => {
+          // One synchronous swap: a request reads deps once per step, old or new, never a mix.
+          cfg = c;
+          router = r;
+          upstreams = u;
+          deps.cfg = c;
+          deps.router = r;
+          deps.auth = auth();
+        },
+      ),
     async stop() {
       offRevoked();
       await usage.stop();

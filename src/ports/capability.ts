@@ -65,6 +65,22 @@ export interface Capability {
   start?(): Promise<void>;
   /** Called during shutdown after HTTP stopped taking requests; must finish in-flight work or give up. */
   stop?(): Promise<void>;
+  /**
+   * What this capability can apply live of a change to its section (hot reload, docs/control.md).
+   * Called with the new section and the one in force; it must change nothing yet. Throw (a
+   * KapokError saying why) to refuse the whole change; otherwise return the keys that need a restart
+   * and an `apply` the control plane calls once every capability accepted. A capability without
+   * this method has every change to its section reported as needing a restart.
+   */
+  reconfigure?(next: unknown, prev: unknown): ReconfigurePlan | Promise<ReconfigurePlan>;
+}
+
+/** A capability's answer to a configuration change it accepts. */
+export interface ReconfigurePlan {
+  /** Keys of the section (dotted, relative: `limits.maxBodyBytes`) it cannot apply live; they keep their old value until a restart. */
+  readonly restart: readonly string[];
+  /** Applies the rest. Must not fail: whatever can fail belongs in reconfigure itself. */
+  apply(): void | Promise<void>;
 }
 
 /** A capability's factory: its context, and (for those that need engines) adapters app.ts built for it. */

@@ -20,13 +20,13 @@ describe('kapok up with no config (npm start)', () => {
     );
     try {
       const ready = up.lines.find((l) => l.msg === 'kapok ready') as { capabilities: string[] };
-      assert.deepEqual([...ready.capabilities].sort(), ['edge', 'gateway', 'gm', 'inference', 'v2x']);
+      assert.deepEqual([...ready.capabilities].sort(), ['control', 'edge', 'gateway', 'gm', 'inference', 'v2x']);
       const r = await fetch(`http://127.0.0.1:${up.port}/readyz`);
       const body = (await r.json()) as {
         components: Array<{ name: string; state: string; detail?: unknown }>;
       };
       assert.equal(r.status, 200, JSON.stringify(body));
-      for (const c of ['gateway', 'inference', 'edge', 'v2x', 'gm'])
+      for (const c of ['gateway', 'inference', 'edge', 'v2x', 'gm', 'control'])
         assert.equal(body.components.find((x) => x.name === c)?.state, 'ready', c);
       const gw = body.components.find((x) => x.name === 'gateway')?.detail as { note?: string };
       assert.match(String(gw?.note), /no models configured/);
@@ -45,6 +45,7 @@ describe('kapok up with no config (npm start)', () => {
         'kapok edge tail',
         'kapok v2x simulate',
         'kapok device register',
+        'edit the config, or kill -HUP <pid>',
       ])
         assert.ok(block.includes(`try: ${next}`), next);
       assert.match(block, new RegExp(`MQTT on :${mqtt}`));

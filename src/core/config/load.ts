@@ -22,6 +22,11 @@ export interface LoadedConfig<C extends PlatformConfig = PlatformConfig> {
 export interface LoadOptions {
   /** Explicit --config path; must exist. */
   file?: string | undefined;
+  /**
+   * Raw trees (the config sources' layers: file, then etcd) merged in order, used instead of
+   * reading the file; the file path still names where values came from and anchors dataDir.
+   */
+  layers?: ReadonlyArray<Record<string, unknown>>;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
 }
@@ -54,7 +59,8 @@ export function loadConfig<C extends PlatformConfig>(
   let file: string | null = null;
   if (explicit) {
     file = resolve(cwd, explicit);
-    if (!existsSync(file)) {
+    // With layers given the file was read already (a reload keeps its last good layer).
+    if (!opts.layers && !existsSync(file)) {
       throw new ConfigError(
         'KAPOK_CONFIG_FILE',
         `config file ${file} does not exist: check the --config path`,
@@ -63,7 +69,7 @@ export function loadConfig<C extends PlatformConfig>(
   } else if (existsSync(resolve(cwd, 'kapok.yaml'))) {
     file = resolve(cwd, 'kapok.yaml');
   }
-  const raw = file ? readYaml(file) : {};
+  const raw = opts.layers ? mergeLayers(opts.layers) : file ? readYaml(file) : {};
   const envOverrides = applyEnv(schema, raw, env);
   // The host check first: on a wrong host the rest of a gov config is beside the point.
   if (raw.profile === 'gov' && env.GOVERNMENT_ENV !== 'prod') throw profileError(env);
@@ -80,11 +86,34 @@ export function loadConfig<C extends PlatformConfig>(
   return { config, file, envOverrides };
 }
 
+const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Later layers win; mappings merge key by key, anything else replaces. Inputs stay untouched. */
+function mergeLayers(layers: ReadonlyArray<Record<string, unknown>>): Record<string, unknown> {
+  const merge = (base: Record<string, unknown>, over: Record<string, unknown>) => {
+    const out: Record<string, unknown> = { ...base };
+    for (const [k, v] of Object.entries(over)) {
+      if (k === '__proto__') continue;
+      const cur = out[k];
+      out[k] = isMapping(cur) && isMapping(v) ? merge(cur, v) : v;
+    }
+    return out;
+  };
+  // A copy: the KAPOK_* overrides are set into the result, never into a source's layer.
+  return structuredClone(layers.reduce<Record<string, unknown>>((acc, l) => merge(acc, l), {}));
+}
+
 function profileError(env: NodeJS.ProcessEnv | Record<string, string | undefined>): ConfigError {
   return new ConfigError(
     'KAPOK_CONFIG_PROFILE',
     `profile: "gov" runs only where GOVERNMENT_ENV=prod (found ${env.GOVERNMENT_ENV ? JSON.stringify(env.GOVERNMENT_ENV) : 'unset'}); set GOVERNMENT_ENV=prod on a production government host or use profile: default`,
   );
+}
+
+/** The file's YAML as a raw tree (at most 1 MiB, a mapping at the top), not yet validated. */
+export function readConfigFile(file: string): Record<string, unknown> {
+  return readYaml(file);
 }
 
 function readYaml(file: string): Record<string, unknown> {
