@@ -48,6 +48,8 @@ const AVAILABLE: Record<CapabilityName, (base: BaseContext, config: KapokConfig)
   v2x: async (base, c) => (await import('./v2x/index.js')).createV2x({ ...base, config: c.v2x }),
   audit: async (base, c) =>
     (await import('./audit/index.js')).createAudit({ ...base, config: c.audit }, undefined),
+  jobs: async (base, c) =>
+    (await import('./jobs/index.js')).createJobs({ ...base, config: c.jobs }, undefined),
 };
 
 /** Edge gets a TimeSeriesSink per edge.sinks entry and the spool's storage; it closes them on stop. */
@@ -116,7 +118,7 @@ export async function replayEdgeDeadLetters(
  * Providers before consumers: audit first (every later capability records into its trail); gm's
  * device tokens are checked by edge's MQTT intake; v2x uses edge's MQTT port.
  */
-const START_ORDER: readonly CapabilityName[] = ['audit', 'gm', 'gateway', 'inference', 'edge', 'v2x'];
+const START_ORDER: readonly CapabilityName[] = ['audit', 'gm', 'gateway', 'inference', 'edge', 'v2x', 'jobs'];
 
 export interface AppOptions {
   /** Log destination (tests capture lines); default stdout. */
