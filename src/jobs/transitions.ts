@@ -342,8 +342,8 @@ export async function findLost(
   }>(
     `SELECT t.job_id, t.name, t.attempt, a.owner, a.pid FROM job_tasks t
      JOIN job_attempts a ON a.job_id = t.job_id AND a.task = t.name AND a.attempt = t.attempt
-     WHERE t.state = 'running' AND (t.lease_until < ? OR t.lease_owner = ?) LIMIT ?`,
-    [now, restartedOwner ?? '\u0000', limit],
+     WHERE t.state = 'running' AND (t.lease_until < ?${restartedOwner === null ? '' : ' OR t.lease_owner = ?'}) LIMIT ?`,
+    restartedOwner === null ? [now, limit] : [now, restartedOwner, limit],
   );
   return rows.map((r) => ({ jobId: r.job_id, task: r.name, attempt: r.attempt, owner: r.owner, pid: r.pid }));
 }
