@@ -298,7 +298,7 @@ export function transitionsSuite(label: string, open: () => Promise<Store>): voi
       );
       const e = await finish(
         store,
-        lost[0] as Claim,
+        lost[0] as unknown as Claim,
         { ok: false, failure: { class: 'lost' }, reason: 'lease lost' },
         T0 + 8001,
       );
