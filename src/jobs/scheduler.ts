@@ -188,6 +188,11 @@ export class Scheduler {
     for (const l of lost) {
       if (this.#running.has(`${l.jobId}\u0000${l.task}`)) continue;
       if (l.owner === this.#o.owner) stopOrphan(l);
+      if (restarted !== null && l.owner === restarted) {
+        // Our own crash is not the task's failure: hand it back uncounted (it resumes from its checkpoint).
+        await releaseAttempt(this.#o.store, l, now, this.#o.weights, 'Kapok restarted');
+        continue;
+      }
       const e = await finishAttempt(
         this.#o.store,
         l,
@@ -279,20 +284,26 @@ export class Scheduler {
  * Hands an attempt stopped by our own shutdown back to the queue, ready now, without counting it
  * against maxAttempts (the next attempt gets the checkpoint).
  */
-export async function releaseAttempt(store: Store, c: Claim, now: number, w: ScoreWeights): Promise<void> {
+export async function releaseAttempt(
+  store: Store,
+  c: Pick<Claim, 'jobId' | 'task' | 'attempt'>,
+  now: number,
+  w: ScoreWeights,
+  why = 'Kapok stopped',
+): Promise<void> {
   await store.transaction(async (tx) => {
     const { rowCount } = await tx.execute(
-      `UPDATE job_attempts SET state = 'interrupted', failure = 'Kapok stopped', finished_at = ?
+      `UPDATE job_attempts SET state = 'interrupted', failure = ?, finished_at = ?
        WHERE job_id = ? AND task = ? AND attempt = ? AND state = 'running'`,
-      [now, c.jobId, c.task, c.attempt],
+      [why, now, c.jobId, c.task, c.attempt],
     );
     if (rowCount !== 1) return;
     await tx.execute(
       `UPDATE job_tasks SET state = 'retrying', attempt_base = attempt_base + 1, ready_at = ?,
          prio_key = class_points - CAST(? AS DOUBLE PRECISION), lease_owner = NULL, lease_until = NULL,
-         reason = 'interrupted by a Kapok shutdown'
+         reason = ?
        WHERE job_id = ? AND name = ? AND attempt = ? AND state = 'running'`,
-      [now, (w.agePerS * now) / 1000, c.jobId, c.task, c.attempt],
+      [now, (w.agePerS * now) / 1000, `interrupted: ${why}`, c.jobId, c.task, c.attempt],
     );
   });
 }
