@@ -55,7 +55,10 @@ function levels(tasks: readonly TaskLike[]): TaskLike[][] {
     return l;
   };
   const out: TaskLike[][] = [];
-  for (const t of tasks) (out[of(t)] ??= []).push(t);
+  for (const t of tasks) {
+    const l = of(t);
+    out[l] = [...(out[l] ?? []), t];
+  }
   return out.filter(Boolean);
 }
 
