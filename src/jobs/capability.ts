@@ -1,7 +1,7 @@
 import { messageOf } from '../core/errors.js';
 import type { CapabilityFactory } from '../ports/capability.js';
 import type { EventType } from '../ports/events.js';
-import type { JobsConfig } from './config.js';
+import { type JobsConfig, workerSize } from './config.js';
 import type { ScoreWeights } from './core.js';
 import { EXECUTORS } from './executors/index.js';
 import { detectGpus, type GpuInfo } from './gpus.js';
@@ -32,7 +32,7 @@ export function limitsOf(cfg: JobsConfig, gpus: readonly GpuInfo[]): WorkerLimit
   return {
     gpus: gpus.length,
     gpuMemoryMiB: Math.max(0, ...gpus.map((g) => g.totalMiB)),
-    cpu: cfg.worker.cpu,
+    cpu: workerSize(cfg).cpu,
     memoryMiB: cfg.worker.memoryMiB,
   };
 }
@@ -115,8 +115,8 @@ export const createJobs: CapabilityFactory<JobsConfig> = async (ctx) => {
     heartbeatMs: cfg.heartbeatS * 1000,
     pollMs: cfg.pollMs,
     candidates: cfg.candidates,
-    slots: cfg.worker.slots,
-    cpu: cfg.worker.cpu,
+    slots: workerSize(cfg).slots,
+    cpu: workerSize(cfg).cpu,
     memoryMiB: cfg.worker.memoryMiB,
     gpus,
     maxOutputBytes: cfg.maxOutputBytes,
@@ -149,7 +149,7 @@ export const createJobs: CapabilityFactory<JobsConfig> = async (ctx) => {
       await ctx.store.query('SELECT 1 FROM jobs LIMIT 1');
       return {
         ready: true,
-        detail: { gpus: gpus.length, slots: cfg.worker.slots, running: scheduler?.running ?? 0 },
+        detail: { gpus: gpus.length, slots: workerSize(cfg).slots, running: scheduler?.running ?? 0 },
       };
     },
   });

@@ -52,10 +52,10 @@ export const jobsSchema = z
     /** This Kapok as a worker: what tasks it may run at once. */
     worker: z
       .strictObject({
-        /** Tasks at once. */
-        slots: z.number().int().min(0).max(10_000).default(Math.max(1, availableParallelism())),
-        /** CPUs tasks may ask for in total. */
-        cpu: z.number().positive().max(100_000).default(Math.max(1, availableParallelism())),
+        /** Tasks at once; null: the number of CPUs; 0: this Kapok runs no tasks (it only schedules). */
+        slots: z.number().int().min(0).max(10_000).nullable().default(null),
+        /** CPUs tasks may ask for in total; null: the number of CPUs. */
+        cpu: z.number().positive().max(100_000).nullable().default(null),
         /** Memory tasks may ask for in total, MiB; 0: not accounted. */
         memoryMiB: z.number().int().min(0).default(0),
         /**
@@ -90,3 +90,9 @@ export const jobsSchema = z
   });
 
 export type JobsConfig = z.infer<typeof jobsSchema>;
+
+/** worker.slots and worker.cpu with null resolved to this machine's CPU count. */
+export function workerSize(cfg: JobsConfig): { slots: number; cpu: number } {
+  const cpus = Math.max(1, availableParallelism());
+  return { slots: cfg.worker.slots ?? cpus, cpu: cfg.worker.cpu ?? cpus };
+}
