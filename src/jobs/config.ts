@@ -29,7 +29,7 @@ export const jobsSchema = z
     /** How often the queue is looked at when nothing woke the scheduler. */
     pollMs: z.number().int().min(10).max(60_000).default(500),
     /** Candidates read per scheduling pass, the best by class and age; scored in memory. */
-    candidates: z.number().int().min(1).max(10_000).default(256),
+    candidates: z.number().int().min(1).max(10_000).default(64),
     /** Largest page of GET /api/jobs. */
     queryMaxLimit: z.number().int().min(1).max(10_000).default(500),
     /** The priority score (docs/jobs.md#scheduling). */

@@ -72,7 +72,7 @@ export async function claimTasks(
   const lock = store.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
   return store.transaction(async (tx) => {
     const rows = await tx.query<
-      TaskRow & {
+      Pick<TaskRow, 'job_id' | 'name' | 'attempt' | 'deadline' | 'expected_s'> & {
         priority: string;
         ready_at: number | string;
         gpus: number;
@@ -81,8 +81,7 @@ export async function claimTasks(
         memory_mib: number;
       }
     >(
-      `SELECT job_id, name, dependents, on_failure, attempt, attempt_base, spec, deadline, expected_s, priority,
-         ready_at, gpus, gpu_memory_mib, cpu, memory_mib
+      `SELECT job_id, name, attempt, deadline, expected_s, priority, ready_at, gpus, gpu_memory_mib, cpu, memory_mib
        FROM job_tasks WHERE ready_at IS NOT NULL AND ready_at <= ? ORDER BY prio_key DESC LIMIT ?${lock}`,
       [o.now, o.candidates],
     );
@@ -93,7 +92,12 @@ export async function claimTasks(
       const deadline = num(r.deadline);
       if (!fitsDeadline(o.now, deadline, r.expected_s)) {
         const why = `deadline: cannot finish before ${new Date(deadline ?? 0).toISOString()}`;
-        effects.push(await failTask(tx, r, why, o, ['queued', 'retrying']));
+        const [full] = await tx.query<TaskRow>(
+          `SELECT job_id, name, dependents, on_failure, attempt, attempt_base, spec, deadline, expected_s
+           FROM job_tasks WHERE job_id = ? AND name = ?`,
+          [r.job_id, r.name],
+        );
+        if (full) effects.push(await failTask(tx, full, why, o, ['queued', 'retrying']));
         continue;
       }
       const key = `${r.job_id}\u0000${r.name}`;
@@ -114,13 +118,13 @@ export async function claimTasks(
     const jobs = new Set<string>();
     for (const { candidate, gpus } of pickNext(cands, o.capacity, o.now, o.weights, o.max)) {
       const r = byKey.get(candidate.key) as (typeof rows)[number];
-      const { rowCount } = await tx.execute(
+      const [got] = await tx.query<{ spec: string; attempt_base: number }>(
         `UPDATE job_tasks SET state = 'running', attempt = attempt + 1, ready_at = NULL, prio_key = NULL,
            lease_owner = ?, lease_until = ?, started_at = COALESCE(started_at, ?), reason = NULL
-         WHERE job_id = ? AND name = ? AND attempt = ? AND ready_at IS NOT NULL`,
+         WHERE job_id = ? AND name = ? AND attempt = ? AND ready_at IS NOT NULL RETURNING spec, attempt_base`,
         [o.owner, o.now + o.leaseMs, o.now, r.job_id, r.name, r.attempt],
       );
-      if (rowCount !== 1) continue;
+      if (!got) continue;
       const attempt = r.attempt + 1;
       // The ledger's key (job, task, attempt) refuses a second start of one attempt anywhere.
       await tx.execute(
@@ -132,9 +136,9 @@ export async function claimTasks(
         jobId: r.job_id,
         task: r.name,
         attempt,
-        attemptInRun: attempt - r.attempt_base,
+        attemptInRun: attempt - got.attempt_base,
         gpus,
-        spec: JSON.parse(r.spec) as TaskSpec,
+        spec: JSON.parse(got.spec) as TaskSpec,
         deadline: num(r.deadline),
         readyAt: Number(r.ready_at),
       });
