@@ -7,6 +7,7 @@ import { gateway } from './gateway.js';
 import { gm } from './gm.js';
 import { healthz } from './healthz.js';
 import { inference } from './inference.js';
+import { jobs } from './jobs.js';
 import { jsonDepth } from './json-depth.js';
 import { kapokBin, machine, root } from './lib.js';
 import { startup } from './startup.js';
@@ -34,6 +35,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   v2x,
   'v2x-codec': v2xCodec,
   audit,
+  jobs,
 };
 
 /** Per benchmark: each figure and its same-run baseline, or `null` with the reason it has none. */
@@ -72,6 +74,17 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
   audit: [
     ['appends/s (group commit)', 'a bare better-sqlite3 insert loop of the same rows'],
     ['verify entries/s', 'bare SM3 hashing of the same canonical JSON'],
+  ],
+  jobs: [
+    [
+      'no-op completions/s persisted',
+      "the same 1,000-task flow through BullMQ's FlowProducer on the local Redis",
+    ],
+    [
+      'pick-next latency, 10,000 pending',
+      null,
+      'the claim transaction with this scoring exists nowhere else',
+    ],
   ],
   events: [
     [
