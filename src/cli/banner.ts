@@ -44,6 +44,8 @@ export function startBanner(c: KapokConfig, httpPort: number): string {
     );
   if (c.gm.enabled) row('gm', `${base}/api/gm (SM2/SM9 device identity)`, 'kapok device register SN-0001');
   if (c.audit.enabled) row('audit', `${base}/api/audit`, 'kapok audit verify');
+  if (c.jobs.enabled)
+    row('jobs', `${base}/api/jobs, live ${base.replace('http', 'ws')}/ws/jobs`, 'kapok jobs submit FILE');
   lines.push('Stop with Ctrl-C (a clean drain). Docs: README.md and docs/.');
   return `${lines.join('\n')}\n`;
 }

@@ -9,15 +9,29 @@ import { tmpDir } from '../helpers/tmp.js';
 describe('kapok jobs', () => {
   it('submits, watches to the end, lists, shows, cancels and retries; refuses bad specs', async () => {
     const dataDir = tmpDir('kapok-jobs-cli-');
-    const env = { KAPOK_DATA_DIR: dataDir, KAPOK_JOBS__ENABLED: 'true', KAPOK_JOBS__POLL_MS: '50', KAPOK_JOBS__WORKER__GPUS: 'none' };
+    const env = {
+      KAPOK_DATA_DIR: dataDir,
+      KAPOK_JOBS__ENABLED: 'true',
+      KAPOK_JOBS__POLL_MS: '50',
+      KAPOK_JOBS__WORKER__GPUS: 'none',
+    };
     const file = (name: string, text: string) => {
       const p = join(dataDir, name);
       writeFileSync(p, text);
       return p;
     };
-    const good = file('good.yaml', 'name: cli\ntasks:\n  - { name: a, run: { executor: noop } }\n  - { name: b, needs: [a], run: { executor: process, command: [sh, -c, "echo b"] } }\n');
-    const failing = file('fail.yaml', 'name: bad\ntasks:\n  - { name: a, run: { executor: process, command: [sh, -c, "exit 4"] } }\n');
-    const cyclic = file('cycle.yaml', 'name: c\ntasks:\n  - { name: a, needs: [a2], run: { executor: noop } }\n  - { name: a2, needs: [a], run: { executor: noop } }\n');
+    const good = file(
+      'good.yaml',
+      'name: cli\ntasks:\n  - { name: a, run: { executor: noop } }\n  - { name: b, needs: [a], run: { executor: process, command: [sh, -c, "echo b"] } }\n',
+    );
+    const failing = file(
+      'fail.yaml',
+      'name: bad\ntasks:\n  - { name: a, run: { executor: process, command: [sh, -c, "exit 4"] } }\n',
+    );
+    const cyclic = file(
+      'cycle.yaml',
+      'name: c\ntasks:\n  - { name: a, needs: [a2], run: { executor: noop } }\n  - { name: a2, needs: [a], run: { executor: noop } }\n',
+    );
 
     const dry = await kapok(['jobs', 'submit', cyclic, '--dry-run'], env);
     assert.equal(dry.code, 1);
@@ -35,6 +49,11 @@ describe('kapok jobs', () => {
       const id = sub.stdout.trim();
       assert.match(id, /^[0-9a-f-]{36}$/);
       const watch = await kapok(['jobs', 'watch', id, '--interval', '50'], env);
+      // The start banner (printed once ready) names the jobs API and the next command.
+      assert.match(
+        up.stderr(),
+        /\n {2}jobs {6}http:\/\/127\.0\.0\.1:\d+\/api\/jobs, live ws:\/\/.*\/ws\/jobs\n {12}try: kapok jobs submit FILE\n/,
+      );
       assert.equal(watch.code, 0, watch.stderr);
       assert.match(watch.stdout, /cli \([0-9a-f-]+\)\s+succeeded\n\[#{30}\] 2\/2/);
       assert.match(watch.stdout, /L0: ✓ a\n\s+L1: ✓ b/);
@@ -45,7 +64,13 @@ describe('kapok jobs', () => {
       assert.match(w2.stdout, /✗ a: exited with code 4 \(attempt 1 of 1\)/);
 
       const list = await kapok(['jobs', 'list', '--json', '--state', 'succeeded'], env);
-      assert.deepEqual(list.stdout.trim().split('\n').map((l) => JSON.parse(l).id), [id]);
+      assert.deepEqual(
+        list.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l).id),
+        [id],
+      );
       const show = await kapok(['jobs', 'show', bad, '--json'], env);
       assert.equal(JSON.parse(show.stdout).tasks[0].attempts[0].exitCode, 4);
       const retry = await kapok(['jobs', 'retry', bad], env);
