@@ -9,6 +9,7 @@ import { gatewayProtocols } from './gateway-protocols.js';
 import { gm } from './gm.js';
 import { healthz } from './healthz.js';
 import { inference } from './inference.js';
+import { jobs } from './jobs.js';
 import { jsonDepth } from './json-depth.js';
 import { kapokBin, machine, root } from './lib.js';
 import { mqtt5 } from './mqtt5.js';
@@ -40,6 +41,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   'v2x-codec': v2xCodec,
   audit,
   control,
+  jobs,
 };
 
 /** Per benchmark: each figure and its same-run baseline, or `null` with the reason it has none. */
@@ -96,6 +98,17 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
     [
       'etcd put → applied in Kapok (control.config.applied)',
       'a bare etcd watch on the same prefix: put → event',
+    ],
+  ],
+  jobs: [
+    [
+      'no-op completions/s persisted',
+      "the same 1,000-task flow through BullMQ's FlowProducer on the local Redis",
+    ],
+    [
+      'pick-next latency, 10,000 pending',
+      null,
+      'the claim transaction with this scoring exists nowhere else',
     ],
   ],
   events: [

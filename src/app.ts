@@ -53,6 +53,8 @@ const AVAILABLE: Record<
   audit: async (base, c) =>
     (await import('./audit/index.js')).createAudit({ ...base, config: c.audit }, undefined),
   control: (base, c, w) => buildControl(base, c, w),
+  jobs: async (base, c) =>
+    (await import('./jobs/index.js')).createJobs({ ...base, config: c.jobs }, undefined),
 };
 
 /** What the wiring point knows that one capability's entry may need: the others, the config sources. */
@@ -236,6 +238,7 @@ const START_ORDER: readonly CapabilityName[] = [
   'inference',
   'edge',
   'v2x',
+  'jobs',
   'control',
 ];
 

@@ -14,6 +14,7 @@ import { edgeSchema } from './edge/config.js';
 import { gatewaySchema, resolveGatewayEnvRefs } from './gateway/config.js';
 import { gmSchema } from './gm/config.js';
 import { inferenceSchema } from './inference/config.js';
+import { jobsSchema } from './jobs/config.js';
 import { v2xSchema } from './v2x/config.js';
 
 /**
@@ -31,6 +32,7 @@ const composed = z.strictObject({
   gm: gmSchema.prefault({}),
   audit: auditSchema.prefault({}),
   control: controlSchema.prefault({}),
+  jobs: jobsSchema.prefault({}),
 });
 
 export const configSchema = composed.superRefine((c, ctx) => {
@@ -55,6 +57,7 @@ function capabilityTokens(c: KapokConfig): Array<[CapabilityName, string[], stri
     ['gm', ['gm', 'adminToken'], c.gm.adminToken],
     ['audit', ['audit', 'adminToken'], c.audit.adminToken],
     ['control', ['control', 'adminToken'], c.control.adminToken],
+    ['jobs', ['jobs', 'adminToken'], c.jobs.adminToken],
   ];
 }
 
@@ -128,6 +131,7 @@ export const CAPABILITIES: readonly CapabilityName[] = [
   'gm',
   'audit',
   'control',
+  'jobs',
 ];
 
 const spec: ConfigSpec<KapokConfig> = {

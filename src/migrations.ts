@@ -1,6 +1,7 @@
 import { AUDIT_MIGRATIONS } from './audit/migrations.js';
 import { GATEWAY_MIGRATIONS } from './gateway/migrations.js';
 import { GM_MIGRATIONS } from './gm/migrations.js';
+import { JOBS_MIGRATIONS } from './jobs/migrations.js';
 import type { Migration } from './ports/store.js';
 
 /**
@@ -12,4 +13,5 @@ export const ALL_MIGRATIONS: readonly Migration[] = [
   ...GATEWAY_MIGRATIONS,
   ...GM_MIGRATIONS,
   ...AUDIT_MIGRATIONS,
+  ...JOBS_MIGRATIONS,
 ];

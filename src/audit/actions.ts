@@ -25,6 +25,13 @@ const HTTP_ACTIONS: Record<string, Record<string, { action: string; param?: stri
     'DELETE /zones/:id': { action: 'v2x.zone.delete', param: 'id' },
     'POST /messages': { action: 'v2x.messages.submit' },
   },
+  jobs: {
+    'POST /': { action: 'jobs.job.submit', body: 'name' },
+    'POST /:id/cancel': { action: 'jobs.job.cancel', param: 'id' },
+    'POST /:id/retry': { action: 'jobs.job.retry', param: 'id' },
+    'POST /:id/tasks/:task/cancel': { action: 'jobs.task.cancel', param: 'id' },
+    'POST /:id/tasks/:task/checkpoints': { action: 'jobs.task.checkpoint', param: 'id' },
+  },
 };
 
 /** The audit record of an admin act or refusal the guard reported. */

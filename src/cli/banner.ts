@@ -50,6 +50,8 @@ export function startBanner(c: KapokConfig, httpPort: number): string {
       `${base}/api/control/status (config from ${c.control.source === 'etcd' ? 'the file and etcd' : 'the file'}, applied live)`,
       'edit the config, or kill -HUP <pid>',
     );
+  if (c.jobs.enabled)
+    row('jobs', `${base}/api/jobs, live ${base.replace('http', 'ws')}/ws/jobs`, 'kapok jobs submit FILE');
   lines.push('Stop with Ctrl-C (a clean drain). Docs: README.md and docs/.');
   return `${lines.join('\n')}\n`;
 }

@@ -8,6 +8,7 @@ import { deviceCommand } from './device.js';
 import { edgeCommand } from './edge.js';
 import { EXIT, fail } from './exit.js';
 import { gmCommand } from './gm.js';
+import { jobsCommand } from './jobs.js';
 import { keysCommand } from './keys.js';
 import { modelsCommand } from './models.js';
 import { upCommand } from './up.js';
@@ -29,6 +30,7 @@ program.addCommand(edgeCommand());
 program.addCommand(modelsCommand());
 program.addCommand(v2xCommand());
 program.addCommand(auditCommand());
+program.addCommand(jobsCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.
 const configure = (cmd: Command): void => {
   cmd.exitOverride().showHelpAfterError();

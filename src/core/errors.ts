@@ -359,6 +359,26 @@ export const ERROR_CATALOGUE = {
     status: 409,
     summary: 'A capability refused a configuration change it cannot apply; the running configuration stays.',
   },
+  // Job scheduler (/api/jobs, kapok jobs).
+  KAPOK_JOBS_INVALID_SPEC: {
+    status: 400,
+    summary:
+      'A job spec is malformed or refused (unknown field, cycle, unknown or duplicate task, limits, a past deadline, a task no worker can hold); the message names the task path.',
+  },
+  KAPOK_JOBS_NOT_FOUND: { status: 404, summary: 'No job (or no task of the job) has this id or name.' },
+  KAPOK_JOBS_BAD_QUERY: { status: 400, summary: 'A jobs listing parameter is malformed.' },
+  KAPOK_JOBS_CONFLICT: {
+    status: 409,
+    summary: "The act does not apply in the job's state (retrying a job that is still running).",
+  },
+  KAPOK_JOBS_QUEUE_FULL: {
+    status: 429,
+    summary: 'Accepting the job would put more than jobs.maxPendingTasks tasks in the queue.',
+  },
+  KAPOK_JOBS_CHECKPOINT_INVALID: {
+    status: 400,
+    summary: 'A reported checkpoint is over 1 MiB inline, or a URI without a valid SM3 digest.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

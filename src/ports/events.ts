@@ -25,6 +25,10 @@ export const EVENT_TYPES = [
   'inference.model.changed',
   'control.config.applied',
   'v2x.zone.changed',
+  'jobs.job.submitted',
+  'jobs.job.cancelled',
+  'jobs.job.finished',
+  'jobs.task.failed',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -168,6 +168,10 @@ export function eventsConformance(
           'inference.model.changed',
           'control.config.applied',
           'v2x.zone.changed',
+          'jobs.job.submitted',
+          'jobs.job.cancelled',
+          'jobs.job.finished',
+          'jobs.task.failed',
         ],
       );
     });
