@@ -48,6 +48,12 @@ const AVAILABLE: Record<CapabilityName, (base: BaseContext, config: KapokConfig)
   v2x: async (base, c) => (await import('./v2x/index.js')).createV2x({ ...base, config: c.v2x }),
   audit: async (base, c) =>
     (await import('./audit/index.js')).createAudit({ ...base, config: c.audit }, undefined),
+  saga: async (base, c) => {
+    // nats:// branches go through the request-reply port; its client loads only when configured.
+    const url = c.saga.natsUrl;
+    const nats = url ? await (await import('./adapters/nats/request.js')).createNatsRequestReply({ url }) : null;
+    return (await import('./saga/index.js')).createSaga({ ...base, config: c.saga }, { nats });
+  },
 };
 
 /** Edge gets a TimeSeriesSink per edge.sinks entry and the spool's storage; it closes them on stop. */
@@ -116,7 +122,7 @@ export async function replayEdgeDeadLetters(
  * Providers before consumers: audit first (every later capability records into its trail); gm's
  * device tokens are checked by edge's MQTT intake; v2x uses edge's MQTT port.
  */
-const START_ORDER: readonly CapabilityName[] = ['audit', 'gm', 'gateway', 'inference', 'edge', 'v2x'];
+const START_ORDER: readonly CapabilityName[] = ['audit', 'gm', 'gateway', 'inference', 'edge', 'v2x', 'saga'];
 
 export interface AppOptions {
   /** Log destination (tests capture lines); default stdout. */

@@ -13,6 +13,7 @@ import { edgeSchema } from './edge/config.js';
 import { gatewaySchema, resolveGatewayEnvRefs } from './gateway/config.js';
 import { gmSchema } from './gm/config.js';
 import { inferenceSchema } from './inference/config.js';
+import { sagaSchema } from './saga/config.js';
 import { v2xSchema } from './v2x/config.js';
 
 /**
@@ -29,6 +30,7 @@ const composed = z.strictObject({
   v2x: v2xSchema.prefault({}),
   gm: gmSchema.prefault({}),
   audit: auditSchema.prefault({}),
+  saga: sagaSchema.prefault({}),
 });
 
 export const configSchema = composed.superRefine((c, ctx) => {
@@ -52,6 +54,7 @@ function capabilityTokens(c: KapokConfig): Array<[CapabilityName, string[], stri
     ['v2x', ['v2x', 'adminToken'], c.v2x.adminToken],
     ['gm', ['gm', 'adminToken'], c.gm.adminToken],
     ['audit', ['audit', 'adminToken'], c.audit.adminToken],
+    ['saga', ['saga', 'adminToken'], c.saga.adminToken],
   ];
 }
 
@@ -117,7 +120,7 @@ export type KapokLoadedConfig = LoadedConfig<KapokConfig>;
 
 /** The capability sections (each has `enabled`); one issue each adds its entry. */
 export type CapabilityName = Exclude<keyof KapokConfig, keyof PlatformConfig>;
-export const CAPABILITIES: readonly CapabilityName[] = ['gateway', 'inference', 'edge', 'v2x', 'gm', 'audit'];
+export const CAPABILITIES: readonly CapabilityName[] = ['gateway', 'inference', 'edge', 'v2x', 'gm', 'audit', 'saga'];
 
 const spec: ConfigSpec<KapokConfig> = {
   schema: configSchema,

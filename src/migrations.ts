@@ -2,6 +2,7 @@ import { AUDIT_MIGRATIONS } from './audit/migrations.js';
 import { GATEWAY_MIGRATIONS } from './gateway/migrations.js';
 import { GM_MIGRATIONS } from './gm/migrations.js';
 import type { Migration } from './ports/store.js';
+import { SAGA_MIGRATIONS } from './saga/migrations.js';
 
 /**
  * Every capability's tables, for the commands that work on the Store beside a running Kapok (or
@@ -12,4 +13,5 @@ export const ALL_MIGRATIONS: readonly Migration[] = [
   ...GATEWAY_MIGRATIONS,
   ...GM_MIGRATIONS,
   ...AUDIT_MIGRATIONS,
+  ...SAGA_MIGRATIONS,
 ];

@@ -25,6 +25,7 @@ export const EVENT_TYPES = [
   'inference.model.changed',
   'control.config.applied',
   'v2x.zone.changed',
+  'saga.dlq.added',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
