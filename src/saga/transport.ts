@@ -152,12 +152,12 @@ function parseJson(text: string): unknown {
 
 const str = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v).slice(0, 120) : undefined);
 
-/** A 2xx that still says no: DTM's {"result":"FAILURE"}, an EOS TM's {"status":"FAIL"} or {"success":false}. */
+/** A 2xx that still says no: DTM's {"result":"FAILURE"}, an EOS TM's {"status":"FAIL"|"ERROR"} or {"success":false}. */
 function reportsFailure(t: SagaTarget, json: unknown): boolean {
   if (!json || typeof json !== 'object') return false;
   const j = json as Record<string, unknown>;
   if (j.result === 'FAILURE') return true;
-  if (t.kind === 'eos') return j.success === false || /^(FAIL|FAILED|ROLLBACK|ROLLED_?BACK)$/i.test(String(j.status ?? ''));
+  if (t.kind === 'eos') return j.success === false || /^(FAIL|FAILED|ERROR)$/i.test(String(j.status ?? ''));
   return false;
 }
 
