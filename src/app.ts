@@ -51,7 +51,9 @@ const AVAILABLE: Record<CapabilityName, (base: BaseContext, config: KapokConfig)
   saga: async (base, c) => {
     // nats:// branches go through the request-reply port; its client loads only when configured.
     const url = c.saga.natsUrl;
-    const nats = url ? await (await import('./adapters/nats/request.js')).createNatsRequestReply({ url }) : null;
+    const nats = url
+      ? await (await import('./adapters/nats/request.js')).createNatsRequestReply({ url })
+      : null;
     return (await import('./saga/index.js')).createSaga({ ...base, config: c.saga }, { nats });
   },
 };

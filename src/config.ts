@@ -120,7 +120,15 @@ export type KapokLoadedConfig = LoadedConfig<KapokConfig>;
 
 /** The capability sections (each has `enabled`); one issue each adds its entry. */
 export type CapabilityName = Exclude<keyof KapokConfig, keyof PlatformConfig>;
-export const CAPABILITIES: readonly CapabilityName[] = ['gateway', 'inference', 'edge', 'v2x', 'gm', 'audit', 'saga'];
+export const CAPABILITIES: readonly CapabilityName[] = [
+  'gateway',
+  'inference',
+  'edge',
+  'v2x',
+  'gm',
+  'audit',
+  'saga',
+];
 
 const spec: ConfigSpec<KapokConfig> = {
   schema: configSchema,

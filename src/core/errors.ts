@@ -346,7 +346,8 @@ export const ERROR_CATALOGUE = {
   // Saga coordinator (docs/saga.md).
   KAPOK_SAGA_INVALID: {
     status: 400,
-    summary: 'A saga transaction or query is malformed (missing field, duplicate branch id, a step without compensation).',
+    summary:
+      'A saga transaction or query is malformed (missing field, duplicate branch id, a step without compensation).',
   },
   KAPOK_SAGA_URL_REFUSED: {
     status: 400,

@@ -22,7 +22,11 @@ export interface BarrierDb {
 export type BarrierOutcome = 'executed' | 'duplicate' | 'null-compensation' | 'hanging';
 
 /** The action each compensating operation undoes. */
-export const COMPENSATES: Readonly<Record<string, string>> = { compensate: 'action', cancel: 'try', rollback: 'prepare' };
+export const COMPENSATES: Readonly<Record<string, string>> = {
+  compensate: 'action',
+  cancel: 'try',
+  rollback: 'prepare',
+};
 
 /** The barrier's table, for the branch service's own database (same SQL on both dialects). */
 export const BARRIER_TABLE_SQL = `CREATE TABLE IF NOT EXISTS saga_barrier (
@@ -46,7 +50,8 @@ const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 export function barrierKey(headers: Readonly<Record<string, string | string[] | undefined>>): BarrierKey {
   const get = (n: string) => {
     const v = headers[n] ?? headers[n.toLowerCase()];
-    if (typeof v !== 'string' || !ID.test(v)) throw new BarrierError(`header ${n} missing or malformed: is this call from a Kapok saga coordinator?`);
+    if (typeof v !== 'string' || !ID.test(v))
+      throw new BarrierError(`header ${n} missing or malformed: is this call from a Kapok saga coordinator?`);
     return v;
   };
   return { gid: get('x-kapok-saga-gid'), branch: get('x-kapok-saga-branch'), op: get('x-kapok-saga-op') };
@@ -56,13 +61,18 @@ export class BarrierError extends Error {
   override readonly name = 'BarrierError';
 }
 
-const insert = 'INSERT INTO saga_barrier (gid, branch, op, reason, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING';
+const insert =
+  'INSERT INTO saga_barrier (gid, branch, op, reason, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING';
 
 /**
  * Runs fn at most once per (gid, branch, op) inside the caller's transaction `tx`. fn throwing rolls
  * the caller's transaction back (and the barrier row with it), so a retry runs fn again.
  */
-export async function barrier<T>(tx: BarrierDb, key: BarrierKey, fn: () => Promise<T>): Promise<{ outcome: BarrierOutcome; result?: T }> {
+export async function barrier<T>(
+  tx: BarrierDb,
+  key: BarrierKey,
+  fn: () => Promise<T>,
+): Promise<{ outcome: BarrierOutcome; result?: T }> {
   const now = Date.now();
   const origin = COMPENSATES[key.op];
   if (origin) {
@@ -84,7 +94,10 @@ export async function barrier<T>(tx: BarrierDb, key: BarrierKey, fn: () => Promi
 
 async function placeholder(tx: BarrierDb, key: BarrierKey): Promise<boolean> {
   // A row whose reason is not the op itself was written by a compensation for it.
-  const r = await tx.execute('UPDATE saga_barrier SET created_at = created_at WHERE gid = ? AND branch = ? AND op = ? AND reason <> op', [key.gid, key.branch, key.op]);
+  const r = await tx.execute(
+    'UPDATE saga_barrier SET created_at = created_at WHERE gid = ? AND branch = ? AND op = ? AND reason <> op',
+    [key.gid, key.branch, key.op],
+  );
   return r.rowCount > 0;
 }
 
@@ -94,17 +107,24 @@ export function barrierStatus(outcome: BarrierOutcome): 200 | 409 {
 }
 
 /** A pg Client or PoolClient (inside BEGIN … COMMIT) as a BarrierDb: `?` becomes `$n`. */
-export function pgExecutor(client: { query(sql: string, params: unknown[]): Promise<{ rowCount: number | null }> }): BarrierDb {
+export function pgExecutor(client: {
+  query(sql: string, params: unknown[]): Promise<{ rowCount: number | null }>;
+}): BarrierDb {
   return {
     async execute(sql, params) {
       let i = 0;
-      const r = await client.query(sql.replace(/\?/g, () => `$${++i}`), [...params]);
+      const r = await client.query(
+        sql.replace(/\?/g, () => `$${++i}`),
+        [...params],
+      );
       return { rowCount: r.rowCount ?? 0 };
     },
   };
 }
 
 /** A better-sqlite3 Database (inside db.transaction or BEGIN … COMMIT) as a BarrierDb. */
-export function sqliteExecutor(db: { prepare(sql: string): { run(...p: unknown[]): { changes: number } } }): BarrierDb {
+export function sqliteExecutor(db: {
+  prepare(sql: string): { run(...p: unknown[]): { changes: number } };
+}): BarrierDb {
   return { execute: async (sql, params) => ({ rowCount: db.prepare(sql).run(...params).changes }) };
 }

@@ -63,7 +63,9 @@ export const createSaga: CapabilityFactory<SagaConfig, SagaDeps> = async (ctx, d
     name: 'saga',
     kind: 'capability',
     check: async () => {
-      const [r] = await ctx.store.query<{ n: number }>("SELECT COUNT(*) AS n FROM saga_dead WHERE resolved_at IS NULL");
+      const [r] = await ctx.store.query<{ n: number }>(
+        'SELECT COUNT(*) AS n FROM saga_dead WHERE resolved_at IS NULL',
+      );
       return { ready: true, detail: { active: coordinator.activeCount, openDeadLetters: Number(r?.n ?? 0) } };
     },
   });

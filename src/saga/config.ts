@@ -18,7 +18,10 @@ const targetSchema = z.strictObject({
   url: z
     .string()
     .max(512)
-    .refine((u) => /^(https?:\/\/[^\s]+|nats:\/\/[A-Za-z0-9_.>*-]+)$/.test(u), 'expected http(s)://… or nats://subject'),
+    .refine(
+      (u) => /^(https?:\/\/[^\s]+|nats:\/\/[A-Za-z0-9_.>*-]+)$/.test(u),
+      'expected http(s)://… or nats://subject',
+    ),
   /** http: plain JSON over HTTP; tongweb: TongWeb gateway (JSON only, session passthrough); eos: EOS-style TM. */
   kind: z.enum(['http', 'tongweb', 'eos']).default('http'),
   /** One call's limit; null: the kind's default (http 10 s, tongweb 15 s, eos 60 s). */
@@ -47,9 +50,19 @@ export const sagaSchema = z
     /** A transaction's global limit when it names none: the coordinator's must be below it. */
     transactionTimeoutMs: z.number().int().min(1).max(86_400_000).default(300_000),
     /** Largest transaction body accepted by POST /api/saga/transactions. */
-    maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * 1024 * 1024)
+      .default(1024 * 1024),
     /** Largest branch response read (the rest is cut; answers are for status, not data). */
-    maxResponseBytes: z.number().int().min(256).max(16 * 1024 * 1024).default(64 * 1024),
+    maxResponseBytes: z
+      .number()
+      .int()
+      .min(256)
+      .max(16 * 1024 * 1024)
+      .default(64 * 1024),
     retry: z
       .strictObject({
         /** First retry after this long; doubles each attempt (full jitter), up to maxMs. */
@@ -71,7 +84,11 @@ export const sagaSchema = z
   })
   .superRefine((c, ctx) => {
     if (c.retry.baseMs > c.retry.maxMs)
-      ctx.addIssue({ code: 'custom', path: ['retry', 'baseMs'], message: 'must not exceed saga.retry.maxMs' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retry', 'baseMs'],
+        message: 'must not exceed saga.retry.maxMs',
+      });
     if (c.coordinatorTimeoutMs >= c.transactionTimeoutMs)
       ctx.addIssue({
         code: 'custom',

@@ -73,13 +73,39 @@ export class Coordinator {
         await q.execute(
           `INSERT INTO saga_tx (gid, mode, state, body_hash, spec, pass_headers, created_at, updated_at, deadline, next_at, lease_owner, lease_until, reason)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
-          [tx.gid, tx.mode, tx.state, tx.body_hash, tx.spec, tx.pass_headers, now, now, tx.deadline, tx.next_at, tx.lease_owner, tx.lease_until],
+          [
+            tx.gid,
+            tx.mode,
+            tx.state,
+            tx.body_hash,
+            tx.spec,
+            tx.pass_headers,
+            now,
+            now,
+            tx.deadline,
+            tx.next_at,
+            tx.lease_owner,
+            tx.lease_until,
+          ],
         );
         for (const o of plan.ops)
           await q.execute(
             `INSERT INTO saga_op (gid, branch, op, phase, stage, target, url, payload, timeout_ms, late_confirm, state, attempts, next_at, last_error, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, ?)`,
-            [tx.gid, o.branch, o.op, o.phase, o.stage, o.target.name, o.url, JSON.stringify(o.payload), o.timeoutMs, o.lateConfirm, now, now],
+            [
+              tx.gid,
+              o.branch,
+              o.op,
+              o.phase,
+              o.stage,
+              o.target.name,
+              o.url,
+              JSON.stringify(o.payload),
+              o.timeoutMs,
+              o.lateConfirm,
+              now,
+              now,
+            ],
           );
       });
     } catch (err) {
@@ -112,7 +138,10 @@ export class Coordinator {
     const tx = await this.get(gid);
     if (!tx) throw new KapokError('KAPOK_SAGA_NOT_FOUND', `no transaction ${gid}: check the gid`);
     if (r.rowCount === 0 && !(tx.mode === 'msg' && tx.state !== 'aborted'))
-      throw new KapokError('KAPOK_SAGA_STATE', `transaction ${gid} is ${tx.state} (mode ${tx.mode}): only a prepared msg can be submitted`);
+      throw new KapokError(
+        'KAPOK_SAGA_STATE',
+        `transaction ${gid} is ${tx.state} (mode ${tx.mode}): only a prepared msg can be submitted`,
+      );
     this.#kick(gid);
     return tx;
   }
@@ -130,7 +159,10 @@ export class Coordinator {
     clearInterval(this.#poller);
     clearInterval(this.#renewer);
     let t: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled([...this.#active.values()]), new Promise((r) => (t = setTimeout(r, waitMs)))]);
+    await Promise.race([
+      Promise.allSettled([...this.#active.values()]),
+      new Promise((r) => (t = setTimeout(r, waitMs))),
+    ]);
     clearTimeout(t);
     await this.#d.store
       .execute('UPDATE saga_tx SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = ?', [this.owner])
@@ -209,14 +241,14 @@ export class Coordinator {
     } catch (err) {
       // Left to the poller: the rows say where it stopped.
       nextAt = Date.now() + this.#d.config.retry.baseMs;
-      if (!this.#stopped) this.#d.logger.warn({ gid, reason: messageOf(err) }, 'saga: step failed; retried later');
+      if (!this.#stopped)
+        this.#d.logger.warn({ gid, reason: messageOf(err) }, 'saga: step failed; retried later');
     }
     await this.#d.store
-      .execute('UPDATE saga_tx SET lease_owner = NULL, lease_until = 0, next_at = ? WHERE gid = ? AND lease_owner = ?', [
-        nextAt,
-        gid,
-        this.owner,
-      ])
+      .execute(
+        'UPDATE saga_tx SET lease_owner = NULL, lease_until = 0, next_at = ? WHERE gid = ? AND lease_owner = ?',
+        [nextAt, gid, this.owner],
+      )
       .catch(() => {});
   }
 
@@ -224,7 +256,9 @@ export class Coordinator {
     const { store } = this.#d;
     const tx = await this.get(gid);
     if (!tx || !ACTIVE_SQL.includes(`'${tx.state}'`)) return DONE;
-    const ops = await store.query<OpRow>('SELECT * FROM saga_op WHERE gid = ? ORDER BY stage, branch, op', [gid]);
+    const ops = await store.query<OpRow>('SELECT * FROM saga_op WHERE gid = ? ORDER BY stage, branch, op', [
+      gid,
+    ]);
     const now = Date.now();
     const spec = JSON.parse(tx.spec) as TxSpec;
     const of = (phase: string) => ops.filter((o) => o.phase === phase);
@@ -234,28 +268,38 @@ export class Coordinator {
         const q = of('query')[0];
         if (!q || Number(tx.next_at) > now) return { wait: Number(tx.next_at) };
         if (q.state === 'succeeded') return this.#move(tx, 'running', null);
-        if (q.state === 'failed') return this.#final(tx, 'aborted', `queryPrepared: ${q.last_error ?? 'not sent'}`);
+        if (q.state === 'failed')
+          return this.#final(tx, 'aborted', `queryPrepared: ${q.last_error ?? 'not sent'}`);
         if (q.state === 'dead') return this.#final(tx, 'dead', q.last_error);
         return this.#callDue(tx, spec, [q]);
       }
       case 'running': {
         if (tx.mode !== 'msg' && now >= Number(tx.deadline))
-          return this.#toBackward(tx, ops, `global timeout: not done within ${Number(tx.deadline) - Number(tx.created_at)} ms`);
+          return this.#toBackward(
+            tx,
+            ops,
+            `global timeout: not done within ${Number(tx.deadline) - Number(tx.created_at)} ms`,
+          );
         const forward = of('forward');
         const stage = forward.find((o) => o.state !== 'succeeded' && o.state !== 'skipped')?.stage;
-        if (stage === undefined) return this.#move(tx, tx.mode === 'tcc' || tx.mode === 'eos' ? 'confirming' : 'succeeded', null);
+        if (stage === undefined)
+          return this.#move(tx, tx.mode === 'tcc' || tx.mode === 'eos' ? 'confirming' : 'succeeded', null);
         const group = forward.filter((o) => o.stage === stage);
         const failed = group.find((o) => o.state === 'failed');
-        if (failed) return this.#toBackward(tx, ops, `${failed.branch}.${failed.op}: ${failed.last_error ?? 'failed'}`);
+        if (failed)
+          return this.#toBackward(tx, ops, `${failed.branch}.${failed.op}: ${failed.last_error ?? 'failed'}`);
         const dead = group.find((o) => o.state === 'dead');
-        if (dead && !group.some(open)) return this.#final(tx, 'dead', `${dead.branch}.${dead.op}: ${dead.last_error}`);
+        if (dead && !group.some(open))
+          return this.#final(tx, 'dead', `${dead.branch}.${dead.op}: ${dead.last_error}`);
         return this.#callDue(tx, spec, group.filter(open));
       }
       case 'confirming': {
         const left = of('confirm').filter(open);
         if (left.length === 0) {
           const dead = of('confirm').find((o) => o.state === 'dead');
-          return dead ? this.#final(tx, 'dead', `${dead.branch}.${dead.op}: ${dead.last_error}`) : this.#final(tx, 'succeeded', null);
+          return dead
+            ? this.#final(tx, 'dead', `${dead.branch}.${dead.op}: ${dead.last_error}`)
+            : this.#final(tx, 'succeeded', null);
         }
         return this.#callDue(tx, spec, left);
       }
@@ -264,11 +308,17 @@ export class Coordinator {
         const left = backward.filter(open);
         if (left.length === 0) {
           const dead = backward.find((o) => o.state === 'dead');
-          return dead ? this.#final(tx, 'dead', `${dead.branch}.${dead.op}: ${dead.last_error}`) : this.#final(tx, 'aborted', tx.reason);
+          return dead
+            ? this.#final(tx, 'dead', `${dead.branch}.${dead.op}: ${dead.last_error}`)
+            : this.#final(tx, 'aborted', tx.reason);
         }
         // Saga: undo in reverse order, a stage at a time; tcc and eos cancel every tried branch at once.
         const top = Math.max(...left.map((o) => Number(o.stage)));
-        return this.#callDue(tx, spec, tx.mode === 'saga' ? left.filter((o) => Number(o.stage) === top) : left);
+        return this.#callDue(
+          tx,
+          spec,
+          tx.mode === 'saga' ? left.filter((o) => Number(o.stage) === top) : left,
+        );
       }
       default:
         return DONE;
@@ -278,7 +328,8 @@ export class Coordinator {
   async #callDue(tx: TxRow, spec: TxSpec, ops: OpRow[]): Promise<Step> {
     const now = Date.now();
     const due = ops.filter((o) => Number(o.next_at) <= now);
-    if (due.length === 0) return { wait: Math.min(...ops.map((o) => Number(o.next_at)), Number(tx.deadline)) };
+    if (due.length === 0)
+      return { wait: Math.min(...ops.map((o) => Number(o.next_at)), Number(tx.deadline)) };
     await Promise.all(due.map((o) => this.#call(tx, spec, o)));
     return AGAIN;
   }
@@ -305,7 +356,11 @@ export class Coordinator {
           timeoutMs: Number(o.timeout_ms),
           passHeaders: JSON.parse(tx.pass_headers),
         })
-      : { kind: 'retry', code: 'KAPOK_SAGA_BRANCH_UNAVAILABLE', message: `target ${o.target} is no longer in saga.targets` };
+      : {
+          kind: 'retry',
+          code: 'KAPOK_SAGA_BRANCH_UNAVAILABLE',
+          message: `target ${o.target} is no longer in saga.targets`,
+        };
     this.#d.onCall?.(out.kind, performance.now() - t0);
     const now = Date.now();
     if (out.kind === 'ok') {
@@ -318,13 +373,22 @@ export class Coordinator {
     const error = `${out.code}: ${out.message}`.slice(0, 500);
     const forward = (o.phase === 'forward' && tx.mode !== 'msg') || o.phase === 'query';
     const max = Math.min(spec.maxAttempts ?? config.retry.maxAttempts, 1000);
-    const lateGiveUp = o.phase === 'confirm' && o.late_confirm === 'dead-letter' && out.code === 'KAPOK_SAGA_BRANCH_TIMEOUT';
+    const lateGiveUp =
+      o.phase === 'confirm' && o.late_confirm === 'dead-letter' && out.code === 'KAPOK_SAGA_BRANCH_TIMEOUT';
     let state: 'failed' | 'dead' | 'pending' = 'pending';
     if (forward && (out.kind === 'refused' || attempts >= max)) state = 'failed';
     else if (attempts >= max || lateGiveUp) state = 'dead';
     await store.execute(
       `UPDATE saga_op SET state = ?, last_error = ?, next_at = ?, updated_at = ? WHERE gid = ? AND branch = ? AND op = ?`,
-      [state, error, state === 'pending' ? now + backoff(attempts, spec.retryIntervalMs ?? config.retry.baseMs, config.retry.maxMs) : now, now, ...key],
+      [
+        state,
+        error,
+        state === 'pending'
+          ? now + backoff(attempts, spec.retryIntervalMs ?? config.retry.baseMs, config.retry.maxMs)
+          : now,
+        now,
+        ...key,
+      ],
     );
     if (state === 'dead') await this.#deadLetter(tx.gid, o, error);
   }
@@ -337,20 +401,32 @@ export class Coordinator {
       for (const f of ops.filter((o) => o.phase === 'forward')) {
         const sent = Number(f.attempts) > 0;
         if (!sent) {
-          await q.execute(`UPDATE saga_op SET state = 'skipped', updated_at = ? WHERE gid = ? AND branch = ? AND phase IN ('forward', 'backward', 'confirm')`, [now, tx.gid, f.branch]);
+          await q.execute(
+            `UPDATE saga_op SET state = 'skipped', updated_at = ? WHERE gid = ? AND branch = ? AND phase IN ('forward', 'backward', 'confirm')`,
+            [now, tx.gid, f.branch],
+          );
         } else if (f.state === 'pending' || f.state === 'calling') {
           // Sent at least once, outcome unknown: compensated like a failure (the barrier makes that safe).
-          await q.execute(`UPDATE saga_op SET state = 'failed', updated_at = ? WHERE gid = ? AND branch = ? AND op = ?`, [now, tx.gid, f.branch, f.op]);
+          await q.execute(
+            `UPDATE saga_op SET state = 'failed', updated_at = ? WHERE gid = ? AND branch = ? AND op = ?`,
+            [now, tx.gid, f.branch, f.op],
+          );
         }
       }
-      await q.execute(`UPDATE saga_tx SET state = 'compensating', reason = ?, updated_at = ? WHERE gid = ? AND state = ?`, [reason.slice(0, 500), now, tx.gid, tx.state]);
+      await q.execute(
+        `UPDATE saga_tx SET state = 'compensating', reason = ?, updated_at = ? WHERE gid = ? AND state = ?`,
+        [reason.slice(0, 500), now, tx.gid, tx.state],
+      );
     });
     return AGAIN;
   }
 
   async #move(tx: TxRow, to: TxState, reason: string | null): Promise<Step> {
     if (to === 'succeeded') return this.#final(tx, to, reason);
-    await this.#d.store.execute(`UPDATE saga_tx SET state = ?, updated_at = ?, next_at = ? WHERE gid = ? AND state = ?`, [to, Date.now(), Date.now(), tx.gid, tx.state]);
+    await this.#d.store.execute(
+      `UPDATE saga_tx SET state = ?, updated_at = ?, next_at = ? WHERE gid = ? AND state = ?`,
+      [to, Date.now(), Date.now(), tx.gid, tx.state],
+    );
     return AGAIN;
   }
 
@@ -370,18 +446,34 @@ export class Coordinator {
       [id, gid, o.branch, o.op, reason, Date.now()],
     );
     this.#d.onDeadLetter?.();
-    this.#d.logger.error({ gid, branch: o.branch, op: o.op, reason, code: 'KAPOK_SAGA_DEAD_LETTER' }, 'saga: dead letter');
-    await this.#d.audit?.()?.record({ actor: 'system', action: 'saga.dead_letter', outcome: 'failed', target: `${gid}/${o.branch}/${o.op}` }).catch(() => {});
+    this.#d.logger.error(
+      { gid, branch: o.branch, op: o.op, reason, code: 'KAPOK_SAGA_DEAD_LETTER' },
+      'saga: dead letter',
+    );
+    await this.#d
+      .audit?.()
+      ?.record({
+        actor: 'system',
+        action: 'saga.dead_letter',
+        outcome: 'failed',
+        target: `${gid}/${o.branch}/${o.op}`,
+      })
+      .catch(() => {});
     await this.#publish({ id, gid, branch: o.branch, op: o.op, reason });
   }
 
   /** Dead letters not yet on the event bus (a crash between the row and the publish), sent again. */
   async #republish(): Promise<void> {
     if (!this.#d.events) return;
-    const rows = await this.#d.store.query<{ id: string; gid: string; branch: string; op: string; reason: string }>(
-      'SELECT id, gid, branch, op, reason FROM saga_dead WHERE published = 0 AND created_at < ? LIMIT 20',
-      [Date.now() - 2000],
-    );
+    const rows = await this.#d.store.query<{
+      id: string;
+      gid: string;
+      branch: string;
+      op: string;
+      reason: string;
+    }>('SELECT id, gid, branch, op, reason FROM saga_dead WHERE published = 0 AND created_at < ? LIMIT 20', [
+      Date.now() - 2000,
+    ]);
     for (const r of rows) await this.#publish(r);
   }
 
@@ -391,7 +483,10 @@ export class Coordinator {
       await this.#d.events.publish('saga.dlq.added', { ...d });
       await this.#d.store.execute('UPDATE saga_dead SET published = 1 WHERE id = ?', [d.id]);
     } catch (err) {
-      this.#d.logger.warn({ gid: d.gid, reason: messageOf(err) }, 'saga: dead letter not yet published; retried');
+      this.#d.logger.warn(
+        { gid: d.gid, reason: messageOf(err) },
+        'saga: dead letter not yet published; retried',
+      );
     }
   }
 }

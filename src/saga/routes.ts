@@ -52,7 +52,8 @@ function limitOf(v: unknown, max = 1000): number {
 
 function only(raw: unknown, known: string[]): Record<string, unknown> {
   const q = (raw ?? {}) as Record<string, unknown>;
-  for (const k of Object.keys(q)) if (!known.includes(k)) throw bad(`unknown parameter ${k}: use ${known.join(', ')}`);
+  for (const k of Object.keys(q))
+    if (!known.includes(k)) throw bad(`unknown parameter ${k}: use ${known.join(', ')}`);
   return q;
 }
 
@@ -66,7 +67,8 @@ export async function sagaRoutes(app: FastifyInstance, d: SagaRouteDeps): Promis
     for (const name of passNames) {
       const v = req.headers[name];
       if (v === undefined) continue;
-      if (typeof v !== 'string' || v.length > 1024) throw bad(`header ${name}: give it once, at most 1024 characters`);
+      if (typeof v !== 'string' || v.length > 1024)
+        throw bad(`header ${name}: give it once, at most 1024 characters`);
       pass[name] = v;
     }
     const { created, tx } = await d.coordinator.submit(plan, pass);
@@ -77,7 +79,10 @@ export async function sagaRoutes(app: FastifyInstance, d: SagaRouteDeps): Promis
   app.get('/transactions', async (req) => {
     const q = only(req.query, ['state', 'limit', 'cursor']);
     if (q.state !== undefined && typeof q.state !== 'string') throw bad('state: give it once');
-    if (q.cursor !== undefined && (typeof q.cursor !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(q.cursor)))
+    if (
+      q.cursor !== undefined &&
+      (typeof q.cursor !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(q.cursor))
+    )
       throw bad('cursor: not a cursor this API returned (pass `next` unchanged)');
     return listTransactions(d.store, {
       ...(q.state ? { state: q.state as string } : {}),
@@ -88,16 +93,23 @@ export async function sagaRoutes(app: FastifyInstance, d: SagaRouteDeps): Promis
 
   app.get('/transactions/:gid', async (req) => showTransaction(d.store, gidOf(req.params)));
 
-  app.post('/transactions/:gid/submit', async (req) => ({ transaction: txView(await d.coordinator.submitPrepared(gidOf(req.params))) }));
+  app.post('/transactions/:gid/submit', async (req) => ({
+    transaction: txView(await d.coordinator.submitPrepared(gidOf(req.params))),
+  }));
 
   const opArgs = (body: unknown, required: boolean): { branch?: string; op?: string } => {
     const b = body ?? {};
     if (typeof b !== 'object' || Array.isArray(b)) throw bad('body: expected a JSON object {branch, op}');
     const { branch, op, ...rest } = b as Record<string, unknown>;
     if (Object.keys(rest).length) throw bad(`unknown field ${Object.keys(rest)[0]}: use branch and op`);
-    for (const [k, v] of [['branch', branch], ['op', op]] as const)
-      if (v !== undefined && (typeof v !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(v))) throw bad(`${k}: expected an id`);
-    if (required && (!branch || !op)) throw bad('branch and op: say which dead operation was handled by hand');
+    for (const [k, v] of [
+      ['branch', branch],
+      ['op', op],
+    ] as const)
+      if (v !== undefined && (typeof v !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(v)))
+        throw bad(`${k}: expected an id`);
+    if (required && (!branch || !op))
+      throw bad('branch and op: say which dead operation was handled by hand');
     return { ...(branch ? { branch: branch as string } : {}), ...(op ? { op: op as string } : {}) };
   };
 
@@ -115,7 +127,8 @@ export async function sagaRoutes(app: FastifyInstance, d: SagaRouteDeps): Promis
 
   app.get('/dead-letters', async (req) => {
     const q = only(req.query, ['open', 'limit']);
-    if (q.open !== undefined && q.open !== 'true' && q.open !== 'false') throw bad('open: expected true or false');
+    if (q.open !== undefined && q.open !== 'true' && q.open !== 'false')
+      throw bad('open: expected true or false');
     return { deadLetters: await listDeadLetters(d.store, q.open !== 'false', limitOf(q.limit)) };
   });
 }

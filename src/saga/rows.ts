@@ -2,7 +2,15 @@ import type { Mode, Phase } from './spec.js';
 
 /** Rows of saga_tx and saga_op as read back (docs/saga.md#states). */
 
-export const TX_STATES = ['prepared', 'running', 'confirming', 'compensating', 'succeeded', 'aborted', 'dead'] as const;
+export const TX_STATES = [
+  'prepared',
+  'running',
+  'confirming',
+  'compensating',
+  'succeeded',
+  'aborted',
+  'dead',
+] as const;
 export type TxState = (typeof TX_STATES)[number];
 /** States a coordinator drives; the rest are final (dead waits for a person). */
 export const ACTIVE: readonly TxState[] = ['prepared', 'running', 'confirming', 'compensating'];

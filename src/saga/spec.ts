@@ -140,9 +140,15 @@ function branchOps(spec: TxSpec, b: BranchIn, stage: number, last: boolean, cfg:
   let defs: Array<[string, Phase, string]>;
   let payload: (op: string) => unknown = () => b.payload ?? {};
   if (eos) {
-    if (spec.mode !== 'eos' && spec.mode !== 'tcc') throw invalid(`${path}.kind: eos branches belong to mode eos or tcc`);
+    if (spec.mode !== 'eos' && spec.mode !== 'tcc')
+      throw invalid(`${path}.kind: eos branches belong to mode eos or tcc`);
     need(b, ['url', 'steps'], 'eos', path);
-    refuse(b, ['action', 'compensate', 'try', 'confirm', 'cancel', 'payload'], 'an eos branch has url and steps only', path);
+    refuse(
+      b,
+      ['action', 'compensate', 'try', 'confirm', 'cancel', 'payload'],
+      'an eos branch has url and steps only',
+      path,
+    );
     const base = (b.url as string).replace(/\/+$/, '');
     defs = [
       ['prepare', 'forward', `${base}/prepare`],
@@ -160,8 +166,14 @@ function branchOps(spec: TxSpec, b: BranchIn, stage: number, last: boolean, cfg:
     ];
   } else {
     need(b, ['action'], spec.mode, path);
-    refuse(b, ['try', 'confirm', 'cancel', 'url', 'steps'], `mode ${spec.mode} takes action${spec.mode === 'saga' ? ' and compensate' : ''}`, path);
-    if (spec.mode === 'msg') refuse(b, ['compensate'], 'a msg branch is never compensated (it must succeed)', path);
+    refuse(
+      b,
+      ['try', 'confirm', 'cancel', 'url', 'steps'],
+      `mode ${spec.mode} takes action${spec.mode === 'saga' ? ' and compensate' : ''}`,
+      path,
+    );
+    if (spec.mode === 'msg')
+      refuse(b, ['compensate'], 'a msg branch is never compensated (it must succeed)', path);
     if (spec.mode === 'saga' && !b.compensate && !last)
       throw invalid(`${path}.compensate: every saga step but those of the last stage needs a compensation`);
     defs = [['action', 'forward', b.action as string]];
@@ -190,10 +202,27 @@ function branchOps(spec: TxSpec, b: BranchIn, stage: number, last: boolean, cfg:
 /** The target a URL falls under (scheme http(s) or nats, inside a configured target), else 400. */
 export function resolveUrl(u: string, where: string, cfg: SagaConfig): SagaTarget {
   if (!/^(https?|nats):\/\//i.test(u))
-    throw new KapokError('KAPOK_SAGA_URL_REFUSED', `${where}: ${JSON.stringify(u.slice(0, 80))} is not http(s):// or nats://`);
-  if (u.startsWith('nats://') ? !/^nats:\/\/[A-Za-z0-9_.-]+$/.test(u) : /[\s"<>\\^`{|}]/.test(u) || /^https?:\/\/[^/]*@/i.test(u))
-    throw new KapokError('KAPOK_SAGA_URL_REFUSED', `${where}: malformed URL (no spaces, credentials or wildcards)`);
-  const t = cfg.targets.find((x) => u.startsWith(x.url) && (x.url.endsWith('/') || x.url.endsWith('.') || u.length === x.url.length || '/?.'.includes(u[x.url.length] as string)));
+    throw new KapokError(
+      'KAPOK_SAGA_URL_REFUSED',
+      `${where}: ${JSON.stringify(u.slice(0, 80))} is not http(s):// or nats://`,
+    );
+  if (
+    u.startsWith('nats://')
+      ? !/^nats:\/\/[A-Za-z0-9_.-]+$/.test(u)
+      : /[\s"<>\\^`{|}]/.test(u) || /^https?:\/\/[^/]*@/i.test(u)
+  )
+    throw new KapokError(
+      'KAPOK_SAGA_URL_REFUSED',
+      `${where}: malformed URL (no spaces, credentials or wildcards)`,
+    );
+  const t = cfg.targets.find(
+    (x) =>
+      u.startsWith(x.url) &&
+      (x.url.endsWith('/') ||
+        x.url.endsWith('.') ||
+        u.length === x.url.length ||
+        '/?.'.includes(u[x.url.length] as string)),
+  );
   if (!t)
     throw new KapokError(
       'KAPOK_SAGA_URL_REFUSED',
@@ -203,7 +232,13 @@ export function resolveUrl(u: string, where: string, cfg: SagaConfig): SagaTarge
 }
 
 /** One call's limit: the branch's, else the target's, else its kind's; checked against the coordinator's. */
-function callTimeout(t: SagaTarget, own: number | undefined, late: string | undefined, where: string, cfg: SagaConfig): number {
+function callTimeout(
+  t: SagaTarget,
+  own: number | undefined,
+  late: string | undefined,
+  where: string,
+  cfg: SagaConfig,
+): number {
   const ms = own ?? t.timeoutMs ?? KIND_TIMEOUT_MS[t.kind];
   if (ms < cfg.coordinatorTimeoutMs) return ms;
   if (!late)

@@ -13,7 +13,11 @@ import type { SagaTarget } from './config.js';
 
 export type CallOutcome =
   | { kind: 'ok' }
-  | { kind: 'refused' | 'retry'; code: 'KAPOK_SAGA_BRANCH_REFUSED' | 'KAPOK_SAGA_BRANCH_UNAVAILABLE' | 'KAPOK_SAGA_BRANCH_TIMEOUT'; message: string };
+  | {
+      kind: 'refused' | 'retry';
+      code: 'KAPOK_SAGA_BRANCH_REFUSED' | 'KAPOK_SAGA_BRANCH_UNAVAILABLE' | 'KAPOK_SAGA_BRANCH_TIMEOUT';
+      message: string;
+    };
 
 export interface BranchCall {
   gid: string;
@@ -69,16 +73,26 @@ export function createTransport(o: { maxResponseBytes: number; nats: RequestRepl
       const body = JSON.stringify(c.payload ?? {});
       const headers = callHeaders(c);
       if (c.url.startsWith('nats://')) {
-        if (!o.nats) return { kind: 'retry', code: 'KAPOK_SAGA_BRANCH_UNAVAILABLE', message: 'saga.natsUrl is not set' };
+        if (!o.nats)
+          return { kind: 'retry', code: 'KAPOK_SAGA_BRANCH_UNAVAILABLE', message: 'saga.natsUrl is not set' };
         const r = await o.nats.request(c.url.slice('nats://'.length), Buffer.from(body), {
           timeoutMs: c.timeoutMs,
           headers,
         });
         if (r.kind === 'timeout') return timedOut(c);
         if (r.kind === 'unavailable')
-          return { kind: 'retry', code: 'KAPOK_SAGA_BRANCH_UNAVAILABLE', message: `${c.target.name}: ${r.reason}` };
+          return {
+            kind: 'retry',
+            code: 'KAPOK_SAGA_BRANCH_UNAVAILABLE',
+            message: `${c.target.name}: ${r.reason}`,
+          };
         const status = Number(r.headers['Kapok-Saga-Status'] ?? r.headers['kapok-saga-status'] ?? 200);
-        return classify(c.target, Number.isInteger(status) ? status : 200, Buffer.from(r.data).toString('utf8').slice(0, o.maxResponseBytes), 'application/json');
+        return classify(
+          c.target,
+          Number.isInteger(status) ? status : 200,
+          Buffer.from(r.data).toString('utf8').slice(0, o.maxResponseBytes),
+          'application/json',
+        );
       }
       try {
         const res = await request(c.url, {
@@ -94,7 +108,8 @@ export function createTransport(o: { maxResponseBytes: number; nats: RequestRepl
         return classify(c.target, res.statusCode, text, String(res.headers['content-type'] ?? ''));
       } catch (err) {
         const e = err as Error & { code?: string };
-        if (e.name === 'TimeoutError' || e.name === 'AbortError' || /TIMEOUT/.test(e.code ?? '')) return timedOut(c);
+        if (e.name === 'TimeoutError' || e.name === 'AbortError' || /TIMEOUT/.test(e.code ?? ''))
+          return timedOut(c);
         return {
           kind: 'retry',
           code: 'KAPOK_SAGA_BRANCH_UNAVAILABLE',
@@ -114,7 +129,10 @@ function timedOut(c: BranchCall): CallOutcome {
   };
 }
 
-async function readLimited(body: AsyncIterable<Buffer> & { destroy?: () => void }, max: number): Promise<string> {
+async function readLimited(
+  body: AsyncIterable<Buffer> & { destroy?: () => void },
+  max: number,
+): Promise<string> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const chunk of body) {
@@ -134,7 +152,11 @@ export function classify(t: SagaTarget, status: number, text: string, contentTyp
   const said = foreignMessage(t, json, text, contentType);
   if (status >= 200 && status < 300) {
     if (!reportsFailure(t, json)) return { kind: 'ok' };
-    return { kind: 'refused', code: 'KAPOK_SAGA_BRANCH_REFUSED', message: `${t.name} refused (${status})${said}` };
+    return {
+      kind: 'refused',
+      code: 'KAPOK_SAGA_BRANCH_REFUSED',
+      message: `${t.name} refused (${status})${said}`,
+    };
   }
   const retry = status >= 500 || status === 408 || status === 425 || status === 429 || status < 200;
   return retry
@@ -150,7 +172,8 @@ function parseJson(text: string): unknown {
   }
 }
 
-const str = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v).slice(0, 120) : undefined);
+const str = (v: unknown) =>
+  typeof v === 'string' || typeof v === 'number' ? String(v).slice(0, 120) : undefined;
 
 /** A 2xx that still says no: DTM's {"result":"FAILURE"}, an EOS TM's {"status":"FAIL"|"ERROR"} or {"success":false}. */
 function reportsFailure(t: SagaTarget, json: unknown): boolean {

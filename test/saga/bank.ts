@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { barrier, barrierKey, barrierStatus, BARRIER_TABLE_SQL } from '../../src/saga/barrier.js';
 import type { Store } from '../../src/ports/store.js';
+import { BARRIER_TABLE_SQL, barrier, barrierKey, barrierStatus } from '../../src/saga/barrier.js';
 
 /**
  * A branch service for tests: a bank on a real Store (SQLite or PostgreSQL) whose operations run
@@ -14,7 +14,10 @@ import type { Store } from '../../src/ports/store.js';
  *  - delay: wait `ms` before doing the work (a try arriving after its cancel).
  */
 
-export type Fault = { kind: 'lose' | 'refuse' } | { kind: 'fail'; times: number } | { kind: 'delay'; ms: number };
+export type Fault =
+  | { kind: 'lose' | 'refuse' }
+  | { kind: 'fail'; times: number }
+  | { kind: 'delay'; ms: number };
 
 export interface Call {
   at: number;
@@ -37,13 +40,26 @@ export interface Bank {
   close(): Promise<void>;
 }
 
-const DELTA: Record<string, number> = { debit: -1, credit: 1, 'undo-debit': 1, 'undo-credit': -1, try: -1, cancel: 1, confirm: 0 };
+const DELTA: Record<string, number> = {
+  debit: -1,
+  credit: 1,
+  'undo-debit': 1,
+  'undo-credit': -1,
+  try: -1,
+  cancel: 1,
+  confirm: 0,
+};
 
 export async function createBank(store: Store, accounts: Record<string, number>): Promise<Bank> {
   await store.execute(BARRIER_TABLE_SQL);
-  await store.execute('CREATE TABLE IF NOT EXISTS bank_accounts (id TEXT PRIMARY KEY, balance BIGINT NOT NULL)');
+  await store.execute(
+    'CREATE TABLE IF NOT EXISTS bank_accounts (id TEXT PRIMARY KEY, balance BIGINT NOT NULL)',
+  );
   for (const [id, b] of Object.entries(accounts))
-    await store.execute('INSERT INTO bank_accounts (id, balance) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET balance = excluded.balance', [id, b]);
+    await store.execute(
+      'INSERT INTO bank_accounts (id, balance) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET balance = excluded.balance',
+      [id, b],
+    );
   const calls: Call[] = [];
   const faults = new Map<string, Fault>();
   const server: Server = createServer(async (req, res) => {
@@ -57,22 +73,34 @@ export async function createBank(store: Store, accounts: Record<string, number>)
       res.writeHead(400).end(JSON.stringify({ error: (err as Error).message }));
       return;
     }
-    const call: Call = { at: Date.now(), branch: key.branch, op: key.op, gid: key.gid, path: req.url ?? '', headers: req.headers };
+    const call: Call = {
+      at: Date.now(),
+      branch: key.branch,
+      op: key.op,
+      gid: key.gid,
+      path: req.url ?? '',
+      headers: req.headers,
+    };
     calls.push(call);
-    if (!m || !(m[2] as string in DELTA)) {
+    if (!m || !((m[2] as string) in DELTA)) {
       res.writeHead(404).end('{}');
       return;
     }
-    const f = faults.get(`${key.branch}/${key.op}`) ?? faults.get(`*/${key.op}`) ?? faults.get(`${key.branch}/*`);
+    const f =
+      faults.get(`${key.branch}/${key.op}`) ?? faults.get(`*/${key.op}`) ?? faults.get(`${key.branch}/*`);
     if (f?.kind === 'refuse') {
       call.outcome = 'refused';
-      res.writeHead(409, { 'content-type': 'application/json' }).end('{"result":"FAILURE","message":"insufficient funds"}');
+      res
+        .writeHead(409, { 'content-type': 'application/json' })
+        .end('{"result":"FAILURE","message":"insufficient funds"}');
       return;
     }
     if (f?.kind === 'fail' && f.times > 0) {
       f.times--;
       call.outcome = 'failed';
-      res.writeHead(500, { 'content-type': 'text/html' }).end('<html><title>500 Internal Error</title></html>');
+      res
+        .writeHead(500, { 'content-type': 'text/html' })
+        .end('<html><title>500 Internal Error</title></html>');
       return;
     }
     if (f?.kind === 'delay') await new Promise((r) => setTimeout(r, f.ms));
@@ -80,7 +108,10 @@ export async function createBank(store: Store, accounts: Record<string, number>)
     const delta = (DELTA[m[2] as string] as number) * amount;
     const out = await store.transaction((tx) =>
       barrier(tx, key, async () => {
-        await tx.execute('UPDATE bank_accounts SET balance = balance + ? WHERE id = ?', [delta, m[1] as string]);
+        await tx.execute('UPDATE bank_accounts SET balance = balance + ? WHERE id = ?', [
+          delta,
+          m[1] as string,
+        ]);
       }),
     );
     call.outcome = out.outcome;
@@ -88,7 +119,9 @@ export async function createBank(store: Store, accounts: Record<string, number>)
       res.destroy();
       return;
     }
-    res.writeHead(barrierStatus(out.outcome), { 'content-type': 'application/json' }).end(JSON.stringify({ outcome: out.outcome }));
+    res
+      .writeHead(barrierStatus(out.outcome), { 'content-type': 'application/json' })
+      .end(JSON.stringify({ outcome: out.outcome }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/bank/`;
@@ -97,11 +130,16 @@ export async function createBank(store: Store, accounts: Record<string, number>)
     calls,
     faults,
     fault: (k, f) => faults.set(k, f),
-    total: async () => Number((await store.query<{ s: number }>('SELECT SUM(balance) AS s FROM bank_accounts'))[0]?.s),
-    balance: async (a) => Number((await store.query<{ b: number }>('SELECT balance AS b FROM bank_accounts WHERE id = ?', [a]))[0]?.b),
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    total: async () =>
+      Number((await store.query<{ s: number }>('SELECT SUM(balance) AS s FROM bank_accounts'))[0]?.s),
+    balance: async (a) =>
+      Number(
+        (await store.query<{ b: number }>('SELECT balance AS b FROM bank_accounts WHERE id = ?', [a]))[0]?.b,
+      ),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

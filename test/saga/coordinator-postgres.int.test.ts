@@ -19,6 +19,13 @@ describe('saga on PostgreSQL', { skip }, () => {
   coordinatorSuite('postgres', async () => {
     const c = await createPostgresStore({ url: coord.url, poolMax: 8 });
     const b = await createPostgresStore({ url: bank.url, poolMax: 8 });
-    return { coordinator: c, bank: b, close: async () => { await c.close(); await b.close(); } };
+    return {
+      coordinator: c,
+      bank: b,
+      close: async () => {
+        await c.close();
+        await b.close();
+      },
+    };
   });
 });

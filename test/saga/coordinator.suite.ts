@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Store } from '../../src/ports/store.js';
-import { createBank, type Bank } from './bank.js';
+import { type Bank, createBank } from './bank.js';
 import { opsOf, type Rig, rig, sagaConfig } from './setup.js';
 
 /**
@@ -9,19 +9,38 @@ import { opsOf, type Rig, rig, sagaConfig } from './setup.js';
  * coordinator-postgres.int.test.ts on PostgreSQL). Branches are a real bank service on loopback
  * whose operations go through the barrier in its own database; each test injects one fault.
  */
-export function coordinatorSuite(dialect: string, stores: () => Promise<{ coordinator: Store; bank: Store; close(): Promise<void> }>): void {
+export function coordinatorSuite(
+  dialect: string,
+  stores: () => Promise<{ coordinator: Store; bank: Store; close(): Promise<void> }>,
+): void {
   describe(`saga coordinator on ${dialect}`, () => {
     let r: Rig;
     let bank: Bank;
     let close: () => Promise<void>;
     let n = 0;
     const gid = () => `${dialect}-${process.pid}-${++n}`;
-    const transfer = (g: string, from: string, to: string, amount: number, extra: Record<string, unknown> = {}) => ({
+    const transfer = (
+      g: string,
+      from: string,
+      to: string,
+      amount: number,
+      extra: Record<string, unknown> = {},
+    ) => ({
       gid: g,
       mode: 'saga',
       branches: [
-        { id: 'out', action: `${bank.url}${from}/debit`, compensate: `${bank.url}${from}/undo-debit`, payload: { amount } },
-        { id: 'in', action: `${bank.url}${to}/credit`, compensate: `${bank.url}${to}/undo-credit`, payload: { amount } },
+        {
+          id: 'out',
+          action: `${bank.url}${from}/debit`,
+          compensate: `${bank.url}${from}/undo-debit`,
+          payload: { amount },
+        },
+        {
+          id: 'in',
+          action: `${bank.url}${to}/credit`,
+          compensate: `${bank.url}${to}/undo-credit`,
+          payload: { amount },
+        },
       ],
       ...extra,
     });
@@ -34,7 +53,10 @@ export function coordinatorSuite(dialect: string, stores: () => Promise<{ coordi
       const s = await stores();
       close = s.close;
       bank = await createBank(s.bank, { a: 1000, b: 1000, c: 1000 });
-      r = await rig(s.coordinator, sagaConfig({ targets: [{ name: 'bank', url: bank.url, timeoutMs: 1000 }] }));
+      r = await rig(
+        s.coordinator,
+        sagaConfig({ targets: [{ name: 'bank', url: bank.url, timeoutMs: 1000 }] }),
+      );
     });
     after(async () => {
       await r.close();
@@ -52,8 +74,15 @@ export function coordinatorSuite(dialect: string, stores: () => Promise<{ coordi
         bank.calls.filter((c) => c.gid === g).map((c) => `${c.branch}.${c.op}:${c.outcome}`),
         ['out.action:executed', 'in.action:executed'],
       );
-      assert.equal((await r.submit(transfer(g, 'a', 'b', 10))).created, false, 'same gid, same body: the existing one');
-      await assert.rejects(r.submit(transfer(g, 'a', 'b', 11)), { code: 'KAPOK_SAGA_GID_CONFLICT', status: 409 });
+      assert.equal(
+        (await r.submit(transfer(g, 'a', 'b', 10))).created,
+        false,
+        'same gid, same body: the existing one',
+      );
+      await assert.rejects(r.submit(transfer(g, 'a', 'b', 11)), {
+        code: 'KAPOK_SAGA_GID_CONFLICT',
+        status: 409,
+      });
     });
 
     it('a refused action compensates what ran, and the refused branch gets a null compensation', async () => {
@@ -64,10 +93,18 @@ export function coordinatorSuite(dialect: string, stores: () => Promise<{ coordi
       await r.submit(body);
       assert.equal(await settle(g), 'aborted');
       const calls = bank.calls.filter((c) => c.gid === g).map((c) => `${c.branch}.${c.op}:${c.outcome}`);
-      assert.deepEqual(calls, ['out.action:executed', 'in2.action:refused', 'in2.compensate:null-compensation', 'out.compensate:executed']);
+      assert.deepEqual(calls, [
+        'out.action:executed',
+        'in2.action:refused',
+        'in2.compensate:null-compensation',
+        'out.compensate:executed',
+      ]);
       assert.equal(await bank.total(), 3000);
       const ops = await opsOf(r.store, g);
-      assert.match(ops.find((o) => o.branch === 'in2' && o.op === 'action')?.last_error ?? '', /^KAPOK_SAGA_BRANCH_REFUSED: bank refused \(409\): insufficient funds/);
+      assert.match(
+        ops.find((o) => o.branch === 'in2' && o.op === 'action')?.last_error ?? '',
+        /^KAPOK_SAGA_BRANCH_REFUSED: bank refused \(409\): insufficient funds/,
+      );
     });
 
     it('a response lost after commit is retried and the barrier does not apply it twice', async () => {
@@ -78,8 +115,15 @@ export function coordinatorSuite(dialect: string, stores: () => Promise<{ coordi
       await r.submit({ ...body, maxAttempts: 3 });
       // Every answer of `lost` is lost: the action is retried (duplicates), then given up and compensated.
       assert.equal(await settle(g), 'aborted');
-      const outs = bank.calls.filter((c) => c.gid === g && c.branch === 'lost').map((c) => `${c.op}:${c.outcome}`);
-      assert.deepEqual(outs, ['action:executed', 'action:duplicate', 'action:duplicate', 'compensate:executed']);
+      const outs = bank.calls
+        .filter((c) => c.gid === g && c.branch === 'lost')
+        .map((c) => `${c.op}:${c.outcome}`);
+      assert.deepEqual(outs, [
+        'action:executed',
+        'action:duplicate',
+        'action:duplicate',
+        'compensate:executed',
+      ]);
       assert.equal(await bank.total(), 3000);
       bank.faults.delete('lost/action');
     });
@@ -91,7 +135,16 @@ export function coordinatorSuite(dialect: string, stores: () => Promise<{ coordi
         gid: g,
         mode: 'tcc',
         maxAttempts: 1,
-        branches: [{ id: 'slow', try: `${bank.url}a/try`, confirm: `${bank.url}a/confirm`, cancel: `${bank.url}a/cancel`, payload: { amount: 50 }, timeoutMs: 150 }],
+        branches: [
+          {
+            id: 'slow',
+            try: `${bank.url}a/try`,
+            confirm: `${bank.url}a/confirm`,
+            cancel: `${bank.url}a/cancel`,
+            payload: { amount: 50 },
+            timeoutMs: 150,
+          },
+        ],
       });
       assert.equal(await settle(g), 'aborted');
       await new Promise((res) => setTimeout(res, 700));
@@ -100,7 +153,10 @@ export function coordinatorSuite(dialect: string, stores: () => Promise<{ coordi
       assert.ok(outs.includes('cancel:null-compensation'), outs.join());
       assert.ok(outs.includes('try:hanging'), outs.join());
       assert.equal(await bank.total(), 3000, 'the late try changed nothing');
-      assert.match((await opsOf(r.store, g)).find((o) => o.op === 'try')?.last_error ?? '', /KAPOK_SAGA_BRANCH_TIMEOUT/);
+      assert.match(
+        (await opsOf(r.store, g)).find((o) => o.op === 'try')?.last_error ?? '',
+        /KAPOK_SAGA_BRANCH_TIMEOUT/,
+      );
       bank.faults.delete('slow/try');
     });
 
@@ -113,13 +169,26 @@ export function coordinatorSuite(dialect: string, stores: () => Promise<{ coordi
         mode: 'saga',
         retryIntervalMs: 80,
         branches: [
-          { id: 'flaky', action: `${bank.url}a/debit`, compensate: `${bank.url}a/undo-debit`, payload: { amount: 3 } },
-          { id: 'boom', action: `${bank.url}b/credit`, compensate: `${bank.url}b/undo-credit`, payload: { amount: 3 } },
+          {
+            id: 'flaky',
+            action: `${bank.url}a/debit`,
+            compensate: `${bank.url}a/undo-debit`,
+            payload: { amount: 3 },
+          },
+          {
+            id: 'boom',
+            action: `${bank.url}b/credit`,
+            compensate: `${bank.url}b/undo-credit`,
+            payload: { amount: 3 },
+          },
         ],
       });
       assert.equal(await settle(g), 'aborted');
       const comp = bank.calls.filter((c) => c.gid === g && c.branch === 'flaky' && c.op === 'compensate');
-      assert.deepEqual(comp.map((c) => c.outcome), ['failed', 'failed', 'failed', 'executed']);
+      assert.deepEqual(
+        comp.map((c) => c.outcome),
+        ['failed', 'failed', 'failed', 'executed'],
+      );
       // Backoff: attempt k waits in [d/2, d], d = min(cap 200, 80 · 2^(k-1)).
       const gaps = comp.slice(1).map((c, i) => c.at - (comp[i] as { at: number }).at);
       const caps = [80, 160, 200];
@@ -139,25 +208,52 @@ export function coordinatorSuite(dialect: string, stores: () => Promise<{ coordi
         mode: 'saga',
         maxAttempts: 3,
         branches: [
-          { id: 'stuck', action: `${bank.url}c/debit`, compensate: `${bank.url}c/undo-debit`, payload: { amount: 9 } },
-          { id: 'nope', action: `${bank.url}a/credit`, compensate: `${bank.url}a/undo-credit`, payload: { amount: 9 } },
+          {
+            id: 'stuck',
+            action: `${bank.url}c/debit`,
+            compensate: `${bank.url}c/undo-debit`,
+            payload: { amount: 9 },
+          },
+          {
+            id: 'nope',
+            action: `${bank.url}a/credit`,
+            compensate: `${bank.url}a/undo-credit`,
+            payload: { amount: 9 },
+          },
         ],
       });
       assert.equal(await settle(g), 'dead');
-      assert.equal(bank.calls.filter((c) => c.gid === g && c.op === 'compensate' && c.branch === 'stuck').length, 3, 'bounded: 3 calls');
-      const [row] = await r.store.query<{ branch: string; op: string; reason: string }>('SELECT branch, op, reason FROM saga_dead WHERE gid = ?', [g]);
+      assert.equal(
+        bank.calls.filter((c) => c.gid === g && c.op === 'compensate' && c.branch === 'stuck').length,
+        3,
+        'bounded: 3 calls',
+      );
+      const [row] = await r.store.query<{ branch: string; op: string; reason: string }>(
+        'SELECT branch, op, reason FROM saga_dead WHERE gid = ?',
+        [g],
+      );
       assert.equal(row?.branch, 'stuck');
-      assert.match(row?.reason ?? '', /KAPOK_SAGA_BRANCH_UNAVAILABLE: bank answered 500: an HTML error page \(500 Internal Error\)/);
+      assert.match(
+        row?.reason ?? '',
+        /KAPOK_SAGA_BRANCH_UNAVAILABLE: bank answered 500: an HTML error page \(500 Internal Error\)/,
+      );
       const deadline = Date.now() + 3000;
-      while (!r.dead.some((e) => e.data.gid === g) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
-      assert.ok(r.dead.some((e) => e.data.gid === g && e.data.op === 'compensate'), 'saga.dlq.added published');
+      while (!r.dead.some((e) => e.data.gid === g) && Date.now() < deadline)
+        await new Promise((res) => setTimeout(res, 20));
+      assert.ok(
+        r.dead.some((e) => e.data.gid === g && e.data.op === 'compensate'),
+        'saga.dlq.added published',
+      );
       assert.equal(await bank.balance('c'), 991, 'the debit is still applied: people must act');
       const { retryTransaction } = await import('../../src/saga/admin.js');
       bank.faults.delete('stuck/compensate');
       await retryTransaction(r.store, g);
       assert.equal(await settle(g), 'aborted');
       assert.equal(await bank.total(), 3000);
-      const [resolved] = await r.store.query<{ resolution: string }>('SELECT resolution FROM saga_dead WHERE gid = ?', [g]);
+      const [resolved] = await r.store.query<{ resolution: string }>(
+        'SELECT resolution FROM saga_dead WHERE gid = ?',
+        [g],
+      );
       assert.equal(resolved?.resolution, 'retried');
     });
 
@@ -168,20 +264,39 @@ export function coordinatorSuite(dialect: string, stores: () => Promise<{ coordi
       (body.branches[1] as { id: string }).id = 'down';
       await r.submit(body);
       assert.equal(await settle(g), 'aborted');
-      assert.equal(bank.calls.filter((c) => c.gid === g && c.branch === 'down' && c.op === 'action').length, 4);
+      assert.equal(
+        bank.calls.filter((c) => c.gid === g && c.branch === 'down' && c.op === 'action').length,
+        4,
+      );
       assert.equal(await bank.total(), 3000);
       bank.faults.delete('down/action');
     });
 
     it('tcc: try all, then confirm all; concurrent groups run together', async () => {
       const g = gid();
-      const br = (id: string, acct: string) => ({ id, try: `${bank.url}${acct}/try`, confirm: `${bank.url}${acct}/confirm`, cancel: `${bank.url}${acct}/cancel`, payload: { amount: 1 } });
+      const br = (id: string, acct: string) => ({
+        id,
+        try: `${bank.url}${acct}/try`,
+        confirm: `${bank.url}${acct}/confirm`,
+        cancel: `${bank.url}${acct}/cancel`,
+        payload: { amount: 1 },
+      });
       await r.submit({ gid: g, mode: 'tcc', branches: [[br('t1', 'a'), br('t2', 'b')], br('t3', 'c')] });
       assert.equal(await settle(g), 'succeeded');
       const ops = (await opsOf(r.store, g)).map((o) => `${o.branch}.${o.op}:${o.state}`).sort();
       // The bank's try takes the amount out of the account (a reservation the confirm keeps).
       assert.equal(await bank.total(), 2997);
-      assert.deepEqual(ops, ['t1.cancel:pending', 't1.confirm:succeeded', 't1.try:succeeded', 't2.cancel:pending', 't2.confirm:succeeded', 't2.try:succeeded', 't3.cancel:pending', 't3.confirm:succeeded', 't3.try:succeeded']);
+      assert.deepEqual(ops, [
+        't1.cancel:pending',
+        't1.confirm:succeeded',
+        't1.try:succeeded',
+        't2.cancel:pending',
+        't2.confirm:succeeded',
+        't2.try:succeeded',
+        't3.cancel:pending',
+        't3.confirm:succeeded',
+        't3.try:succeeded',
+      ]);
     });
 
     it('lists retrying transactions, and the global timeout turns a stuck forward phase to compensation', async () => {
@@ -194,7 +309,10 @@ export function coordinatorSuite(dialect: string, stores: () => Promise<{ coordi
       await new Promise((res) => setTimeout(res, 400));
       const { listTransactions } = await import('../../src/saga/admin.js');
       const page = await listTransactions(r.store, { state: 'retrying', limit: 100 });
-      assert.ok(page.transactions.some((t) => (t as { gid: string }).gid === g), 'listed as retrying');
+      assert.ok(
+        page.transactions.some((t) => (t as { gid: string }).gid === g),
+        'listed as retrying',
+      );
       assert.equal(await settle(g, 10_000), 'aborted');
       assert.match((await r.coordinator.get(g))?.reason ?? '', /global timeout/);
       const n = bank.calls.filter((c) => c.gid === g && c.branch === 'wait').length;

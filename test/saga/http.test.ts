@@ -5,7 +5,7 @@ import { loadKapokConfig } from '../../src/config.js';
 import { offYaml } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir, tmpFile } from '../helpers/tmp.js';
-import { createBank, type Bank } from './bank.js';
+import { type Bank, createBank } from './bank.js';
 import { sqliteStore } from './setup.js';
 
 /**
@@ -21,25 +21,38 @@ describe('saga: HTTP API', () => {
   let app: RunningApp;
   let bank: Bank;
   let base: string;
-  const call = async (method: string, path: string, body?: unknown, o: { token?: string | null; type?: string; raw?: string } = {}) => {
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    o: { token?: string | null; type?: string; raw?: string } = {},
+  ) => {
     const token = o.token === undefined ? OPERATOR : o.token;
     const res = await fetch(`${base}/api/saga${path}`, {
       method,
       headers: {
         ...(token ? { authorization: `Bearer ${token}` } : {}),
-        ...(body !== undefined || o.raw !== undefined ? { 'content-type': o.type ?? 'application/json' } : {}),
+        ...(body !== undefined || o.raw !== undefined
+          ? { 'content-type': o.type ?? 'application/json' }
+          : {}),
       },
       ...(o.raw !== undefined ? { body: o.raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
   };
-  const count = async () => Number((await app.store.query<{ n: number }>('SELECT COUNT(*) AS n FROM saga_tx'))[0]?.n);
+  const count = async () =>
+    Number((await app.store.query<{ n: number }>('SELECT COUNT(*) AS n FROM saga_tx'))[0]?.n);
   const saga = (gid: string, extra: Record<string, unknown> = {}) => ({
     gid,
     mode: 'saga',
     branches: [
-      { id: 'a', action: `${bank.url}a/debit`, compensate: `${bank.url}a/undo-debit`, payload: { amount: 1 } },
+      {
+        id: 'a',
+        action: `${bank.url}a/debit`,
+        compensate: `${bank.url}a/undo-debit`,
+        payload: { amount: 1 },
+      },
       { id: 'b', action: `${bank.url}b/credit`, payload: { amount: 1 } },
     ],
     ...extra,
@@ -102,27 +115,111 @@ describe('saga: HTTP API', () => {
     }
     const shown = await call('GET', '/transactions/t-1', undefined, { token: VIEWER });
     assert.equal(shown.body.state, 'succeeded');
-    assert.deepEqual(shown.body.branches.map((b: { branch: string; op: string; state: string }) => `${b.branch}.${b.op}:${b.state}`), ['a.action:succeeded', 'a.compensate:pending', 'b.action:succeeded']);
+    assert.deepEqual(
+      shown.body.branches.map(
+        (b: { branch: string; op: string; state: string }) => `${b.branch}.${b.op}:${b.state}`,
+      ),
+      ['a.action:succeeded', 'a.compensate:pending', 'b.action:succeeded'],
+    );
   });
 
   it('refuses bad input with a clear error, storing nothing', async () => {
     const before = await count();
     const cases: Array<[string, unknown, number, string, RegExp]> = [
-      ['duplicate branch ids', { ...saga('bad-1'), branches: [{ id: 'x', action: `${bank.url}a/debit`, compensate: `${bank.url}a/undo-debit` }, { id: 'x', action: `${bank.url}b/credit` }] }, 400, 'KAPOK_SAGA_INVALID', /branch id x appears twice/],
-      ['non-final step without compensation', { ...saga('bad-2'), branches: [{ id: 'x', action: `${bank.url}a/debit` }, { id: 'y', action: `${bank.url}b/credit` }] }, 400, 'KAPOK_SAGA_INVALID', /branch x\.compensate: every saga step but those of the last stage/],
-      ['a scheme other than http(s)/nats', { ...saga('bad-3'), branches: [{ id: 'x', action: 'ftp://127.0.0.1/a' }] }, 400, 'KAPOK_SAGA_URL_REFUSED', /not http\(s\):\/\/ or nats:\/\//],
-      ['outside the allow-list', { ...saga('bad-4'), branches: [{ id: 'x', action: 'http://169.254.169.254/latest/meta-data' }] }, 400, 'KAPOK_SAGA_URL_REFUSED', /outside saga\.targets/],
-      ['a prefix trick on the allow-list', { ...saga('bad-4b'), branches: [{ id: 'x', action: `${bank.url.replace(/\/bank\/$/, '/bankrupt/a')}` }] }, 400, 'KAPOK_SAGA_URL_REFUSED', /outside saga\.targets/],
-      ['credentials in the URL', { ...saga('bad-4c'), branches: [{ id: 'x', action: `http://user:pw@${bank.url.slice(7)}a/debit` }] }, 400, 'KAPOK_SAGA_URL_REFUSED', /malformed URL/],
-      ['timeoutMs 0', saga('bad-5', { timeoutMs: 0 }), 400, 'KAPOK_SAGA_INVALID', /timeoutMs: must be above 0/],
-      ['a negative branch timeout', { ...saga('bad-6'), branches: [{ id: 'x', action: `${bank.url}b/credit`, timeoutMs: -5 }] }, 400, 'KAPOK_SAGA_INVALID', /branches\.0\.timeoutMs/],
+      [
+        'duplicate branch ids',
+        {
+          ...saga('bad-1'),
+          branches: [
+            { id: 'x', action: `${bank.url}a/debit`, compensate: `${bank.url}a/undo-debit` },
+            { id: 'x', action: `${bank.url}b/credit` },
+          ],
+        },
+        400,
+        'KAPOK_SAGA_INVALID',
+        /branch id x appears twice/,
+      ],
+      [
+        'non-final step without compensation',
+        {
+          ...saga('bad-2'),
+          branches: [
+            { id: 'x', action: `${bank.url}a/debit` },
+            { id: 'y', action: `${bank.url}b/credit` },
+          ],
+        },
+        400,
+        'KAPOK_SAGA_INVALID',
+        /branch x\.compensate: every saga step but those of the last stage/,
+      ],
+      [
+        'a scheme other than http(s)/nats',
+        { ...saga('bad-3'), branches: [{ id: 'x', action: 'ftp://127.0.0.1/a' }] },
+        400,
+        'KAPOK_SAGA_URL_REFUSED',
+        /not http\(s\):\/\/ or nats:\/\//,
+      ],
+      [
+        'outside the allow-list',
+        { ...saga('bad-4'), branches: [{ id: 'x', action: 'http://169.254.169.254/latest/meta-data' }] },
+        400,
+        'KAPOK_SAGA_URL_REFUSED',
+        /outside saga\.targets/,
+      ],
+      [
+        'a prefix trick on the allow-list',
+        {
+          ...saga('bad-4b'),
+          branches: [{ id: 'x', action: `${bank.url.replace(/\/bank\/$/, '/bankrupt/a')}` }],
+        },
+        400,
+        'KAPOK_SAGA_URL_REFUSED',
+        /outside saga\.targets/,
+      ],
+      [
+        'credentials in the URL',
+        { ...saga('bad-4c'), branches: [{ id: 'x', action: `http://user:pw@${bank.url.slice(7)}a/debit` }] },
+        400,
+        'KAPOK_SAGA_URL_REFUSED',
+        /malformed URL/,
+      ],
+      [
+        'timeoutMs 0',
+        saga('bad-5', { timeoutMs: 0 }),
+        400,
+        'KAPOK_SAGA_INVALID',
+        /timeoutMs: must be above 0/,
+      ],
+      [
+        'a negative branch timeout',
+        { ...saga('bad-6'), branches: [{ id: 'x', action: `${bank.url}b/credit`, timeoutMs: -5 }] },
+        400,
+        'KAPOK_SAGA_INVALID',
+        /branches\.0\.timeoutMs/,
+      ],
       ['an unknown mode', { ...saga('bad-7'), mode: 'xa' }, 400, 'KAPOK_SAGA_INVALID', /mode/],
       ['an unknown field', { ...saga('bad-8'), evil: true }, 400, 'KAPOK_SAGA_INVALID', /evil/],
       ['a hostile gid', saga('../../etc/passwd'), 400, 'KAPOK_SAGA_INVALID', /gid: letters, digits/],
       ['no branches', { ...saga('bad-9'), branches: [] }, 400, 'KAPOK_SAGA_INVALID', /branches/],
       ['a JSON array', [1, 2], 400, 'KAPOK_SAGA_INVALID', /body/],
-      ['tcc without cancel', { gid: 'bad-10', mode: 'tcc', branches: [{ id: 'x', try: `${bank.url}a/try`, confirm: `${bank.url}a/confirm` }] }, 400, 'KAPOK_SAGA_INVALID', /branch x\.cancel: mode tcc needs it/],
-      ['msg without queryPrepared', { gid: 'bad-11', mode: 'msg', branches: [{ id: 'x', action: `${bank.url}a/credit` }] }, 400, 'KAPOK_SAGA_INVALID', /queryPrepared/],
+      [
+        'tcc without cancel',
+        {
+          gid: 'bad-10',
+          mode: 'tcc',
+          branches: [{ id: 'x', try: `${bank.url}a/try`, confirm: `${bank.url}a/confirm` }],
+        },
+        400,
+        'KAPOK_SAGA_INVALID',
+        /branch x\.cancel: mode tcc needs it/,
+      ],
+      [
+        'msg without queryPrepared',
+        { gid: 'bad-11', mode: 'msg', branches: [{ id: 'x', action: `${bank.url}a/credit` }] },
+        400,
+        'KAPOK_SAGA_INVALID',
+        /queryPrepared/,
+      ],
     ];
     for (const [what, body, status, code, msg] of cases) {
       const res = await call('POST', '/transactions', body);
@@ -130,10 +227,14 @@ describe('saga: HTTP API', () => {
       assert.equal(res.body.error.code, code, what);
       assert.match(res.body.error.message, msg, what);
     }
-    const big = await call('POST', '/transactions', undefined, { raw: JSON.stringify({ ...saga('big'), pad: 'x'.repeat(1024 * 1024) }) });
+    const big = await call('POST', '/transactions', undefined, {
+      raw: JSON.stringify({ ...saga('big'), pad: 'x'.repeat(1024 * 1024) }),
+    });
     assert.equal(big.status, 413);
     assert.equal(big.body.error.code, 'KAPOK_HTTP_BODY_TOO_LARGE');
-    const truncated = await call('POST', '/transactions', undefined, { raw: JSON.stringify(saga('trunc')).slice(0, 40) });
+    const truncated = await call('POST', '/transactions', undefined, {
+      raw: JSON.stringify(saga('trunc')).slice(0, 40),
+    });
     assert.equal(truncated.status, 400);
     const xml = await call('POST', '/transactions', undefined, { raw: '<tx/>', type: 'application/xml' });
     assert.equal(xml.status, 415);
@@ -148,7 +249,10 @@ describe('saga: HTTP API', () => {
     assert.equal((await call('POST', '/transactions/no-such/retry', {})).status, 404);
     assert.equal((await call('POST', '/transactions/t-1/skip', { branch: 'zz', op: 'action' })).status, 404);
     assert.equal((await call('POST', '/transactions/t-1/skip', { branch: 'a' })).status, 400);
-    assert.equal((await call('POST', '/transactions/t-1/skip', { branch: 'a', op: 'action', x: 1 })).status, 400);
+    assert.equal(
+      (await call('POST', '/transactions/t-1/skip', { branch: 'a', op: 'action', x: 1 })).status,
+      400,
+    );
     const state = await call('POST', '/transactions/t-1/retry', {});
     assert.equal(state.status, 409);
     assert.equal(state.body.error.code, 'KAPOK_SAGA_STATE');
@@ -156,7 +260,10 @@ describe('saga: HTTP API', () => {
     assert.equal((await call('GET', '/transactions?state=bogus', undefined, { token: VIEWER })).status, 400);
     assert.equal((await call('GET', '/transactions?limit=0', undefined, { token: VIEWER })).status, 400);
     assert.equal((await call('GET', '/transactions?colour=red', undefined, { token: VIEWER })).status, 400);
-    assert.equal((await call('GET', '/transactions?cursor=%3Cx%3E', undefined, { token: VIEWER })).status, 400);
+    assert.equal(
+      (await call('GET', '/transactions?cursor=%3Cx%3E', undefined, { token: VIEWER })).status,
+      400,
+    );
     assert.equal((await call('GET', '/dead-letters?open=maybe', undefined, { token: VIEWER })).status, 400);
   });
 
@@ -172,12 +279,17 @@ describe('saga: HTTP API', () => {
     assert.equal(shown.body.state, 'dead');
     assert.equal((shown.body.deadLetters as unknown[]).length, 1);
     const dead = await call('GET', '/transactions?state=dead', undefined, { token: VIEWER });
-    assert.deepEqual(dead.body.transactions.map((t: { gid: string }) => t.gid), ['dead-1']);
+    assert.deepEqual(
+      dead.body.transactions.map((t: { gid: string }) => t.gid),
+      ['dead-1'],
+    );
     const letters = await call('GET', '/dead-letters', undefined, { token: VIEWER });
     assert.equal(letters.body.deadLetters[0].gid, 'dead-1');
     const page1 = await call('GET', '/transactions?limit=1', undefined, { token: VIEWER });
     assert.equal(page1.body.transactions.length, 1);
-    const page2 = await call('GET', `/transactions?limit=1&cursor=${page1.body.next}`, undefined, { token: VIEWER });
+    const page2 = await call('GET', `/transactions?limit=1&cursor=${page1.body.next}`, undefined, {
+      token: VIEWER,
+    });
     assert.notEqual(page2.body.transactions[0].gid, page1.body.transactions[0].gid);
     bank.faults.clear();
     const skip = await call('POST', '/transactions/dead-1/skip', { branch: 'a', op: 'compensate' });
@@ -191,8 +303,20 @@ describe('saga: HTTP API', () => {
     const audit = await app.store.query<{ actor: string; action: string; target: string; outcome: string }>(
       "SELECT actor, action, target, outcome FROM audit_log WHERE action LIKE 'saga.%' ORDER BY seq",
     );
-    assert.ok(audit.some((a) => a.action === 'saga.transaction.create' && a.target === 't-1' && a.actor === 'ops-alice' && a.outcome === 'ok'));
+    assert.ok(
+      audit.some(
+        (a) =>
+          a.action === 'saga.transaction.create' &&
+          a.target === 't-1' &&
+          a.actor === 'ops-alice' &&
+          a.outcome === 'ok',
+      ),
+    );
     assert.ok(audit.some((a) => a.action === 'saga.transaction.skip' && a.target === 'dead-1'));
-    assert.ok(audit.some((a) => a.action === 'saga.dead_letter' && a.target === 'dead-1/a/compensate' && a.actor === 'system'));
+    assert.ok(
+      audit.some(
+        (a) => a.action === 'saga.dead_letter' && a.target === 'dead-1/a/compensate' && a.actor === 'system',
+      ),
+    );
   });
 });

@@ -28,7 +28,10 @@ export interface StandIn {
   close(): Promise<void>;
 }
 
-async function serve(handler: (path: string, headers: IncomingHttpHeaders, raw: string) => Promise<[number, string, string]>, base: string): Promise<StandIn & { server: Server }> {
+async function serve(
+  handler: (path: string, headers: IncomingHttpHeaders, raw: string) => Promise<[number, string, string]>,
+  base: string,
+): Promise<StandIn & { server: Server }> {
   const seen: Seen[] = [];
   const s: StandIn & { server: Server } = {
     url: '',
@@ -48,32 +51,41 @@ async function serve(handler: (path: string, headers: IncomingHttpHeaders, raw: 
       const [status, type, text] = await handler(req.url ?? '', req.headers, raw);
       if (!res.destroyed) res.writeHead(status, { 'content-type': type }).end(text);
     }),
-    close: () => new Promise<void>((r) => {
-      s.server.closeAllConnections();
-      s.server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        s.server.closeAllConnections();
+        s.server.close(() => r());
+      }),
   };
   await new Promise<void>((r) => s.server.listen(0, '127.0.0.1', r));
   s.url = `http://127.0.0.1:${(s.server.address() as AddressInfo).port}${base}`;
   return s;
 }
 
-const json = (status: number, v: unknown): [number, string, string] => [status, 'application/json', JSON.stringify(v)];
+const json = (status: number, v: unknown): [number, string, string] => [
+  status,
+  'application/json',
+  JSON.stringify(v),
+];
 
 export async function eosStandIn(): Promise<StandIn> {
   const s: StandIn = await serve(async (path, h, raw) => {
     const xid = h['x-eos-transaction-id'];
-    if (typeof xid !== 'string') return json(400, { code: 'EOS-4000', message: 'X-EOS-Transaction-ID missing' });
+    if (typeof xid !== 'string')
+      return json(400, { code: 'EOS-4000', message: 'X-EOS-Transaction-ID missing' });
     const body = JSON.parse(raw || '{}') as { gid?: string; steps?: unknown[] };
     if (path.endsWith('/prepare')) {
-      const ok = Array.isArray(body.steps) && body.steps.every((x) => x && typeof x === 'object' && 'service' in x && 'operation' in x);
+      const ok =
+        Array.isArray(body.steps) &&
+        body.steps.every((x) => x && typeof x === 'object' && 'service' in x && 'operation' in x);
       if (!ok) return json(200, { success: false, code: 'EOS-4001', message: 'step not parsable' });
       s.state.set(xid, { steps: body.steps as unknown[], status: 'prepared' });
       return json(200, { success: true, xid });
     }
     const t = s.state.get(xid);
     if (path.endsWith('/commit')) {
-      if (!t || t.status === 'rolledback') return json(200, { status: 'FAIL', code: 'EOS-4004', message: 'nothing prepared' });
+      if (!t || t.status === 'rolledback')
+        return json(200, { status: 'FAIL', code: 'EOS-4004', message: 'nothing prepared' });
       t.status = 'committed';
       return json(200, { status: 'COMMITTED' });
     }
@@ -89,8 +101,13 @@ export async function eosStandIn(): Promise<StandIn> {
 export async function tongWebStandIn(session: string): Promise<StandIn> {
   return serve(async (_path, h) => {
     if (!/^application\/json/.test(h['content-type'] ?? ''))
-      return [415, 'text/html', '<html><head><title>TongWeb 415 Unsupported Media Type</title></head></html>'];
-    if (h['x-tongweb-session'] !== session) return json(401, { errorCode: 'TW-401', errorMessage: 'session expired' });
+      return [
+        415,
+        'text/html',
+        '<html><head><title>TongWeb 415 Unsupported Media Type</title></head></html>',
+      ];
+    if (h['x-tongweb-session'] !== session)
+      return json(401, { errorCode: 'TW-401', errorMessage: 'session expired' });
     return json(200, { ok: true });
   }, '/tw');
 }

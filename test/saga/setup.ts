@@ -1,16 +1,18 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createMemoryEventBus } from '../../src/adapters/memory/events.js';
 import { createSqliteStore } from '../../src/adapters/sqlite/store.js';
 import { createLogger } from '../../src/core/log.js';
 import type { EventBus, EventEnvelope } from '../../src/ports/events.js';
+import type { RequestReply } from '../../src/ports/request.js';
 import type { Store } from '../../src/ports/store.js';
 import { type SagaConfig, sagaSchema } from '../../src/saga/config.js';
 import { Coordinator } from '../../src/saga/engine.js';
 import { SAGA_MIGRATIONS } from '../../src/saga/migrations.js';
 import { planTransaction } from '../../src/saga/spec.js';
 import { createTransport } from '../../src/saga/transport.js';
-import type { RequestReply } from '../../src/ports/request.js';
 import { captureLogs } from '../helpers/logs.js';
-import { tmpDir } from '../helpers/tmp.js';
 
 /** Fast settings for tests: short retries, lease and poll; targets given per test. */
 export function sagaConfig(over: Record<string, unknown> = {}): SagaConfig {
@@ -36,11 +38,23 @@ export interface Rig {
   close(): Promise<void>;
 }
 
+const made: string[] = [];
+process.once('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
+/** A Store on a fresh SQLite file; its folder goes when the process exits (safe to call inside hooks). */
 export async function sqliteStore(): Promise<Store> {
-  return createSqliteStore({ file: `${tmpDir('kapok-saga-')}/kapok.db` });
+  const dir = mkdtempSync(join(tmpdir(), 'kapok-saga-'));
+  made.push(dir);
+  return createSqliteStore({ file: `${dir}/kapok.db` });
 }
 
-export async function rig(store: Store, config: SagaConfig, o: { events?: EventBus; nats?: RequestReply } = {}): Promise<Rig> {
+export async function rig(
+  store: Store,
+  config: SagaConfig,
+  o: { events?: EventBus; nats?: RequestReply } = {},
+): Promise<Rig> {
   await store.migrate(SAGA_MIGRATIONS);
   const events = o.events ?? (await createMemoryEventBus({ instanceId: 'test' }));
   const dead: EventEnvelope[] = [];
@@ -74,8 +88,13 @@ export async function rig(store: Store, config: SagaConfig, o: { events?: EventB
 }
 
 export async function opsOf(store: Store, gid: string) {
-  return store.query<{ branch: string; op: string; state: string; attempts: number; last_error: string | null }>(
-    'SELECT branch, op, state, attempts, last_error FROM saga_op WHERE gid = ? ORDER BY stage, branch, op',
-    [gid],
-  );
+  return store.query<{
+    branch: string;
+    op: string;
+    state: string;
+    attempts: number;
+    last_error: string | null;
+  }>('SELECT branch, op, state, attempts, last_error FROM saga_op WHERE gid = ? ORDER BY stage, branch, op', [
+    gid,
+  ]);
 }

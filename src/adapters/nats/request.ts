@@ -1,4 +1,4 @@
-import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import { KapokError, messageOf } from '../../core/errors.js';
 import { isRequestSubject, type RequestOutcome, type RequestReply } from '../../ports/request.js';
 
@@ -22,7 +22,12 @@ export async function createNatsRequestReply(o: NatsRequestOptions): Promise<Req
     // Keep trying in the background: a coordinator starts even when NATS is down.
     while (!closed) {
       try {
-        nc = await connect({ servers: o.url, name: o.name ?? 'kapok-saga', maxReconnectAttempts: -1, timeout: 2000 });
+        nc = await connect({
+          servers: o.url,
+          name: o.name ?? 'kapok-saga',
+          maxReconnectAttempts: -1,
+          timeout: 2000,
+        });
         return;
       } catch {
         await new Promise((r) => setTimeout(r, 1000));
@@ -34,7 +39,10 @@ export async function createNatsRequestReply(o: NatsRequestOptions): Promise<Req
   return {
     async request(subject, data, ro): Promise<RequestOutcome> {
       if (!isRequestSubject(subject))
-        throw new KapokError('KAPOK_SAGA_INVALID', `nats subject ${JSON.stringify(subject.slice(0, 80))} is not a plain subject`);
+        throw new KapokError(
+          'KAPOK_SAGA_INVALID',
+          `nats subject ${JSON.stringify(subject.slice(0, 80))} is not a plain subject`,
+        );
       const c = nc as NatsConnection | null;
       if (!c || c.isClosed()) return { kind: 'unavailable', reason: 'not connected to NATS' };
       const h = natsHeaders();
@@ -46,7 +54,8 @@ export async function createNatsRequestReply(o: NatsRequestOptions): Promise<Req
         return { kind: 'reply', data: msg.data, headers: out };
       } catch (err) {
         const e = err as Error & { isNoResponders?: () => boolean; cause?: unknown };
-        if (e.name === 'TimeoutError' || (e.cause as Error | undefined)?.name === 'TimeoutError') return { kind: 'timeout' };
+        if (e.name === 'TimeoutError' || (e.cause as Error | undefined)?.name === 'TimeoutError')
+          return { kind: 'timeout' };
         if (e.isNoResponders?.()) return { kind: 'unavailable', reason: `no responder on ${subject}` };
         return { kind: 'unavailable', reason: messageOf(err).slice(0, 200) };
       }
