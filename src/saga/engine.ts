@@ -52,6 +52,8 @@ export class Coordinator {
     const now = Date.now();
     const spec = plan.spec;
     const msg = spec.mode === 'msg';
+    // Driven here at once while under saga.concurrency; otherwise left to the poller (no lease).
+    const kick = !msg && this.#active.size < config.concurrency && !this.#stopped;
     const tx: TxRow = {
       gid: spec.gid,
       mode: spec.mode,
@@ -64,8 +66,8 @@ export class Coordinator {
       deadline: now + plan.timeoutMs,
       // A prepared message is asked about (queryPrepared) if nobody submits it in time.
       next_at: msg ? now + config.coordinatorTimeoutMs : now,
-      lease_owner: msg ? null : this.owner,
-      lease_until: msg ? 0 : now + config.leaseMs,
+      lease_owner: kick ? this.owner : null,
+      lease_until: kick ? now + config.leaseMs : 0,
       reason: null,
     };
     try {
@@ -119,7 +121,7 @@ export class Coordinator {
         );
       return { created: false, tx: existing };
     }
-    if (!msg) this.#kick(tx.gid);
+    if (kick) this.#kick(tx.gid);
     return { created: true, tx };
   }
 

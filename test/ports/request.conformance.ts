@@ -8,7 +8,13 @@ import type { RequestReply } from '../../src/ports/request.js';
  */
 export interface RequestHarness {
   make(): Promise<RequestReply>;
-  responder(subject: string, fn: (data: Uint8Array, headers: Record<string, string>) => { data: string; headers?: Record<string, string>; delayMs?: number }): Promise<() => Promise<void>>;
+  responder(
+    subject: string,
+    fn: (
+      data: Uint8Array,
+      headers: Record<string, string>,
+    ) => { data: string; headers?: Record<string, string>; delayMs?: number },
+  ): Promise<() => Promise<void>>;
   subject(name: string): string;
 }
 
@@ -33,7 +39,10 @@ export function requestConformance(name: string, h: RequestHarness, o: { skip?: 
           headers: { 'Kapok-Saga-Status': '409' },
         })),
       );
-      const r = await rr.request(subject, Buffer.from('{"a":1}'), { timeoutMs: 2000, headers: { 'x-kapok-saga-gid': 'g-1' } });
+      const r = await rr.request(subject, Buffer.from('{"a":1}'), {
+        timeoutMs: 2000,
+        headers: { 'x-kapok-saga-gid': 'g-1' },
+      });
       assert.equal(r.kind, 'reply');
       if (r.kind !== 'reply') return;
       assert.deepEqual(JSON.parse(Buffer.from(r.data).toString()), { got: '{"a":1}', gid: 'g-1' });
@@ -55,7 +64,9 @@ export function requestConformance(name: string, h: RequestHarness, o: { skip?: 
 
     it('refuses a subject with wildcards or spaces before sending', async () => {
       for (const s of ['a.*', 'a.>', 'a b', '', 'a..b'])
-        await assert.rejects(rr.request(s, Buffer.from('{}'), { timeoutMs: 100 }), { code: 'KAPOK_SAGA_INVALID' });
+        await assert.rejects(rr.request(s, Buffer.from('{}'), { timeoutMs: 100 }), {
+          code: 'KAPOK_SAGA_INVALID',
+        });
     });
   });
 }

@@ -62,7 +62,7 @@ export async function createBank(store: Store, accounts: Record<string, number>)
     );
   const calls: Call[] = [];
   const faults = new Map<string, Fault>();
-  const server: Server = createServer(async (req, res) => {
+  const server: Server = createServer({ noDelay: true }, async (req, res) => {
     let raw = '';
     for await (const c of req) raw += c;
     const m = /^\/bank\/([a-z0-9_-]+)\/([a-z-]+)$/.exec(req.url ?? '');

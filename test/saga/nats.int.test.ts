@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import { createNatsEventBus } from '../../src/adapters/nats/events.js';
 import { EVENTS_MIGRATIONS } from '../../src/adapters/nats/outbox.js';
 import { createNatsRequestReply } from '../../src/adapters/nats/request.js';
@@ -10,7 +10,7 @@ import type { RequestReply } from '../../src/ports/request.js';
 import type { Store } from '../../src/ports/store.js';
 import { barrier, barrierKey } from '../../src/saga/barrier.js';
 import { deleteRunStreams, NATS_URL, natsAvailable, runPrefix } from '../helpers/nats.js';
-import { createBank, type Bank } from './bank.js';
+import { type Bank, createBank } from './bank.js';
 import { opsOf, type Rig, rig, sagaConfig, sqliteStore } from './setup.js';
 
 /**
@@ -36,34 +36,52 @@ describe('saga over NATS', { skip }, () => {
     bankStore = await sqliteStore();
     bank = await createBank(bankStore, { a: 100, b: 100 });
     await store.migrate(EVENTS_MIGRATIONS);
-    bus = await createNatsEventBus({ url: NATS_URL, store, instanceId: `${prefix}-saga`, subjectPrefix: prefix });
+    bus = await createNatsEventBus({
+      url: NATS_URL,
+      store,
+      instanceId: `${prefix}-saga`,
+      subjectPrefix: prefix,
+    });
     await (bus as EventBus & { ready(): Promise<void> }).ready();
     nc = await connect({ servers: NATS_URL });
     // The branch service: <prefix>.bank.<account>.<op>, through the barrier in its own database.
     nc.subscribe(`${prefix}.bank.*.*`, {
-      callback: async (_e, msg) => {
-        const [, , account, op] = msg.subject.split('.');
-        const h: Record<string, string> = {};
-        if (msg.headers) for (const [k] of msg.headers) h[k.toLowerCase()] = msg.headers.get(k);
-        const reply = natsHeaders();
-        if (failing.has(op as string)) {
-          reply.set('Kapok-Saga-Status', '503');
-          msg.respond('{"error":{"code":"DOWN","message":"ledger offline"}}', { headers: reply });
-          return;
-        }
-        const key = barrierKey(h);
-        const amount = (JSON.parse(Buffer.from(msg.data).toString()) as { amount: number }).amount;
-        const delta = op === 'debit' || op === 'undo-credit' ? -amount : amount;
-        const out = await bankStore.transaction((tx) =>
-          barrier(tx, key, () => tx.execute('UPDATE bank_accounts SET balance = balance + ? WHERE id = ?', [delta, account as string])),
-        );
-        reply.set('Kapok-Saga-Status', out.outcome === 'hanging' ? '409' : '200');
-        msg.respond(JSON.stringify({ outcome: out.outcome }), { headers: reply });
-      },
+      callback: (_e, msg) => void answer(msg),
     });
+    const answer = async (msg: Msg) => {
+      const [, , account, op] = msg.subject.split('.');
+      const h: Record<string, string> = {};
+      if (msg.headers) for (const [k] of msg.headers) h[k.toLowerCase()] = msg.headers.get(k);
+      const reply = natsHeaders();
+      if (failing.has(op as string)) {
+        reply.set('Kapok-Saga-Status', '503');
+        msg.respond('{"error":{"code":"DOWN","message":"ledger offline"}}', { headers: reply });
+        return;
+      }
+      const key = barrierKey(h);
+      const amount = (JSON.parse(Buffer.from(msg.data).toString()) as { amount: number }).amount;
+      const delta = op === 'debit' || op === 'undo-credit' ? -amount : amount;
+      const out = await bankStore.transaction((tx) =>
+        barrier(tx, key, () =>
+          tx.execute('UPDATE bank_accounts SET balance = balance + ? WHERE id = ?', [
+            delta,
+            account as string,
+          ]),
+        ),
+      );
+      reply.set('Kapok-Saga-Status', out.outcome === 'hanging' ? '409' : '200');
+      msg.respond(JSON.stringify({ outcome: out.outcome }), { headers: reply });
+    };
     await nc.flush();
     rr = await createNatsRequestReply({ url: NATS_URL });
-    r = await rig(store, sagaConfig({ natsUrl: NATS_URL, targets: [{ name: 'nbank', url: `nats://${prefix}.bank.`, timeoutMs: 1000 }] }), { events: bus, nats: rr });
+    r = await rig(
+      store,
+      sagaConfig({
+        natsUrl: NATS_URL,
+        targets: [{ name: 'nbank', url: `nats://${prefix}.bank.`, timeoutMs: 1000 }],
+      }),
+      { events: bus, nats: rr },
+    );
   });
   after(async () => {
     await r.close();
@@ -81,8 +99,18 @@ describe('saga over NATS', { skip }, () => {
     mode: 'saga',
     maxAttempts: 2,
     branches: [
-      { id: 'out', action: `nats://${prefix}.bank.a.debit`, compensate: `nats://${prefix}.bank.a.undo-debit`, payload: { amount: 5 } },
-      { id: 'in', action: `nats://${prefix}.bank.b.credit`, compensate: `nats://${prefix}.bank.b.undo-credit`, payload: { amount: 5 } },
+      {
+        id: 'out',
+        action: `nats://${prefix}.bank.a.debit`,
+        compensate: `nats://${prefix}.bank.a.undo-debit`,
+        payload: { amount: 5 },
+      },
+      {
+        id: 'in',
+        action: `nats://${prefix}.bank.b.credit`,
+        compensate: `nats://${prefix}.bank.b.undo-credit`,
+        payload: { amount: 5 },
+      },
     ],
   });
 
@@ -97,11 +125,18 @@ describe('saga over NATS', { skip }, () => {
     failing.add('credit');
     failing.add('undo-debit');
     const seen: unknown[] = [];
-    const sub = nc.subscribe(`${prefix}.saga.dlq.added`, { callback: (_e, m) => seen.push(JSON.parse(Buffer.from(m.data).toString())) });
+    const sub = nc.subscribe(`${prefix}.saga.dlq.added`, {
+      callback: (_e, m) => {
+        seen.push(JSON.parse(Buffer.from(m.data).toString()));
+      },
+    });
     await r.submit(transfer('n-2'));
     assert.equal((await r.coordinator.settled('n-2', 8000))?.state, 'dead');
     const ops = await opsOf(store, 'n-2');
-    assert.match(ops.find((o) => o.branch === 'out' && o.op === 'compensate')?.last_error ?? '', /KAPOK_SAGA_BRANCH_UNAVAILABLE: nbank answered 503: DOWN ledger offline/);
+    assert.match(
+      ops.find((o) => o.branch === 'out' && o.op === 'compensate')?.last_error ?? '',
+      /KAPOK_SAGA_BRANCH_UNAVAILABLE: nbank answered 503: DOWN ledger offline/,
+    );
     const deadline = Date.now() + 5000;
     while (seen.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
     sub.unsubscribe();
@@ -111,7 +146,9 @@ describe('saga over NATS', { skip }, () => {
     const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info(`${prefix.toUpperCase()}_SAGA`);
     assert.ok(info.state.messages >= 1, 'kept in the stream for people to handle');
-    const [row] = await store.query<{ published: number }>('SELECT published FROM saga_dead WHERE gid = ?', ['n-2']);
+    const [row] = await store.query<{ published: number }>('SELECT published FROM saga_dead WHERE gid = ?', [
+      'n-2',
+    ]);
     assert.equal(Number(row?.published), 1);
     failing.clear();
   });
