@@ -10,6 +10,7 @@ import { EXIT, fail } from './exit.js';
 import { gmCommand } from './gm.js';
 import { keysCommand } from './keys.js';
 import { modelsCommand } from './models.js';
+import { sagaCommand } from './saga.js';
 import { upCommand } from './up.js';
 import { v2xCommand } from './v2x.js';
 
@@ -29,6 +30,7 @@ program.addCommand(edgeCommand());
 program.addCommand(modelsCommand());
 program.addCommand(v2xCommand());
 program.addCommand(auditCommand());
+program.addCommand(sagaCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.
 const configure = (cmd: Command): void => {
   cmd.exitOverride().showHelpAfterError();
