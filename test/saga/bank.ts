@@ -11,13 +11,16 @@ import { BARRIER_TABLE_SQL, barrier, barrierKey, barrierStatus } from '../../src
  *  - lose: commit, then cut the connection before answering (the response is lost);
  *  - fail: answer 500 the next `times` calls (without touching the database);
  *  - refuse: answer 409;
- *  - delay: wait `ms` before doing the work (a try arriving after its cancel).
+ *  - delay: wait `ms` before doing the work (a try arriving after its cancel);
+ *  - chaos: either of fail and lose at random, with probability p each.
  */
 
 export type Fault =
   | { kind: 'lose' | 'refuse' }
   | { kind: 'fail'; times: number }
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** With probability p each: answer 503 without working, or work and lose the answer. */
+  | { kind: 'chaos'; p: number };
 
 export interface Call {
   at: number;
@@ -95,6 +98,12 @@ export async function createBank(store: Store, accounts: Record<string, number>)
         .end('{"result":"FAILURE","message":"insufficient funds"}');
       return;
     }
+    const chaos = f?.kind === 'chaos' ? Math.random() : 1;
+    if (f?.kind === 'chaos' && chaos < f.p) {
+      call.outcome = 'failed';
+      res.writeHead(503).end();
+      return;
+    }
     if (f?.kind === 'fail' && f.times > 0) {
       f.times--;
       call.outcome = 'failed';
@@ -115,7 +124,7 @@ export async function createBank(store: Store, accounts: Record<string, number>)
       }),
     );
     call.outcome = out.outcome;
-    if (f?.kind === 'lose') {
+    if (f?.kind === 'lose' || (f?.kind === 'chaos' && chaos < 2 * f.p)) {
       res.destroy();
       return;
     }
