@@ -16,7 +16,13 @@ describe('kapok saga', () => {
     const dir = tmpDir('kapok-saga-cli-');
     const store = await createSqliteStore({ file: `${dir}/kapok.db` });
     const bank = await createBank(await sqliteStore(), { a: 100, b: 100 });
-    const r = await rig(store, sagaConfig({ retry: { baseMs: 20, maxMs: 50, maxAttempts: 2 }, targets: [{ name: 'bank', url: bank.url, timeoutMs: 1000 }] }));
+    const r = await rig(
+      store,
+      sagaConfig({
+        retry: { baseMs: 20, maxMs: 50, maxAttempts: 2 },
+        targets: [{ name: 'bank', url: bank.url, timeoutMs: 1000 }],
+      }),
+    );
     const cfg = tmpFile('kapok.yaml', `dataDir: ${dir}\nsaga: { enabled: true }\n`);
     const run = (...args: string[]) => kapok(['saga', ...args, '--config', cfg]);
     try {
@@ -26,7 +32,12 @@ describe('kapok saga', () => {
         gid,
         mode: 'saga',
         branches: [
-          { id: 'out', action: `${bank.url}a/debit`, compensate: `${bank.url}a/undo-debit`, payload: { amount: 5 } },
+          {
+            id: 'out',
+            action: `${bank.url}a/debit`,
+            compensate: `${bank.url}a/undo-debit`,
+            payload: { amount: 5 },
+          },
           { id: 'in', action: `${bank.url}b/credit`, payload: { amount: 5 } },
         ],
       });
@@ -37,7 +48,12 @@ describe('kapok saga', () => {
 
       const list = await run('list', '--state', 'dead', '--json');
       assert.equal(list.code, 0, list.stderr);
-      assert.deepEqual(JSON.parse(list.stdout).transactions.map((t: { gid: string }) => t.gid).sort(), ['cli-1', 'cli-2']);
+      assert.deepEqual(
+        JSON.parse(list.stdout)
+          .transactions.map((t: { gid: string }) => t.gid)
+          .sort(),
+        ['cli-1', 'cli-2'],
+      );
       const human = await run('list');
       assert.match(human.stdout, /^GID\s+MODE\s+STATE/);
       assert.match(human.stdout, /cli-1\s+saga\s+dead/);
@@ -53,7 +69,11 @@ describe('kapok saga', () => {
       const retry = await run('retry', 'cli-1', '--json');
       assert.equal(retry.code, 0, retry.stderr);
       assert.equal(JSON.parse(retry.stdout).state, 'compensating');
-      assert.equal((await r.coordinator.settled('cli-1', 5000))?.state, 'aborted', 'the running coordinator finished it');
+      assert.equal(
+        (await r.coordinator.settled('cli-1', 5000))?.state,
+        'aborted',
+        'the running coordinator finished it',
+      );
       assert.equal(await bank.balance('a'), 95, 'cli-2 still holds its debit');
 
       const skip = await run('skip', 'cli-2', '--branch', 'out', '--op', 'compensate', '--json');
@@ -62,10 +82,16 @@ describe('kapok saga', () => {
 
       const again = await run('retry', 'cli-1');
       assert.equal(again.code, 1);
-      assert.match(again.stderr, /transaction cli-1 is aborted: only a dead \(or active\) transaction's dead operations can be retried \[KAPOK_SAGA_STATE\]/);
+      assert.match(
+        again.stderr,
+        /transaction cli-1 is aborted: only a dead \(or active\) transaction's dead operations can be retried \[KAPOK_SAGA_STATE\]/,
+      );
       const unknown = await run('show', 'nope');
       assert.equal(unknown.code, 1);
-      assert.match(unknown.stderr, /no transaction nope: check the gid \(kapok saga list\) \[KAPOK_SAGA_NOT_FOUND\]/);
+      assert.match(
+        unknown.stderr,
+        /no transaction nope: check the gid \(kapok saga list\) \[KAPOK_SAGA_NOT_FOUND\]/,
+      );
       const badState = await run('list', '--state', 'weird');
       assert.equal(badState.code, 1);
       assert.match(badState.stderr, /\[KAPOK_SAGA_INVALID\]/);
