@@ -106,6 +106,17 @@ export function barrierStatus(outcome: BarrierOutcome): 200 | 409 {
   return outcome === 'hanging' ? 409 : 200;
 }
 
+/** The body to answer with: {outcome}, or Kapok's error shape with KAPOK_SAGA_BARRIER_HANGING. */
+export function barrierBody(outcome: BarrierOutcome, key: BarrierKey): Record<string, unknown> {
+  if (outcome !== 'hanging') return { outcome };
+  return {
+    error: {
+      code: 'KAPOK_SAGA_BARRIER_HANGING',
+      message: `${key.gid}/${key.branch}/${key.op} arrived after its compensation: not applied`,
+    },
+  };
+}
+
 /** A pg Client or PoolClient (inside BEGIN … COMMIT) as a BarrierDb: `?` becomes `$n`. */
 export function pgExecutor(client: {
   query(sql: string, params: unknown[]): Promise<{ rowCount: number | null }>;

@@ -1,7 +1,13 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Store } from '../../src/ports/store.js';
-import { BARRIER_TABLE_SQL, barrier, barrierKey, barrierStatus } from '../../src/saga/barrier.js';
+import {
+  BARRIER_TABLE_SQL,
+  barrier,
+  barrierBody,
+  barrierKey,
+  barrierStatus,
+} from '../../src/saga/barrier.js';
 
 /**
  * A branch service for tests: a bank on a real Store (SQLite or PostgreSQL) whose operations run
@@ -130,7 +136,7 @@ export async function createBank(store: Store, accounts: Record<string, number>)
     }
     res
       .writeHead(barrierStatus(out.outcome), { 'content-type': 'application/json' })
-      .end(JSON.stringify({ outcome: out.outcome }));
+      .end(JSON.stringify(barrierBody(out.outcome, key)));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/bank/`;

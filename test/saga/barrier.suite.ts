@@ -4,6 +4,7 @@ import {
   BARRIER_TABLE_SQL,
   type BarrierDb,
   barrier,
+  barrierBody,
   barrierKey,
   barrierStatus,
 } from '../../src/saga/barrier.js';
@@ -53,6 +54,10 @@ export function barrierSuite(
       const late = await call('g2', 'action');
       assert.equal(late.outcome, 'hanging');
       assert.equal(barrierStatus(late.outcome), 409);
+      assert.equal(
+        (barrierBody(late.outcome, key('g2', 'action')).error as { code: string }).code,
+        'KAPOK_SAGA_BARRIER_HANGING',
+      );
       assert.equal(await rig.applied('g2:compensate'), 0);
       assert.equal(await rig.applied('g2:action'), 0);
       assert.equal((await call('g2', 'compensate')).outcome, 'duplicate');
