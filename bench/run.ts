@@ -9,6 +9,7 @@ import { healthz } from './healthz.js';
 import { inference } from './inference.js';
 import { jsonDepth } from './json-depth.js';
 import { kapokBin, machine, root } from './lib.js';
+import { saga } from './saga.js';
 import { startup } from './startup.js';
 import { v2x } from './v2x.js';
 import { v2xCodec } from './v2x-codec.js';
@@ -34,6 +35,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   v2x,
   'v2x-codec': v2xCodec,
   audit,
+  saga,
 };
 
 /** Per benchmark: each figure and its same-run baseline, or `null` with the reason it has none. */
@@ -69,6 +71,12 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
     ['detection', null, 'recall and false rate are scores against ground truth, not speeds'],
   ],
   'v2x-codec': [['UPER encode/decode', 'JSON.stringify/JSON.parse of the same messages']],
+  saga: [
+    [
+      'two-branch sagas/s (SQLite, PostgreSQL), overhead per call',
+      'a bare undici loop making the same two calls per saga to the same branch server',
+    ],
+  ],
   audit: [
     ['appends/s (group commit)', 'a bare better-sqlite3 insert loop of the same rows'],
     ['verify entries/s', 'bare SM3 hashing of the same canonical JSON'],
