@@ -108,7 +108,7 @@ if (names.length === 0 || names.some((n) => !(n in BENCHES) && n !== 'all')) {
   process.exit(2);
 }
 // The events benchmark runs the adapters from source (tsx); the others start the built bundle.
-if (selected0(names).some((n) => n !== 'events') && !existsSync(kapokBin)) {
+if (selected0(names).some((n) => n !== 'events' && n !== 'saga') && !existsSync(kapokBin)) {
   process.stderr.write(`${kapokBin} is missing: run npm run build first\n`);
   process.exit(1);
 }
