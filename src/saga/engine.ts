@@ -331,8 +331,10 @@ export class Coordinator {
   async #callDue(tx: TxRow, spec: TxSpec, ops: OpRow[]): Promise<Step> {
     const now = Date.now();
     const due = ops.filter((o) => Number(o.next_at) <= now);
-    if (due.length === 0)
-      return { wait: Math.min(...ops.map((o) => Number(o.next_at)), Number(tx.deadline)) };
+    // The global deadline matters only to a forward phase (past it, the saga turns to compensation).
+    const deadline =
+      tx.state === 'running' && tx.mode !== 'msg' ? Number(tx.deadline) : Number.POSITIVE_INFINITY;
+    if (due.length === 0) return { wait: Math.min(...ops.map((o) => Number(o.next_at)), deadline) };
     await Promise.all(due.map((o) => this.#call(tx, spec, o)));
     return AGAIN;
   }

@@ -111,9 +111,11 @@ export function createTransport(o: {
           headers,
           body,
           dispatcher: agent,
-          // From dispatch, not from queueing behind our own connection limit.
           headersTimeout: c.timeoutMs,
           bodyTimeout: c.timeoutMs,
+          // undici's own timers are coarse (a late answer got through): the signal holds the limit,
+          // counted from the call (waiting behind the connection limit included).
+          signal: AbortSignal.timeout(c.timeoutMs),
         });
         const text = await readLimited(res.body, o.maxResponseBytes);
         return classify(c.target, res.statusCode, text, String(res.headers['content-type'] ?? ''));

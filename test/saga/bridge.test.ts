@@ -205,6 +205,31 @@ describe('saga: middleware bridge (EOS-style TM, TongWeb-like gateway)', () => {
     });
   });
 
+  it('lateConfirm dead-letter: a commit past the coordinator’s limit goes to people at once, not retried', async () => {
+    eos.seen.length = 0;
+    eos.delay = (path) => (path.endsWith('/commit') ? 2600 : 0);
+    try {
+      await r.submit({
+        gid: 'eos-late',
+        mode: 'eos',
+        branches: [{ id: 'tax', url: eos.url, steps, timeoutMs: 2500, lateConfirm: 'dead-letter' }],
+      });
+      assert.equal((await r.coordinator.settled('eos-late', 8000))?.state, 'dead');
+      const commit = (await opsOf(store, 'eos-late')).find((o) => o.op === 'commit');
+      assert.equal(commit?.attempts, 1, 'waited the coordinator’s 2 s once, then gave up');
+      assert.match(
+        commit?.last_error ?? '',
+        /KAPOK_SAGA_BRANCH_TIMEOUT: eos-tm \(eos\) did not answer commit within 2000 ms/,
+      );
+      const [dead] = await store.query<{ op: string }>('SELECT op FROM saga_dead WHERE gid = ?', [
+        'eos-late',
+      ]);
+      assert.equal(dead?.op, 'commit');
+    } finally {
+      eos.delay = () => 0;
+    }
+  });
+
   it('msg: prepared, submitted, then its actions run; an orphan is decided by queryPrepared (2xx: sent, 409: dropped)', async () => {
     const body = (gid: string, q: string) => ({
       gid,
