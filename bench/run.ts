@@ -13,6 +13,7 @@ import { jobs } from './jobs.js';
 import { jsonDepth } from './json-depth.js';
 import { kapokBin, machine, root } from './lib.js';
 import { mqtt5 } from './mqtt5.js';
+import { saga } from './saga.js';
 import { startup } from './startup.js';
 import { v2x } from './v2x.js';
 import { v2xCodec } from './v2x-codec.js';
@@ -42,6 +43,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   audit,
   control,
   jobs,
+  saga,
 };
 
 /** Per benchmark: each figure and its same-run baseline, or `null` with the reason it has none. */
@@ -90,6 +92,12 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
     ['detection', null, 'recall and false rate are scores against ground truth, not speeds'],
   ],
   'v2x-codec': [['UPER encode/decode', 'JSON.stringify/JSON.parse of the same messages']],
+  saga: [
+    [
+      'two-branch sagas/s (SQLite, PostgreSQL), overhead per call',
+      'a bare undici loop making the same two calls per saga to the same branch server',
+    ],
+  ],
   audit: [
     ['appends/s (group commit)', 'a bare better-sqlite3 insert loop of the same rows'],
     ['verify entries/s', 'bare SM3 hashing of the same canonical JSON'],
@@ -137,8 +145,9 @@ if (names.length === 0 || names.some((n) => !(n in BENCHES) && n !== 'all')) {
   );
   process.exit(2);
 }
-// The events and control benchmarks run from source (tsx); the others start the built bundle.
-if (selected0(names).some((n) => n !== 'events' && n !== 'control') && !existsSync(kapokBin)) {
+// The events, control and saga benchmarks run from source (tsx); the others start the built bundle.
+const fromSource = new Set(['events', 'control', 'saga']);
+if (selected0(names).some((n) => !fromSource.has(n)) && !existsSync(kapokBin)) {
   process.stderr.write(`${kapokBin} is missing: run npm run build first\n`);
   process.exit(1);
 }

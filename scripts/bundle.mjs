@@ -14,6 +14,8 @@ await build({
   // simulator's OBU) are started by core/worker.ts next to the chunks, under their file names in src/.
   entryPoints: {
     main: 'src/cli/main.ts',
+    // The saga barrier for branch services (package export kapok/saga-barrier; imports nothing).
+    'saga-barrier': 'src/saga/barrier.ts',
     'pool-worker': 'src/crypto/sm9/pool-worker.ts',
     'obu-worker': 'src/v2x/sim/obu-worker.ts',
     'session-worker': 'src/inference/execution/session-worker.ts',

@@ -55,6 +55,14 @@ const AVAILABLE: Record<
   control: (base, c, w) => buildControl(base, c, w),
   jobs: async (base, c) =>
     (await import('./jobs/index.js')).createJobs({ ...base, config: c.jobs }, undefined),
+  saga: async (base, c) => {
+    // nats:// branches go through the request-reply port; its client loads only when configured.
+    const url = c.saga.natsUrl;
+    const nats = url
+      ? await (await import('./adapters/nats/request.js')).createNatsRequestReply({ url })
+      : null;
+    return (await import('./saga/index.js')).createSaga({ ...base, config: c.saga }, { nats });
+  },
 };
 
 /** What the wiring point knows that one capability's entry may need: the others, the config sources. */
@@ -239,6 +247,7 @@ const START_ORDER: readonly CapabilityName[] = [
   'edge',
   'v2x',
   'jobs',
+  'saga',
   'control',
 ];
 

@@ -15,6 +15,7 @@ import { gatewaySchema, resolveGatewayEnvRefs } from './gateway/config.js';
 import { gmSchema } from './gm/config.js';
 import { inferenceSchema } from './inference/config.js';
 import { jobsSchema } from './jobs/config.js';
+import { sagaSchema } from './saga/config.js';
 import { v2xSchema } from './v2x/config.js';
 
 /**
@@ -33,6 +34,7 @@ const composed = z.strictObject({
   audit: auditSchema.prefault({}),
   control: controlSchema.prefault({}),
   jobs: jobsSchema.prefault({}),
+  saga: sagaSchema.prefault({}),
 });
 
 export const configSchema = composed.superRefine((c, ctx) => {
@@ -58,6 +60,7 @@ function capabilityTokens(c: KapokConfig): Array<[CapabilityName, string[], stri
     ['audit', ['audit', 'adminToken'], c.audit.adminToken],
     ['control', ['control', 'adminToken'], c.control.adminToken],
     ['jobs', ['jobs', 'adminToken'], c.jobs.adminToken],
+    ['saga', ['saga', 'adminToken'], c.saga.adminToken],
   ];
 }
 
@@ -132,6 +135,7 @@ export const CAPABILITIES: readonly CapabilityName[] = [
   'audit',
   'control',
   'jobs',
+  'saga',
 ];
 
 const spec: ConfigSpec<KapokConfig> = {

@@ -3,6 +3,7 @@ import { GATEWAY_MIGRATIONS } from './gateway/migrations.js';
 import { GM_MIGRATIONS } from './gm/migrations.js';
 import { JOBS_MIGRATIONS } from './jobs/migrations.js';
 import type { Migration } from './ports/store.js';
+import { SAGA_MIGRATIONS } from './saga/migrations.js';
 
 /**
  * Every capability's tables, for the commands that work on the Store beside a running Kapok (or
@@ -14,4 +15,5 @@ export const ALL_MIGRATIONS: readonly Migration[] = [
   ...GM_MIGRATIONS,
   ...AUDIT_MIGRATIONS,
   ...JOBS_MIGRATIONS,
+  ...SAGA_MIGRATIONS,
 ];

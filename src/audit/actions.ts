@@ -20,6 +20,13 @@ const HTTP_ACTIONS: Record<string, Record<string, { action: string; param?: stri
     'POST /repository/models/:model/load': { action: 'inference.model.load', param: 'model' },
     'POST /repository/models/:model/unload': { action: 'inference.model.unload', param: 'model' },
   },
+  saga: {
+    'POST /transactions': { action: 'saga.transaction.create', body: 'gid' },
+    'POST /transactions/:gid/submit': { action: 'saga.transaction.submit', param: 'gid' },
+    'POST /transactions/:gid/retry': { action: 'saga.transaction.retry', param: 'gid' },
+    'POST /transactions/:gid/skip': { action: 'saga.transaction.skip', param: 'gid' },
+    'POST /transactions/:gid/compensate': { action: 'saga.transaction.compensate', param: 'gid' },
+  },
   v2x: {
     'PUT /zones/:id': { action: 'v2x.zone.put', param: 'id' },
     'DELETE /zones/:id': { action: 'v2x.zone.delete', param: 'id' },

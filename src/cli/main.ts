@@ -11,6 +11,7 @@ import { gmCommand } from './gm.js';
 import { jobsCommand } from './jobs.js';
 import { keysCommand } from './keys.js';
 import { modelsCommand } from './models.js';
+import { sagaCommand } from './saga.js';
 import { upCommand } from './up.js';
 import { v2xCommand } from './v2x.js';
 
@@ -31,6 +32,7 @@ program.addCommand(modelsCommand());
 program.addCommand(v2xCommand());
 program.addCommand(auditCommand());
 program.addCommand(jobsCommand());
+program.addCommand(sagaCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.
 const configure = (cmd: Command): void => {
   cmd.exitOverride().showHelpAfterError();

@@ -379,6 +379,45 @@ export const ERROR_CATALOGUE = {
     status: 400,
     summary: 'A reported checkpoint is over 1 MiB inline, or a URI without a valid SM3 digest.',
   },
+  // Saga coordinator (docs/saga.md).
+  KAPOK_SAGA_INVALID: {
+    status: 400,
+    summary:
+      'A saga transaction or query is malformed (missing field, duplicate branch id, a step without compensation).',
+  },
+  KAPOK_SAGA_URL_REFUSED: {
+    status: 400,
+    summary: 'A branch URL is not http(s):// or nats://, or lies outside saga.targets (the allow-list).',
+  },
+  KAPOK_SAGA_TIMEOUT_ORDER: {
+    status: 400,
+    summary: 'Timeouts break branch < coordinator < global, and the branch declares no lateConfirm.',
+  },
+  KAPOK_SAGA_GID_CONFLICT: {
+    status: 409,
+    summary: 'The gid already names a transaction with another body.',
+  },
+  KAPOK_SAGA_NOT_FOUND: { status: 404, summary: 'No transaction (or operation) has this gid (branch, op).' },
+  KAPOK_SAGA_STATE: {
+    status: 409,
+    summary: 'The transaction is not in a state that allows this (submit, retry, skip, compensate).',
+  },
+  KAPOK_SAGA_BRANCH_REFUSED: {
+    status: 409,
+    summary: 'A branch answered that it will not do the operation (409/4xx, or a failure in a 2xx body).',
+  },
+  KAPOK_SAGA_BRANCH_UNAVAILABLE: {
+    status: 503,
+    summary: 'A branch could not be reached or answered 5xx/408/429; the call is retried with backoff.',
+  },
+  KAPOK_SAGA_BRANCH_TIMEOUT: {
+    status: 504,
+    summary: "A branch did not answer within its time limit (the target's, at most the coordinator's).",
+  },
+  KAPOK_SAGA_BARRIER_HANGING: {
+    status: 409,
+    summary: 'The barrier refused an action that arrived after its compensation (a hanging action).',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -29,6 +29,7 @@ export const EVENT_TYPES = [
   'jobs.job.cancelled',
   'jobs.job.finished',
   'jobs.task.failed',
+  'saga.dlq.added',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
