@@ -103,6 +103,7 @@ describe('edge external mode: a message that cannot be stored is not acknowledge
       shareGroup: null,
       reconnectMinMs: 50,
       reconnectMaxMs: 200,
+      receiveMaximum: 100,
       ingest,
       logger,
     });
