@@ -122,7 +122,9 @@ export class ExternalClient {
       const conn = this.#connOf(client.stream as unknown as Conn['stream']);
       const id = packet.messageId;
       conn.pending++;
-      o.ingest.submit(topic, packet.payload as Buffer, (err) => this.#stored(conn, packet.qos === 1 ? id : undefined, err));
+      o.ingest.submit(topic, packet.payload as Buffer, (err) =>
+        this.#stored(conn, packet.qos === 1 ? id : undefined, err),
+      );
       if (conn.pending < o.receiveMaximum) callback(NO_PUBACK);
       else conn.held = () => callback(NO_PUBACK);
     };
@@ -241,7 +243,10 @@ export class ExternalClient {
    * the broker keeps the message in the session and redelivers it later.
    */
   #notStored(stream: unknown, err: Error): void {
-    this.#o.logger.warn({ reason: err.message }, 'edge mqtt message not stored; reconnecting without acknowledging');
+    this.#o.logger.warn(
+      { reason: err.message },
+      'edge mqtt message not stored; reconnecting without acknowledging',
+    );
     (stream as Conn['stream'] | undefined)?.destroy();
   }
 
