@@ -418,6 +418,7 @@ export async function edge() {
     const floor = sqliteFloor(tmp.dir, msgs, lines, batchSize);
 
     let top: Awaited<ReturnType<typeof ceiling>> | null = null;
+    let ext: Awaited<ReturnType<typeof externalMode>> | null = null;
     let ceilingNote: string;
     if (!b) {
       ceilingNote = noBaseline(
@@ -428,6 +429,9 @@ export async function edge() {
       log('mosquitto ceiling');
       pinning.mosquitto = b.pinned;
       top = await ceiling(b.url, n, clients, window);
+      ext = await externalMode(b, n, clients, window);
+      pinning.externalMode =
+        'live: Kapok and the broker on cpu 0, publishers on cpu 1; shared drain: Kapoks on cpu 0 (and 1), the broker on cpus 0-1, publishers idle while timed';
       if (broker) await stop(broker);
       broker = null;
       ceilingNote = `${b.pinned}, relaying to one QoS 1 subscriber (no storage), same run`;
@@ -439,14 +443,22 @@ export async function edge() {
       'edge lagAt10k',
       'receipt → sink confirmation is an interval inside Kapok (its own histogram); no outside system measures the same span',
     );
+    const extRatio = ext ? round(ext.live.storedPerSec / qos1PerSec) : null;
     const v = verdict(
-      { aclRatio: acl.ratio >= 0.95, aclOnPerSec: Math.max(...acl.onPerSec) >= 30_000 },
+      {
+        aclRatio: acl.ratio >= 0.95,
+        aclOnPerSec: Math.max(...acl.onPerSec) >= 30_000,
+        ...(ext
+          ? { externalToEmbedded: (extRatio ?? 0) >= 0.8, externalSharedTwoVsOne: ext.shared.ratio >= 1.6 }
+          : {}),
+      },
       {
         qos1: { requests: n, non2xx: 0, transportErrors: qos1.errors },
         lag: { requests: total, non2xx: 0, transportErrors: lagErrors },
         lineProtocol: { requests: msgs, non2xx: 0, transportErrors: lpPub.errors },
         aclComparison: { requests: acl.messages * 4, non2xx: 0, transportErrors: acl.publishErrors },
         ...(top ? { ceiling: { requests: n, non2xx: 0, transportErrors: top.publishErrors } } : {}),
+        ...(ext ? { externalMode: { requests: n * 3, non2xx: 0, transportErrors: ext.publishErrors } } : {}),
       },
     );
     return {
@@ -470,6 +482,16 @@ export async function edge() {
         mosquittoCeiling: top,
         ratioToCeiling: top ? round(qos1PerSec / top.messagesPerSec) : null,
       },
+      externalMode: ext
+        ? {
+            note: 'Kapok consuming from the ceiling broker (edge.mqtt.mode external), QoS 1, embedded sink',
+            live: ext.live,
+            ratioToEmbedded: extRatio,
+            ratioToCeiling: top ? round(ext.live.storedPerSec / top.messagesPerSec) : null,
+            sharedSubscription: ext.shared,
+            targets: 'live ≥ 0.8 × embedded qos1 storedPerSec; two Kapoks ≥ 1.6 × one (issue 24)',
+          }
+        : { skipped: 'no broker (KAPOK_BENCH_SKIP_MOSQUITTO=1)' },
       lagAt10k: {
         offeredPerSec: Math.round(total / offeredS),
         messages: total,
@@ -574,5 +596,146 @@ async function aclComparison(n: number, clients: number, window: number) {
     onPerSec: on,
     ratio: round(bestOn / bestOff),
     target: 'ratio ≥ 0.95 and on ≥ 30,000 msg/s (issue 13)',
+  };
+}
+
+/** A Kapok in external mode on `cpus`, consuming `filter` from the broker at `url`. */
+async function consumer(
+  url: string,
+  cpus: string,
+  clientId: string,
+  filter: string,
+  shareGroup: string | null,
+) {
+  const tmp = tempDir();
+  const httpPort = await freePort();
+  const rm = process.env.KAPOK_BENCH_EDGE_RECEIVE_MAXIMUM;
+  const configFile = writeBenchConfig(tmp.dir, httpPort, {
+    edge: {
+      enabled: true,
+      mqtt: {
+        mode: 'external',
+        url,
+        clientId,
+        topics: [filter],
+        shareGroup,
+        // Only when asked: a build from before issue 24 (KAPOK_BENCH_KAPOK_BIN) has no such key.
+        ...(rm ? { receiveMaximum: Number(rm) } : {}),
+      },
+      batch: { size: 5000, intervalMs: 50 },
+    },
+  });
+  const child = spawnProcess(
+    ['taskset', '-c', cpus, process.execPath, kapokBin, 'up', '--config', configFile],
+    {},
+  );
+  const base = `http://127.0.0.1:${httpPort}`;
+  // /readyz is 200 once the external client is connected (and subscribed right after).
+  await waitFor200(`${base}/readyz`, performance.now(), child);
+  await new Promise((r) => setTimeout(r, 200));
+  return {
+    child,
+    base,
+    async close() {
+      await stop(child);
+      tmp.remove();
+    },
+  };
+}
+
+async function waitStoredAll(bases: string[], want: number, limitMs = 120_000): Promise<number[]> {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    const got = await Promise.all(bases.map((b) => metric(b, 'kapok_edge_stored_points_total')));
+    if (got.reduce((a, b) => a + b, 0) >= want) return got;
+    if (Date.now() > end)
+      throw new Error(`external mode: ${got} of ${want} points stored within ${limitMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Issue 24, external mode: Kapok consuming QoS 1 telemetry from the bench's broker.
+ *   - live: the qos1 load (same publishers, same window) published to the broker, one Kapok on
+ *     core 0 with the broker (the CPU embedded mode's Kapok has alone), publish → all stored.
+ *   - shared: drain of a backlog: the Kapoks connect and subscribe ($share/<group>/…), are stopped
+ *     (SIGSTOP), n messages are published into the broker's queue, then SIGCONT and the time until
+ *     every message is stored. One Kapok on core 0 vs two on cores 0 and 1, the broker on either
+ *     core; the publishers are idle while it is timed.
+ */
+async function externalMode(
+  b: { url: string; child: ChildProcess | null },
+  n: number,
+  clients: number,
+  window: number,
+) {
+  const log = (m: string) => process.stderr.write(`  edge: ${m}\n`);
+  const id = `kapok-bench-${process.pid}`;
+  let errors = 0;
+
+  log(`external mode: live, ${n} messages`);
+  const k = await consumer(b.url, '0', `${id}-live`, 'telemetry/+/extlive', null);
+  let liveS: number;
+  try {
+    const t0 = performance.now();
+    const pub = await publishAll(
+      b.url,
+      clients,
+      n,
+      window,
+      (i) => `{"v":${i},"ts":${1_700_000_000_000 + i}}`,
+      (i) => `telemetry/d${i % 100}/extlive`,
+    );
+    errors += pub.errors;
+    await waitStoredAll([k.base], n - pub.errors);
+    liveS = (performance.now() - t0) / 1000;
+  } finally {
+    await k.close();
+  }
+
+  // The broker may use both cores for the drain (two Kapoks need one each).
+  if (b.child?.pid) spawnSync('taskset', ['-p', '-c', '0,1', String(b.child.pid)], { stdio: 'ignore' });
+  const drain = async (cpus: string[], tag: string) => {
+    log(`external mode: drain, ${cpus.length} Kapok(s) in one share group`);
+    const ks: Awaited<ReturnType<typeof consumer>>[] = [];
+    try {
+      for (const [i, c] of cpus.entries())
+        ks.push(await consumer(b.url, c, `${id}-${tag}-${i}`, `telemetry/+/${tag}`, `g${tag}`));
+      for (const x of ks) x.child.kill('SIGSTOP');
+      const pub = await publishAll(
+        b.url,
+        clients,
+        n,
+        window,
+        (i) => `{"v":${i},"ts":${1_700_000_000_000 + i}}`,
+        (i) => `telemetry/d${i % 100}/${tag}`,
+      );
+      errors += pub.errors;
+      const t0 = performance.now();
+      for (const x of ks) x.child.kill('SIGCONT');
+      const split = await waitStoredAll(
+        ks.map((x) => x.base),
+        n - pub.errors,
+      );
+      const s = (performance.now() - t0) / 1000;
+      return {
+        kapoks: cpus.length,
+        cpus: cpus.join(' / '),
+        split,
+        seconds: round(s),
+        storedPerSec: Math.round(n / s),
+      };
+    } finally {
+      for (const x of ks) x.child.kill('SIGCONT');
+      for (const x of ks) await x.close();
+    }
+  };
+  const one = await drain(['0'], 'share1');
+  const two = await drain(['0', '1'], 'share2');
+  if (b.child?.pid) spawnSync('taskset', ['-p', '-c', '0', String(b.child.pid)], { stdio: 'ignore' });
+  return {
+    live: { messages: n, seconds: round(liveS), storedPerSec: Math.round(n / liveS) },
+    shared: { one, two, ratio: round(two.storedPerSec / one.storedPerSec) },
+    publishErrors: errors,
   };
 }
