@@ -18,6 +18,7 @@ describe('edge config', () => {
     );
     assert.equal(e.spool.onFull, 'reject');
     assert.equal(e.auth.anonymous, false);
+    assert.equal(e.mqtt.receiveMaximum, 1000);
   });
 
   it('refuses inconsistent sections naming the key', () => {
@@ -29,6 +30,8 @@ describe('edge config', () => {
       [{ topicPattern: 'a/{device}x/{measurement}' }, /whole topic level/],
       [{ sinks: [] }, /sinks/],
       [{ spool: { onFull: 'block' } }, /onFull/],
+      [{ mqtt: { receiveMaximum: 0 } }, /mqtt\.receiveMaximum/],
+      [{ mqtt: { receiveMaximum: 65_536 } }, /mqtt\.receiveMaximum/],
     ];
     for (const [edge, re] of bad) {
       const r = configSchema.safeParse({ edge });
