@@ -281,6 +281,7 @@ function sqliteFloor(dir: string, msgs: number, lines: number, batch: number) {
 }
 
 export async function edge() {
+  if (process.env.KAPOK_BENCH_EDGE_ONLY === 'ingest') return edgeIngest();
   const n = Number(process.env.KAPOK_BENCH_EDGE_MESSAGES ?? 50_000);
   const clients = 4;
   const window = 100;
@@ -449,7 +450,10 @@ export async function edge() {
         aclRatio: acl.ratio >= 0.95,
         aclOnPerSec: Math.max(...acl.onPerSec) >= 30_000,
         ...(ext
-          ? { externalToEmbedded: (extRatio ?? 0) >= 0.8, externalSharedTwoVsOne: ext.shared.ratio >= 1.6 }
+          ? {
+              externalToEmbedded: (extRatio ?? 0) >= 0.8,
+              externalSharedTwoVsOne: (ext.shared?.ratio ?? 0) >= 1.6,
+            }
           : {}),
       },
       {
@@ -599,6 +603,8 @@ async function aclComparison(n: number, clients: number, window: number) {
   };
 }
 
+let externalRuns = 0;
+
 /** A Kapok in external mode on `cpus`, consuming `filter` from the broker at `url`. */
 async function consumer(
   url: string,
@@ -668,13 +674,14 @@ async function externalMode(
   n: number,
   clients: number,
   window: number,
+  liveOnly = false,
 ) {
   const log = (m: string) => process.stderr.write(`  edge: ${m}\n`);
-  const id = `kapok-bench-${process.pid}`;
+  const id = `kapok-bench-${process.pid}-${++externalRuns}`;
   let errors = 0;
 
   log(`external mode: live, ${n} messages`);
-  const k = await consumer(b.url, '0', `${id}-live`, 'telemetry/+/extlive', null);
+  const k = await consumer(b.url, '0', `${id}-live`, `telemetry/+/live${externalRuns}`, null);
   let liveS: number;
   try {
     const t0 = performance.now();
@@ -684,7 +691,7 @@ async function externalMode(
       n,
       window,
       (i) => `{"v":${i},"ts":${1_700_000_000_000 + i}}`,
-      (i) => `telemetry/d${i % 100}/extlive`,
+      (i) => `telemetry/d${i % 100}/live${externalRuns}`,
     );
     errors += pub.errors;
     await waitStoredAll([k.base], n - pub.errors);
@@ -693,6 +700,8 @@ async function externalMode(
     await k.close();
   }
 
+  const live = { messages: n, seconds: round(liveS), storedPerSec: Math.round(n / liveS) };
+  if (liveOnly) return { live, shared: null, publishErrors: errors };
   // The broker may use both cores for the drain (two Kapoks need one each).
   if (b.child?.pid) spawnSync('taskset', ['-p', '-c', '0,1', String(b.child.pid)], { stdio: 'ignore' });
   const drain = async (cpus: string[], tag: string) => {
@@ -730,12 +739,117 @@ async function externalMode(
       for (const x of ks) await x.close();
     }
   };
-  const one = await drain(['0'], 'share1');
-  const two = await drain(['0', '1'], 'share2');
+  const one = await drain(['0'], `share1x${externalRuns}`);
+  const two = await drain(['0', '1'], `share2x${externalRuns}`);
   if (b.child?.pid) spawnSync('taskset', ['-p', '-c', '0', String(b.child.pid)], { stdio: 'ignore' });
   return {
-    live: { messages: n, seconds: round(liveS), storedPerSec: Math.round(n / liveS) },
+    live,
     shared: { one, two, ratio: round(two.storedPerSec / one.storedPerSec) },
     publishErrors: errors,
+  };
+}
+
+/** The middle of three figures (or of what there is). */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)] as number;
+}
+
+/**
+ * KAPOK_BENCH_EDGE_ONLY=ingest: the QoS 1 intake figures alone, for repeated before/after runs on
+ * a busy machine: embedded mode, the Mosquitto ceiling and external mode (live), alternated for
+ * KAPOK_BENCH_EDGE_ROUNDS rounds (3) in fresh processes, each figure the median of its rounds,
+ * then the share-group drain once. Pinning and loads as in the full run.
+ */
+async function edgeIngest() {
+  const n = Number(process.env.KAPOK_BENCH_EDGE_MESSAGES ?? 50_000);
+  const rounds = Number(process.env.KAPOK_BENCH_EDGE_ROUNDS ?? 3);
+  const clients = 4;
+  const window = 100;
+  spawnSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  const tmp = tempDir();
+  const b = await startBroker(tmp.dir).catch((err) => {
+    tmp.remove();
+    throw err;
+  });
+  const log = (m: string) => process.stderr.write(`  edge: ${m}\n`);
+  const embedded = async () => {
+    const dir = tempDir();
+    const httpPort = await freePort();
+    const mqttPort = await freePort();
+    const configFile = writeBenchConfig(dir.dir, httpPort, {
+      edge: {
+        enabled: true,
+        auth: { anonymous: true },
+        acl: { grants: [{ who: 'anonymous', publish: ['telemetry/#'] }] },
+        mqtt: { host: '127.0.0.1', port: mqttPort },
+        batch: { size: 5000, intervalMs: 50 },
+      },
+    });
+    const k = spawnProcess(
+      ['taskset', '-c', '0', process.execPath, kapokBin, 'up', '--config', configFile],
+      {},
+    );
+    const base = `http://127.0.0.1:${httpPort}`;
+    try {
+      await waitFor200(`${base}/readyz`, performance.now(), k);
+      const t0 = performance.now();
+      const r = await publishAll(
+        `mqtt://127.0.0.1:${mqttPort}`,
+        clients,
+        n,
+        window,
+        (i) => `{"v":${i},"ts":${1_700_000_000_000 + i}}`,
+        (i) => `telemetry/d${i % 100}/env`,
+      );
+      await waitStored(base, n - r.errors);
+      return { perSec: Math.round(n / ((performance.now() - t0) / 1000)), errors: r.errors };
+    } finally {
+      await stop(k);
+      dir.remove();
+    }
+  };
+  const emb: number[] = [];
+  const ceil: number[] = [];
+  const ext: number[] = [];
+  let errors = 0;
+  let shared: Awaited<ReturnType<typeof externalMode>>['shared'] | null = null;
+  try {
+    for (let r = 0; r < rounds; r++) {
+      log(`round ${r + 1} of ${rounds}: embedded, ceiling, external`);
+      const e = await embedded();
+      emb.push(e.perSec);
+      errors += e.errors;
+      const c = await ceiling(b.url, n, clients, window);
+      ceil.push(c.messagesPerSec);
+      errors += c.publishErrors + (c.published - c.delivered);
+      const x = await externalMode(b, n, clients, window, r < rounds - 1);
+      ext.push(x.live.storedPerSec);
+      errors += x.publishErrors;
+      if (x.shared) shared = x.shared;
+    }
+  } finally {
+    if (b.child) await stop(b.child);
+    tmp.remove();
+  }
+  const e = median(emb);
+  const x = median(ext);
+  const c = median(ceil);
+  return {
+    setup: {
+      kapok: 'taskset -c 0 (embedded: Aedes → spool → embedded sink; external: beside the broker)',
+      publishers: `taskset -c 1, mqtt.js, ${clients} clients × ${window} in flight, QoS 1, ${n} messages`,
+      ceiling: `private mosquitto on cpu 0 relaying to one plain QoS 1 subscriber`,
+      rounds,
+    },
+    embeddedPerSec: emb,
+    ceilingPerSec: ceil,
+    externalPerSec: ext,
+    median: { embedded: e, ceiling: c, external: x },
+    embeddedToCeiling: round(e / c),
+    externalToEmbedded: round(x / e),
+    externalToCeiling: round(x / c),
+    sharedSubscription: shared,
+    errors,
   };
 }
