@@ -119,7 +119,10 @@ export class ExternalClient {
         });
         return;
       }
-      const conn = this.#connOf(client.stream as unknown as Conn['stream']);
+      const stream = client.stream as unknown as Conn['stream'];
+      // Parsed before its connection dropped: the broker redelivers it, so it is not stored now.
+      if (stream.destroyed) return callback(NO_PUBACK);
+      const conn = this.#connOf(stream);
       const id = packet.messageId;
       conn.pending++;
       o.ingest.submit(topic, packet.payload as Buffer, (err) =>
