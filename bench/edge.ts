@@ -637,7 +637,7 @@ async function consumer(
   );
   const base = `http://127.0.0.1:${httpPort}`;
   // /readyz is 200 once the external client is connected (and subscribed right after).
-  await waitFor200(`${base}/readyz`, performance.now(), child);
+  await waitFor200(`${base}/readyz`, performance.now(), child, 60_000);
   await new Promise((r) => setTimeout(r, 200));
   return {
     child,
@@ -792,7 +792,7 @@ async function edgeIngest() {
     );
     const base = `http://127.0.0.1:${httpPort}`;
     try {
-      await waitFor200(`${base}/readyz`, performance.now(), k);
+      await waitFor200(`${base}/readyz`, performance.now(), k, 60_000);
       const t0 = performance.now();
       const r = await publishAll(
         `mqtt://127.0.0.1:${mqttPort}`,
