@@ -1,5 +1,5 @@
 import { type ChildProcess, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -605,6 +605,17 @@ async function aclComparison(n: number, clients: number, window: number) {
 
 let externalRuns = 0;
 
+/** CPU seconds (user + system) a process used so far (Linux /proc; clock ticks of 10 ms). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** A Kapok in external mode on `cpus`, consuming `filter` from the broker at `url`. */
 async function consumer(
   url: string,
@@ -683,7 +694,10 @@ async function externalMode(
   log(`external mode: live, ${n} messages`);
   const k = await consumer(b.url, '0', `${id}-live`, `telemetry/+/live${externalRuns}`, null);
   let liveS: number;
+  let cpu = { kapokUsPerMsg: Number.NaN, brokerUsPerMsg: Number.NaN };
   try {
+    const k0 = cpuSeconds(k.child.pid);
+    const b0 = cpuSeconds(b.child?.pid);
     const t0 = performance.now();
     const pub = await publishAll(
       b.url,
@@ -696,11 +710,15 @@ async function externalMode(
     errors += pub.errors;
     await waitStoredAll([k.base], n - pub.errors);
     liveS = (performance.now() - t0) / 1000;
+    cpu = {
+      kapokUsPerMsg: Math.round(((cpuSeconds(k.child.pid) - k0) / n) * 1e6),
+      brokerUsPerMsg: Math.round(((cpuSeconds(b.child?.pid) - b0) / n) * 1e6),
+    };
   } finally {
     await k.close();
   }
 
-  const live = { messages: n, seconds: round(liveS), storedPerSec: Math.round(n / liveS) };
+  const live = { messages: n, seconds: round(liveS), storedPerSec: Math.round(n / liveS), cpu };
   if (liveOnly) return { live, shared: null, publishErrors: errors };
   // The broker may use both cores for the drain (two Kapoks need one each).
   if (b.child?.pid) spawnSync('taskset', ['-p', '-c', '0,1', String(b.child.pid)], { stdio: 'ignore' });
@@ -793,6 +811,7 @@ async function edgeIngest() {
     const base = `http://127.0.0.1:${httpPort}`;
     try {
       await waitFor200(`${base}/readyz`, performance.now(), k, 60_000);
+      const c0 = cpuSeconds(k.pid);
       const t0 = performance.now();
       const r = await publishAll(
         `mqtt://127.0.0.1:${mqttPort}`,
@@ -803,7 +822,11 @@ async function edgeIngest() {
         (i) => `telemetry/d${i % 100}/env`,
       );
       await waitStored(base, n - r.errors);
-      return { perSec: Math.round(n / ((performance.now() - t0) / 1000)), errors: r.errors };
+      return {
+        perSec: Math.round(n / ((performance.now() - t0) / 1000)),
+        usPerMsg: Math.round(((cpuSeconds(k.pid) - c0) / n) * 1e6),
+        errors: r.errors,
+      };
     } finally {
       await stop(k);
       dir.remove();
@@ -812,6 +835,9 @@ async function edgeIngest() {
   const emb: number[] = [];
   const ceil: number[] = [];
   const ext: number[] = [];
+  const embCpu: number[] = [];
+  const ceilCpu: number[] = [];
+  const extCpu: { kapokUsPerMsg: number; brokerUsPerMsg: number }[] = [];
   let errors = 0;
   let shared: Awaited<ReturnType<typeof externalMode>>['shared'] | null = null;
   try {
@@ -819,12 +845,16 @@ async function edgeIngest() {
       log(`round ${r + 1} of ${rounds}: embedded, ceiling, external`);
       const e = await embedded();
       emb.push(e.perSec);
+      embCpu.push(e.usPerMsg);
       errors += e.errors;
+      const bc0 = cpuSeconds(b.child?.pid);
       const c = await ceiling(b.url, n, clients, window);
+      ceilCpu.push(Math.round(((cpuSeconds(b.child?.pid) - bc0) / n) * 1e6));
       ceil.push(c.messagesPerSec);
       errors += c.publishErrors + (c.published - c.delivered);
       const x = await externalMode(b, n, clients, window, r < rounds - 1);
       ext.push(x.live.storedPerSec);
+      extCpu.push(x.live.cpu);
       errors += x.publishErrors;
       if (x.shared) shared = x.shared;
     }
@@ -850,6 +880,20 @@ async function edgeIngest() {
     externalToEmbedded: round(x / e),
     externalToCeiling: round(x / c),
     sharedSubscription: shared,
+    // CPU time per stored message (Linux /proc, 10 ms ticks): steadier than rates on a busy
+    // machine, where every process waits for a core. External: Kapok and the broker it needs.
+    cpuUsPerMessage: {
+      embeddedKapok: embCpu,
+      ceilingBroker: ceilCpu,
+      externalKapok: extCpu.map((c) => c.kapokUsPerMsg),
+      externalBroker: extCpu.map((c) => c.brokerUsPerMsg),
+      median: {
+        embeddedKapok: median(embCpu),
+        ceilingBroker: median(ceilCpu),
+        externalKapok: median(extCpu.map((c) => c.kapokUsPerMsg)),
+        externalBroker: median(extCpu.map((c) => c.brokerUsPerMsg)),
+      },
+    },
     errors,
   };
 }
