@@ -138,11 +138,14 @@ describe('edge external mode: crash and restart (kapok up child process, real Mo
     const proxy = await MqttProxy.start(MOSQ);
     let second: Running | undefined;
     try {
+      // A minute to start: tsx compiles the sources on a machine other test runs keep busy.
       const first = await kapokUp(
         extEnv(dataDir, proxy.url, {
           KAPOK_EDGE__BATCH__SIZE: '100000',
           KAPOK_EDGE__BATCH__INTERVAL_MS: '60000',
         }),
+        [],
+        60_000,
       );
       const subscribed = Date.now() + 10_000;
       while (proxy.count(proxy.toClient, SUBACK) < 1 && Date.now() < subscribed)
@@ -167,7 +170,7 @@ describe('edge external mode: crash and restart (kapok up child process, real Mo
       await pub.endAsync();
       assert.ok(ackedAtKill < N, `killed mid-stream (${ackedAtKill} of ${N} acknowledged)`);
 
-      second = await kapokUp(extEnv(dataDir, MOSQ.href));
+      second = await kapokUp(extEnv(dataDir, MOSQ.href), [], 60_000);
       const url = `http://127.0.0.1:${second.port}/api/edge/query?measurement=env&field=seq&device=crash-2&from=1700000000000&to=1700000010000`;
       let stored = new Set<number>();
       const end = Date.now() + 20_000;
