@@ -1,5 +1,5 @@
 import { type ChildProcess, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -281,6 +281,7 @@ function sqliteFloor(dir: string, msgs: number, lines: number, batch: number) {
 }
 
 export async function edge() {
+  if (process.env.KAPOK_BENCH_EDGE_ONLY === 'ingest') return edgeIngest();
   const n = Number(process.env.KAPOK_BENCH_EDGE_MESSAGES ?? 50_000);
   const clients = 4;
   const window = 100;
@@ -418,6 +419,7 @@ export async function edge() {
     const floor = sqliteFloor(tmp.dir, msgs, lines, batchSize);
 
     let top: Awaited<ReturnType<typeof ceiling>> | null = null;
+    let ext: Awaited<ReturnType<typeof externalMode>> | null = null;
     let ceilingNote: string;
     if (!b) {
       ceilingNote = noBaseline(
@@ -428,6 +430,9 @@ export async function edge() {
       log('mosquitto ceiling');
       pinning.mosquitto = b.pinned;
       top = await ceiling(b.url, n, clients, window);
+      ext = await externalMode(b, n, clients, window);
+      pinning.externalMode =
+        'live: Kapok and the broker on cpu 0, publishers on cpu 1; shared drain: Kapoks on cpu 0 (and 1), the broker on cpus 0-1, publishers idle while timed';
       if (broker) await stop(broker);
       broker = null;
       ceilingNote = `${b.pinned}, relaying to one QoS 1 subscriber (no storage), same run`;
@@ -439,14 +444,25 @@ export async function edge() {
       'edge lagAt10k',
       'receipt → sink confirmation is an interval inside Kapok (its own histogram); no outside system measures the same span',
     );
+    const extRatio = ext ? round(ext.live.storedPerSec / qos1PerSec) : null;
     const v = verdict(
-      { aclRatio: acl.ratio >= 0.95, aclOnPerSec: Math.max(...acl.onPerSec) >= 30_000 },
+      {
+        aclRatio: acl.ratio >= 0.95,
+        aclOnPerSec: Math.max(...acl.onPerSec) >= 30_000,
+        ...(ext
+          ? {
+              externalToEmbedded: (extRatio ?? 0) >= 0.8,
+              externalSharedTwoVsOne: (ext.shared?.ratio ?? 0) >= 1.6,
+            }
+          : {}),
+      },
       {
         qos1: { requests: n, non2xx: 0, transportErrors: qos1.errors },
         lag: { requests: total, non2xx: 0, transportErrors: lagErrors },
         lineProtocol: { requests: msgs, non2xx: 0, transportErrors: lpPub.errors },
         aclComparison: { requests: acl.messages * 4, non2xx: 0, transportErrors: acl.publishErrors },
         ...(top ? { ceiling: { requests: n, non2xx: 0, transportErrors: top.publishErrors } } : {}),
+        ...(ext ? { externalMode: { requests: n * 3, non2xx: 0, transportErrors: ext.publishErrors } } : {}),
       },
     );
     return {
@@ -470,6 +486,16 @@ export async function edge() {
         mosquittoCeiling: top,
         ratioToCeiling: top ? round(qos1PerSec / top.messagesPerSec) : null,
       },
+      externalMode: ext
+        ? {
+            note: 'Kapok consuming from the ceiling broker (edge.mqtt.mode external), QoS 1, embedded sink',
+            live: ext.live,
+            ratioToEmbedded: extRatio,
+            ratioToCeiling: top ? round(ext.live.storedPerSec / top.messagesPerSec) : null,
+            sharedSubscription: ext.shared,
+            targets: 'live ≥ 0.8 × embedded qos1 storedPerSec; two Kapoks ≥ 1.6 × one (issue 24)',
+          }
+        : { skipped: 'no broker (KAPOK_BENCH_SKIP_MOSQUITTO=1)' },
       lagAt10k: {
         offeredPerSec: Math.round(total / offeredS),
         messages: total,
@@ -574,5 +600,300 @@ async function aclComparison(n: number, clients: number, window: number) {
     onPerSec: on,
     ratio: round(bestOn / bestOff),
     target: 'ratio ≥ 0.95 and on ≥ 30,000 msg/s (issue 13)',
+  };
+}
+
+let externalRuns = 0;
+
+/** CPU seconds (user + system) a process used so far (Linux /proc; clock ticks of 10 ms). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** A Kapok in external mode on `cpus`, consuming `filter` from the broker at `url`. */
+async function consumer(
+  url: string,
+  cpus: string,
+  clientId: string,
+  filter: string,
+  shareGroup: string | null,
+) {
+  const tmp = tempDir();
+  const httpPort = await freePort();
+  const rm = process.env.KAPOK_BENCH_EDGE_RECEIVE_MAXIMUM;
+  const configFile = writeBenchConfig(tmp.dir, httpPort, {
+    edge: {
+      enabled: true,
+      mqtt: {
+        mode: 'external',
+        url,
+        clientId,
+        topics: [filter],
+        shareGroup,
+        // Only when asked: a build from before issue 24 (KAPOK_BENCH_KAPOK_BIN) has no such key.
+        ...(rm ? { receiveMaximum: Number(rm) } : {}),
+      },
+      batch: { size: 5000, intervalMs: 50 },
+    },
+  });
+  const child = spawnProcess(
+    ['taskset', '-c', cpus, process.execPath, kapokBin, 'up', '--config', configFile],
+    {},
+  );
+  const base = `http://127.0.0.1:${httpPort}`;
+  // /readyz is 200 once the external client is connected (and subscribed right after).
+  await waitFor200(`${base}/readyz`, performance.now(), child, 60_000);
+  await new Promise((r) => setTimeout(r, 200));
+  return {
+    child,
+    base,
+    async close() {
+      await stop(child);
+      tmp.remove();
+    },
+  };
+}
+
+async function waitStoredAll(bases: string[], want: number, limitMs = 120_000): Promise<number[]> {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    const got = await Promise.all(bases.map((b) => metric(b, 'kapok_edge_stored_points_total')));
+    if (got.reduce((a, b) => a + b, 0) >= want) return got;
+    if (Date.now() > end)
+      throw new Error(`external mode: ${got} of ${want} points stored within ${limitMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Issue 24, external mode: Kapok consuming QoS 1 telemetry from the bench's broker.
+ *   - live: the qos1 load (same publishers, same window) published to the broker, one Kapok on
+ *     core 0 with the broker (the CPU embedded mode's Kapok has alone), publish → all stored.
+ *   - shared: drain of a backlog: the Kapoks connect and subscribe ($share/<group>/…), are stopped
+ *     (SIGSTOP), n messages are published into the broker's queue, then SIGCONT and the time until
+ *     every message is stored. One Kapok on core 0 vs two on cores 0 and 1, the broker on either
+ *     core; the publishers are idle while it is timed.
+ */
+async function externalMode(
+  b: { url: string; child: ChildProcess | null },
+  n: number,
+  clients: number,
+  window: number,
+  liveOnly = false,
+) {
+  const log = (m: string) => process.stderr.write(`  edge: ${m}\n`);
+  const id = `kapok-bench-${process.pid}-${++externalRuns}`;
+  let errors = 0;
+
+  log(`external mode: live, ${n} messages`);
+  const k = await consumer(b.url, '0', `${id}-live`, `telemetry/+/live${externalRuns}`, null);
+  let liveS: number;
+  let cpu = { kapokUsPerMsg: Number.NaN, brokerUsPerMsg: Number.NaN };
+  try {
+    const k0 = cpuSeconds(k.child.pid);
+    const b0 = cpuSeconds(b.child?.pid);
+    const t0 = performance.now();
+    const pub = await publishAll(
+      b.url,
+      clients,
+      n,
+      window,
+      (i) => `{"v":${i},"ts":${1_700_000_000_000 + i}}`,
+      (i) => `telemetry/d${i % 100}/live${externalRuns}`,
+    );
+    errors += pub.errors;
+    await waitStoredAll([k.base], n - pub.errors);
+    liveS = (performance.now() - t0) / 1000;
+    cpu = {
+      kapokUsPerMsg: Math.round(((cpuSeconds(k.child.pid) - k0) / n) * 1e6),
+      brokerUsPerMsg: Math.round(((cpuSeconds(b.child?.pid) - b0) / n) * 1e6),
+    };
+  } finally {
+    await k.close();
+  }
+
+  const live = { messages: n, seconds: round(liveS), storedPerSec: Math.round(n / liveS), cpu };
+  if (liveOnly) return { live, shared: null, publishErrors: errors };
+  // The broker may use both cores for the drain (two Kapoks need one each).
+  if (b.child?.pid) spawnSync('taskset', ['-p', '-c', '0,1', String(b.child.pid)], { stdio: 'ignore' });
+  const drain = async (cpus: string[], tag: string) => {
+    log(`external mode: drain, ${cpus.length} Kapok(s) in one share group`);
+    const ks: Awaited<ReturnType<typeof consumer>>[] = [];
+    try {
+      for (const [i, c] of cpus.entries())
+        ks.push(await consumer(b.url, c, `${id}-${tag}-${i}`, `telemetry/+/${tag}`, `g${tag}`));
+      for (const x of ks) x.child.kill('SIGSTOP');
+      const pub = await publishAll(
+        b.url,
+        clients,
+        n,
+        window,
+        (i) => `{"v":${i},"ts":${1_700_000_000_000 + i}}`,
+        (i) => `telemetry/d${i % 100}/${tag}`,
+      );
+      errors += pub.errors;
+      const t0 = performance.now();
+      for (const x of ks) x.child.kill('SIGCONT');
+      const split = await waitStoredAll(
+        ks.map((x) => x.base),
+        n - pub.errors,
+      );
+      const s = (performance.now() - t0) / 1000;
+      return {
+        kapoks: cpus.length,
+        cpus: cpus.join(' / '),
+        split,
+        seconds: round(s),
+        storedPerSec: Math.round(n / s),
+      };
+    } finally {
+      for (const x of ks) x.child.kill('SIGCONT');
+      for (const x of ks) await x.close();
+    }
+  };
+  const one = await drain(['0'], `share1x${externalRuns}`);
+  const two = await drain(['0', '1'], `share2x${externalRuns}`);
+  if (b.child?.pid) spawnSync('taskset', ['-p', '-c', '0', String(b.child.pid)], { stdio: 'ignore' });
+  return {
+    live,
+    shared: { one, two, ratio: round(two.storedPerSec / one.storedPerSec) },
+    publishErrors: errors,
+  };
+}
+
+/** The middle of three figures (or of what there is). */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)] as number;
+}
+
+/**
+ * KAPOK_BENCH_EDGE_ONLY=ingest: the QoS 1 intake figures alone, for repeated before/after runs on
+ * a busy machine: embedded mode, the Mosquitto ceiling and external mode (live), alternated for
+ * KAPOK_BENCH_EDGE_ROUNDS rounds (3) in fresh processes, each figure the median of its rounds,
+ * then the share-group drain once. Pinning and loads as in the full run.
+ */
+async function edgeIngest() {
+  const n = Number(process.env.KAPOK_BENCH_EDGE_MESSAGES ?? 50_000);
+  const rounds = Number(process.env.KAPOK_BENCH_EDGE_ROUNDS ?? 3);
+  const clients = 4;
+  const window = 100;
+  spawnSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  const tmp = tempDir();
+  const b = await startBroker(tmp.dir).catch((err) => {
+    tmp.remove();
+    throw err;
+  });
+  const log = (m: string) => process.stderr.write(`  edge: ${m}\n`);
+  const embedded = async () => {
+    const dir = tempDir();
+    const httpPort = await freePort();
+    const mqttPort = await freePort();
+    const configFile = writeBenchConfig(dir.dir, httpPort, {
+      edge: {
+        enabled: true,
+        auth: { anonymous: true },
+        acl: { grants: [{ who: 'anonymous', publish: ['telemetry/#'] }] },
+        mqtt: { host: '127.0.0.1', port: mqttPort },
+        batch: { size: 5000, intervalMs: 50 },
+      },
+    });
+    const k = spawnProcess(
+      ['taskset', '-c', '0', process.execPath, kapokBin, 'up', '--config', configFile],
+      {},
+    );
+    const base = `http://127.0.0.1:${httpPort}`;
+    try {
+      await waitFor200(`${base}/readyz`, performance.now(), k, 60_000);
+      const c0 = cpuSeconds(k.pid);
+      const t0 = performance.now();
+      const r = await publishAll(
+        `mqtt://127.0.0.1:${mqttPort}`,
+        clients,
+        n,
+        window,
+        (i) => `{"v":${i},"ts":${1_700_000_000_000 + i}}`,
+        (i) => `telemetry/d${i % 100}/env`,
+      );
+      await waitStored(base, n - r.errors);
+      return {
+        perSec: Math.round(n / ((performance.now() - t0) / 1000)),
+        usPerMsg: Math.round(((cpuSeconds(k.pid) - c0) / n) * 1e6),
+        errors: r.errors,
+      };
+    } finally {
+      await stop(k);
+      dir.remove();
+    }
+  };
+  const emb: number[] = [];
+  const ceil: number[] = [];
+  const ext: number[] = [];
+  const embCpu: number[] = [];
+  const ceilCpu: number[] = [];
+  const extCpu: { kapokUsPerMsg: number; brokerUsPerMsg: number }[] = [];
+  let errors = 0;
+  let shared: Awaited<ReturnType<typeof externalMode>>['shared'] | null = null;
+  try {
+    for (let r = 0; r < rounds; r++) {
+      log(`round ${r + 1} of ${rounds}: embedded, ceiling, external`);
+      const e = await embedded();
+      emb.push(e.perSec);
+      embCpu.push(e.usPerMsg);
+      errors += e.errors;
+      const bc0 = cpuSeconds(b.child?.pid);
+      const c = await ceiling(b.url, n, clients, window);
+      ceilCpu.push(Math.round(((cpuSeconds(b.child?.pid) - bc0) / n) * 1e6));
+      ceil.push(c.messagesPerSec);
+      errors += c.publishErrors + (c.published - c.delivered);
+      const x = await externalMode(b, n, clients, window, r < rounds - 1);
+      ext.push(x.live.storedPerSec);
+      extCpu.push(x.live.cpu);
+      errors += x.publishErrors;
+      if (x.shared) shared = x.shared;
+    }
+  } finally {
+    if (b.child) await stop(b.child);
+    tmp.remove();
+  }
+  const e = median(emb);
+  const x = median(ext);
+  const c = median(ceil);
+  return {
+    setup: {
+      kapok: 'taskset -c 0 (embedded: Aedes → spool → embedded sink; external: beside the broker)',
+      publishers: `taskset -c 1, mqtt.js, ${clients} clients × ${window} in flight, QoS 1, ${n} messages`,
+      ceiling: `private mosquitto on cpu 0 relaying to one plain QoS 1 subscriber`,
+      rounds,
+    },
+    embeddedPerSec: emb,
+    ceilingPerSec: ceil,
+    externalPerSec: ext,
+    median: { embedded: e, ceiling: c, external: x },
+    embeddedToCeiling: round(e / c),
+    externalToEmbedded: round(x / e),
+    externalToCeiling: round(x / c),
+    sharedSubscription: shared,
+    // CPU time per stored message (Linux /proc, 10 ms ticks): steadier than rates on a busy
+    // machine, where every process waits for a core. External: Kapok and the broker it needs.
+    cpuUsPerMessage: {
+      embeddedKapok: embCpu,
+      ceilingBroker: ceilCpu,
+      externalKapok: extCpu.map((c) => c.kapokUsPerMsg),
+      externalBroker: extCpu.map((c) => c.brokerUsPerMsg),
+      median: {
+        embeddedKapok: median(embCpu),
+        ceilingBroker: median(ceilCpu),
+        externalKapok: median(extCpu.map((c) => c.kapokUsPerMsg)),
+        externalBroker: median(extCpu.map((c) => c.brokerUsPerMsg)),
+      },
+    },
+    errors,
   };
 }

@@ -80,6 +80,11 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
     ['line protocol points/s', 'a bare better-sqlite3 insert loop of the same points'],
     ['lag', null, 'receipt → sink confirmation is an interval inside Kapok; nothing outside measures it'],
     ['authorization on', 'authorization off, same load'],
+    [
+      'external mode stored/s',
+      "embedded mode's QoS 1 stored/s, and the broker relaying the same load to a plain subscriber (--skip-mosquitto: not run)",
+    ],
+    ['two Kapoks in a share group', 'one Kapok in a share group draining the same backlog'],
   ],
   'edge-mqtt5': [
     ['MQTT 5 QoS 1 stored/s', 'MQTT 3.1.1, same Kapok, same load, rounds alternated in the same run'],

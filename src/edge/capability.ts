@@ -161,6 +161,7 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
           shareGroup: cfg.mqtt.shareGroup,
           reconnectMinMs: cfg.mqtt.reconnectMinMs,
           reconnectMaxMs: cfg.mqtt.reconnectMaxMs,
+          receiveMaximum: cfg.mqtt.receiveMaximum,
           ingest,
           logger,
           taps,

@@ -41,6 +41,11 @@ const mqtt = z.strictObject({
   /** External: reconnect backoff, doubled per failed attempt up to reconnectMaxMs. */
   reconnectMinMs: ms(50, 60_000).default(500),
   reconnectMaxMs: ms(100, 600_000).default(30_000),
+  /**
+   * External: messages in flight to Kapok (taken in, not yet acknowledged) at most: MQTT 5 Receive
+   * Maximum, the broker's window towards Kapok; with a 3.1.1 broker its own setting decides.
+   */
+  receiveMaximum: z.number().int().min(1).max(65_535).default(1000),
   /** Largest MQTT packet accepted by the embedded broker's decoder (bytes). */
   maxPayloadBytes: z.number().int().min(256).max(268_435_455).default(1_048_576),
   /** Embedded: largest MQTT packet accepted, advertised to MQTT 5 clients; a larger one ends the connection. */

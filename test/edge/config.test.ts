@@ -22,6 +22,7 @@ describe('edge config', () => {
     assert.equal(e.mqtt.topicAliasMaximum, 32);
     assert.equal(e.mqtt.sessionExpiryMaxS, 86_400);
     assert.equal(e.mqtt.maxPendingSessions, 10_000);
+    assert.equal(e.mqtt.receiveMaximum, 1000);
   });
 
   it('refuses inconsistent sections naming the key', () => {
@@ -39,6 +40,8 @@ describe('edge config', () => {
       [{ mqtt: { maxPacketBytes: 300_000_000 } }, /mqtt\.maxPacketBytes/],
       [{ mqtt: { topicAliasMaximum: 70_000 } }, /mqtt\.topicAliasMaximum/],
       [{ mqtt: { maxPendingSessions: 0 } }, /mqtt\.maxPendingSessions/],
+      [{ mqtt: { receiveMaximum: 0 } }, /mqtt\.receiveMaximum/],
+      [{ mqtt: { receiveMaximum: 65_536 } }, /mqtt\.receiveMaximum/],
     ];
     for (const [edge, re] of bad) {
       const r = configSchema.safeParse({ edge });
