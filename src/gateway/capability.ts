@@ -9,7 +9,7 @@ import { QuotaService } from './quota/service.js';
 import { adminRoutes } from './routes/admin.js';
 import { v1Routes } from './routes/v1.js';
 import { Router } from './routing/router.js';
-import { loadTokenCounter, type TokenCounter, type TokenizerName } from './routing/tokens.js';
+import { loadTokenCounter, type TokenCounter, type TokenizerName, tokenizerFor } from './routing/tokens.js';
 import { createUpstream, type Upstream } from './upstream/pool.js';
 import { UsageRecorder } from './usage/recorder.js';
 
@@ -24,7 +24,7 @@ export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Prom
 
   const upstreams = new Map<string, Upstream>(cfg.providers.map((p, i) => [p.name, createUpstream(p, i)]));
   const tokenizers = new Map<string, TokenCounter>();
-  for (const name of new Set<TokenizerName>(cfg.models.map((m) => m.tokenizer))) {
+  for (const name of new Set<TokenizerName>(cfg.models.map(tokenizerFor))) {
     tokenizers.set(name, await loadTokenCounter(name));
   }
   const router = new Router({
