@@ -61,7 +61,8 @@ const kapok = spawn(process.execPath, [...nodeArgs, kapokBin, 'up', '--config', 
 });
 const mb = (b: number) => Math.round(b / 2 ** 20);
 try {
-  await waitFor200(`http://127.0.0.1:${port}/healthz`, performance.now(), kapok);
+  // A busy shared machine can take longer than the usual 15 s to start it.
+  await waitFor200(`http://127.0.0.1:${port}/healthz`, performance.now(), kapok, 90_000);
   const idle = rssBytes(kapok.pid as number);
   const res = await fetch(`http://127.0.0.1:${port}/api/gateway/keys`, {
     method: 'POST',
