@@ -41,9 +41,8 @@ const file = join(dir, 'kapok.db');
 const checkpoints: Record<string, number> = {};
 const store = await createSqliteStore({
   file,
-  ...(process.env.KAPOK_BENCH_WAL_INTERVAL
-    ? { checkpointIntervalMs: Number(process.env.KAPOK_BENCH_WAL_INTERVAL) }
-    : {}),
+  // The checkpoint worker's interval (KAPOK_BENCH_WAL_INTERVAL, 0 = SQLite's own; stores without it ignore it).
+  checkpointIntervalMs: Number(process.env.KAPOK_BENCH_WAL_INTERVAL ?? 250),
   onCheckpoint: (c) => {
     checkpoints[c.mode] = (checkpoints[c.mode] ?? 0) + 1;
   },

@@ -227,9 +227,14 @@ describe('sqlite store adapter', () => {
     }
   });
 
-  it('keeps SQLite automatic checkpoints with checkpointIntervalMs 0 and on :memory:', async () => {
-    for (const file of [join(dir, 'auto.db'), ':memory:']) {
-      const s = await createSqliteStore({ file, checkpointIntervalMs: file === ':memory:' ? 50 : 0 });
+  it('keeps SQLite automatic checkpoints by default, with checkpointIntervalMs 0 and on :memory:', async () => {
+    const cases: SqliteStoreOptions[] = [
+      { file: join(dir, 'auto-default.db') },
+      { file: join(dir, 'auto.db'), checkpointIntervalMs: 0 },
+      { file: ':memory:', checkpointIntervalMs: 50 },
+    ];
+    for (const opts of cases) {
+      const s = await createSqliteStore(opts);
       try {
         await new Promise((r) => setTimeout(r, 200));
         assert.deepEqual(await s.query('PRAGMA wal_autocheckpoint'), [{ wal_autocheckpoint: 1000 }]);

@@ -10,8 +10,8 @@
  *
  * Checkpoints: SQLite's automatic checkpoint runs inside the COMMIT that pushes the WAL past 1,000
  * pages, copying them into the database file and fsyncing it on the committing thread: with usage
- * records that blocked the event loop 8–41 ms every ~19,000 rows. A file store instead turns
- * wal_autocheckpoint off once a worker thread (sqlite-checkpoint-worker.ts) is up that checkpoints
+ * records that blocked the event loop 8–41 ms every ~19,000 rows. With checkpointIntervalMs a file
+ * store instead turns wal_autocheckpoint off once a worker thread (sqlite-checkpoint-worker.ts) is up that checkpoints
  * from a second connection on a timer. Durability is unchanged: a commit is durable once it is in
  * the WAL (synchronous as before), whoever copies it on; close() stops the worker first, so the
  * main connection's close is the last one and checkpoints and removes the WAL as before. If the
@@ -44,8 +44,10 @@ export interface SqliteStoreOptions {
   /** Prepared statements kept (least recently used dropped first). Default 256. */
   statementCacheSize?: number;
   /**
-   * Milliseconds between WAL checkpoints run by a worker thread (file stores only), or 0 for
-   * SQLite's automatic checkpoint on the committing thread. Default 250.
+   * Milliseconds between WAL checkpoints run by a worker thread (file stores only; 250 is a good
+   * value), or 0 (the default) for SQLite's automatic checkpoint on the committing thread. Opt-in:
+   * on a busy 2-core machine the worker's checkpoint I/O slowed the main thread's own commit fsyncs
+   * more than the stalls it removed (bench/sqlite-wal.ts, see docs/configuration.md).
    */
   checkpointIntervalMs?: number;
   /** Called on each checkpoint that found frames in the WAL (tests and benchmarks watch it). */
@@ -106,7 +108,7 @@ function checkOptions(options: SqliteStoreOptions): Opts {
     file,
     busyTimeoutMs = 5000,
     statementCacheSize = 256,
-    checkpointIntervalMs = 250,
+    checkpointIntervalMs = 0,
     onCheckpoint,
   } = options;
   if (typeof file !== 'string' || file.trim() === '') fail('file', 'a non-empty path or ":memory:"', file);
