@@ -11,7 +11,7 @@ rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
   // Worker entries (the SM9 verification pool's, the inference sessions' and body decoder's, the V2X
-  // simulator's OBU) are started by core/worker.ts next to the chunks, under their file names in src/.
+  // simulator's OBU, the SQLite store's WAL checkpointer) are started by core/worker.ts next to the chunks, under their file names in src/.
   entryPoints: {
     main: 'src/cli/main.ts',
     // The saga barrier for branch services (package export kapok/saga-barrier; imports nothing).
@@ -20,6 +20,7 @@ await build({
     'obu-worker': 'src/v2x/sim/obu-worker.ts',
     'session-worker': 'src/inference/execution/session-worker.ts',
     'body-decoder-worker': 'src/inference/protocol/body-decoder-worker.ts',
+    'sqlite-checkpoint-worker': 'src/adapters/sqlite/sqlite-checkpoint-worker.ts',
   },
   outdir: 'dist/bundle',
   bundle: true,

@@ -10,7 +10,7 @@ import { planGateway } from './reconfigure.js';
 import { adminRoutes } from './routes/admin.js';
 import { v1Routes } from './routes/v1.js';
 import { Router } from './routing/router.js';
-import { loadTokenCounter, type TokenCounter, type TokenizerName } from './routing/tokens.js';
+import { loadTokenCounter, type TokenCounter, type TokenizerName, tokenizerFor } from './routing/tokens.js';
 import { createUpstream, type Upstream } from './upstream/pool.js';
 import { UsageRecorder } from './usage/recorder.js';
 
@@ -25,7 +25,7 @@ export async function createGateway(ctx: CapabilityContext<GatewayConfig>): Prom
 
   let upstreams = new Map<string, Upstream>(cfg.providers.map((p, i) => [p.name, createUpstream(p, i)]));
   const tokenizers = new Map<string, TokenCounter>();
-  for (const name of new Set<TokenizerName>(cfg.models.map((m) => m.tokenizer))) {
+  for (const name of new Set<TokenizerName>(cfg.models.map(tokenizerFor))) {
     tokenizers.set(name, await loadTokenCounter(name));
   }
   const buildRouter = (config: GatewayConfig, ups: Map<string, Upstream>) =>

@@ -58,8 +58,12 @@ const model = z.strictObject({
     .strictObject({ aboveTokens: z.number().int().min(1), to: target })
     .nullable()
     .default(null),
-  /** Tokenizer for prompt estimates: o200k (GPT-4o family, a fair estimate for Qwen/Llama) or cl100k. */
-  tokenizer: z.enum(['o200k', 'cl100k']).default('o200k'),
+  /**
+   * Tokenizer for prompt counts: o200k (GPT-4o family, a fair estimate for Qwen/Llama), cl100k, or
+   * estimate (no rank tables, see routing/tokens.ts). Unset: o200k if the model has `degrade`, else
+   * estimate (quota reservations are settled to the upstream's usage anyway).
+   */
+  tokenizer: z.enum(['o200k', 'cl100k', 'estimate']).optional(),
 });
 
 const limit = z.strictObject({ rpm: rate.default(600), tpm: rate.default(200_000) });

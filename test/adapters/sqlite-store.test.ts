@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -117,6 +117,9 @@ describe('sqlite store adapter', () => {
       [{ file: ':memory:', busyTimeoutMs: -1 }, 'busyTimeoutMs'],
       [{ file: ':memory:', busyTimeoutMs: 1.5 }, 'busyTimeoutMs'],
       [{ file: ':memory:', statementCacheSize: 0 }, 'statementCacheSize'],
+      [{ file: ':memory:', checkpointIntervalMs: -1 }, 'checkpointIntervalMs'],
+      [{ file: ':memory:', checkpointIntervalMs: 0.5 }, 'checkpointIntervalMs'],
+      [{ file: ':memory:', onCheckpoint: 'log' }, 'onCheckpoint'],
       [null, 'options'],
     ];
     for (const [opts, option] of cases) {
@@ -166,6 +169,78 @@ describe('sqlite store adapter', () => {
     } finally {
       if (holder.child.exitCode === null) holder.child.kill();
       await Promise.all([patient.close(), impatient.close()]);
+    }
+  });
+
+  it('checkpoints the WAL from a worker thread, off the event loop, and keeps it bounded', async () => {
+    const file = join(dir, 'checkpoint.db');
+    const modes = new Set<string>();
+    let checkpoints = 0;
+    const s = await createSqliteStore({
+      file,
+      checkpointIntervalMs: 50,
+      onCheckpoint: (c) => {
+        checkpoints++;
+        modes.add(c.mode);
+      },
+    });
+    const walBytes = () => (existsSync(`${file}-wal`) ? statSync(`${file}-wal`).size : 0);
+    try {
+      // The worker is up: SQLite's automatic checkpoint (on the committing thread) is off.
+      const deadline = Date.now() + 10_000;
+      while (
+        (await s.query<{ wal_autocheckpoint: number }>('PRAGMA wal_autocheckpoint'))[0]?.wal_autocheckpoint
+      ) {
+        assert.ok(Date.now() < deadline, 'the checkpoint worker did not start within 10 s');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await s.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)');
+      // ~80 MB of rows, twenty times what one automatic checkpoint lets the WAL reach (1,000 pages).
+      const row = 'x'.repeat(1000);
+      const values = Array.from({ length: 64 }, () => '(?)').join(', ');
+      const params = Array.from({ length: 64 }, () => row);
+      let walMax = 0;
+      for (let i = 0; i < 1250; i++) {
+        await s.execute(`INSERT INTO t (v) VALUES ${values}`, params);
+        walMax = Math.max(walMax, walBytes());
+        if (i % 8 === 7) await new Promise((r) => setTimeout(r, 2));
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(checkpoints > 0, 'no checkpoint ran');
+      assert.ok(modes.has('PASSIVE'), `checkpoint modes: ${[...modes]}`);
+      // The rows reached the database file (only a checkpoint copies them there)...
+      assert.ok(statSync(file).size > 20 * 2 ** 20, `database file ${statSync(file).size} bytes`);
+      // ...and the WAL stayed at half of what was written at most: a RESTART checkpoint past 4,000
+      // pages (16 MB) bounds it, plus what is written while the worker gets to it.
+      assert.ok(walMax < 40 * 2 ** 20, `WAL reached ${walMax} bytes`);
+      assert.deepEqual(await s.query('SELECT count(*) AS n FROM t'), [{ n: 80_000 }]);
+    } finally {
+      await s.close();
+    }
+    // The main connection closed last: it checkpointed and removed the WAL, as without the worker.
+    assert.equal(existsSync(`${file}-wal`), false);
+    const again = await createSqliteStore({ file, checkpointIntervalMs: 0 });
+    try {
+      assert.deepEqual(await again.query('SELECT count(*) AS n FROM t'), [{ n: 80_000 }]);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('keeps SQLite automatic checkpoints by default, with checkpointIntervalMs 0 and on :memory:', async () => {
+    const cases: SqliteStoreOptions[] = [
+      { file: join(dir, 'auto-default.db') },
+      { file: join(dir, 'auto.db'), checkpointIntervalMs: 0 },
+      { file: ':memory:', checkpointIntervalMs: 50 },
+    ];
+    for (const opts of cases) {
+      const s = await createSqliteStore(opts);
+      try {
+        await new Promise((r) => setTimeout(r, 200));
+        assert.deepEqual(await s.query('PRAGMA wal_autocheckpoint'), [{ wal_autocheckpoint: 1000 }]);
+      } finally {
+        await s.close();
+      }
     }
   });
 });

@@ -8,7 +8,12 @@ import { openaiProvider } from '../../src/gateway/providers/openai/index.js';
 import { MAX_EVENT_BYTES, SseParser } from '../../src/gateway/proxy/sse.js';
 import { fmtDuration } from '../../src/gateway/quota/service.js';
 import { Circuit } from '../../src/gateway/routing/circuit.js';
-import { loadTokenCounter, MAX_EXACT_CHARS } from '../../src/gateway/routing/tokens.js';
+import {
+  estimateTokens,
+  loadTokenCounter,
+  MAX_EXACT_CHARS,
+  tokenizerFor,
+} from '../../src/gateway/routing/tokens.js';
 import { testConfig } from '../helpers/config.js';
 import { tmpFile } from '../helpers/tmp.js';
 
@@ -269,6 +274,41 @@ describe('token counting', () => {
     const exact = countTokens(s, { disallowedSpecial: new Set() });
     const est = t.text(s);
     assert.ok(Math.abs(est - exact) / exact < 0.02, `estimate ${est}, exact ${exact}`);
+  });
+
+  it('loads rank tables only for models that need exact counts (degrade, or a tokenizer set)', () => {
+    assert.equal(tokenizerFor({ degrade: null }), 'estimate');
+    assert.equal(tokenizerFor({ degrade: { aboveTokens: 10 } }), 'o200k');
+    assert.equal(tokenizerFor({ tokenizer: 'cl100k', degrade: null }), 'cl100k');
+    assert.equal(tokenizerFor({ tokenizer: 'estimate', degrade: { aboveTokens: 10 } }), 'estimate');
+    const models = (extra: object) => ({
+      gateway: {
+        providers: [{ name: 'a', type: 'openai', baseUrl: 'http://127.0.0.1:1/v1' }],
+        models: [{ name: 'm', targets: [{ provider: 'a', model: 'x' }], ...extra }],
+      },
+    });
+    const parsed = configSchema.parse(models({ tokenizer: 'estimate' }));
+    assert.equal(parsed.gateway.models[0]?.tokenizer, 'estimate');
+    assert.equal(configSchema.parse(models({})).gateway.models[0]?.tokenizer, undefined);
+    assert.equal(configSchema.safeParse(models({ tokenizer: 'gpt2' })).success, false);
+  });
+
+  it('estimates without rank tables: near the exact count for English, high for Chinese', async () => {
+    const exact = await loadTokenCounter('o200k');
+    const est = await loadTokenCounter('estimate');
+    assert.equal(estimateTokens(''), 0);
+    assert.equal(estimateTokens('hello world'), 3);
+    const en = 'The gateway reserves quota before the call and settles it to the real usage after. '.repeat(
+      20,
+    );
+    const ratio = est.text(en) / exact.text(en);
+    assert.ok(ratio > 0.7 && ratio < 1.5, `English estimate/exact ${ratio}`);
+    const zh = '广州木棉花开了，交通信号灯在路口闪烁。'.repeat(20);
+    assert.ok(est.text(zh) >= exact.text(zh), `${est.text(zh)} vs exact ${exact.text(zh)}`);
+    // Chat framing is the same as the exact counter's: 3 per message + 3 priming.
+    assert.equal(est.chat({ model: 'm', messages: [{ role: 'user', content: 'hello world' }] }), 3 + 3 + 3);
+    assert.equal(est.embeddings({ model: 'm', input: ['abcd', 'abcdefgh'] }), 1 + 2);
+    assert.equal(est.embeddings({ model: 'm', input: [[1, 2, 3]] }), 3);
   });
 });
 

@@ -3,7 +3,7 @@ import type { Principal } from '../auth/index.js';
 import type { GatewayConfig, TargetConfig } from '../config.js';
 import type { Upstream } from '../upstream/pool.js';
 import { Circuit, type CircuitState } from './circuit.js';
-import type { TokenCounter } from './tokens.js';
+import { type TokenCounter, tokenizerFor } from './tokens.js';
 
 /** One upstream model on one provider; its circuit is shared by every client model that uses it. */
 export interface Target {
@@ -71,7 +71,7 @@ export class Router {
         targets: m.targets.map(target),
         fallbacks: m.fallbacks.map(target),
         degrade: m.degrade ? { aboveTokens: m.degrade.aboveTokens, to: target(m.degrade.to) } : null,
-        tokens: o.tokenizers.get(m.tokenizer) as TokenCounter,
+        tokens: o.tokenizers.get(tokenizerFor(m)) as TokenCounter,
       });
     }
   }

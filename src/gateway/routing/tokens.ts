@@ -8,8 +8,14 @@ import type { ChatRequest, EmbeddingsRequest } from '../providers/types.js';
  * Text past MAX_EXACT_CHARS is extrapolated from the exact count of its first part, so a 1 MiB
  * prompt costs the same bounded time (the estimate only reserves quota and picks degradation; real
  * usage settles the quota afterwards).
+ *
+ * The rank tables cost ~65 MB of RSS (half the gateway's), so they are loaded only for a model that
+ * needs exact counts: one with `degrade` (the count picks the route) or an explicit `tokenizer`.
+ * Every other model reserves quota on `estimate` (estimateTokens below): the reservation is settled
+ * to the upstream's reported usage after the call, so only a call whose upstream reports none
+ * (a client that left a stream, an upstream without usage) is charged the estimate.
  */
-export type TokenizerName = 'o200k' | 'cl100k';
+export type TokenizerName = 'o200k' | 'cl100k' | 'estimate';
 type Count = (text: string, opts: { disallowedSpecial: Set<string> }) => number;
 
 export const MAX_EXACT_CHARS = 32_768;
@@ -25,7 +31,28 @@ export interface TokenCounter {
   text(text: string): number;
 }
 
+/** The tokenizer a model uses: its own, else exact o200k only where `degrade` needs the count. */
+export function tokenizerFor(m: { tokenizer?: TokenizerName | undefined; degrade: unknown }): TokenizerName {
+  return m.tokenizer ?? (m.degrade ? 'o200k' : 'estimate');
+}
+
+/**
+ * Tokens without rank tables: a quarter token per ASCII character (English runs ~4 characters a
+ * token in o200k/cl100k) and one per other UTF-16 unit (a CJK character is 1–1.5 in cl100k, less in
+ * o200k), so the estimate errs high on most non-English text rather than under-reserving.
+ */
+export function estimateTokens(s: string): number {
+  let ascii = 0;
+  let other = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) < 0x80) ascii++;
+    else other++;
+  }
+  return Math.ceil(ascii / 4) + other;
+}
+
 export async function loadTokenCounter(name: TokenizerName): Promise<TokenCounter> {
+  if (name === 'estimate') return counterFor(estimateTokens);
   const mod: { countTokens: Count } =
     name === 'cl100k'
       ? await import('gpt-tokenizer/encoding/cl100k_base')
@@ -38,6 +65,10 @@ export async function loadTokenCounter(name: TokenizerName): Promise<TokenCounte
     const head = count(s.slice(0, MAX_EXACT_CHARS), PLAIN);
     return Math.ceil((head * s.length) / MAX_EXACT_CHARS);
   };
+  return counterFor(text);
+}
+
+function counterFor(text: (s: string) => number): TokenCounter {
   return {
     text,
     chat(req) {
