@@ -2,7 +2,7 @@ import { diffPaths, keepPaths } from '../core/config/index.js';
 import type { ReconfigurePlan } from '../ports/capability.js';
 import type { GatewayConfig } from './config.js';
 import type { Router } from './routing/router.js';
-import { loadTokenCounter, type TokenCounter, type TokenizerName } from './routing/tokens.js';
+import { loadTokenCounter, type TokenCounter, type TokenizerName, tokenizerFor } from './routing/tokens.js';
 import { createUpstream, type Upstream } from './upstream/pool.js';
 
 /**
@@ -55,7 +55,7 @@ export async function planGateway(
     }
   }
   try {
-    for (const name of new Set<TokenizerName>(cfg.models.map((m) => m.tokenizer)))
+    for (const name of new Set<TokenizerName>(cfg.models.map(tokenizerFor)))
       if (!live.tokenizers.has(name)) live.tokenizers.set(name, await loadTokenCounter(name));
     const router = build(cfg, upstreams);
     const retired = [...live.upstreams.values()].filter((u) => ![...upstreams.values()].includes(u));
