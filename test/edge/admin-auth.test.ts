@@ -50,7 +50,7 @@ describe('edge under profile gov without an admin token', () => {
       profile: 'gov',
       // Every capability is on by default: only this one here.
       ...Object.fromEntries(
-        ['gateway', 'inference', 'edge', 'v2x', 'gm'].map((c) => [c, { enabled: false }]),
+        ['gateway', 'inference', 'edge', 'v2x', 'gm', 'control'].map((c) => [c, { enabled: false }]),
       ),
       edge: { enabled: true, auth: { anonymous: true } },
       // Profile gov requires the audit trail (docs/audit.md).

@@ -428,7 +428,7 @@ describe('edge external mode: group commit and the MQTT 5 in-flight window (issu
   });
 });
 
-describe('edge external mode: a broker without MQTT 5 (Aedes, MQTT 3.1.1)', () => {
+describe('edge external mode: a broker without MQTT 5 (3.1.1 only: Aedes behind a front refusing level 5)', () => {
   const base = `kapok-ext-${run}-e`;
   const logs = captureLogs();
   let broker: Aedes;
@@ -439,7 +439,22 @@ describe('edge external mode: a broker without MQTT 5 (Aedes, MQTT 3.1.1)', () =
 
   before(async () => {
     broker = await Aedes.createBroker();
-    server = createServer(broker.handle);
+    // Aedes 2 speaks MQTT 5, so a front answers a protocol-level-5 CONNECT as a 3.1.1-only broker
+    // does (CONNACK return code 1, unacceptable protocol version) and hands the rest to Aedes.
+    server = createServer((sock) => {
+      sock.once('data', (chunk: Buffer) => {
+        let i = 1;
+        while ((chunk[i] ?? 0) & 0x80) i++;
+        const level = chunk[i + 7]; // after the remaining length: 0x00 0x04 'MQTT', then the level
+        if (chunk[0] === 0x10 && level === 5) {
+          sock.end(Buffer.from([0x20, 0x02, 0x00, 0x01]));
+          return;
+        }
+        sock.pause();
+        sock.unshift(chunk);
+        broker.handle(sock);
+      });
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
     ({ client } = consumer({

@@ -172,6 +172,7 @@ export function eventsConformance(
           'jobs.job.cancelled',
           'jobs.job.finished',
           'jobs.task.failed',
+          'saga.dlq.added',
         ],
       );
     });

@@ -69,7 +69,7 @@ describe('v2x under profile gov without an admin token', () => {
       profile: 'gov',
       // Every capability is on by default: only this one here.
       ...Object.fromEntries(
-        ['gateway', 'inference', 'edge', 'v2x', 'gm'].map((c) => [c, { enabled: false }]),
+        ['gateway', 'inference', 'edge', 'v2x', 'gm', 'control'].map((c) => [c, { enabled: false }]),
       ),
       edge: { enabled: true, adminToken: 'e'.repeat(16) },
       v2x: { enabled: true },
