@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { audit } from './audit.js';
 import { edge } from './edge.js';
+import { edgeWrite } from './edge-write.js';
 import { events } from './events.js';
 import { gateway } from './gateway.js';
 import { gm } from './gm.js';
@@ -28,6 +29,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   gateway,
   gm,
   edge,
+  'edge-write': edgeWrite,
   events,
   inference,
   'json-depth': jsonDepth,
@@ -60,6 +62,10 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
     ['line protocol points/s', 'a bare better-sqlite3 insert loop of the same points'],
     ['lag', null, 'receipt → sink confirmation is an interval inside Kapok; nothing outside measures it'],
     ['authorization on', 'authorization off, same load'],
+  ],
+  'edge-write': [
+    ['HTTP line protocol points/s (stored)', 'a bare better-sqlite3 insert loop of the same points'],
+    ['HTTP line protocol points/s (accepted)', 'a bare node:http server reading the same bodies'],
   ],
   inference: [['REST/gRPC latency', 'onnxruntime session.run in-process, and /v2/health/live']],
   'json-depth': [['checked parse', 'JSON.parse alone']],
