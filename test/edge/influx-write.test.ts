@@ -274,3 +274,28 @@ describe('edge InfluxDB write API: spool limits', () => {
     assert.equal(ok.status, 204, 'anonymous with a grant writes');
   });
 });
+
+describe('edge InfluxDB write API: text encodings', () => {
+  let e: Edge;
+  before(async () => {
+    e = await startEdge({});
+  });
+  after(() => e.stop());
+
+  it('UTF-8 names and a BOM are taken; invalid UTF-8 is a 400 naming it', async () => {
+    const w = (body: Buffer) =>
+      fetch(`${e.base}/api/v2/write?org=o&bucket=b&precision=ms`, { method: 'POST', body });
+    const text = Buffer.from('\ufefftemp,device=泵-1 °C=21.5 1000\n');
+    assert.equal((await w(text)).status, 204);
+    const got = await until(async () => {
+      const r = await e.get(
+        `/api/edge/query?measurement=temp&field=${encodeURIComponent('°C')}&device=${encodeURIComponent('泵-1')}&from=0`,
+      );
+      return r.body.points?.length === 1 ? r.body.points : null;
+    });
+    assert.deepEqual(got, [{ ts: 1000, value: 21.5 }]);
+    const bad = await w(Buffer.from([0x6d, 0x20, 0x76, 0x3d, 0x31, 0xff]));
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { message: string }).message, /not valid UTF-8/);
+  });
+});

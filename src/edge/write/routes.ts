@@ -1,3 +1,4 @@
+import { isAscii, isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { isKapokError, KapokError } from '../../core/errors.js';
@@ -238,12 +239,11 @@ function header(req: FastifyRequest, name: string): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
+/** The body as text; native checks (simdutf) make the usual ASCII body a plain latin1 copy. */
 function utf8(b: Buffer): string {
-  try {
-    return decoder.decode(b);
-  } catch {
-    throw bad('unable to parse the body: it is not valid UTF-8');
-  }
+  if (isAscii(b)) return b.toString('latin1');
+  if (!isUtf8(b)) throw bad('unable to parse the body: it is not valid UTF-8');
+  // A BOM is not part of the first line (TextDecoder drops it; so does this).
+  const bom = b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+  return b.toString('utf8', bom);
 }
