@@ -213,6 +213,9 @@ describe('edge InfluxDB write API', () => {
       assert.deepEqual([r.body.code, r.body.kapokCode], ['unauthorized', 'KAPOK_EDGE_WRITE_UNAUTHORIZED']);
       assert.ok(!JSON.stringify(r.body).includes(PASS), 'no secret echoed');
     }
+    // Credentials are checked before the body is read: an oversize body from a stranger is a 401.
+    const stranger = await post('/api/v2/write?org=o&bucket=b', 'x'.repeat(MAX_BODY * 2), {});
+    assert.equal(stranger.status, 401);
     const v1 = await post(`/write?db=x&u=${USER}&p=nope`, 'deny,device=d v=1');
     assert.equal(v1.status, 401);
     assert.equal(v1.body.kapokCode, 'KAPOK_EDGE_WRITE_UNAUTHORIZED');

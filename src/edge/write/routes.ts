@@ -119,22 +119,31 @@ export async function writeRoutes(app: FastifyInstance, o: WriteRoutesOptions): 
     }),
   );
 
+  // Parameters and credentials are checked before the body is read: a stranger cannot make Kapok
+  // take in (and inflate) maxBodyBytes per request.
+  const writers = new WeakMap<FastifyRequest, { who: MqttIdentity; precision: Precision }>();
+  app.addHook('onRequest', async (req) => {
+    const api = apiOf(req);
+    const q = req.query as Q;
+    const precision = parsePrecision(api, q.precision);
+    const target = api === 'v1' ? q.db : q.bucket;
+    if (!target)
+      throw bad(
+        api === 'v1' ? 'database is required: add ?db=<name>' : 'bucket is required: add ?bucket=<name>',
+      );
+    if (target.length > 256) throw bad(`${api === 'v1' ? 'db' : 'bucket'} is longer than 256 characters`);
+    const who = await o.authenticate(req.headers, q);
+    if (!who)
+      throw new KapokError(
+        'KAPOK_EDGE_WRITE_UNAUTHORIZED',
+        'unauthorized access: give an edge.auth.users user (Token user:password, Basic, or ?u=&p=) or a device token (Token <token>)',
+      );
+    writers.set(req, { who, precision });
+  });
+
   const handle = (api: WriteApi) => {
     return async (req: FastifyRequest, reply: FastifyReply) => {
-      const q = req.query as Q;
-      const precision = parsePrecision(api, q.precision);
-      const target = api === 'v1' ? q.db : q.bucket;
-      if (!target)
-        throw bad(
-          api === 'v1' ? 'database is required: add ?db=<name>' : 'bucket is required: add ?bucket=<name>',
-        );
-      if (target.length > 256) throw bad(`${api === 'v1' ? 'db' : 'bucket'} is longer than 256 characters`);
-      const who = await o.authenticate(req.headers, q);
-      if (!who)
-        throw new KapokError(
-          'KAPOK_EDGE_WRITE_UNAUTHORIZED',
-          'unauthorized access: give an edge.auth.users user (Token user:password, Basic, or ?u=&p=) or a device token (Token <token>)',
-        );
+      const { who, precision } = writers.get(req) as { who: MqttIdentity; precision: Precision };
       if (o.isStopped()) throw new KapokError('KAPOK_HTTP_SHUTTING_DOWN', 'edge is stopping; retry');
       let bytes = await readBody(
         req.body instanceof Buffer ? req.body : Buffer.alloc(0),
