@@ -260,7 +260,7 @@ if (rows !== pts.length * 2) throw new Error('sqlite floor stored ' + rows + ' r
 process.stdout.write(JSON.stringify({ points: pts.length, rows, seconds: s, pointsPerSec: Math.round(pts.length / s) }));
 `;
 
-function sqliteFloor(dir: string, msgs: number, lines: number, batch: number) {
+export function sqliteFloor(dir: string, msgs: number, lines: number, batch: number) {
   const r = spawnSync(
     'taskset',
     [

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { audit } from './audit.js';
 import { control } from './control.js';
 import { edge } from './edge.js';
+import { edgeWrite } from './edge-write.js';
 import { events } from './events.js';
 import { gateway } from './gateway.js';
 import { gatewayProtocols } from './gateway-protocols.js';
@@ -35,6 +36,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   gm,
   edge,
   'edge-mqtt5': mqtt5,
+  'edge-write': edgeWrite,
   events,
   inference,
   'json-depth': jsonDepth,
@@ -88,6 +90,10 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
   ],
   'edge-mqtt5': [
     ['MQTT 5 QoS 1 stored/s', 'MQTT 3.1.1, same Kapok, same load, rounds alternated in the same run'],
+  ],
+  'edge-write': [
+    ['HTTP line protocol points/s (stored)', 'a bare better-sqlite3 insert loop of the same points'],
+    ['HTTP line protocol points/s (accepted)', 'a bare node:http server reading the same bodies'],
   ],
   inference: [['REST/gRPC latency', 'onnxruntime session.run in-process, and /v2/health/live']],
   'json-depth': [['checked parse', 'JSON.parse alone']],

@@ -31,8 +31,9 @@ await build({
   sourcemap: true,
   minifySyntax: true,
   minifyWhitespace: true,
-  // onnxruntime-node loads its native binding by a computed path: it stays a package.
-  external: ['better-sqlite3', 'pg-native', 'onnxruntime-node'],
+  // onnxruntime-node loads its native binding by a computed path; grpc-health-check and
+  // @grpc/reflection read their .proto files from next to their own code: they stay packages.
+  external: ['better-sqlite3', 'pg-native', 'onnxruntime-node', 'grpc-health-check', '@grpc/reflection'],
   // CommonJS dependencies call require(); give the ESM bundle one.
   banner: {
     js: "import { createRequire as __kapokRequire } from 'node:module'; const require = __kapokRequire(import.meta.url);",

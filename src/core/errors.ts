@@ -155,6 +155,26 @@ export const ERROR_CATALOGUE = {
     status: 401,
     summary: "An MQTT client authenticated as one device published to another device's topic.",
   },
+  KAPOK_EDGE_WRITE_INVALID: {
+    status: 400,
+    summary:
+      'An InfluxDB write (/write, /api/v2/write) has a malformed line, parameter or gzip stream; nothing of it is stored.',
+  },
+  KAPOK_EDGE_WRITE_UNAUTHORIZED: {
+    status: 401,
+    summary:
+      'An InfluxDB write carries no valid edge credentials (user, device token, or anonymous when allowed).',
+  },
+  KAPOK_EDGE_WRITE_FORBIDDEN: {
+    status: 403,
+    summary:
+      "An InfluxDB write holds points the writer may not publish (edge.acl, or another device's points).",
+  },
+  KAPOK_EDGE_WRITE_TOO_LARGE: {
+    status: 413,
+    summary:
+      'An InfluxDB write inflates past edge.write.maxBodyBytes, has a line over edge.write.maxLineBytes, or more than 100,000 lines.',
+  },
   // V2X engine.
   KAPOK_V2X_DECODE: {
     status: 400,

@@ -3,7 +3,7 @@ import type { MqttPort } from '../ports/mqtt.js';
 import type { SpoolStore } from '../ports/spool.js';
 import type { TimeSeriesSink } from '../ports/timeseries.js';
 import type { EdgeConfig } from './config.js';
-import { createDecoder } from './decode/index.js';
+import { createDecoder, type Point } from './decode/index.js';
 import { Fanout } from './fanout.js';
 import { Ingest } from './ingest.js';
 import { Acl } from './intake/acl.js';
@@ -16,9 +16,32 @@ import { EDGE_ADMIN_ROLES, edgeRoutes } from './routes.js';
 import { DecodedCache } from './spool/decoded-cache.js';
 import { SinkRunner } from './spool/runner.js';
 import { Spool } from './spool/spool.js';
+import { writeAuthenticate } from './write/auth.js';
+import { topicBuilder, writeRoutes } from './write/routes.js';
+import { withWriteChunks } from './write/spooled.js';
 
 /** Decoded points kept for the sink runners at most (a few hundred bytes each: tens of MB). */
 const DECODED_CACHE_POINTS = 200_000;
+
+/** Live fan-out of HTTP-written points: one frame per run of points with the same telemetry topic. */
+function publishRuns(
+  points: readonly Point[],
+  topicOf: (device: string, measurement: string) => string,
+  publish: (topic: string, points: Point[]) => void,
+): void {
+  let topic = '';
+  let run: Point[] = [];
+  for (const p of points) {
+    const t = topicOf(p.device, p.measurement);
+    if (t !== topic && run.length > 0) {
+      publish(topic, run);
+      run = [];
+    }
+    topic = t;
+    run.push(p);
+  }
+  if (run.length > 0) publish(topic, run);
+}
 
 /** What the wiring point (src/app.ts) builds for edge from edge.sinks and edge.spool. */
 export interface EdgeDeps {
@@ -61,12 +84,14 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
   });
   metrics.spoolBytes.set(spool.bytes);
   const cache = new DecodedCache(DECODED_CACHE_POINTS);
+  // Runners also decode what the InfluxDB write API spooled (MQTT intake never does).
+  const decodeSpooled = withWriteChunks(decode);
   const runners = sinks.map(
     (sink) =>
       new SinkRunner({
         spool,
         sink,
-        decode,
+        decode: decodeSpooled,
         cache,
         batchSize: cfg.batch.size,
         intervalMs: cfg.batch.intervalMs,
@@ -235,6 +260,35 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
           prefix: '/api/edge',
         },
       );
+      if (cfg.write.enabled) {
+        const topicOf = topicBuilder(cfg.topicPattern);
+        await app.register((scope) =>
+          writeRoutes(scope, {
+            authenticate: writeAuthenticate(authenticate, tokens),
+            acl,
+            topicPattern: cfg.topicPattern,
+            spool,
+            maxBodyBytes: cfg.write.maxBodyBytes,
+            maxLineBytes: cfg.write.maxLineBytes,
+            registry: ctx.metrics.registry,
+            isStopped: () => stopped,
+            onSpooled: (ids, chunks) => {
+              let points = 0;
+              ids.forEach((id, i) => {
+                const pts = chunks[i] ?? [];
+                points += pts.length;
+                cache.set(id, pts);
+                if (fanout.clients > 0) publishRuns(pts, topicOf, (t, run) => fanout.publish(t, run));
+              });
+              metrics.received.inc();
+              metrics.decoded.inc(points);
+              metrics.spooled.inc(ids.length);
+              metrics.spoolBytes.set(spool.bytes);
+              for (const r of runners) r.notify();
+            },
+          }),
+        );
+      }
       // Upgraded sockets are outside the HTTP drain (it would wait for them until the timeout).
       app.addHook('preClose', async () => {
         broker?.closeWebSockets();

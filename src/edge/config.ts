@@ -206,6 +206,27 @@ export const edgeSchema = z
         maxPoints: z.number().int().min(1).max(10_000_000).default(10_000),
       })
       .prefault({}),
+    /** The InfluxDB write API (docs/edge.md#influxdb-write-api): /write and /api/v2/write. */
+    write: z
+      .strictObject({
+        /** Serve POST /write and /api/v2/write on http.port (same credentials and ACL as MQTT). */
+        enabled: z.boolean().default(true),
+        /** Largest body, after gzip inflation too; a larger one gets 413 (Telegraf then splits it). */
+        maxBodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(256 * 1024 * 1024)
+          .default(10_485_760),
+        /** Longest line of line protocol. */
+        maxLineBytes: z
+          .number()
+          .int()
+          .min(256)
+          .max(16 * 1024 * 1024)
+          .default(262_144),
+      })
+      .prefault({}),
     fanout: z
       .strictObject({
         /** Frames queued per WebSocket client at most; beyond it frames are dropped and counted. */

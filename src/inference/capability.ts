@@ -104,6 +104,7 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
           maxMessageBytes: cfg.maxRequestBytes,
           serverVersion: VERSION,
           isReady: () => scanned && !ctx.health.stopping,
+          overallReady: async () => (await ctx.health.readiness()).status === 'ready',
           logger,
           admin,
           audit: ctx.ports.audit,

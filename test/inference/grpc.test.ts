@@ -59,7 +59,7 @@ describe('inference gRPC: health and metadata', () => {
     assert.deepEqual(await call('ServerReady', {}), { ready: true });
     const m = await call('ServerMetadata', {});
     assert.equal(m.name, 'kapok');
-    assert.deepEqual(m.extensions, ['model_repository']);
+    assert.deepEqual(m.extensions, ['model_repository', 'binary_tensor_data']);
   });
 
   it('ModelReady and ModelMetadata (with and without version); unknown model is NOT_FOUND', async () => {

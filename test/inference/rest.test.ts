@@ -23,7 +23,7 @@ describe('inference REST: server and model endpoints', () => {
     assert.equal(meta.status, 200);
     assert.equal(meta.body.name, 'kapok');
     assert.match(meta.body.version, /^\d+\.\d+\.\d+/);
-    assert.deepEqual(meta.body.extensions, ['model_repository']);
+    assert.deepEqual(meta.body.extensions, ['model_repository', 'binary_tensor_data']);
     assert.deepEqual(await s.get('/v2/health/live'), { status: 200, body: { live: true } });
     assert.deepEqual(await s.get('/v2/health/ready'), { status: 200, body: { ready: true } });
   });

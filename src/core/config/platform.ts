@@ -11,6 +11,9 @@ import { secret } from './secret.js';
 const port = z.number().int().min(0).max(65535); // 0 = an ephemeral port (tests, benchmarks)
 const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 
+/** A browser origin: scheme, host and optional port, nothing after (what the Origin header holds). */
+const ORIGIN = /^(\*|https?:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?)$/;
+
 const http = z.strictObject({
   host: z.string().min(1).default('0.0.0.0'),
   port: port.default(8080),
@@ -36,6 +39,20 @@ const http = z.strictObject({
   firstByteTimeoutMs: ms(100, 600_000).default(10_000),
   /** Trust X-Forwarded-* from a proxy in front (client IPs in logs and limits). */
   trustProxy: z.boolean().default(false),
+  /** CORS for /v1 and /v2 (docs/api.md#cors): off until origins are listed. */
+  cors: z
+    .strictObject({
+      /** Allowed browser origins, exact (`https://app.example.com`), or `*` for any; [] = CORS off. */
+      origins: z
+        .array(z.string().regex(ORIGIN, 'an origin like https://app.example.com (no path), or *'))
+        .max(256)
+        .default([]),
+      /** Let browsers send cookies and Authorization cross-origin; refused with `*`. */
+      credentials: z.boolean().default(false),
+      /** How long a browser may cache a preflight answer. */
+      maxAgeSeconds: z.number().int().min(0).max(86_400).default(600),
+    })
+    .prefault({}),
 });
 
 const log = z.strictObject({
@@ -178,6 +195,13 @@ export function checkPlatform(c: PlatformConfig, ctx: z.RefinementCtx): void {
       message: 'required when events.adapter is nats',
     });
   }
+  // The CORS spec forbids `*` with credentials; browsers would refuse every credentialed answer.
+  if (c.http.cors.credentials && c.http.cors.origins.includes('*'))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['http', 'cors', 'credentials'],
+      message: 'cannot be true with origins ["*"]: list the exact origins that may send credentials',
+    });
   // Names identify tokens in logs, tokens identify callers: both must be unique (never echoed).
   const names = new Set<string>();
   const tokens = new Map<string, number>();

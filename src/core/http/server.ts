@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Tracing } from '../tracing.js';
 import { type ConnectionGuard, guardConnections } from './connections.js';
+import { registerCors } from './cors.js';
 import { errorHandler, sendError } from './errors.js';
 import { jsonTooDeep, MAX_JSON_DEPTH } from './json-depth.js';
 
@@ -215,6 +216,7 @@ export function createHttpServer({
   });
 
   app.setErrorHandler(errorHandler());
+  registerCors(app, config.http.cors);
 
   return app;
 }

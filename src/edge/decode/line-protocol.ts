@@ -40,20 +40,35 @@ const CR = 13;
 const HASH = 35;
 const TAB = 9;
 
+/**
+ * `ends`, when given, receives after each point the offset in `text` where its line ended (the
+ * start of the next line): the HTTP write API cuts a body into spool chunks on those boundaries.
+ * A failure is a DecodeError whose `line` is the 1-based line number.
+ */
 export function decodeLineProtocol(
   text: string,
   device: string,
   receivedAt: number,
   precision: Precision = 'ns',
+  ends?: number[],
 ): Point[] {
   const p = new Parser(text, device, receivedAt, precision);
   const out: Point[] = [];
-  while (p.i < text.length) {
-    const pt = p.line();
-    if (pt) {
-      if (out.length >= MAX_POINTS) throw new DecodeError(`more than ${MAX_POINTS} points in one payload`);
-      out.push(pt);
+  try {
+    while (p.i < text.length) {
+      const pt = p.line();
+      if (pt) {
+        if (out.length >= MAX_POINTS)
+          throw new DecodeError(`more than ${MAX_POINTS} points in one payload`, p.lineNo);
+        out.push(pt);
+        ends?.push(p.i);
+      }
     }
+  } catch (err) {
+    // Name checks (checkName) know no line: give them this one.
+    if (err instanceof DecodeError && err.line === undefined)
+      throw new DecodeError(`line ${p.lineNo}: ${err.message}`, p.lineNo);
+    throw err;
   }
   if (out.length === 0) throw new DecodeError('no line-protocol points in the payload');
   return out;
@@ -70,7 +85,7 @@ class Parser {
   ) {}
 
   fail(what: string): never {
-    throw new DecodeError(`line ${this.lineNo}: ${what}`);
+    throw new DecodeError(`line ${this.lineNo}: ${what}`, this.lineNo);
   }
 
   /** One line; null for blank lines and comments. */

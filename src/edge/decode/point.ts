@@ -8,6 +8,12 @@ export type { FieldValue, Point } from '../../ports/timeseries.js';
 /** A decode failure; `reason` is short, secret-free and goes to the dead-letter table. */
 export class DecodeError extends Error {
   override readonly name = 'DecodeError';
+  /** Line protocol: the 1-based line of the body that failed (the HTTP write API reports it). */
+  readonly line: number | undefined;
+  constructor(message: string, line?: number) {
+    super(message);
+    this.line = line;
+  }
 }
 
 /** Longest measurement, device, tag or field name accepted. */

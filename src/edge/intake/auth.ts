@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { DeviceTokenPort } from '../../ports/device-tokens.js';
 import type { Subject } from './acl.js';
 
@@ -29,13 +29,16 @@ export function staticAuthenticate(opts: {
   anonymous: boolean;
   users: readonly { username: string; password: string }[];
 }): MqttAuthenticate {
-  const users = new Map(opts.users.map((u) => [u.username, Buffer.from(u.password)]));
+  // Digests of equal length: the comparison time says nothing about the password, its length included.
+  const digest = (b: Buffer) => createHash('sha256').update(b).digest();
+  const users = new Map(opts.users.map((u) => [u.username, digest(Buffer.from(u.password))]));
+  const none = digest(Buffer.from('\0no user\0'));
   return async (username, password) => {
     if (username === undefined || username === '')
       return opts.anonymous ? { subject: { kind: 'anonymous' } } : null;
     const want = users.get(username);
-    if (!want || !password || want.length !== password.length) return null;
-    return timingSafeEqual(want, password) ? { subject: { kind: 'user', user: username } } : null;
+    const ok = timingSafeEqual(want ?? none, digest(password ?? Buffer.alloc(0)));
+    return ok && want && password ? { subject: { kind: 'user', user: username } } : null;
   };
 }
 

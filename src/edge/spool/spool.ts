@@ -110,6 +110,32 @@ export class Spool {
     return results;
   }
 
+  /**
+   * Appends every message or none (the HTTP write API: one request, one answer): their ids, or the
+   * spool-full error when they do not fit as a whole (onFull reject, or more than maxBytes at once).
+   * Throws KAPOK_EDGE_SPOOL when the disk write fails (then nothing was appended).
+   */
+  appendAll(batch: readonly { topic: string; payload: Buffer; receivedAt: number }[]): number[] | KapokError {
+    let size = 0;
+    for (const m of batch) size += m.payload.length + Buffer.byteLength(m.topic) + ROW_OVERHEAD;
+    const max = this.#opts.maxBytes;
+    if (size > max || (this.#opts.onFull === 'reject' && this.#bytes + size > max))
+      return new KapokError(
+        'KAPOK_EDGE_SPOOL_FULL',
+        size > max
+          ? `the batch (${size} bytes) is larger than edge.spool.maxBytes (${max}): send smaller batches`
+          : `edge spool is full (${this.#bytes} of edge.spool.maxBytes ${max} bytes): bring the sinks back, raise edge.spool.maxBytes or set edge.spool.onFull: drop-oldest`,
+      );
+    // Fits now, and nothing runs between this check and the synchronous append: drop-oldest can
+    // always free `size` ≤ maxBytes, and reject has the room. Checked again all the same.
+    const results = this.append(batch);
+    const ids: number[] = [];
+    for (const r of results) if (typeof r === 'number') ids.push(r);
+    if (ids.length !== batch.length)
+      throw new KapokError('KAPOK_EDGE_SPOOL', 'edge spool appended part of a batch: report this as a bug');
+    return ids;
+  }
+
   /** Up to `limit` messages after `sink`'s cursor, oldest first. */
   read(sink: string, limit: number): SpooledMessage[] {
     const pos = this.#cursors.get(sink);

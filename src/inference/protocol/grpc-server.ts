@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
 import { isKapokError, KapokError, messageOf } from '../../core/errors.js';
 import { type AdminGuard, grpcPeer, logAdminAct } from '../../core/http/admin-auth.js';
 import type { Logger } from '../../core/log.js';
@@ -9,10 +10,14 @@ import type { AuditTrail } from '../../ports/audit.js';
 import type { InferenceService } from '../service.js';
 import type { WireTensor } from '../tensors/datatypes.js';
 import { bad, buildJob, checkDatatype, checkShape } from './checks.js';
+import { OIP_EXTENSIONS } from './extensions.js';
 import { fromContents, fromRaw, type TensorContents, toContents, toRaw } from './grpc-contents.js';
+import { GrpcHealth, healthProtoPath } from './grpc-health.js';
 
 /**
- * `inference.GRPCInferenceService` (OIP v2) on grpc.port, from grpc_predict_v2.proto. Errors are gRPC
+ * `inference.GRPCInferenceService` (OIP v2) on grpc.port, from grpc_predict_v2.proto, beside
+ * `grpc.health.v1.Health` (grpc-health.ts) and server reflection v1 and v1alpha (@grpc/reflection)
+ * describing both, so generic tools need no proto file. Errors are gRPC
  * status codes (INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED,
  * INTERNAL) with the catalogue code in the `x-kapok-error` trailer.
  */
@@ -41,6 +46,8 @@ export interface GrpcOptions {
   maxMessageBytes: number;
   serverVersion: string;
   isReady(): boolean;
+  /** Kapok overall readiness (/readyz), for the health service's "" entry. */
+  overallReady(): Promise<boolean>;
   logger: Logger;
   /** Model control (repository load/unload) is an admin act. */
   admin: AdminGuard;
@@ -110,7 +117,8 @@ function deadlineMs(
 }
 
 export async function startGrpcServer(opts: GrpcOptions): Promise<{ port: number; close(): Promise<void> }> {
-  const def = protoLoader.loadSync(protoPath(), LOADER_OPTIONS);
+  // One definition for both protos: reflection describes exactly what is served.
+  const def = protoLoader.loadSync([protoPath(), healthProtoPath], LOADER_OPTIONS);
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     inference: { GRPCInferenceService: grpc.ServiceClientConstructor };
   };
@@ -170,7 +178,7 @@ export async function startGrpcServer(opts: GrpcOptions): Promise<{ port: number
     ServerMetadata: unary(() => ({
       name: 'kapok',
       version: opts.serverVersion,
-      extensions: ['model_repository'],
+      extensions: [...OIP_EXTENSIONS],
     })),
     ModelMetadata: unary((req: { name: string; version: string }) => {
       const m = service.metadata(req.name, req.version || undefined);
@@ -236,6 +244,10 @@ export async function startGrpcServer(opts: GrpcOptions): Promise<{ port: number
     }),
   });
 
+  const health = new GrpcHealth({ overall: opts.overallReady, inference: opts.isReady });
+  health.addToServer(server);
+  new ReflectionService(def).addToServer(server);
+
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${opts.host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {
       if (!err) return resolve(p);
@@ -256,6 +268,7 @@ export async function startGrpcServer(opts: GrpcOptions): Promise<{ port: number
     port,
     close: () =>
       new Promise<void>((resolve) => {
+        health.close();
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve();

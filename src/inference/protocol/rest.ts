@@ -7,6 +7,7 @@ import { jsonData } from '../tensors/json.js';
 import { toRaw } from '../tensors/raw.js';
 import type { BodyDecoder } from './body-decoder.js';
 import { buildJob } from './checks.js';
+import { OIP_EXTENSIONS } from './extensions.js';
 
 /**
  * Open Inference Protocol v2 over REST, mounted at /v2. Errors use OIP's `{"error": "..."}` shape
@@ -75,7 +76,7 @@ export async function inferenceRoutes(app: FastifyInstance, opts: RestOptions): 
   app.get('/', async () => ({
     name: opts.serverName,
     version: opts.serverVersion,
-    extensions: ['model_repository'],
+    extensions: [...OIP_EXTENSIONS],
   }));
   app.get('/health/live', async () => ({ live: true }));
   app.get('/health/ready', async (_req, reply) =>
