@@ -71,7 +71,8 @@ const show = (es: Edge[]) => es.map((e) => `${e.from} → ${e.to}`).join('\n');
 describe('architecture: the import graph of src/', () => {
   it('reads a real graph (guards the checks below against a parser that finds nothing)', () => {
     assert.ok(local.length > 300, `only ${local.length} local imports found`);
-    for (const c of ['gateway', 'inference', 'edge', 'v2x', 'gm', 'control']) assert.ok(capabilities.includes(c), c);
+    for (const c of ['gateway', 'inference', 'edge', 'v2x', 'gm', 'control'])
+      assert.ok(capabilities.includes(c), c);
     assert.ok(local.some((e) => e.from === 'app.ts' && e.to === 'gateway/index.ts'));
   });
 
