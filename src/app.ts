@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -15,12 +15,14 @@ import { createUpgradeRouter } from './core/http/upgrade.js';
 import { createLogger, type Logger } from './core/log.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { createTracing, type Tracing } from './core/tracing.js';
+import { VERSION } from './core/version.js';
 import { type EdgeConfig, type SinkConfig, sinkName } from './edge/config.js';
 import type { Capability, CapabilityContext, ReconfigurePlan } from './ports/capability.js';
 import type { ConfigSource, ConfigTree } from './ports/config-source.js';
 import type { SharedPorts } from './ports/device-tokens.js';
 import type { EventBus } from './ports/events.js';
 import type { KV } from './ports/kv.js';
+import type { InstanceInfo, Registry } from './ports/registry.js';
 import type { SpoolStore } from './ports/spool.js';
 import type { Store } from './ports/store.js';
 import type { TimeSeriesSink } from './ports/timeseries.js';
@@ -60,6 +62,47 @@ interface Wiring {
   /** The capabilities started so far, by section name. */
   readonly started: ReadonlyMap<string, Capability>;
   readonly boot: ConfigBoot | null;
+  readonly registry: Registry | null;
+}
+
+/** The service registry (control.registry): etcd with source etcd, else this process only. */
+async function openRegistry(c: KapokConfig, logger: Logger): Promise<Registry | null> {
+  const ctl = c.control;
+  if (!ctl.enabled || !ctl.registry.enabled) return null;
+  if (ctl.source !== 'etcd') {
+    const { createMemoryRegistry } = await import('./adapters/memory/registry.js');
+    return createMemoryRegistry();
+  }
+  const { createEtcdClient } = await import('./adapters/etcd/client.js');
+  const { createEtcdRegistry } = await import('./adapters/etcd/registry.js');
+  const client = createEtcdClient({ endpoints: ctl.etcd.endpoints, callTimeoutMs: ctl.etcd.callTimeoutMs });
+  const log = logger.child({ component: 'registry' });
+  const r = createEtcdRegistry({
+    client,
+    prefix: ctl.registry.prefix,
+    ttlSeconds: ctl.registry.ttlSeconds,
+    onTrouble: (what) => log.warn({ reason: what }, 'service registry: reconnecting'),
+  });
+  return { ...r, close: () => r.close().finally(() => client.close()) };
+}
+
+/** This instance's record: where it serves and what it runs. */
+function selfInfo(c: KapokConfig, port: number, capabilities: string[]): InstanceInfo {
+  const host = c.http.host === '0.0.0.0' || c.http.host === '::' ? hostname() : c.http.host;
+  const edgeBroker = c.edge.enabled && c.edge.mqtt.mode === 'embedded';
+  return {
+    id: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+      .replace(/[^A-Za-z0-9._:-]/g, '_')
+      .slice(0, 128),
+    region: c.region,
+    labels: c.control.labels,
+    version: VERSION,
+    capabilities,
+    http: `http://${host}:${port}`,
+    grpc: c.inference.enabled ? `${host}:${c.grpc.port}` : null,
+    mqtt: edgeBroker ? `mqtt://${host}:${c.edge.mqtt.port}` : null,
+    startedAt: new Date().toISOString(),
+  };
 }
 
 /**
@@ -117,7 +160,7 @@ function composeConfig(given: KapokLoadedConfig, layers: readonly ConfigTree[]):
 async function buildControl(base: BaseContext, c: KapokConfig, w: Wiring): Promise<Capability> {
   const { createControl, Reloader } = await import('./control/index.js');
   const boot = w.boot;
-  if (!boot) return createControl({ ...base, config: c.control }, { reloader: null });
+  if (!boot) return createControl({ ...base, config: c.control }, { reloader: null, registry: w.registry });
   const reloader = new Reloader<KapokConfig>(
     {
       sources: boot.sources,
@@ -133,7 +176,7 @@ async function buildControl(base: BaseContext, c: KapokConfig, w: Wiring): Promi
     boot.revisions,
   );
   boot.refresh = () => reloader.refresh();
-  const cap = await createControl({ ...base, config: c.control }, { reloader });
+  const cap = await createControl({ ...base, config: c.control }, { reloader, registry: w.registry });
   return {
     ...cap,
     start: async () => {
@@ -523,12 +566,14 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
       upgrades,
       adminGuard,
     };
+    const registry = await openRegistry(config, logger);
+    if (registry) closers.push({ name: 'registry', close: () => registry.close() });
     const capabilities: Capability[] = [];
     const started = new Map<string, Capability>();
     for (const name of START_ORDER) {
       const wire = AVAILABLE[name];
       if (!config[name].enabled) continue;
-      const cap = await wire(base, config, { started, boot });
+      const cap = await wire(base, config, { started, boot, registry });
       // Stopped on a failed start too, its own start included: what its factory and a partial
       // start opened (timers, workers, listeners) must not keep the process alive.
       closers.push({ name, close: async () => cap.stop?.() });
@@ -543,6 +588,13 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
     if (opts.extraRoutes) await server.register(opts.extraRoutes);
 
     const port = await listen(server, config.http.host, config.http.port);
+    await registry?.register(
+      selfInfo(
+        config,
+        port,
+        capabilities.map((c) => c.name),
+      ),
+    );
     await ports.audit?.record({
       actor: 'system',
       action: 'kapok.start',
@@ -567,6 +619,10 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
         // /readyz answers 503 from now on; during shutdownDelayMs everything else is still served,
         // so a load balancer (Kubernetes endpoints) can stop routing here before the port closes.
         health.markStopping();
+        // Out of the fleet's list at once (a drain), not a TTL later.
+        await registry
+          ?.deregister()
+          .catch((err) => logger.warn({ reason: messageOf(err) }, 'registry: deregister failed'));
         if (config.shutdownDelayMs > 0) {
           logger.info({ reason, delayMs: config.shutdownDelayMs }, 'stopping: not ready, still serving');
           await new Promise((r) => setTimeout(r, config.shutdownDelayMs));

@@ -8,6 +8,7 @@ import { deviceCommand } from './device.js';
 import { edgeCommand } from './edge.js';
 import { EXIT, fail } from './exit.js';
 import { gmCommand } from './gm.js';
+import { instancesCommand } from './instances.js';
 import { keysCommand } from './keys.js';
 import { modelsCommand } from './models.js';
 import { upCommand } from './up.js';
@@ -27,6 +28,7 @@ program.addCommand(gmCommand());
 program.addCommand(deviceCommand());
 program.addCommand(edgeCommand());
 program.addCommand(modelsCommand());
+program.addCommand(instancesCommand());
 program.addCommand(v2xCommand());
 program.addCommand(auditCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.

@@ -1,16 +1,20 @@
 import { Counter, Gauge } from 'prom-client';
 import type { RouteRoles } from '../core/http/admin-auth.js';
 import type { CapabilityFactory } from '../ports/capability.js';
+import type { Registry } from '../ports/registry.js';
 import type { ControlConfig } from './config.js';
 import type { ReloadStatus } from './reload.js';
 
 export interface ControlDeps {
   /** The hot-reload engine the wiring point built over the config sources (null: nothing to watch, no file and no etcd). */
   reloader: { status(): ReloadStatus } | null;
+  /** The service registry the wiring point opened (null: control.registry.enabled false). */
+  registry: Pick<Registry, 'list' | 'status'> | null;
 }
 
 export const CONTROL_ADMIN_ROLES: RouteRoles = {
   'GET /status': 'viewer',
+  'GET /instances': 'viewer',
 };
 
 /**
@@ -20,7 +24,7 @@ export const CONTROL_ADMIN_ROLES: RouteRoles = {
  * composed schema and every capability; this capability shows and counts what they do.
  */
 export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = async (ctx, deps) => {
-  const { reloader } = deps;
+  const { reloader, registry } = deps;
   const admin = ctx.adminGuard({
     token: ctx.config.adminToken,
     key: 'control.adminToken',
@@ -58,6 +62,14 @@ export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = asyn
     read((s) => s.sources.reduce((n, x) => n + x.resyncs, 0)),
   );
   new Gauge({
+    name: 'kapok_registry_instances',
+    help: 'Instances in the service registry as this instance sees them (itself included).',
+    registers,
+    collect() {
+      this.set(registry ? registry.list().length : 0);
+    },
+  });
+  new Gauge({
     name: 'kapok_config_pending_restart',
     help: 'Config keys whose new value waits for a restart.',
     registers,
@@ -69,7 +81,8 @@ export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = asyn
     name: 'control',
     kind: 'capability',
     check: () => {
-      if (!reloader) return { ready: true, detail: { watching: false } };
+      const reg = registry ? { registry: { ...registry.status(), instances: registry.list().length } } : {};
+      if (!reloader) return { ready: true, detail: { watching: false, ...reg } };
       const s = reloader.status();
       // Ready even with a rejected change or a lost source: the configuration in force still serves.
       return {
@@ -82,6 +95,7 @@ export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = asyn
             (x) =>
               `${x.kind} ${x.where} ${x.connected ? 'connected' : `not connected${x.detail ? `: ${x.detail}` : ''}`}`,
           ),
+          ...reg,
         },
       };
     },
@@ -92,6 +106,11 @@ export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = asyn
     routes: async (app) => {
       admin.hook(app, CONTROL_ADMIN_ROLES);
       app.get('/status', async () => status());
+      app.get('/instances', async () =>
+        registry
+          ? { registry: registry.status(), instances: registry.list() }
+          : { registry: null, instances: [] },
+      );
     },
   };
 };
