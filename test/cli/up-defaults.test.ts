@@ -20,7 +20,14 @@ describe('kapok up with no config (npm start)', () => {
     );
     try {
       const ready = up.lines.find((l) => l.msg === 'kapok ready') as { capabilities: string[] };
-      assert.deepEqual([...ready.capabilities].sort(), ['control', 'edge', 'gateway', 'gm', 'inference', 'v2x']);
+      assert.deepEqual([...ready.capabilities].sort(), [
+        'control',
+        'edge',
+        'gateway',
+        'gm',
+        'inference',
+        'v2x',
+      ]);
       const r = await fetch(`http://127.0.0.1:${up.port}/readyz`);
       const body = (await r.json()) as {
         components: Array<{ name: string; state: string; detail?: unknown }>;
