@@ -5,6 +5,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import { type CapabilityName, type KapokConfig, type KapokLoadedConfig, loadKapokConfig } from './config.js';
+import { writeLastGood } from './control/last-good.js';
 import { ConfigError } from './core/config/index.js';
 import { isKapokError, KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
@@ -86,6 +87,24 @@ async function openRegistry(c: KapokConfig, logger: Logger): Promise<Registry | 
   return { ...r, close: () => r.close().finally(() => client.close()) };
 }
 
+/** Retries the first registration every second until the backend answers or the app stops. */
+async function registerWhenUp(
+  r: Registry,
+  self: InstanceInfo,
+  logger: Logger,
+  stopped: () => boolean,
+): Promise<void> {
+  while (!stopped()) {
+    try {
+      await r.register(self);
+      return;
+    } catch (err) {
+      logger.debug({ reason: messageOf(err) }, 'service registry: not registered yet');
+      await new Promise((ok) => setTimeout(ok, 1000).unref());
+    }
+  }
+}
+
 /** This instance's record: where it serves and what it runs. */
 function selfInfo(c: KapokConfig, port: number, capabilities: string[]): InstanceInfo {
   const host = c.http.host === '0.0.0.0' || c.http.host === '::' ? hostname() : c.http.host;
@@ -117,6 +136,10 @@ interface ConfigBoot {
   revisions: number[];
   /** Filled in by the control capability's wiring: SIGHUP's re-read. */
   refresh?: () => Promise<void>;
+  /** etcd was unreachable at start: the start ran on the etcd layer cached in dataDir. */
+  fromCache: { file: string; revision: number; savedAt: string; reason: string } | null;
+  /** Where the last good etcd layer is cached (source etcd only). */
+  cache?: { file: string; prefix: string } | undefined;
 }
 
 export async function openConfigSources(given: KapokLoadedConfig): Promise<ConfigBoot | null> {
@@ -128,26 +151,66 @@ export async function openConfigSources(given: KapokLoadedConfig): Promise<Confi
     createFileConfigSource({ file: given.file, debounceMs: c.fileDebounceMs }),
   ];
   try {
+    let cache: ConfigBoot['cache'];
+    let fromCache: ConfigBoot['fromCache'] = null;
+    const read = [await (sources[0] as ConfigSource).read()];
     if (c.source === 'etcd') {
       const { createEtcdClient } = await import('./adapters/etcd/client.js');
       const { createEtcdConfigSource } = await import('./adapters/etcd/config-source.js');
-      const { etcdPrefix } = await import('./control/index.js');
+      const { etcdPrefix, lastGoodFile, readLastGood } = await import('./control/index.js');
       const client = createEtcdClient({ endpoints: c.etcd.endpoints, callTimeoutMs: c.etcd.callTimeoutMs });
-      const etcd = createEtcdConfigSource({
-        client,
-        prefix: etcdPrefix(c, given.config.region),
-        probeIntervalMs: c.etcd.probeIntervalMs,
-      });
+      const prefix = etcdPrefix(c, given.config.region);
+      const etcd = createEtcdConfigSource({ client, prefix, probeIntervalMs: c.etcd.probeIntervalMs });
       sources.push({ ...etcd, close: () => etcd.close().finally(() => client.close()) });
+      const file = lastGoodFile(resolveDataDir(given));
+      cache = { file, prefix };
+      try {
+        read.push(await etcd.read());
+      } catch (err) {
+        if (!isKapokError(err, 'KAPOK_CONTROL_ETCD_UNAVAILABLE')) throw err;
+        // Start on the last good layer; the source relists once etcd answers and the change applies.
+        const last = readLastGood(file, prefix);
+        if (!last)
+          throw new KapokError(
+            'KAPOK_CONTROL_ETCD_UNAVAILABLE',
+            `${err.message}; no last good configuration is cached in ${file} (one is written after every start and change on etcd), so Kapok cannot start`,
+            { cause: err },
+          );
+        read.push({ tree: last.tree, revision: last.revision });
+        fromCache = { file, revision: last.revision, savedAt: last.savedAt, reason: err.message };
+      }
     }
-    const read = await Promise.all(sources.map((s) => s.read()));
     const layers = read.map((l) => l.tree);
     // The file alone was just read by the caller: start on what it loaded, as without control.
     const loaded = sources.length > 1 ? composeConfig(given, layers) : given;
-    return { loaded, sources, layers, revisions: read.map((l) => l.revision) };
+    const boot: ConfigBoot = {
+      loaded,
+      sources,
+      layers,
+      revisions: read.map((l) => l.revision),
+      fromCache,
+      cache,
+    };
+    if (cache && !fromCache) saveLastGood(boot, layers, boot.revisions);
+    return boot;
   } catch (err) {
     await Promise.allSettled(sources.map((s) => s.close()));
     throw err;
+  }
+}
+
+/** Caches the etcd layer of a configuration that validated (best effort: a full disk must not stop a reload). */
+function saveLastGood(
+  boot: ConfigBoot,
+  layers: readonly ConfigTree[],
+  revisions: readonly number[],
+): string | null {
+  if (!boot.cache || !layers[1]) return null;
+  try {
+    writeLastGood(boot.cache.file, boot.cache.prefix, revisions[1] ?? 0, layers[1]);
+    return null;
+  } catch (err) {
+    return messageOf(err);
   }
 }
 
@@ -160,7 +223,11 @@ function composeConfig(given: KapokLoadedConfig, layers: readonly ConfigTree[]):
 async function buildControl(base: BaseContext, c: KapokConfig, w: Wiring): Promise<Capability> {
   const { createControl, Reloader } = await import('./control/index.js');
   const boot = w.boot;
-  if (!boot) return createControl({ ...base, config: c.control }, { reloader: null, registry: w.registry });
+  if (!boot)
+    return createControl(
+      { ...base, config: c.control },
+      { reloader: null, registry: w.registry, fromCache: null },
+    );
   const reloader = new Reloader<KapokConfig>(
     {
       sources: boot.sources,
@@ -170,13 +237,20 @@ async function buildControl(base: BaseContext, c: KapokConfig, w: Wiring): Promi
       capabilities: w.started,
       live: { log: (next, prev) => logLevelPlan(base.logger, next, prev) },
       logger: base.logger.child({ component: 'control' }),
+      onAccepted: (layers, revisions) => {
+        const failed = saveLastGood(boot, layers, revisions);
+        if (failed) base.logger.warn({ reason: failed }, 'control: last good configuration not cached');
+      },
       audit: base.ports.audit,
       events: base.events,
     },
     boot.revisions,
   );
   boot.refresh = () => reloader.refresh();
-  const cap = await createControl({ ...base, config: c.control }, { reloader, registry: w.registry });
+  const cap = await createControl(
+    { ...base, config: c.control },
+    { reloader, registry: w.registry, fromCache: boot.fromCache },
+  );
   return {
     ...cap,
     start: async () => {
@@ -472,6 +546,11 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
   });
   const dataDir = resolveDataDir(loaded);
   ensureDataDir(dataDir);
+  if (boot?.fromCache)
+    logger.warn(
+      { ...boot.fromCache, component: 'control' },
+      'etcd unreachable at start: running on the last good configuration cached in dataDir; it follows etcd once etcd answers',
+    );
 
   const closers: Array<{ name: string; close: () => Promise<unknown> }> = [];
   const closeAll = async () => {
@@ -588,13 +667,16 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
     if (opts.extraRoutes) await server.register(opts.extraRoutes);
 
     const port = await listen(server, config.http.host, config.http.port);
-    await registry?.register(
-      selfInfo(
-        config,
-        port,
-        capabilities.map((c) => c.name),
-      ),
+    let stopping: Promise<{ clean: boolean }> | undefined;
+    const self = selfInfo(
+      config,
+      port,
+      capabilities.map((c) => c.name),
     );
+    // Started on the cached configuration: etcd is down, so register once it answers.
+    if (boot?.fromCache && registry)
+      void registerWhenUp(registry, self, logger, () => stopping !== undefined);
+    else await registry?.register(self);
     await ports.audit?.record({
       actor: 'system',
       action: 'kapok.start',
@@ -613,7 +695,6 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
       'kapok ready',
     );
 
-    let stopping: Promise<{ clean: boolean }> | undefined;
     const stop = (reason = 'stop') => {
       stopping ??= (async () => {
         // /readyz answers 503 from now on; during shutdownDelayMs everything else is still served,

@@ -10,6 +10,8 @@ export interface ControlDeps {
   reloader: { status(): ReloadStatus } | null;
   /** The service registry the wiring point opened (null: control.registry.enabled false). */
   registry: Pick<Registry, 'list' | 'status'> | null;
+  /** etcd was unreachable at start and the start ran on the cached last good etcd layer. */
+  fromCache: { file: string; revision: number; savedAt: string; reason: string } | null;
 }
 
 export const CONTROL_ADMIN_ROLES: RouteRoles = {
@@ -24,7 +26,10 @@ export const CONTROL_ADMIN_ROLES: RouteRoles = {
  * composed schema and every capability; this capability shows and counts what they do.
  */
 export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = async (ctx, deps) => {
-  const { reloader, registry } = deps;
+  const { reloader, registry, fromCache } = deps;
+  const startedFrom = fromCache
+    ? { startedFromCache: { file: fromCache.file, revision: fromCache.revision, savedAt: fromCache.savedAt } }
+    : {};
   const admin = ctx.adminGuard({
     token: ctx.config.adminToken,
     key: 'control.adminToken',
@@ -32,7 +37,7 @@ export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = asyn
   });
   const status = () =>
     reloader
-      ? { watching: true, labels: ctx.config.labels, ...reloader.status() }
+      ? { watching: true, labels: ctx.config.labels, ...reloader.status(), ...startedFrom }
       : { watching: false, labels: ctx.config.labels };
   const registers = [ctx.metrics.registry];
   const read = (f: (s: ReloadStatus) => number) => () => (reloader ? f(reloader.status()) : 0);
@@ -96,6 +101,11 @@ export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = asyn
               `${x.kind} ${x.where} ${x.connected ? 'connected' : `not connected${x.detail ? `: ${x.detail}` : ''}`}`,
           ),
           ...reg,
+          ...(fromCache
+            ? {
+                startedFromCache: `etcd was unreachable at start: started on the last good configuration cached at revision ${fromCache.revision} (saved ${fromCache.savedAt})`,
+              }
+            : {}),
         },
       };
     },
