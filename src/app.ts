@@ -5,7 +5,6 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import { type CapabilityName, type KapokConfig, type KapokLoadedConfig, loadKapokConfig } from './config.js';
-import { writeLastGood } from './control/last-good.js';
 import { ConfigError } from './core/config/index.js';
 import { isKapokError, KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
@@ -139,7 +138,13 @@ interface ConfigBoot {
   /** etcd was unreachable at start: the start ran on the etcd layer cached in dataDir. */
   fromCache: { file: string; revision: number; savedAt: string; reason: string } | null;
   /** Where the last good etcd layer is cached (source etcd only). */
-  cache?: { file: string; prefix: string } | undefined;
+  cache?:
+    | {
+        file: string;
+        prefix: string;
+        write: (file: string, prefix: string, rev: number, tree: ConfigTree) => void;
+      }
+    | undefined;
 }
 
 export async function openConfigSources(given: KapokLoadedConfig): Promise<ConfigBoot | null> {
@@ -157,13 +162,13 @@ export async function openConfigSources(given: KapokLoadedConfig): Promise<Confi
     if (c.source === 'etcd') {
       const { createEtcdClient } = await import('./adapters/etcd/client.js');
       const { createEtcdConfigSource } = await import('./adapters/etcd/config-source.js');
-      const { etcdPrefix, lastGoodFile, readLastGood } = await import('./control/index.js');
+      const { etcdPrefix, lastGoodFile, readLastGood, writeLastGood } = await import('./control/index.js');
       const client = createEtcdClient({ endpoints: c.etcd.endpoints, callTimeoutMs: c.etcd.callTimeoutMs });
       const prefix = etcdPrefix(c, given.config.region);
       const etcd = createEtcdConfigSource({ client, prefix, probeIntervalMs: c.etcd.probeIntervalMs });
       sources.push({ ...etcd, close: () => etcd.close().finally(() => client.close()) });
       const file = lastGoodFile(resolveDataDir(given));
-      cache = { file, prefix };
+      cache = { file, prefix, write: writeLastGood };
       try {
         read.push(await etcd.read());
       } catch (err) {
@@ -207,7 +212,7 @@ function saveLastGood(
 ): string | null {
   if (!boot.cache || !layers[1]) return null;
   try {
-    writeLastGood(boot.cache.file, boot.cache.prefix, revisions[1] ?? 0, layers[1]);
+    boot.cache.write(boot.cache.file, boot.cache.prefix, revisions[1] ?? 0, layers[1]);
     return null;
   } catch (err) {
     return messageOf(err);
