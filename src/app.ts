@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -15,12 +15,14 @@ import { createUpgradeRouter } from './core/http/upgrade.js';
 import { createLogger, type Logger } from './core/log.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { createTracing, type Tracing } from './core/tracing.js';
+import { VERSION } from './core/version.js';
 import { type EdgeConfig, type SinkConfig, sinkName } from './edge/config.js';
 import type { Capability, CapabilityContext, ReconfigurePlan } from './ports/capability.js';
 import type { ConfigSource, ConfigTree } from './ports/config-source.js';
 import type { SharedPorts } from './ports/device-tokens.js';
 import type { EventBus } from './ports/events.js';
 import type { KV } from './ports/kv.js';
+import type { InstanceInfo, Registry } from './ports/registry.js';
 import type { SpoolStore } from './ports/spool.js';
 import type { Store } from './ports/store.js';
 import type { TimeSeriesSink } from './ports/timeseries.js';
@@ -70,6 +72,65 @@ interface Wiring {
   /** The capabilities started so far, by section name. */
   readonly started: ReadonlyMap<string, Capability>;
   readonly boot: ConfigBoot | null;
+  readonly registry: Registry | null;
+}
+
+/** The service registry (control.registry): etcd with source etcd, else this process only. */
+async function openRegistry(c: KapokConfig, logger: Logger): Promise<Registry | null> {
+  const ctl = c.control;
+  if (!ctl.enabled || !ctl.registry.enabled) return null;
+  if (ctl.source !== 'etcd') {
+    const { createMemoryRegistry } = await import('./adapters/memory/registry.js');
+    return createMemoryRegistry();
+  }
+  const { createEtcdClient } = await import('./adapters/etcd/client.js');
+  const { createEtcdRegistry } = await import('./adapters/etcd/registry.js');
+  const client = createEtcdClient({ endpoints: ctl.etcd.endpoints, callTimeoutMs: ctl.etcd.callTimeoutMs });
+  const log = logger.child({ component: 'registry' });
+  const r = createEtcdRegistry({
+    client,
+    prefix: ctl.registry.prefix,
+    ttlSeconds: ctl.registry.ttlSeconds,
+    onTrouble: (what) => log.warn({ reason: what }, 'service registry: reconnecting'),
+  });
+  return { ...r, close: () => r.close().finally(() => client.close()) };
+}
+
+/** Retries the first registration every second until the backend answers or the app stops. */
+async function registerWhenUp(
+  r: Registry,
+  self: InstanceInfo,
+  logger: Logger,
+  stopped: () => boolean,
+): Promise<void> {
+  while (!stopped()) {
+    try {
+      await r.register(self);
+      return;
+    } catch (err) {
+      logger.debug({ reason: messageOf(err) }, 'service registry: not registered yet');
+      await new Promise((ok) => setTimeout(ok, 1000).unref());
+    }
+  }
+}
+
+/** This instance's record: where it serves and what it runs. */
+function selfInfo(c: KapokConfig, port: number, capabilities: string[]): InstanceInfo {
+  const host = c.http.host === '0.0.0.0' || c.http.host === '::' ? hostname() : c.http.host;
+  const edgeBroker = c.edge.enabled && c.edge.mqtt.mode === 'embedded';
+  return {
+    id: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+      .replace(/[^A-Za-z0-9._:-]/g, '_')
+      .slice(0, 128),
+    region: c.region,
+    labels: c.control.labels,
+    version: VERSION,
+    capabilities,
+    http: `http://${host}:${port}`,
+    grpc: c.inference.enabled ? `${host}:${c.grpc.port}` : null,
+    mqtt: edgeBroker ? `mqtt://${host}:${c.edge.mqtt.port}` : null,
+    startedAt: new Date().toISOString(),
+  };
 }
 
 /**
@@ -84,6 +145,16 @@ interface ConfigBoot {
   revisions: number[];
   /** Filled in by the control capability's wiring: SIGHUP's re-read. */
   refresh?: () => Promise<void>;
+  /** etcd was unreachable at start: the start ran on the etcd layer cached in dataDir. */
+  fromCache: { file: string; revision: number; savedAt: string; reason: string } | null;
+  /** Where the last good etcd layer is cached (source etcd only). */
+  cache?:
+    | {
+        file: string;
+        prefix: string;
+        write: (file: string, prefix: string, rev: number, tree: ConfigTree) => void;
+      }
+    | undefined;
 }
 
 export async function openConfigSources(given: KapokLoadedConfig): Promise<ConfigBoot | null> {
@@ -95,26 +166,66 @@ export async function openConfigSources(given: KapokLoadedConfig): Promise<Confi
     createFileConfigSource({ file: given.file, debounceMs: c.fileDebounceMs }),
   ];
   try {
+    let cache: ConfigBoot['cache'];
+    let fromCache: ConfigBoot['fromCache'] = null;
+    const read = [await (sources[0] as ConfigSource).read()];
     if (c.source === 'etcd') {
       const { createEtcdClient } = await import('./adapters/etcd/client.js');
       const { createEtcdConfigSource } = await import('./adapters/etcd/config-source.js');
-      const { etcdPrefix } = await import('./control/index.js');
+      const { etcdPrefix, lastGoodFile, readLastGood, writeLastGood } = await import('./control/index.js');
       const client = createEtcdClient({ endpoints: c.etcd.endpoints, callTimeoutMs: c.etcd.callTimeoutMs });
-      const etcd = createEtcdConfigSource({
-        client,
-        prefix: etcdPrefix(c, given.config.region),
-        probeIntervalMs: c.etcd.probeIntervalMs,
-      });
+      const prefix = etcdPrefix(c, given.config.region);
+      const etcd = createEtcdConfigSource({ client, prefix, probeIntervalMs: c.etcd.probeIntervalMs });
       sources.push({ ...etcd, close: () => etcd.close().finally(() => client.close()) });
+      const file = lastGoodFile(resolveDataDir(given));
+      cache = { file, prefix, write: writeLastGood };
+      try {
+        read.push(await etcd.read());
+      } catch (err) {
+        if (!isKapokError(err, 'KAPOK_CONTROL_ETCD_UNAVAILABLE')) throw err;
+        // Start on the last good layer; the source relists once etcd answers and the change applies.
+        const last = readLastGood(file, prefix);
+        if (!last)
+          throw new KapokError(
+            'KAPOK_CONTROL_ETCD_UNAVAILABLE',
+            `${err.message}; no last good configuration is cached in ${file} (one is written after every start and change on etcd), so Kapok cannot start`,
+            { cause: err },
+          );
+        read.push({ tree: last.tree, revision: last.revision });
+        fromCache = { file, revision: last.revision, savedAt: last.savedAt, reason: err.message };
+      }
     }
-    const read = await Promise.all(sources.map((s) => s.read()));
     const layers = read.map((l) => l.tree);
     // The file alone was just read by the caller: start on what it loaded, as without control.
     const loaded = sources.length > 1 ? composeConfig(given, layers) : given;
-    return { loaded, sources, layers, revisions: read.map((l) => l.revision) };
+    const boot: ConfigBoot = {
+      loaded,
+      sources,
+      layers,
+      revisions: read.map((l) => l.revision),
+      fromCache,
+      cache,
+    };
+    if (cache && !fromCache) saveLastGood(boot, layers, boot.revisions);
+    return boot;
   } catch (err) {
     await Promise.allSettled(sources.map((s) => s.close()));
     throw err;
+  }
+}
+
+/** Caches the etcd layer of a configuration that validated (best effort: a full disk must not stop a reload). */
+function saveLastGood(
+  boot: ConfigBoot,
+  layers: readonly ConfigTree[],
+  revisions: readonly number[],
+): string | null {
+  if (!boot.cache || !layers[1]) return null;
+  try {
+    boot.cache.write(boot.cache.file, boot.cache.prefix, revisions[1] ?? 0, layers[1]);
+    return null;
+  } catch (err) {
+    return messageOf(err);
   }
 }
 
@@ -127,7 +238,11 @@ function composeConfig(given: KapokLoadedConfig, layers: readonly ConfigTree[]):
 async function buildControl(base: BaseContext, c: KapokConfig, w: Wiring): Promise<Capability> {
   const { createControl, Reloader } = await import('./control/index.js');
   const boot = w.boot;
-  if (!boot) return createControl({ ...base, config: c.control }, { reloader: null });
+  if (!boot)
+    return createControl(
+      { ...base, config: c.control },
+      { reloader: null, registry: w.registry, fromCache: null },
+    );
   const reloader = new Reloader<KapokConfig>(
     {
       sources: boot.sources,
@@ -137,13 +252,20 @@ async function buildControl(base: BaseContext, c: KapokConfig, w: Wiring): Promi
       capabilities: w.started,
       live: { log: (next, prev) => logLevelPlan(base.logger, next, prev) },
       logger: base.logger.child({ component: 'control' }),
+      onAccepted: (layers, revisions) => {
+        const failed = saveLastGood(boot, layers, revisions);
+        if (failed) base.logger.warn({ reason: failed }, 'control: last good configuration not cached');
+      },
       audit: base.ports.audit,
       events: base.events,
     },
     boot.revisions,
   );
   boot.refresh = () => reloader.refresh();
-  const cap = await createControl({ ...base, config: c.control }, { reloader });
+  const cap = await createControl(
+    { ...base, config: c.control },
+    { reloader, registry: w.registry, fromCache: boot.fromCache },
+  );
   return {
     ...cap,
     start: async () => {
@@ -441,6 +563,11 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
   });
   const dataDir = resolveDataDir(loaded);
   ensureDataDir(dataDir);
+  if (boot?.fromCache)
+    logger.warn(
+      { ...boot.fromCache, component: 'control' },
+      'etcd unreachable at start: running on the last good configuration cached in dataDir; it follows etcd once etcd answers',
+    );
 
   const closers: Array<{ name: string; close: () => Promise<unknown> }> = [];
   const closeAll = async () => {
@@ -535,12 +662,14 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
       upgrades,
       adminGuard,
     };
+    const registry = await openRegistry(config, logger);
+    if (registry) closers.push({ name: 'registry', close: () => registry.close() });
     const capabilities: Capability[] = [];
     const started = new Map<string, Capability>();
     for (const name of START_ORDER) {
       const wire = AVAILABLE[name];
       if (!config[name].enabled) continue;
-      const cap = await wire(base, config, { started, boot });
+      const cap = await wire(base, config, { started, boot, registry });
       // Stopped on a failed start too, its own start included: what its factory and a partial
       // start opened (timers, workers, listeners) must not keep the process alive.
       closers.push({ name, close: async () => cap.stop?.() });
@@ -555,6 +684,16 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
     if (opts.extraRoutes) await server.register(opts.extraRoutes);
 
     const port = await listen(server, config.http.host, config.http.port);
+    let stopping: Promise<{ clean: boolean }> | undefined;
+    const self = selfInfo(
+      config,
+      port,
+      capabilities.map((c) => c.name),
+    );
+    // Started on the cached configuration: etcd is down, so register once it answers.
+    if (boot?.fromCache && registry)
+      void registerWhenUp(registry, self, logger, () => stopping !== undefined);
+    else await registry?.register(self);
     await ports.audit?.record({
       actor: 'system',
       action: 'kapok.start',
@@ -573,12 +712,15 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
       'kapok ready',
     );
 
-    let stopping: Promise<{ clean: boolean }> | undefined;
     const stop = (reason = 'stop') => {
       stopping ??= (async () => {
         // /readyz answers 503 from now on; during shutdownDelayMs everything else is still served,
         // so a load balancer (Kubernetes endpoints) can stop routing here before the port closes.
         health.markStopping();
+        // Out of the fleet's list at once (a drain), not a TTL later.
+        await registry
+          ?.deregister()
+          .catch((err) => logger.warn({ reason: messageOf(err) }, 'registry: deregister failed'));
         if (config.shutdownDelayMs > 0) {
           logger.info({ reason, delayMs: config.shutdownDelayMs }, 'stopping: not ready, still serving');
           await new Promise((r) => setTimeout(r, config.shutdownDelayMs));

@@ -10,6 +10,7 @@ import {
   type PlatformConfig,
   platformShape,
 } from './core/config/index.js';
+import { configKeysFromEnv, decryptConfigTree } from './crypto/config-values.js';
 import { edgeSchema } from './edge/config.js';
 import { gatewaySchema, resolveGatewayEnvRefs } from './gateway/config.js';
 import { gmSchema } from './gm/config.js';
@@ -141,6 +142,7 @@ export const CAPABILITIES: readonly CapabilityName[] = [
 const spec: ConfigSpec<KapokConfig> = {
   schema: configSchema,
   resolveEnvRefs: (config, env) => resolveGatewayEnvRefs(config.gateway, env),
+  decrypt: (raw, env) => decryptConfigTree(raw, () => configKeysFromEnv(env)),
 };
 
 /** Reads `--config`/`./kapok.yaml` and KAPOK_* overrides into the validated Kapok configuration. */

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { stringify } from 'yaml';
 import { configSchema, loadKapokConfig } from '../config.js';
 import { redact } from '../core/config/index.js';
+import { encryptCommand, reencryptCommand } from './config-encrypt.js';
 import { fail } from './exit.js';
 
 export function configCommand(): Command {
@@ -45,12 +46,28 @@ export function configCommand(): Command {
     .action((opts: { config?: string; json?: boolean }) => {
       try {
         const loaded = loadKapokConfig({ file: opts.config });
-        const shown = redact(configSchema, loaded.config);
+        const shown = hideSealed(redact(configSchema, loaded.config), loaded.sealed ?? []);
         process.stdout.write(opts.json ? `${JSON.stringify(shown, null, 2)}\n` : stringify(shown));
       } catch (err) {
         fail(err);
       }
     });
 
+  cmd.addCommand(encryptCommand());
+  cmd.addCommand(reencryptCommand());
   return cmd;
+}
+
+/** Values that were encrypted are shown as `***` whatever their key (a secret or not). */
+function hideSealed(shown: unknown, sealed: readonly string[]): unknown {
+  if (sealed.length === 0) return shown;
+  const copy = structuredClone(shown) as Record<string, unknown>;
+  for (const path of sealed) {
+    const parts = path.split('.');
+    let cur: unknown = copy;
+    for (const p of parts.slice(0, -1)) cur = (cur as Record<string, unknown> | undefined)?.[p];
+    const last = parts[parts.length - 1] as string;
+    if (cur && typeof cur === 'object' && last in cur) (cur as Record<string, unknown>)[last] = '***';
+  }
+  return copy;
 }

@@ -1,16 +1,22 @@
 import { Counter, Gauge } from 'prom-client';
 import type { RouteRoles } from '../core/http/admin-auth.js';
 import type { CapabilityFactory } from '../ports/capability.js';
+import type { Registry } from '../ports/registry.js';
 import type { ControlConfig } from './config.js';
 import type { ReloadStatus } from './reload.js';
 
 export interface ControlDeps {
   /** The hot-reload engine the wiring point built over the config sources (null: nothing to watch, no file and no etcd). */
   reloader: { status(): ReloadStatus } | null;
+  /** The service registry the wiring point opened (null: control.registry.enabled false). */
+  registry: Pick<Registry, 'list' | 'status'> | null;
+  /** etcd was unreachable at start and the start ran on the cached last good etcd layer. */
+  fromCache: { file: string; revision: number; savedAt: string; reason: string } | null;
 }
 
 export const CONTROL_ADMIN_ROLES: RouteRoles = {
   'GET /status': 'viewer',
+  'GET /instances': 'viewer',
 };
 
 /**
@@ -20,7 +26,10 @@ export const CONTROL_ADMIN_ROLES: RouteRoles = {
  * composed schema and every capability; this capability shows and counts what they do.
  */
 export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = async (ctx, deps) => {
-  const { reloader } = deps;
+  const { reloader, registry, fromCache } = deps;
+  const startedFrom = fromCache
+    ? { startedFromCache: { file: fromCache.file, revision: fromCache.revision, savedAt: fromCache.savedAt } }
+    : {};
   const admin = ctx.adminGuard({
     token: ctx.config.adminToken,
     key: 'control.adminToken',
@@ -28,7 +37,7 @@ export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = asyn
   });
   const status = () =>
     reloader
-      ? { watching: true, labels: ctx.config.labels, ...reloader.status() }
+      ? { watching: true, labels: ctx.config.labels, ...reloader.status(), ...startedFrom }
       : { watching: false, labels: ctx.config.labels };
   const registers = [ctx.metrics.registry];
   const read = (f: (s: ReloadStatus) => number) => () => (reloader ? f(reloader.status()) : 0);
@@ -58,6 +67,14 @@ export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = asyn
     read((s) => s.sources.reduce((n, x) => n + x.resyncs, 0)),
   );
   new Gauge({
+    name: 'kapok_registry_instances',
+    help: 'Instances in the service registry as this instance sees them (itself included).',
+    registers,
+    collect() {
+      this.set(registry ? registry.list().length : 0);
+    },
+  });
+  new Gauge({
     name: 'kapok_config_pending_restart',
     help: 'Config keys whose new value waits for a restart.',
     registers,
@@ -69,7 +86,8 @@ export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = asyn
     name: 'control',
     kind: 'capability',
     check: () => {
-      if (!reloader) return { ready: true, detail: { watching: false } };
+      const reg = registry ? { registry: { ...registry.status(), instances: registry.list().length } } : {};
+      if (!reloader) return { ready: true, detail: { watching: false, ...reg } };
       const s = reloader.status();
       // Ready even with a rejected change or a lost source: the configuration in force still serves.
       return {
@@ -82,6 +100,12 @@ export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = asyn
             (x) =>
               `${x.kind} ${x.where} ${x.connected ? 'connected' : `not connected${x.detail ? `: ${x.detail}` : ''}`}`,
           ),
+          ...reg,
+          ...(fromCache
+            ? {
+                startedFromCache: `etcd was unreachable at start: started on the last good configuration cached at revision ${fromCache.revision} (saved ${fromCache.savedAt})`,
+              }
+            : {}),
         },
       };
     },
@@ -92,6 +116,11 @@ export const createControl: CapabilityFactory<ControlConfig, ControlDeps> = asyn
     routes: async (app) => {
       admin.hook(app, CONTROL_ADMIN_ROLES);
       app.get('/status', async () => status());
+      app.get('/instances', async () =>
+        registry
+          ? { registry: registry.status(), instances: registry.list() }
+          : { registry: null, instances: [] },
+      );
     },
   };
 };

@@ -38,6 +38,22 @@ export const controlSchema = z.strictObject({
       probeIntervalMs: z.number().int().min(1000).max(3_600_000).default(60_000),
     })
     .prefault({}),
+  /** The service registry: each instance announces itself (etcd with source etcd, else this process only). */
+  registry: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Lease TTL in etcd: a killed instance leaves the list this long after its last keepalive. */
+      ttlSeconds: z.number().int().min(2).max(300).default(10),
+      /** etcd key prefix of the instances (every region's: each record names its region). */
+      prefix: z
+        .string()
+        .regex(
+          /^\/([^/]+\/)+$/,
+          'expected a key prefix like /kapok-registry/ (starts and ends with "/", no empty segment)',
+        )
+        .default('/kapok-registry/'),
+    })
+    .prefault({}),
   /** A file change is read after this much quiet (editors write in steps). */
   fileDebounceMs: z.number().int().min(0).max(10_000).default(100),
 });

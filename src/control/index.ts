@@ -4,4 +4,5 @@
  */
 export { createControl } from './capability.js';
 export { etcdPrefix } from './config.js';
+export { type LastGood, lastGoodFile, readLastGood, writeLastGood } from './last-good.js';
 export { Reloader, type ReloaderOptions, type ReloadStatus } from './reload.js';

@@ -23,6 +23,8 @@ export interface ReloaderOptions<C extends object> {
   /** Platform sections the wiring point applies itself (`log`: the level). */
   live?: Readonly<Record<string, (next: unknown, prev: unknown) => ReconfigurePlan>>;
   logger: Logger;
+  /** A composed configuration validated and taken (applied, or the same as in force): the layers are good. */
+  onAccepted?: (layers: readonly ConfigTree[], revisions: number[]) => void;
   audit?: AuditTrail | undefined;
   events?: EventBus | undefined;
 }
@@ -136,6 +138,17 @@ export class Reloader<C extends object> {
     this.schedule();
   }
 
+  private accepted(revisions: number[]): void {
+    try {
+      this.o.onAccepted?.(this.layers, revisions);
+    } catch (err) {
+      this.o.logger.warn(
+        { reason: err instanceof Error ? err.message : String(err) },
+        'control: onAccepted failed',
+      );
+    }
+  }
+
   /** One reload at a time; changes arriving meanwhile are taken together by the next. */
   private schedule(): void {
     if (this.busy) {
@@ -176,6 +189,7 @@ export class Reloader<C extends object> {
       // Same content (a comment edit, a revert of something pending): nothing to do but record it.
       this.desired = desired;
       this.revisions = revisions;
+      this.accepted(revisions);
       return;
     }
     let newRunning = { ...running };
@@ -192,6 +206,7 @@ export class Reloader<C extends object> {
     this.applied++;
     this.appliedAt = new Date().toISOString();
     this.lastError = null;
+    this.accepted(revisions);
     const status = this.status();
     const live = plans.map((p) => p.section);
     this.o.logger.info(

@@ -31,6 +31,21 @@ export const ERROR_CATALOGUE = {
     status: 500,
     summary: 'The `gov` profile was chosen outside a production government environment.',
   },
+  KAPOK_CONFIG_DECRYPT: {
+    status: 500,
+    summary:
+      'An encrypted config value (`enc:sm4gcm:v1:...`) cannot be decrypted: altered, truncated, moved to another key path or sealed under another key.',
+  },
+  KAPOK_CONFIG_KEY_UNKNOWN: {
+    status: 500,
+    summary:
+      'An encrypted config value names a key id that KAPOK_CONFIG_KEYS / KAPOK_CONFIG_KEYS_FILE does not hold.',
+  },
+  KAPOK_CONFIG_KEYS: {
+    status: 500,
+    summary:
+      'KAPOK_CONFIG_KEYS or the key file is malformed (`keyId=<32 hex digits>`, one per line or comma).',
+  },
   // Start-up (exit code 1).
   KAPOK_START_PORT_IN_USE: {
     status: 500,

@@ -34,8 +34,11 @@ export async function kapok(
   args: string[],
   env: Record<string, string> = {},
   cwd = root,
+  /** Written to the command's stdin, which is then closed (`kapok config encrypt`). */
+  input?: string,
 ): Promise<CliResult> {
   const child = spawn(process.execPath, ['--import', tsx, main, ...args], { env: cleanEnv(env, args), cwd });
+  if (input !== undefined) child.stdin.end(input);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => {

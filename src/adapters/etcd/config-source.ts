@@ -182,7 +182,10 @@ export function createEtcdConfigSource(opts: EtcdConfigSourceOptions): ConfigSou
     },
     watch(l) {
       listener = l;
-      startWatch();
+      // Never read (the start ran on a cached layer while etcd was down): relist until etcd answers,
+      // then deliver what it holds, rather than replay history from revision 1.
+      if (revision === 0) void resync(retryMs);
+      else startWatch();
       probe = setInterval(() => void this.refresh(), probeIntervalMs);
       probe.unref();
     },

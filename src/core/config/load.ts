@@ -7,7 +7,7 @@ import type { PlatformConfig } from './platform.js';
 import { fieldsOf, unwrap, upperSnake } from './walk.js';
 
 /** Environment variables with the KAPOK_ prefix that are not config overrides. */
-const RESERVED_ENV = /^KAPOK_(CONFIG|REQUIRE_SERVICES|TEST_.*|BENCH_.*)$/;
+const RESERVED_ENV = /^KAPOK_(CONFIG|CONFIG_KEYS|CONFIG_KEYS_FILE|REQUIRE_SERVICES|TEST_.*|BENCH_.*)$/;
 const ENV_PREFIX = 'KAPOK_';
 const MAX_FILE_BYTES = 1024 * 1024;
 
@@ -17,6 +17,8 @@ export interface LoadedConfig<C extends PlatformConfig = PlatformConfig> {
   file: string | null;
   /** Environment variables applied, by config path (`http.port` → `KAPOK_HTTP__PORT`). */
   envOverrides: Map<string, string>;
+  /** Key paths whose value was encrypted (`enc:...`): never shown, logged or echoed in errors. */
+  sealed?: readonly string[];
 }
 
 export interface LoadOptions {
@@ -39,6 +41,11 @@ export interface ConfigSpec<C extends PlatformConfig> {
    * the loader hands over the environment so that only core/config reads `process.env`.
    */
   resolveEnvRefs?: (config: C, env: NodeJS.ProcessEnv) => void;
+  /**
+   * Decrypts sealed values (`enc:...`) of the merged raw tree in place before validation and returns
+   * their key paths; given by the top (src/config.ts) so that core needs no cipher.
+   */
+  decrypt?: (raw: Record<string, unknown>, env: NodeJS.ProcessEnv) => string[];
 }
 
 export class ConfigError extends KapokError {
@@ -71,19 +78,20 @@ export function loadConfig<C extends PlatformConfig>(
   }
   const raw = opts.layers ? mergeLayers(opts.layers) : file ? readYaml(file) : {};
   const envOverrides = applyEnv(schema, raw, env);
+  const sealed = spec.decrypt?.(raw, env) ?? [];
   // The host check first: on a wrong host the rest of a gov config is beside the point.
   if (raw.profile === 'gov' && env.GOVERNMENT_ENV !== 'prod') throw profileError(env);
   const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     throw new ConfigError(
       issueCode(parsed.error.issues),
-      formatIssues(schema, parsed.error.issues, envOverrides, file),
+      formatIssues(schema, parsed.error.issues, envOverrides, file, new Set(sealed)),
     );
   }
   const config = parsed.data;
   spec.resolveEnvRefs?.(config, env);
   if (config.profile === 'gov' && env.GOVERNMENT_ENV !== 'prod') throw profileError(env);
-  return { config, file, envOverrides };
+  return { config, file, envOverrides, sealed };
 }
 
 const isMapping = (v: unknown): v is Record<string, unknown> =>
@@ -242,6 +250,7 @@ export function formatIssues(
   issues: readonly Issue[],
   env: Map<string, string>,
   file: string | null,
+  sealed: ReadonlySet<string> = new Set(),
 ): string {
   const lines = issues.map((issue) => {
     const path = issue.path.map(String);
@@ -250,7 +259,8 @@ export function formatIssues(
     // A cross-field check (superRefine) reports its parent object as the input: it found no value
     // at this key to show. A secret's value is never shown; nothing set is said as nothing.
     const own = issue.code === 'custom' && typeof issue.input === 'object' ? undefined : issue.input;
-    const shown = { ...issue, input: isSecretPath(root, path) && own != null ? HIDDEN : own } as Issue;
+    const hide = (isSecretPath(root, path) || sealed.has(key)) && own != null;
+    const shown = { ...issue, input: hide ? HIDDEN : own } as Issue;
     let text: string;
     switch (shown.code) {
       case 'unrecognized_keys':
