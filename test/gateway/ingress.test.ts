@@ -341,3 +341,28 @@ describe('Anthropic Messages ↔ chat completions translation', () => {
     );
   });
 });
+
+describe('translated streams: hostile upstream chunks', () => {
+  // JSON that parses but is no chat chunk (null, an array, a null choice, a string delta) is skipped
+  // by both translators, and the stream goes on with the next real chunk.
+  const odd = [
+    'null',
+    '[1]',
+    '"x"',
+    '{"choices":[null]}',
+    '{"choices":[{"delta":"x"}]}',
+    '{"choices":7}',
+    '{bad',
+  ];
+  for (const [name, make] of [
+    ['responses', () => chatToResponsesStream(inner(), { model: 'x', input: 'hi' }, 'client')],
+    ['messages', () => chatToMessagesStream(inner(), 'client', 9)],
+  ] as const) {
+    it(`${name}: skips them without throwing, then translates the next chunk`, () => {
+      const s = make();
+      for (const data of odd) assert.deepEqual(s.push({ event: undefined, data }).out, [], data);
+      const out = s.push(chunk({ content: 'ok' })).out.join('');
+      assert.match(out, /ok/);
+    });
+  }
+});

@@ -1,5 +1,5 @@
 import type { SseEvent, StreamStep, StreamTranslator, Usage } from '../../providers/types.js';
-import { newId } from '../shared.js';
+import { newId, readChatDelta } from '../shared.js';
 import { type MessagesStream, messagesCut, stopReason } from './response.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: event payloads are plain JSON built field by field
@@ -51,25 +51,16 @@ export function chatToMessagesStream(
   };
 
   const chunk = (data: string, out: string[]) => {
-    let c: Json;
-    try {
-      c = JSON.parse(data);
-    } catch {
-      return;
-    }
-    const choice = Array.isArray(c.choices) ? c.choices[0] : null;
-    if (!choice) return;
-    if (choice.finish_reason) finish = choice.finish_reason;
-    const delta: Json = choice.delta ?? {};
-    const text =
-      (typeof delta.content === 'string' ? delta.content : '') +
-      (typeof delta.refusal === 'string' ? delta.refusal : '');
+    const d = readChatDelta(data);
+    if (!d) return;
+    if (d.finish) finish = d.finish;
+    const text = d.text;
     if (text) {
       start(out);
       if (textBlock === null || textBlock !== open) textBlock = openBlock(out, { type: 'text', text: '' });
       emit(out, 'content_block_delta', { index: textBlock, delta: { type: 'text_delta', text } });
     }
-    for (const tc of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
+    for (const tc of d.toolCalls) {
       const n = typeof tc?.index === 'number' ? tc.index : 0;
       let index = tools.get(n);
       if (index === undefined) {

@@ -1,5 +1,5 @@
 import type { SseEvent, StreamStep, StreamTranslator, Usage } from '../../providers/types.js';
-import { newId } from '../shared.js';
+import { newId, readChatDelta } from '../shared.js';
 import { errorEvent, frame, type ResponsesStream } from './events.js';
 import type { ResponsesRequest } from './request.js';
 import { responseShell, responsesUsage, statusOf } from './response.js';
@@ -66,20 +66,10 @@ export function chatToResponsesStream(
   });
 
   const chunk = (data: string, out: string[]) => {
-    let c: Json;
-    try {
-      c = JSON.parse(data);
-    } catch {
-      return;
-    }
-    const choice = Array.isArray(c.choices) ? c.choices[0] : null;
-    if (!choice) return;
-    if (choice.finish_reason) finish = choice.finish_reason;
-    const delta: Json = choice.delta ?? {};
-    // A refusal is streamed as text: the Responses refusal part has no delta event of its own here.
-    const piece =
-      (typeof delta.content === 'string' ? delta.content : '') +
-      (typeof delta.refusal === 'string' ? delta.refusal : '');
+    const d = readChatDelta(data);
+    if (!d) return;
+    if (d.finish) finish = d.finish;
+    const piece = d.text;
     if (piece) {
       start(out);
       if (!text) {
@@ -105,7 +95,7 @@ export function chatToResponsesStream(
         logprobs: [],
       });
     }
-    for (const tc of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
+    for (const tc of d.toolCalls) {
       const n = typeof tc?.index === 'number' ? tc.index : 0;
       let call = calls.get(n);
       if (!call) {
