@@ -10,6 +10,7 @@ import {
   histogramBuckets,
   kapokBin,
   noBaseline,
+  publishWindowed,
   reportPinning,
   root,
   rssBytes,
@@ -73,40 +74,7 @@ async function publishAll(
   topic: (i: number) => string,
 ): Promise<{ errors: number }> {
   const cs = await Promise.all(Array.from({ length: clients }, () => connect(url)));
-  let next = 0;
-  let errors = 0;
-  await Promise.all(
-    cs.map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          let inflight = 0;
-          let closed = false;
-          c.on('error', () => {});
-          c.once('close', () => {
-            closed = true;
-            errors += inflight;
-            inflight = 0;
-            resolve();
-          });
-          const pump = () => {
-            while (!closed && inflight < window && next < n) {
-              const i = next++;
-              inflight++;
-              c.publish(topic(i), payload(i), { qos: 1 }, (err) => {
-                if (closed) return;
-                if (err) errors++;
-                inflight--;
-                if (next >= n && inflight === 0) resolve();
-                else pump();
-              });
-            }
-          };
-          pump();
-        }),
-    ),
-  );
-  await Promise.all(cs.map((c) => c.endAsync().catch(() => {})));
-  return { errors };
+  return publishWindowed(cs, n, window, topic, payload);
 }
 
 async function metric(base: string, name: string): Promise<number> {

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
 
 export const root = new URL('..', import.meta.url).pathname;
@@ -245,4 +246,52 @@ export function bucketQuantiles(buckets: Map<number, number>) {
     return hit && Number.isFinite(hit[0]) ? hit[0] * 1000 : null;
   };
   return { count: total, p50MsAtMost: total ? q(0.5) : null, p99MsAtMost: total ? q(0.99) : null };
+}
+
+/**
+ * QoS 1 publishes of messages 0..n-1 spread over connected clients, each keeping at most `window`
+ * unacknowledged; a publish that errors, or is in flight when its client closes, counts as an error.
+ * The clients are ended afterwards. Shared by the edge and MQTT 5 benchmarks.
+ */
+export async function publishWindowed(
+  cs: MqttClient[],
+  n: number,
+  window: number,
+  topic: (i: number) => string,
+  payload: (i: number) => string,
+  opts: IClientPublishOptions = { qos: 1 },
+): Promise<{ errors: number }> {
+  let next = 0;
+  let errors = 0;
+  await Promise.all(
+    cs.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          let inflight = 0;
+          let closed = false;
+          c.on('error', () => {});
+          c.once('close', () => {
+            closed = true;
+            errors += inflight;
+            resolve();
+          });
+          const pump = () => {
+            while (!closed && inflight < window && next < n) {
+              const i = next++;
+              inflight++;
+              c.publish(topic(i), payload(i), opts, (err) => {
+                if (closed) return;
+                if (err) errors++;
+                inflight--;
+                if (next >= n && inflight === 0) resolve();
+                else pump();
+              });
+            }
+          };
+          pump();
+        }),
+    ),
+  );
+  await Promise.all(cs.map((c) => c.endAsync().catch(() => {})));
+  return { errors };
 }

@@ -4,6 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import {
   freePort,
   kapokBin,
+  publishWindowed,
   reportPinning,
   spawnProcess,
   stop,
@@ -52,44 +53,14 @@ async function publishAll(
     protocolVersion === 5
       ? { qos: 1 as const, properties: { contentType: 'application/json' } }
       : { qos: 1 as const };
-  let next = 0;
-  let errors = 0;
-  await Promise.all(
-    cs.map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          let inflight = 0;
-          let closed = false;
-          c.on('error', () => {});
-          c.once('close', () => {
-            closed = true;
-            errors += inflight;
-            resolve();
-          });
-          const pump = () => {
-            while (!closed && inflight < window && next < n) {
-              const i = offset + next++;
-              inflight++;
-              c.publish(
-                `telemetry/m${i % 100}/env`,
-                `{"v":${i},"ts":${1_700_000_000_000 + i}}`,
-                opts,
-                (err) => {
-                  if (closed) return;
-                  if (err) errors++;
-                  inflight--;
-                  if (next >= n && inflight === 0) resolve();
-                  else pump();
-                },
-              );
-            }
-          };
-          pump();
-        }),
-    ),
+  return publishWindowed(
+    cs,
+    n,
+    window,
+    (i) => `telemetry/m${(offset + i) % 100}/env`,
+    (i) => `{"v":${offset + i},"ts":${1_700_000_000_000 + offset + i}}`,
+    opts,
   );
-  await Promise.all(cs.map((c) => c.endAsync().catch(() => {})));
-  return { errors };
 }
 
 async function stored(base: string): Promise<number> {
