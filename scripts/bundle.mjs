@@ -4,10 +4,16 @@
 // ~60% of the time and ~15 MB less RSS than the tsc output (npm run bench -- startup). Native and
 // optional modules stay external; adapters stay lazy chunks so a default start never loads pg/ioredis.
 import { copyFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 
+// `--outdir DIR`: scripts/test.mjs bundles the checkout's sources into dist/test-bundle, so the
+// tests' `kapok` processes run what ships without touching a dist/bundle that `npm start` uses.
+const at = process.argv.indexOf('--outdir');
+const outdir = at > 0 && process.argv[at + 1] ? process.argv[at + 1] : 'dist/bundle';
+
 // Chunk names carry content hashes: clear old ones so stale chunks do not pile up.
-rmSync('dist/bundle', { recursive: true, force: true });
+rmSync(outdir, { recursive: true, force: true });
 
 await build({
   // Worker entries (the SM9 verification pool's, the inference sessions' and body decoder's, the V2X
@@ -22,7 +28,7 @@ await build({
     'body-decoder-worker': 'src/inference/protocol/body-decoder-worker.ts',
     'sqlite-checkpoint-worker': 'src/adapters/sqlite/sqlite-checkpoint-worker.ts',
   },
-  outdir: 'dist/bundle',
+  outdir,
   bundle: true,
   splitting: true,
   platform: 'node',
@@ -42,6 +48,6 @@ await build({
 });
 
 // The OIP gRPC definition is read at run time (proto-loader) from next to the chunks.
-copyFileSync('src/inference/protocol/grpc_predict_v2.proto', 'dist/bundle/grpc_predict_v2.proto');
+copyFileSync('src/inference/protocol/grpc_predict_v2.proto', join(outdir, 'grpc_predict_v2.proto'));
 // The etcd adapter's subset of etcd's v3 API, likewise.
-copyFileSync('src/adapters/etcd/etcd.proto', 'dist/bundle/etcd.proto');
+copyFileSync('src/adapters/etcd/etcd.proto', join(outdir, 'etcd.proto'));

@@ -27,9 +27,20 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(', ')}`);
   process.exit(1);
 }
+// Tests that start `kapok` processes run one bundle of these sources (test/helpers/kapok-bin.ts):
+// built here every run (esbuild, a few seconds), so it is never stale.
+const bundleDir = join(root, 'dist/test-bundle');
+const bundled = spawnSync(process.execPath, [join(root, 'scripts/bundle.mjs'), '--outdir', bundleDir], {
+  stdio: 'inherit',
+  cwd: root,
+});
+if (bundled.status !== 0) {
+  console.error('npm test: bundling the sources for the CLI tests failed (see above)');
+  process.exit(1);
+}
 const res = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...passthrough, ...files],
-  { stdio: 'inherit', cwd: root },
+  { stdio: 'inherit', cwd: root, env: { ...process.env, KAPOK_TEST_BUNDLE: join(bundleDir, 'main.js') } },
 );
 process.exit(res.status ?? 1);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import smCrypto from 'sm-crypto';
 import { kapok } from '../helpers/cli.js';
+import { kapokArgv } from '../helpers/kapok-bin.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -28,7 +29,7 @@ describe('kapok gm', () => {
     assert.equal(r.stdout.trim(), expected);
     const viaStdin = spawnSync(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'gm', 'sm3', '--json'],
+      [...kapokArgv(), 'gm', 'sm3', '--json'],
       {
         cwd: root,
         input: readFileSync(msgFile),

@@ -23,7 +23,7 @@
  *   `npx kapok …` reading the config) lands on the same ports. Docs therefore show the default ports.
  *   No other KAPOK_* variable of the test's environment reaches the blocks.
  * - Commands: bash functions stand in for what a fresh clone has: `npx kapok ARGS` runs this
- *   checkout's CLI (`node --import tsx src/cli/main.ts`, as test/helpers/cli.ts does), `npm ci` is
+ *   checkout's CLI (as test/helpers/cli.ts does: test/helpers/kapok-bin.ts), `npm ci` is
  *   a no-op (this checkout is installed), `npm start [-- ARGS]` is `kapok up ARGS`, and `npm run demo
  *   [-- ARGS]` is `kapok demo --port … --mqtt-port … --grpc-port … ARGS`. Anything else (`curl`,
  *   `node -e`) is the real program; NODE_PATH points at this checkout's node_modules so a Node
@@ -35,12 +35,11 @@ import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
+import { kapokArgv } from '../helpers/kapok-bin.js';
 import { freePort } from '../helpers/ports.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const root = new URL('../../', import.meta.url).pathname;
-const tsx = import.meta.resolve('tsx');
-const main = `${root}src/cli/main.ts`;
 
 const DOCS = [
   'README.md',
@@ -91,7 +90,7 @@ const rewrite = (text: string, p: Ports) =>
 /** The stand-ins for a fresh clone's commands (see the header). The server forms `exec`. */
 function prelude(p: Ports): string {
   return `set -euo pipefail
-kapok_cli() { node --import "$QUICKSTART_TSX" "$QUICKSTART_MAIN" "$@"; }
+kapok_cli() { node $QUICKSTART_KAPOK "$@"; }
 npx() {
   if [ "\${1:-}" = kapok ]; then shift; kapok_cli "$@"; return; fi
   echo "quickstart: npx $* is not available in the test (use npx kapok)" >&2; return 127
@@ -99,9 +98,9 @@ npx() {
 npm() {
   case "\${1:-} \${2:-}" in
     "ci "*|"install "*) return 0 ;;
-    "start "*) shift; [ "\${1:-}" = -- ] && shift; exec node --import "$QUICKSTART_TSX" "$QUICKSTART_MAIN" up "$@" ;;
+    "start "*) shift; [ "\${1:-}" = -- ] && shift; exec node $QUICKSTART_KAPOK up "$@" ;;
     "run demo") shift 2; [ "\${1:-}" = -- ] && shift
-      exec node --import "$QUICKSTART_TSX" "$QUICKSTART_MAIN" demo --port ${p.http} --mqtt-port ${p.mqtt} --grpc-port ${p.grpc} "$@" ;;
+      exec node $QUICKSTART_KAPOK demo --port ${p.http} --mqtt-port ${p.mqtt} --grpc-port ${p.grpc} "$@" ;;
   esac
   echo "quickstart: npm $* is not mapped in the test" >&2; return 127
 }
@@ -117,8 +116,8 @@ function blockEnv(p: Ports): NodeJS.ProcessEnv {
     KAPOK_HTTP__PORT: String(p.http),
     KAPOK_EDGE__MQTT__PORT: String(p.mqtt),
     KAPOK_GRPC__PORT: String(p.grpc),
-    QUICKSTART_TSX: tsx,
-    QUICKSTART_MAIN: main,
+    // Word-split by the shell functions: paths here have no spaces (a file: URL for tsx).
+    QUICKSTART_KAPOK: kapokArgv().join(' '),
     NODE_PATH: `${root}node_modules`,
   };
 }

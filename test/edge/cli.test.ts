@@ -6,11 +6,10 @@ import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { kapok } from '../helpers/cli.js';
+import { kapokArgv } from '../helpers/kapok-bin.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { startEdge, until } from './setup.js';
 
-const root = new URL('../../', import.meta.url).pathname;
-const tsx = import.meta.resolve('tsx');
 
 describe('kapok edge (CLI)', () => {
   it('tail prints live points from a running Kapok', async () => {
@@ -18,9 +17,7 @@ describe('kapok edge (CLI)', () => {
     const child = spawn(
       process.execPath,
       [
-        '--import',
-        tsx,
-        `${root}src/cli/main.ts`,
+        ...kapokArgv(),
         'edge',
         'tail',
         '--topic',

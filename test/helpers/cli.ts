@@ -3,10 +3,9 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { CAPABILITIES_OFF_ENV } from './config.js';
 
+import { kapokArgv } from './kapok-bin.js';
+
 const root = new URL('../../', import.meta.url).pathname;
-const main = `${root}src/cli/main.ts`;
-// Resolved here, not by the child: the child may run in a temp cwd where 'tsx' is not resolvable.
-const tsx = import.meta.resolve('tsx');
 
 /**
  * The environment a test's kapok process sees: ours minus any KAPOK_* and GOVERNMENT_ENV, plus `env`.
@@ -29,7 +28,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `kapok <args>` to completion (TypeScript through tsx, no build needed). */
+/** Runs `kapok <args>` to completion (see kapok-bin.ts for which build runs). */
 export async function kapok(
   args: string[],
   env: Record<string, string> = {},
@@ -37,7 +36,7 @@ export async function kapok(
   /** Written to the command's stdin, which is then closed (`kapok config encrypt`). */
   input?: string,
 ): Promise<CliResult> {
-  const child = spawn(process.execPath, ['--import', tsx, main, ...args], { env: cleanEnv(env, args), cwd });
+  const child = spawn(process.execPath, [...kapokArgv(), ...args], { env: cleanEnv(env, args), cwd });
   if (input !== undefined) child.stdin.end(input);
   let stdout = '';
   let stderr = '';
@@ -68,7 +67,7 @@ export async function kapokUp(
   opts: { defaults?: boolean; cwd?: string } = {},
 ): Promise<Running> {
   const base = { KAPOK_HTTP__PORT: '0', KAPOK_HTTP__HOST: '127.0.0.1', ...env };
-  const child = spawn(process.execPath, ['--import', tsx, main, 'up', ...args], {
+  const child = spawn(process.execPath, [...kapokArgv(), 'up', ...args], {
     env: opts.defaults ? cleanEnv(base) : cleanEnv(base, ['up', ...args]),
     cwd: opts.cwd ?? root,
   });
@@ -107,5 +106,5 @@ export async function kapokUp(
 
 /** Starts `kapok <args>` and leaves it running (long-lived commands: `kapok demo`). */
 export function kapokSpawn(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', tsx, main, ...args], { env: cleanEnv(env, args), cwd: root });
+  return spawn(process.execPath, [...kapokArgv(), ...args], { env: cleanEnv(env, args), cwd: root });
 }
