@@ -27,14 +27,10 @@ describe('kapok gm', () => {
     const r = await kapok(['gm', 'sm3', msgFile]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), expected);
-    const viaStdin = spawnSync(
-      process.execPath,
-      [...kapokArgv(), 'gm', 'sm3', '--json'],
-      {
-        cwd: root,
-        input: readFileSync(msgFile),
-      },
-    );
+    const viaStdin = spawnSync(process.execPath, [...kapokArgv(), 'gm', 'sm3', '--json'], {
+      cwd: root,
+      input: readFileSync(msgFile),
+    });
     assert.deepEqual(JSON.parse(viaStdin.stdout.toString()), { sm3: expected });
   });
 

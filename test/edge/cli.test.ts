@@ -10,22 +10,12 @@ import { kapokArgv } from '../helpers/kapok-bin.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { startEdge, until } from './setup.js';
 
-
 describe('kapok edge (CLI)', () => {
   it('tail prints live points from a running Kapok', async () => {
     const e = await startEdge();
     const child = spawn(
       process.execPath,
-      [
-        ...kapokArgv(),
-        'edge',
-        'tail',
-        '--topic',
-        'telemetry/+/env',
-        '--url',
-        e.base,
-        '--json',
-      ],
+      [...kapokArgv(), 'edge', 'tail', '--topic', 'telemetry/+/env', '--url', e.base, '--json'],
       {
         cwd: tmpDir(),
       },
