@@ -1,0 +1,126 @@
+// The Chinese operator docs (README.zh-CN.md, docs/zh/) against their English originals: the same
+// heading structure (count and levels, in order) and byte-identical fenced code blocks, so a command
+// changed in English and not in Chinese fails here. Prose is not compared: that is a translator's job.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+
+const root = new URL('../..', import.meta.url).pathname;
+
+/** English doc → its Chinese counterpart. Every English doc named here must have one. */
+const REQUIRED = [
+  'README.md',
+  'docs/configuration.md',
+  'docs/operations.md',
+  'docs/kubernetes.md',
+  'docs/gateway.md',
+  'docs/inference.md',
+  'docs/edge.md',
+  'docs/v2x.md',
+  'docs/gm.md',
+  'docs/audit.md',
+  'docs/control.md',
+  'docs/jobs.md',
+  'docs/saga.md',
+];
+const zhOf = (en: string) => (en === 'README.md' ? 'README.zh-CN.md' : en.replace(/^docs\//, 'docs/zh/'));
+const GLOSSARY = 'docs/zh/glossary.md';
+
+interface Parsed {
+  headings: number[];
+  blocks: string[];
+  links: string[];
+}
+
+/** Heading levels and fenced blocks (fence lines included), ignoring `#` lines inside fences. */
+function parse(text: string): Parsed {
+  const headings: number[] = [];
+  const blocks: string[] = [];
+  const links: string[] = [];
+  let fence: string | null = null;
+  let block: string[] = [];
+  for (const line of text.split('\n')) {
+    if (fence === null) {
+      const open = /^(`{3,}|~{3,})/.exec(line);
+      if (open) {
+        fence = open[1] as string;
+        block = [line];
+        continue;
+      }
+      const h = /^(#{1,6}) \S/.exec(line);
+      if (h) headings.push((h[1] as string).length);
+      for (const m of line.matchAll(/\]\(([^)\s]+)\)/g)) links.push(m[1] as string);
+    } else {
+      block.push(line);
+      if (line.trim() === fence) {
+        blocks.push(block.join('\n'));
+        fence = null;
+      }
+    }
+  }
+  assert.equal(fence, null, 'a fenced block is never closed');
+  return { headings, blocks, links };
+}
+
+const read = (p: string) => readFileSync(join(root, p), 'utf8');
+
+describe('Chinese docs (README.zh-CN.md, docs/zh/)', () => {
+  it('cover every required English doc, and each English doc with a counterpart links to it', () => {
+    const missing = REQUIRED.filter((en) => !existsSync(join(root, zhOf(en))));
+    assert.deepEqual(missing, [], `no Chinese version of: ${missing.join(', ')}`);
+    const zhDir = readdirSync(join(root, 'docs/zh')).filter((f) => f.endsWith('.md'));
+    for (const f of zhDir) {
+      if (`docs/zh/${f}` === GLOSSARY) continue;
+      assert.ok(existsSync(join(root, 'docs', f)), `docs/zh/${f} has no English original docs/${f}`);
+    }
+    for (const en of REQUIRED) {
+      const target = en === 'README.md' ? 'README.zh-CN.md' : `zh/${en.slice('docs/'.length)}`;
+      assert.ok(read(en).includes(`](${target})`), `${en} does not link to its Chinese version ${target}`);
+    }
+  });
+
+  for (const en of REQUIRED) {
+    const zh = zhOf(en);
+    it(`${zh}: same headings (count, levels, order) and identical code blocks as ${en}`, () => {
+      assert.ok(existsSync(join(root, zh)), `${zh} is missing`);
+      const a = parse(read(en));
+      const b = parse(read(zh));
+      assert.deepEqual(b.headings, a.headings, `${zh}: heading levels differ from ${en}`);
+      assert.equal(
+        b.blocks.length,
+        a.blocks.length,
+        `${zh}: ${b.blocks.length} code blocks, ${en} has ${a.blocks.length}`,
+      );
+      a.blocks.forEach((block, i) => {
+        assert.equal(b.blocks[i], block, `${zh}: code block ${i + 1} differs from ${en}'s`);
+      });
+    });
+  }
+
+  it('relative links in the Chinese docs resolve to files that exist', () => {
+    const broken: string[] = [];
+    for (const zh of [...REQUIRED.map(zhOf), GLOSSARY]) {
+      if (!existsSync(join(root, zh))) continue;
+      for (const link of parse(read(zh)).links) {
+        if (/^[a-z]+:/.test(link) || link.startsWith('#')) continue;
+        const path = link.split('#')[0] as string;
+        if (!existsSync(resolve(join(root, dirname(zh)), path))) broken.push(`${zh}: ${link}`);
+      }
+    }
+    assert.deepEqual(broken, []);
+  });
+
+  it('a glossary fixes the terms 国密, 信创 and 等保, and the docs use them, not variants', () => {
+    const glossary = read(GLOSSARY);
+    for (const term of ['国密', '信创', '等保']) assert.ok(glossary.includes(term), `glossary lacks ${term}`);
+    // The long forms and variants the glossary explains once, kept out of the docs themselves.
+    const variants = [/国产密码/, /等级保护/, /信息技术应用创新/];
+    for (const zh of REQUIRED.map(zhOf)) {
+      if (!existsSync(join(root, zh))) continue;
+      const text = read(zh);
+      for (const v of variants)
+        assert.doesNotMatch(text, v, `${zh} uses ${v.source}; the glossary's term instead`);
+    }
+  });
+});
