@@ -29,6 +29,8 @@ const GLOSSARY = 'docs/zh/glossary.md';
 
 interface Parsed {
   headings: number[];
+  /** GitHub's anchor of each heading (`## Quick start` → `quick-start`, `## 快速开始` → `快速开始`). */
+  anchors: Set<string>;
   blocks: string[];
   links: string[];
 }
@@ -36,6 +38,7 @@ interface Parsed {
 /** Heading levels and fenced blocks (fence lines included), ignoring `#` lines inside fences. */
 function parse(text: string): Parsed {
   const headings: number[] = [];
+  const anchors = new Set<string>();
   const blocks: string[] = [];
   const links: string[] = [];
   let fence: string | null = null;
@@ -48,8 +51,14 @@ function parse(text: string): Parsed {
         block = [line];
         continue;
       }
-      const h = /^(#{1,6}) \S/.exec(line);
-      if (h) headings.push((h[1] as string).length);
+      const h = /^(#{1,6}) (\S.*)$/.exec(line);
+      if (h) {
+        headings.push((h[1] as string).length);
+        const base = slug(h[2] as string);
+        let anchor = base;
+        for (let n = 1; anchors.has(anchor); n++) anchor = `${base}-${n}`;
+        anchors.add(anchor);
+      }
       for (const m of line.matchAll(/\]\(([^)\s]+)\)/g)) links.push(m[1] as string);
     } else {
       block.push(line);
@@ -60,7 +69,16 @@ function parse(text: string): Parsed {
     }
   }
   assert.equal(fence, null, 'a fenced block is never closed');
-  return { headings, blocks, links };
+  return { headings, anchors, blocks, links };
+}
+
+/** GitHub's heading slug: lower case, punctuation (ASCII and CJK alike) dropped, spaces to `-`. */
+function slug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{M}\p{N}\p{Pc}\- ]/gu, '')
+    .replace(/ /g, '-');
 }
 
 const read = (p: string) => readFileSync(join(root, p), 'utf8');
@@ -98,17 +116,34 @@ describe('Chinese docs (README.zh-CN.md, docs/zh/)', () => {
     });
   }
 
-  it('relative links in the Chinese docs resolve to files that exist', () => {
+  it('relative links in the Chinese docs resolve to files that exist, and #anchors to headings in them', () => {
     const broken: string[] = [];
     for (const zh of [...REQUIRED.map(zhOf), GLOSSARY]) {
       if (!existsSync(join(root, zh))) continue;
       for (const link of parse(read(zh)).links) {
-        if (/^[a-z]+:/.test(link) || link.startsWith('#')) continue;
-        const path = link.split('#')[0] as string;
-        if (!existsSync(resolve(join(root, dirname(zh)), path))) broken.push(`${zh}: ${link}`);
+        if (/^[a-z]+:/.test(link)) continue;
+        const [path, anchor] = link.split('#') as [string, string | undefined];
+        const target = path === '' ? join(root, zh) : resolve(join(root, dirname(zh)), path);
+        if (!existsSync(target)) broken.push(`${zh}: ${link} (no such file)`);
+        else if (anchor !== undefined && target.endsWith('.md')) {
+          const anchors = parse(readFileSync(target, 'utf8')).anchors;
+          if (!anchors.has(decodeURIComponent(anchor))) broken.push(`${zh}: ${link} (no such heading)`);
+        }
       }
     }
     assert.deepEqual(broken, []);
+  });
+
+  it('the checks catch a changed command, a dropped heading and a translated anchor that no heading has', () => {
+    const en = '# Doc\n\n## Quick start\n\n```sh\nnpm start\n```\n';
+    const zh = '# 文档\n\n```sh\nnpm run start\n```\n';
+    assert.notDeepEqual(parse(zh).headings, parse(en).headings);
+    assert.notEqual(parse(zh).blocks[0], parse(en).blocks[0]);
+    assert.ok(parse(en).anchors.has('quick-start'));
+    assert.ok(parse('## 设备身份（`gm.enabled: true`）').anchors.has('设备身份gmenabled-true'));
+    assert.ok(!parse(zh).anchors.has('快速开始'));
+    // A `#` line inside a fence is code, not a heading.
+    assert.deepEqual(parse('```sh\n# comment\n```\n').headings, []);
   });
 
   it('a glossary fixes the terms 国密, 信创 and 等保, and the docs use them, not variants', () => {
