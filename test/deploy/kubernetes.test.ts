@@ -299,6 +299,10 @@ describe('deploy/kubernetes/kapok.yaml: matches Kapok', () => {
       'KAPOK_CONFIG_KEYS_FILE is not a mounted Secret file',
     );
     for (const i of keys.items) assert.ok(i.key in secret.stringData, `Secret lacks ${i.key}`);
+    // Secret files belong to root: the Kapok user reads them through the pod's fsGroup, others not at all.
+    assert.equal(pod.securityContext.fsGroup, pod.securityContext.runAsGroup);
+    assert.equal(keys.defaultMode & 0o040, 0o040, 'the group (fsGroup) must read the key files');
+    assert.equal(keys.defaultMode & 0o027, 0, 'key files: no group write, nothing for others');
     // The placeholder KEK is not a key: Kapok refuses it instead of starting with a known one.
     assert.doesNotMatch(secret.stringData['gm.kek'], /^[0-9a-fA-F]{32}$/);
     assert.ok(
