@@ -237,8 +237,16 @@ describe('deploy/kubernetes/kapok.yaml: matches Kapok', () => {
     const config = load();
     assert.equal(config.store.driver, 'postgres');
     assert.match(String(config.store.url), /^postgres:\/\//);
-    assert.equal(config.edge.sinks[0]?.type, 'postgres');
-    assert.equal(config.edge.mqtt.clientId, 'kapok-7d9f8c6b5-x2x4q');
+    assert.match(String(config.kv.url), /^redis:\/\//);
+    assert.match(String(config.events.nats.url), /^nats:\/\//);
+    // Replicas behind one Service share everything durable; per-instance state stays off.
+    assert.equal(config.kv.driver, 'redis');
+    assert.equal(config.events.adapter, 'nats');
+    assert.deepEqual([config.edge.enabled, config.v2x.enabled], [false, false]);
+    assert.ok(
+      deploy.spec.replicas >= 2,
+      'a PodDisruptionBudget of maxUnavailable 1 needs 2 replicas to keep one',
+    );
     // An env var that names no key would stop the start with exit 2: prove the check is live.
     assert.throws(
       () =>

@@ -23,6 +23,7 @@ const REQUIRED = [
   'docs/control.md',
   'docs/jobs.md',
   'docs/saga.md',
+  'docs/events.md',
 ];
 const zhOf = (en: string) => (en === 'README.md' ? 'README.zh-CN.md' : en.replace(/^docs\//, 'docs/zh/'));
 const GLOSSARY = 'docs/zh/glossary.md';
