@@ -24,6 +24,7 @@ const REQUIRED = [
   'docs/jobs.md',
   'docs/saga.md',
   'docs/events.md',
+  'docs/api.md',
 ];
 const zhOf = (en: string) => (en === 'README.md' ? 'README.zh-CN.md' : en.replace(/^docs\//, 'docs/zh/'));
 const GLOSSARY = 'docs/zh/glossary.md';
