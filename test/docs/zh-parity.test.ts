@@ -31,6 +31,8 @@ const GLOSSARY = 'docs/zh/glossary.md';
 
 interface Parsed {
   headings: number[];
+  /** Inline code spans outside fences (a span may wrap across the lines of one paragraph). */
+  spans: Set<string>;
   /** GitHub's anchor of each heading (`## Quick start` → `quick-start`, `## 快速开始` → `快速开始`). */
   anchors: Set<string>;
   blocks: string[];
@@ -45,7 +47,9 @@ function parse(text: string): Parsed {
   const links: string[] = [];
   let fence: string | null = null;
   let block: string[] = [];
+  const prose: string[] = [];
   for (const line of text.split('\n')) {
+    prose.push(fence === null && !/^(`{3,}|~{3,})/.test(line) ? line : '');
     if (fence === null) {
       const open = /^(`{3,}|~{3,})/.exec(line);
       if (open) {
@@ -71,7 +75,12 @@ function parse(text: string): Parsed {
     }
   }
   assert.equal(fence, null, 'a fenced block is never closed');
-  return { headings, anchors, blocks, links };
+  const spans = new Set<string>();
+  for (const paragraph of prose.join('\n').split(/\n\s*\n/)) {
+    for (const m of paragraph.replace(/\s*\n\s*/g, ' ').matchAll(/`([^`]+)`/g))
+      spans.add((m[1] as string).trim());
+  }
+  return { headings, spans, anchors, blocks, links };
 }
 
 /** GitHub's heading slug: lower case, punctuation (ASCII and CJK alike) dropped, spaces to `-`. */
@@ -102,7 +111,7 @@ describe('Chinese docs (README.zh-CN.md, docs/zh/)', () => {
 
   for (const en of REQUIRED) {
     const zh = zhOf(en);
-    it(`${zh}: same headings (count, levels, order) and identical code blocks as ${en}`, () => {
+    it(`${zh}: same headings, identical code blocks and inline code as ${en}`, () => {
       assert.ok(existsSync(join(root, zh)), `${zh} is missing`);
       const a = parse(read(en));
       const b = parse(read(zh));
@@ -115,6 +124,10 @@ describe('Chinese docs (README.zh-CN.md, docs/zh/)', () => {
       a.blocks.forEach((block, i) => {
         assert.equal(b.blocks[i], block, `${zh}: code block ${i + 1} differs from ${en}'s`);
       });
+      // Keys, commands, codes and paths written inline in the English prose and tables are kept
+      // verbatim in the Chinese text (it may add its own).
+      const missing = [...a.spans].filter((span) => !b.spans.has(span));
+      assert.deepEqual(missing, [], `${zh}: inline code of ${en} not found in the translation`);
     });
   }
 
@@ -146,6 +159,11 @@ describe('Chinese docs (README.zh-CN.md, docs/zh/)', () => {
     assert.ok(!parse(zh).anchors.has('快速开始'));
     // A `#` line inside a fence is code, not a heading.
     assert.deepEqual(parse('```sh\n# comment\n```\n').headings, []);
+    assert.ok(
+      parse('set `gateway.providers[].apiKeyEnv`\nor `KAPOK_STORE__URL` and `kapok\nkeys create`').spans.has(
+        'kapok keys create',
+      ),
+    );
   });
 
   it('a glossary fixes the terms 国密, 信创 and 等保, and the docs use them, not variants', () => {
