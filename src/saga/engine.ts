@@ -320,11 +320,13 @@ export class Coordinator {
 
   async #step(gid: string): Promise<Step> {
     const { store } = this.#d;
-    const tx = await this.get(gid);
-    if (!tx || !ACTIVE_SQL.includes(`'${tx.state}'`)) return DONE;
-    const ops = await store.query<OpRow>('SELECT * FROM saga_op WHERE gid = ? ORDER BY stage, branch, op', [
-      gid,
-    ]);
+    // The transaction and its operations in one read (one round trip per step).
+    const rows = await store.query<OpRow & Record<`tx_${string}`, unknown>>(STEP_SQL, [gid]);
+    const first = rows[0];
+    if (!first) return DONE;
+    const tx = Object.fromEntries(TX_COLS.map((c) => [c, first[`tx_${c}`]])) as unknown as TxRow;
+    if (!ACTIVE_SQL.includes(`'${tx.state}'`)) return DONE;
+    const ops: OpRow[] = rows;
     // Outcomes this coordinator has not written yet are newer than the rows.
     const pending = this.#outcomes.get(gid);
     if (pending)
@@ -594,6 +596,24 @@ export class Coordinator {
     }
   }
 }
+
+const TX_COLS = [
+  'gid',
+  'mode',
+  'state',
+  'body_hash',
+  'spec',
+  'pass_headers',
+  'created_at',
+  'updated_at',
+  'deadline',
+  'next_at',
+  'lease_owner',
+  'lease_until',
+  'reason',
+] as const;
+const STEP_SQL = `SELECT o.*, ${TX_COLS.map((c) => `t.${c} AS tx_${c}`).join(', ')}
+  FROM saga_tx t JOIN saga_op o ON o.gid = t.gid WHERE t.gid = ? ORDER BY o.stage, o.branch, o.op`;
 
 const opKey = (o: { branch: string; op: string }) => `${o.branch}\u0000${o.op}`;
 
