@@ -5,6 +5,11 @@ import { after, before, describe, it } from 'node:test';
 import { mlpModel, writeModel } from '../../scripts/onnx-models.js';
 import { type RunningApp, startApp } from '../../src/app.js';
 import { loadKapokConfig } from '../../src/config.js';
+import { liveInstances } from '../../src/inference/capability.js';
+import { inferencePort } from '../../src/inference/port.js';
+import { inferenceExecutor } from '../../src/jobs/executors/inference.js';
+import type { Checkpoint, CheckpointInput } from '../../src/jobs/queries.js';
+import { validateSpec } from '../../src/jobs/spec.js';
 import { offYaml } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir, tmpFile } from '../helpers/tmp.js';
@@ -134,6 +139,77 @@ describe('jobs: the inference executor', () => {
     });
     assert.equal(refused.status, 400);
     assert.match(refused.body.error.message, /give request .* or inputFile/);
+  });
+
+  it('a retried batch goes on from its checkpoint: no answer written twice', async () => {
+    // The executor itself, on this Kapok's real inference service (what the scheduler hands it).
+    const service = [...liveInstances].at(-1);
+    assert.ok(service);
+    const exec = inferenceExecutor(inferencePort(service));
+    const input = join(dir, 'resume.jsonl');
+    const output = join(dir, 'resume-out.jsonl');
+    const bad = JSON.stringify({
+      id: 'r3',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2] }],
+    });
+    writeFileSync(input, `${JSON.stringify(request(1))}\n\n${JSON.stringify(request(2))}\n${bad}\n`);
+    const [task] = validateSpec(
+      {
+        name: 'resume',
+        tasks: [
+          {
+            name: 'b',
+            run: { executor: 'inference', model: 'mlp', inputFile: input, outputFile: output },
+            checkpoint: { everyS: 0.000001 },
+          },
+        ],
+      },
+      { gpus: 0, gpuMemoryMiB: 0, cpu: 8, memoryMiB: 0 },
+    ).tasks;
+    const saved: CheckpointInput[] = [];
+    const ctx = (attempt: number, checkpoint: Checkpoint | null) => ({
+      jobId: '00000000-0000-4000-8000-000000000000',
+      task: 'b',
+      attempt,
+      gpus: [],
+      spec: task as NonNullable<typeof task>,
+      checkpointDir: dir,
+      checkpoint,
+      signal: new AbortController().signal,
+      timeoutMs: null,
+      maxOutputBytes: 65536,
+      onCheckpoint: async (c: CheckpointInput) => {
+        saved.push(c);
+      },
+    });
+    const first = await exec(ctx(1, null));
+    assert.equal(first.ok, false);
+    assert.match(first.ok ? '' : first.reason, /resume\.jsonl line 4: .*shape \[1,2\]/);
+    const last = saved.at(-1) as { data: Uint8Array };
+    assert.deepEqual(JSON.parse(Buffer.from(last.data).toString()), {
+      done: 3,
+      bytes: readFileSync(`${output}.partial`).length,
+    });
+    // The bad line fixed, attempt 2 gets the checkpoint: lines 1-3 are not sent again.
+    writeFileSync(
+      input,
+      `${JSON.stringify(request(1))}\n\n${JSON.stringify(request(2))}\n${JSON.stringify(request(3))}\n`,
+    );
+    const ck: Checkpoint = {
+      seq: 1,
+      attempt: 1,
+      data: Buffer.from(last.data),
+      uri: null,
+      sm3: '',
+      createdAt: '',
+    };
+    const second = await exec(ctx(2, ck));
+    assert.equal(second.ok, true, second.ok ? '' : second.reason);
+    const ids = readFileSync(output, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as Json).id);
+    assert.deepEqual(ids, ['r1', 'r2', 'r3']);
   });
 
   it('without the inference capability the executor is refused at submit', async () => {

@@ -57,7 +57,7 @@ export function inferenceExecutor(port: InferencePort): Executor {
       }
     }
     const out = partial ? await open(partial, done > 0 ? 'r+' : 'w') : null;
-    let lastCkpt = Date.now();
+    let lastCkpt = performance.now();
     let at = 1; // the request (line) in progress, for messages
     const one = async (request: unknown): Promise<void> => {
       if (ctx.signal.aborted) throw new KapokError('KAPOK_JOBS_CONFLICT', 'cancelled');
@@ -70,8 +70,8 @@ export function inferenceExecutor(port: InferencePort): Executor {
       bytes += b.length;
       done = at; // lines of inputFile done (blank ones included)
       const every = ctx.spec.checkpoint?.everyS;
-      if (every !== undefined && Date.now() - lastCkpt >= every * 1000) {
-        lastCkpt = Date.now();
+      if (every !== undefined && performance.now() - lastCkpt >= every * 1000) {
+        lastCkpt = performance.now();
         await out.datasync();
         await ctx.onCheckpoint({ data: Buffer.from(JSON.stringify({ done, bytes })) });
       }
