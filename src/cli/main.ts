@@ -15,6 +15,7 @@ import { modelsCommand } from './models.js';
 import { sagaCommand } from './saga.js';
 import { upCommand } from './up.js';
 import { v2xCommand } from './v2x.js';
+import { workerCommand } from './worker.js';
 
 const program = new Command('kapok')
   .description('Kapok: edge-to-cloud AI gateway platform')
@@ -35,6 +36,7 @@ program.addCommand(v2xCommand());
 program.addCommand(auditCommand());
 program.addCommand(jobsCommand());
 program.addCommand(sagaCommand());
+program.addCommand(workerCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.
 const configure = (cmd: Command): void => {
   cmd.exitOverride().showHelpAfterError();

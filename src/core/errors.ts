@@ -410,6 +410,18 @@ export const ERROR_CATALOGUE = {
     status: 429,
     summary: 'Accepting the job would put more than jobs.maxPendingTasks tasks in the queue.',
   },
+  KAPOK_JOBS_WORKERS_DISABLED: {
+    status: 403,
+    summary: 'Pull workers are off here: jobs.workerTokens lists no token.',
+  },
+  KAPOK_JOBS_WORKER_BAD_REQUEST: {
+    status: 400,
+    summary: 'A pull worker request is malformed (a kapok worker of another version?).',
+  },
+  KAPOK_JOBS_LEASE_LOST: {
+    status: 409,
+    summary: 'The attempt a pull worker reports on is no longer its own (lease ran out, cancelled, settled).',
+  },
   KAPOK_JOBS_CHECKPOINT_INVALID: {
     status: 400,
     summary: 'A reported checkpoint is over 1 MiB inline, or a URI without a valid SM3 digest.',

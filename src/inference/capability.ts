@@ -5,6 +5,7 @@ import type { Capability, CapabilityContext } from '../ports/capability.js';
 import type { InferenceConfig } from './config.js';
 import { createInferenceMetrics } from './metrics.js';
 import { Repository } from './models/repository.js';
+import { inferencePort } from './port.js';
 import { BodyDecoder } from './protocol/body-decoder.js';
 import { inferenceRoutes } from './protocol/rest.js';
 import { InferenceService } from './service.js';
@@ -77,6 +78,8 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
   });
   return {
     name: 'inference',
+    // Batch inference from jobs runs here, through the same service as /v2 (ports/inference.ts).
+    provides: { inference: inferencePort(service) },
     async routes(app) {
       await app.register(
         (scope) =>

@@ -1,9 +1,11 @@
 import { messageOf } from '../core/errors.js';
 import type { CapabilityFactory } from '../ports/capability.js';
 import type { EventType } from '../ports/events.js';
+import type { InferencePort } from '../ports/inference.js';
 import { type JobsConfig, workerSize } from './config.js';
 import type { ScoreWeights } from './core.js';
 import { EXECUTORS } from './executors/index.js';
+import { inferenceExecutor } from './executors/inference.js';
 import { detectGpus, type GpuInfo } from './gpus.js';
 import { JobsLive } from './live.js';
 import { jobsMetrics } from './metrics.js';
@@ -46,6 +48,8 @@ export const createJobs: CapabilityFactory<JobsConfig> = async (ctx) => {
   await ctx.store.migrate(JOBS_MIGRATIONS);
   const gpus = await workerGpus(cfg);
   const weights = weightsOf(cfg);
+  // The inference executor runs where the inference capability does (its port), nowhere else.
+  const executors = cfg.executors.filter((e) => e !== 'inference' || ctx.ports.inference !== undefined);
   const live = new JobsLive();
   const admin = ctx.adminGuard({ token: cfg.adminToken, key: 'jobs.adminToken', what: 'the jobs API' });
   let scheduler: Scheduler | null = null;
@@ -97,11 +101,12 @@ export const createJobs: CapabilityFactory<JobsConfig> = async (ctx) => {
     void publish('jobs.job.cancelled', { jobId: n.jobId, ...(n.task ? { task: n.task } : {}) });
     live.broadcast({ type: 'job.cancelled', jobId: n.jobId, ...(n.task ? { task: n.task } : {}) });
   };
+  const limits = limitsOf(cfg, gpus);
   const service = new JobsService({
     store: ctx.store,
     weights,
-    limits: limitsOf(cfg, gpus),
-    executors: cfg.executors,
+    limits,
+    executors,
     maxPendingTasks: cfg.maxPendingTasks,
     notify,
   });
@@ -109,7 +114,12 @@ export const createJobs: CapabilityFactory<JobsConfig> = async (ctx) => {
     store: ctx.store,
     owner: ctx.events.instanceId,
     dataDir: ctx.dataDir,
-    executors: Object.fromEntries(cfg.executors.map((e) => [e, EXECUTORS[e]])) as typeof EXECUTORS,
+    executors: Object.fromEntries(
+      executors.map((e) => [
+        e,
+        e === 'inference' ? inferenceExecutor(ctx.ports.inference as InferencePort) : EXECUTORS[e],
+      ]),
+    ) as typeof EXECUTORS,
     weights,
     leaseMs: cfg.leaseS * 1000,
     heartbeatMs: cfg.heartbeatS * 1000,
@@ -157,7 +167,44 @@ export const createJobs: CapabilityFactory<JobsConfig> = async (ctx) => {
     name: 'jobs',
     prefix: '/api/jobs',
     routes: async (app) => {
-      await jobsRoutes(app, { service, admin, maxLimit: cfg.queryMaxLimit });
+      await jobsRoutes(app, {
+        service,
+        admin,
+        maxLimit: cfg.queryMaxLimit,
+        pull: {
+          store: ctx.store,
+          tokens: cfg.workerTokens,
+          weights,
+          leaseMs: cfg.leaseS * 1000,
+          heartbeatMs: cfg.heartbeatS * 1000,
+          candidates: cfg.candidates,
+          maxOutputBytes: cfg.maxOutputBytes,
+          executors,
+          onStarted: (c, waitMs, owner) => {
+            m.wait.observe(waitMs / 1000);
+            live.broadcast({
+              type: 'task.started',
+              jobId: c.jobId,
+              task: c.task,
+              attempt: c.attempt,
+              gpus: c.gpus,
+              worker: owner,
+            });
+          },
+          onEnded: (c, res) => {
+            if (res.ok)
+              live.broadcast({ type: 'task.succeeded', jobId: c.jobId, task: c.task, attempt: c.attempt });
+          },
+          onEffects,
+          onWorker: (w) => {
+            // A spec may ask for as much as the largest worker seen since the start.
+            limits.gpus = Math.max(limits.gpus, w.gpus);
+            limits.gpuMemoryMiB = Math.max(limits.gpuMemoryMiB, w.gpuMemoryMiB);
+            limits.cpu = Math.max(limits.cpu, w.cpu);
+            limits.memoryMiB = Math.max(limits.memoryMiB, w.memoryMiB);
+          },
+        },
+      });
       ctx.upgrades.register('/ws/jobs', (req, socket, head) => {
         if (admin.upgrade(req, socket, 'viewer')) live.upgrade(req, socket, head);
       });

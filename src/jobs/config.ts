@@ -11,8 +11,23 @@ export const jobsSchema = z
     enabled: z.boolean().default(false),
     /** Admin token for /api/jobs and /ws/jobs (role admin for jobs alone); null: admin.tokens or loopback only. */
     adminToken: secret(z.string().min(16)).nullable().default(null),
+    /**
+     * Pull workers' tokens (`kapok worker --token`): each opens the worker API
+     * (/api/jobs/workers/*) and nothing else; admin tokens do not open it. Empty: no pull workers.
+     */
+    workerTokens: z
+      .array(
+        z.strictObject({
+          name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+          token: secret(z.string().min(16)),
+        }),
+      )
+      .max(1000)
+      .default([]),
     /** Executors job specs may use here (a spec naming another is refused). */
-    executors: z.array(z.enum(['process', 'http', 'noop'])).default(['process', 'http', 'noop']),
+    executors: z
+      .array(z.enum(['process', 'http', 'noop', 'inference']))
+      .default(['process', 'http', 'noop', 'inference']),
     /** Most tasks queued, retrying or running at once, over all jobs (a new job beyond it: 429). */
     maxPendingTasks: z.number().int().min(1).max(10_000_000).default(100_000),
     /** Most bytes of a task attempt's output kept (its tail). */

@@ -12,6 +12,17 @@ import type { Migration } from '../ports/store.js';
  *   is never claimed again;
  * - job_checkpoints: what tasks reported, newest per task handed back to the next attempt.
  */
+const WORKERS = `CREATE TABLE IF NOT EXISTS job_workers (
+  id TEXT PRIMARY KEY,
+  token_name TEXT NOT NULL,
+  gpus TEXT NOT NULL,
+  slots INTEGER NOT NULL,
+  cpu DOUBLE PRECISION NOT NULL,
+  memory_mib INTEGER NOT NULL,
+  running INTEGER NOT NULL,
+  seen_at BIGINT NOT NULL
+);`;
+
 export const JOBS_MIGRATIONS: readonly Migration[] = [
   {
     id: 'jobs/0001_init',
@@ -86,5 +97,18 @@ CREATE TABLE IF NOT EXISTS job_checkpoints (
   created_at BIGINT NOT NULL,
   PRIMARY KEY (job_id, task, seq)
 );`,
+  },
+  {
+    // The executor as a column, so a worker claims only what it can run (pull workers: no inference);
+    // job_workers: the pull workers seen, their GPUs as last reported (refreshed on each heartbeat).
+    id: 'jobs/0002_workers',
+    sql: {
+      sqlite: `ALTER TABLE job_tasks ADD COLUMN executor TEXT NOT NULL DEFAULT 'process';
+UPDATE job_tasks SET executor = json_extract(spec, '$.run.executor');
+${WORKERS}`,
+      postgres: `ALTER TABLE job_tasks ADD COLUMN IF NOT EXISTS executor TEXT NOT NULL DEFAULT 'process';
+UPDATE job_tasks SET executor = (spec::json -> 'run' ->> 'executor');
+${WORKERS}`,
+    },
   },
 ];

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { KapokError } from '../core/errors.js';
 import type { AdminGuard, RouteRoles } from '../core/http/admin-auth.js';
 import type { JobState } from './core.js';
+import { type PullOptions, pullRoutes, WORKER_ROLES } from './pull.js';
 import type { JobsService } from './service.js';
 
 /** /api/jobs (docs/api.md#jobs): submit, read, cancel, retry, checkpoints. */
@@ -32,9 +33,11 @@ function jobId(params: unknown): string {
 
 export async function jobsRoutes(
   app: FastifyInstance,
-  d: { service: JobsService; admin: AdminGuard; maxLimit: number },
+  d: { service: JobsService; admin: AdminGuard; maxLimit: number; pull: PullOptions },
 ): Promise<void> {
-  d.admin.hook(app, JOBS_ADMIN_ROLES);
+  // The worker routes are public to the admin guard: their own guard takes worker tokens only.
+  d.admin.hook(app, { ...JOBS_ADMIN_ROLES, ...WORKER_ROLES });
+  pullRoutes(app, d.pull);
   // A YAML spec is taken as text and parsed by the spec parser (alias expansion bounded there).
   app.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
   const s = d.service;

@@ -163,6 +163,7 @@ export class Scheduler {
           leaseMs: this.#o.leaseMs,
           candidates: this.#o.candidates,
           max: cap.slots,
+          executors: Object.keys(this.#o.executors),
         });
         for (const e of effects) this.#o.onEffects?.(e);
         for (const c of claims) this.#launch(c, now);

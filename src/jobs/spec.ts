@@ -47,6 +47,25 @@ const httpRun = z.strictObject({
   headers: z.record(z.string(), z.string().max(8192)).optional(),
   body: z.unknown().optional(),
 });
+/**
+ * Batch inference on a model of the inference capability (ports/inference.ts): one OIP request
+ * inline, or a JSON-lines file of them on the Kapok host; answers to the output or to outputFile.
+ */
+const inferenceRun = z.strictObject({
+  executor: z.literal('inference'),
+  model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'a model name of the repository'),
+  /** A version number; absent: the newest ready one. */
+  version: z
+    .string()
+    .regex(/^[1-9]\d{0,8}$/, 'a version number')
+    .optional(),
+  /** One request as POST /v2/models/{model}/infer takes it: {inputs, outputs?, id?, parameters?}. */
+  request: z.record(z.string(), z.unknown()).optional(),
+  /** A file of requests, one JSON object per line (the batch). */
+  inputFile: z.string().min(1).max(4096).optional(),
+  /** Where the answers go, one JSON line per request (written whole: a partial file is never left there). */
+  outputFile: z.string().min(1).max(4096).optional(),
+});
 /** Completes at once: for trying a DAG's shape and measuring the scheduler's own cost. */
 const noopRun = z.strictObject({ executor: z.literal('noop') });
 
@@ -79,7 +98,7 @@ const resources = z.strictObject({
 const task = z.strictObject({
   name,
   needs: z.array(z.string()).max(MAX_TASKS).default([]),
-  run: z.discriminatedUnion('executor', [processRun, httpRun, noopRun]),
+  run: z.discriminatedUnion('executor', [processRun, httpRun, noopRun, inferenceRun]),
   resources: resources.prefault({}),
   timeoutS: z
     .number()
@@ -205,6 +224,8 @@ export function validateSpec(input: unknown, limits: WorkerLimits, now = Date.no
       problems.push(
         at(i, `resources: larger than the largest worker (${over.join(', ')}): no worker could run it`),
       );
+    if (t.run.executor === 'inference' && (t.run.request === undefined) === (t.run.inputFile === undefined))
+      problems.push(at(i, 'run: give request (one inline) or inputFile (JSON lines), one of them'));
     for (const [k, n] of t.needs.entries()) {
       if (n === t.name) problems.push(at(i, `needs[${k}]: a task cannot need itself`));
     }
@@ -236,7 +257,7 @@ function issueText(i: z.core.$ZodIssue): string {
   if (i.code === 'unrecognized_keys')
     return `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}`;
   if (i.code === 'invalid_union' && i.path.at(-1) === 'run')
-    return 'run.executor must be process (with command), http (with url) or noop';
+    return 'run.executor must be process (with command), http (with url), inference (with model) or noop';
   return i.message;
 }
 

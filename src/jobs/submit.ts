@@ -64,6 +64,7 @@ export async function submitJob(store: Store, spec: JobSpec, o: SubmitOptions): 
         t.resources.memoryMiB,
         root ? now : null,
         root ? prioKey(classPoints, now, o.weights) : null,
+        t.run.executor,
       ];
     });
     for (let i = 0; i < rows.length; i += CHUNK) await insertTasks(tx, rows.slice(i, i + CHUNK));
@@ -72,10 +73,10 @@ export async function submitJob(store: Store, spec: JobSpec, o: SubmitOptions): 
 }
 
 async function insertTasks(tx: Queryable, rows: SqlValue[][]): Promise<void> {
-  const one = `(?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)`;
+  const one = `(?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)`;
   await tx.execute(
     `INSERT INTO job_tasks (job_id, name, idx, state, deps_left, dependents, on_failure, priority, class_points,
-       spec, deadline, expected_s, gpus, gpu_memory_mib, cpu, memory_mib, attempt, attempt_base, ready_at, prio_key)
+       spec, deadline, expected_s, gpus, gpu_memory_mib, cpu, memory_mib, attempt, attempt_base, ready_at, prio_key, executor)
      VALUES ${rows.map(() => one).join(', ')}`,
     rows.flat(),
   );

@@ -67,9 +67,19 @@ const num = (v: unknown): number | null => (v === null || v === undefined ? null
 /** Claims what this worker starts now: candidates by prio_key, scored and fitted in memory. */
 export async function claimTasks(
   store: Store,
-  o: Ctx & { owner: string; capacity: Capacity; leaseMs: number; candidates: number; max: number },
+  o: Ctx & {
+    owner: string;
+    capacity: Capacity;
+    leaseMs: number;
+    candidates: number;
+    max: number;
+    /** Only tasks of these executors (a pull worker runs no inference); all when absent. */
+    executors?: readonly string[];
+  },
 ): Promise<{ claims: Claim[]; effects: Effects[] }> {
   const lock = store.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+  const ex = o.executors ?? [];
+  const only = ex.length ? ` AND executor IN (${ex.map(() => '?').join(', ')})` : '';
   return store.transaction(async (tx) => {
     const rows = await tx.query<
       Pick<TaskRow, 'job_id' | 'name' | 'attempt' | 'deadline' | 'expected_s'> & {
@@ -82,8 +92,8 @@ export async function claimTasks(
       }
     >(
       `SELECT job_id, name, attempt, deadline, expected_s, priority, ready_at, gpus, gpu_memory_mib, cpu, memory_mib
-       FROM job_tasks WHERE ready_at IS NOT NULL AND ready_at <= ? ORDER BY prio_key DESC LIMIT ?${lock}`,
-      [o.now, o.candidates],
+       FROM job_tasks WHERE ready_at IS NOT NULL AND ready_at <= ?${only} ORDER BY prio_key DESC LIMIT ?${lock}`,
+      [o.now, ...ex, o.candidates],
     );
     const effects: Effects[] = [];
     const byKey = new Map<string, (typeof rows)[number]>();
@@ -162,14 +172,16 @@ export type AttemptResult =
  */
 export async function finishAttempt(
   store: Store,
-  c: Pick<Claim, 'jobId' | 'task' | 'attempt'>,
+  c: Pick<Claim, 'jobId' | 'task' | 'attempt'> & { owner?: string },
   res: AttemptResult,
   o: Ctx,
 ): Promise<Effects> {
   return store.transaction(async (tx) => {
+    // With an owner (a pull worker's report): only the attempt it still holds.
+    const mine = c.owner === undefined ? '' : ' AND owner = ?';
     const { rowCount } = await tx.execute(
       `UPDATE job_attempts SET state = ?, failure = ?, exit_code = ?, output = ?, finished_at = ?
-       WHERE job_id = ? AND task = ? AND attempt = ? AND state = 'running'`,
+       WHERE job_id = ? AND task = ? AND attempt = ? AND state = 'running'${mine}`,
       [
         res.ok ? 'succeeded' : 'failed',
         res.ok ? null : res.reason,
@@ -179,6 +191,7 @@ export async function finishAttempt(
         c.jobId,
         c.task,
         c.attempt,
+        ...(c.owner === undefined ? [] : [c.owner]),
       ],
     );
     if (rowCount !== 1) return {};

@@ -1,4 +1,5 @@
 import type { AuditTrail } from './audit.js';
+import type { InferencePort } from './inference.js';
 import type { MqttPort } from './mqtt.js';
 
 /**
@@ -40,4 +41,6 @@ export interface SharedPorts {
   deviceTokens?: DeviceTokenPort;
   /** MQTT taps and publishing (edge offers it; v2x uses it). */
   mqtt?: MqttPort;
+  /** Running a model (inference offers it; the jobs `inference` executor uses it). */
+  inference?: InferencePort;
 }

@@ -51,6 +51,8 @@ export const createSaga: CapabilityFactory<SagaConfig, SagaDeps> = async (ctx, d
     events: ctx.events,
     logger: ctx.logger,
     audit: () => ctx.ports.audit,
+    // Stable across restarts on one dataDir: a restarted coordinator takes its leases back at once.
+    owner: `saga-${ctx.events.instanceId}`,
     onCall: (o, ms) => {
       calls.inc({ outcome: o });
       callTime.observe(ms / 1000);

@@ -3,7 +3,7 @@ import { isKapokError, KapokError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { AuditTrail } from '../ports/audit.js';
 import type { EventBus } from '../ports/events.js';
-import type { Store } from '../ports/store.js';
+import type { SqlValue, Store } from '../ports/store.js';
 import type { SagaConfig } from './config.js';
 import { ACTIVE_SQL, type OpRow, type TxRow, type TxState } from './rows.js';
 import type { TxPlan, TxSpec } from './spec.js';
@@ -27,6 +27,22 @@ export interface CoordinatorDeps {
   onCall?: (o: CallOutcome['kind'], ms: number) => void;
   onFinal?: (state: TxState) => void;
   onDeadLetter?: () => void;
+  /**
+   * This coordinator's lease owner, stable across restarts of one instance (events.instanceId):
+   * a restarted coordinator takes its own transactions back at once instead of waiting out
+   * saga.leaseMs. Absent: a fresh id (leases of a predecessor run out first).
+   */
+  owner?: string;
+}
+
+/** An operation's state after a call, kept until the next write of its transaction. */
+interface OpPatch {
+  branch: string;
+  op: string;
+  state: string;
+  attempts: number;
+  last_error: string | null;
+  next_at: number;
 }
 
 type Step = { again: true } | { wait: number } | { done: true };
@@ -34,8 +50,16 @@ const AGAIN: Step = { again: true };
 const DONE: Step = { done: true };
 
 export class Coordinator {
-  readonly owner = `saga-${randomUUID().slice(0, 8)}`;
+  readonly owner: string;
   readonly #d: CoordinatorDeps;
+  /**
+   * Outcomes of branch calls not yet in the Store, per transaction: each is written with the next
+   * write of its transaction (the next call's 'calling' mark, a phase change, the final state, the
+   * lease's release), so a branch call costs one Store write, and every state change is still in
+   * the Store before the call it leads to. A crash before that write leaves the operation
+   * 'calling': it is called again, as after a crash during the call (the barrier makes it safe).
+   */
+  readonly #outcomes = new Map<string, Map<string, OpPatch>>();
   readonly #active = new Map<string, Promise<void>>();
   #poller: NodeJS.Timeout | undefined;
   #renewer: NodeJS.Timeout | undefined;
@@ -44,6 +68,7 @@ export class Coordinator {
 
   constructor(d: CoordinatorDeps) {
     this.#d = d;
+    this.owner = d.owner ?? `saga-${randomUUID().slice(0, 8)}`;
   }
 
   /** Stores a new transaction (or finds the same one) and starts driving it. */
@@ -150,10 +175,15 @@ export class Coordinator {
   }
 
   start(): void {
-    const { config } = this.#d;
+    const { config, store } = this.#d;
     this.#poller = setInterval(() => void this.#poll(), config.pollMs);
     this.#renewer = setInterval(() => void this.#renew(), Math.max(100, Math.floor(config.leaseMs / 3)));
-    void this.#poll();
+    // Our own leases from before a restart (same owner): nobody drives those now, take them back
+    // at once (a fresh owner would wait saga.leaseMs for them to run out).
+    void store
+      .execute('UPDATE saga_tx SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = ?', [this.owner])
+      .catch((err) => this.#d.logger.warn({ reason: messageOf(err) }, 'saga: own leases not taken back'))
+      .then(() => this.#poll());
   }
 
   /** Stops taking work, waits (bounded) for steps in flight, and hands leases back. */
@@ -238,6 +268,8 @@ export class Coordinator {
       for (let i = 0; i < 10_000 && !this.#stopped; i++) {
         const s = await this.#step(gid);
         if ('again' in s) continue;
+        // Final (its write released the lease), or final already: nothing to hand back.
+        if ('done' in s && !this.#outcomes.has(gid)) return;
         if ('wait' in s) nextAt = s.wait;
         break;
       }
@@ -247,21 +279,67 @@ export class Coordinator {
       if (!this.#stopped)
         this.#d.logger.warn({ gid, reason: messageOf(err) }, 'saga: step failed; retried later');
     }
-    await this.#d.store
-      .execute(
+    await this.#write(gid, [
+      [
         'UPDATE saga_tx SET lease_owner = NULL, lease_until = 0, next_at = ? WHERE gid = ? AND lease_owner = ?',
         [nextAt, gid, this.owner],
-      )
-      .catch(() => {});
+      ],
+    ]).catch(() => {});
+  }
+
+  /**
+   * One write of a transaction: its outcomes not yet stored, then `then` (other statements), in
+   * one Store transaction when there is more than one statement. `calls` are operations about to
+   * be called: marked in the same UPDATE as the outcomes.
+   */
+  async #write(gid: string, then: Array<[string, SqlValue[]]>, calls: OpPatch[] = []): Promise<void> {
+    const pending = this.#outcomes.get(gid);
+    this.#outcomes.delete(gid);
+    const patches = [...(pending?.values() ?? []), ...calls];
+    let stmts = patches.length ? [opsUpdate(gid, patches, Date.now()), ...then] : then;
+    // PostgreSQL runs the operations' UPDATE and the transaction's as one statement (a
+    // data-modifying WITH): one round trip, where BEGIN … COMMIT would be four.
+    if (stmts.length === 2 && this.#d.store.dialect === 'postgres') {
+      const [[a, pa], [b, pb]] = stmts as [[string, SqlValue[]], [string, SqlValue[]]];
+      stmts = [[`WITH ops AS (${a}) ${b}`, [...pa, ...pb]]];
+    }
+    try {
+      if (stmts.length === 1) {
+        const [sql, params] = stmts[0] as [string, SqlValue[]];
+        await this.#d.store.execute(sql, params);
+      } else if (stmts.length > 1)
+        await this.#d.store.transaction(async (q) => {
+          for (const [sql, params] of stmts) await q.execute(sql, params);
+        });
+    } catch (err) {
+      // Not written: kept for the next write (calls are not made when their mark failed).
+      if (pending) this.#outcomes.set(gid, new Map([...pending, ...(this.#outcomes.get(gid) ?? [])]));
+      throw err;
+    }
   }
 
   async #step(gid: string): Promise<Step> {
     const { store } = this.#d;
-    const tx = await this.get(gid);
-    if (!tx || !ACTIVE_SQL.includes(`'${tx.state}'`)) return DONE;
-    const ops = await store.query<OpRow>('SELECT * FROM saga_op WHERE gid = ? ORDER BY stage, branch, op', [
-      gid,
-    ]);
+    // The transaction and its operations in one read (one round trip per step).
+    const rows = await store.query<OpRow & Record<`tx_${string}`, unknown>>(STEP_SQL, [gid]);
+    const first = rows[0];
+    if (!first) return DONE;
+    const tx = Object.fromEntries(TX_COLS.map((c) => [c, first[`tx_${c}`]])) as unknown as TxRow;
+    if (!ACTIVE_SQL.includes(`'${tx.state}'`)) return DONE;
+    const ops: OpRow[] = rows;
+    // Outcomes this coordinator has not written yet are newer than the rows.
+    const pending = this.#outcomes.get(gid);
+    if (pending)
+      for (const o of ops) {
+        const p = pending.get(opKey(o));
+        if (p)
+          Object.assign(o, {
+            state: p.state,
+            attempts: p.attempts,
+            last_error: p.last_error,
+            next_at: p.next_at,
+          });
+      }
     const now = Date.now();
     const spec = JSON.parse(tx.spec) as TxSpec;
     const of = (phase: string) => ops.filter((o) => o.phase === phase);
@@ -335,19 +413,28 @@ export class Coordinator {
     const deadline =
       tx.state === 'running' && tx.mode !== 'msg' ? Number(tx.deadline) : Number.POSITIVE_INFINITY;
     if (due.length === 0) return { wait: Math.min(...ops.map((o) => Number(o.next_at)), deadline) };
+    // Written before the calls, with the outcomes of the previous ones: a crash during a call
+    // leaves its attempt counted and the op due again.
+    const t = Date.now();
+    await this.#write(
+      tx.gid,
+      [],
+      due.map((o) => ({
+        branch: o.branch,
+        op: o.op,
+        state: 'calling',
+        attempts: Number(o.attempts) + 1,
+        last_error: o.last_error,
+        next_at: t,
+      })),
+    );
     await Promise.all(due.map((o) => this.#call(tx, spec, o)));
     return AGAIN;
   }
 
   async #call(tx: TxRow, spec: TxSpec, o: OpRow): Promise<void> {
-    const { store, config, transport } = this.#d;
+    const { config, transport } = this.#d;
     const attempts = Number(o.attempts) + 1;
-    const key = [tx.gid, o.branch, o.op] as const;
-    // Written before the call: a crash during it leaves an attempt counted and the op due again.
-    await store.execute(
-      `UPDATE saga_op SET state = 'calling', attempts = ?, next_at = ?, updated_at = ? WHERE gid = ? AND branch = ? AND op = ?`,
-      [attempts, Date.now(), Date.now(), ...key],
-    );
     const target = config.targets.find((t) => t.name === o.target);
     const t0 = performance.now();
     const out: CallOutcome = target
@@ -368,11 +455,13 @@ export class Coordinator {
         };
     this.#d.onCall?.(out.kind, performance.now() - t0);
     const now = Date.now();
+    const keep = (p: Omit<OpPatch, 'branch' | 'op' | 'attempts'>) => {
+      const m = this.#outcomes.get(tx.gid) ?? new Map<string, OpPatch>();
+      this.#outcomes.set(tx.gid, m);
+      m.set(opKey(o), { branch: o.branch, op: o.op, attempts, ...p });
+    };
     if (out.kind === 'ok') {
-      await store.execute(
-        `UPDATE saga_op SET state = 'succeeded', last_error = NULL, updated_at = ? WHERE gid = ? AND branch = ? AND op = ?`,
-        [now, ...key],
-      );
+      keep({ state: 'succeeded', last_error: null, next_at: now });
       return;
     }
     const error = `${out.code}: ${out.message}`.slice(0, 500);
@@ -383,26 +472,29 @@ export class Coordinator {
     let state: 'failed' | 'dead' | 'pending' = 'pending';
     if (forward && (out.kind === 'refused' || attempts >= max)) state = 'failed';
     else if (attempts >= max || lateGiveUp) state = 'dead';
-    await store.execute(
-      `UPDATE saga_op SET state = ?, last_error = ?, next_at = ?, updated_at = ? WHERE gid = ? AND branch = ? AND op = ?`,
-      [
-        state,
-        error,
+    keep({
+      state,
+      last_error: error,
+      next_at:
         state === 'pending'
           ? now + backoff(attempts, spec.retryIntervalMs ?? config.retry.baseMs, config.retry.maxMs)
           : now,
-        now,
-        ...key,
-      ],
-    );
-    if (state === 'dead') await this.#deadLetter(tx.gid, o, error);
+    });
+    // A dead letter is written at once, with the state that led to it.
+    if (state === 'dead') {
+      await this.#write(tx.gid, []);
+      await this.#deadLetter(tx.gid, o, error);
+    }
   }
 
   /** Turns a forward phase around: what never went out is skipped, everything sent is compensated. */
   async #toBackward(tx: TxRow, ops: OpRow[], reason: string): Promise<Step> {
     const { store } = this.#d;
     const now = Date.now();
+    const pending = [...(this.#outcomes.get(tx.gid)?.values() ?? [])];
+    this.#outcomes.delete(tx.gid);
     await store.transaction(async (q) => {
+      if (pending.length) await q.execute(...opsUpdate(tx.gid, pending, now));
       for (const f of ops.filter((o) => o.phase === 'forward')) {
         const sent = Number(f.attempts) > 0;
         if (!sent) {
@@ -428,19 +520,28 @@ export class Coordinator {
 
   async #move(tx: TxRow, to: TxState, reason: string | null): Promise<Step> {
     if (to === 'succeeded') return this.#final(tx, to, reason);
-    await this.#d.store.execute(
-      `UPDATE saga_tx SET state = ?, updated_at = ?, next_at = ? WHERE gid = ? AND state = ?`,
-      [to, Date.now(), Date.now(), tx.gid, tx.state],
-    );
+    await this.#write(tx.gid, [
+      [
+        `UPDATE saga_tx SET state = ?, updated_at = ?, next_at = ? WHERE gid = ? AND state = ?`,
+        [to, Date.now(), Date.now(), tx.gid, tx.state],
+      ],
+    ]);
     return AGAIN;
   }
 
+  /** The final state, the last outcomes and the lease's release: one write. */
   async #final(tx: TxRow, to: TxState, reason: string | null): Promise<Step> {
-    const r = await this.#d.store.execute(
-      `UPDATE saga_tx SET state = ?, reason = ?, updated_at = ? WHERE gid = ? AND state = ?`,
-      [to, reason?.slice(0, 500) ?? null, Date.now(), tx.gid, tx.state],
-    );
-    if (r.rowCount === 1) this.#d.onFinal?.(to);
+    // Read back in the same Store transaction only when it is one statement (no outcome pending).
+    const sql = `UPDATE saga_tx SET state = ?, reason = ?, updated_at = ?, lease_owner = NULL, lease_until = 0 WHERE gid = ? AND state = ?`;
+    const params: SqlValue[] = [to, reason?.slice(0, 500) ?? null, Date.now(), tx.gid, tx.state];
+    let changed = false;
+    if (!this.#outcomes.has(tx.gid)) changed = (await this.#d.store.execute(sql, params)).rowCount === 1;
+    else {
+      await this.#write(tx.gid, [[sql, params]]);
+      changed = true; // leased by us: nobody else moves it
+    }
+    if (!changed) return { wait: Date.now() }; // moved by someone else: hand the lease back, look again
+    this.#d.onFinal?.(to);
     return DONE;
   }
 
@@ -494,6 +595,57 @@ export class Coordinator {
       );
     }
   }
+}
+
+const TX_COLS = [
+  'gid',
+  'mode',
+  'state',
+  'body_hash',
+  'spec',
+  'pass_headers',
+  'created_at',
+  'updated_at',
+  'deadline',
+  'next_at',
+  'lease_owner',
+  'lease_until',
+  'reason',
+] as const;
+const STEP_SQL = `SELECT o.*, ${TX_COLS.map((c) => `t.${c} AS tx_${c}`).join(', ')}
+  FROM saga_tx t JOIN saga_op o ON o.gid = t.gid WHERE t.gid = ? ORDER BY o.stage, o.branch, o.op`;
+
+const opKey = (o: { branch: string; op: string }) => `${o.branch}\u0000${o.op}`;
+
+/** One UPDATE of several operations of a transaction, each to its own values (a searched CASE). */
+function opsUpdate(gid: string, ps: readonly OpPatch[], now: number): [string, SqlValue[]] {
+  const when = (col: (p: OpPatch) => SqlValue, cast?: string) => {
+    const params: SqlValue[] = [];
+    const sql = ps
+      .map((p) => {
+        params.push(p.branch, p.op, col(p));
+        return `WHEN branch = ? AND op = ? THEN ${cast ? `CAST(? AS ${cast})` : '?'}`;
+      })
+      .join(' ');
+    return { sql: `CASE ${sql} END`, params };
+  };
+  const state = when((p) => p.state);
+  const attempts = when((p) => p.attempts, 'INTEGER');
+  const error = when((p) => p.last_error, 'TEXT');
+  const next = when((p) => p.next_at, 'BIGINT');
+  return [
+    `UPDATE saga_op SET state = ${state.sql}, attempts = ${attempts.sql}, last_error = ${error.sql}, next_at = ${next.sql}, updated_at = ?
+     WHERE gid = ? AND (${ps.map(() => '(branch = ? AND op = ?)').join(' OR ')})`,
+    [
+      ...state.params,
+      ...attempts.params,
+      ...error.params,
+      ...next.params,
+      now,
+      gid,
+      ...ps.flatMap((p) => [p.branch, p.op]),
+    ],
+  ];
 }
 
 /** Capped exponential backoff with jitter: in [d/2, d], d = min(cap, base · 2^(attempt-1)). */

@@ -10,7 +10,7 @@ import { sqliteStore } from './setup.js';
 /**
  * Crash recovery with a real process: a coordinator (test/saga/fixtures/coordinator-child.ts) is
  * SIGKILLed at random points while it starts, submits and drives 200 transfer sagas, restarted each
- * time (4 to 12 kills, until a kill leaves at most 40 unfinished, cut mid-flight);
+ * time (4 to 13 kills, until a kill leaves at most 40 unfinished, cut mid-flight);
  * after the last restart every transaction reaches a final state within BOUND_MS (below),
  * and the bank's total is unchanged (each saga fully applied or fully compensated, never twice).
  */
@@ -18,12 +18,19 @@ const child = new URL('./fixtures/coordinator-child.ts', import.meta.url).pathna
 const tsx = import.meta.resolve('tsx');
 const N = 200;
 /**
- * The issue's target is retry.maxMs (0.5 s) + 5 s after the last restart, met on a quiet host (1.2 s
- * measured for the 27 left). On this shared 2-core host at load average ~30 the same run took up to
- * 25.7 s (throughput, not recovery: nothing waits longer than a lease), so the assertion allows 30 s;
- * KAPOK_SAGA_CRASH_BOUND_MS=5500 checks the issue's figure where the host is quiet.
+ * The issue's bound: the retry interval (retry.maxMs, 0.5 s in the child) + 5 s after the last
+ * restart. The restarted coordinator has the same owner (as kapok up on one dataDir): it takes its
+ * leases back at once rather than waiting saga.leaseMs, and each branch call is one Store write.
  */
-const BOUND_MS = Number(process.env.KAPOK_SAGA_CRASH_BOUND_MS ?? 30_000);
+const BOUND_MS = 500 + 5000;
+
+async function until(ok: () => Promise<boolean>, ms = 300_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > end) assert.fail('the coordinator made no progress');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 describe('saga: crash recovery', () => {
   const dir = tmpDir('kapok-saga-crash-');
@@ -32,7 +39,7 @@ describe('saga: crash recovery', () => {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
   });
 
-  it(`SIGKILL at random points over ${N} transactions: all final after the last restart (issue: retry interval + 5 s; see BOUND_MS), total unchanged`, async () => {
+  it(`SIGKILL at random points over ${N} transactions: all final within the retry interval + 5 s after the last restart, total unchanged`, async () => {
     const bankStore = await sqliteStore();
     const bank = await createBank(bankStore, { a: 10_000, b: 10_000, c: 10_000, d: 10_000 });
     bank.fault('in-x/action', { kind: 'refuse' });
@@ -82,6 +89,16 @@ describe('saga: crash recovery', () => {
       kills++;
       const left = await open();
       if (round >= 3 && left > 0 && left <= 40) break;
+    }
+    if ((await open()) > 40) {
+      // A slow (shared) host may not have got there in 12 rounds: one more run, killed as soon as
+      // at most 40 are left, so the last restart recovers transactions cut mid-flight, not a backlog.
+      const { p, ready } = startChild();
+      await ready;
+      await until(async () => (await open()) <= 40);
+      p.kill('SIGKILL');
+      await once(p, 'exit');
+      kills++;
     }
     const { p, ready } = startChild();
     await ready;
