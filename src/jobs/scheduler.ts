@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -311,19 +311,45 @@ export async function releaseAttempt(
 
 /**
  * A process this instance started before it was killed may still run (its own process group):
- * stop it before the task runs again, after checking /proc that the pid is still that attempt.
+ * stop it before the task runs again. The pid is recorded just after the spawn, but a kill can land
+ * between the two; without a pid, /proc is searched for the attempt's environment (JOB_ID, TASK,
+ * ATTEMPT are set on every attempt's process). Either way the process is checked to be that attempt.
  */
 function stopOrphan(l: LostAttempt): void {
-  if (l.pid === null) return;
+  const marks = [`JOB_ID=${l.jobId}`, `TASK=${l.task}`, `ATTEMPT=${l.attempt}`];
+  const isAttempt = (pid: number | string): boolean => {
+    try {
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      return marks.every((m) => env.includes(m));
+    } catch {
+      return false; // gone, or not ours to read
+    }
+  };
+  if (l.pid !== null) {
+    if (isAttempt(l.pid)) killGroup(l.pid, 'SIGKILL');
+    return;
+  }
+  let pids: string[];
   try {
-    const env = readFileSync(`/proc/${l.pid}/environ`, 'utf8').split('\0');
-    if (
-      env.includes(`JOB_ID=${l.jobId}`) &&
-      env.includes(`TASK=${l.task}`) &&
-      env.includes(`ATTEMPT=${l.attempt}`)
-    )
-      killGroup(l.pid, 'SIGKILL');
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid);
   } catch {
-    // Gone (or not ours to read): nothing to stop.
+    return; // no /proc (not Linux): only recorded pids can be stopped
+  }
+  const own = processGroup('self');
+  for (const pid of pids) {
+    if (!isAttempt(pid)) continue;
+    const group = processGroup(pid);
+    if (group !== null && group !== own) killGroup(group, 'SIGKILL');
+  }
+}
+
+/** The process group of a /proc entry (field 5 of its stat line, after the parenthesised name). */
+function processGroup(pid: string): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const group = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return Number.isInteger(group) && group > 1 ? group : null;
+  } catch {
+    return null;
   }
 }
