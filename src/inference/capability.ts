@@ -7,6 +7,7 @@ import { createInferenceMetrics } from './metrics.js';
 import { Repository } from './models/repository.js';
 import { BodyDecoder } from './protocol/body-decoder.js';
 import { inferenceRoutes } from './protocol/rest.js';
+import { planInference } from './reconfigure.js';
 import { InferenceService } from './service.js';
 
 /**
@@ -25,6 +26,7 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
   const repo = new Repository({
     root,
     defaults: cfg.defaults,
+    overrides: cfg.models,
     pollIntervalMs: cfg.pollIntervalMs,
     logger,
     metrics,
@@ -92,6 +94,7 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
         { prefix: '/v2' },
       );
     },
+    reconfigure: (next, prev) => planInference(next as InferenceConfig, prev as InferenceConfig, repo),
     async start() {
       await repo.start();
       scanned = true;
