@@ -56,7 +56,7 @@ export async function control(): Promise<unknown> {
       if (i > 400) throw new Error('etcd did not come up');
       await new Promise((r) => setTimeout(r, 50));
     }
-    const client = createEtcdClient({ endpoints: [endpoint] });
+    const client = createEtcdClient({ endpoints: [endpoint], callTimeoutMs: 60_000 });
     const prefix = '/kapok/bench/';
     // The first differs from the running level (info): every put is a change.
     const levels = ['warn', 'info'];

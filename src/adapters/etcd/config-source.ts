@@ -7,7 +7,7 @@ import {
   MAX_CONFIG_VALUE_BYTES,
 } from '../../ports/config-source.js';
 import type { EtcdClient, KeyValue, WatchHandle } from './client.js';
-import { buildLayer } from './layer.js';
+import { buildLayer, parseValue } from './layer.js';
 
 export interface EtcdConfigSourceOptions {
   client: EtcdClient;
@@ -63,7 +63,31 @@ export function createEtcdConfigSource(opts: EtcdConfigSourceOptions): ConfigSou
     return kv.value.toString('utf8');
   }
 
-  const build = (): ConfigTree => buildLayer(prefix, held, labels);
+  // Parsed values by key and text: a change re-parses its own key, not the whole prefix.
+  const parsed = new Map<string, { text: string; value: unknown }>();
+  const parse = (key: string, text: string): unknown => {
+    let hit = parsed.get(key);
+    if (hit?.text !== text) {
+      hit = { text, value: parseValue(key, text) };
+      parsed.set(key, hit);
+    }
+    // The tree is built by merging into values: each build gets its own copy.
+    return structuredClone(hit.value);
+  };
+  const build = (): ConfigTree => {
+    for (const k of parsed.keys()) if (!held.has(k)) parsed.delete(k);
+    return buildLayer(prefix, held, labels, parse);
+  };
+  // Watch responses queued together make one layer: a burst of puts costs one build, not one each.
+  let pending = false;
+  const deliverSoon = () => {
+    if (pending) return;
+    pending = true;
+    setImmediate(() => {
+      pending = false;
+      if (!closed) deliver();
+    });
+  };
 
   const fingerprint = () => JSON.stringify([...held.entries()].sort());
 
@@ -105,7 +129,7 @@ export function createEtcdConfigSource(opts: EtcdConfigSourceOptions): ConfigSou
           listener?.onProblem(err as KapokError);
         }
         revision = Math.max(revision, rev);
-        deliver();
+        deliverSoon();
       },
       onEnd({ compactRevision, error }) {
         handle = undefined;

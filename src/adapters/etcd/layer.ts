@@ -12,6 +12,8 @@ export function buildLayer(
   prefix: string,
   held: Iterable<[string, string]>,
   labels: Readonly<Record<string, string>>,
+  /** A value's parse (the source caches them); the result is merged into, so it must be its own. */
+  parse: (key: string, text: string) => unknown = parseValue,
 ): ConfigTree {
   const entries = [];
   for (const [key, text] of held) {
@@ -33,7 +35,7 @@ export function buildLayer(
       removeAt(tree, e.path);
       continue;
     }
-    placeAt(tree, e.path, parseValue(e.key, e.text));
+    placeAt(tree, e.path, parse(e.key, e.text));
   }
   return tree;
 }
