@@ -741,15 +741,21 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
     );
     const configStatus = boot?.configStatus;
     if (configStatus && registry) {
-      // Each instance publishes the configuration it runs in its record (`kapok config status`),
+      // Each instance publishes the configuration it runs in its record (`kapok config status`):
+      // the latest status at most every 200 ms (a burst of changes is one etcd write, not one each),
       // one write at a time so an older status never lands after a newer one.
       self.config = configStatus();
       let publishing: Promise<void> = Promise.resolve();
+      let timer: NodeJS.Timeout | null = null;
       boot.onReload?.(() => {
-        self.config = configStatus();
-        publishing = publishing
-          .then(() => (stopping ? undefined : registry.update(self)))
-          .catch((err) => logger.debug({ reason: messageOf(err) }, 'registry: status not published'));
+        timer ??= setTimeout(() => {
+          timer = null;
+          self.config = configStatus();
+          publishing = publishing
+            .then(() => (stopping ? undefined : registry.update(self)))
+            .catch((err) => logger.debug({ reason: messageOf(err) }, 'registry: status not published'));
+        }, 200);
+        timer.unref();
       });
     }
     // Started on the cached configuration: etcd is down, so register once it answers.
