@@ -22,7 +22,7 @@ import type { ConfigSource, ConfigTree } from './ports/config-source.js';
 import type { SharedPorts } from './ports/device-tokens.js';
 import type { EventBus } from './ports/events.js';
 import type { KV } from './ports/kv.js';
-import type { InstanceInfo, Registry } from './ports/registry.js';
+import type { InstanceConfigStatus, InstanceInfo, Registry } from './ports/registry.js';
 import type { SpoolStore } from './ports/spool.js';
 import type { Store } from './ports/store.js';
 import type { TimeSeriesSink } from './ports/timeseries.js';
@@ -145,6 +145,9 @@ interface ConfigBoot {
   revisions: number[];
   /** Filled in by the control capability's wiring: SIGHUP's re-read. */
   refresh?: () => Promise<void>;
+  /** Filled in by the control capability's wiring: the reload status now and after every reload. */
+  configStatus?: () => InstanceConfigStatus;
+  onReload?: (fn: () => void) => void;
   /** etcd was unreachable at start: the start ran on the etcd layer cached in dataDir. */
   fromCache: { file: string; revision: number; savedAt: string; reason: string } | null;
   /** Where the last good etcd layer is cached (source etcd only). */
@@ -175,7 +178,12 @@ export async function openConfigSources(given: KapokLoadedConfig): Promise<Confi
       const { etcdPrefix, lastGoodFile, readLastGood, writeLastGood } = await import('./control/index.js');
       const client = createEtcdClient({ endpoints: c.etcd.endpoints, callTimeoutMs: c.etcd.callTimeoutMs });
       const prefix = etcdPrefix(c, given.config.region);
-      const etcd = createEtcdConfigSource({ client, prefix, probeIntervalMs: c.etcd.probeIntervalMs });
+      const etcd = createEtcdConfigSource({
+        client,
+        prefix,
+        probeIntervalMs: c.etcd.probeIntervalMs,
+        labels: c.labels,
+      });
       sources.push({ ...etcd, close: () => etcd.close().finally(() => client.close()) });
       const file = lastGoodFile(resolveDataDir(given));
       cache = { file, prefix, write: writeLastGood };
@@ -212,6 +220,42 @@ export async function openConfigSources(given: KapokLoadedConfig): Promise<Confi
     await Promise.allSettled(sources.map((s) => s.close()));
     throw err;
   }
+}
+
+/**
+ * The operator's handle on the etcd config prefix (`kapok config push|diff|history|rollback|status`):
+ * the admin adapter, and a check of a prospective prefix content as an instance with `labels` would
+ * compose it (this config file ⊕ the etcd layer ⊕ environment, the one schema).
+ */
+export async function openConfigAdmin(loaded: KapokLoadedConfig) {
+  const c = loaded.config.control;
+  if (c.source !== 'etcd')
+    throw new KapokError(
+      'KAPOK_CONFIG_INVALID',
+      'control.source: the operator commands work on etcd; set control.source: etcd (and control.etcd.endpoints) in the config given with --config',
+    );
+  const { createEtcdClient } = await import('./adapters/etcd/client.js');
+  const { createEtcdConfigAdmin } = await import('./adapters/etcd/config-admin.js');
+  const { buildLayer } = await import('./adapters/etcd/layer.js');
+  const { createFileConfigSource } = await import('./adapters/file/config-source.js');
+  const { etcdPrefix } = await import('./control/index.js');
+  const prefix = etcdPrefix(c, loaded.config.region);
+  const fileLayer = (await createFileConfigSource({ file: loaded.file }).read()).tree;
+  const client = createEtcdClient({ endpoints: c.etcd.endpoints, callTimeoutMs: c.etcd.callTimeoutMs });
+  const admin = createEtcdConfigAdmin({ client, prefix, registryPrefix: c.registry.prefix });
+  const full = (keys: ReadonlyMap<string, string>) =>
+    [...keys].map(([k, v]) => [prefix + k, v] as [string, string]);
+  return {
+    admin,
+    region: loaded.config.region,
+    layer: (keys: ReadonlyMap<string, string>, labels: Record<string, string>) =>
+      buildLayer(prefix, full(keys), labels),
+    /** Throws the error an instance with these labels would reject the content with. */
+    check(keys: ReadonlyMap<string, string>, labels: Record<string, string>): void {
+      composeConfig(loaded, [fileLayer, buildLayer(prefix, full(keys), labels)]);
+    },
+    close: () => client.close(),
+  };
 }
 
 /** Caches the etcd layer of a configuration that validated (best effort: a full disk must not stop a reload). */
@@ -262,6 +306,11 @@ async function buildControl(base: BaseContext, c: KapokConfig, w: Wiring): Promi
     boot.revisions,
   );
   boot.refresh = () => reloader.refresh();
+  boot.configStatus = () => {
+    const { revisions, appliedAt, pendingRestart, lastError, applied, rejected } = reloader.status();
+    return { revisions, appliedAt, pendingRestart, lastError, applied, rejected };
+  };
+  boot.onReload = (fn) => void reloader.onReload(fn);
   const cap = await createControl(
     { ...base, config: c.control },
     { reloader, registry: w.registry, fromCache: boot.fromCache },
@@ -690,6 +739,25 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
       port,
       capabilities.map((c) => c.name),
     );
+    const configStatus = boot?.configStatus;
+    if (configStatus && registry) {
+      // Each instance publishes the configuration it runs in its record (`kapok config status`):
+      // the latest status at most every 200 ms (a burst of changes is one etcd write, not one each),
+      // one write at a time so an older status never lands after a newer one.
+      self.config = configStatus();
+      let publishing: Promise<void> = Promise.resolve();
+      let timer: NodeJS.Timeout | null = null;
+      boot.onReload?.(() => {
+        timer ??= setTimeout(() => {
+          timer = null;
+          self.config = configStatus();
+          publishing = publishing
+            .then(() => (stopping ? undefined : registry.update(self)))
+            .catch((err) => logger.debug({ reason: messageOf(err) }, 'registry: status not published'));
+        }, 200);
+        timer.unref();
+      });
+    }
     // Started on the cached configuration: etcd is down, so register once it answers.
     if (boot?.fromCache && registry)
       void registerWhenUp(registry, self, logger, () => stopping !== undefined);

@@ -3,6 +3,7 @@ import { stringify } from 'yaml';
 import { configSchema, loadKapokConfig } from '../config.js';
 import { redact } from '../core/config/index.js';
 import { encryptCommand, reencryptCommand } from './config-encrypt.js';
+import { configOpsCommands } from './config-ops.js';
 import { fail } from './exit.js';
 
 export function configCommand(): Command {
@@ -55,6 +56,7 @@ export function configCommand(): Command {
 
   cmd.addCommand(encryptCommand());
   cmd.addCommand(reencryptCommand());
+  for (const c of configOpsCommands()) cmd.addCommand(c);
   return cmd;
 }
 

@@ -190,6 +190,7 @@ export class Reloader<C extends object> {
       this.desired = desired;
       this.revisions = revisions;
       this.accepted(revisions);
+      this.emit();
       return;
     }
     let newRunning = { ...running };

@@ -394,6 +394,19 @@ export const ERROR_CATALOGUE = {
     status: 409,
     summary: 'A capability refused a configuration change it cannot apply; the running configuration stays.',
   },
+  KAPOK_CONTROL_CONFLICT: {
+    status: 409,
+    summary:
+      'A config push was refused: the etcd prefix changed after the revision it was based on (compare-and-swap).',
+  },
+  KAPOK_CONTROL_SELECTOR: {
+    status: 400,
+    summary: 'A label selector is malformed (expected key=value pairs joined with commas).',
+  },
+  KAPOK_CONTROL_REVISION_UNKNOWN: {
+    status: 404,
+    summary: 'A rollback names a revision that is neither in the push history nor still held by etcd.',
+  },
   // Job scheduler (/api/jobs, kapok jobs).
   KAPOK_JOBS_INVALID_SPEC: {
     status: 400,

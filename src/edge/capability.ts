@@ -3,7 +3,7 @@ import type { MqttPort } from '../ports/mqtt.js';
 import type { SpoolStore } from '../ports/spool.js';
 import type { TimeSeriesSink } from '../ports/timeseries.js';
 import type { EdgeConfig } from './config.js';
-import { createDecoder, type Point } from './decode/index.js';
+import { createDecoder, type Decoder, type Point } from './decode/index.js';
 import { Fanout } from './fanout.js';
 import { Ingest } from './ingest.js';
 import { Acl } from './intake/acl.js';
@@ -12,6 +12,7 @@ import { type BrokerEvent, EmbeddedBroker } from './intake/embedded.js';
 import { ExternalClient } from './intake/external.js';
 import { Taps } from './intake/taps.js';
 import { createEdgeMetrics } from './metrics.js';
+import { type EdgeLive, planEdge } from './reconfigure.js';
 import { EDGE_ADMIN_ROLES, edgeRoutes } from './routes.js';
 import { DecodedCache } from './spool/decoded-cache.js';
 import { SinkRunner } from './spool/runner.js';
@@ -66,7 +67,9 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
   const upgrades = ctx.upgrades;
   const logger = ctx.logger.child({ capability: 'edge' });
   const metrics = createEdgeMetrics(ctx.metrics.registry);
-  const decode = createDecoder({ topicPattern: cfg.topicPattern, format: cfg.format });
+  let decoder = createDecoder({ topicPattern: cfg.topicPattern, format: cfg.format });
+  // One indirection, so that a live reconfiguration swaps the decoder for intake and runners at once.
+  const decode: Decoder = (topic, payload, receivedAt) => decoder(topic, payload, receivedAt);
 
   const spool = new Spool({
     store: deps.spool,
@@ -86,30 +89,33 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
   const cache = new DecodedCache(DECODED_CACHE_POINTS);
   // Runners also decode what the InfluxDB write API spooled (MQTT intake never does).
   const decodeSpooled = withWriteChunks(decode);
+  const runnerOptions: EdgeLive['runners'] = [];
   const runners = sinks.map(
     (sink) =>
-      new SinkRunner({
-        spool,
-        sink,
-        decode: decodeSpooled,
-        cache,
-        batchSize: cfg.batch.size,
-        intervalMs: cfg.batch.intervalMs,
-        retryMinMs: cfg.retry.minMs,
-        retryMaxMs: cfg.retry.maxMs,
-        logger,
-        onStored: (name, points, seconds, oldest) => {
-          metrics.stored.inc({ sink: name }, points);
-          metrics.batchSeconds.observe({ sink: name }, seconds);
-          if (oldest > 0) metrics.lagSeconds.observe({ sink: name }, (Date.now() - oldest) / 1000);
-          metrics.spoolBytes.set(spool.bytes);
-        },
-        onFailure: (name) => metrics.sinkFailures.inc({ sink: name }),
-        onRejected: (name, points, reason) => {
-          metrics.dropped.inc({ reason: 'sink_rejected' }, points);
-          logger.warn({ sink: name, points, reason }, 'edge sink refused a batch as bad data; not retried');
-        },
-      }),
+      new SinkRunner(
+        track(runnerOptions, {
+          spool,
+          sink,
+          decode: decodeSpooled,
+          cache,
+          batchSize: cfg.batch.size,
+          intervalMs: cfg.batch.intervalMs,
+          retryMinMs: cfg.retry.minMs,
+          retryMaxMs: cfg.retry.maxMs,
+          logger,
+          onStored: (name, points, seconds, oldest) => {
+            metrics.stored.inc({ sink: name }, points);
+            metrics.batchSeconds.observe({ sink: name }, seconds);
+            if (oldest > 0) metrics.lagSeconds.observe({ sink: name }, (Date.now() - oldest) / 1000);
+            metrics.spoolBytes.set(spool.bytes);
+          },
+          onFailure: (name) => metrics.sinkFailures.inc({ sink: name }),
+          onRejected: (name, points, reason) => {
+            metrics.dropped.inc({ reason: 'sink_rejected' }, points);
+            logger.warn({ sink: name, points, reason }, 'edge sink refused a batch as bad data; not retried');
+          },
+        }),
+      ),
   );
   const fanout = new Fanout({ ...cfg.fanout, metrics });
   const ingest = new Ingest({
@@ -250,6 +256,13 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
   return {
     name: 'edge',
     provides: { mqtt: mqttPort },
+    reconfigure: (next, prev) =>
+      planEdge(next as EdgeConfig, prev as EdgeConfig, {
+        setDecoder: (d) => {
+          decoder = d;
+        },
+        runners: runnerOptions,
+      }),
     async routes(app) {
       await app.register(
         async (scope) => {
@@ -318,4 +331,10 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
       spool.close();
     },
   };
+}
+
+/** Keeps the options object a runner reads, so a live reconfiguration can change it. */
+function track<T extends EdgeLive['runners'][number]>(into: EdgeLive['runners'], o: T): T {
+  into.push(o);
+  return o;
 }

@@ -8,6 +8,7 @@ import { Repository } from './models/repository.js';
 import { inferencePort } from './port.js';
 import { BodyDecoder } from './protocol/body-decoder.js';
 import { inferenceRoutes } from './protocol/rest.js';
+import { planInference } from './reconfigure.js';
 import { InferenceService } from './service.js';
 
 /**
@@ -26,6 +27,7 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
   const repo = new Repository({
     root,
     defaults: cfg.defaults,
+    overrides: cfg.models,
     pollIntervalMs: cfg.pollIntervalMs,
     logger,
     metrics,
@@ -95,6 +97,7 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
         { prefix: '/v2' },
       );
     },
+    reconfigure: (next, prev) => planInference(next as InferenceConfig, prev as InferenceConfig, repo),
     async start() {
       await repo.start();
       scanned = true;

@@ -23,28 +23,6 @@ const modelDefaults = z.strictObject({
   workerMemoryMb: z.number().int().min(16).max(65_536).default(512),
 });
 
-export const inferenceSchema = z.strictObject({
-  // On by default: it needs nothing outside this machine (docs/configuration.md, "Embedded defaults").
-  enabled: z.boolean().default(true),
-  /** Model repository: <repository>/<model>/<version>/model.onnx, relative to the working directory. */
-  repository: z.string().min(1).default('./models'),
-  /** How often the repository is re-read for new, changed or removed versions; 0 = only on request. */
-  pollIntervalMs: ms(0, 3_600_000).default(2000),
-  /** Largest inference request body (REST) or message (gRPC) accepted, in bytes. */
-  maxRequestBytes: z
-    .number()
-    .int()
-    .min(1024)
-    .max(1024 ** 3)
-    .default(64 * 1024 * 1024),
-  /** Bearer token for model control (repository load/unload); null: loopback clients only (profile default), no one (gov). */
-  adminToken: secret(z.string().min(16)).nullable().default(null),
-  defaults: modelDefaults.prefault({}),
-});
-
-export type InferenceConfig = z.infer<typeof inferenceSchema>;
-export type ModelDefaults = z.infer<typeof modelDefaults>;
-
 const version = z.union([z.number().int().min(1), z.string().regex(/^[1-9][0-9]{0,17}$/)]).transform(String);
 
 /** models/<name>/config.yaml. Every key optional: missing ones come from inference.defaults. */
@@ -79,6 +57,52 @@ export const modelConfigSchema = z.strictObject({
 });
 
 export type ModelConfig = z.infer<typeof modelConfigSchema>;
+
+/** inference.models.<name>: the keys of config.yaml that Kapok's configuration may override. */
+function modelOverrideSchema() {
+  const s = modelConfigSchema.shape;
+  return z.strictObject({
+    maxBatchSize: s.maxBatchSize.removeDefault().optional(),
+    batching: s.batching,
+    instances: s.instances,
+    intraOpThreads: s.intraOpThreads,
+    maxQueue: s.maxQueue,
+    timeoutMs: s.timeoutMs,
+    workerMemoryMb: s.workerMemoryMb,
+    versionPolicy: s.versionPolicy.removeDefault().optional(),
+  });
+}
+export type ModelOverride = z.infer<ReturnType<typeof modelOverrideSchema>>;
+
+export const inferenceSchema = z.strictObject({
+  // On by default: it needs nothing outside this machine (docs/configuration.md, "Embedded defaults").
+  enabled: z.boolean().default(true),
+  /** Model repository: <repository>/<model>/<version>/model.onnx, relative to the working directory. */
+  repository: z.string().min(1).default('./models'),
+  /** How often the repository is re-read for new, changed or removed versions; 0 = only on request. */
+  pollIntervalMs: ms(0, 3_600_000).default(2000),
+  /** Largest inference request body (REST) or message (gRPC) accepted, in bytes. */
+  maxRequestBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 ** 3)
+    .default(64 * 1024 * 1024),
+  /** Bearer token for model control (repository load/unload); null: loopback clients only (profile default), no one (gov). */
+  adminToken: secret(z.string().min(16)).nullable().default(null),
+  defaults: modelDefaults.prefault({}),
+  /**
+   * Per-model settings that override the model's config.yaml key by key (the brief's
+   * `/models/config`): kept in Kapok's configuration, so in etcd with control.source etcd and
+   * applied live (a changed model's versions are reloaded beside the serving ones and switched in).
+   */
+  models: z
+    .record(z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/), modelOverrideSchema())
+    .default({}),
+});
+
+export type InferenceConfig = z.infer<typeof inferenceSchema>;
+export type ModelDefaults = z.infer<typeof modelDefaults>;
 
 /** The settings one version runs with. */
 export interface ResolvedModelConfig extends ModelDefaults {

@@ -94,7 +94,8 @@ export function placeAt(tree: ConfigTree, path: readonly string[], value: unknow
   let cur = tree;
   for (const key of path.slice(0, -1)) {
     const next = cur[key];
-    if (!isObject(next)) cur[key] = {};
+    // A list is walked by index (gateway/providers/0/apiKey), not replaced by a mapping.
+    if (!isObject(next) && !Array.isArray(next)) cur[key] = {};
     cur = cur[key] as ConfigTree;
   }
   const last = path[path.length - 1] as string;

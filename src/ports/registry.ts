@@ -18,6 +18,21 @@ export interface InstanceInfo {
   mqtt: string | null;
   /** ISO time the instance started. */
   startedAt: string;
+  /** The configuration in force, published on every reload (`kapok config status`); absent before the first. */
+  config?: InstanceConfigStatus;
+}
+
+/** What an instance says of its configuration: key paths and codes only, never a value. */
+export interface InstanceConfigStatus {
+  /** The revision of the configuration in force, per source (file, etcd). */
+  revisions: number[];
+  appliedAt: string | null;
+  /** Keys whose new value waits for a restart. */
+  pendingRestart: string[];
+  /** The last rejected change, null after a change applied. */
+  lastError: { code: string; message: string; at: string; revisions: number[] } | null;
+  applied: number;
+  rejected: number;
 }
 
 export interface RegistryStatus {
@@ -30,6 +45,8 @@ export interface RegistryStatus {
 export interface Registry {
   /** Announces this instance and starts following the others. */
   register(self: InstanceInfo): Promise<void>;
+  /** Replaces this instance's record (same id, same lease): its configuration status changed. */
+  update(self: InstanceInfo): Promise<void>;
   /** Withdraws this instance at once (drain); the view of the others stays until close(). */
   deregister(): Promise<void>;
   /** Every registered instance (this one included while registered), by id. */
@@ -62,7 +79,27 @@ export function parseInstance(value: unknown): InstanceInfo | null {
     grpc: v.grpc as string | null,
     mqtt: v.mqtt as string | null,
     startedAt: v.startedAt as string,
+    ...(configStatusOf(v.config) ? { config: configStatusOf(v.config) as InstanceConfigStatus } : {}),
   };
+}
+
+function configStatusOf(x: unknown): InstanceConfigStatus | null {
+  if (typeof x !== 'object' || x === null) return null;
+  const c = x as Record<string, unknown>;
+  const nums = (a: unknown) => Array.isArray(a) && a.every((n) => typeof n === 'number');
+  const strs = (a: unknown) => Array.isArray(a) && a.every((n) => typeof n === 'string');
+  const e = c.lastError as Record<string, unknown> | null;
+  const errOk =
+    e === null ||
+    (typeof e === 'object' &&
+      typeof e.code === 'string' &&
+      typeof e.message === 'string' &&
+      typeof e.at === 'string' &&
+      nums(e.revisions));
+  if (!nums(c.revisions) || !strs(c.pendingRestart) || !errOk) return null;
+  if (typeof c.applied !== 'number' || typeof c.rejected !== 'number') return null;
+  if (c.appliedAt !== null && typeof c.appliedAt !== 'string') return null;
+  return structuredClone(c) as unknown as InstanceConfigStatus;
 }
 
 export const byId = (a: InstanceInfo, b: InstanceInfo): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);

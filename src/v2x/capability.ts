@@ -8,6 +8,7 @@ import { Engine, kindOfTopic } from './engine.js';
 import { formatOf } from './frames.js';
 import { Live } from './live.js';
 import { createV2xMetrics } from './metrics.js';
+import { planV2x } from './reconfigure.js';
 import { V2X_ADMIN_ROLES, v2xRoutes } from './routes.js';
 import { StrategyWal } from './wal.js';
 import type { Warning } from './warning.js';
@@ -117,6 +118,10 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
   });
   return {
     name: 'v2x',
+    reconfigure: (next, prev) =>
+      planV2x(next as V2xConfig, prev as V2xConfig, engine, () =>
+        saveZones(zonesFile, engine.geofences.list()),
+      ),
     async routes(app) {
       await app.register(
         async (scope) => {

@@ -43,7 +43,8 @@ const DEG = Math.PI / 180;
  * vehicles). Counters are plain numbers, exported to Prometheus at scrape time.
  */
 export class Engine {
-  readonly cfg: V2xConfig;
+  /** Swapped whole by a live reconfiguration (reconfigure.ts), between messages: a message is handled synchronously. */
+  cfg: V2xConfig;
   readonly geofences = new Geofences();
   readonly vehicles: VehicleTable;
   readonly signals = new Signals();

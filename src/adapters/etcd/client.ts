@@ -109,21 +109,26 @@ function target(endpoint: string): string {
 }
 
 export interface EtcdClient {
-  /** Every key under prefix, and the store revision of the read. */
-  list(prefix: string): Promise<{ kvs: KeyValue[]; revision: number }>;
+  /**
+   * Every key under prefix, and the store revision of the read; with `atRevision`, the keys as they
+   * were then (etcd's MVCC: fails with KAPOK_CONTROL_ETCD_FAILED once that revision is compacted).
+   */
+  list(prefix: string, atRevision?: number): Promise<{ kvs: KeyValue[]; revision: number }>;
   get(key: string): Promise<KeyValue | null>;
   put(key: string, value: string | Buffer, lease?: string): Promise<number>;
   delete(key: string, prefix?: boolean): Promise<number>;
   /**
    * Writes `puts` and deletes `deletes` in one transaction if no key under `prefix` changed after
    * `revision` (compare-and-swap on the revision the writer read). Returns the new revision, or
-   * null when someone else wrote first.
+   * null when someone else wrote first. `mustExist`: keys the writer saw, which must still be there
+   * (a deletion leaves no mod revision to compare).
    */
   commitIfUnchanged(
     prefix: string,
     revision: number,
     puts: Array<[string, string]>,
     deletes: string[],
+    mustExist?: string[],
   ): Promise<number | null>;
   compact(revision: number): Promise<void>;
   /** The current store revision (a cheap probe). */
@@ -166,8 +171,12 @@ export function createEtcdClient(opts: EtcdClientOptions): EtcdClient {
   }
 
   return {
-    async list(prefix) {
-      const res = await unary(kv, 'Range', { key: Buffer.from(prefix), range_end: prefixEnd(prefix) });
+    async list(prefix, atRevision) {
+      const res = await unary(kv, 'Range', {
+        key: Buffer.from(prefix),
+        range_end: prefixEnd(prefix),
+        ...(atRevision ? { revision: String(atRevision) } : {}),
+      });
       return { kvs: (res.kvs as Msg[]).map(kvOf), revision: num(res.header?.revision) };
     },
     async get(key) {
@@ -190,7 +199,7 @@ export function createEtcdClient(opts: EtcdClientOptions): EtcdClient {
       });
       return num(res.header?.revision);
     },
-    async commitIfUnchanged(prefix, revision, puts, deletes) {
+    async commitIfUnchanged(prefix, revision, puts, deletes, mustExist = []) {
       const res = await unary(kv, 'Txn', {
         // No key under the prefix was modified after `revision`: max mod_revision < revision + 1.
         compare: [
@@ -201,6 +210,12 @@ export function createEtcdClient(opts: EtcdClientOptions): EtcdClient {
             range_end: prefixEnd(prefix),
             mod_revision: String(revision + 1),
           },
+          ...mustExist.map((k) => ({
+            result: 'GREATER',
+            target: 'VERSION',
+            key: Buffer.from(k),
+            version: '0',
+          })),
         ],
         success: [
           ...puts.map(([k, v]) => ({ request_put: { key: Buffer.from(k), value: Buffer.from(v) } })),

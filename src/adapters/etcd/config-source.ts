@@ -1,15 +1,13 @@
-import { parse as parseYaml } from 'yaml';
 import { isKapokError, KapokError, messageOf } from '../../core/errors.js';
 import {
   type ConfigLayer,
   type ConfigSource,
   type ConfigSourceListener,
   type ConfigTree,
-  configPath,
   MAX_CONFIG_VALUE_BYTES,
-  placeAt,
 } from '../../ports/config-source.js';
 import type { EtcdClient, KeyValue, WatchHandle } from './client.js';
+import { buildLayer, parseValue } from './layer.js';
 
 export interface EtcdConfigSourceOptions {
   client: EtcdClient;
@@ -19,6 +17,8 @@ export interface EtcdConfigSourceOptions {
   probeIntervalMs?: number;
   /** Wait before retrying after etcd failed to answer (doubles up to 5 s). */
   retryMs?: number;
+  /** This instance's control.labels: overlays (`@zone=a/...`) whose selector matches apply over the fleet's keys. */
+  labels?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -40,6 +40,7 @@ export function createEtcdConfigSource(opts: EtcdConfigSourceOptions): ConfigSou
     );
   const probeIntervalMs = opts.probeIntervalMs ?? 60_000;
   const retryMs = opts.retryMs ?? 200;
+  const labels = opts.labels ?? {};
   const held = new Map<string, string>();
   let revision = 0;
   let delivered = '';
@@ -62,30 +63,31 @@ export function createEtcdConfigSource(opts: EtcdConfigSourceOptions): ConfigSou
     return kv.value.toString('utf8');
   }
 
-  /** The tree of the keys held; coarser keys first so finer ones override them. */
-  function build(): ConfigTree {
-    const entries = [...held.entries()].map(([key, text]) => ({
-      key,
-      path: configPath(key.slice(prefix.length), key),
-      text,
-    }));
-    entries.sort((a, b) => a.path.length - b.path.length || (a.key < b.key ? -1 : 1));
-    const tree: ConfigTree = {};
-    for (const e of entries) {
-      let value: unknown;
-      try {
-        value = parseYaml(e.text, { uniqueKeys: true, maxAliasCount: 100, prettyErrors: false });
-      } catch (err) {
-        throw new KapokError(
-          'KAPOK_CONFIG_PARSE',
-          `config key ${JSON.stringify(e.key)} is not valid YAML or JSON: ${messageOf(err).split('\n')[0]}`,
-          { cause: err },
-        );
-      }
-      placeAt(tree, e.path, value);
+  // Parsed values by key and text: a change re-parses its own key, not the whole prefix.
+  const parsed = new Map<string, { text: string; value: unknown }>();
+  const parse = (key: string, text: string): unknown => {
+    let hit = parsed.get(key);
+    if (hit?.text !== text) {
+      hit = { text, value: parseValue(key, text) };
+      parsed.set(key, hit);
     }
-    return tree;
-  }
+    // The tree is built by merging into values: each build gets its own copy.
+    return structuredClone(hit.value);
+  };
+  const build = (): ConfigTree => {
+    for (const k of parsed.keys()) if (!held.has(k)) parsed.delete(k);
+    return buildLayer(prefix, held, labels, parse);
+  };
+  // Watch responses queued together make one layer: a burst of puts costs one build, not one each.
+  let pending = false;
+  const deliverSoon = () => {
+    if (pending) return;
+    pending = true;
+    setImmediate(() => {
+      pending = false;
+      if (!closed) deliver();
+    });
+  };
 
   const fingerprint = () => JSON.stringify([...held.entries()].sort());
 
@@ -127,7 +129,7 @@ export function createEtcdConfigSource(opts: EtcdConfigSourceOptions): ConfigSou
           listener?.onProblem(err as KapokError);
         }
         revision = Math.max(revision, rev);
-        deliver();
+        deliverSoon();
       },
       onEnd({ compactRevision, error }) {
         handle = undefined;

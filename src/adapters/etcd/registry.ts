@@ -99,17 +99,18 @@ export function createEtcdRegistry(o: EtcdRegistryOptions): Registry {
     const info = self;
     try {
       const granted = await client.leaseGrant(o.ttlSeconds);
-      if (closed || self !== info) {
+      if (closed || self?.id !== info.id) {
         await client.leaseRevoke(granted.id).catch(() => {});
         return;
       }
       lease = granted.id;
-      await client.put(prefix + info.id, JSON.stringify(info), granted.id);
+      // The record as it is now (update() may have changed it meanwhile).
+      await client.put(prefix + info.id, JSON.stringify(self ?? info), granted.id);
       leaseOk = true;
       detail = undefined;
       keep = client.keepAlive(granted.id, Math.max(500, (o.ttlSeconds * 1000) / 3), (why) => {
         leaseOk = false;
-        if (closed || self !== info) return;
+        if (closed || self?.id !== info.id) return;
         trouble(`registry lease lost (${why}); registering again`);
         later(200, () => void announce());
       });
@@ -144,6 +145,13 @@ export function createEtcdRegistry(o: EtcdRegistryOptions): Registry {
       view.set(info.id, self);
       await announce(0); // the first attempt's failure is the caller's (start fails, says why)
       if (!watch) await follow();
+    },
+    async update(info) {
+      if (!self || self.id !== info.id) throw new Error('registry: update before register');
+      self = structuredClone(info);
+      view.set(info.id, self);
+      // Same key, same lease; without a lease (etcd away) the next announce puts the new record.
+      if (lease && leaseOk) await client.put(prefix + info.id, JSON.stringify(info), lease);
     },
     deregister: withdraw,
     list: () => [...view.values()].map((i) => structuredClone(i)).sort(byId),

@@ -18,6 +18,10 @@ export function createMemoryRegistry(hub: RegistryHub = createRegistryHub()): Re
       self = info.id;
       hub.set(info.id, structuredClone(info));
     },
+    async update(info) {
+      if (self !== info.id) throw new Error('registry: update before register');
+      hub.set(info.id, structuredClone(info));
+    },
     async deregister() {
       if (self) hub.delete(self);
       self = null;

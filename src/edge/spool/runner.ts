@@ -62,8 +62,10 @@ export class SinkRunner {
   }
 
   async #run(): Promise<void> {
-    const { spool, sink, batchSize, intervalMs } = this.#o;
+    const { spool, sink } = this.#o;
     while (this.#running) {
+      // Read per round: a live reconfiguration changes them (edge/reconfigure.ts).
+      const { batchSize, intervalMs } = this.#o;
       let rows = spool.read(sink.name, batchSize);
       if (rows.length < batchSize) {
         await this.#sleep(

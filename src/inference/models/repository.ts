@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { KapokError, messageOf } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { type ModelDefaults, modelConfigSchema, resolveModelConfig } from '../config.js';
+import { type ModelDefaults, type ModelOverride, modelConfigSchema, resolveModelConfig } from '../config.js';
 import type { VersionRunner } from '../execution/runner.js';
 import type { InferenceMetrics } from '../metrics.js';
 import { type LoadContext, loadVersion } from './load-version.js';
@@ -20,6 +20,8 @@ import type { ModelState, VersionState } from './state.js';
 export interface RepositoryOptions {
   root: string;
   defaults: ModelDefaults;
+  /** inference.models: per-model settings over config.yaml, key by key. */
+  overrides?: Readonly<Record<string, ModelOverride>>;
   pollIntervalMs: number;
   logger: Logger;
   metrics: InferenceMetrics;
@@ -51,6 +53,15 @@ export class Repository {
       }, this.opts.pollIntervalMs);
       this.timer.unref();
     }
+  }
+
+  /**
+   * New defaults and per-model overrides (a live configuration change); the next sync of each model
+   * reloads the versions whose settings changed beside the serving ones.
+   */
+  reconfigure(defaults: ModelDefaults, overrides: Readonly<Record<string, ModelOverride>>): void {
+    this.opts.defaults = defaults;
+    this.opts.overrides = overrides;
   }
 
   /** Re-reads the whole repository (one scan at a time). */
@@ -112,6 +123,12 @@ export class Repository {
     if (this.closed) return;
     const dir = join(this.opts.root, m.name);
     await readModelConfig(m, dir, this.opts.logger, this.opts.metrics);
+    const over = this.opts.overrides?.[m.name];
+    if (over)
+      m.config = {
+        ...m.config,
+        ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)),
+      };
     const onDisk = m.unloaded ? new Map<string, string>() : await listVersions(dir);
     const wanted = wantedVersions(m.config, [...onDisk.keys()]);
     await this.loadWanted(m, dir, wanted, onDisk);
