@@ -86,11 +86,15 @@ export function aijob(name: string, spec: Obj, namespace = 'default'): Obj {
 }
 
 /** Polls until check returns a value (not undefined/false), or fails after ms with what it last saw. */
-export async function until<T>(what: string, check: () => T | undefined | false, ms = 15_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  check: () => T | undefined | null | false,
+  ms = 15_000,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = check();
-    if (v !== undefined && v !== false) return v;
+    if (v !== undefined && v !== null && v !== false) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((ok) => setTimeout(ok, 20));
   }

@@ -62,6 +62,11 @@ export class FakeKubelets {
     });
   }
 
+  /** Whether the Pod (namespace/name) is running, held by the test. */
+  holding(key: string): boolean {
+    return this.held.has(key);
+  }
+
   /** Ends held Pods whose key matches. */
   release(match: (key: string) => boolean, exitCode = 0): number {
     let n = 0;

@@ -87,6 +87,10 @@ export class KubeApiServer {
     return n;
   }
 
+  openWatches(): number {
+    return this.streams.size;
+  }
+
   count(verb: string, res: string): void {
     const k = `${verb} ${res}`;
     this.requests.set(k, (this.requests.get(k) ?? 0) + 1);
