@@ -351,6 +351,7 @@ export class KubeApiServer {
     const asTable =
       String(req.headers.accept ?? '').includes('as=Table') && (t.type.printerColumns?.length ?? 0) > 0;
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders(); // a watch is open once its headers are out, before any event
     const write = (type: string, object: Obj) => {
       const obj =
         asTable && type !== 'BOOKMARK' && type !== 'ERROR'
