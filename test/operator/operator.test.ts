@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { operatorSchema } from '../../src/operator/config.js';
+import { neverFits, nodeRooms, quantity } from '../../src/operator/nodes.js';
+import { podName } from '../../src/operator/pods.js';
 import type { Obj, RunningApiServer } from '../helpers/kube-apiserver/index.js';
 import { type Decision, FakeKubelets, gpuNode } from '../helpers/kube-apiserver/kubelet.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -536,5 +539,55 @@ describe('operator: deletion and leader election', () => {
       aijob('after', { tasks: [{ name: 't', run: { executor: 'noop' } }] }),
     );
     await until('after Succeeded', () => job(s, 'after')?.status?.phase === 'Succeeded');
+  });
+});
+
+describe('operator: pure parts', () => {
+  it('reads Kubernetes quantities', () => {
+    assert.equal(quantity('500m'), 0.5);
+    assert.equal(quantity('16Gi'), 16 * 2 ** 30);
+    assert.equal(quantity('2'), 2);
+    assert.equal(quantity('1e3'), 1000);
+    assert.equal(quantity('12k'), 12_000);
+    assert.equal(quantity('banana'), 0);
+  });
+
+  it('names Pods as DNS labels of at most 63 characters, distinct per task and attempt', () => {
+    assert.equal(podName('train', 'prep', 1), 'train-prep-1');
+    const a = podName('j', 'Prep_A', 2);
+    const b = podName('j', 'prep-a', 2);
+    assert.notEqual(a, b);
+    assert.match(a, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    const long = podName('x'.repeat(60), 'y'.repeat(60), 100);
+    assert.ok(long.length <= 63 && long.endsWith('-100'), long);
+    assert.notEqual(long, podName('x'.repeat(60), 'y'.repeat(59), 100));
+  });
+
+  it('says why a task can never fit', () => {
+    const rooms = nodeRooms([gpuNode('a', 1, 24_576, 8), gpuNode('b', 2, 24_576, 8)] as never, [], {
+      gpuResource: 'nvidia.com/gpu',
+      gpuMemoryLabel: 'nvidia.com/gpu.memory',
+    });
+    assert.equal(
+      neverFits({ gpus: 4, gpuMemoryMiB: 0, cpu: 1, memoryMiB: 0 }, rooms),
+      'needs 4 GPUs, largest node has 2',
+    );
+    assert.equal(
+      neverFits({ gpus: 1, gpuMemoryMiB: 40_000, cpu: 1, memoryMiB: 0 }, rooms),
+      'needs 40000 MiB per GPU, largest GPU has 24576 MiB',
+    );
+    assert.equal(
+      neverFits({ gpus: 1, gpuMemoryMiB: 0, cpu: 16, memoryMiB: 0 }, rooms),
+      'needs 16 CPUs, largest node has 8',
+    );
+    assert.equal(neverFits({ gpus: 2, gpuMemoryMiB: 0, cpu: 1, memoryMiB: 0 }, rooms), null);
+    assert.equal(neverFits({ gpus: 0, gpuMemoryMiB: 0, cpu: 1, memoryMiB: 0 }, []), 'no schedulable nodes');
+  });
+
+  it('refuses a renewal period that is not below the Lease duration', () => {
+    assert.throws(
+      () => operatorSchema.parse({ leaderElection: { leaseDurationS: 1, renewMs: 1000 } }),
+      /leaseDurationS/,
+    );
   });
 });
