@@ -16,7 +16,7 @@ export async function operator(): Promise<unknown> {
   const { dir, remove } = tempDir();
   const s = await cluster({ bookmarkMs: 1000, maxLog: 200_000 });
   try {
-    for (let i = 0; i < 10; i++) s.create('', 'v1', 'nodes', null, gpuNode(`node-${i}`, 8));
+    for (let i = 0; i < 10; i++) s.create('', 'v1', 'nodes', null, gpuNode(`node-${i}`, 8, 81_920, 200));
     const kubelets = new FakeKubelets(s.api, () => 'hold');
     for (let i = 0; i < JOBS; i++)
       s.create(

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { isKapokError, messageOf } from '../core/errors.js';
+import { isKapokError, KapokError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { JobModel } from '../ports/job-model.js';
 import type { Informer, KubeClient, KubeObject } from '../ports/kubernetes.js';
@@ -68,7 +68,31 @@ export class Controller {
     this.jobs = this.d.kube.inform(AIJOBS, { namespace: ns }, (_t, o) => this.queue.add(keyOf(o)));
     this.pods = this.d.kube.inform(PODS, { namespace: null }, (type, p) => this.onPod(type, p));
     this.nodes = this.d.kube.inform(NODES, {}, () => this.wakeWaiting());
-    await Promise.all([this.jobs.synced, this.pods.synced, this.nodes.synced]);
+    // Like controller-runtime's cache sync timeout: an unreachable API server fails the start
+    // with a reason instead of hanging it.
+    const limit = this.d.config.requestTimeoutMs * 2;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, fail) => {
+      timer = setTimeout(
+        () =>
+          fail(
+            new KapokError(
+              'KAPOK_OPERATOR_API',
+              `the AIJob, Pod and Node lists did not load within ${limit} ms: check operator.kubeconfig, that the API server is reachable, that crd-aijob.yaml is applied and the RBAC of operator-rbac.yaml`,
+              { details: { status: 0 } },
+            ),
+          ),
+        limit,
+      );
+    });
+    try {
+      await Promise.race([Promise.all([this.jobs.synced, this.pods.synced, this.nodes.synced]), timeout]);
+    } catch (err) {
+      for (const i of [this.jobs, this.pods, this.nodes]) i.stop();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
     for (let i = 0; i < this.d.config.workers; i++) this.workers.push(this.work());
     this.resync = setInterval(() => this.enqueueAll(), this.d.config.resyncMs);
     this.resync.unref?.();

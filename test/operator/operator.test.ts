@@ -509,7 +509,12 @@ describe('operator: deletion and leader election', () => {
       }
     };
     const holder = await until('a holder', () => lease().spec?.holderIdentity);
-    const r = await roles();
+    // The Lease is written before the winner's create returns: wait for the winner to know it.
+    let r = await roles();
+    for (let i = 0; i < 200 && !r.includes('leader'); i++) {
+      await new Promise((ok) => setTimeout(ok, 20));
+      r = await roles();
+    }
     assert.deepEqual(r.slice().sort(), ['leader', 'standby']);
     const leader = holder === 'replica-a' ? a : b;
     const standby = leader === a ? b : a;
@@ -588,6 +593,20 @@ describe('operator: pure parts', () => {
     assert.throws(
       () => operatorSchema.parse({ leaderElection: { leaseDurationS: 1, renewMs: 1000 } }),
       /leaseDurationS/,
+    );
+  });
+});
+
+describe('operator: an unreachable API server', () => {
+  it('fails the start with KAPOK_OPERATOR_API naming what to check, instead of hanging', async () => {
+    const s = await cluster();
+    const dir = tmpDir('kapok-op-down-');
+    s.kubeconfig(dir);
+    await s.close();
+    await assert.rejects(
+      startOperator(s, dir, { requestTimeoutMs: 200 }),
+      (e: { code?: string; message: string }) =>
+        e.code === 'KAPOK_OPERATOR_API' && /operator\.kubeconfig/.test(e.message),
     );
   });
 });
