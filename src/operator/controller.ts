@@ -5,7 +5,7 @@ import type { Logger } from '../core/log.js';
 import type { JobModel } from '../ports/job-model.js';
 import type { Informer, KubeClient, KubeObject } from '../ports/kubernetes.js';
 import type { OperatorConfig } from './config.js';
-import { nodeRooms } from './nodes.js';
+import { account, holding, type Need, roomsOf } from './nodes.js';
 import { workerPod } from './pods.js';
 import { WorkQueue } from './queue.js';
 import { type AIJobSpec, plan } from './reconcile.js';
@@ -40,6 +40,10 @@ export class Controller {
   private readonly written = new Map<string, KubeObject>();
   private readonly specs = new Map<string, { generation: number; spec: AIJobSpec | { invalid: string } }>();
   private readonly waiting = new Set<string>();
+  /** The operator's Pods by AIJob uid, and what every Pod holds per node: kept per Pod event, so a reconcile costs O(its own Pods). */
+  private readonly byJob = new Map<string, Map<string, KubeObject>>();
+  private readonly holds = new Map<string, { node: string; need: Need }>();
+  private readonly used = new Map<string, Need>();
   private active = false;
   private stopped = false;
   private resync: NodeJS.Timeout | undefined;
@@ -133,6 +137,19 @@ export class Controller {
   private onPod(type: string, p: KubeObject): void {
     const k = keyOf(p);
     if (type !== 'DELETED') this.assumed.delete(k);
+    account(this.used, this.holds.get(k) ?? null, -1);
+    this.holds.delete(k);
+    const h = type === 'DELETED' ? null : holding(p, this.d.config.gpuResource);
+    if (h) this.holds.set(k, h);
+    account(this.used, h, 1);
+    const uid = p.metadata.labels?.[LABEL_JOB];
+    if (uid) {
+      const m = this.byJob.get(uid) ?? new Map<string, KubeObject>();
+      if (type === 'DELETED') m.delete(k);
+      else m.set(k, p);
+      if (m.size) this.byJob.set(uid, m);
+      else this.byJob.delete(uid);
+    }
     const freed = type === 'DELETED' || p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
     if (p.metadata.labels?.[LABEL_MANAGED] === MANAGER) {
       const job = p.metadata.annotations?.['kapok.io/aijob-name'];
@@ -178,7 +195,7 @@ export class Controller {
   }
 
   private podsOf(uid: string): KubeObject[] {
-    const seen = this.pods.list().filter((p) => p.metadata.labels?.[LABEL_JOB] === uid);
+    const seen = [...(this.byJob.get(uid)?.values() ?? [])];
     const names = new Set(seen.map(keyOf));
     const now = Date.now();
     for (const [k, a] of this.assumed) {
@@ -206,7 +223,7 @@ export class Controller {
         await this.d.kube.deleteCollection(PODS, ns, `${LABEL_JOB}=${uid}`);
       for (const p of pods) this.assumed.delete(keyOf(p));
       // The Pods' DELETED events bring us back; the finalizer goes once none is left.
-      if (this.pods.list().some((p) => p.metadata.labels?.[LABEL_JOB] === uid)) return;
+      if (this.byJob.has(uid)) return;
       await this.d.kube.mergePatch(AIJOBS, ns, name, {
         metadata: {
           finalizers: finalizers.filter((f) => f !== FINALIZER),
@@ -228,11 +245,11 @@ export class Controller {
       cached = { generation, spec: checkSpec(job, this.d.model) };
       this.specs.set(uid, cached);
     }
-    const rooms = nodeRooms(
-      this.nodes.list(),
-      [...this.pods.list(), ...[...this.assumed.values()].map((a) => a.pod)],
-      this.d.config,
-    );
+    // Pods just created count against their node until the informer shows them.
+    const used = new Map(this.used);
+    for (const a of this.assumed.values()) account(used, holding(a.pod, this.d.config.gpuResource), 1);
+    const rooms = roomsOf(this.nodes.list(), used, this.d.config);
+
     const p = plan({
       job,
       spec: cached.spec,

@@ -76,6 +76,25 @@ function usable(n: KubeObject): boolean {
   return !ready || ready.status === 'True';
 }
 
+/** What a Pod holds on its node now: its need while bound and not terminal, else nothing. */
+export function holding(p: KubeObject, gpuResource: string): { node: string; need: Need } | null {
+  const node = p.spec?.nodeName;
+  if (!node || terminal(p) || p.metadata.deletionTimestamp) return null;
+  return { node, need: podNeed(p, gpuResource) };
+}
+
+/** Adds (sign 1) or takes out (sign -1) a Pod's hold from per-node usage. */
+export function account(used: Map<string, Need>, h: { node: string; need: Need } | null, sign: 1 | -1): void {
+  if (!h) return;
+  const u = used.get(h.node) ?? { gpus: 0, gpuMemoryMiB: 0, cpu: 0, memoryMiB: 0 };
+  used.set(h.node, {
+    gpus: u.gpus + sign * h.need.gpus,
+    gpuMemoryMiB: 0,
+    cpu: u.cpu + sign * h.need.cpu,
+    memoryMiB: u.memoryMiB + sign * h.need.memoryMiB,
+  });
+}
+
 /** Every usable node's room now, less what its Pods (and Pods just created, not yet seen) hold. */
 export function nodeRooms(
   nodes: readonly KubeObject[],
@@ -83,18 +102,16 @@ export function nodeRooms(
   o: { gpuResource: string; gpuMemoryLabel: string },
 ): NodeRoom[] {
   const used = new Map<string, Need>();
-  for (const p of pods) {
-    const node = p.spec?.nodeName;
-    if (!node || terminal(p) || p.metadata.deletionTimestamp) continue;
-    const n = podNeed(p, o.gpuResource);
-    const u = used.get(node) ?? { gpus: 0, gpuMemoryMiB: 0, cpu: 0, memoryMiB: 0 };
-    used.set(node, {
-      gpus: u.gpus + n.gpus,
-      gpuMemoryMiB: 0,
-      cpu: u.cpu + n.cpu,
-      memoryMiB: u.memoryMiB + n.memoryMiB,
-    });
-  }
+  for (const p of pods) account(used, holding(p, o.gpuResource), 1);
+  return roomsOf(nodes, used, o);
+}
+
+/** Rooms from per-node usage kept up to date elsewhere (the controller's, per Pod event). */
+export function roomsOf(
+  nodes: readonly KubeObject[],
+  used: ReadonlyMap<string, Need>,
+  o: { gpuResource: string; gpuMemoryLabel: string },
+): NodeRoom[] {
   return nodes.filter(usable).map((n) => {
     const a = n.status?.allocatable ?? {};
     const total: Need = {
