@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import {
   HttpMethod,
   IsomorphicFetchHttpLibrary,
@@ -80,6 +82,21 @@ export function createKubeClient(o: KubeClientOptions): KubeClient {
   const watcher = new Watch(kc);
   let requests = 0;
   let closed = false;
+  // client-node makes a new Agent per request (a new connection each time); keep one keep-alive
+  // agent with the same TLS options, rebuilt when they change (an exec plugin's rotated client cert).
+  let shared: { agent: HttpAgent; from: unknown[] } | null = null;
+  const reuse = (ctx: RequestContext) => {
+    const a: unknown = ctx.getAgent();
+    if (!a || cluster.proxyUrl || !(a instanceof HttpAgent || a instanceof HttpsAgent)) return;
+    const o = (a as { options?: Record<string, unknown> }).options ?? {};
+    const from = [o.ca, o.cert, o.key, o.pfx, o.rejectUnauthorized, o.servername];
+    if (!shared || shared.from.some((v, i) => v !== from[i])) {
+      shared?.agent.destroy();
+      const opts = { ...o, keepAlive: true, maxSockets: 64 };
+      shared = { agent: a instanceof HttpsAgent ? new HttpsAgent(opts) : new HttpAgent(opts), from };
+    }
+    ctx.setAgent(shared.agent);
+  };
 
   async function call<T>(
     verb: HttpMethod,
@@ -102,6 +119,7 @@ export function createKubeClient(o: KubeClientOptions): KubeClient {
     let text = '';
     try {
       await kc.applySecurityAuthentication(ctx);
+      reuse(ctx);
       const res = await http.send(ctx).toPromise();
       status = res.httpStatusCode;
       text = await res.body.text();
@@ -169,6 +187,7 @@ export function createKubeClient(o: KubeClientOptions): KubeClient {
     },
     close() {
       closed = true;
+      shared?.agent.destroy();
     },
   };
 }
