@@ -14,6 +14,7 @@ import { jobs } from './jobs.js';
 import { jsonDepth } from './json-depth.js';
 import { kapokBin, machine, root } from './lib.js';
 import { mqtt5 } from './mqtt5.js';
+import { operator } from './operator.js';
 import { saga } from './saga.js';
 import { startup } from './startup.js';
 import { v2x } from './v2x.js';
@@ -46,6 +47,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   control,
   jobs,
   saga,
+  operator,
 };
 
 /** Per benchmark: each figure and its same-run baseline, or `null` with the reason it has none. */
@@ -132,6 +134,13 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
       'the claim transaction with this scoring exists nowhere else',
     ],
   ],
+  operator: [
+    [
+      'cold start over 1,000 AIJobs, Pod phase → status p99, API requests per job',
+      null,
+      'no other AIJob operator exists; Kueue#8564 (5 QPS client-go default) is the context for requests per job',
+    ],
+  ],
   events: [
     [
       'publish → handled in another process',
@@ -158,8 +167,8 @@ if (names.length === 0 || names.some((n) => !(n in BENCHES) && n !== 'all')) {
   );
   process.exit(2);
 }
-// The events, control and saga benchmarks run from source (tsx); the others start the built bundle.
-const fromSource = new Set(['events', 'control', 'saga']);
+// The events, control, saga and operator benchmarks run from source (tsx); the others start the built bundle.
+const fromSource = new Set(['events', 'control', 'saga', 'operator']);
 if (selected0(names).some((n) => !fromSource.has(n)) && !existsSync(kapokBin)) {
   process.stderr.write(`${kapokBin} is missing: run npm run build first\n`);
   process.exit(1);

@@ -21,6 +21,7 @@ import type { Capability, CapabilityContext, ReconfigurePlan } from './ports/cap
 import type { ConfigSource, ConfigTree } from './ports/config-source.js';
 import type { SharedPorts } from './ports/device-tokens.js';
 import type { EventBus } from './ports/events.js';
+import type { JobModel } from './ports/job-model.js';
 import type { KV } from './ports/kv.js';
 import type { InstanceConfigStatus, InstanceInfo, Registry } from './ports/registry.js';
 import type { SpoolStore } from './ports/spool.js';
@@ -65,7 +66,26 @@ const AVAILABLE: Record<
       : null;
     return (await import('./saga/index.js')).createSaga({ ...base, config: c.saga }, { nats });
   },
+  operator: (base, c) => buildOperator(base, c),
 };
+
+/** The operator: a Kubernetes client (client-node loads only here) and the jobs capability's model. */
+async function buildOperator(base: BaseContext, c: KapokConfig): Promise<Capability> {
+  const o = c.operator;
+  const { createKubeClient } = await import('./adapters/kubernetes/client.js');
+  const { core, validateSpec } = await import('./jobs/index.js');
+  const kube = createKubeClient({
+    kubeconfig: o.kubeconfig,
+    qps: o.qps,
+    burst: o.burst,
+    watchIdleMs: o.watchIdleMs,
+    retryBaseMs: o.retryBaseMs,
+    retryMaxMs: o.retryMaxMs,
+    timeoutMs: o.requestTimeoutMs,
+  });
+  const model: JobModel = { ...core, validateSpec };
+  return (await import('./operator/index.js')).createOperator({ ...base, config: o }, { kube, model });
+}
 
 /** What the wiring point knows that one capability's entry may need: the others, the config sources. */
 interface Wiring {
@@ -419,6 +439,7 @@ const START_ORDER: readonly CapabilityName[] = [
   'v2x',
   'jobs',
   'saga',
+  'operator',
   'control',
 ];
 

@@ -16,6 +16,7 @@ import { gatewaySchema, resolveGatewayEnvRefs } from './gateway/config.js';
 import { gmSchema } from './gm/config.js';
 import { inferenceSchema } from './inference/config.js';
 import { jobsSchema } from './jobs/config.js';
+import { operatorSchema } from './operator/config.js';
 import { sagaSchema } from './saga/config.js';
 import { v2xSchema } from './v2x/config.js';
 
@@ -36,6 +37,7 @@ const composed = z.strictObject({
   control: controlSchema.prefault({}),
   jobs: jobsSchema.prefault({}),
   saga: sagaSchema.prefault({}),
+  operator: operatorSchema.prefault({}),
 });
 
 export const configSchema = composed.superRefine((c, ctx) => {
@@ -137,6 +139,7 @@ export const CAPABILITIES: readonly CapabilityName[] = [
   'control',
   'jobs',
   'saga',
+  'operator',
 ];
 
 const spec: ConfigSpec<KapokConfig> = {

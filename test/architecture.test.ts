@@ -25,6 +25,7 @@ const ENGINES = new Set([
   'nats',
   '@nats-io/transport-node',
   '@nats-io/jetstream',
+  '@kubernetes/client-node',
 ]);
 
 function files(dir: string): string[] {

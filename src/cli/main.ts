@@ -12,6 +12,7 @@ import { instancesCommand } from './instances.js';
 import { jobsCommand } from './jobs.js';
 import { keysCommand } from './keys.js';
 import { modelsCommand } from './models.js';
+import { operatorCommand } from './operator.js';
 import { sagaCommand } from './saga.js';
 import { upCommand } from './up.js';
 import { v2xCommand } from './v2x.js';
@@ -37,6 +38,7 @@ program.addCommand(auditCommand());
 program.addCommand(jobsCommand());
 program.addCommand(sagaCommand());
 program.addCommand(workerCommand());
+program.addCommand(operatorCommand());
 // Subcommands added as objects do not inherit these settings: apply them down the tree.
 const configure = (cmd: Command): void => {
   cmd.exitOverride().showHelpAfterError();

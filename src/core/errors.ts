@@ -439,6 +439,16 @@ export const ERROR_CATALOGUE = {
     status: 400,
     summary: 'A reported checkpoint is over 1 MiB inline, or a URI without a valid SM3 digest.',
   },
+  // Kubernetes operator (docs/operator.md).
+  KAPOK_OPERATOR_API: {
+    status: 502,
+    summary: 'The Kubernetes API server refused a request of the operator or could not be reached.',
+  },
+  KAPOK_OPERATOR_INVALID_SPEC: {
+    status: 400,
+    summary:
+      'An AIJob spec is malformed: its task graph fails the job spec check, or it asks for an executor Pods cannot run.',
+  },
   // Saga coordinator (docs/saga.md).
   KAPOK_SAGA_INVALID: {
     status: 400,
