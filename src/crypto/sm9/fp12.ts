@@ -154,20 +154,34 @@ export function fp12mul(a: Fp12, b: Fp12): Fp12 {
 type B12 = [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
 
 export function fp12sqr(a: Fp12): Fp12 {
-  // Chung–Hasan SQR2: C0 = A0^2 + v·2A1A2, C1 = 2A0A1 + v·A2^2, C2 = A1^2 + 2A0A2.
-  const A0 = a4(a, 0);
-  const A1 = a4(a, 1);
-  const A2 = a4(a, 2);
-  const q0 = s4(...A0);
-  const q1 = mul4(A0, A1);
-  const q2 = s4(...A1);
-  const q3 = mul4(A1, A2);
-  const q4 = s4(...A2);
-  const q5 = mul4(A0, A2);
-  const c0 = add4(q0, mulV(add4(q3, q3)));
-  const c1 = add4(add4(q1, q1), mulV(q4));
-  const c2 = add4(q2, add4(q5, q5));
-  return pack(c0, c1, c2);
+  // Chung–Hasan SQR2: C0 = A0^2 + v·2A1A2, C1 = 2A0A1 + v·A2^2, C2 = A1^2 + 2A0A2, with
+  // A_i = (a[2i], a[2i+1], a[2i+6], a[2i+7]); doubling A0 and A2 first (shifts) saves the additions.
+  const [x0, x1, y0, y1, z0, z1, x2, x3, y2, y3, z2, z3] = a as B12;
+  const d0 = x0 << 1n;
+  const d1 = x1 << 1n;
+  const d2 = x2 << 1n;
+  const d3 = x3 << 1n;
+  const q0 = s4(x0, x1, x2, x3);
+  const q1 = m4(d0, d1, d2, d3, y0, y1, y2, y3);
+  const q2 = s4(y0, y1, y2, y3);
+  const q3 = m4(y0, y1, y2, y3, z0 << 1n, z1 << 1n, z2 << 1n, z3 << 1n);
+  const q4 = s4(z0, z1, z2, z3);
+  const q5 = m4(d0, d1, d2, d3, z0, z1, z2, z3);
+  // v·(t0, t1, t2, t3) = (-2 t3, t2, t0, t1)
+  return [
+    md(q0[0] - (q3[3] << 1n)),
+    md(q0[1] + q3[2]),
+    md(q1[0] - (q4[3] << 1n)),
+    md(q1[1] + q4[2]),
+    md(q2[0] + q5[0]),
+    md(q2[1] + q5[1]),
+    md(q0[2] + q3[0]),
+    md(q0[3] + q3[1]),
+    md(q1[2] + q4[0]),
+    md(q1[3] + q4[1]),
+    md(q2[2] + q5[2]),
+    md(q2[3] + q5[3]),
+  ];
 }
 
 /**
@@ -175,27 +189,29 @@ export function fp12sqr(a: Fp12): Fp12 {
  * has here: L0 = l0 + l3·v, L2 = l2.
  */
 export function fp12mulLine(f: Fp12, l0: Fp2, l2: Fp2, l3: Fp2): Fp12 {
-  const L0 = [l0[0], l0[1], l3[0], l3[1]];
-  const A0 = a4(f, 0);
-  const A1 = a4(f, 1);
-  const A2 = a4(f, 2);
-  // A·l2 for A in Fp4 and l2 in Fp2: both halves times l2.
-  const byL2 = (x: bigint[]): bigint[] => {
-    const p0 = (x[0] as bigint) * l2[0];
-    const p1 = (x[1] as bigint) * l2[1];
-    const q0 = (x[2] as bigint) * l2[0];
-    const q1 = (x[3] as bigint) * l2[1];
-    return [
-      p0 - 2n * p1,
-      ((x[0] as bigint) + (x[1] as bigint)) * (l2[0] + l2[1]) - p0 - p1,
-      q0 - 2n * q1,
-      ((x[2] as bigint) + (x[3] as bigint)) * (l2[0] + l2[1]) - q0 - q1,
-    ];
-  };
-  const c0 = add4(mul4(A0, L0), mulV(byL2(A1)));
-  const c1 = add4(mul4(A1, L0), mulV(byL2(A2)));
-  const c2 = add4(mul4(A2, L0), byL2(A0));
-  return pack(c0, c1, c2);
+  // C0 = A0·L0 + v·A1·l2, C1 = A1·L0 + v·A2·l2, C2 = A2·L0 + A0·l2, scalars as in fp12sqr.
+  const [x0, x1, y0, y1, z0, z1, x2, x3, y2, y3, z2, z3] = f as B12;
+  const [p0, p1] = l0;
+  const [q0, q1] = l3;
+  const [p, q] = l2;
+  const a = m4(x0, x1, x2, x3, p0, p1, q0, q1);
+  const b = m4(y0, y1, y2, y3, p0, p1, q0, q1);
+  const c = m4(z0, z1, z2, z3, p0, p1, q0, q1);
+  // X·l2 for X = (t0 + t1 u) + (t2 + t3 u) v, schoolbook (u^2 = -2); v·(s0, s1, s2, s3) = (-2 s3, s2, s0, s1).
+  return [
+    md(a[0] - ((y2 * q + y3 * p) << 1n)),
+    md(a[1] + y2 * p - ((y3 * q) << 1n)),
+    md(b[0] - ((z2 * q + z3 * p) << 1n)),
+    md(b[1] + z2 * p - ((z3 * q) << 1n)),
+    md(c[0] + x0 * p - ((x1 * q) << 1n)),
+    md(c[1] + x0 * q + x1 * p),
+    md(a[2] + y0 * p - ((y1 * q) << 1n)),
+    md(a[3] + y0 * q + y1 * p),
+    md(b[2] + z0 * p - ((z1 * q) << 1n)),
+    md(b[3] + z0 * q + z1 * p),
+    md(c[2] + x2 * p - ((x3 * q) << 1n)),
+    md(c[3] + x2 * q + x3 * p),
+  ];
 }
 
 // Reduced Fp4 helpers for the (rare) inversion.
