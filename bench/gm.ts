@@ -14,6 +14,7 @@ import {
 import { pairing } from '../src/crypto/sm9/pairing.js';
 import { G1, P2 } from '../src/crypto/sm9/params.js';
 import { gmAuth } from './gm-auth.js';
+import { gmVsPrevious } from './gm-previous.js';
 import { noBaseline } from './lib.js';
 
 /**
@@ -97,6 +98,8 @@ export async function gm(runs = Number(process.env.KAPOK_BENCH_RUNS ?? 50)) {
     sm9Verify(pub, 'SN-000001', `msg ${i % runs}`, sigs[i % runs] as Uint8Array),
   );
   const sm9Baseline = noBaseline('gm sm9 (sign, verify, pairing)', SM9_NO_BASELINE);
+  // Issue 24: the replaced SM9 arithmetic and SM2 signing path, timed against today's in this run.
+  const vsPrevious = gmVsPrevious(master);
 
   // Pool: the same verifications spread over worker threads.
   const pool = createSm9VerifyPool();
@@ -152,6 +155,7 @@ export async function gm(runs = Number(process.env.KAPOK_BENCH_RUNS ?? 50)) {
       ratioSignVsSmCrypto: Math.round((sm2SignPerSec / smCryptoSignPerSec) * 100) / 100,
     },
     sm4: { gcmMBps: gcm, opensslCtrMBps: ctr, ratioGcmVsCtr: Math.round((gcm / ctr) * 100) / 100 },
+    vsPrevious,
     deviceAuth,
     deviceAuthOneWorker,
     targets,

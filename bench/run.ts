@@ -78,6 +78,10 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
       'no usable second SM9 implementation on the npm registry (the gm bench prints the packages checked)',
     ],
     ['device auth/s', 'the raw SM9 verify rate of a same-size verify pool'],
+    [
+      'SM9 verify arithmetic, SM2 sign (vsPrevious)',
+      'the code issue 24 replaced (test/gm/sm9-oracle/; SM2 with 6-bit windows, no Z cache), alternating, CPU time',
+    ],
   ],
   edge: [
     ['QoS 1 stored/s', 'a Mosquitto relaying the same load (--skip-mosquitto: none)'],

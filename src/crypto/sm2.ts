@@ -5,9 +5,19 @@ import {
   weierstrass,
 } from '@noble/curves/abstract/weierstrass.js';
 import { KapokError } from '../core/errors.js';
-import { asBytes, bigintToBytes, bytesToBigint, concatBytes, invMod, mod, randomScalar } from './bytes.js';
+import {
+  asBytes,
+  bigintToBytes,
+  bytesToBigint,
+  concatBytes,
+  invMod,
+  mod,
+  randomScalar,
+  toHex,
+} from './bytes.js';
 import { derInteger, parseInteger, readSequence, TAG, tlv } from './der.js';
 import { sm3 } from './sm3.js';
+import { Lru } from './sm9/lru.js';
 
 /**
  * SM2 digital signatures (GB/T 32918.2) on @noble/curves' short-Weierstrass arithmetic. The scheme
@@ -57,6 +67,10 @@ export function sm2Domain(curve: Sm2CurveParams): Sm2Domain {
 
 export const SM2_DOMAIN = sm2Domain(SM2_CURVE);
 export const Sm2Point = SM2_DOMAIN.Point;
+// k·G is most of a signature. @noble/curves blinds the secret k (384-bit scalars) and adds once per
+// window, constant-time; 8-bit windows instead of its default 6 make signing ~1.3x faster for a
+// ~1.5 MB table, built on the first signature.
+Sm2Point.BASE.precompute(8);
 
 export interface Sm2KeyPair {
   /** 32-byte private scalar d in [1, n-2]. */
@@ -113,6 +127,9 @@ export function sm2GenerateKeyPair(random: (len: number) => Uint8Array = randomB
   return { privateKey, publicKey: sm2PublicKey(privateKey) };
 }
 
+// Z depends on public values only and a signer (a token issuer) reuses one key and ID.
+const zCache = new Lru<string, Uint8Array>(64);
+
 /** Z = SM3(ENTL || ID || a || b || xG || yG || xA || yA), on the recommended curve unless `dom` is given. */
 export function sm2Z(
   publicKey: Uint8Array,
@@ -122,6 +139,15 @@ export function sm2Z(
   const idBytes = asBytes(id);
   if (idBytes.length >= 8192)
     throw new KapokError('KAPOK_GM_INVALID_INPUT', `SM2 ID: at most 8191 bytes, found ${idBytes.length}`);
+  const key = dom === SM2_DOMAIN ? `${toHex(publicKey)}:${toHex(idBytes)}` : null;
+  const hit = key === null ? undefined : zCache.get(key);
+  if (hit) return hit.slice();
+  const z = computeZ(publicKey, idBytes, dom);
+  if (key !== null) zCache.set(key, z.slice());
+  return z;
+}
+
+function computeZ(publicKey: Uint8Array, idBytes: Uint8Array, dom: Sm2Domain): Uint8Array {
   const entl = Uint8Array.of((idBytes.length * 8) >> 8, (idBytes.length * 8) & 0xff);
   const a = sm2PublicPoint(publicKey, dom).toAffine();
   const c = dom.curve;

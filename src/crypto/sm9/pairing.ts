@@ -8,7 +8,6 @@ import {
   fp12inv,
   fp12mul,
   fp12mulLine,
-  fp12One,
   fp12sqr,
   naf,
 } from './fp12.js';
@@ -113,13 +112,18 @@ export function prepareG2(q: G2Affine): PreparedG2 {
 /** P = (xP, yP) affine in G1 (not infinity). */
 export function millerLoop(prepared: PreparedG2, xP: bigint, yP: bigint): Fp12 {
   const { lines } = prepared;
-  let f = fp12One();
   let j = 0;
-  const apply = (g: Fp12): Fp12 => {
+  // f times the next line at P; f = null stands for 1 (the first step is then the line itself).
+  const apply = (f: Fp12 | null): Fp12 => {
     const l = lines[j++] as LineCoeffs;
-    return fp12mulLine(g, l.l0, [md(l.a[0] * xP), md(l.a[1] * xP)], [md(l.b[0] * yP), md(l.b[1] * yP)]);
+    const l2: Fp2 = [md(l.a[0] * xP), md(l.a[1] * xP)];
+    const l3: Fp2 = [md(l.b[0] * yP), md(l.b[1] * yP)];
+    if (f) return fp12mulLine(f, l.l0, l2, l3);
+    return [l.l0[0], l.l0[1], 0n, 0n, l2[0], l2[1], l3[0], l3[1], 0n, 0n, 0n, 0n];
   };
-  for (let i = 1; i < LOOP.length; i++) {
+  let f = apply(null);
+  if (LOOP[1] !== 0) f = apply(f);
+  for (let i = 2; i < LOOP.length; i++) {
     f = apply(fp12sqr(f));
     if (LOOP[i] !== 0) f = apply(f);
   }
