@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { auditSchema } from './audit/config.js';
+import { consoleSchema } from './console/config.js';
 import { controlSchema } from './control/config.js';
 import {
   type ConfigSpec,
@@ -36,6 +37,7 @@ const composed = z.strictObject({
   control: controlSchema.prefault({}),
   jobs: jobsSchema.prefault({}),
   saga: sagaSchema.prefault({}),
+  console: consoleSchema.prefault({}),
 });
 
 export const configSchema = composed.superRefine((c, ctx) => {
@@ -87,6 +89,14 @@ function checkAdminTokens(c: KapokConfig, ctx: z.RefinementCtx): void {
       });
   }
   if (c.profile !== 'gov') return;
+  // The console's login takes a token of admin.tokens: under gov it is never open without one.
+  if (c.console.enabled && roleTokens.size === 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['console', 'enabled'],
+      message:
+        'profile gov needs admin.tokens for the console login: list a token there or set console.enabled: false',
+    });
   // 等保 level 3 (GB/T 22239-2019, 8.1.4.3 security audit): every administrative act is recorded.
   if (!c.audit.enabled)
     ctx.addIssue({
@@ -137,6 +147,7 @@ export const CAPABILITIES: readonly CapabilityName[] = [
   'control',
   'jobs',
   'saga',
+  'console',
 ];
 
 const spec: ConfigSpec<KapokConfig> = {
