@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { audit } from './audit.js';
+import { consoleBench } from './console.js';
 import { control } from './control.js';
 import { edge } from './edge.js';
 import { edgeWrite } from './edge-write.js';
@@ -46,6 +47,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   control,
   jobs,
   saga,
+  console: consoleBench,
 };
 
 /** Per benchmark: each figure and its same-run baseline, or `null` with the reason it has none. */
@@ -128,6 +130,15 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
       'pick-next latency, 10,000 pending',
       null,
       'the claim transaction with this scoring exists nowhere else',
+    ],
+  ],
+  console: [
+    ['overview first render', 'navigating to /healthz in the same browser (the navigation floor)'],
+    ['usage series over 1,000,000 rows', 'the same aggregation run in-process by better-sqlite3'],
+    [
+      'gzipped JS, long tasks, heap growth',
+      null,
+      'sizes and counts of our own page; no other console serves this data',
     ],
   ],
   events: [

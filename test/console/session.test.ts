@@ -223,3 +223,32 @@ describe('console session', () => {
     assert.equal(pickLang(req({})), 'en');
   });
 });
+
+describe('console not built', () => {
+  it('answers 503 KAPOK_CONSOLE_NOT_BUILT naming npm run build, and still starts', async () => {
+    const dir = tmpDir('kapok-console-unbuilt-');
+    const logs = captureLogs();
+    const app = await startApp(
+      {
+        config: testConfig({
+          dataDir: join(dir, 'data'),
+          http: { host: '127.0.0.1', port: 0 },
+          console: { enabled: true, assetsDir: join(dir, 'nothing-here') },
+        }),
+        file: null,
+        envOverrides: new Map(),
+      },
+      { logDestination: logs },
+    );
+    try {
+      const r = await fetch(`http://127.0.0.1:${app.port}/console`);
+      assert.equal(r.status, 503);
+      const body = (await r.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'KAPOK_CONSOLE_NOT_BUILT');
+      assert.match(body.error.message, /npm run build/);
+      assert.match(logs.text(), /console not built/);
+    } finally {
+      await app.stop();
+    }
+  });
+});
