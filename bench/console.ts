@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
@@ -61,6 +61,7 @@ export async function consoleBench() {
   const mqttPort = await freePort();
   const dataDir = join(t.dir, 'data');
   // 1,000,000 usage rows over the last 24 h, written before the start (5 models, 50 keys, 2% errors).
+  mkdirSync(dataDir, { recursive: true });
   const store = await createSqliteStore({ file: join(dataDir, 'kapok.db') });
   await store.migrate(GATEWAY_MIGRATIONS);
   await store.close();
@@ -93,7 +94,6 @@ export async function consoleBench() {
   db.close();
 
   const file = join(t.dir, 'kapok.yaml');
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(
     file,
     stringify({

@@ -82,6 +82,8 @@ export function Chart(p: {
   height?: number;
   bars?: boolean;
   spark?: boolean;
+  /** Live charts: the x axis shows the last this many seconds up to the newest point. */
+  windowS?: number;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -96,7 +98,19 @@ export function Chart(p: {
       legend: { show: !p.spark },
       cursor: { show: !p.spark },
       axes: p.spark ? [{ show: false }, { show: false }] : [{}, { size: 50 }],
-      scales: { x: { time: true } },
+      scales: {
+        x: {
+          time: true,
+          ...(p.windowS
+            ? {
+                range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [
+                  max - (p.windowS as number),
+                  max,
+                ],
+              }
+            : {}),
+        },
+      },
       series: [
         {},
         ...p.labels.map((label, i) => ({

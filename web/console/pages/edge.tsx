@@ -170,7 +170,12 @@ export default function Edge() {
         title={`${t('live telemetry')} · ${chosen ? `${chosen.device} / ${chosen.measurement} / ${chosen.field}` : t('no device chosen')}`}
       >
         <Problem error={error} />
-        <Chart labels={[chosen?.field ?? '']} data={[trace.current.xs, trace.current.ys]} height={200} />
+        <Chart
+          windowS={60}
+          labels={[chosen?.field ?? '']}
+          data={[trace.current.xs, trace.current.ys]}
+          height={200}
+        />
       </Card>
       <Card wide title={t('devices')}>
         <table class="devices">

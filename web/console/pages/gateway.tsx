@@ -179,6 +179,7 @@ export default function Gateway() {
       </Card>
       <Card wide title={`${t('requests/s')} · ${t('live')}`}>
         <Chart
+          windowS={300}
           labels={[t('requests/s'), t('errors/s')]}
           data={[r.map((x) => x[0]), r.map((x) => x[1]), r.map((x) => x[2])]}
           height={140}

@@ -89,6 +89,7 @@ export default function Inference() {
       </Card>
       <Card title={`${t('requests/s')} · ${t('live')}`}>
         <Chart
+          windowS={300}
           labels={[t('requests/s'), t('errors/s')]}
           data={[p.map((x) => x[0]), p.map((x) => x[1]), p.map((x) => x[2])]}
           height={160}
@@ -96,6 +97,7 @@ export default function Inference() {
       </Card>
       <Card title={`${t('mean latency (ms)')} · ${t('live')}`}>
         <Chart
+          windowS={300}
           labels={[t('mean latency (ms)')]}
           data={[p.map((x) => x[0]), p.map((x) => x[3])]}
           height={160}
