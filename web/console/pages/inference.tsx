@@ -22,11 +22,17 @@ export default function Inference() {
     void refresh();
     const th = drawThrottle(() => setTick((n) => n + 1), 2);
     const close = live('/ws/console', (m) => {
-      const msg = m as { type: string; sample?: { t: number; rates: Record<string, number[]> } };
-      if (msg.type !== 'pulse' || !msg.sample) return;
-      const r = msg.sample.rates.inference ?? [0, 0, 0];
-      pts.current.push([msg.sample.t / 1000, r[0] ?? 0, r[1] ?? 0, r[2] ?? 0]);
-      if (pts.current.length > 300) pts.current.shift();
+      type Sample = { t: number; rates: Record<string, number[]> };
+      const msg = m as { type: string; sample?: Sample; samples?: Sample[] };
+      // On connect: the last samples of the hour the server keeps, so the chart starts full.
+      const samples =
+        msg.type === 'history' ? (msg.samples ?? []).slice(-300) : msg.sample ? [msg.sample] : [];
+      for (const sample of samples) {
+        const r = sample.rates.inference ?? [0, 0, 0];
+        pts.current.push([sample.t / 1000, r[0] ?? 0, r[1] ?? 0, r[2] ?? 0]);
+      }
+      if (samples.length === 0) return;
+      if (pts.current.length > 300) pts.current.splice(0, pts.current.length - 300);
       th.mark();
     });
     return () => {
