@@ -99,7 +99,9 @@ export const createConsole: CapabilityFactory<ConsoleConfig, ConsoleDeps> = asyn
       profile: ctx.shared.profile,
     };
     const lang = pickLang(req.raw);
-    const html = assets.index.replace('<html lang="en">', `<html lang="${lang}">`).replace('{{session}}', attr(JSON.stringify(session)));
+    const html = assets.index
+      .replace('<html lang="en">', `<html lang="${lang}">`)
+      .replace('{{session}}', attr(JSON.stringify(session)));
     return reply
       .headers({ ...SECURITY_HEADERS, 'cache-control': 'no-store', vary: 'Cookie, Accept-Language' })
       .type('text/html; charset=utf-8')
