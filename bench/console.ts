@@ -133,8 +133,8 @@ export async function consoleBench() {
         p99: Math.round((sorted[Math.floor(0.99 * (sorted.length - 1))] as number) * 10) / 10,
       };
     };
-    const series = await timed('/api/gateway/usage/series?by=model&buckets=48', 30);
-    const records = await timed('/api/gateway/usage/records?limit=50', 100);
+    const series = await timed('/api/gateway/usage/series?by=model&buckets=48', 5);
+    const records = await timed('/api/gateway/usage/records?limit=50', 50);
 
     // A publisher for telemetry (the edge page's live feed).
     const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'bench-console' });
