@@ -135,6 +135,10 @@ export async function consoleBench() {
     };
     const series = await timed('/api/gateway/usage/series?by=model&buckets=48', 5);
     const records = await timed('/api/gateway/usage/records?limit=50', 50);
+    // Printed at once: the browser part that follows takes minutes on a busy machine.
+    process.stderr.write(
+      `  usage over ${rows} rows: series ${JSON.stringify(series)}, records page ${JSON.stringify(records)}, bare ${JSON.stringify(stats(bare))}\n`,
+    );
 
     // A publisher for telemetry (the edge page's live feed).
     const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'bench-console' });
@@ -157,7 +161,7 @@ export async function consoleBench() {
       const c = await fresh();
       const p = await c.newPage();
       await p.goto(`${base}/console#/overview`);
-      await p.locator('td:text-is("gateway")').waitFor();
+      await p.locator('td:text-is("gateway")').first().waitFor();
       render.push((await p.evaluate(() => performance.now())) as number);
       const q = await c.newPage();
       await q.goto(`${base}/healthz`);
