@@ -39,12 +39,12 @@ export function tempDir(): { dir: string; remove: () => void } {
 
 /** KAPOK_* variables that turn every capability off (each is on by default). */
 export const CAPABILITIES_OFF: Readonly<Record<string, string>> = Object.fromEntries(
-  ['GATEWAY', 'INFERENCE', 'EDGE', 'V2X', 'GM'].map((c) => [`KAPOK_${c}__ENABLED`, 'false']),
+  ['GATEWAY', 'INFERENCE', 'EDGE', 'V2X', 'GM', 'CONSOLE'].map((c) => [`KAPOK_${c}__ENABLED`, 'false']),
 );
 
 /** Config sections turning every capability off (each is on by default). */
 export const CAPABILITIES_OFF_CONFIG: Readonly<Record<string, { enabled: false }>> = Object.fromEntries(
-  ['gateway', 'inference', 'edge', 'v2x', 'gm'].map((c) => [c, { enabled: false }]),
+  ['gateway', 'inference', 'edge', 'v2x', 'gm', 'console'].map((c) => [c, { enabled: false }]),
 );
 
 /**

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { audit } from './audit.js';
+import { consoleBench } from './console.js';
 import { control } from './control.js';
 import { edge } from './edge.js';
 import { edgeWrite } from './edge-write.js';
@@ -48,6 +49,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   jobs,
   saga,
   operator,
+  console: consoleBench,
 };
 
 /** Per benchmark: each figure and its same-run baseline, or `null` with the reason it has none. */
@@ -143,6 +145,15 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
       'cold start over 1,000 AIJobs, Pod phase → status p99, API requests per job',
       null,
       'no other AIJob operator exists; Kueue#8564 (5 QPS client-go default) is the context for requests per job',
+    ],
+  ],
+  console: [
+    ['overview first render', 'navigating to /healthz in the same browser (the navigation floor)'],
+    ['usage series over 1,000,000 rows', 'the same aggregation run in-process by better-sqlite3'],
+    [
+      'gzipped JS, long tasks, heap growth',
+      null,
+      'sizes and counts of our own page; no other console serves this data',
     ],
   ],
   events: [

@@ -23,6 +23,8 @@ const inputs = [
   'tsconfig.json',
   'tsconfig.build.json',
   'scripts/bundle.mjs',
+  'scripts/bundle-console.mjs',
+  'web',
 ]
   .map((p) => join(root, p))
   .filter((p) => existsSync(p));

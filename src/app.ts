@@ -11,6 +11,7 @@ import { Health } from './core/health.js';
 import { createAdminGuard, hashAdminTokens } from './core/http/admin-auth.js';
 import { probeRoutes } from './core/http/probes.js';
 import { createHttpServer, type FastifyInstance } from './core/http/server.js';
+import { createSessions, type Sessions } from './core/http/session.js';
 import { createUpgradeRouter } from './core/http/upgrade.js';
 import { createLogger, type Logger } from './core/log.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
@@ -67,6 +68,11 @@ const AVAILABLE: Record<
     return (await import('./saga/index.js')).createSaga({ ...base, config: c.saga }, { nats });
   },
   operator: (base, c) => buildOperator(base, c),
+  console: async (base, c, w) =>
+    (await import('./console/index.js')).createConsole(
+      { ...base, config: c.console },
+      { sessions: w.sessions as Sessions, tokensConfigured: c.admin.tokens.length > 0 },
+    ),
 };
 
 /** The operator: a Kubernetes client (client-node loads only here) and the jobs capability's model. */
@@ -93,6 +99,8 @@ interface Wiring {
   readonly started: ReadonlyMap<string, Capability>;
   readonly boot: ConfigBoot | null;
   readonly registry: Registry | null;
+  /** The console's browser sessions (console.enabled), accepted by every admin guard. */
+  readonly sessions: Sessions | null;
 }
 
 /** The service registry (control.registry): etcd with source etcd, else this process only. */
@@ -440,6 +448,7 @@ const START_ORDER: readonly CapabilityName[] = [
   'jobs',
   'saga',
   'operator',
+  'console',
   'control',
 ];
 
@@ -709,6 +718,15 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
     // One admin rule: the profile, the role tokens (hashed once) and the start notice are decided
     // here, not by each capability.
     const roleTokens = hashAdminTokens(config.admin.tokens);
+    // The console's login sessions: every guard takes the cookie in place of a bearer token.
+    const sessions = config.console.enabled
+      ? createSessions({
+          idleMs: config.console.sessionIdleMinutes * 60_000,
+          maxAgeMs: config.console.sessionMaxHours * 3600_000,
+          maxSessions: config.console.maxSessions,
+          secure: config.console.secureCookie,
+        })
+      : null;
     // Every HTTP admin act and refusal goes to the audit trail from here (when audit is enabled).
     const adminGuard: BaseContext['adminGuard'] = (o) =>
       createAdminGuard({
@@ -717,6 +735,7 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
         gov: config.profile === 'gov',
         logger,
         onAct: (e) => ports.audit?.recordAdminAct(e),
+        ...(sessions ? { sessions } : {}),
       });
     const base: BaseContext = {
       shared,
@@ -739,7 +758,7 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
     for (const name of START_ORDER) {
       const wire = AVAILABLE[name];
       if (!config[name].enabled) continue;
-      const cap = await wire(base, config, { started, boot, registry });
+      const cap = await wire(base, config, { started, boot, registry, sessions });
       // Stopped on a failed start too, its own start included: what its factory and a partial
       // start opened (timers, workers, listeners) must not keep the process alive.
       closers.push({ name, close: async () => cap.stop?.() });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { auditSchema } from './audit/config.js';
+import { consoleSchema } from './console/config.js';
 import { controlSchema } from './control/config.js';
 import {
   type ConfigSpec,
@@ -38,6 +39,7 @@ const composed = z.strictObject({
   jobs: jobsSchema.prefault({}),
   saga: sagaSchema.prefault({}),
   operator: operatorSchema.prefault({}),
+  console: consoleSchema.prefault({}),
 });
 
 export const configSchema = composed.superRefine((c, ctx) => {
@@ -89,6 +91,14 @@ function checkAdminTokens(c: KapokConfig, ctx: z.RefinementCtx): void {
       });
   }
   if (c.profile !== 'gov') return;
+  // The console's login takes a token of admin.tokens: under gov it is never open without one.
+  if (c.console.enabled && roleTokens.size === 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['console', 'enabled'],
+      message:
+        'profile gov needs admin.tokens for the console login: list a token there or set console.enabled: false',
+    });
   // 等保 level 3 (GB/T 22239-2019, 8.1.4.3 security audit): every administrative act is recorded.
   if (!c.audit.enabled)
     ctx.addIssue({
@@ -140,6 +150,7 @@ export const CAPABILITIES: readonly CapabilityName[] = [
   'jobs',
   'saga',
   'operator',
+  'console',
 ];
 
 const spec: ConfigSpec<KapokConfig> = {

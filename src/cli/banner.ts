@@ -52,6 +52,12 @@ export function startBanner(c: KapokConfig, httpPort: number): string {
     );
   if (c.jobs.enabled)
     row('jobs', `${base}/api/jobs, live ${base.replace('http', 'ws')}/ws/jobs`, 'kapok jobs submit FILE');
+  if (c.console.enabled)
+    row(
+      'console',
+      `${base}/console (web console)`,
+      c.admin.tokens.length ? 'log in with a token of admin.tokens' : 'open it from this host (loopback)',
+    );
   lines.push('Stop with Ctrl-C (a clean drain). Docs: README.md and docs/.');
   return `${lines.join('\n')}\n`;
 }

@@ -79,6 +79,19 @@ export const ERROR_CATALOGUE = {
     status: 403,
     summary: 'The admin token is known but its role is too low for this act (viewer < operator < admin).',
   },
+  KAPOK_HTTP_CSRF: {
+    status: 403,
+    summary:
+      'A request authorised by the console session cookie came from another origin, or changes something without the session CSRF token (X-Kapok-CSRF).',
+  },
+  KAPOK_CONSOLE_LOGIN_FAILED: {
+    status: 401,
+    summary: 'The console login was refused: the token is not one of admin.tokens.',
+  },
+  KAPOK_CONSOLE_NOT_BUILT: {
+    status: 503,
+    summary: 'The console front end is not built (dist/console is missing): run npm run build.',
+  },
   KAPOK_HTTP_SHUTTING_DOWN: { status: 503, summary: 'Kapok is draining for shutdown and takes no new work.' },
   KAPOK_INTERNAL: {
     status: 500,

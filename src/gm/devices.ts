@@ -159,30 +159,47 @@ export class DeviceRegistry {
   }
 
   async get(serial: string): Promise<Device | null> {
-    const rows = await this.db.query<{
-      serial: string;
-      grp: string;
-      status: string;
-      created_at: number;
-      revoked_at: number | null;
-      sign_key_id: string | null;
-      vehicle: string | null;
-    }>(
+    const rows = await this.db.query<DeviceRow>(
       'SELECT serial, grp, status, created_at, revoked_at, sign_key_id, vehicle FROM gm_devices WHERE serial = ?',
       [serial],
     );
     const r = rows[0];
-    if (!r) return null;
-    return {
-      serial: r.serial,
-      group: r.grp,
-      status: r.status === 'active' ? 'active' : 'revoked',
-      createdAt: Number(r.created_at),
-      revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
-      // Devices registered before rotation existed came from the first sign key.
-      signKeyId: r.sign_key_id ?? 'sign-1',
-      // Devices registered before the binding speak for the vehicle id equal to their serial.
-      vehicle: r.vehicle ?? r.serial,
-    };
+    return r ? toDevice(r) : null;
   }
+
+  /** Devices by serial, a page at a time: `after` is the previous page's last serial (keyset). */
+  async list(after: string | null, limit: number): Promise<{ devices: Device[]; next: string | null }> {
+    if (after !== null) checkSerial(after);
+    const rows = await this.db.query<DeviceRow>(
+      `SELECT serial, grp, status, created_at, revoked_at, sign_key_id, vehicle FROM gm_devices
+       ${after === null ? '' : 'WHERE serial > ?'} ORDER BY serial LIMIT ?`,
+      after === null ? [limit + 1] : [after, limit + 1],
+    );
+    const devices = rows.slice(0, limit).map(toDevice);
+    return { devices, next: rows.length > limit ? (devices.at(-1)?.serial ?? null) : null };
+  }
+}
+
+interface DeviceRow {
+  serial: string;
+  grp: string;
+  status: string;
+  created_at: number;
+  revoked_at: number | null;
+  sign_key_id: string | null;
+  vehicle: string | null;
+}
+
+function toDevice(r: DeviceRow): Device {
+  return {
+    serial: r.serial,
+    group: r.grp,
+    status: r.status === 'active' ? 'active' : 'revoked',
+    createdAt: Number(r.created_at),
+    revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+    // Devices registered before rotation existed came from the first sign key.
+    signKeyId: r.sign_key_id ?? 'sign-1',
+    // Devices registered before the binding speak for the vehicle id equal to their serial.
+    vehicle: r.vehicle ?? r.serial,
+  };
 }

@@ -37,6 +37,7 @@ export async function requireDevice(req: FastifyRequest, auth: DeviceAuthenticat
  */
 export const GM_ADMIN_ROLES: RouteRoles = {
   'GET /master': 'public',
+  'GET /devices': 'viewer',
   'POST /devices': 'operator',
   'DELETE /devices/:serial': 'operator',
   'POST /devices/:serial/reissue': 'operator',
@@ -77,6 +78,14 @@ export async function gmRoutes(app: FastifyInstance, d: GmRouteDeps): Promise<vo
     );
     reply.code(201);
     return reg;
+  });
+
+  app.get('/devices', async (req) => {
+    const q = req.query as { after?: string; limit?: string };
+    const limit = q.limit === undefined ? 100 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new KapokError('KAPOK_HTTP_BAD_REQUEST', 'limit: an integer from 1 to 1000');
+    return d.registry.list(q.after ?? null, limit);
   });
 
   app.delete<{ Params: { serial: string } }>('/devices/:serial', async (req) => {

@@ -21,6 +21,7 @@ describe('kapok up with no config (npm start)', () => {
     try {
       const ready = up.lines.find((l) => l.msg === 'kapok ready') as { capabilities: string[] };
       assert.deepEqual([...ready.capabilities].sort(), [
+        'console',
         'control',
         'edge',
         'gateway',

@@ -12,6 +12,7 @@ import type {
 import { upperSnake } from '../config/walk.js';
 import { KapokError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Sessions } from './session.js';
 
 /**
  * The one guard of every admin surface (each capability's /api/<cap> routes, its /ws/* streams,
@@ -74,6 +75,11 @@ export interface AdminGuardOptions {
    * trail. A throw here is logged, never changes the answer.
    */
   onAct?: (e: AdminActEvent) => Promise<void> | void;
+  /**
+   * The web console's browser sessions (core/http/session.ts): a request without Authorization is
+   * let in by its session cookie, under the CSRF and Origin checks made there.
+   */
+  sessions?: Sessions;
 }
 
 /** An admin request as the audit trail sees it: who, what, the answer; never the token. */
@@ -202,6 +208,18 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
     return found;
   };
 
+  // A browser session stands in for the bearer token only when no Authorization header is sent.
+  const authenticate = (req: IncomingMessage, need: AdminRole, mutating: boolean): Principal => {
+    const s = req.headers.authorization === undefined ? o.sessions?.resolve(req, mutating) : null;
+    if (!s) return check(req.headers.authorization, peerOf(req), need);
+    if (RANK[s.role] < RANK[need])
+      throw new KapokError(
+        'KAPOK_HTTP_FORBIDDEN',
+        `${o.what}: this needs role ${need} or higher; the console session has role ${s.role}`,
+      );
+    return s;
+  };
+
   // What the guard decided for a request, for onSend (acts are told once the status is known).
   const seen = new WeakMap<FastifyRequest, { actor: string | null; denied: string | null }>();
   const routeHook =
@@ -209,7 +227,7 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
     async (req) => {
       let p: Principal;
       try {
-        p = check(req.headers.authorization, peerOf(req.raw), need);
+        p = authenticate(req.raw, need, req.method !== 'GET' && req.method !== 'HEAD');
       } catch (err) {
         seen.set(req, { actor: null, denied: (err as KapokError).code ?? 'KAPOK_HTTP_UNAUTHORIZED' });
         throw err;
@@ -281,7 +299,7 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
     },
     upgrade(req, socket, need = 'viewer') {
       try {
-        check(req.headers.authorization, peerOf(req), need);
+        authenticate(req, need, false);
         return true;
       } catch (err) {
         const e = err as KapokError;

@@ -5,6 +5,7 @@ import type { Store } from '../../ports/store.js';
 import type { KeyService } from '../auth/keys.js';
 import { queryUsage } from '../usage/query.js';
 import type { UsageRecorder } from '../usage/recorder.js';
+import { usageRecords, usageSeries } from '../usage/series.js';
 
 export interface AdminDeps {
   guard: AdminGuard;
@@ -17,6 +18,8 @@ export interface AdminDeps {
 export const GATEWAY_ADMIN_ROLES: RouteRoles = {
   'GET /keys': 'viewer',
   'GET /usage': 'viewer',
+  'GET /usage/series': 'viewer',
+  'GET /usage/records': 'viewer',
   'POST /keys': 'admin',
   'DELETE /keys/:id': 'admin',
 };
@@ -52,5 +55,16 @@ export async function adminRoutes(app: FastifyInstance, d: AdminDeps): Promise<v
     const q = req.query as Record<string, string | undefined>;
     await d.usage.flush(); // totals include what this process has queued
     return queryUsage(d.store, { key: q.key, from: q.from, to: q.to, groupBy: q.groupBy });
+  });
+
+  // The console's usage page: server-side aggregates over the whole range, keyset-paged records.
+  app.get('/usage/series', async (req) => {
+    await d.usage.flush();
+    return usageSeries(d.store, req.query as Record<string, string | undefined>);
+  });
+
+  app.get('/usage/records', async (req) => {
+    await d.usage.flush();
+    return usageRecords(d.store, req.query as Record<string, string | undefined>);
   });
 }

@@ -1,0 +1,3 @@
+/** The web console's public surface: its factory (wired by src/app.ts). */
+export { createConsole } from './capability.js';
+export type { ConsoleConfig } from './config.js';
