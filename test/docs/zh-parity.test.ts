@@ -25,6 +25,7 @@ const REQUIRED = [
   'docs/saga.md',
   'docs/events.md',
   'docs/api.md',
+  'docs/operator.md',
 ];
 const zhOf = (en: string) => (en === 'README.md' ? 'README.zh-CN.md' : en.replace(/^docs\//, 'docs/zh/'));
 const GLOSSARY = 'docs/zh/glossary.md';
