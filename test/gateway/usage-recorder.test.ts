@@ -10,7 +10,7 @@ import {
   type UsageRecord,
   UsageRecorder,
 } from '../../src/gateway/usage/recorder.js';
-import type { SqlValue, Store } from '../../src/ports/store.js';
+import type { Queryable, SqlValue, Store } from '../../src/ports/store.js';
 import { captureLogs } from '../helpers/logs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -37,16 +37,19 @@ async function watchedStore(): Promise<{
   await real.migrate(GATEWAY_MIGRATIONS);
   const sqls: string[] = [];
   const failAt = { n: -1 };
-  // The recorder only executes; the rest of the port is not used here.
+  const watch = (q: Queryable) => (sql: string, params?: readonly SqlValue[]) => {
+    if (sqls.length === failAt.n) {
+      failAt.n = -1;
+      return Promise.reject(new KapokError('KAPOK_STORE_UNAVAILABLE', 'disk gone (test)'));
+    }
+    sqls.push(sql);
+    return q.execute(sql, params);
+  };
+  // The recorder only executes in transactions; the rest of the port is not used here.
   const store = {
-    execute: (sql: string, params?: readonly SqlValue[]) => {
-      if (sqls.length === failAt.n) {
-        failAt.n = -1;
-        return Promise.reject(new KapokError('KAPOK_STORE_UNAVAILABLE', 'disk gone (test)'));
-      }
-      sqls.push(sql);
-      return real.execute(sql, params);
-    },
+    execute: watch(real),
+    transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
+      real.transaction((tx) => fn({ execute: watch(tx), query: (sql, params) => tx.query(sql, params) })),
   } as unknown as Store;
   return { store, real, sqls, failAt };
 }
@@ -85,13 +88,16 @@ describe('gateway usage recorder', () => {
       got.map((x) => Number(x.prompt_tokens)),
       Array.from({ length: i }, (_, k) => k),
     );
-    const shapes = new Set(sqls);
+    const shapes = new Set(sqls.filter((q) => q.startsWith('INSERT INTO gateway_usage ')));
     assert.ok(shapes.size <= 7, `${shapes.size} distinct INSERTs`);
+    const upserts = new Set(sqls.filter((q) => q.startsWith('INSERT INTO gateway_usage_minutes ')));
+    assert.ok(upserts.size >= 1 && upserts.size <= 7, `${upserts.size} distinct UPSERTs`);
+    assert.equal(shapes.size + upserts.size, new Set(sqls).size);
     assert.equal(r.pending, 0);
     assert.equal(logs.lines.length, 0);
   });
 
-  it('a failed INSERT puts only the unwritten rest back; the next flush writes it, nothing twice', async () => {
+  it('a failed write puts only the unwritten rest back; the next flush writes it, nothing twice', async () => {
     const { store, real, failAt } = await watchedStore();
     const logs = captureLogs();
     const r = new UsageRecorder({
@@ -102,9 +108,13 @@ describe('gateway usage recorder', () => {
       maxQueue: 100_000,
     });
     for (let i = 0; i < 200; i++) r.record(rec(i));
-    failAt.n = 1; // the first 64 rows go in, the second INSERT fails
+    // Statements: the first 64 rows' INSERT, their 7 subjects' per-minute sums in UPSERTs of 4, 2
+    // and 1 rows, then the next INSERT (4) and its first UPSERT (5), which fails: its transaction,
+    // INSERT included, rolls back, so the raw rows and the per-minute sums still agree.
+    failAt.n = 5;
     await r.flush();
     assert.equal((await rows(real)).length, MAX_ROWS_PER_INSERT);
+    assert.equal(await minuteRequests(real), MAX_ROWS_PER_INSERT);
     assert.equal(r.pending, 200 - MAX_ROWS_PER_INSERT);
     assert.equal(logs.lines[0]?.msg, 'usage write failed; will retry');
     assert.equal(logs.lines[0]?.records, 200 - MAX_ROWS_PER_INSERT);
@@ -114,5 +124,9 @@ describe('gateway usage recorder', () => {
       got.map((x) => Number(x.prompt_tokens)),
       Array.from({ length: 200 }, (_, k) => k),
     );
+    assert.equal(await minuteRequests(real), 200);
   });
 });
+
+const minuteRequests = async (store: Store) =>
+  Number((await store.query<{ n: unknown }>('SELECT SUM(requests) AS n FROM gateway_usage_minutes'))[0]?.n);

@@ -116,10 +116,11 @@ export class UsageRecorder {
     }
   }
 
+  /** The raw rows and their per-minute sums in one transaction, so the two never disagree. */
   #insert(batch: UsageRecord[], from: number, rows: number): Promise<unknown> {
     const params: SqlValue[] = [];
-    for (let i = from; i < from + rows; i++) {
-      const r = batch[i] as UsageRecord;
+    const slice = batch.slice(from, from + rows);
+    for (const r of slice) {
       params.push(
         r.ts,
         r.subject,
@@ -132,8 +133,59 @@ export class UsageRecorder {
         r.stream ? 1 : 0,
       );
     }
-    return this.o.store.execute(insertSql(rows), params);
+    const minutes = minuteSums(slice);
+    return this.o.store.transaction(async (tx) => {
+      await tx.execute(insertSql(rows), params);
+      for (let i = 0; i < minutes.length; ) {
+        const n = chunkRows(minutes.length - i);
+        await tx.execute(upsertSql(n), minutes.slice(i, i + n).flat());
+        i += n;
+      }
+    });
   }
+}
+
+type MinuteRow = [
+  minute: number,
+  model: string,
+  subject: string,
+  target: string,
+  status: number,
+  requests: number,
+  errors: number,
+  tokens: number,
+];
+
+/**
+ * Records summed per (minute, model, subject, target, status), sorted by that key: one row per key
+ * in a statement (PostgreSQL refuses to upsert a row twice in one), and the same lock order in
+ * every writer, so two gateways writing the same minutes cannot deadlock.
+ */
+export function minuteSums(records: readonly UsageRecord[]): MinuteRow[] {
+  const sums = new Map<string, MinuteRow>();
+  for (const r of records) {
+    // Truncation, as the migration's (ts / 60000) * 60000 does in SQL.
+    const minute = r.ts - (r.ts % 60_000);
+    const key = JSON.stringify([minute, r.model, r.subject, r.target, r.status]);
+    let row = sums.get(key);
+    if (!row) {
+      row = [minute, r.model, r.subject, r.target, r.status, 0, 0, 0];
+      sums.set(key, row);
+    }
+    row[5] += 1;
+    row[6] += r.status >= 400 ? 1 : 0;
+    row[7] += r.promptTokens + r.completionTokens;
+  }
+  return [...sums.values()].sort(compareRows);
+}
+
+function compareRows(a: MinuteRow, b: MinuteRow): number {
+  for (let i = 0; i < 5; i++) {
+    const x = a[i] as string | number;
+    const y = b[i] as string | number;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
 }
 
 /** Rows for the next INSERT: MAX_ROWS_PER_INSERT, else the largest power of two within `left`. */
@@ -150,6 +202,22 @@ function insertSql(rows: number): string {
     const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
     sql = `INSERT INTO gateway_usage ${COLS} VALUES ${values}`;
     statements.set(rows, sql);
+  }
+  return sql;
+}
+
+const upserts = new Map<number, string>();
+
+function upsertSql(rows: number): string {
+  let sql = upserts.get(rows);
+  if (!sql) {
+    const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+    sql = `INSERT INTO gateway_usage_minutes (minute, model, subject, target, status, requests, errors, tokens)
+      VALUES ${values} ON CONFLICT (minute, model, subject, target, status) DO UPDATE SET
+      requests = gateway_usage_minutes.requests + excluded.requests,
+      errors = gateway_usage_minutes.errors + excluded.errors,
+      tokens = gateway_usage_minutes.tokens + excluded.tokens`;
+    upserts.set(rows, sql);
   }
   return sql;
 }

@@ -3,7 +3,7 @@ import type { SqlValue, Store } from '../../ports/store.js';
 
 /**
  * Usage over time for the console's gateway page, aggregated by the database over the whole range
- * (never from a page of rows): requests, errors (status ≥ 400) and tokens per time bucket and group,
+ * (never from a page of rows), from per-minute sums for steps of a minute or more: requests, errors (status ≥ 400) and tokens per time bucket and group,
  * the busiest groups kept apart and the rest summed as `(other)`, and totals over the range.
  * Records are read a page at a time with a keyset cursor (id), so page 1,000 costs what page 1 does.
  */
@@ -25,6 +25,11 @@ export interface UsageSeries {
   to: string;
   by: SeriesBy;
   stepMs: number;
+  /**
+   * Where the sums came from: `minutes` (per-minute sums; from/to/stepMs snapped to whole minutes)
+   * when the step is a minute or more, else `records` (raw rows, the exact range asked for).
+   */
+  source: 'minutes' | 'records';
   /** Bucket start times (epoch ms), oldest first. */
   times: number[];
   /** One per group: counts aligned with `times`. */
@@ -32,21 +37,39 @@ export interface UsageSeries {
   totals: { requests: number; errors: number; tokens: number; groups: number };
 }
 
-export async function usageSeries(store: Store, q: SeriesQuery, now = Date.now()): Promise<UsageSeries> {
+const MINUTE = 60_000;
+
+export async function usageSeries(
+  store: Store,
+  q: SeriesQuery,
+  now = Date.now(),
+  opts: { rollup?: boolean } = {},
+): Promise<UsageSeries> {
   const by = (q.by ?? 'model') as SeriesBy;
   if (!(by in BY))
     throw new KapokError('KAPOK_HTTP_BAD_REQUEST', `by must be one of: ${Object.keys(BY).join(', ')}`);
-  const to = q.to ? time(q.to, 'to') : now;
-  const from = q.from ? time(q.from, 'from') : to - 24 * 3600_000;
+  let to = q.to ? time(q.to, 'to') : now;
+  let from = q.from ? time(q.from, 'from') : to - 24 * 3600_000;
   if (from >= to) throw new KapokError('KAPOK_HTTP_BAD_REQUEST', 'from must be before to');
   const buckets = int(q.buckets, 'buckets', 60, 1, 1000);
   const top = int(q.top, 'top', 8, 1, 50);
-  const stepMs = Math.max(1000, Math.ceil((to - from) / buckets));
+  let stepMs = Math.max(1000, Math.ceil((to - from) / buckets));
+  // Steps of a minute or more read the per-minute sums (gateway_usage_minutes): from snaps down and
+  // to up to whole minutes, the step up to whole minutes, so every bucket is made of whole minutes.
+  const rollup = stepMs >= MINUTE && opts.rollup !== false;
+  if (rollup) {
+    from = Math.floor(from / MINUTE) * MINUTE;
+    to = Math.ceil(to / MINUTE) * MINUTE;
+    stepMs = Math.ceil(stepMs / MINUTE) * MINUTE;
+  }
   const n = Math.ceil((to - from) / stepMs);
   const col = BY[by];
   const params: SqlValue[] = [from, stepMs, from, to];
   const rows = await store.query<Record<string, unknown>>(
-    `SELECT (ts - ?) / ? AS b, ${col} AS grp, COUNT(*) AS requests,
+    rollup
+      ? `SELECT (minute - ?) / ? AS b, ${col} AS grp, SUM(requests) AS requests, SUM(errors) AS errors,
+       SUM(tokens) AS tokens FROM gateway_usage_minutes WHERE minute >= ? AND minute < ? GROUP BY 1, 2`
+      : `SELECT (ts - ?) / ? AS b, ${col} AS grp, COUNT(*) AS requests,
        SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors,
        SUM(prompt_tokens + completion_tokens) AS tokens
      FROM gateway_usage WHERE ts >= ? AND ts < ? GROUP BY 1, 2`,
@@ -90,8 +113,12 @@ export async function usageSeries(store: Store, q: SeriesQuery, now = Date.now()
     to: new Date(to).toISOString(),
     by,
     stepMs,
+    source: rollup ? 'minutes' : 'records',
     times: Array.from({ length: n }, (_, i) => from + i * stepMs),
-    series: [...series.values()].sort((a, b) => sum(b.requests) - sum(a.requests)),
+    // Ties by name: the order never depends on the order the database returned rows in.
+    series: [...series.values()].sort(
+      (a, b) => sum(b.requests) - sum(a.requests) || (a.group < b.group ? -1 : 1),
+    ),
     totals: { requests, errors, tokens, groups: perGroup.size },
   };
 }
