@@ -18,6 +18,7 @@ import { mqtt5 } from './mqtt5.js';
 import { operator } from './operator.js';
 import { saga } from './saga.js';
 import { startup } from './startup.js';
+import { usageRollupBench } from './usage-rollup.js';
 import { v2x } from './v2x.js';
 import { v2xCodec } from './v2x-codec.js';
 
@@ -50,6 +51,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   saga,
   operator,
   console: consoleBench,
+  'usage-rollup': usageRollupBench,
 };
 
 /** Per benchmark: each figure and its same-run baseline, or `null` with the reason it has none. */
@@ -155,6 +157,9 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
       null,
       'sizes and counts of our own page; no other console serves this data',
     ],
+  ],
+  'usage-rollup': [
+    ['usage series from per-minute sums over 1,000,000 rows', 'the same series from the raw rows, same run'],
   ],
   events: [
     [
