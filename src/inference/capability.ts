@@ -24,7 +24,14 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
   const root = isAbsolute(cfg.repository) ? cfg.repository : resolve(process.cwd(), cfg.repository);
   const repo = new Repository({
     root,
-    defaults: cfg.defaults,
+    // auto: one NUMA node's CPUs, as the wiring point detected them; 1 where none was handed over.
+    defaults: {
+      ...cfg.defaults,
+      intraOpThreads:
+        cfg.defaults.intraOpThreads === 'auto'
+          ? (ctx.shared.platform?.intraOpThreads ?? 1)
+          : cfg.defaults.intraOpThreads,
+    },
     pollIntervalMs: cfg.pollIntervalMs,
     logger,
     metrics,
