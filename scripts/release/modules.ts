@@ -1,7 +1,7 @@
 // The production node_modules of an artefact: only what the bundle leaves external (native and
 // file-reading packages, scripts/bundle.mjs) and their dependencies, installed from the lockfile
 // for the target's cpu/os without install scripts, then given the target's native binaries.
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { cacheDir, run, step, type Target } from './common.js';
 
@@ -67,6 +67,15 @@ function prune(top: string, keep: Set<string>): void {
   }
 }
 
+/** Drops every node_modules/.bin: the artefact runs no package's command line tools. */
+function removeBins(dir: string): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (!e.isDirectory()) continue;
+    if (e.name === '.bin') rmSync(join(dir, e.name), { recursive: true, force: true });
+    else removeBins(join(dir, e.name));
+  }
+}
+
 /** Writes <dest>/node_modules for the target, with better-sqlite3's binary from `sqliteNode`. */
 export function productionModules(t: Target, dest: string, sqliteNode: string): void {
   const work = join(cacheDir('build'), `modules-${t.arch}`);
@@ -106,8 +115,8 @@ export function productionModules(t: Target, dest: string, sqliteNode: string): 
   }
   if (!existsSync(join(ort, 'linux', t.arch)))
     throw new Error(`onnxruntime-node ships no linux-${t.arch} binary`);
-  rmSync(join(work, 'package-lock.json'));
-  writeFileSync(join(work, '.keep'), '');
-  cpSync(nm, join(dest, 'node_modules'), { recursive: true });
+  removeBins(nm);
+  // Links kept as they are (cpSync would otherwise make relative links absolute, into this cache).
+  cpSync(nm, join(dest, 'node_modules'), { recursive: true, verbatimSymlinks: true });
   rmSync(work, { recursive: true, force: true });
 }
