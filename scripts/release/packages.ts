@@ -96,7 +96,8 @@ Summary: ${SUMMARY}
 License: Apache-2.0 and others (see /opt/kapok/THIRD-PARTY-NOTICES)
 ExclusiveArch: ${p.target.rpm}
 AutoReqProv: no
-Requires: glibc >= 2.28, libstdc++, shadow-utils
+Requires: glibc >= 2.28, libstdc++
+Requires(pre): /usr/sbin/useradd, /usr/sbin/groupadd
 %description
 ${DESCRIPTION}
 %install
