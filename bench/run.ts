@@ -16,6 +16,7 @@ import { jsonDepth } from './json-depth.js';
 import { kapokBin, machine, root } from './lib.js';
 import { mqtt5 } from './mqtt5.js';
 import { operator } from './operator.js';
+import { release } from './release.js';
 import { saga } from './saga.js';
 import { startup } from './startup.js';
 import { usageRollupBench } from './usage-rollup.js';
@@ -52,11 +53,16 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   operator,
   console: consoleBench,
   'usage-rollup': usageRollupBench,
+  release,
 };
 
 /** Per benchmark: each figure and its same-run baseline, or `null` with the reason it has none. */
 const BASELINES: Record<string, [figure: string, baseline: string | null, whyNone?: string][]> = {
   startup: [['ready time, idle RSS', 'a bare node:http server started the same way']],
+  release: [
+    ['x64 artefact start → /healthz', 'the checkout (node dist/bundle/main.js up) started the same way'],
+    ['artefact sizes', null, 'file sizes, reported as they are'],
+  ],
   healthz: [['rps, latency', 'a bare node:http server answering the same JSON, same pinning']],
   gateway: [
     ['added latency, rps', 'the same load sent straight to the mock upstream'],

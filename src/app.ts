@@ -15,6 +15,7 @@ import { createSessions, type Sessions } from './core/http/session.js';
 import { createUpgradeRouter } from './core/http/upgrade.js';
 import { createLogger, type Logger } from './core/log.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
+import { describePlatform, detectPlatform } from './core/platform/index.js';
 import { createTracing, type Tracing } from './core/tracing.js';
 import { VERSION } from './core/version.js';
 import { type EdgeConfig, type SinkConfig, sinkName } from './edge/config.js';
@@ -709,11 +710,16 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
     const upgrades = createUpgradeRouter(server.server, (err, path) =>
       logger.error({ path, reason: messageOf(err) }, 'WebSocket upgrade handler failed'),
     );
+    // The CPU (Kunpeng, Phytium, ...) and NUMA layout, printed once; inference sizes its
+    // default intra-op threads by it (docs/operations.md#cpu-and-numa).
+    const platform = detectPlatform();
+    logger.info({ platform: describePlatform(platform) }, 'platform');
     const shared = {
       region: config.region,
       profile: config.profile,
       http: { host: config.http.host },
       grpc: { port: config.grpc.port },
+      platform,
     };
     // One admin rule: the profile, the role tokens (hashed once) and the start notice are decided
     // here, not by each capability.

@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { Counter } from 'prom-client';
 import { VERSION } from '../core/version.js';
 import type { Capability, CapabilityContext } from '../ports/capability.js';
-import type { InferenceConfig } from './config.js';
+import type { InferenceConfig, ModelDefaults } from './config.js';
 import { createInferenceMetrics } from './metrics.js';
 import { Repository } from './models/repository.js';
 import { inferencePort } from './port.js';
@@ -23,10 +23,16 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
   const cfg = ctx.config;
   const logger = ctx.logger.child({ capability: 'inference' });
   const metrics = createInferenceMetrics(ctx.metrics.registry);
+  // auto: one NUMA node's CPUs, as the wiring point detected them; 1 where none was handed over.
+  const resolveDefaults = (d: InferenceConfig['defaults']): ModelDefaults => ({
+    ...d,
+    intraOpThreads:
+      d.intraOpThreads === 'auto' ? (ctx.shared.platform?.intraOpThreads ?? 1) : d.intraOpThreads,
+  });
   const root = isAbsolute(cfg.repository) ? cfg.repository : resolve(process.cwd(), cfg.repository);
   const repo = new Repository({
     root,
-    defaults: cfg.defaults,
+    defaults: resolveDefaults(cfg.defaults),
     overrides: cfg.models,
     pollIntervalMs: cfg.pollIntervalMs,
     logger,
@@ -97,7 +103,8 @@ export async function createInference(ctx: CapabilityContext<InferenceConfig>): 
         { prefix: '/v2' },
       );
     },
-    reconfigure: (next, prev) => planInference(next as InferenceConfig, prev as InferenceConfig, repo),
+    reconfigure: (next, prev) =>
+      planInference(next as InferenceConfig, prev as InferenceConfig, repo, resolveDefaults),
     async start() {
       await repo.start();
       scanned = true;

@@ -13,8 +13,8 @@ const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 const modelDefaults = z.strictObject({
   /** Worker threads per loaded version (each holds its own ONNX Runtime session). */
   instances: z.number().int().min(1).max(64).default(1),
-  /** ONNX Runtime intra-op threads per session. */
-  intraOpThreads: z.number().int().min(1).max(64).default(1),
+  /** ONNX Runtime intra-op threads per session; auto: the CPUs of one NUMA node (core/platform). */
+  intraOpThreads: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
   /** Requests waiting per version at most; more are refused at once with 429 / RESOURCE_EXHAUSTED. */
   maxQueue: z.number().int().min(1).max(1_000_000).default(1024),
   /** Longest a request may wait and run; past it the client gets 504 and a queued request is dropped. */
@@ -102,7 +102,10 @@ export const inferenceSchema = z.strictObject({
 });
 
 export type InferenceConfig = z.infer<typeof inferenceSchema>;
-export type ModelDefaults = z.infer<typeof modelDefaults>;
+/** inference.defaults with `auto` resolved to a thread count (capability.ts). */
+export type ModelDefaults = Omit<z.infer<typeof modelDefaults>, 'intraOpThreads'> & {
+  intraOpThreads: number;
+};
 
 /** The settings one version runs with. */
 export interface ResolvedModelConfig extends ModelDefaults {

@@ -1,6 +1,6 @@
 import { diffPaths } from '../core/config/index.js';
 import type { ReconfigurePlan } from '../ports/capability.js';
-import type { InferenceConfig } from './config.js';
+import type { InferenceConfig, ModelDefaults } from './config.js';
 import type { Repository } from './models/repository.js';
 
 /**
@@ -18,12 +18,14 @@ export function planInference(
   next: InferenceConfig,
   prev: InferenceConfig,
   repo: Repository,
+  /** inference.defaults with `auto` threads resolved, as at start. */
+  resolveDefaults: (d: InferenceConfig['defaults']) => ModelDefaults,
 ): ReconfigurePlan {
   const restart = diffPaths(prev, next).filter((p) => !isLive(p));
   return {
     restart,
     apply: () => {
-      repo.reconfigure(next.defaults, next.models);
+      repo.reconfigure(resolveDefaults(next.defaults), next.models);
       void repo.scan();
     },
   };

@@ -4,6 +4,7 @@ import type { AdminGuard } from '../core/http/admin-auth.js';
 import type { UpgradeRouter } from '../core/http/upgrade.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
+import type { PlatformInfo } from '../core/platform/index.js';
 import type { Tracing } from '../core/tracing.js';
 import type { SharedPorts } from './device-tokens.js';
 import type { EventBus } from './events.js';
@@ -22,6 +23,8 @@ export interface SharedSettings {
   readonly profile: 'default' | 'gov';
   readonly http: { readonly host: string };
   readonly grpc: { readonly port: number };
+  /** The CPU and NUMA layout detected at start (core/platform); absent where a caller builds no platform. */
+  readonly platform?: PlatformInfo;
 }
 
 /** What the wiring point hands each capability: its own config section, core services and ports, never an adapter. */

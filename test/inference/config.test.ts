@@ -27,7 +27,11 @@ describe('inference config', () => {
     assert.equal(modelConfigSchema.safeParse({ sha256: { v1: 'a'.repeat(64) } }).success, false);
     assert.equal(modelConfigSchema.safeParse({ batching: { maxQueueDelayUs: -1 } }).success, false);
     assert.equal(modelConfigSchema.safeParse({ instance: 2 }).success, false);
-    const defaults = inferenceSchema.parse({}).defaults;
+    const parsed = inferenceSchema.parse({}).defaults;
+    // auto (one NUMA node's CPUs) is resolved by the capability from shared.platform.
+    assert.equal(parsed.intraOpThreads, 'auto');
+    assert.equal(inferenceSchema.safeParse({ defaults: { intraOpThreads: 'all' } }).success, false);
+    const defaults = { ...parsed, intraOpThreads: 4 };
     const off = resolveModelConfig(modelConfigSchema.parse({ maxBatchSize: 1, batching: {} }), defaults);
     assert.equal(off.batching, null);
     const on = resolveModelConfig(modelConfigSchema.parse({ maxBatchSize: 8, batching: {}, instances: 3 }), {
@@ -37,5 +41,6 @@ describe('inference config', () => {
     assert.deepEqual(on.batching, { maxQueueDelayUs: 500, preferredBatchSizes: [] });
     assert.equal(on.instances, 3);
     assert.equal(on.timeoutMs, 5);
+    assert.equal(on.intraOpThreads, 4);
   });
 });
