@@ -26,6 +26,7 @@ const REQUIRED = [
   'docs/events.md',
   'docs/api.md',
   'docs/operator.md',
+  'docs/release.md',
 ];
 const zhOf = (en: string) => (en === 'README.md' ? 'README.zh-CN.md' : en.replace(/^docs\//, 'docs/zh/'));
 const GLOSSARY = 'docs/zh/glossary.md';
