@@ -457,11 +457,6 @@ export const ERROR_CATALOGUE = {
     status: 502,
     summary: 'The Kubernetes API server refused a request of the operator or could not be reached.',
   },
-  KAPOK_OPERATOR_INVALID_SPEC: {
-    status: 400,
-    summary:
-      'An AIJob spec is malformed: its task graph fails the job spec check, or it asks for an executor Pods cannot run.',
-  },
   // Saga coordinator (docs/saga.md).
   KAPOK_SAGA_INVALID: {
     status: 400,

@@ -9,8 +9,8 @@ const NO_LIMIT = { gpus: 1_000_000, gpuMemoryMiB: Number.MAX_SAFE_INTEGER, cpu: 
 /**
  * An AIJob's spec checked by the job model (the same check as a submitted job): the AIJob's name
  * is the job's, `image` and `checkpoint` are the operator's own. A deadline is checked against the
- * AIJob's creation (a deadline passing mid-run is not a malformed spec). Refusals read like
- * KAPOK_OPERATOR_INVALID_SPEC's.
+ * AIJob's creation (a deadline passing mid-run is not a malformed spec). A refusal becomes the
+ * AIJob's `InvalidSpec` condition (a status, not an error raised to a caller: no catalogue code).
  */
 export function checkSpec(
   job: KubeObject,

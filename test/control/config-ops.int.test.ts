@@ -135,6 +135,10 @@ describe('kapok config push, rollback and status on a fleet of two', { skip }, (
       ['push', 'push', 'push', 'rollback'],
     );
     assert.equal(h.at(-1)?.revision, r.revision);
+    // A revision neither the push history nor etcd holds (a future one): a clear refusal.
+    await assert.rejects(admin.admin.contentAt(r.revision + 100_000), (e: unknown) =>
+      isKapokError(e, 'KAPOK_CONTROL_REVISION_UNKNOWN'),
+    );
   });
 
   it('a push based on a stale revision is refused and loses nothing', async () => {

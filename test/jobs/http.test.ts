@@ -98,6 +98,13 @@ describe('jobs HTTP API', () => {
     assert.equal(viewer.json.error.code, 'KAPOK_HTTP_FORBIDDEN');
     assert.equal((await call('GET', '/api/jobs', { token: null })).status, 401);
     assert.equal(await upgradeStatus(`ws://127.0.0.1:${app.port}/ws/jobs`), 401);
+    // No jobs.workerTokens here: the pull-worker API is closed to everyone, admin tokens included.
+    for (const token of [OPERATOR, null]) {
+      const w = await call('POST', '/api/jobs/workers/lease', { token, body: {} });
+      assert.equal(w.status, 403);
+      assert.equal(w.json.error.code, 'KAPOK_JOBS_WORKERS_DISABLED');
+      assert.match(w.json.error.message, /jobs\.workerTokens/);
+    }
   });
 
   it('refuses malformed, hostile and oversized specs with the task path', async () => {

@@ -121,6 +121,17 @@ describe('jobs: pull workers', () => {
       'KAPOK_JOBS_WORKER_BAD_REQUEST',
     );
 
+    // A result for an attempt this worker does not hold (never leased): refused, nothing recorded.
+    const stray = await call('/workers/result', WORKER, {
+      worker: 'x',
+      jobId: '00000000-0000-4000-8000-000000000000',
+      task: 'a',
+      attempt: 1,
+      ok: true,
+    });
+    assert.equal(stray.status, 409, await stray.clone().text());
+    assert.equal(((await stray.json()) as { error: { code: string } }).error.code, 'KAPOK_JOBS_LEASE_LOST');
+
     // nvidia-smi: recorded 8×A100 lines first.
     const smiOut = join(dir, 'smi.txt');
     copyFileSync(fixture('nvidia-smi-8xa100.txt'), smiOut);
