@@ -7,7 +7,7 @@ import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
-// `--outdir DIR`: scripts/test.mjs bundles the checkout's sources into dist/test-bundle, so the
+// `--outdir DIR`: scripts/test.mjs bundles the checkout's sources into dist/test-bundle-<pid>, so the
 // tests' `kapok` processes run what ships without touching a dist/bundle that `npm start` uses.
 const at = process.argv.indexOf('--outdir');
 const outdir = at > 0 && process.argv[at + 1] ? process.argv[at + 1] : 'dist/bundle';

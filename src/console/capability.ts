@@ -57,6 +57,8 @@ export const createConsole: CapabilityFactory<ConsoleConfig, ConsoleDeps> = asyn
   const dir = cfg.assetsDir ?? defaultAssetsDir();
   const assets: ConsoleAssets | null = loadAssets(dir);
   if (!assets) log.warn({ dir }, 'console not built: /console answers 503 until npm run build');
+  if (!deps.tokensConfigured && ctx.shared.profile === 'gov')
+    log.warn('console: profile gov and no admin.tokens: no one can log in (list a token in admin.tokens)');
   const { sessions } = deps;
   // Login takes the platform's role tokens only (admin.tokens): a capability's own token opens that
   // capability's API, not a console over all of them.
@@ -91,7 +93,8 @@ export const createConsole: CapabilityFactory<ConsoleConfig, ConsoleDeps> = asyn
     }
     const session = {
       authenticated: who !== null,
-      loginRequired: deps.tokensConfigured,
+      // Under gov there is no loopback exception: without admin.tokens the login page stays, closed.
+      loginRequired: deps.tokensConfigured || ctx.shared.profile === 'gov',
       name: who?.name ?? null,
       role: who?.role ?? null,
       csrf: who ? sessions.csrfOf(req.raw) : null,
