@@ -78,6 +78,30 @@ describe('console session', () => {
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
 
+  it('the routes the console added refuse a caller with no token or cookie; a viewer may read', async () => {
+    for (const path of [
+      '/api/gateway/usage/series',
+      '/api/gateway/usage/records?limit=5',
+      '/api/gm/devices',
+    ]) {
+      const none = await fetch(`${base}${path}`);
+      assert.equal(none.status, 401, path);
+      assert.equal(
+        ((await none.json()) as { error: { code: string } }).error.code,
+        'KAPOK_HTTP_UNAUTHORIZED',
+      );
+      const viewer = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${VIEWER}` } });
+      assert.equal(viewer.status, 200, `${path}: ${await viewer.clone().text()}`);
+    }
+    const host = new URL(base).host;
+    const refused = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`ws://${host}/ws/console`, { headers: { origin: base } });
+      ws.once('unexpected-response', (_q, res) => resolve(res.statusCode ?? 0));
+      ws.once('open', () => resolve(101));
+    });
+    assert.equal(refused, 401);
+  });
+
   it('refuses a token outside admin.tokens with a code and no echo of the token', async () => {
     const r = await login('wrong-token-wrong-token');
     assert.equal(r.status, 401);
