@@ -8,10 +8,11 @@ import { type CapabilityName, type KapokConfig, type KapokLoadedConfig, loadKapo
 import { ConfigError } from './core/config/index.js';
 import { isKapokError, KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
-import { createAdminGuard, hashAdminTokens } from './core/http/admin-auth.js';
+import { createAdminGuard, type HashedToken, hashAdminTokens } from './core/http/admin-auth.js';
 import { probeRoutes } from './core/http/probes.js';
 import { createHttpServer, type FastifyInstance } from './core/http/server.js';
 import { createSessions, type Sessions } from './core/http/session.js';
+import { SESSION_MIGRATIONS } from './core/http/session-migrations.js';
 import { createUpgradeRouter } from './core/http/upgrade.js';
 import { createLogger, type Logger } from './core/log.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
@@ -72,7 +73,7 @@ const AVAILABLE: Record<
   console: async (base, c, w) =>
     (await import('./console/index.js')).createConsole(
       { ...base, config: c.console },
-      { sessions: w.sessions as Sessions, tokensConfigured: c.admin.tokens.length > 0 },
+      { sessions: w.sessions as Sessions, tokensConfigured: () => w.roleTokens().length > 0 },
     ),
 };
 
@@ -102,6 +103,10 @@ interface Wiring {
   readonly registry: Registry | null;
   /** The console's browser sessions (console.enabled), accepted by every admin guard. */
   readonly sessions: Sessions | null;
+  /** admin.tokens in force, hashed (hot reload replaces them). */
+  readonly roleTokens: () => readonly HashedToken[];
+  /** Applies a new admin section (hot reload): the guards' tokens, and the end of removed tokens' sessions. */
+  readonly setAdmin: (next: KapokConfig['admin']) => Promise<void>;
 }
 
 /** The service registry (control.registry): etcd with source etcd, else this process only. */
@@ -323,7 +328,12 @@ async function buildControl(base: BaseContext, c: KapokConfig, w: Wiring): Promi
       running: c,
       compose: (layers) => composeConfig(boot.loaded, layers).config,
       capabilities: w.started,
-      live: { log: (next, prev) => logLevelPlan(base.logger, next, prev) },
+      live: {
+        log: (next, prev) => logLevelPlan(base.logger, next, prev),
+        // admin.tokens apply live: every guard reads the list in force, and the console sessions
+        // of a removed token end (a changed role applies on the next request).
+        admin: (next) => ({ restart: [], apply: () => w.setAdmin(next as KapokConfig['admin']) }),
+      },
       logger: base.logger.child({ component: 'control' }),
       onAccepted: (layers, revisions) => {
         const failed = saveLastGood(boot, layers, revisions);
@@ -723,21 +733,38 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
     };
     // One admin rule: the profile, the role tokens (hashed once) and the start notice are decided
     // here, not by each capability.
-    const roleTokens = hashAdminTokens(config.admin.tokens);
-    // The console's login sessions: every guard takes the cookie in place of a bearer token.
-    const sessions = config.console.enabled
-      ? createSessions({
-          idleMs: config.console.sessionIdleMinutes * 60_000,
-          maxAgeMs: config.console.sessionMaxHours * 3600_000,
-          maxSessions: config.console.maxSessions,
-          secure: config.console.secureCookie,
-        })
-      : null;
+    let roleTokens: readonly HashedToken[] = hashAdminTokens(config.admin.tokens);
+    const tokens = () => roleTokens;
+    // The console's login sessions, in the Store (they outlive a restart; instances on one
+    // PostgreSQL share them): every guard takes the cookie in place of a bearer token.
+    let sessions: Sessions | null = null;
+    if (config.console.enabled) {
+      await store.migrate(SESSION_MIGRATIONS);
+      const s = createSessions({
+        store,
+        tokens,
+        idleMs: config.console.sessionIdleMinutes * 60_000,
+        maxAgeMs: config.console.sessionMaxHours * 3600_000,
+        maxSessions: config.console.maxSessions,
+        secure: config.console.secureCookie,
+        onError: (err) => logger.warn({ reason: messageOf(err) }, 'console sessions: purge failed'),
+      });
+      // Closed before the store (closers run in reverse).
+      closers.push({ name: 'console sessions', close: async () => s.close() });
+      sessions = s;
+    }
+    const setAdmin = async (next: KapokConfig['admin']) => {
+      roleTokens = hashAdminTokens(next.tokens);
+      const ended = await sessions
+        ?.prune()
+        .catch((err) => logger.warn({ reason: messageOf(err) }, 'console sessions: prune failed'));
+      if (ended) logger.info({ ended }, 'admin.tokens changed: console sessions of removed tokens ended');
+    };
     // Every HTTP admin act and refusal goes to the audit trail from here (when audit is enabled).
     const adminGuard: BaseContext['adminGuard'] = (o) =>
       createAdminGuard({
         ...o,
-        tokens: roleTokens,
+        tokens,
         gov: config.profile === 'gov',
         logger,
         onAct: (e) => ports.audit?.recordAdminAct(e),
@@ -764,7 +791,14 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
     for (const name of START_ORDER) {
       const wire = AVAILABLE[name];
       if (!config[name].enabled) continue;
-      const cap = await wire(base, config, { started, boot, registry, sessions });
+      const cap = await wire(base, config, {
+        started,
+        boot,
+        registry,
+        sessions,
+        roleTokens: tokens,
+        setAdmin,
+      });
       // Stopped on a failed start too, its own start included: what its factory and a partial
       // start opened (timers, workers, listeners) must not keep the process alive.
       closers.push({ name, close: async () => cap.stop?.() });

@@ -12,8 +12,11 @@ import { Pulse, type PulseFrame } from './pulse.js';
 export interface ConsoleDeps {
   /** The browser sessions every admin guard accepts (built by the wiring point). */
   sessions: Sessions;
-  /** Whether admin.tokens lists any token: without one, only loopback browsers get in (as admin). */
-  tokensConfigured: boolean;
+  /**
+   * Whether admin.tokens lists any token now (hot reload may change it): without one, only loopback
+   * browsers get in (as admin).
+   */
+  tokensConfigured: () => boolean;
 }
 
 /** Content-Security-Policy of every console answer: nothing but this origin, no inline script. */
@@ -53,11 +56,13 @@ const attr = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`
 export const createConsole: CapabilityFactory<ConsoleConfig, ConsoleDeps> = async (ctx, deps) => {
   const cfg = ctx.config;
   if (!deps?.sessions) throw new TypeError('createConsole: deps.sessions is required');
+  if (typeof deps.tokensConfigured !== 'function')
+    throw new TypeError('createConsole: deps.tokensConfigured must be a function');
   const log = ctx.logger.child({ capability: 'console' });
   const dir = cfg.assetsDir ?? defaultAssetsDir();
   const assets: ConsoleAssets | null = loadAssets(dir);
   if (!assets) log.warn({ dir }, 'console not built: /console answers 503 until npm run build');
-  if (!deps.tokensConfigured && ctx.shared.profile === 'gov')
+  if (!deps.tokensConfigured() && ctx.shared.profile === 'gov')
     log.warn('console: profile gov and no admin.tokens: no one can log in (list a token in admin.tokens)');
   const { sessions } = deps;
   // Login takes the platform's role tokens only (admin.tokens): a capability's own token opens that
@@ -83,21 +88,18 @@ export const createConsole: CapabilityFactory<ConsoleConfig, ConsoleDeps> = asyn
       if (ws.readyState === WebSocket.OPEN && ws.bufferedAmount < 1 << 20) ws.send(frame);
   };
 
-  const index = (req: FastifyRequest, reply: FastifyReply) => {
+  const index = async (req: FastifyRequest, reply: FastifyReply) => {
     if (!assets) throw notBuilt();
-    let who: Principal | null = null;
-    try {
-      who = sessions.resolve(req.raw, false);
-    } catch {
-      who = null; // a foreign Origin on a page load: show the login
-    }
+    // A foreign Origin on a page load shows the login (the session is not handed to another site).
+    const live = sameOrigin(req.raw) ? await sessions.current(req.raw) : null;
+    const who = live?.principal ?? null;
     const session = {
       authenticated: who !== null,
       // Under gov there is no loopback exception: without admin.tokens the login page stays, closed.
-      loginRequired: deps.tokensConfigured || ctx.shared.profile === 'gov',
+      loginRequired: deps.tokensConfigured() || ctx.shared.profile === 'gov',
       name: who?.name ?? null,
       role: who?.role ?? null,
-      csrf: who ? sessions.csrfOf(req.raw) : null,
+      csrf: live?.csrf ?? null,
       region: ctx.shared.region,
       profile: ctx.shared.profile,
     };
@@ -166,7 +168,7 @@ export const createConsole: CapabilityFactory<ConsoleConfig, ConsoleDeps> = asyn
             );
           throw err;
         }
-        const s = sessions.create(who);
+        const s = await sessions.create(who);
         await ctx.ports.audit?.record({
           actor: who.name,
           action: 'console.login',
@@ -183,15 +185,15 @@ export const createConsole: CapabilityFactory<ConsoleConfig, ConsoleDeps> = asyn
       });
 
       app.post('/api/logout', async (req, reply) => {
-        return reply.header('set-cookie', sessions.destroy(req.raw)).send({ loggedOut: true });
+        return reply.header('set-cookie', await sessions.destroy(req.raw)).send({ loggedOut: true });
       });
 
       // Upgraded sockets are outside the HTTP drain.
       app.addHook('preClose', async () => {
         for (const ws of wss.clients) ws.terminate();
       });
-      ctx.upgrades.register('/ws/console', (req, socket, head) => {
-        if (!guard.upgrade(req, socket, 'viewer')) return;
+      ctx.upgrades.register('/ws/console', async (req, socket, head) => {
+        if (!(await guard.upgrade(req, socket, 'viewer'))) return;
         wss.handleUpgrade(req, socket, head, (ws) => {
           ws.on('error', () => ws.terminate());
           void pulse.readiness().then((readiness) => {

@@ -309,8 +309,8 @@ export async function createEdge(ctx: CapabilityContext<EdgeConfig>, deps: EdgeD
       });
       if (broker && cfg.mqtt.wsPath)
         upgrades.register(cfg.mqtt.wsPath, (req, socket, head) => broker.upgrade(req, socket, head));
-      upgrades.register('/ws/telemetry', (req, socket, head) => {
-        if (guard.upgrade(req, socket, 'viewer')) fanout.upgrade(req, socket, head);
+      upgrades.register('/ws/telemetry', async (req, socket, head) => {
+        if (await guard.upgrade(req, socket, 'viewer')) fanout.upgrade(req, socket, head);
       });
     },
     async start() {

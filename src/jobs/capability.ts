@@ -205,8 +205,8 @@ export const createJobs: CapabilityFactory<JobsConfig> = async (ctx) => {
           },
         },
       });
-      ctx.upgrades.register('/ws/jobs', (req, socket, head) => {
-        if (admin.upgrade(req, socket, 'viewer')) live.upgrade(req, socket, head);
+      ctx.upgrades.register('/ws/jobs', async (req, socket, head) => {
+        if (await admin.upgrade(req, socket, 'viewer')) live.upgrade(req, socket, head);
       });
     },
     start: async () => {

@@ -149,8 +149,8 @@ export async function createV2x(ctx: CapabilityContext<V2xConfig>): Promise<Capa
         { prefix: '/api/v2x' },
       );
       app.addHook('preClose', async () => live?.close());
-      upgrades.register('/ws/v2x', (req, socket, head) => {
-        if (guard.upgrade(req, socket, 'viewer')) live?.upgrade(req, socket, head);
+      upgrades.register('/ws/v2x', async (req, socket, head) => {
+        if (await guard.upgrade(req, socket, 'viewer')) live?.upgrade(req, socket, head);
       });
     },
     async start() {

@@ -236,14 +236,19 @@ describe('admin guard roles', () => {
     await bad.close();
   });
 
-  it('upgrade: a known token with too low a role is answered 403 and the socket ended', () => {
+  it('upgrade: a known token with too low a role is answered 403 and the socket ended', async () => {
     let written = '';
-    const socket = { end: (s: string) => (written = s) } as never;
+    const socket = {
+      end: (s: string) => (written = s),
+      on: () => socket,
+      off: () => socket,
+      destroyed: false,
+    } as never;
     const req = { headers: { authorization: 'Bearer viewer-token-000000' }, socket: remote } as never;
-    assert.equal(g.upgrade(req, socket, 'admin'), false);
+    assert.equal(await g.upgrade(req, socket, 'admin'), false);
     assert.match(written, /^HTTP\/1\.1 403 Forbidden/);
     assert.match(written, /KAPOK_HTTP_FORBIDDEN/);
-    assert.equal(g.upgrade(req, socket), true);
+    assert.equal(await g.upgrade(req, socket), true);
   });
 });
 

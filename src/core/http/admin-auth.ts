@@ -60,8 +60,11 @@ export interface Principal {
 export interface AdminGuardOptions {
   /** The capability's own token (a secret; role admin for this capability), or null. */
   token: string | null;
-  /** The platform's role tokens (`admin.tokens`), hashed once by the wiring point. */
-  tokens?: readonly HashedToken[];
+  /**
+   * The platform's role tokens (`admin.tokens`), hashed once by the wiring point; a function is read
+   * on every check (hot reload of admin.tokens replaces the list).
+   */
+  tokens?: readonly HashedToken[] | (() => readonly HashedToken[]);
   gov: boolean;
   /** Config key of the capability's token, named in errors: `edge.adminToken`. */
   key: string;
@@ -120,8 +123,11 @@ export interface AdminGuard {
    * omission. Non-GET acts are logged at info with the token's name.
    */
   hook(scope: FastifyInstance, roles: RouteRoles): void;
-  /** For an HTTP upgrade (role viewer unless said): true when allowed; otherwise answers 401/403 and destroys the socket. */
-  upgrade(req: IncomingMessage, socket: Duplex, need?: AdminRole): boolean;
+  /**
+   * For an HTTP upgrade (role viewer unless said): true when allowed; otherwise answers 401/403 and
+   * destroys the socket. Asynchronous: a session cookie is looked up in the Store.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, need?: AdminRole): Promise<boolean>;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -165,17 +171,30 @@ export function isLoopback(address: string | undefined): boolean {
 export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
   if (!o.key || !o.what) throw new TypeError('createAdminGuard: key and what are required');
   // Compared as digests: constant time, and no token's length leaks.
-  const entries: HashedToken[] = [...(o.tokens ?? [])];
-  if (o.token) entries.push({ name: o.key, role: 'admin', digest: digest(o.token) });
+  const own: HashedToken | null = o.token ? { name: o.key, role: 'admin', digest: digest(o.token) } : null;
+  const roleTokens =
+    typeof o.tokens === 'function' ? o.tokens : () => (o.tokens ?? []) as readonly HashedToken[];
+  // The entries of the list in force, rebuilt only when a reload brings a new list.
+  let lastList: readonly HashedToken[] | null = null;
+  let lastEntries: readonly HashedToken[] = [];
+  const current = (): readonly HashedToken[] => {
+    const list = roleTokens();
+    if (list !== lastList) {
+      lastList = list;
+      lastEntries = own ? [...list, own] : list;
+    }
+    return lastEntries;
+  };
   const env = `KAPOK_${o.key.split('.').map(upperSnake).join('__')}`;
-  const wanted = o.tokens?.length ? `a token of admin.tokens${o.token ? ` or ${o.key}` : ''}` : o.key;
-  if (entries.length === 0 && !o.gov)
+  const wantedOf = (n: number) => (n ? `a token of admin.tokens${o.token ? ` or ${o.key}` : ''}` : o.key);
+  if (current().length === 0 && !o.gov)
     o.logger?.warn(
       { key: o.key },
       `${o.what} answers loopback clients only: set ${o.key} (${env}) or admin.tokens to reach it from other hosts`,
     );
 
   const check = (authorization: string | undefined, peer: Peer, need: AdminRole): Principal => {
+    const entries = current();
     if (entries.length === 0) {
       if (o.gov)
         throw new KapokError(
@@ -199,7 +218,10 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
       }
     }
     if (!found)
-      throw new KapokError('KAPOK_HTTP_UNAUTHORIZED', `${o.what} needs Authorization: Bearer <${wanted}>`);
+      throw new KapokError(
+        'KAPOK_HTTP_UNAUTHORIZED',
+        `${o.what} needs Authorization: Bearer <${wantedOf(roleTokens().length)}>`,
+      );
     if (RANK[found.role] < RANK[need])
       throw new KapokError(
         'KAPOK_HTTP_FORBIDDEN',
@@ -209,8 +231,12 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
   };
 
   // A browser session stands in for the bearer token only when no Authorization header is sent.
-  const authenticate = (req: IncomingMessage, need: AdminRole, mutating: boolean): Principal => {
-    const s = req.headers.authorization === undefined ? o.sessions?.resolve(req, mutating) : null;
+  const authenticate = async (
+    req: IncomingMessage,
+    need: AdminRole,
+    mutating: boolean,
+  ): Promise<Principal> => {
+    const s = req.headers.authorization === undefined ? await o.sessions?.resolve(req, mutating) : null;
     if (!s) return check(req.headers.authorization, peerOf(req), need);
     if (RANK[s.role] < RANK[need])
       throw new KapokError(
@@ -227,7 +253,7 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
     async (req) => {
       let p: Principal;
       try {
-        p = authenticate(req.raw, need, req.method !== 'GET' && req.method !== 'HEAD');
+        p = await authenticate(req.raw, need, req.method !== 'GET' && req.method !== 'HEAD');
       } catch (err) {
         seen.set(req, { actor: null, denied: (err as KapokError).code ?? 'KAPOK_HTTP_UNAUTHORIZED' });
         throw err;
@@ -297,10 +323,15 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
         }
       });
     },
-    upgrade(req, socket, need = 'viewer') {
+    async upgrade(req, socket, need = 'viewer') {
+      // Node leaves an upgraded socket without an error listener: a reset during the session
+      // lookup must not become an uncaught error.
+      const onError = () => socket.destroy();
+      socket.on('error', onError);
       try {
-        authenticate(req, need, false);
-        return true;
+        await authenticate(req, need, false);
+        socket.off('error', onError);
+        return !socket.destroyed;
       } catch (err) {
         const e = err as KapokError;
         void tell(

@@ -9,7 +9,7 @@ import { type ErrorCode, KapokError } from '../errors.js';
  * instead of hanging. The listener is added with the first path: without one, Node answers
  * requests that carry an Upgrade header as plain requests, as it does today when nothing uses it.
  */
-export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void | Promise<void>;
 
 export interface UpgradeRouter {
   /** Routes upgrades of exactly `path` (query string ignored); returns a function that removes it. */
@@ -29,11 +29,15 @@ export function createUpgradeRouter(
     const path = q === -1 ? url : url.slice(0, q);
     const handler = routes.get(path);
     if (handler) {
-      try {
-        handler(req, socket, head);
-      } catch (err) {
+      const failed = (err: unknown) => {
         socket.destroy();
         onError?.(err, path);
+      };
+      try {
+        // An async handler (the admin guard looks a session cookie up in the Store) fails the same way.
+        handler(req, socket, head)?.catch(failed);
+      } catch (err) {
+        failed(err);
       }
       return;
     }
