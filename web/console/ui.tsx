@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import { ApiError } from './api';
 import { t } from './i18n';
@@ -146,4 +146,73 @@ export function Chart(p: {
       {few && !p.spark ? <p class="muted waiting">{t('waiting for data')}</p> : null}
     </div>
   );
+}
+
+/** A column of a DataTable: its header, and what a row shows in it (text: Preact escapes it). */
+export interface Column<T> {
+  head: ComponentChildren;
+  cell: (row: T) => ComponentChildren;
+  class?: string;
+}
+
+/**
+ * The one table of the console's pages: header, rows, "nothing yet" when empty, and a "more" button
+ * when a keyset pager says there is another page.
+ */
+export function DataTable<T>(p: {
+  columns: ReadonlyArray<Column<T>>;
+  rows: readonly T[];
+  rowKey: (row: T) => string | number;
+  /** Loads the next page; the button shows only when given. */
+  more?: (() => void) | null;
+}) {
+  return (
+    <>
+      <table>
+        <thead>
+          <tr>
+            {p.columns.map((c, i) => (
+              <th key={i}>{c.head}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {p.rows.map((row) => (
+            <tr key={p.rowKey(row)}>
+              {p.columns.map((c, i) => (
+                <td key={i} class={c.class}>
+                  {c.cell(row)}
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <Empty when={p.rows.length === 0} />
+      {p.more ? (
+        <button type="button" onClick={p.more}>
+          {t('more')}
+        </button>
+      ) : null}
+    </>
+  );
+}
+
+/**
+ * Keyset pages of one list (audit entries, GM devices): the first page on mount, the next on
+ * `more`. `load(cursor)` fetches one page; rows accumulate.
+ */
+export function usePages<T>(load: (cursor: string | null) => Promise<{ rows: T[]; next: string | null }>) {
+  const [rows, setRows] = useState<T[]>([]);
+  const [next, setNext] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const page = (cursor: string | null) =>
+    load(cursor).then((r) => {
+      setRows((old) => (cursor ? [...old, ...r.rows] : r.rows));
+      setNext(r.next);
+    }, setError);
+  useEffect(() => {
+    void page(null);
+  }, []);
+  return { rows, setRows, next, error, setError, more: next ? () => void page(next) : null };
 }

@@ -1,7 +1,7 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { get } from '../api';
 import { fmtTime, t } from '../i18n';
-import { Badge, Card, Empty, Problem } from '../ui';
+import { Badge, Card, type Column, DataTable, Problem, usePages } from '../ui';
 
 interface Entry {
   seq: number;
@@ -21,22 +21,23 @@ interface Verify {
   problem?: { seq: number; kind: string; message: string } | null;
 }
 
+const COLUMNS: ReadonlyArray<Column<Entry>> = [
+  { head: '#', cell: (e) => e.seq, class: 'num' },
+  { head: t('time'), cell: (e) => (e.ts || e.at ? fmtTime((e.ts ?? e.at) as string) : '') },
+  { head: t('actor'), cell: (e) => e.actor },
+  { head: t('action'), cell: (e) => e.action, class: 'mono' },
+  { head: t('target'), cell: (e) => e.target ?? '' },
+  { head: t('outcome'), cell: (e) => <Badge state={e.outcome} /> },
+];
+
 /** One call (newest entries, keyset by seq); verify and more pages on demand. */
 export default function Audit() {
-  const [entries, setEntries] = useState<Entry[]>([]);
-  const [next, setNext] = useState<string | null>(null);
-  const [verify, setVerify] = useState<Verify | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const page = (cursor: string | null) =>
+  const { rows, more, error, setError } = usePages<Entry>((cursor) =>
     get<{ entries: Entry[]; next: string | null }>(
       `/api/audit?order=desc&limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-    ).then((r) => {
-      setEntries((e) => (cursor ? [...e, ...r.entries] : r.entries));
-      setNext(r.next);
-    }, setError);
-  useEffect(() => {
-    void page(null);
-  }, []);
+    ).then((r) => ({ rows: r.entries, next: r.next })),
+  );
+  const [verify, setVerify] = useState<Verify | null>(null);
   const runVerify = () => get<Verify>('/api/audit/verify').then(setVerify, setError);
   return (
     <div class="grid">
@@ -57,38 +58,7 @@ export default function Audit() {
               : `${t('chain broken')}: seq ${verify.problem?.seq} (${verify.problem?.kind}) ${verify.problem?.message ?? ''}`}
           </p>
         ) : null}
-        <table>
-          <thead>
-            <tr>
-              <th>#</th>
-              <th>{t('time')}</th>
-              <th>{t('actor')}</th>
-              <th>{t('action')}</th>
-              <th>{t('target')}</th>
-              <th>{t('outcome')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {entries.map((e) => (
-              <tr key={e.seq}>
-                <td class="num">{e.seq}</td>
-                <td>{e.ts || e.at ? fmtTime((e.ts ?? e.at) as string) : ''}</td>
-                <td>{e.actor}</td>
-                <td class="mono">{e.action}</td>
-                <td>{e.target ?? ''}</td>
-                <td>
-                  <Badge state={e.outcome} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        <Empty when={entries.length === 0} />
-        {next ? (
-          <button type="button" onClick={() => page(next)}>
-            {t('more')}
-          </button>
-        ) : null}
+        <DataTable columns={COLUMNS} rows={rows} rowKey={(e) => e.seq} more={more} />
       </Card>
     </div>
   );

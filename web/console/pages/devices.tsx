@@ -1,7 +1,6 @@
-import { useEffect, useState } from 'preact/hooks';
 import { api, get } from '../api';
 import { fmtTime, t } from '../i18n';
-import { Badge, Card, Empty, Problem, Stat } from '../ui';
+import { Badge, Card, type Column, DataTable, Problem, Stat, usePages } from '../ui';
 
 interface Device {
   serial: string;
@@ -15,19 +14,18 @@ interface Device {
 
 /** One call (the first page of GM registrations, keyset by serial); more pages on demand. */
 export default function Devices() {
-  const [devices, setDevices] = useState<Device[]>([]);
-  const [next, setNext] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const page = (after: string | null) =>
+  const {
+    rows: devices,
+    setRows: setDevices,
+    next,
+    more,
+    error,
+    setError,
+  } = usePages<Device>((after) =>
     get<{ devices: Device[]; next: string | null }>(
       `/api/gm/devices?limit=50${after ? `&after=${encodeURIComponent(after)}` : ''}`,
-    ).then((r) => {
-      setDevices((d) => (after ? [...d, ...r.devices] : r.devices));
-      setNext(r.next);
-    }, setError);
-  useEffect(() => {
-    void page(null);
-  }, []);
+    ).then((r) => ({ rows: r.devices, next: r.next })),
+  );
   const revoke = async (serial: string) => {
     try {
       await api('DELETE', `/api/gm/devices/${encodeURIComponent(serial)}`);
@@ -47,46 +45,29 @@ export default function Devices() {
       </div>
       <Card wide title={t('GM registrations')}>
         <Problem error={error} />
-        <table>
-          <thead>
-            <tr>
-              <th>{t('serial')}</th>
-              <th>{t('group')}</th>
-              <th>{t('vehicle')}</th>
-              <th>{t('status')}</th>
-              <th>{t('created')}</th>
-              <th>SM9 key</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {devices.map((d) => (
-              <tr key={d.serial}>
-                <td class="mono">{d.serial}</td>
-                <td>{d.group}</td>
-                <td>{d.vehicle}</td>
-                <td>
-                  <Badge state={d.status} />
-                </td>
-                <td>{fmtTime(d.createdAt)}</td>
-                <td class="mono">{d.signKeyId}</td>
-                <td class="right">
-                  {d.status === 'active' ? (
-                    <button type="button" class="danger" onClick={() => revoke(d.serial)}>
-                      {t('revoke')}
-                    </button>
-                  ) : null}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        <Empty when={devices.length === 0} />
-        {next ? (
-          <button type="button" onClick={() => page(next)}>
-            {t('more')}
-          </button>
-        ) : null}
+        <DataTable
+          rows={devices}
+          rowKey={(d) => d.serial}
+          more={more}
+          columns={[
+            { head: t('serial'), cell: (d) => d.serial, class: 'mono' },
+            { head: t('group'), cell: (d) => d.group },
+            { head: t('vehicle'), cell: (d) => d.vehicle },
+            { head: t('status'), cell: (d) => <Badge state={d.status} /> },
+            { head: t('created'), cell: (d) => fmtTime(d.createdAt) },
+            { head: 'SM9 key', cell: (d) => d.signKeyId, class: 'mono' },
+            {
+              head: null,
+              class: 'right',
+              cell: (d) =>
+                d.status === 'active' ? (
+                  <button type="button" class="danger" onClick={() => revoke(d.serial)}>
+                    {t('revoke')}
+                  </button>
+                ) : null,
+            } satisfies Column<Device>,
+          ]}
+        />
       </Card>
     </div>
   );

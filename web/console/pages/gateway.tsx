@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, get, live } from '../api';
 import { fmt, fmtTime, t } from '../i18n';
 import { drawThrottle } from '../throttle';
-import { Badge, Card, Chart, Empty, Problem, Stat } from '../ui';
+import { Badge, Card, Chart, DataTable, Empty, Problem, Stat } from '../ui';
 
 interface Series {
   by: string;
@@ -136,52 +136,37 @@ export default function Gateway() {
             {t('key created (shown once)')}: <code>{created}</code>
           </p>
         ) : null}
-        <table>
-          <thead>
-            <tr>
-              <th>{t('name')}</th>
-              <th>ID</th>
-              <th>{t('created')}</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {keys.map((k) => (
-              <tr key={k.id}>
-                <td>{k.name}</td>
-                <td class="mono">{k.id}</td>
-                <td>{k.createdAt || k.created_at ? fmtTime((k.createdAt ?? k.created_at) as string) : ''}</td>
-                <td>
-                  <button type="button" class="danger" onClick={() => revoke(k.id)}>
-                    {t('revoke')}
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        <Empty when={keys.length === 0} />
+        <DataTable
+          rows={keys}
+          rowKey={(k) => k.id}
+          columns={[
+            { head: t('name'), cell: (k) => k.name },
+            { head: 'ID', cell: (k) => k.id, class: 'mono' },
+            {
+              head: t('created'),
+              cell: (k) =>
+                k.createdAt || k.created_at ? fmtTime((k.createdAt ?? k.created_at) as string) : '',
+            },
+            {
+              head: null,
+              cell: (k) => (
+                <button type="button" class="danger" onClick={() => revoke(k.id)}>
+                  {t('revoke')}
+                </button>
+              ),
+            },
+          ]}
+        />
       </Card>
       <Card title={t('circuits')}>
-        <table>
-          <thead>
-            <tr>
-              <th>{t('target')}</th>
-              <th>{t('state')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {Object.entries(circuits).map(([target, state]) => (
-              <tr key={target}>
-                <td>{target}</td>
-                <td>
-                  <Badge state={state} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        <Empty when={Object.keys(circuits).length === 0} />
+        <DataTable
+          rows={Object.entries(circuits)}
+          rowKey={([target]) => target}
+          columns={[
+            { head: t('target'), cell: ([target]) => target },
+            { head: t('state'), cell: ([, state]) => <Badge state={state} /> },
+          ]}
+        />
       </Card>
       <Card wide title={`${t('requests/s')} · ${t('live')}`}>
         <Chart

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, live } from '../api';
 import { fmt, t } from '../i18n';
 import { drawThrottle } from '../throttle';
-import { Badge, Card, Chart, Empty, Problem, Stat } from '../ui';
+import { Badge, Card, Chart, DataTable, Problem, Stat } from '../ui';
 
 interface ModelEntry {
   name: string;
@@ -60,38 +60,33 @@ export default function Inference() {
       </div>
       <Card wide title={t('models')}>
         <Problem error={error} />
-        <table>
-          <thead>
-            <tr>
-              <th>{t('name')}</th>
-              <th>{t('version')}</th>
-              <th>{t('state')}</th>
-              <th>{t('reason')}</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {models.map((m) => (
-              <tr key={`${m.name}/${m.version ?? ''}`}>
-                <td>{m.name}</td>
-                <td>{m.version ?? ''}</td>
-                <td>
-                  <Badge state={m.state === 'READY' ? 'ready' : m.state.toLowerCase()} />
-                </td>
-                <td class="reason">{m.reason ?? ''}</td>
-                <td class="right">
+        <DataTable
+          rows={models}
+          rowKey={(m) => `${m.name}/${m.version ?? ''}`}
+          columns={[
+            { head: t('name'), cell: (m) => m.name },
+            { head: t('version'), cell: (m) => m.version ?? '' },
+            {
+              head: t('state'),
+              cell: (m) => <Badge state={m.state === 'READY' ? 'ready' : m.state.toLowerCase()} />,
+            },
+            { head: t('reason'), cell: (m) => m.reason ?? '', class: 'reason' },
+            {
+              head: null,
+              class: 'right',
+              cell: (m) => (
+                <>
                   <button type="button" onClick={() => act(m.name, 'load')}>
                     {t('load')}
                   </button>{' '}
                   <button type="button" class="danger" onClick={() => act(m.name, 'unload')}>
                     {t('unload')}
                   </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        <Empty when={models.length === 0} />
+                </>
+              ),
+            },
+          ]}
+        />
       </Card>
       <Card title={`${t('requests/s')} · ${t('live')}`}>
         <Chart
