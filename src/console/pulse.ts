@@ -4,14 +4,23 @@ import type { Metrics } from '../core/metrics.js';
 /**
  * The overview's figures: every `intervalMs`, the HTTP request and error (status ≥ 500) rates by
  * area (the route's first segment: /v1 gateway, /v2 inference, /api/<capability>), from the
- * platform's own request histogram, kept for the last hour; readiness is read only while someone
- * watches. The console reads core's metrics and health, never another capability.
+ * platform's own request histogram, and the inference queue depth per model (the
+ * `kapok_inference_queue_depth` gauge, summed over versions), kept for the last hour; readiness is
+ * read only while someone watches. The console reads core's metrics registry and health (metric
+ * names are the contract), never another capability's files.
  */
+
+/** The inference capability's gauge: requests waiting per model version. */
+export const QUEUE_DEPTH_METRIC = 'kapok_inference_queue_depth';
+/** At most this many models per sample (the deepest queues): a sample stays small. */
+const MAX_QUEUES = 16;
 export interface PulseSample {
   /** Epoch ms. */
   t: number;
   /** area → [requests/s, errors/s, mean latency ms over the interval]. */
   rates: Record<string, [number, number, number]>;
+  /** Model → requests waiting in its queue now (all versions); absent without inference. */
+  queues?: Record<string, number>;
 }
 
 export interface PulseFrame {
@@ -66,6 +75,23 @@ export class Pulse {
     return out;
   }
 
+  /** Inference queue depth per model now, from the gauge in the registry (none: inference is off). */
+  async #queues(): Promise<Record<string, number> | undefined> {
+    const gauge = this.metrics.registry.getSingleMetric(QUEUE_DEPTH_METRIC);
+    if (!gauge) return undefined;
+    const byModel = new Map<string, number>();
+    for (const v of (await gauge.get()).values) {
+      const model = String(v.labels.model ?? '');
+      byModel.set(model, (byModel.get(model) ?? 0) + v.value);
+    }
+    return Object.fromEntries(
+      [...byModel]
+        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+        .slice(0, MAX_QUEUES)
+        .sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+    );
+  }
+
   /** Takes one sample (rates since the previous one) and keeps the last hour of them. */
   async sample(): Promise<PulseSample> {
     const t = this.now();
@@ -81,7 +107,8 @@ export class Pulse {
     }
     this.#last = totals;
     this.#lastT = t;
-    const s = { t, rates };
+    const queues = await this.#queues();
+    const s: PulseSample = queues ? { t, rates, queues } : { t, rates };
     this.#history.push(s);
     if (this.#history.length > this.#max) this.#history.splice(0, this.#history.length - this.#max);
     return s;

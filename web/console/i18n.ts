@@ -48,6 +48,7 @@ const zh: Record<string, string> = {
   load: '加载',
   unload: '卸载',
   'mean latency (ms)': '平均延迟（毫秒）',
+  'queue depth': '队列深度',
   'telemetry devices': '遥测设备',
   'waiting for data': '等待数据',
   device: '设备',

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { get } from '../api';
 import { fmt, fmtTime, t } from '../i18n';
 import type { TelemetryCommand, TelemetryPost } from '../telemetry-worker';
+import { drawThrottle } from '../throttle';
 import { Card, Chart, Empty, Problem, Stat } from '../ui';
 
 interface DeviceLatest {
@@ -74,6 +75,20 @@ export default function Edge() {
     if (!src) return;
     const worker = new Worker(src, { type: 'module' });
     workerRef.current = worker;
+    // A post only folds its data into refs (well under a millisecond); the page is drawn on the next
+    // animation frame, at most ten times a second, however many posts arrived meanwhile. The whole
+    // page's render used to run inside each post's task (Preact's render queue flushes in that
+    // task's microtasks), and posts that queued up behind a busy frame each drew it again.
+    const view = drawThrottle(() => {
+      const tr = trace.current;
+      if (tr.xs.length > KEEP) {
+        tr.xs.splice(0, tr.xs.length - KEEP);
+        tr.ys.splice(0, tr.ys.length - KEEP);
+      }
+      // A new array per draw: the chart redraws once per draw, not once per post.
+      trace.current = { xs: tr.xs.slice(), ys: tr.ys.slice() };
+      setTick((n) => n + 1);
+    }, 10);
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     worker.postMessage({
       type: 'open',
@@ -102,15 +117,15 @@ export default function Edge() {
         tr.xs.push(x);
         tr.ys.push(y);
       }
-      if (tr.xs.length > KEEP) {
+      // Bounded between draws too (a post holds at most 2,000 points).
+      if (tr.xs.length > 4 * KEEP) {
         tr.xs.splice(0, tr.xs.length - KEEP);
         tr.ys.splice(0, tr.ys.length - KEEP);
       }
-      // A new array each post: the chart redraws (at most 10 times a second, the worker's pace).
-      trace.current = { xs: tr.xs.slice(), ys: tr.ys.slice() };
-      setTick((n) => n + 1);
+      view.mark();
     };
     return () => {
+      view.cancel();
       worker.postMessage({ type: 'close' } satisfies TelemetryCommand);
       workerRef.current = null;
     };

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, live } from '../api';
 import { fmt, t } from '../i18n';
 import { drawThrottle } from '../throttle';
-import { Badge, Card, Chart, DataTable, Problem, Stat } from '../ui';
+import { Badge, Card, Chart, DataTable, Empty, Problem, Stat } from '../ui';
 
 interface ModelEntry {
   name: string;
@@ -11,18 +11,22 @@ interface ModelEntry {
   reason?: string;
 }
 
-/** One call (the OIP repository index), then /v2's rate and mean latency from the console's pulse. */
+/**
+ * One call (the OIP repository index), then /v2's rate and mean latency and each model's queue depth
+ * (kapok_inference_queue_depth) from the console's pulse.
+ */
 export default function Inference() {
   const [models, setModels] = useState<ModelEntry[]>([]);
   const [error, setError] = useState<unknown>(null);
   const pts = useRef<Array<[number, number, number, number]>>([]);
+  const queues = useRef<Array<Record<string, number>>>([]);
   const [, setTick] = useState(0);
   const refresh = () => api<ModelEntry[]>('POST', '/v2/repository/index', {}).then(setModels, setError);
   useEffect(() => {
     void refresh();
     const th = drawThrottle(() => setTick((n) => n + 1), 2);
     const close = live('/ws/console', (m) => {
-      type Sample = { t: number; rates: Record<string, number[]> };
+      type Sample = { t: number; rates: Record<string, number[]>; queues?: Record<string, number> };
       const msg = m as { type: string; sample?: Sample; samples?: Sample[] };
       // On connect: the last samples of the hour the server keeps, so the chart starts full.
       const samples =
@@ -30,9 +34,13 @@ export default function Inference() {
       for (const sample of samples) {
         const r = sample.rates.inference ?? [0, 0, 0];
         pts.current.push([sample.t / 1000, r[0] ?? 0, r[1] ?? 0, r[2] ?? 0]);
+        queues.current.push(sample.queues ?? {});
       }
       if (samples.length === 0) return;
-      if (pts.current.length > 300) pts.current.splice(0, pts.current.length - 300);
+      if (pts.current.length > 300) {
+        pts.current.splice(0, pts.current.length - 300);
+        queues.current.splice(0, queues.current.length - 300);
+      }
       th.mark();
     });
     return () => {
@@ -50,6 +58,8 @@ export default function Inference() {
   };
   const p = pts.current;
   const lastP = p.at(-1);
+  const qs = queues.current;
+  const queued = [...new Set(qs.flatMap((q) => Object.keys(q)))].sort();
   return (
     <div class="grid">
       <div class="stats wide">
@@ -103,6 +113,18 @@ export default function Inference() {
           data={[p.map((x) => x[0]), p.map((x) => x[3])]}
           height={160}
         />
+      </Card>
+      <Card wide title={`${t('queue depth')} · ${t('live')}`}>
+        {queued.length ? (
+          <Chart
+            windowS={300}
+            labels={queued}
+            data={[p.map((x) => x[0]), ...queued.map((m) => qs.map((q) => q[m] ?? 0))]}
+            height={160}
+          />
+        ) : (
+          <Empty when />
+        )}
       </Card>
     </div>
   );
