@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { audit } from './audit.js';
 import { consoleBench } from './console.js';
+import { consoleSessionsBench } from './console-sessions.js';
 import { control } from './control.js';
 import { edge } from './edge.js';
 import { edgeWrite } from './edge-write.js';
@@ -52,6 +53,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   saga,
   operator,
   console: consoleBench,
+  'console-sessions': consoleSessionsBench,
   'usage-rollup': usageRollupBench,
   release,
 };
@@ -166,6 +168,12 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
   ],
   'usage-rollup': [
     ['usage series from per-minute sums over 1,000,000 rows', 'the same series from the raw rows, same run'],
+  ],
+  'console-sessions': [
+    [
+      'CPU per console session lookup on SQLite',
+      'the bearer-token check, and the former in-memory lookup (SHA-256 + Map), alternating rounds in one process',
+    ],
   ],
   events: [
     [

@@ -75,20 +75,25 @@ export default function Edge() {
     if (!src) return;
     const worker = new Worker(src, { type: 'module' });
     workerRef.current = worker;
-    // A post only folds its data into refs (well under a millisecond); the page is drawn on the next
-    // animation frame, at most ten times a second, however many posts arrived meanwhile. The whole
+    // A post only folds its data into refs (well under a millisecond); the page is drawn in a timer
+    // task of its own, at most ten times a second, however many posts arrived meanwhile. The whole
     // page's render used to run inside each post's task (Preact's render queue flushes in that
-    // task's microtasks), and posts that queued up behind a busy frame each drew it again.
-    const view = drawThrottle(() => {
-      const tr = trace.current;
-      if (tr.xs.length > KEEP) {
-        tr.xs.splice(0, tr.xs.length - KEEP);
-        tr.ys.splice(0, tr.ys.length - KEEP);
-      }
-      // A new array per draw: the chart redraws once per draw, not once per post.
-      trace.current = { xs: tr.xs.slice(), ys: tr.ys.slice() };
-      setTick((n) => n + 1);
-    }, 10);
+    // task's microtasks), and posts that queued up behind a busy frame each drew it again. Not in an
+    // animation frame: there the render would share one task with the frame's layout and paint.
+    const view = drawThrottle(
+      () => {
+        const tr = trace.current;
+        if (tr.xs.length > KEEP) {
+          tr.xs.splice(0, tr.xs.length - KEEP);
+          tr.ys.splice(0, tr.ys.length - KEEP);
+        }
+        // A new array per draw: the chart redraws once per draw, not once per post.
+        trace.current = { xs: tr.xs.slice(), ys: tr.ys.slice() };
+        setTick((n) => n + 1);
+      },
+      10,
+      false,
+    );
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     worker.postMessage({
       type: 'open',
