@@ -161,6 +161,30 @@ describe('console sessions in the Store', () => {
     assert.equal(await sessions.current(reqOf(s.setCookie)), null);
   });
 
+  it('purges expired rows on its own, periodically', async () => {
+    const own = createSessions({
+      store,
+      tokens: () => tokens,
+      idleMs: MIN,
+      maxAgeMs: 60 * MIN,
+      maxSessions: 10,
+      secure: false,
+      purgeMs: 10,
+      now: () => t,
+    });
+    try {
+      await own.create({ name: 'root', role: 'admin' });
+      assert.equal((await rows()).length, 1);
+      t += 2 * MIN;
+      // No call on the sessions: the timer deletes the row (polled, no time asserted).
+      const end = Date.now() + 10_000;
+      while ((await rows()).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      assert.equal((await rows()).length, 0);
+    } finally {
+      own.close();
+    }
+  });
+
   it('validates its options', () => {
     assert.throws(
       () =>
