@@ -250,6 +250,33 @@ describe('admin guard roles', () => {
     assert.match(written, /KAPOK_HTTP_FORBIDDEN/);
     assert.equal(await g.upgrade(req, socket), true);
   });
+
+  it('upgrade: a session Store that fails is answered 503 KAPOK_STORE_UNAVAILABLE, naming no internals', async () => {
+    const failing = createAdminGuard({
+      token: null,
+      tokens: [],
+      gov: false,
+      key: 'console.adminToken',
+      what: 'the console',
+      sessions: {
+        resolve: async () => {
+          throw new Error('SQLITE_BUSY: database is locked at /var/lib/kapok/kapok.db');
+        },
+      } as never,
+    });
+    let written = '';
+    const socket = {
+      end: (s: string) => (written = s),
+      on: () => socket,
+      off: () => socket,
+      destroyed: false,
+    } as never;
+    const req = { headers: { cookie: 'kapok_session=x' }, socket: remote, url: '/ws/console' } as never;
+    assert.equal(await failing.upgrade(req, socket), false);
+    assert.match(written, /^HTTP\/1\.1 503 Service Unavailable/);
+    assert.match(written, /KAPOK_STORE_UNAVAILABLE/);
+    assert.doesNotMatch(written, /SQLITE_BUSY|kapok\.db/);
+  });
 });
 
 /** A non-internal IPv4 address of this machine: connecting to it from here is not loopback. */

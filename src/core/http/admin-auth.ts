@@ -333,7 +333,15 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
         socket.off('error', onError);
         return !socket.destroyed;
       } catch (err) {
-        const e = err as KapokError;
+        // A refusal keeps its 401/403; anything else (the session Store failing) is answered with
+        // its own status and a message that names no internals: the client retries, nothing leaks.
+        const e: KapokError =
+          err instanceof KapokError && (err.status === 401 || err.status === 403)
+            ? err
+            : new KapokError(
+                'KAPOK_STORE_UNAVAILABLE',
+                'the session could not be checked now; retry shortly',
+              );
         void tell(
           {
             scope: o.key,
@@ -342,14 +350,19 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
             route: `GET ${(req.url ?? '/').split('?')[0]}`,
             params: {},
             ip: req.socket.remoteAddress,
-            status: e.status === 403 ? 403 : 401,
+            status: e.status,
             denied: e.code,
             requestId: null,
           },
           o.logger,
         );
         const body = JSON.stringify({ error: { code: e.code, message: e.message } });
-        const status = e.status === 403 ? '403 Forbidden' : '401 Unauthorized';
+        const status =
+          e.status === 403
+            ? '403 Forbidden'
+            : e.status === 401
+              ? '401 Unauthorized'
+              : '503 Service Unavailable';
         socket.end(
           `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
         );
