@@ -21,9 +21,21 @@ export interface Sm9Field {
   readonly fp_add: Op2;
   readonly fp_sub: Op2;
   readonly fp_neg: Op1;
+  readonly fp_copy: Op1;
   readonly f2_mul: Op2;
   readonly f2_sqr: Op1;
+  readonly f2_add: Op2;
+  readonly f2_sub: Op2;
+  readonly f2_neg: Op1;
+  readonly f2_mulU: Op1;
+  readonly f2_mulFp: Op2;
+  readonly f2_copy: Op1;
   readonly f4_mul: Op2;
+  readonly f4_sqr: Op1;
+  readonly f4_add: Op2;
+  readonly f4_sub: Op2;
+  readonly f4_mulV: Op1;
+  readonly f4_mulF2: Op2;
   readonly f12_mul: Op2;
   readonly f12_sqr: Op1;
   readonly f12_cycSqr: Op1;
@@ -39,11 +51,17 @@ export interface Sm9Field {
 export const LAYOUT = SM9_WASM_LAYOUT;
 export const FP12_BYTES = 384;
 
-/** Fp12 slots in the module's heap: 0..21 belong to the pairing, 24..26 to GtTableWasm. */
+/**
+ * Fp12 slots in the module's heap: 0..21 belong to the pairing, 24..26 to GtTableWasm, 27..30 to
+ * the inversions (inverse.ts); 22..25 are free for tests.
+ */
 export const slot = (i: number): number => LAYOUT.heap + FP12_BYTES * i;
 
 const R = (1n << 256n) % P;
 const R_INV = fpInv(R);
+
+/** 1 in Fp (Montgomery form), for the decompression. */
+export const FP_ONE = LAYOUT.frob + 3 * 384;
 
 /** True where this process can run WebAssembly (not under `node --jitless`). */
 export const wasmAvailable = (): boolean => wasmApi !== undefined;
@@ -68,6 +86,7 @@ export function sm9Field(): Sm9Field {
   u32 = new Uint32Array(f.memory.buffer);
   field = f;
   writeFrobenius();
+  writeFp(FP_ONE, 1n);
   return f;
 }
 
@@ -78,6 +97,13 @@ export function fpToWords(x: bigint, into: Uint32Array, at: number): void {
     into[at + j] = Number(m & 0xffffffffn);
     m >>= 32n;
   }
+}
+
+/** True when the Fp2 at byte offset off is 0 (values are kept fully reduced). */
+export function f2IsZero(off: number): boolean {
+  const base = off >> 2;
+  for (let j = 0; j < 16; j++) if (u32[base + j] !== 0) return false;
+  return true;
 }
 
 /** x into Fp, Montgomery form, at byte offset off of the module's memory. */

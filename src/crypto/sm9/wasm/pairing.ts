@@ -1,9 +1,8 @@
-import { COMPRESS_RUN, type Compressed, decompress, type Fp12, fp12inv } from '../fp12.js';
+import { COMPRESS_RUN, type Fp12 } from '../fp12.js';
 import { finalExp, LOOP, millerLoop as millerLoopBig, type PreparedG2, T_NAF } from '../pairing.js';
 import {
   fpToWords,
   loadWords,
-  readFp,
   readFp12,
   slot,
   sm9Field,
@@ -12,13 +11,13 @@ import {
   writeFp12,
   writeFp12One,
 } from './field.js';
+import { decompressInPlace, f12InvInto } from './inverse.js';
 
 /**
  * The pairing of ../pairing.ts (same Miller loop, lines and final-exponentiation chain) on the wasm
  * field: the Fp12 accumulator and every temporary live in the module's memory for the whole
- * pairing. Two steps stay in bigint, once per pairing: the Fp12 inversion of the easy part and the
- * Fp2 inversion inside each of the three decompressions (an extended Euclid on bigints is cheaper
- * than a Fermat chain of ~380 products here, and neither depends on a secret).
+ * pairing; its four inversions (the easy part's, one per decompression) come down to one Fp
+ * inversion each on a bigint (inverse.ts).
  */
 
 const XP = slot(32);
@@ -71,11 +70,8 @@ function cycSqrN(a: number, n: number): void {
   if (n > COMPRESS_RUN) {
     F.f12_copy(C, a);
     for (let i = 0; i < n; i++) F.f12_cSqr(C, C);
-    // Compressed = (c1, c2, c4, c5): A1.x0, A2.x0, A1.x1, A2.x1.
-    const g = [128, 160, 256, 288, 192, 224, 320, 352].map((o) => readFp(C + o)) as Compressed;
-    const full = decompress(g);
-    if (full) {
-      writeFp12(a, full);
+    if (decompressInPlace(C)) {
+      F.f12_copy(a, C);
       return;
     }
   }
@@ -131,7 +127,7 @@ function finalExpInto(r: number, f: number): void {
     number,
     number,
   ];
-  writeFp12(fp, fp12inv(readFp12(f)));
+  f12InvInto(fp, f);
   F.f12_conj(t1, f);
   F.f12_mul(t1, t1, fp);
   F.f12_frob2(fp, t1);
