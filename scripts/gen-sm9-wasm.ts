@@ -9,8 +9,8 @@ import wabtInit from 'wabt';
  * and the release need no extra step; test/gm/sm9-wasm.test.ts checks that regenerating gives the
  * same bytes. Run: node --import tsx scripts/gen-sm9-wasm.ts
  *
- * Layout in linear memory: Fp = 8 little-endian 32-bit limbs in Montgomery form (R = 2^256), fully
- * reduced into [0, p). Fp2 = [re, u-part] (64 bytes, u^2 = -2); Fp4 = [x0, x1] (128 bytes,
+ * Layout in linear memory: Fp = 8 little-endian 32-bit limbs in Montgomery form (R = 2^261, the
+ * radix of fp_mul's nine 29-bit limbs), fully reduced into [0, p). Fp2 = [re, u-part] (64 bytes, u^2 = -2); Fp4 = [x0, x1] (128 bytes,
  * v^2 = u); Fp12 = [A0, A1, A2] (384 bytes, w^3 = v). Every function takes byte offsets and may
  * write over its inputs (inputs are read, or copied to scratch, before the output is written).
  * No branch or memory address depends on a value: reductions select with masks.
@@ -21,13 +21,6 @@ const L = 8;
 const limbsOf = (x: bigint) =>
   Array.from({ length: L }, (_, i) => Number((x >> BigInt(32 * i)) & 0xffffffffn));
 const PL = limbsOf(P);
-// -p^-1 mod 2^32 (Newton iteration on the low limb).
-const PINV = (() => {
-  const p0 = BigInt(PL[0] as number);
-  let x = 1n;
-  for (let i = 0; i < 6; i++) x = (x * (2n - p0 * x)) & 0xffffffffn;
-  return Number((1n << 32n) - x);
-})();
 
 // Scratch regions, one per level so that a function's callees never write where it keeps values.
 export const LAYOUT = {
@@ -42,49 +35,104 @@ export const LAYOUT = {
 
 const MASK = 'i64.const 0xffffffff i64.and';
 
-function fpMul(): string {
+/**
+ * Montgomery product with R = 2^261 on 29-bit limbs (9 of them), product scanning: a column holds
+ * at most 18 products below 2^58, so it accumulates in one u64 with no carry handling per product
+ * (2 operations per product against 5 for 32-bit limbs, where every product needs its carry split
+ * off). Operands are unpacked from, and the result packed back into, the 8 x 32-bit storage form.
+ */
+const W = 29;
+const M29 = 0x1fffffff;
+const P29 = Array.from({ length: 9 }, (_, i) => Number((P >> BigInt(W * i)) & BigInt(M29)));
+// -p^-1 mod 2^29 (Newton iteration on the low limb).
+const PINV29 = (() => {
+  const p0 = BigInt(P29[0] as number);
+  let x = 1n;
+  for (let i = 0; i < 6; i++) x = (x * (2n - p0 * x)) & BigInt(M29);
+  return Number((1n << 29n) - x);
+})();
+
+function fpMul29(): string {
   const o: string[] = [];
-  for (let j = 0; j < L; j++) o.push(`local.get $a i64.load32_u offset=${4 * j} local.set $a${j}`);
-  for (let j = 0; j < L; j++) o.push(`local.get $b i64.load32_u offset=${4 * j} local.set $b${j}`);
-  for (let j = 0; j <= L + 1; j++) o.push(`i64.const 0 local.set $t${j}`);
-  for (let i = 0; i < L; i++) {
-    o.push('i64.const 0 local.set $c');
-    for (let j = 0; j < L; j++) {
+  const unpack = (src: string, dst: string) => {
+    for (let k = 0; k < 9; k++) {
+      const bit = W * k;
+      const mask = k === 8 ? 0xffffff : M29; // limb 8 holds bits 232..255 only
       o.push(
-        `local.get $t${j} local.get $a${j} local.get $b${i} i64.mul i64.add local.get $c i64.add local.set $x`,
+        `local.get $${src} i64.load offset=${bit >> 3} i64.const ${bit & 7} i64.shr_u i64.const ${mask} i64.and local.set $${dst}${k}`,
       );
-      o.push(`local.get $x ${MASK} local.set $t${j} local.get $x i64.const 32 i64.shr_u local.set $c`);
     }
-    o.push(`local.get $t8 local.get $c i64.add local.set $x`);
-    o.push(`local.get $x ${MASK} local.set $t8 local.get $x i64.const 32 i64.shr_u local.set $t9`);
-    o.push(`local.get $t0 i64.const ${PINV} i64.mul ${MASK} local.set $m`);
-    o.push(
-      `local.get $t0 local.get $m i64.const ${PL[0]} i64.mul i64.add i64.const 32 i64.shr_u local.set $c`,
-    );
-    for (let j = 1; j < L; j++) {
+  };
+  unpack('a', 'a');
+  unpack('b', 'b');
+  o.push('i64.const 0 local.set $t');
+  for (let k = 0; k <= 16; k++) {
+    const terms: string[] = [];
+    for (let i = Math.max(0, k - 8); i <= Math.min(8, k); i++) {
+      terms.push(`local.get $a${i} local.get $b${k - i} i64.mul`);
+    }
+    // m_i p_{k-i} for the m_i already known (i < k); m_k p_0 is added once m_k is.
+    for (let i = Math.max(0, k - 8); i <= Math.min(8, k - 1); i++)
+      terms.push(`local.get $m${i} i64.const ${P29[k - i]} i64.mul`);
+    o.push(`local.get $t ${terms.map((t) => `${t} i64.add`).join(' ')} local.set $t`);
+    if (k <= 8) {
       o.push(
-        `local.get $t${j} local.get $m i64.const ${PL[j]} i64.mul i64.add local.get $c i64.add local.set $x`,
+        `local.get $t i64.const ${M29} i64.and i64.const ${PINV29} i64.mul i64.const ${M29} i64.and local.set $m${k}`,
       );
-      o.push(`local.get $x ${MASK} local.set $t${j - 1} local.get $x i64.const 32 i64.shr_u local.set $c`);
+      o.push(
+        `local.get $t local.get $m${k} i64.const ${P29[0]} i64.mul i64.add i64.const ${W} i64.shr_u local.set $t`,
+      );
+    } else {
+      o.push(
+        `local.get $t i64.const ${M29} i64.and local.set $r${k - 9} local.get $t i64.const ${W} i64.shr_u local.set $t`,
+      );
     }
-    o.push(`local.get $t8 local.get $c i64.add local.set $x`);
+  }
+  o.push('local.get $t local.set $r8');
+  // r (< 2p) minus p unless that borrows, limb by limb with a mask select.
+  o.push('i64.const 0 local.set $c');
+  for (let j = 0; j < 9; j++) {
+    o.push(`local.get $r${j} i64.const ${P29[j]} i64.sub local.get $c i64.sub local.set $x`);
     o.push(
-      `local.get $x ${MASK} local.set $t7 local.get $t9 local.get $x i64.const 32 i64.shr_u i64.add local.set $t8`,
+      `local.get $x i64.const ${M29} i64.and local.set $d${j} local.get $x i64.const 63 i64.shr_u local.set $c`,
     );
   }
-  o.push(reduceOnce());
-  return func('fp_mul', ['r', 'a', 'b'], o.join('\n'), [
-    ...range(L).map((j) => `a${j}`),
-    ...range(L).map((j) => `b${j}`),
-    ...range(L + 2).map((j) => `t${j}`),
-    ...range(L).map((j) => `d${j}`),
+  o.push('local.get $c i32.wrap_i64 local.set $keep');
+  // Pack 9 x 29 bits into 8 x 32-bit words.
+  let bits = 0;
+  let word = 0;
+  o.push('i64.const 0 local.set $x');
+  for (let k = 0; k < 9; k++) {
+    o.push(
+      `local.get $x local.get $r${k} local.get $d${k} local.get $keep select i64.const ${bits} i64.shl i64.or local.set $x`,
+    );
+    bits += W;
+    while (bits >= 32 && word < 8) {
+      o.push(
+        `local.get $r local.get $x i64.store32 offset=${4 * word} local.get $x i64.const 32 i64.shr_u local.set $x`,
+      );
+      bits -= 32;
+      word++;
+    }
+  }
+  const body = o.join('\n');
+  const ps = ['r', 'a', 'b'].map((p) => `(param $${p} i32)`).join(' ');
+  const locals = [
+    ...range(9).map((j) => `a${j}`),
+    ...range(9).map((j) => `b${j}`),
+    ...range(9).map((j) => `m${j}`),
+    ...range(9).map((j) => `r${j}`),
+    ...range(9).map((j) => `d${j}`),
+    't',
     'c',
     'x',
-    'm',
-  ]);
+  ]
+    .map((l) => `(local $${l} i64)`)
+    .join(' ');
+  return `(func $fp_mul (export "fp_mul") ${ps} ${locals} (local $keep i32)\n${body})`;
 }
 
-/** t (t0..t7 with carry limb t8, value < 2p) minus p if that does not go negative, stored at r. */
+/** t (t0..t7 with carry limb t8, value < 2p) minus p if that does not go negative, stored at r (fp_add). */
 function reduceOnce(): string {
   const o: string[] = ['i64.const 0 local.set $c'];
   for (let j = 0; j < L; j++) {
@@ -468,7 +516,7 @@ export function sm9Wat(): string {
   return [
     '(module',
     `(memory (export "memory") ${LAYOUT.pages})`,
-    fpMul(),
+    fpMul29(),
     fpAdd(),
     fpSub('fp_sub', false),
     fpSub('fp_neg', true),

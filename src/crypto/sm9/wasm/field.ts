@@ -3,8 +3,9 @@ import type { Fp12 } from '../fp12.js';
 import { SM9_WASM_BASE64, SM9_WASM_LAYOUT } from './field.generated.js';
 
 /**
- * The SM9 field module (scripts/gen-sm9-wasm.ts): Montgomery arithmetic over the BN prime with
- * 32-bit limbs and i64 products, and the Fp2/Fp4/Fp12 tower on top, all on byte offsets into its
+ * The SM9 field module (scripts/gen-sm9-wasm.ts): Montgomery arithmetic over the BN prime (values
+ * stored as 8 x 32-bit words, products on nine 29-bit limbs with i64 sums, R = 2^261), and the
+ * Fp2/Fp4/Fp12 tower on top, all on byte offsets into its
  * memory. Values stay there in Montgomery form across a whole pairing or exponentiation; bigints
  * are converted only at the edges (toMont/fromMont below).
  *
@@ -57,7 +58,8 @@ export const FP12_BYTES = 384;
  */
 export const slot = (i: number): number => LAYOUT.heap + FP12_BYTES * i;
 
-const R = (1n << 256n) % P;
+// The module's Montgomery radix: 2^261, nine 29-bit limbs inside fp_mul (see the generator).
+const R = (1n << 261n) % P;
 const R_INV = fpInv(R);
 
 /** 1 in Fp (Montgomery form), for the decompression. */
