@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { GENERATED_PATH, generatedSource, sm9WasmBytes } from '../../scripts/gen-sm9-wasm.js';
 import { bytesToBigint } from '../../src/crypto/bytes.js';
 import { GtTable, gtTable, signedDigits } from '../../src/crypto/sm9/fixed.js';
@@ -225,6 +226,7 @@ describe('SM9 pairing on the wasm field', () => {
       process.execPath,
       ['--jitless', '--import', 'tsx', '--input-type=module', '-e', script],
       {
+        cwd: fileURLToPath(new URL('../..', import.meta.url)),
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'ignore'],
       },
