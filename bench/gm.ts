@@ -11,8 +11,9 @@ import {
   sm9Verify,
   type VerifyJob,
 } from '../src/crypto/index.js';
-import { pairing } from '../src/crypto/sm9/pairing.js';
+import { prepareG2 } from '../src/crypto/sm9/pairing.js';
 import { G1, P2 } from '../src/crypto/sm9/params.js';
+import { pairPrepared } from '../src/crypto/sm9/wasm/pairing.js';
 import { gmAuth } from './gm-auth.js';
 import { gmVsPrevious } from './gm-previous.js';
 import { noBaseline } from './lib.js';
@@ -92,7 +93,7 @@ export async function gm(runs = Number(process.env.KAPOK_BENCH_RUNS ?? 50)) {
     perOp(runs, (i) => sm9Verify(pub, ids[i] as string, `m${i}`, idSigs[i] as Uint8Array)),
   );
   const p1 = G1.BASE.toAffine();
-  const sm9pairing = ms(perOp(Math.max(10, runs / 2), () => pairing(p1.x, p1.y, P2)));
+  const sm9pairing = ms(perOp(Math.max(10, runs / 2), () => pairPrepared(prepareG2(P2), p1.x, p1.y)));
   // Measured, not derived from the median: verifications run back to back on this thread for 1 s.
   const inlineVerifyPerSec = opsPerSec(1000, (i) =>
     sm9Verify(pub, 'SN-000001', `msg ${i % runs}`, sigs[i % runs] as Uint8Array),
@@ -137,7 +138,14 @@ export async function gm(runs = Number(process.env.KAPOK_BENCH_RUNS ?? 50)) {
   const deviceAuth = await gmAuth();
   const deviceAuthOneWorker = await gmAuth(undefined, undefined, 1);
 
-  const targets = { sm9SignMs: 5, sm9VerifyMs: 15, sm2SignPerSec: 1500, deviceAuthPerSec: 200 };
+  // Issue 24: verify (known ID, prepared point cached) <= 4 ms; a new ID's verify <= 15 ms as before.
+  const targets = {
+    sm9SignMs: 5,
+    sm9VerifyMs: 4,
+    sm9VerifyNewIdMs: 15,
+    sm2SignPerSec: 1500,
+    deviceAuthPerSec: 200,
+  };
   return {
     sm9: {
       signMs: sm9sign,
@@ -161,7 +169,8 @@ export async function gm(runs = Number(process.env.KAPOK_BENCH_RUNS ?? 50)) {
     targets,
     met: {
       sm9SignMs: sm9sign.median <= targets.sm9SignMs,
-      sm9VerifyMs: sm9verifyNewId.median <= targets.sm9VerifyMs,
+      sm9VerifyMs: sm9verify.median <= targets.sm9VerifyMs,
+      sm9VerifyNewIdMs: sm9verifyNewId.median <= targets.sm9VerifyNewIdMs,
       sm2SignPerSec: sm2SignPerSec >= targets.sm2SignPerSec,
       // False on any non-2xx or transport error in the authentication loop (gm-auth's verdict).
       deviceAuthPerSec: deviceAuth.perSec >= targets.deviceAuthPerSec && deviceAuth.met,

@@ -1,6 +1,8 @@
 import { N } from './fp2.js';
 import { type Fp12, fp12conj, fp12cycSqr, fp12mul, fp12One } from './fp12.js';
 import { G2_INF, type G2Affine, type G2Jac, g2add, g2dbl, g2fromAffine, g2neg, g2toAffine } from './g2.js';
+import { wasmAvailable } from './wasm/field.js';
+import { GtTableWasm } from './wasm/gt-table.js';
 
 /**
  * Fixed-base exponentiation with signed digits: e = sum d_i 2^(w·i) with |d_i| <= 2^(w-1), and a
@@ -35,7 +37,19 @@ export function signedDigits(e: bigint, w = 4): Int8Array {
 /** base^e for a fixed base in GT (the cyclotomic subgroup). */
 const GT_W = 7;
 
-export class GtTable {
+export interface GtPow {
+  pow(e: bigint): Fp12;
+}
+
+/**
+ * The table the keys use: on the wasm field (src/crypto/sm9/wasm/), or on bigints where this
+ * process has no WebAssembly (`node --jitless`); both give the same values.
+ */
+export function gtTable(base: Fp12): GtPow {
+  return wasmAvailable() ? new GtTableWasm(base, GT_W, signedDigits) : new GtTable(base);
+}
+
+export class GtTable implements GtPow {
   private readonly table: Fp12[][] = [];
 
   constructor(base: Fp12) {

@@ -353,7 +353,7 @@ export function naf(k: bigint): Int8Array {
  * Granger–Scott square depend on A1 and A2 only, so a run of squarings can carry just
  * (c1, c4, c2, c5) = A1, A2 and skip A0's third of the work; `decompress` recovers A0 at the end.
  */
-type Compressed = [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+export type Compressed = [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
 
 function compressedSqr(g: Compressed): Compressed {
   const [b0, b1, c0, c1, b2, b3, c2, c3] = g;
@@ -376,7 +376,7 @@ function compressedSqr(g: Compressed): Compressed {
  * (4 g2) and g0 = ξ (2 g1^2 + g2 g5 - 3 g3 g4) + 1. Null when g2 = 0 (1 is such a value, others
  * are rare): the caller then squares the long way, so no second formula needs its own proof.
  */
-function decompress(g: Compressed): Fp12 | null {
+export function decompress(g: Compressed): Fp12 | null {
   const g2: Fp2 = [g[0], g[1]];
   const g4: Fp2 = [g[2], g[3]];
   const g3: Fp2 = [g[4], g[5]];
@@ -390,7 +390,7 @@ function decompress(g: Compressed): Fp12 | null {
 }
 
 /** Squarings of longer runs than this go compressed: decompressing costs an Fp inversion. */
-const COMPRESS_RUN = 16;
+export const COMPRESS_RUN = 16;
 
 /** a^(2^n) in the cyclotomic subgroup. */
 export function fp12cycSqrN(a: Fp12, n: number): Fp12 {

@@ -11,8 +11,8 @@ import {
   type Sm9EncMasterPublicKey,
   type Sm9EncUserKey,
 } from './keys.js';
-import { finalExp, millerLoop } from './pairing.js';
 import { G1 } from './params.js';
+import { pairPrepared } from './wasm/pairing.js';
 
 /**
  * SM9 key encapsulation (GM/T 0044 part 4): C = [r]([H1(ID||hid)]P1 + Ppub-e), K = KDF(C || w || ID)
@@ -72,7 +72,7 @@ export function sm9Decapsulate(
     });
   }
   const a = c.toAffine();
-  const w = finalExp(millerLoop(user.prepared(), a.x, a.y));
+  const w = pairPrepared(user.prepared(), a.x, a.y);
   const key = sm3Kdf(concatBytes(encapsulation.subarray(1), gtToBytes(w), asBytes(id)), klen);
   if (isZero(key))
     throw new KapokError('KAPOK_GM_DECRYPT_FAILED', 'SM9 decapsulation failed: derived key is zero');

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { KapokError } from '../../core/errors.js';
 import { asBytes, bigintToBytes, bytesToBigint, invMod, randomScalar, toHex } from '../bytes.js';
-import { G2Table, GtTable } from './fixed.js';
+import { G2Table, type GtPow, gtTable } from './fixed.js';
 import { type Fp2, N, P } from './fp2.js';
 import { type G2Affine, g2add, g2fromAffine, g2inSubgroup, g2toAffine } from './g2.js';
 import { h1 } from './hash.js';
 import { Lru } from './lru.js';
-import { finalExp, millerLoop, type PreparedG2, prepareG2 } from './pairing.js';
+import { type PreparedG2, prepareG2 } from './pairing.js';
 import { G1, type G1Point, P2 } from './params.js';
+import { pairPrepared } from './wasm/pairing.js';
 
 /**
  * SM9 keys (GM/T 0044). Key objects carry their precomputations: a master public key keeps the
@@ -111,7 +112,7 @@ function checkHid(hid: number): void {
 }
 
 export class Sm9SignMasterPublicKey {
-  private gTable: GtTable | undefined;
+  private gTable: GtPow | undefined;
   // A prepared point is ~30 KB of line coefficients: 256 IDs cover bursts without holding much memory.
   private readonly prepared = new Lru<string, PreparedG2 | null>(256);
 
@@ -126,10 +127,10 @@ export class Sm9SignMasterPublicKey {
   }
 
   /** g = e(P1, Ppub-s) as a fixed-base table (built on first use: 2,368 products, tens of ms). */
-  gt(): GtTable {
+  gt(): GtPow {
     if (!this.gTable) {
       const p1 = G1.BASE.toAffine();
-      this.gTable = new GtTable(finalExp(millerLoop(prepareG2(this.point), p1.x, p1.y)));
+      this.gTable = gtTable(pairPrepared(prepareG2(this.point), p1.x, p1.y));
     }
     return this.gTable;
   }
@@ -189,7 +190,7 @@ export class Sm9SignMasterKey {
 }
 
 export class Sm9EncMasterPublicKey {
-  private gTable: GtTable | undefined;
+  private gTable: GtPow | undefined;
 
   constructor(readonly point: G1Point) {}
 
@@ -202,10 +203,10 @@ export class Sm9EncMasterPublicKey {
   }
 
   /** g = e(Ppub-e, P2) as a fixed-base table. */
-  gt(): GtTable {
+  gt(): GtPow {
     if (!this.gTable) {
       const a = this.point.toAffine();
-      this.gTable = new GtTable(finalExp(millerLoop(p2Lines(), a.x, a.y)));
+      this.gTable = gtTable(pairPrepared(p2Lines(), a.x, a.y));
     }
     return this.gTable;
   }

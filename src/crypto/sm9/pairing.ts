@@ -37,8 +37,8 @@ export interface PreparedG2 {
 }
 
 // The loop count a = 6t + 2 in NAF (10 additions instead of 15); T's NAF for the final exponentiation.
-const LOOP = naf(6n * T + 2n);
-const T_NAF = naf(T);
+export const LOOP = naf(6n * T + 2n);
+export const T_NAF = naf(T);
 const INV2 = fpInv(2n);
 const B3 = f2add(f2dbl(B2), B2); // 3b'
 

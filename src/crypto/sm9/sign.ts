@@ -12,7 +12,7 @@ import {
   type Sm9SignMasterPublicKey,
   type Sm9SignUserKey,
 } from './keys.js';
-import { finalExp, millerLoop } from './pairing.js';
+import { pairPrepared } from './wasm/pairing.js';
 
 /**
  * SM9 signatures (GM/T 0044 part 2). Sign: w = g^r, h = H2(M || w), S = [r - h]dsA. Verify:
@@ -81,7 +81,7 @@ export function sm9Verify(
   const prepared = master.preparedFor(asBytes(id), opts.hid ?? HID_SIGN);
   if (!prepared) return false;
   const s = S.toAffine();
-  const u = finalExp(millerLoop(prepared, s.x, s.y));
+  const u = pairPrepared(prepared, s.x, s.y);
   const w = fp12mul(u, master.gt().pow(sig.h));
   return h2(asBytes(message), gtToBytes(w)) === sig.h;
 }
