@@ -414,5 +414,80 @@ export function transitionsSuite(label: string, open: () => Promise<Store>): voi
           isKapokError(e, 'KAPOK_JOBS_QUEUE_FULL') && /jobs.maxPendingTasks \(1\)/.test(e.message),
       );
     });
+
+    it('a short first page still finds a deadline task further down, and a task that fits further down', async () => {
+      // Alone in the queue: the earlier tests' leftovers would take the top of the page.
+      for (const t of ['job_attempts', 'job_tasks', 'jobs']) await store.execute(`DELETE FROM ${t}`);
+      const many = (n: number, extra: object = {}) =>
+        Array.from({ length: n }, (_, i) => ({ name: `t${i}`, run: noop, ...extra }));
+      const t = T0 + 20_000;
+      // 20 normal tasks, then (0.5 s younger, so below all 20 by prio_key) one with a close deadline:
+      // its urgency (slack 1 s on an expected 10 s: +91 points) puts it first, beyond the first page of 8.
+      const older = await submit(store, { name: 'older', tasks: many(20) }, t);
+      const late = await submit(
+        store,
+        {
+          name: 'late',
+          deadline: new Date(t + 1000 + 11_000).toISOString(),
+          tasks: [{ name: 'urgent', run: noop, expectedS: 10 }],
+        },
+        t + 500,
+      );
+      const one = { gpus: [], cpu: 64, memoryMiB: 0, slots: 1 };
+      const first = await claimTasks(store, {
+        owner: 'w1',
+        capacity: one,
+        now: t + 1000,
+        weights: W,
+        rand: 0.5,
+        leaseMs: 30_000,
+        candidates: 64,
+        max: 1,
+      });
+      assert.deepEqual(
+        first.claims.map((c) => [c.jobId, c.task]),
+        [[late, 'urgent']],
+      );
+      // Without the deadline: the oldest normal task (a tie among the 20, any of them).
+      const second = await claimTasks(store, {
+        owner: 'w1',
+        capacity: one,
+        now: t + 1001,
+        weights: W,
+        rand: 0.5,
+        leaseMs: 30_000,
+        candidates: 64,
+        max: 1,
+      });
+      assert.equal(second.claims[0]?.jobId, older);
+      // 20 high-class GPU tasks above one low CPU task, on a worker with no GPU: none of the first
+      // page fits, so the full page is read and the CPU task (row 21) starts.
+      await cancelJob(store, older, t + 1002);
+      const gpu = await submit(
+        store,
+        { name: 'gpu', priority: 'high', tasks: many(20, { resources: { gpus: 1 } }) },
+        t + 2000,
+      );
+      const cpu = await submit(
+        store,
+        { name: 'cpu', priority: 'low', tasks: [{ name: 'c', run: noop }] },
+        t + 2000,
+      );
+      const third = await claimTasks(store, {
+        owner: 'w1',
+        capacity: one,
+        now: t + 3000,
+        weights: W,
+        rand: 0.5,
+        leaseMs: 30_000,
+        candidates: 64,
+        max: 1,
+      });
+      assert.deepEqual(
+        third.claims.map((c) => [c.jobId, c.task]),
+        [[cpu, 'c']],
+      );
+      await cancelJob(store, gpu, t + 3001);
+    });
   });
 }
