@@ -43,6 +43,13 @@ export interface SchedulerOptions {
   cpu: number;
   memoryMiB: number;
   gpus: readonly GpuInfo[];
+  /**
+   * Reads the GPUs again (jobs.worker.gpus: auto): called on each heartbeat, as pull workers do, so
+   * free memory, and GPUs that came or went, count from the next claim on.
+   */
+  readGpus?: () => Promise<GpuInfo[]>;
+  /** Told the GPUs each time they were read again. */
+  onGpus?: (gpus: readonly GpuInfo[]) => void;
   maxOutputBytes: number;
   logger?: Logger;
   onEffects?: (e: Effects) => void;
@@ -69,17 +76,25 @@ export class Scheduler {
   #stopped = false;
   #firstRecovery = true;
   #lastRecovery = 0;
+  #gpus: readonly GpuInfo[];
+  #readingGpus = false;
   readonly #now: () => number;
   readonly #rand: () => number;
 
   constructor(o: SchedulerOptions) {
     this.#o = o;
+    this.#gpus = o.gpus;
     this.#now = o.now ?? Date.now;
     this.#rand = o.rand ?? Math.random;
   }
 
   get running(): number {
     return this.#running.size;
+  }
+
+  /** The GPUs as last read. */
+  get gpus(): readonly GpuInfo[] {
+    return this.#gpus;
   }
 
   get allocatedGpus(): number {
@@ -134,7 +149,7 @@ export class Scheduler {
       cpu += r.claim.spec.resources.cpu;
       mem += r.claim.spec.resources.memoryMiB;
     }
-    const gpus: Gpu[] = this.#o.gpus
+    const gpus: Gpu[] = this.#gpus
       .filter((g) => !used.has(g.index))
       .map((g) => ({ index: g.index, freeMiB: g.totalMiB - g.usedMiB }));
     return {
@@ -269,7 +284,26 @@ export class Scheduler {
     }
   }
 
+  /** One read at a time: nvidia-smi may take seconds (it has its own timeout), heartbeats do not wait. */
+  async #refreshGpus(): Promise<void> {
+    const read = this.#o.readGpus;
+    if (!read || this.#readingGpus || this.#stopped) return;
+    this.#readingGpus = true;
+    try {
+      const gpus = await read();
+      if (this.#stopped) return;
+      this.#gpus = gpus;
+      this.#o.onGpus?.(gpus);
+      this.wake(); // memory freed elsewhere, or a GPU that came back, may let a task start now
+    } catch (err) {
+      this.#o.logger?.warn({ reason: messageOf(err) }, 'jobs: GPUs not read again; keeping the last read');
+    } finally {
+      this.#readingGpus = false;
+    }
+  }
+
   async #heartbeat(): Promise<void> {
+    void this.#refreshGpus();
     if (this.#running.size === 0) return;
     try {
       const claims = [...this.#running.values()].map((r) => r.claim);

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { isKapokError } from '../../src/core/errors.js';
 import { type Capacity, DEFAULT_WEIGHTS } from '../../src/jobs/core.js';
 import { JOBS_MIGRATIONS } from '../../src/jobs/migrations.js';
+import { PULL_EXECUTORS } from '../../src/jobs/pull.js';
 import { addCheckpoint, checkCheckpoint, getJob, latestCheckpoint } from '../../src/jobs/queries.js';
 import { validateSpec } from '../../src/jobs/spec.js';
 import { submitJob } from '../../src/jobs/submit.js';
@@ -488,6 +489,49 @@ export function transitionsSuite(label: string, open: () => Promise<Store>): voi
         [[cpu, 'c']],
       );
       await cancelJob(store, gpu, t + 3001);
+    });
+
+    it('a pull worker is never handed an inference task, even the best-ranked one; the Kapok is', async () => {
+      for (const t of ['job_attempts', 'job_tasks', 'jobs']) await store.execute(`DELETE FROM ${t}`);
+      const t = T0 + 40_000;
+      const inf = await submit(
+        store,
+        {
+          name: 'inf',
+          priority: 'critical',
+          tasks: [{ name: 'i', run: { executor: 'inference', model: 'm', request: {} } }],
+        },
+        t,
+      );
+      const plain = await submit(
+        store,
+        { name: 'plain', priority: 'low', tasks: [{ name: 'p', run: noop }] },
+        t,
+      );
+      const as = (executors?: readonly string[]) =>
+        claimTasks(store, {
+          owner: executors ? 'pull:w' : 'kapok',
+          capacity: { gpus: [], cpu: 64, memoryMiB: 0, slots: 4 },
+          now: t + 1000,
+          weights: W,
+          rand: 0.5,
+          leaseMs: 30_000,
+          candidates: 64,
+          max: 4,
+          ...(executors ? { executors } : {}),
+        });
+      const pulled = await as(PULL_EXECUTORS);
+      assert.deepEqual(
+        pulled.claims.map((c) => [c.jobId, c.task]),
+        [[plain, 'p']],
+      );
+      const local = await as();
+      assert.deepEqual(
+        local.claims.map((c) => [c.jobId, c.task]),
+        [[inf, 'i']],
+      );
+      await cancelJob(store, inf, t + 1001);
+      await cancelJob(store, plain, t + 1001);
     });
   });
 }
