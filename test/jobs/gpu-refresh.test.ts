@@ -79,15 +79,15 @@ describe('jobs: the local worker re-reads nvidia-smi', () => {
     const res = await submit(4);
     assert.equal(res.status, 201, await res.clone().text());
     const { id } = (await res.json()) as { id: string };
-    let job: { state?: string; tasks?: Array<{ attempts: Array<{ gpus: number[] }> }> } = {};
+    type Job = { state?: string; tasks?: Array<{ attempts: Array<{ gpus: number[] }> }> };
+    let job: Job = {};
     for (let i = 0; i < 300 && job.state !== 'succeeded'; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      job = await (
+      job = (await (
         await fetch(`${base}/api/jobs/${id}`, { headers: { authorization: `Bearer ${OPERATOR}` } })
-      ).json();
+      ).json()) as Job;
     }
     assert.equal(job.state, 'succeeded');
-    // GPUs 2, 4 and 6 have the least free memory but enough for a task asking none: best fit first.
     assert.equal(job.tasks?.[0]?.attempts[0]?.gpus.length, 4);
   });
 });
