@@ -150,7 +150,33 @@ export class Coordinator {
         );
       return { created: false, tx: existing };
     }
-    if (kick) this.#kick(tx.gid);
+    if (kick)
+      // The rows just written are what its first step would read: that read is skipped.
+      this.#kick(tx.gid, {
+        tx: { ...tx },
+        ops: plan.ops
+          .map(
+            (o): OpRow => ({
+              gid: tx.gid,
+              branch: o.branch,
+              op: o.op,
+              phase: o.phase,
+              stage: o.stage,
+              target: o.target.name,
+              url: o.url,
+              payload: JSON.stringify(o.payload),
+              timeout_ms: o.timeoutMs,
+              late_confirm: o.lateConfirm,
+              state: 'pending',
+              attempts: 0,
+              next_at: now,
+              last_error: null,
+              updated_at: now,
+            }),
+          )
+          // STEP_SQL's order (stage, branch, op).
+          .sort((a, b) => a.stage - b.stage || cmp(a.branch, b.branch) || cmp(a.op, b.op)),
+      });
     return { created: true, tx };
   }
 
@@ -223,9 +249,9 @@ export class Coordinator {
     return this.#active.size;
   }
 
-  #kick(gid: string): void {
+  #kick(gid: string, first?: Snapshot): void {
     if (this.#stopped || this.#active.has(gid)) return;
-    const p = this.#drive(gid).finally(() => this.#active.delete(gid));
+    const p = this.#drive(gid, first).finally(() => this.#active.delete(gid));
     this.#active.set(gid, p);
   }
 
@@ -268,11 +294,11 @@ export class Coordinator {
       .catch((err) => this.#d.logger.warn({ reason: messageOf(err) }, 'saga: lease renewal failed'));
   }
 
-  async #drive(gid: string): Promise<void> {
+  async #drive(gid: string, first?: Snapshot): Promise<void> {
     let nextAt = Date.now();
     try {
       for (let i = 0; i < 10_000 && !this.#stopped; i++) {
-        const s = await this.#step(gid);
+        const s = await this.#step(gid, i === 0 ? first : undefined);
         if ('again' in s) continue;
         // Final (its write released the lease), or final already: nothing to hand back.
         if ('done' in s && !this.#outcomes.has(gid)) return;
@@ -324,15 +350,20 @@ export class Coordinator {
     }
   }
 
-  async #step(gid: string): Promise<Step> {
+  async #step(gid: string, known?: Snapshot): Promise<Step> {
     const { store } = this.#d;
-    // The transaction and its operations in one read (one round trip per step).
-    const rows = await store.query<OpRow & Record<`tx_${string}`, unknown>>(STEP_SQL, [gid]);
-    const first = rows[0];
-    if (!first) return DONE;
-    const tx = Object.fromEntries(TX_COLS.map((c) => [c, first[`tx_${c}`]])) as unknown as TxRow;
+    let tx: TxRow;
+    let ops: OpRow[];
+    if (known) ({ tx, ops } = known);
+    else {
+      // The transaction and its operations in one read (one round trip per step).
+      const rows = await store.query<OpRow & Record<`tx_${string}`, unknown>>(STEP_SQL, [gid]);
+      const first = rows[0];
+      if (!first) return DONE;
+      tx = Object.fromEntries(TX_COLS.map((c) => [c, first[`tx_${c}`]])) as unknown as TxRow;
+      ops = rows;
+    }
     if (!ACTIVE_SQL.includes(`'${tx.state}'`)) return DONE;
-    const ops: OpRow[] = rows;
     // Outcomes this coordinator has not written yet are newer than the rows.
     const pending = this.#outcomes.get(gid);
     if (pending)
@@ -620,6 +651,14 @@ const TX_COLS = [
 ] as const;
 const STEP_SQL = `SELECT o.*, ${TX_COLS.map((c) => `t.${c} AS tx_${c}`).join(', ')}
   FROM saga_tx t JOIN saga_op o ON o.gid = t.gid WHERE t.gid = ? ORDER BY o.stage, o.branch, o.op`;
+
+/** A transaction's rows as the coordinator just wrote them (its first step reads nothing). */
+interface Snapshot {
+  tx: TxRow;
+  ops: OpRow[];
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 const opKey = (o: { branch: string; op: string }) => `${o.branch}\u0000${o.op}`;
 
