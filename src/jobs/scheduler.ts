@@ -15,6 +15,7 @@ import {
   type Effects,
   findLost,
   finishAttempt,
+  finishAttempts,
   type LostAttempt,
   recordPid,
   renewLeases,
@@ -59,6 +60,17 @@ export interface SchedulerOptions {
   rand?: () => number;
 }
 
+/** A result waiting for the next group commit. */
+interface Pending {
+  c: Claim;
+  res: AttemptResult;
+  o: { weights: ScoreWeights; now: number; rand: number };
+  done: (e: Effects | Error) => void;
+}
+
+/** Results recorded in one Store transaction at most. */
+const BATCH = 64;
+
 interface Running {
   claim: Claim;
   abort: AbortController;
@@ -78,6 +90,8 @@ export class Scheduler {
   #lastRecovery = 0;
   #gpus: readonly GpuInfo[];
   #readingGpus = false;
+  readonly #results: Pending[] = [];
+  #recording = false;
   readonly #now: () => number;
   readonly #rand: () => number;
 
@@ -272,15 +286,40 @@ export class Scheduler {
     try {
       if (r.released) await releaseAttempt(o.store, claim, now, o.weights);
       else
-        o.onEffects?.(
-          await finishAttempt(o.store, claim, res, { weights: o.weights, now, rand: this.#rand() }),
-        );
+        o.onEffects?.(await this.#record(claim, res, { weights: o.weights, now, rand: this.#rand() }));
     } catch (err) {
       // The lease runs out and another pass (here or elsewhere) settles it as lost.
       o.logger?.error(
         { job: claim.jobId, task: claim.task, reason: messageOf(err) },
         'jobs: result not recorded',
       );
+    }
+  }
+
+  /**
+   * Records a result. Group commit: results that end while a commit is under way wait for it and
+   * go in the next transaction together (one commit, one WAL fsync on SQLite, for all of them); a
+   * result alone is written at once, so nothing waits on a timer (docs/jobs.md#performance).
+   */
+  #record(c: Claim, res: AttemptResult, o: Pending['o']): Promise<Effects> {
+    return new Promise<Effects>((resolve, reject) => {
+      this.#results.push({ c, res, o, done: (e) => (e instanceof Error ? reject(e) : resolve(e)) });
+      if (!this.#recording) void this.#recordAll();
+    });
+  }
+
+  async #recordAll(): Promise<void> {
+    this.#recording = true;
+    try {
+      while (this.#results.length > 0) {
+        const batch = this.#results.splice(0, BATCH);
+        const out = await finishAttempts(this.#o.store, batch).catch((err: unknown) =>
+          batch.map(() => (err instanceof Error ? err : new Error(String(err)))),
+        );
+        for (const [i, p] of batch.entries()) p.done(out[i] ?? new Error('no result'));
+      }
+    } finally {
+      this.#recording = false;
     }
   }
 

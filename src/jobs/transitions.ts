@@ -260,7 +260,45 @@ export async function finishAttempt(
   res: AttemptResult,
   o: Ctx,
 ): Promise<Effects> {
-  return store.transaction(async (tx) => {
+  return store.transaction((tx) => finishAttemptIn(tx, c, res, o));
+}
+
+/**
+ * Several results in one Store transaction (one commit: on SQLite one WAL fsync for all). Each is
+ * conditional as in finishAttempt, so one already settled elsewhere is a no-op ({}). Should the
+ * batch fail as a whole, each is recorded again alone, so one bad result never loses the others.
+ */
+export async function finishAttempts(
+  store: Store,
+  items: ReadonlyArray<{ c: Pick<Claim, 'jobId' | 'task' | 'attempt'>; res: AttemptResult; o: Ctx }>,
+): Promise<Array<Effects | Error>> {
+  if (items.length === 1) {
+    const [{ c, res, o }] = items as [(typeof items)[number]];
+    return [await finishAttempt(store, c, res, o).catch((e: unknown) => asError(e))];
+  }
+  try {
+    return await store.transaction(async (tx) => {
+      const out: Effects[] = [];
+      for (const { c, res, o } of items) out.push(await finishAttemptIn(tx, c, res, o));
+      return out;
+    });
+  } catch {
+    const out: Array<Effects | Error> = [];
+    for (const { c, res, o } of items)
+      out.push(await finishAttempt(store, c, res, o).catch((e: unknown) => asError(e)));
+    return out;
+  }
+}
+
+const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+
+async function finishAttemptIn(
+  tx: Queryable,
+  c: Pick<Claim, 'jobId' | 'task' | 'attempt'> & { owner?: string },
+  res: AttemptResult,
+  o: Ctx,
+): Promise<Effects> {
+  {
     // With an owner (a pull worker's report): only the attempt it still holds.
     const mine = c.owner === undefined ? '' : ' AND owner = ?';
     const { rowCount } = await tx.execute(
@@ -319,7 +357,7 @@ export async function finishAttempt(
           ? `${res.reason}; no retry: it could not finish before the deadline`
           : `${res.reason}; not retried (retryOn)`;
     return failTask(tx, r, why, o, ['running']);
-  });
+  }
 }
 
 /** Fails a task in one of `from` states; skips the job's pending tasks unless onFailure: continue. */

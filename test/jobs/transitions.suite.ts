@@ -15,6 +15,7 @@ import {
   claimTasks,
   findLost,
   finishAttempt,
+  finishAttempts,
   renewLeases,
   retryJob,
 } from '../../src/jobs/transitions.js';
@@ -532,6 +533,38 @@ export function transitionsSuite(label: string, open: () => Promise<Store>): voi
       );
       await cancelJob(store, inf, t + 1001);
       await cancelJob(store, plain, t + 1001);
+    });
+
+    it('records several results in one transaction; one that fails leaves the others recorded', async () => {
+      const t = T0 + 50_000;
+      const id = await submit(
+        store,
+        { name: 'batch', tasks: ['a', 'b', 'c'].map((name) => ({ name, run: noop })) },
+        t,
+      );
+      const got = (await claim(store, t + 1)).claims.filter((c) => c.jobId === id);
+      const by = (n: string) => got.find((c) => c.task === n) as Claim;
+      const o = { weights: W, now: t + 2, rand: 0.5 };
+      // b's result cannot be written (no time: a statement parameter is undefined): the batch
+      // fails as a whole, then each result is written alone.
+      const out = await finishAttempts(store, [
+        { c: by('a'), res: ok, o },
+        { c: by('b'), res: ok, o: { ...o, now: undefined as unknown as number } },
+        { c: by('c'), res: ok, o },
+      ]);
+      assert.deepEqual(out[0], {});
+      assert.ok(out[1] instanceof Error && isKapokError(out[1], 'KAPOK_STORE_QUERY'));
+      assert.deepEqual(out[2], {});
+      const states = async () =>
+        Object.fromEntries(((await getJob(store, id))?.tasks ?? []).map((x) => [x.name, x.state]));
+      assert.deepEqual(await states(), { a: 'succeeded', b: 'running', c: 'succeeded' });
+      // In one transaction: b's result ends the job; a result already recorded is a no-op.
+      const again = await finishAttempts(store, [
+        { c: by('b'), res: ok, o },
+        { c: by('a'), res: ok, o },
+      ]);
+      assert.deepEqual(again, [{ jobFinished: { jobId: id, state: 'succeeded' } }, {}]);
+      assert.deepEqual(await states(), { a: 'succeeded', b: 'succeeded', c: 'succeeded' });
     });
   });
 }
