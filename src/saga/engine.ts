@@ -111,8 +111,15 @@ export class Coordinator {
       tx.lease_owner,
       tx.lease_until,
     ];
+    // Driven here: the first forward stage, which its first step would call at once, is stored
+    // already marked 'calling' with its attempt counted (what that step's write would store), so
+    // the step neither reads nor writes before the calls. A crash before a call leaves it due again.
+    const first = kick
+      ? Math.min(...plan.ops.filter((o) => o.phase === 'forward').map((o) => o.stage))
+      : Number.NaN;
+    const calling = (o: (typeof plan.ops)[number]) => o.phase === 'forward' && o.stage === first;
     // One statement for every operation: a submit is two statements, not one per operation.
-    const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, ?)";
+    const row = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)';
     const opsSql = `INSERT INTO saga_op (gid, branch, op, phase, stage, target, url, payload, timeout_ms, late_confirm, state, attempts, next_at, last_error, updated_at)
            VALUES ${plan.ops.map(() => row).join(', ')}`;
     const opsParams: SqlValue[] = plan.ops.flatMap((o) => [
@@ -126,6 +133,8 @@ export class Coordinator {
       JSON.stringify(o.payload),
       o.timeoutMs,
       o.lateConfirm,
+      calling(o) ? 'calling' : 'pending',
+      calling(o) ? 1 : 0,
       now,
       now,
     ]);
@@ -153,6 +162,7 @@ export class Coordinator {
     if (kick)
       // The rows just written are what its first step would read: that read is skipped.
       this.#kick(tx.gid, {
+        calling: true,
         tx: { ...tx },
         ops: plan.ops
           .map(
@@ -167,8 +177,8 @@ export class Coordinator {
               payload: JSON.stringify(o.payload),
               timeout_ms: o.timeoutMs,
               late_confirm: o.lateConfirm,
-              state: 'pending',
-              attempts: 0,
+              state: calling(o) ? 'calling' : 'pending',
+              attempts: calling(o) ? 1 : 0,
               next_at: now,
               last_error: null,
               updated_at: now,
@@ -354,6 +364,15 @@ export class Coordinator {
     const { store } = this.#d;
     let tx: TxRow;
     let ops: OpRow[];
+    if (known?.calling && Date.now() < Number(known.tx.deadline)) {
+      const spec = JSON.parse(known.tx.spec) as TxSpec;
+      // #call counts the attempt from the row before its mark (attempts − 1).
+      const due = known.ops
+        .filter((o) => o.state === 'calling')
+        .map((o) => ({ ...o, attempts: Number(o.attempts) - 1 }));
+      await Promise.all(due.map((o) => this.#call(known.tx, spec, o)));
+      return AGAIN;
+    }
     if (known) ({ tx, ops } = known);
     else {
       // The transaction and its operations in one read (one round trip per step).
@@ -656,6 +675,8 @@ const STEP_SQL = `SELECT o.*, ${TX_COLS.map((c) => `t.${c} AS tx_${c}`).join(', 
 interface Snapshot {
   tx: TxRow;
   ops: OpRow[];
+  /** Its first forward stage is stored as 'calling', attempt counted: call it before any step. */
+  calling?: boolean;
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
