@@ -285,8 +285,7 @@ export class Scheduler {
     o.onEnded?.(claim, now - startedAt, res);
     try {
       if (r.released) await releaseAttempt(o.store, claim, now, o.weights);
-      else
-        o.onEffects?.(await this.#record(claim, res, { weights: o.weights, now, rand: this.#rand() }));
+      else o.onEffects?.(await this.#record(claim, res, { weights: o.weights, now, rand: this.#rand() }));
     } catch (err) {
       // The lease runs out and another pass (here or elsewhere) settles it as lost.
       o.logger?.error(
