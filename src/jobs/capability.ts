@@ -46,7 +46,7 @@ export function limitsOf(cfg: JobsConfig, gpus: readonly GpuInfo[]): WorkerLimit
 export const createJobs: CapabilityFactory<JobsConfig> = async (ctx) => {
   const cfg = ctx.config;
   await ctx.store.migrate(JOBS_MIGRATIONS);
-  const gpus = await workerGpus(cfg);
+  let gpus = await workerGpus(cfg);
   const weights = weightsOf(cfg);
   // The inference executor runs where the inference capability does (its port), nowhere else.
   const executors = cfg.executors.filter((e) => e !== 'inference' || ctx.ports.inference !== undefined);
@@ -129,6 +129,19 @@ export const createJobs: CapabilityFactory<JobsConfig> = async (ctx) => {
     cpu: workerSize(cfg).cpu,
     memoryMiB: cfg.worker.memoryMiB,
     gpus,
+    // auto: nvidia-smi again on each heartbeat (free memory changes; a GPU may come or go).
+    ...(cfg.worker.gpus === 'auto'
+      ? {
+          readGpus: () => detectGpus(cfg.worker.nvidiaSmi),
+          onGpus: (g: readonly GpuInfo[]) => {
+            gpus = [...g];
+            const now = limitsOf(cfg, g);
+            // As with pull workers: a spec may ask for as much as the largest GPU set seen since the start.
+            limits.gpus = Math.max(limits.gpus, now.gpus);
+            limits.gpuMemoryMiB = Math.max(limits.gpuMemoryMiB, now.gpuMemoryMiB);
+          },
+        }
+      : {}),
     maxOutputBytes: cfg.maxOutputBytes,
     logger: ctx.logger,
     onEffects,

@@ -111,4 +111,10 @@ UPDATE job_tasks SET executor = (spec::json -> 'run' ->> 'executor');
 ${WORKERS}`,
     },
   },
+  {
+    // The ready rows that have a deadline, by prio_key: a claim reads the best of them next to its
+    // short first page, to bound what urgency can add to a row it did not read (transitions.ts).
+    id: 'jobs/0003_ready_deadline',
+    sql: 'CREATE INDEX IF NOT EXISTS job_tasks_ready_deadline ON job_tasks (prio_key) WHERE ready_at IS NOT NULL AND deadline IS NOT NULL;',
+  },
 ];

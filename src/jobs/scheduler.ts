@@ -15,6 +15,7 @@ import {
   type Effects,
   findLost,
   finishAttempt,
+  finishAttempts,
   type LostAttempt,
   recordPid,
   renewLeases,
@@ -43,6 +44,13 @@ export interface SchedulerOptions {
   cpu: number;
   memoryMiB: number;
   gpus: readonly GpuInfo[];
+  /**
+   * Reads the GPUs again (jobs.worker.gpus: auto): called on each heartbeat, as pull workers do, so
+   * free memory, and GPUs that came or went, count from the next claim on.
+   */
+  readGpus?: () => Promise<GpuInfo[]>;
+  /** Told the GPUs each time they were read again. */
+  onGpus?: (gpus: readonly GpuInfo[]) => void;
   maxOutputBytes: number;
   logger?: Logger;
   onEffects?: (e: Effects) => void;
@@ -51,6 +59,17 @@ export interface SchedulerOptions {
   now?: () => number;
   rand?: () => number;
 }
+
+/** A result waiting for the next group commit. */
+interface Pending {
+  c: Claim;
+  res: AttemptResult;
+  o: { weights: ScoreWeights; now: number; rand: number };
+  done: (e: Effects | Error) => void;
+}
+
+/** Results recorded in one Store transaction at most. */
+const BATCH = 64;
 
 interface Running {
   claim: Claim;
@@ -69,17 +88,27 @@ export class Scheduler {
   #stopped = false;
   #firstRecovery = true;
   #lastRecovery = 0;
+  #gpus: readonly GpuInfo[];
+  #readingGpus = false;
+  readonly #results: Pending[] = [];
+  #recording = false;
   readonly #now: () => number;
   readonly #rand: () => number;
 
   constructor(o: SchedulerOptions) {
     this.#o = o;
+    this.#gpus = o.gpus;
     this.#now = o.now ?? Date.now;
     this.#rand = o.rand ?? Math.random;
   }
 
   get running(): number {
     return this.#running.size;
+  }
+
+  /** The GPUs as last read. */
+  get gpus(): readonly GpuInfo[] {
+    return this.#gpus;
   }
 
   get allocatedGpus(): number {
@@ -134,7 +163,7 @@ export class Scheduler {
       cpu += r.claim.spec.resources.cpu;
       mem += r.claim.spec.resources.memoryMiB;
     }
-    const gpus: Gpu[] = this.#o.gpus
+    const gpus: Gpu[] = this.#gpus
       .filter((g) => !used.has(g.index))
       .map((g) => ({ index: g.index, freeMiB: g.totalMiB - g.usedMiB }));
     return {
@@ -256,10 +285,7 @@ export class Scheduler {
     o.onEnded?.(claim, now - startedAt, res);
     try {
       if (r.released) await releaseAttempt(o.store, claim, now, o.weights);
-      else
-        o.onEffects?.(
-          await finishAttempt(o.store, claim, res, { weights: o.weights, now, rand: this.#rand() }),
-        );
+      else o.onEffects?.(await this.#record(claim, res, { weights: o.weights, now, rand: this.#rand() }));
     } catch (err) {
       // The lease runs out and another pass (here or elsewhere) settles it as lost.
       o.logger?.error(
@@ -269,7 +295,53 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Records a result. Group commit: results that end while a commit is under way wait for it and
+   * go in the next transaction together (one commit, one WAL fsync on SQLite, for all of them); a
+   * result alone is written at once, so nothing waits on a timer (docs/jobs.md#performance).
+   */
+  #record(c: Claim, res: AttemptResult, o: Pending['o']): Promise<Effects> {
+    return new Promise<Effects>((resolve, reject) => {
+      this.#results.push({ c, res, o, done: (e) => (e instanceof Error ? reject(e) : resolve(e)) });
+      if (!this.#recording) void this.#recordAll();
+    });
+  }
+
+  async #recordAll(): Promise<void> {
+    this.#recording = true;
+    try {
+      while (this.#results.length > 0) {
+        const batch = this.#results.splice(0, BATCH);
+        const out = await finishAttempts(this.#o.store, batch).catch((err: unknown) =>
+          batch.map(() => (err instanceof Error ? err : new Error(String(err)))),
+        );
+        for (const [i, p] of batch.entries()) p.done(out[i] ?? new Error('no result'));
+      }
+    } finally {
+      this.#recording = false;
+    }
+  }
+
+  /** One read at a time: nvidia-smi may take seconds (it has its own timeout), heartbeats do not wait. */
+  async #refreshGpus(): Promise<void> {
+    const read = this.#o.readGpus;
+    if (!read || this.#readingGpus || this.#stopped) return;
+    this.#readingGpus = true;
+    try {
+      const gpus = await read();
+      if (this.#stopped) return;
+      this.#gpus = gpus;
+      this.#o.onGpus?.(gpus);
+      this.wake(); // memory freed elsewhere, or a GPU that came back, may let a task start now
+    } catch (err) {
+      this.#o.logger?.warn({ reason: messageOf(err) }, 'jobs: GPUs not read again; keeping the last read');
+    } finally {
+      this.#readingGpus = false;
+    }
+  }
+
   async #heartbeat(): Promise<void> {
+    void this.#refreshGpus();
     if (this.#running.size === 0) return;
     try {
       const claims = [...this.#running.values()].map((r) => r.claim);

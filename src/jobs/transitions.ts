@@ -9,6 +9,7 @@ import {
   jobStateOf,
   pickNext,
   type ScoreWeights,
+  score,
   type TaskState,
 } from './core.js';
 import type { TaskSpec } from './spec.js';
@@ -64,7 +65,43 @@ interface TaskRow {
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
-/** Claims what this worker starts now: candidates by prio_key, scored and fitted in memory. */
+interface CandidateRow {
+  job_id: string;
+  name: string;
+  attempt: number;
+  deadline: number | null;
+  expected_s: number | null;
+  priority: string;
+  ready_at: number;
+  prio_key: number;
+  gpus: number;
+  gpu_memory_mib: number;
+  cpu: number;
+  memory_mib: number;
+}
+
+/** What scoring and fitting read (spec, dependents and the rest come back with the claim's UPDATE). */
+const CANDIDATE_COLS =
+  'job_id, name, attempt, deadline, expected_s, priority, ready_at, prio_key, gpus, gpu_memory_mib, cpu, memory_mib';
+/** Every integer here is small (counts, MiB, ms timestamps): no BigInt per value (QueryOptions). */
+const SMALL = { smallIntegers: true } as const;
+/**
+ * Points within which a pick and the unread rows' bound count as tied: prio_key and the age term are
+ * each ~1.7e9 (seconds since the epoch), where a double's step is ~2.4e-7, so their sum is not exact.
+ */
+const TIE = 1e-3;
+
+/**
+ * Claims what this worker starts now: candidates by prio_key, scored and fitted in memory.
+ *
+ * A claim first reads a short page (a few rows more than it may start) plus the same number of
+ * ready rows that have a deadline (a partial index): a row it did not read has a prio_key at most
+ * the page's last, so its score is at most that plus the age term, plus the urgency points only if
+ * it has a deadline, which it can only have if the deadline page was full too. When every pick
+ * scores at least that bound, and as many were picked as may start, no unread row could outscore a
+ * pick and the full `candidates` page is not read (docs/jobs.md#performance); else it is. A row that
+ * only ties a pick is left to the page's order, as rows tied at the full page's edge always were.
+ */
 export async function claimTasks(
   store: Store,
   o: Ctx & {
@@ -80,59 +117,106 @@ export async function claimTasks(
   const lock = store.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
   const ex = o.executors ?? [];
   const only = ex.length ? ` AND executor IN (${ex.map(() => '?').join(', ')})` : '';
+  const ready = `FROM job_tasks WHERE ready_at IS NOT NULL AND ready_at <= ?${only}`;
+  const page = Math.min(o.candidates, Math.max(8, 2 * o.max));
   return store.transaction(async (tx) => {
-    const rows = await tx.query<
-      Pick<TaskRow, 'job_id' | 'name' | 'attempt' | 'deadline' | 'expected_s'> & {
-        priority: string;
-        ready_at: number | string;
-        gpus: number;
-        gpu_memory_mib: number;
-        cpu: number;
-        memory_mib: number;
-      }
-    >(
-      `SELECT job_id, name, attempt, deadline, expected_s, priority, ready_at, gpus, gpu_memory_mib, cpu, memory_mib
-       FROM job_tasks WHERE ready_at IS NOT NULL AND ready_at <= ?${only} ORDER BY prio_key DESC LIMIT ?${lock}`,
-      [o.now, ...ex, o.candidates],
-    );
     const effects: Effects[] = [];
-    const byKey = new Map<string, (typeof rows)[number]>();
+    const byKey = new Map<string, CandidateRow>();
     const cands: Candidate[] = [];
-    for (const r of rows) {
-      const deadline = num(r.deadline);
-      if (!fitsDeadline(o.now, deadline, r.expected_s)) {
-        const why = `deadline: cannot finish before ${new Date(deadline ?? 0).toISOString()}`;
-        const [full] = await tx.query<TaskRow>(
-          `SELECT job_id, name, dependents, on_failure, attempt, attempt_base, spec, deadline, expected_s
-           FROM job_tasks WHERE job_id = ? AND name = ?`,
-          [r.job_id, r.name],
-        );
-        if (full) effects.push(await failTask(tx, full, why, o, ['queued', 'retrying']));
-        continue;
+    /** Adds rows not seen yet as candidates; fails those that can no longer meet their deadline. */
+    const take = async (rows: readonly CandidateRow[]) => {
+      for (const r of rows) {
+        const key = `${r.job_id}\u0000${r.name}`;
+        if (byKey.has(key)) continue;
+        if (!fitsDeadline(o.now, r.deadline, r.expected_s)) {
+          const why = `deadline: cannot finish before ${new Date(r.deadline ?? 0).toISOString()}`;
+          const [full] = await tx.query<TaskRow>(
+            `SELECT job_id, name, dependents, on_failure, attempt, attempt_base, spec, deadline, expected_s
+             FROM job_tasks WHERE job_id = ? AND name = ?`,
+            [r.job_id, r.name],
+          );
+          if (full) effects.push(await failTask(tx, full, why, o, ['queued', 'retrying']));
+          continue;
+        }
+        byKey.set(key, r);
+        cands.push({
+          key,
+          priority: r.priority,
+          readyAt: r.ready_at,
+          deadline: r.deadline,
+          expectedS: r.expected_s,
+          gpus: r.gpus,
+          gpuMemoryMiB: r.gpu_memory_mib,
+          cpu: r.cpu,
+          memoryMiB: r.memory_mib,
+        });
       }
-      const key = `${r.job_id}\u0000${r.name}`;
-      byKey.set(key, r);
-      cands.push({
-        key,
-        priority: r.priority,
-        readyAt: Number(r.ready_at),
-        deadline,
-        expectedS: r.expected_s,
-        gpus: r.gpus,
-        gpuMemoryMiB: r.gpu_memory_mib,
-        cpu: Number(r.cpu),
-        memoryMiB: r.memory_mib,
-      });
+    };
+    let picks: ReturnType<typeof pickNext>;
+    if (page < o.candidates) {
+      // One statement for both pages (FOR UPDATE sits inside each sub-select on PostgreSQL).
+      const rows = await tx.query<CandidateRow & { part: number }>(
+        `SELECT * FROM (SELECT ${CANDIDATE_COLS}, 0 AS part ${ready} ORDER BY prio_key DESC LIMIT ?${lock}) a
+         UNION ALL
+         SELECT * FROM (SELECT ${CANDIDATE_COLS}, 1 AS part ${ready} AND deadline IS NOT NULL
+           ORDER BY prio_key DESC LIMIT ?${lock}) b`,
+        [o.now, ...ex, page, o.now, ...ex, page],
+        SMALL,
+      );
+      // Counts and the lowest prio_key of each page (a UNION's row order is not promised).
+      let n0 = 0;
+      let n1 = 0;
+      let low0 = Number.POSITIVE_INFINITY;
+      let low1 = Number.POSITIVE_INFINITY;
+      for (const r of rows) {
+        if (r.part === 0) {
+          n0++;
+          low0 = Math.min(low0, r.prio_key);
+        } else {
+          n1++;
+          low1 = Math.min(low1, r.prio_key);
+        }
+      }
+      await take(rows);
+      picks = pickNext(cands, o.capacity, o.now, o.weights, o.max);
+      const age = (o.weights.agePerS * o.now) / 1000;
+      const bound =
+        n0 < page
+          ? Number.NEGATIVE_INFINITY // every ready row was read
+          : Math.max(low0 + age, n1 < page ? Number.NEGATIVE_INFINITY : low1 + age + o.weights.urgency);
+      const settled =
+        bound === Number.NEGATIVE_INFINITY ||
+        (picks.length === o.max && picks.every((p) => score(p.candidate, o.now, o.weights) >= bound - TIE));
+      if (!settled) {
+        await take(
+          await tx.query<CandidateRow>(
+            `SELECT ${CANDIDATE_COLS} ${ready} ORDER BY prio_key DESC LIMIT ?${lock}`,
+            [o.now, ...ex, o.candidates],
+            SMALL,
+          ),
+        );
+        picks = pickNext(cands, o.capacity, o.now, o.weights, o.max);
+      }
+    } else {
+      await take(
+        await tx.query<CandidateRow>(
+          `SELECT ${CANDIDATE_COLS} ${ready} ORDER BY prio_key DESC LIMIT ?${lock}`,
+          [o.now, ...ex, o.candidates],
+          SMALL,
+        ),
+      );
+      picks = pickNext(cands, o.capacity, o.now, o.weights, o.max);
     }
     const claims: Claim[] = [];
     const jobs = new Set<string>();
-    for (const { candidate, gpus } of pickNext(cands, o.capacity, o.now, o.weights, o.max)) {
-      const r = byKey.get(candidate.key) as (typeof rows)[number];
+    for (const { candidate, gpus } of picks) {
+      const r = byKey.get(candidate.key) as CandidateRow;
       const [got] = await tx.query<{ spec: string; attempt_base: number }>(
         `UPDATE job_tasks SET state = 'running', attempt = attempt + 1, ready_at = NULL, prio_key = NULL,
            lease_owner = ?, lease_until = ?, started_at = COALESCE(started_at, ?), reason = NULL
          WHERE job_id = ? AND name = ? AND attempt = ? AND ready_at IS NOT NULL RETURNING spec, attempt_base`,
         [o.owner, o.now + o.leaseMs, o.now, r.job_id, r.name, r.attempt],
+        SMALL,
       );
       if (!got) continue;
       const attempt = r.attempt + 1;
@@ -149,8 +233,8 @@ export async function claimTasks(
         attemptInRun: attempt - got.attempt_base,
         gpus,
         spec: JSON.parse(got.spec) as TaskSpec,
-        deadline: num(r.deadline),
-        readyAt: Number(r.ready_at),
+        deadline: r.deadline,
+        readyAt: r.ready_at,
       });
     }
     for (const id of jobs)
@@ -176,7 +260,45 @@ export async function finishAttempt(
   res: AttemptResult,
   o: Ctx,
 ): Promise<Effects> {
-  return store.transaction(async (tx) => {
+  return store.transaction((tx) => finishAttemptIn(tx, c, res, o));
+}
+
+/**
+ * Several results in one Store transaction (one commit: on SQLite one WAL fsync for all). Each is
+ * conditional as in finishAttempt, so one already settled elsewhere is a no-op ({}). Should the
+ * batch fail as a whole, each is recorded again alone, so one bad result never loses the others.
+ */
+export async function finishAttempts(
+  store: Store,
+  items: ReadonlyArray<{ c: Pick<Claim, 'jobId' | 'task' | 'attempt'>; res: AttemptResult; o: Ctx }>,
+): Promise<Array<Effects | Error>> {
+  if (items.length === 1) {
+    const [{ c, res, o }] = items as [(typeof items)[number]];
+    return [await finishAttempt(store, c, res, o).catch((e: unknown) => asError(e))];
+  }
+  try {
+    return await store.transaction(async (tx) => {
+      const out: Effects[] = [];
+      for (const { c, res, o } of items) out.push(await finishAttemptIn(tx, c, res, o));
+      return out;
+    });
+  } catch {
+    const out: Array<Effects | Error> = [];
+    for (const { c, res, o } of items)
+      out.push(await finishAttempt(store, c, res, o).catch((e: unknown) => asError(e)));
+    return out;
+  }
+}
+
+const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+
+async function finishAttemptIn(
+  tx: Queryable,
+  c: Pick<Claim, 'jobId' | 'task' | 'attempt'> & { owner?: string },
+  res: AttemptResult,
+  o: Ctx,
+): Promise<Effects> {
+  {
     // With an owner (a pull worker's report): only the attempt it still holds.
     const mine = c.owner === undefined ? '' : ' AND owner = ?';
     const { rowCount } = await tx.execute(
@@ -195,18 +317,18 @@ export async function finishAttempt(
       ],
     );
     if (rowCount !== 1) return {};
+    // A success settles the task in this same statement (one statement less per completion).
     const [r] = await tx.query<TaskRow>(
-      `UPDATE job_tasks SET lease_owner = NULL, lease_until = NULL
+      `UPDATE job_tasks SET lease_owner = NULL, lease_until = NULL${
+        res.ok ? `, state = 'succeeded', finished_at = ?` : ''
+      }
        WHERE job_id = ? AND name = ? AND attempt = ? AND state = 'running'
        RETURNING job_id, name, dependents, on_failure, attempt, attempt_base, spec, deadline, expected_s`,
-      [c.jobId, c.task, c.attempt],
+      res.ok ? [o.now, c.jobId, c.task, c.attempt] : [c.jobId, c.task, c.attempt],
+      SMALL,
     );
     if (!r) return {};
     if (res.ok) {
-      await tx.execute(
-        `UPDATE job_tasks SET state = 'succeeded', finished_at = ? WHERE job_id = ? AND name = ?`,
-        [o.now, r.job_id, r.name],
-      );
       await releaseDependents(tx, r, o);
       return closeTasks(tx, r.job_id, 1, o.now);
     }
@@ -235,7 +357,7 @@ export async function finishAttempt(
           ? `${res.reason}; no retry: it could not finish before the deadline`
           : `${res.reason}; not retried (retryOn)`;
     return failTask(tx, r, why, o, ['running']);
-  });
+  }
 }
 
 /** Fails a task in one of `from` states; skips the job's pending tasks unless onFailure: continue. */
@@ -300,6 +422,7 @@ async function closeTasks(
   const [j] = await tx.query<{ open_tasks: number }>(
     'UPDATE jobs SET open_tasks = open_tasks - ? WHERE id = ? RETURNING open_tasks',
     [n, jobId],
+    SMALL,
   );
   if (!j || Number(j.open_tasks) > 0) return {};
   const tasks = await tx.query<{ state: TaskState; on_failure: 'fail' | 'continue' }>(

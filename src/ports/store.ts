@@ -35,9 +35,23 @@ export interface Migration {
   sql: string | { sqlite: string; postgres: string };
 }
 
+export interface QueryOptions {
+  /**
+   * The caller vouches that every integer this statement reads is a safe integer (|n| ≤ 2^53 − 1:
+   * counts, small ids, ms timestamps): adapters may then skip the 64-bit path (on SQLite a BigInt per
+   * integer value, then converted back). A larger value would come back rounded, so never set it
+   * for a column that can hold one.
+   */
+  smallIntegers?: boolean;
+}
+
 export interface Queryable {
   /** Runs one statement and returns its rows (an empty array for statements that return none). */
-  query<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  query<T = Record<string, unknown>>(
+    sql: string,
+    params?: readonly SqlValue[],
+    options?: QueryOptions,
+  ): Promise<T[]>;
   /** Runs one statement; rowCount is the rows changed (or returned, for a SELECT/RETURNING). */
   execute(sql: string, params?: readonly SqlValue[]): Promise<{ rowCount: number }>;
 }
@@ -121,5 +135,9 @@ export function sqlExcerpt(sql: string, max = 80): string {
 
 /** An integer read back from SQL: a number while it is a safe integer, else the bigint itself. */
 export function toSafeInteger(v: bigint): number | bigint {
-  return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
+  return v <= MAX_SAFE && v >= MIN_SAFE ? Number(v) : v;
 }
+
+// Made once: BigInt(...) on every call showed in the pick-next profile (docs/jobs.md#performance).
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);

@@ -95,47 +95,59 @@ export class Coordinator {
       lease_until: kick ? now + config.leaseMs : 0,
       reason: null,
     };
+    const txSql = `INSERT INTO saga_tx (gid, mode, state, body_hash, spec, pass_headers, created_at, updated_at, deadline, next_at, lease_owner, lease_until, reason)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`;
+    const txParams: SqlValue[] = [
+      tx.gid,
+      tx.mode,
+      tx.state,
+      tx.body_hash,
+      tx.spec,
+      tx.pass_headers,
+      now,
+      now,
+      tx.deadline,
+      tx.next_at,
+      tx.lease_owner,
+      tx.lease_until,
+    ];
+    // Driven here: the first forward stage, which its first step would call at once, is stored
+    // already marked 'calling' with its attempt counted (what that step's write would store), so
+    // the step neither reads nor writes before the calls. A crash before a call leaves it due again.
+    const first = kick
+      ? Math.min(...plan.ops.filter((o) => o.phase === 'forward').map((o) => o.stage))
+      : Number.NaN;
+    const calling = (o: (typeof plan.ops)[number]) => o.phase === 'forward' && o.stage === first;
+    // One statement for every operation: a submit is two statements, not one per operation.
+    const row = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)';
+    const opsSql = `INSERT INTO saga_op (gid, branch, op, phase, stage, target, url, payload, timeout_ms, late_confirm, state, attempts, next_at, last_error, updated_at)
+           VALUES ${plan.ops.map(() => row).join(', ')}`;
+    const opsParams: SqlValue[] = plan.ops.flatMap((o) => [
+      tx.gid,
+      o.branch,
+      o.op,
+      o.phase,
+      o.stage,
+      o.target.name,
+      o.url,
+      JSON.stringify(o.payload),
+      o.timeoutMs,
+      o.lateConfirm,
+      calling(o) ? 'calling' : 'pending',
+      calling(o) ? 1 : 0,
+      now,
+      now,
+    ]);
     try {
-      await store.transaction(async (q) => {
-        await q.execute(
-          `INSERT INTO saga_tx (gid, mode, state, body_hash, spec, pass_headers, created_at, updated_at, deadline, next_at, lease_owner, lease_until, reason)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
-          [
-            tx.gid,
-            tx.mode,
-            tx.state,
-            tx.body_hash,
-            tx.spec,
-            tx.pass_headers,
-            now,
-            now,
-            tx.deadline,
-            tx.next_at,
-            tx.lease_owner,
-            tx.lease_until,
-          ],
-        );
-        // One statement for every operation: a submit is two round trips, not one per operation.
-        const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, ?)";
-        await q.execute(
-          `INSERT INTO saga_op (gid, branch, op, phase, stage, target, url, payload, timeout_ms, late_confirm, state, attempts, next_at, last_error, updated_at)
-           VALUES ${plan.ops.map(() => row).join(', ')}`,
-          plan.ops.flatMap((o) => [
-            tx.gid,
-            o.branch,
-            o.op,
-            o.phase,
-            o.stage,
-            o.target.name,
-            o.url,
-            JSON.stringify(o.payload),
-            o.timeoutMs,
-            o.lateConfirm,
-            now,
-            now,
-          ]),
-        );
-      });
+      if (store.dialect === 'postgres')
+        // One data-modifying WITH: atomic as one statement, one round trip where BEGIN, two INSERTs
+        // and COMMIT were four (docs/saga.md#benchmark). A taken gid still fails it as a conflict.
+        await store.execute(`WITH t AS (${txSql}) ${opsSql}`, [...txParams, ...opsParams]);
+      else
+        await store.transaction(async (q) => {
+          await q.execute(txSql, txParams);
+          await q.execute(opsSql, opsParams);
+        });
     } catch (err) {
       if (!isKapokError(err, 'KAPOK_STORE_CONFLICT')) throw err;
       const existing = await this.get(spec.gid);
@@ -147,7 +159,34 @@ export class Coordinator {
         );
       return { created: false, tx: existing };
     }
-    if (kick) this.#kick(tx.gid);
+    if (kick)
+      // The rows just written are what its first step would read: that read is skipped.
+      this.#kick(tx.gid, {
+        calling: true,
+        tx: { ...tx },
+        ops: plan.ops
+          .map(
+            (o): OpRow => ({
+              gid: tx.gid,
+              branch: o.branch,
+              op: o.op,
+              phase: o.phase,
+              stage: o.stage,
+              target: o.target.name,
+              url: o.url,
+              payload: JSON.stringify(o.payload),
+              timeout_ms: o.timeoutMs,
+              late_confirm: o.lateConfirm,
+              state: calling(o) ? 'calling' : 'pending',
+              attempts: calling(o) ? 1 : 0,
+              next_at: now,
+              last_error: null,
+              updated_at: now,
+            }),
+          )
+          // STEP_SQL's order (stage, branch, op).
+          .sort((a, b) => a.stage - b.stage || cmp(a.branch, b.branch) || cmp(a.op, b.op)),
+      });
     return { created: true, tx };
   }
 
@@ -206,10 +245,13 @@ export class Coordinator {
   async settled(gid: string, timeoutMs: number): Promise<TxRow | undefined> {
     const end = Date.now() + timeoutMs;
     for (;;) {
+      // Driven here: its end is awaited before the read (one read less, and no fixed sleep added
+      // to every ?wait= answer); a transaction left waiting (a retry's backoff) is read every 20 ms.
+      const driving = this.#active.get(gid);
+      if (driving) await driving;
       const tx = await this.get(gid);
       if (!tx || !ACTIVE_SQL.includes(`'${tx.state}'`) || Date.now() > end) return tx;
-      await (this.#active.get(gid) ?? new Promise((r) => setTimeout(r, 20)));
-      await new Promise((r) => setTimeout(r, 5));
+      if (!this.#active.has(gid)) await new Promise((r) => setTimeout(r, 20));
     }
   }
 
@@ -217,9 +259,9 @@ export class Coordinator {
     return this.#active.size;
   }
 
-  #kick(gid: string): void {
+  #kick(gid: string, first?: Snapshot): void {
     if (this.#stopped || this.#active.has(gid)) return;
-    const p = this.#drive(gid).finally(() => this.#active.delete(gid));
+    const p = this.#drive(gid, first).finally(() => this.#active.delete(gid));
     this.#active.set(gid, p);
   }
 
@@ -262,11 +304,11 @@ export class Coordinator {
       .catch((err) => this.#d.logger.warn({ reason: messageOf(err) }, 'saga: lease renewal failed'));
   }
 
-  async #drive(gid: string): Promise<void> {
+  async #drive(gid: string, first?: Snapshot): Promise<void> {
     let nextAt = Date.now();
     try {
       for (let i = 0; i < 10_000 && !this.#stopped; i++) {
-        const s = await this.#step(gid);
+        const s = await this.#step(gid, i === 0 ? first : undefined);
         if ('again' in s) continue;
         // Final (its write released the lease), or final already: nothing to hand back.
         if ('done' in s && !this.#outcomes.has(gid)) return;
@@ -318,15 +360,29 @@ export class Coordinator {
     }
   }
 
-  async #step(gid: string): Promise<Step> {
+  async #step(gid: string, known?: Snapshot): Promise<Step> {
     const { store } = this.#d;
-    // The transaction and its operations in one read (one round trip per step).
-    const rows = await store.query<OpRow & Record<`tx_${string}`, unknown>>(STEP_SQL, [gid]);
-    const first = rows[0];
-    if (!first) return DONE;
-    const tx = Object.fromEntries(TX_COLS.map((c) => [c, first[`tx_${c}`]])) as unknown as TxRow;
+    let tx: TxRow;
+    let ops: OpRow[];
+    if (known?.calling && Date.now() < Number(known.tx.deadline)) {
+      const spec = JSON.parse(known.tx.spec) as TxSpec;
+      // #call counts the attempt from the row before its mark (attempts − 1).
+      const due = known.ops
+        .filter((o) => o.state === 'calling')
+        .map((o) => ({ ...o, attempts: Number(o.attempts) - 1 }));
+      await Promise.all(due.map((o) => this.#call(known.tx, spec, o)));
+      return AGAIN;
+    }
+    if (known) ({ tx, ops } = known);
+    else {
+      // The transaction and its operations in one read (one round trip per step).
+      const rows = await store.query<OpRow & Record<`tx_${string}`, unknown>>(STEP_SQL, [gid]);
+      const first = rows[0];
+      if (!first) return DONE;
+      tx = Object.fromEntries(TX_COLS.map((c) => [c, first[`tx_${c}`]])) as unknown as TxRow;
+      ops = rows;
+    }
     if (!ACTIVE_SQL.includes(`'${tx.state}'`)) return DONE;
-    const ops: OpRow[] = rows;
     // Outcomes this coordinator has not written yet are newer than the rows.
     const pending = this.#outcomes.get(gid);
     if (pending)
@@ -614,6 +670,16 @@ const TX_COLS = [
 ] as const;
 const STEP_SQL = `SELECT o.*, ${TX_COLS.map((c) => `t.${c} AS tx_${c}`).join(', ')}
   FROM saga_tx t JOIN saga_op o ON o.gid = t.gid WHERE t.gid = ? ORDER BY o.stage, o.branch, o.op`;
+
+/** A transaction's rows as the coordinator just wrote them (its first step reads nothing). */
+interface Snapshot {
+  tx: TxRow;
+  ops: OpRow[];
+  /** Its first forward stage is stored as 'calling', attempt counted: call it before any step. */
+  calling?: boolean;
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 const opKey = (o: { branch: string; op: string }) => `${o.branch}\u0000${o.op}`;
 

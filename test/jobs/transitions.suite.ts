@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { isKapokError } from '../../src/core/errors.js';
 import { type Capacity, DEFAULT_WEIGHTS } from '../../src/jobs/core.js';
 import { JOBS_MIGRATIONS } from '../../src/jobs/migrations.js';
+import { PULL_EXECUTORS } from '../../src/jobs/pull.js';
 import { addCheckpoint, checkCheckpoint, getJob, latestCheckpoint } from '../../src/jobs/queries.js';
 import { validateSpec } from '../../src/jobs/spec.js';
 import { submitJob } from '../../src/jobs/submit.js';
@@ -14,6 +15,7 @@ import {
   claimTasks,
   findLost,
   finishAttempt,
+  finishAttempts,
   renewLeases,
   retryJob,
 } from '../../src/jobs/transitions.js';
@@ -413,6 +415,156 @@ export function transitionsSuite(label: string, open: () => Promise<Store>): voi
         (e: unknown) =>
           isKapokError(e, 'KAPOK_JOBS_QUEUE_FULL') && /jobs.maxPendingTasks \(1\)/.test(e.message),
       );
+    });
+
+    it('a short first page still finds a deadline task further down, and a task that fits further down', async () => {
+      // Alone in the queue: the earlier tests' leftovers would take the top of the page.
+      for (const t of ['job_attempts', 'job_tasks', 'jobs']) await store.execute(`DELETE FROM ${t}`);
+      const many = (n: number, extra: object = {}) =>
+        Array.from({ length: n }, (_, i) => ({ name: `t${i}`, run: noop, ...extra }));
+      const t = T0 + 20_000;
+      // 20 normal tasks, then (0.5 s younger, so below all 20 by prio_key) one with a close deadline:
+      // its urgency (slack 1 s on an expected 10 s: +91 points) puts it first, beyond the first page of 8.
+      const older = await submit(store, { name: 'older', tasks: many(20) }, t);
+      const late = await submit(
+        store,
+        {
+          name: 'late',
+          deadline: new Date(t + 1000 + 11_000).toISOString(),
+          tasks: [{ name: 'urgent', run: noop, expectedS: 10 }],
+        },
+        t + 500,
+      );
+      const one = { gpus: [], cpu: 64, memoryMiB: 0, slots: 1 };
+      const first = await claimTasks(store, {
+        owner: 'w1',
+        capacity: one,
+        now: t + 1000,
+        weights: W,
+        rand: 0.5,
+        leaseMs: 30_000,
+        candidates: 64,
+        max: 1,
+      });
+      assert.deepEqual(
+        first.claims.map((c) => [c.jobId, c.task]),
+        [[late, 'urgent']],
+      );
+      // Without the deadline: the oldest normal task (a tie among the 20, any of them).
+      const second = await claimTasks(store, {
+        owner: 'w1',
+        capacity: one,
+        now: t + 1001,
+        weights: W,
+        rand: 0.5,
+        leaseMs: 30_000,
+        candidates: 64,
+        max: 1,
+      });
+      assert.equal(second.claims[0]?.jobId, older);
+      // 20 high-class GPU tasks above one low CPU task, on a worker with no GPU: none of the first
+      // page fits, so the full page is read and the CPU task (row 21) starts.
+      await cancelJob(store, older, t + 1002);
+      const gpu = await submit(
+        store,
+        { name: 'gpu', priority: 'high', tasks: many(20, { resources: { gpus: 1 } }) },
+        t + 2000,
+      );
+      const cpu = await submit(
+        store,
+        { name: 'cpu', priority: 'low', tasks: [{ name: 'c', run: noop }] },
+        t + 2000,
+      );
+      const third = await claimTasks(store, {
+        owner: 'w1',
+        capacity: one,
+        now: t + 3000,
+        weights: W,
+        rand: 0.5,
+        leaseMs: 30_000,
+        candidates: 64,
+        max: 1,
+      });
+      assert.deepEqual(
+        third.claims.map((c) => [c.jobId, c.task]),
+        [[cpu, 'c']],
+      );
+      await cancelJob(store, gpu, t + 3001);
+    });
+
+    it('a pull worker is never handed an inference task, even the best-ranked one; the Kapok is', async () => {
+      for (const t of ['job_attempts', 'job_tasks', 'jobs']) await store.execute(`DELETE FROM ${t}`);
+      const t = T0 + 40_000;
+      const inf = await submit(
+        store,
+        {
+          name: 'inf',
+          priority: 'critical',
+          tasks: [{ name: 'i', run: { executor: 'inference', model: 'm', request: {} } }],
+        },
+        t,
+      );
+      const plain = await submit(
+        store,
+        { name: 'plain', priority: 'low', tasks: [{ name: 'p', run: noop }] },
+        t,
+      );
+      const as = (executors?: readonly string[]) =>
+        claimTasks(store, {
+          owner: executors ? 'pull:w' : 'kapok',
+          capacity: { gpus: [], cpu: 64, memoryMiB: 0, slots: 4 },
+          now: t + 1000,
+          weights: W,
+          rand: 0.5,
+          leaseMs: 30_000,
+          candidates: 64,
+          max: 4,
+          ...(executors ? { executors } : {}),
+        });
+      const pulled = await as(PULL_EXECUTORS);
+      assert.deepEqual(
+        pulled.claims.map((c) => [c.jobId, c.task]),
+        [[plain, 'p']],
+      );
+      const local = await as();
+      assert.deepEqual(
+        local.claims.map((c) => [c.jobId, c.task]),
+        [[inf, 'i']],
+      );
+      await cancelJob(store, inf, t + 1001);
+      await cancelJob(store, plain, t + 1001);
+    });
+
+    it('records several results in one transaction; one that fails leaves the others recorded', async () => {
+      const t = T0 + 50_000;
+      const id = await submit(
+        store,
+        { name: 'batch', tasks: ['a', 'b', 'c'].map((name) => ({ name, run: noop })) },
+        t,
+      );
+      const got = (await claim(store, t + 1)).claims.filter((c) => c.jobId === id);
+      const by = (n: string) => got.find((c) => c.task === n) as Claim;
+      const o = { weights: W, now: t + 2, rand: 0.5 };
+      // b's result cannot be written (no time: a statement parameter is undefined): the batch
+      // fails as a whole, then each result is written alone.
+      const out = await finishAttempts(store, [
+        { c: by('a'), res: ok, o },
+        { c: by('b'), res: ok, o: { ...o, now: undefined as unknown as number } },
+        { c: by('c'), res: ok, o },
+      ]);
+      assert.deepEqual(out[0], {});
+      assert.ok(out[1] instanceof Error && isKapokError(out[1], 'KAPOK_STORE_QUERY'));
+      assert.deepEqual(out[2], {});
+      const states = async () =>
+        Object.fromEntries(((await getJob(store, id))?.tasks ?? []).map((x) => [x.name, x.state]));
+      assert.deepEqual(await states(), { a: 'succeeded', b: 'running', c: 'succeeded' });
+      // In one transaction: b's result ends the job; a result already recorded is a no-op.
+      const again = await finishAttempts(store, [
+        { c: by('b'), res: ok, o },
+        { c: by('a'), res: ok, o },
+      ]);
+      assert.deepEqual(again, [{ jobFinished: { jobId: id, state: 'succeeded' } }, {}]);
+      assert.deepEqual(await states(), { a: 'succeeded', b: 'succeeded', c: 'succeeded' });
     });
   });
 }

@@ -219,6 +219,26 @@ export function storeConformance(
         assert.deepEqual(await s.query(`SELECT id FROM ${t} WHERE s IS NULL`), [{ id: 4 }]);
       });
 
+      it('reads small integers as numbers with smallIntegers, and the same statement without it as before', async () => {
+        const s = await open();
+        const t = uniq('small');
+        await s.execute(`CREATE TABLE ${t} (id INTEGER PRIMARY KEY, i BIGINT, f DOUBLE PRECISION)`);
+        await s.execute(`INSERT INTO ${t} (id, i, f) VALUES (?, ?, ?)`, [1, Number.MAX_SAFE_INTEGER, 2.5]);
+        await s.execute(`INSERT INTO ${t} (id, i, f) VALUES (?, ?, ?)`, [2, 1_764_547_200_000, -1]);
+        const sql = `SELECT id, i, f FROM ${t} ORDER BY id`;
+        const want = [
+          { id: 1, i: Number.MAX_SAFE_INTEGER, f: 2.5 },
+          { id: 2, i: 1_764_547_200_000, f: -1 },
+        ];
+        assert.deepEqual(await s.query(sql, [], { smallIntegers: true }), want);
+        assert.deepEqual(await s.transaction((tx) => tx.query(sql, [], { smallIntegers: true })), want);
+        // The default read of the same text is not changed by the other mode's cached statement.
+        await s.execute(`INSERT INTO ${t} (id, i, f) VALUES (?, ?, ?)`, [3, 2n ** 62n, 0]);
+        const rows = await s.query<{ i: unknown }>(sql);
+        assert.equal(rows[2]?.i, 2n ** 62n);
+        assert.equal(typeof rows[0]?.i, 'number');
+      });
+
       it('does not treat ? inside strings, quoted identifiers or comments as a placeholder', async () => {
         const s = await open();
         const rows = await s.query(

@@ -74,6 +74,16 @@ export function coordinatorSuite(
         bank.calls.filter((c) => c.gid === g).map((c) => `${c.branch}.${c.op}:${c.outcome}`),
         ['out.action:executed', 'in.action:executed'],
       );
+      // Each action counted once: the first one's 'calling' mark went in with the submit.
+      assert.deepEqual(
+        (await opsOf(r.store, g))
+          .filter((o) => o.op === 'action')
+          .map((o) => [o.branch, o.state, Number(o.attempts)]),
+        [
+          ['out', 'succeeded', 1],
+          ['in', 'succeeded', 1],
+        ],
+      );
       assert.equal(
         (await r.submit(transfer(g, 'a', 'b', 10))).created,
         false,

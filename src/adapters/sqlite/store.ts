@@ -29,6 +29,7 @@ import {
   type Migration,
   migrationSql,
   type Queryable,
+  type QueryOptions,
   type SqlValue,
   type Store,
   sqlExcerpt,
@@ -195,8 +196,8 @@ class SqliteStore implements Store {
     });
   }
 
-  query<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    return this.#outside(() => this.#all(sql, params) as T[]);
+  query<T = Row>(sql: string, params?: readonly SqlValue[], options?: QueryOptions): Promise<T[]> {
+    return this.#outside(() => this.#all(sql, params, options?.smallIntegers === true) as T[]);
   }
 
   execute(sql: string, params?: readonly SqlValue[]): Promise<{ rowCount: number }> {
@@ -253,8 +254,8 @@ class SqliteStore implements Store {
     try {
       this.#guard(() => this.#db.exec('BEGIN IMMEDIATE'));
       const tx: Queryable = {
-        query: <R = Row>(sql: string, params?: readonly SqlValue[]) =>
-          this.#inTx(state, () => this.#all(sql, params) as R[]),
+        query: <R = Row>(sql: string, params?: readonly SqlValue[], options?: QueryOptions) =>
+          this.#inTx(state, () => this.#all(sql, params, options?.smallIntegers === true) as R[]),
         execute: (sql: string, params?: readonly SqlValue[]) =>
           this.#inTx(state, () => this.#run(sql, params)),
       };
@@ -377,16 +378,19 @@ class SqliteStore implements Store {
     }
   }
 
-  #prepare(sql: string): Database.Statement {
-    const cached = this.#statements.get(sql);
+  /** A cached statement; `small`: integers read as plain numbers (QueryOptions.smallIntegers). */
+  #prepare(sql: string, small = false): Database.Statement {
+    // A statement's integer mode is per statement object: the small-integer one is cached apart.
+    const key = small ? `\u0000${sql}` : sql;
+    const cached = this.#statements.get(key);
     if (cached) {
-      this.#statements.delete(sql);
-      this.#statements.set(sql, cached);
+      this.#statements.delete(key);
+      this.#statements.set(key, cached);
       return cached;
     }
     const stmt = this.#db.prepare(sql);
-    if (stmt.reader) stmt.safeIntegers(true);
-    this.#statements.set(sql, stmt);
+    if (stmt.reader) stmt.safeIntegers(!small);
+    this.#statements.set(key, stmt);
     if (this.#statements.size > this.#opts.statementCacheSize) {
       const oldest = this.#statements.keys().next().value;
       if (oldest !== undefined) this.#statements.delete(oldest);
@@ -394,15 +398,16 @@ class SqliteStore implements Store {
     return stmt;
   }
 
-  #all(sql: string, params: readonly SqlValue[] | undefined): Row[] {
+  #all(sql: string, params: readonly SqlValue[] | undefined, small = false): Row[] {
     const values = toSqlite(checkParams(params));
     try {
-      const stmt = this.#prepare(sql);
+      const stmt = this.#prepare(sql, small);
       if (!stmt.reader) {
         stmt.run(...values);
         return [];
       }
       const rows = stmt.all(...values) as Row[];
+      if (small) return rows;
       for (const row of rows) {
         for (const k in row) {
           const v = row[k];
