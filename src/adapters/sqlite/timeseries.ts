@@ -72,6 +72,9 @@ class SqliteTimeSeries implements TimeSeriesSink {
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma('cache_size = -65536');
+      // The multi-row INSERT's statement journal spilled to a temp file: ~9,700 pwrite calls per
+      // 5,000-point batch (strace), more system than user CPU. In memory it is a few pages per statement.
+      this.#db.pragma('temp_store = MEMORY');
       this.#db.exec(EMBEDDED_SCHEMA);
     } catch (err) {
       throw new KapokError(
