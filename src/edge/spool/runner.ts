@@ -66,12 +66,14 @@ export class SinkRunner {
     while (this.#running) {
       // Read per round: a live reconfiguration changes them (edge/reconfigure.ts).
       const { batchSize, intervalMs } = this.#o;
-      let rows = spool.readMeta(sink.name, batchSize);
-      if (rows.length < batchSize) {
+      let rows: SpooledMeta[];
+      if (spool.backlog(sink.name) >= batchSize) rows = spool.readMeta(sink.name, batchSize);
+      else {
+        // Short of a batch: wait until the oldest waited intervalMs (or a full batch, notify()).
+        // Only the oldest row is read for that; the batch is read once, after the wait.
+        const oldest = spool.readMeta(sink.name, 1)[0];
         await this.#sleep(
-          rows.length === 0
-            ? intervalMs
-            : Math.max(1, intervalMs - (Date.now() - (rows[0]?.receivedAt ?? 0))),
+          oldest === undefined ? intervalMs : Math.max(1, intervalMs - (Date.now() - oldest.receivedAt)),
         );
         if (!this.#running) break;
         rows = spool.readMeta(sink.name, batchSize);
