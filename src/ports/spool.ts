@@ -22,6 +22,8 @@ export interface SpooledMessage {
   receivedAt: number;
 }
 
+export type SpooledMeta = Pick<SpooledMessage, 'id' | 'receivedAt'>;
+
 export interface DeadLetter {
   id: number;
   at: number;
@@ -35,6 +37,12 @@ export interface SpoolStore {
   append(topic: string, payload: Buffer, receivedAt: number): number;
   /** Up to `limit` messages with id > afterId, oldest first. */
   read(afterId: number, limit: number): SpooledMessage[];
+  /**
+   * What `read` answers without topic and payload: ids and receive times. For a reader that holds
+   * the decoded messages already (edge's sink runners and their decoded cache): copying payloads
+   * out of the engine it would not use costs as much as the rest of the read.
+   */
+  readMeta(afterId: number, limit: number): SpooledMeta[];
   /** How many messages have id ≤ upTo, and their bytes. */
   sizeUpTo(upTo: number): { count: number; bytes: number };
   /** Id and bytes of the (at most `limit`) oldest messages, oldest first. */

@@ -90,4 +90,43 @@ describe('sqlite time-series adapter', () => {
       db.close();
     }
   });
+
+  it('writes a batch in key order: interleaved series all stored, the later of two equal keys wins', async () => {
+    const f = join(tmpDir(), 'p.db');
+    const sink = createSqliteTimeSeries({ name: 'e', file: f });
+    // 3 devices × 2 fields interleaved, 300 points: more rows than one multi-row statement holds.
+    const pts = Array.from({ length: 300 }, (_, i) => ({
+      measurement: 'm',
+      device: `d${i % 3}`,
+      tags: {},
+      fields: { a: i, b: `s${i}` },
+      ts: 1000 + Math.floor(i / 3),
+    }));
+    // The same key twice in one batch, the later one last: it is what stays.
+    pts.push({ measurement: 'm', device: 'd0', tags: {}, fields: { a: -1, b: 'later' }, ts: 1000 });
+    await sink.write(pts);
+    await sink.close();
+    const db = new Database(f, { readonly: true });
+    try {
+      const rows = db
+        .prepare(
+          `SELECT s.device, s.field, p.ts, coalesce(p.svalue, p.value) AS value
+           FROM points p JOIN series s ON s.id = p.series ORDER BY s.device, s.field, p.ts`,
+        )
+        .all() as { device: string; field: string; ts: number; value: number | string }[];
+      assert.equal(rows.length, 600);
+      assert.deepEqual(
+        rows.filter((r) => r.device === 'd0' && r.ts === 1000).map((r) => r.value),
+        [-1, 'later'],
+      );
+      assert.deepEqual(rows.filter((r) => r.device === 'd2' && r.field === 'a').at(-1), {
+        device: 'd2',
+        field: 'a',
+        ts: 1099,
+        value: 299,
+      });
+    } finally {
+      db.close();
+    }
+  });
 });

@@ -104,6 +104,24 @@ describe('edge decode: line protocol', () => {
       lp('m v=-1.5e3,w=.5,x=+2,y=-7i').map((q) => plain(q.fields)),
       [{ v: -1500, w: 0.5, x: 2, y: -7 }],
     );
+    // Integers: up to 15 digits without BigInt, longer ones through it; the same values either way.
+    assert.deepEqual(
+      lp(
+        'm a=999999999999999i,b=-999999999999999i,c=1234567890123456i,d=-0i,e=+5i,f=007u,g=9007199254740993u',
+      ).map((q) => plain(q.fields)),
+      [
+        {
+          a: 999_999_999_999_999,
+          b: -999_999_999_999_999,
+          c: 1_234_567_890_123_456,
+          d: 0,
+          e: 5,
+          f: 7,
+          g: Number(9007199254740993n),
+        },
+      ],
+    );
+    assert.ok(Object.is(lp('m d=-0i')[0]?.fields.d, 0), '-0i is 0, not -0');
   });
 
   it('honours precision', () => {

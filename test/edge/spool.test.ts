@@ -163,6 +163,81 @@ describe('edge sink runner', () => {
   });
 });
 
+describe('edge sink runner and the decoded cache', () => {
+  /** Counts payload reads (SpoolStore.read) under the runner; the spool itself is the real one. */
+  const counted = (file: string) => {
+    const store = createSqliteSpoolStore({ file, fsync: 'normal' });
+    const calls = { read: 0 };
+    const read = store.read.bind(store);
+    store.read = (afterId, limit) => {
+      calls.read++;
+      return read(afterId, limit);
+    };
+    return { store, calls };
+  };
+
+  it('takes a batch the cache holds whole without reading payloads back; a miss reads and decodes the batch', async () => {
+    const { DecodedCache } = await import('../../src/edge/spool/decoded-cache.js');
+    const { store, calls } = counted(join(tmpDir(), 's.db'));
+    const s = new Spool({ store, maxBytes: 1 << 20, onFull: 'reject', sinks: ['a'], deadLetterMax: 10 });
+    const cache = new DecodedCache(100);
+    const decode = createDecoder({ topicPattern: 'telemetry/{device}/{measurement}', format: 'auto' });
+    const spool = (from: number, to: number, cached: boolean) => {
+      const batch = Array.from({ length: to - from + 1 }, (_, i) => msg(from + i));
+      const ids = s.append(batch);
+      if (cached)
+        ids.forEach((id, i) => {
+          const m = batch[i] as (typeof batch)[number];
+          // Marked, so the test tells a cached point from one decoded again.
+          cache.set(
+            id as number,
+            decode(m.topic, m.payload, m.receivedAt).map((p) => ({ ...p, tags: { from: 'cache' } })),
+          );
+        });
+    };
+    spool(1, 3, true);
+    const sink = new FlakySink();
+    sink.failuresLeft = 0;
+    const r = new SinkRunner({
+      spool: s,
+      sink,
+      decode,
+      cache,
+      batchSize: 3,
+      intervalMs: 5,
+      retryMinMs: 1,
+      retryMaxMs: 5,
+      logger: createLogger({ level: 'warn', destination: captureLogs() }),
+    });
+    r.start();
+    const until = async (n: number) => {
+      const end = Date.now() + 10_000;
+      while (sink.stored.length < n && Date.now() < end) await new Promise((res) => setTimeout(res, 5));
+    };
+    await until(3);
+    assert.equal(calls.read, 0, 'every message of the batch was in the cache: no payload read');
+    // 4 cached, 5 not (evicted, or spooled before a restart): the batch is read and decoded.
+    spool(4, 4, true);
+    spool(5, 6, false);
+    await until(6);
+    await r.stop();
+    assert.ok(calls.read >= 1, 'a miss reads the batch back');
+    assert.deepEqual(
+      sink.stored.map((p) => [p.fields.v, p.tags.from ?? 'decoded']),
+      [
+        [1, 'cache'],
+        [2, 'cache'],
+        [3, 'cache'],
+        [4, 'cache'],
+        [5, 'decoded'],
+        [6, 'decoded'],
+      ],
+    );
+    assert.equal(s.backlog('a'), 0);
+    s.close();
+  });
+});
+
 describe('edge decoded cache', () => {
   it('is bounded by points, evicts oldest first, and trims confirmed ids', async () => {
     const { DecodedCache } = await import('../../src/edge/spool/decoded-cache.js');

@@ -67,6 +67,20 @@ export function spoolConformance(engine: string, h: SpoolHarness): void {
       assert.deepEqual(s.read(ids.at(-1) as number, 10), []);
     });
 
+    it('readMeta answers the ids and receive times read answers, without payloads', () => {
+      const { s } = open();
+      const ids = [5, 6, 7].map((t) => s.append('t', Buffer.from(`p${t}`), 1000 + t));
+      assert.deepEqual(
+        s.readMeta(0, 10),
+        ids.map((id, i) => ({ id, receivedAt: 1005 + i })),
+      );
+      assert.deepEqual(
+        s.readMeta(ids[0] as number, 1),
+        s.read(ids[0] as number, 1).map((r) => ({ id: r.id, receivedAt: r.receivedAt })),
+      );
+      assert.deepEqual(s.readMeta(ids.at(-1) as number, 10), []);
+    });
+
     it('sizes messages as payload plus UTF-8 topic bytes; lists the oldest', () => {
       const { s } = open();
       const a = s.append('t/ü', Buffer.from('12345'), 1); // 't/ü' is 4 UTF-8 bytes

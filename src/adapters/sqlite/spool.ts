@@ -10,7 +10,7 @@
  */
 import Database from 'better-sqlite3';
 import { KapokError, messageOf } from '../../core/errors.js';
-import type { DeadLetter, SpooledMessage, SpoolStore } from '../../ports/spool.js';
+import type { DeadLetter, SpooledMessage, SpooledMeta, SpoolStore } from '../../ports/spool.js';
 
 export interface SqliteSpoolOptions {
   file: string;
@@ -33,6 +33,8 @@ export function createSqliteSpoolStore(options: SqliteSpoolOptions): SpoolStore 
     db = new Database(opts.file, { timeout: opts.busyTimeoutMs });
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${opts.fsync === 'full' ? 'FULL' : 'NORMAL'}`);
+    // Statement journals (the multi-row DELETE of confirmed messages) in memory, not temp files.
+    db.pragma('temp_store = MEMORY');
     db.exec(SCHEMA);
   } catch (err) {
     throw new KapokError(
@@ -71,6 +73,7 @@ class SqliteSpoolStore implements SpoolStore {
   readonly #s: Record<
     | 'insert'
     | 'read'
+    | 'readMeta'
     | 'sizeUpTo'
     | 'oldest'
     | 'deleteUpTo'
@@ -89,6 +92,9 @@ class SqliteSpoolStore implements SpoolStore {
       insert: db.prepare('INSERT INTO messages (topic, payload, received) VALUES (?, ?, ?)'),
       read: db.prepare(
         'SELECT id, topic, payload, received AS receivedAt FROM messages WHERE id > ? ORDER BY id LIMIT ?',
+      ),
+      readMeta: db.prepare(
+        'SELECT id, received AS receivedAt FROM messages WHERE id > ? ORDER BY id LIMIT ?',
       ),
       sizeUpTo: db.prepare(
         `SELECT count(*) AS count, coalesce(sum(${SIZE}), 0) AS bytes FROM messages WHERE id <= ?`,
@@ -120,6 +126,14 @@ class SqliteSpoolStore implements SpoolStore {
   read(afterId: number, limit: number): SpooledMessage[] {
     try {
       return this.#s.read.all(afterId, limit) as SpooledMessage[];
+    } catch (err) {
+      throw spoolError(err);
+    }
+  }
+
+  readMeta(afterId: number, limit: number): SpooledMeta[] {
+    try {
+      return this.#s.readMeta.all(afterId, limit) as SpooledMeta[];
     } catch (err) {
       throw spoolError(err);
     }

@@ -54,7 +54,16 @@ class SqliteTimeSeries implements TimeSeriesSink {
   readonly name: string;
   readonly query: SqliteTimeSeriesQuery;
   readonly #db: Database.Database;
-  readonly #series = new Map<string, number>();
+  /** Series ids by measurement, device and tags (arrival order), then by field. */
+  readonly #series = new Map<string, Map<string, number>>();
+  #seriesCount = 0;
+  /** One batch's rows, column by column, before they are put in key order. */
+  readonly #batch = {
+    series: [] as number[],
+    ts: [] as number[],
+    value: [] as (number | null)[],
+    svalue: [] as (string | null)[],
+  };
   readonly #insert: Database.Statement;
   /** One statement for ROWS_PER_INSERT rows: binding once per row costs more than the B-tree insert. */
   readonly #insertMany: Database.Statement;
@@ -72,6 +81,9 @@ class SqliteTimeSeries implements TimeSeriesSink {
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma('cache_size = -65536');
+      // The multi-row INSERT's statement journal spilled to a temp file: ~9,700 pwrite calls per
+      // 5,000-point batch (strace), more system than user CPU. In memory it is a few pages per statement.
+      this.#db.pragma('temp_store = MEMORY');
       this.#db.exec(EMBEDDED_SCHEMA);
     } catch (err) {
       throw new KapokError(
@@ -121,42 +133,76 @@ class SqliteTimeSeries implements TimeSeriesSink {
 
   #write(points: readonly Point[]): void {
     const latest = new Map<string, Point>();
-    const rows = this.#rows;
+    const { series, ts, value, svalue } = this.#batch;
     let n = 0;
     for (const p of points) {
       // Cache key from the tags in arrival order (cheap); the canonical key only on a cache miss.
       let raw = `${p.measurement}\u0000${p.device}\u0000`;
       for (const k in p.tags) raw += `${k}\u0001${p.tags[k]}\u0002`;
+      let fields = this.#series.get(raw);
+      if (fields === undefined) {
+        if (this.#seriesCount >= SERIES_CACHE_MAX) this.#clearSeriesCache();
+        fields = new Map();
+        this.#series.set(raw, fields);
+      }
       for (const field in p.fields) {
         const v = p.fields[field] as number | boolean | string;
-        rows[n++] = this.#seriesId(`${raw}\u0000${field}`, p, field, v);
-        rows[n++] = p.ts;
-        rows[n++] = typeof v === 'string' ? null : typeof v === 'boolean' ? Number(v) : v;
-        rows[n++] = typeof v === 'string' ? v : null;
-        if (n === rows.length) {
-          this.#insertMany.run(rows);
-          n = 0;
-        }
+        series[n] = fields.get(field) ?? this.#seriesId(fields, p, field, v);
+        ts[n] = p.ts;
+        value[n] = typeof v === 'string' ? null : typeof v === 'boolean' ? Number(v) : v;
+        svalue[n] = typeof v === 'string' ? v : null;
+        n++;
       }
       const dk = `${p.device}\u0000${p.measurement}`;
       const prev = latest.get(dk);
       if (!prev || prev.ts <= p.ts) latest.set(dk, p);
     }
-    for (let i = 0; i < n; i += 4) this.#insert.run(rows[i], rows[i + 1], rows[i + 2], rows[i + 3]);
+    // Rows in key order (series, ts): neighbouring inserts land on the same B-tree leaf, ~35 % less
+    // CPU per row than arrival order, where the devices' series interleave (bench/edge.ts line
+    // protocol). Ties keep arrival order, so the last of two equal keys still wins.
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort(
+      (a, b) =>
+        (series[a] as number) - (series[b] as number) || (ts[a] as number) - (ts[b] as number) || a - b,
+    );
+    const rows = this.#rows;
+    let r = 0;
+    let i = 0;
+    for (; i + ROWS_PER_INSERT <= n; i += ROWS_PER_INSERT) {
+      r = 0;
+      for (let j = i; j < i + ROWS_PER_INSERT; j++) {
+        const o = order[j] as number;
+        rows[r++] = series[o] as number;
+        rows[r++] = ts[o] as number;
+        rows[r++] = value[o] as number | null;
+        rows[r++] = svalue[o] as string | null;
+      }
+      this.#insertMany.run(rows);
+    }
+    for (; i < n; i++) {
+      const o = order[i] as number;
+      this.#insert.run(series[o], ts[o], value[o], svalue[o]);
+    }
+    // Let go of the batch's strings; the arrays keep their capacity for the next batch.
+    svalue.fill(null, 0, n);
     for (const p of latest.values())
       this.#device.run(p.device, p.measurement, p.ts, JSON.stringify(p.fields));
   }
 
-  #seriesId(key: string, p: Point, field: string, v: unknown): number {
-    const hit = this.#series.get(key);
-    if (hit !== undefined) return hit;
+  #seriesId(fields: Map<string, number>, p: Point, field: string, v: unknown): number {
     const tags = tagKey(p.tags);
     const row = this.#findSeries.get(p.measurement, p.device, field, tags) as { id: number } | undefined;
     const id =
       row?.id ?? Number(this.#addSeries.run(p.measurement, p.device, field, tags, typeof v).lastInsertRowid);
-    if (this.#series.size >= SERIES_CACHE_MAX) this.#series.clear();
-    this.#series.set(key, id);
+    fields.set(field, id);
+    this.#seriesCount++;
     return id;
+  }
+
+  #clearSeriesCache(): void {
+    this.#series.clear();
+    this.#seriesCount = 0;
   }
 
   async ping(): Promise<void> {

@@ -206,6 +206,8 @@ class Parser {
     if (last === 105 /* i */) {
       const d = v.slice(0, -1);
       if (!INT.test(d)) this.fail(`field ${clip(key)}: ${clip(v)} is not an integer`);
+      // Up to 15 digits is inside int64 and exact as a double: no BigInt per field.
+      if (d.length <= 15) return Number(d) + 0; // + 0: "-0i" is 0, as through BigInt
       const b = BigInt(d);
       if (b < INT64_MIN || b > INT64_MAX) this.fail(`field ${clip(key)}: ${clip(v)} overflows int64`);
       return Number(b);
@@ -213,6 +215,7 @@ class Parser {
     if (last === 117 /* u */) {
       const d = v.slice(0, -1);
       if (!UINT.test(d)) this.fail(`field ${clip(key)}: ${clip(v)} is not an unsigned integer`);
+      if (d.length <= 15) return Number(d) + 0; // + 0: "-0i" is 0, as through BigInt
       const b = BigInt(d);
       if (b > UINT64_MAX) this.fail(`field ${clip(key)}: ${clip(v)} overflows uint64`);
       return Number(b);

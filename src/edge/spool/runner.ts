@@ -3,7 +3,7 @@ import type { Logger } from '../../core/log.js';
 import type { TimeSeriesSink } from '../../ports/timeseries.js';
 import type { Decoder, Point } from '../decode/index.js';
 import type { DecodedCache } from './decoded-cache.js';
-import type { Spool } from './spool.js';
+import type { Spool, SpooledMeta } from './spool.js';
 
 export interface RunnerOptions {
   spool: Spool;
@@ -66,26 +66,20 @@ export class SinkRunner {
     while (this.#running) {
       // Read per round: a live reconfiguration changes them (edge/reconfigure.ts).
       const { batchSize, intervalMs } = this.#o;
-      let rows = spool.read(sink.name, batchSize);
-      if (rows.length < batchSize) {
+      let rows: SpooledMeta[];
+      if (spool.backlog(sink.name) >= batchSize) rows = spool.readMeta(sink.name, batchSize);
+      else {
+        // Short of a batch: wait until the oldest waited intervalMs (or a full batch, notify()).
+        // Only the oldest row is read for that; the batch is read once, after the wait.
+        const oldest = spool.readMeta(sink.name, 1)[0];
         await this.#sleep(
-          rows.length === 0
-            ? intervalMs
-            : Math.max(1, intervalMs - (Date.now() - (rows[0]?.receivedAt ?? 0))),
+          oldest === undefined ? intervalMs : Math.max(1, intervalMs - (Date.now() - oldest.receivedAt)),
         );
         if (!this.#running) break;
-        rows = spool.read(sink.name, batchSize);
+        rows = spool.readMeta(sink.name, batchSize);
         if (rows.length === 0) continue;
       }
-      const points: Point[] = [];
-      for (const r of rows) {
-        try {
-          const hit = this.#o.cache?.get(r.id);
-          for (const p of hit ?? this.#o.decode(r.topic, r.payload, r.receivedAt)) points.push(p);
-        } catch {
-          // Undecodable messages are dead-lettered at intake and never spooled; nothing to do here.
-        }
-      }
+      const points = this.#points(rows);
       const last = rows[rows.length - 1]?.id as number;
       const t0 = performance.now();
       try {
@@ -116,6 +110,38 @@ export class SinkRunner {
         await this.#sleep(delay, true);
       }
     }
+  }
+
+  /**
+   * The batch's points: from the decoded cache when it holds every message (no payload is read
+   * back), else the whole batch read and decoded again from the spooled bytes (after a restart, or
+   * past the cache's bound). Nothing awaits between the two reads, so they see the same rows.
+   */
+  #points(meta: readonly SpooledMeta[]): Point[] {
+    const points: Point[] = [];
+    const cache = this.#o.cache;
+    if (cache) {
+      let all = true;
+      for (const r of meta) {
+        const hit = cache.get(r.id);
+        if (hit === undefined) {
+          all = false;
+          break;
+        }
+        for (const p of hit) points.push(p);
+      }
+      if (all) return points;
+      points.length = 0;
+    }
+    for (const r of this.#o.spool.read(this.#o.sink.name, meta.length)) {
+      try {
+        const hit = cache?.get(r.id);
+        for (const p of hit ?? this.#o.decode(r.topic, r.payload, r.receivedAt)) points.push(p);
+      } catch {
+        // Undecodable messages are dead-lettered at intake and never spooled; nothing to do here.
+      }
+    }
+    return points;
   }
 
   #sleep(ms: number, ignoreWake = false): Promise<void> {

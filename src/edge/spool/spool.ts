@@ -1,5 +1,5 @@
 import { isKapokError, KapokError, messageOf } from '../../core/errors.js';
-import type { DeadLetter, SpooledMessage, SpoolStore } from '../../ports/spool.js';
+import type { DeadLetter, SpooledMessage, SpooledMeta, SpoolStore } from '../../ports/spool.js';
 
 /**
  * The durable spool's policy over a SpoolStore (storage: adapters/sqlite/spool): per-sink cursors,
@@ -8,7 +8,7 @@ import type { DeadLetter, SpooledMessage, SpoolStore } from '../../ports/spool.j
  * share one transaction (group commit; see Ingest).
  */
 
-export type { SpooledMessage } from '../../ports/spool.js';
+export type { SpooledMessage, SpooledMeta } from '../../ports/spool.js';
 
 export interface SpoolOptions {
   store: SpoolStore;
@@ -141,6 +141,13 @@ export class Spool {
     const pos = this.#cursors.get(sink);
     if (pos === undefined) throw new Error(`Spool.read: unknown sink ${sink}`);
     return this.#store.read(pos, limit);
+  }
+
+  /** Ids and receive times of what `read` would answer (no payloads copied). */
+  readMeta(sink: string, limit: number): SpooledMeta[] {
+    const pos = this.#cursors.get(sink);
+    if (pos === undefined) throw new Error(`Spool.readMeta: unknown sink ${sink}`);
+    return this.#store.readMeta(pos, limit);
   }
 
   /** The sink confirmed every message up to `id`: move its cursor, delete what all sinks have. */
