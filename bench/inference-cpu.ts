@@ -158,7 +158,11 @@ async function main() {
         const cpu = cpuMs(pid) - c0;
         const secs = (performance.now() - t0) / 1000;
         if (res.fail) process.stderr.write(`  ${s.name} ${phase}: ${res.fail} failures\n`);
-        ((results[phase] ??= {})[s.name] ??= []).push({
+        const byPhase = results[phase] ?? {};
+        results[phase] = byPhase;
+        const list = byPhase[s.name] ?? [];
+        byPhase[s.name] = list;
+        list.push({
           rps: Math.round(res.ok / secs),
           cpuUs: Math.round((cpu * 1000) / Math.max(1, res.ok)),
           p50: Math.round(res.p50 * 1000) / 1000,
