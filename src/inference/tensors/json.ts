@@ -199,14 +199,20 @@ export function fromJsonData(name: string, dt: Datatype, shape: number[], data: 
   return { name, datatype: dt, shape, data: arr.buffer as ArrayBuffer };
 }
 
-/** JSON text of a tensor's elements (flat). Non-finite floats become null: JSON has no NaN. */
+/**
+ * JSON text of a tensor's elements (flat), written from the typed array with no JS array between.
+ * Non-finite floats become null: JSON has no NaN.
+ */
 export function jsonData(t: WireTensor): string {
   if (t.datatype === 'BYTES') return JSON.stringify(t.data);
   const info = DATATYPES[t.datatype];
   const buf = t.data as ArrayBuffer;
   const arr = new (info.ctor as NonNullable<typeof info.ctor>)(buf, 0, buf.byteLength / info.size);
-  if (info.kind === 'bool')
-    return `[${Array.from(arr as Uint8Array, (v) => (v ? 'true' : 'false')).join(',')}]`;
+  if (info.kind === 'bool') {
+    let s = '[';
+    for (let i = 0; i < arr.length; i++) s += (i ? ',' : '') + (arr[i] ? 'true' : 'false');
+    return `${s}]`;
+  }
   if (info.kind === 'float') {
     let s = '[';
     for (let i = 0; i < arr.length; i++) {
