@@ -93,7 +93,7 @@ async function main() {
       `127.0.0.1:${gport}`,
       grpc.credentials.createInsecure(),
     );
-    servers.push({ name, dir, child, pool, client });
+    servers.push({ name, dir, child, pool, client, base });
   }
   type S = (typeof servers)[number];
   const rest = (s: S, model: string, body: string) => async () => {
@@ -184,6 +184,21 @@ async function main() {
       ]),
     );
   }
+  // Requests per execution of the batched model (count / exec_count): how full batches were.
+  const perExecution: Record<string, number> = {};
+  for (const s of servers) {
+    const text = await (await fetch(`${s.base}/metrics`)).text();
+    const val = (metric: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((l) => l.startsWith(metric) && l.includes('model="mlp_b"'))
+          ?.split(' ')
+          .pop(),
+      );
+    perExecution[s.name] =
+      Math.round((val('kapok_inference_count_total') / val('kapok_inference_exec_count_total')) * 100) / 100;
+  }
   for (const s of servers) {
     s.client.close();
     await s.pool.close();
@@ -192,7 +207,7 @@ async function main() {
   tmp.remove();
   console.log(
     JSON.stringify(
-      { load: readFileSync('/proc/loadavg', 'utf8').trim(), rounds: ROUNDS, ms: MS, out },
+      { load: readFileSync('/proc/loadavg', 'utf8').trim(), rounds: ROUNDS, ms: MS, perExecution, out },
       null,
       1,
     ),
