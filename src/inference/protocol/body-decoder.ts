@@ -3,7 +3,7 @@ import { KapokError } from '../../core/errors.js';
 import { startWorker } from '../../core/worker.js';
 import type { TensorMeta } from '../tensors/datatypes.js';
 import type { DecodeRequest, DecodeResponse } from './body-decoder-worker.js';
-import { checkDepth, type ParsedInfer, parseInferBody, splitBody } from './rest-body.js';
+import { type ParsedInfer, parseBodyBytes, splitBody } from './rest-body.js';
 
 /**
  * REST infer bodies of `threshold` bytes or more are parsed on a decoder thread, so a stream of
@@ -34,18 +34,7 @@ export class BodyDecoder {
   ): Promise<ParsedInfer> {
     if (body.length < this.opts.threshold || this.closed) {
       const { json, binary } = splitBody(body, headerLength);
-      let parsed: unknown;
-      const text = json.toString('utf8');
-      try {
-        parsed = json.length === 0 ? undefined : JSON.parse(text);
-      } catch (err) {
-        throw new KapokError(
-          'KAPOK_INFERENCE_BAD_REQUEST',
-          `request body is not valid JSON: ${(err as Error).message}`,
-        );
-      }
-      checkDepth(text, parsed);
-      return parseInferBody(parsed, inputs, maxBatch, binary);
+      return parseBodyBytes(json, inputs, maxBatch, binary);
     }
     if (this.waiting.size >= this.opts.maxPending)
       throw new KapokError(

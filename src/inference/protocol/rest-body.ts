@@ -1,6 +1,8 @@
+import { KapokError } from '../../core/errors.js';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../../core/http/json-depth.js';
 import type { TensorMeta, WireTensor } from '../tensors/datatypes.js';
-import { fromJsonData } from '../tensors/json.js';
+import { DENSE_DECLINED, fromJsonData } from '../tensors/json.js';
+import { scanInferBody } from '../tensors/json-scan.js';
 import { fromRaw } from '../tensors/raw.js';
 import { bad, checkDatatype, checkShape } from './checks.js';
 
@@ -97,6 +99,41 @@ export function parseInferBody(
     timeoutMs: t === undefined ? undefined : Math.ceil((t as number) / 1000),
     tensors,
   };
+}
+
+/**
+ * Body bytes (the JSON part) → checked request. First our scanner, which reads `data` numbers
+ * straight into typed arrays; when it declines (anything it is not certain to read as JSON.parse
+ * would, and every invalid body), JSON.parse and the same checks, which name the fault.
+ */
+export function parseBodyBytes(
+  json: Buffer,
+  inputs: TensorMeta[],
+  maxBatch: number,
+  binary: Buffer | undefined,
+): ParsedInfer {
+  const fast = scanInferBody(
+    json,
+    inputs.every((m) => m.datatype === 'FP32'),
+  );
+  if (fast !== undefined)
+    try {
+      return parseInferBody(fast, inputs, maxBatch, binary);
+    } catch (err) {
+      if (err !== DENSE_DECLINED) throw err;
+    }
+  const text = json.toString('utf8');
+  let parsed: unknown;
+  try {
+    parsed = json.length === 0 ? undefined : JSON.parse(text);
+  } catch (err) {
+    throw new KapokError(
+      'KAPOK_INFERENCE_BAD_REQUEST',
+      `request body is not valid JSON: ${(err as Error).message}`,
+    );
+  }
+  checkDepth(text, parsed);
+  return parseInferBody(parsed, inputs, maxBatch, binary);
 }
 
 /** A body nested deeper than MAX_JSON_DEPTH is a 400, in place and on the decoder thread alike. */

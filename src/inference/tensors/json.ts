@@ -7,6 +7,7 @@ import {
   type NumericArray,
   type WireTensor,
 } from './datatypes.js';
+import { DenseData } from './json-scan.js';
 
 /**
  * OIP JSON tensor data: `data` (flat or nested arrays) → typed arrays, checked element by element,
@@ -87,8 +88,59 @@ function rowCheck(name: string, shape: number[]) {
   };
 }
 
-/** `data` (flat or nested arrays) → a wire tensor of `count` elements. */
+/** Thrown by fromJsonData when dense data is not certainly valid: parse the body the plain way. */
+export const DENSE_DECLINED = new Error('dense data declined');
+
+/**
+ * Dense `data` (json-scan.ts) → a wire tensor, only when the plain path would accept the same
+ * numbers: nesting as rowCheck allows, every element finite / an in-range integer. Otherwise
+ * DENSE_DECLINED, and the plain path names the fault.
+ */
+function fromDense(name: string, dt: Datatype, shape: number[], d: DenseData): WireTensor {
+  const count = elementCount(shape);
+  const { dims, values } = d;
+  if (d.f32Only && dt !== 'FP32') throw DENSE_DECLINED;
+  const leaf = dims.length - 1;
+  if (values.length !== count || leaf >= MAX_RANK || (leaf > 0 && leaf >= shape.length)) throw DENSE_DECLINED;
+  // Arrays of arrays have shape[level] rows; a row of numbers the rest of the shape's elements.
+  for (let l = 0; l < leaf; l++) if (dims[l] !== shape[l]) throw DENSE_DECLINED;
+  if (leaf > 0 && dims[leaf] !== elementCount(shape.slice(leaf))) throw DENSE_DECLINED;
+  const info = DATATYPES[dt];
+  if (info.kind === 'float') {
+    for (let i = 0; i < count; i++) if (!Number.isFinite(values[i])) throw DENSE_DECLINED;
+    const arr = dt === 'FP64' ? values.slice() : new Float32Array(values);
+    return { name, datatype: dt, shape, data: arr.buffer as ArrayBuffer };
+  }
+  if (info.kind === 'int') {
+    const min = info.min as number;
+    const max = info.max as number;
+    for (let i = 0; i < count; i++) {
+      const v = values[i] as number;
+      if (!Number.isInteger(v) || v < min || v > max) throw DENSE_DECLINED;
+    }
+    const arr = new (info.ctor as NonNullable<typeof info.ctor>)(count) as Exclude<
+      NumericArray,
+      BigInt64Array | BigUint64Array
+    >;
+    arr.set(values);
+    return { name, datatype: dt, shape, data: arr.buffer as ArrayBuffer };
+  }
+  if (info.kind === 'bigint') {
+    const arr = new (info.ctor as NonNullable<typeof info.ctor>)(count) as BigInt64Array | BigUint64Array;
+    const min = info.min as bigint;
+    for (let i = 0; i < count; i++) {
+      const v = values[i] as number;
+      if (!Number.isSafeInteger(v) || (min === 0n && v < 0)) throw DENSE_DECLINED;
+      arr[i] = BigInt(v);
+    }
+    return { name, datatype: dt, shape, data: arr.buffer as ArrayBuffer };
+  }
+  throw DENSE_DECLINED; // BOOL and BYTES take no numbers
+}
+
+/** `data` (flat or nested arrays, or dense from json-scan.ts) → a wire tensor of `count` elements. */
 export function fromJsonData(name: string, dt: Datatype, shape: number[], data: unknown): WireTensor {
+  if (data instanceof DenseData) return fromDense(name, dt, shape, data);
   const count = elementCount(shape);
   if (!Array.isArray(data)) throw bad(`input '${name}': data must be an array (flat or nested)`);
   if (dt === 'BYTES') {
@@ -147,14 +199,20 @@ export function fromJsonData(name: string, dt: Datatype, shape: number[], data: 
   return { name, datatype: dt, shape, data: arr.buffer as ArrayBuffer };
 }
 
-/** JSON text of a tensor's elements (flat). Non-finite floats become null: JSON has no NaN. */
+/**
+ * JSON text of a tensor's elements (flat), written from the typed array with no JS array between.
+ * Non-finite floats become null: JSON has no NaN.
+ */
 export function jsonData(t: WireTensor): string {
   if (t.datatype === 'BYTES') return JSON.stringify(t.data);
   const info = DATATYPES[t.datatype];
   const buf = t.data as ArrayBuffer;
   const arr = new (info.ctor as NonNullable<typeof info.ctor>)(buf, 0, buf.byteLength / info.size);
-  if (info.kind === 'bool')
-    return `[${Array.from(arr as Uint8Array, (v) => (v ? 'true' : 'false')).join(',')}]`;
+  if (info.kind === 'bool') {
+    let s = '[';
+    for (let i = 0; i < arr.length; i++) s += (i ? ',' : '') + (arr[i] ? 'true' : 'false');
+    return `${s}]`;
+  }
   if (info.kind === 'float') {
     let s = '[';
     for (let i = 0; i < arr.length; i++) {
