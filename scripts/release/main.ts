@@ -42,10 +42,16 @@ const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 const out = values.out as string;
 mkdirSync(out, { recursive: true });
 
+/** V8 heap sizes every Kapok start applies (docs/operations.md#memory; test/docs/heap-flags.test.ts). */
+const HEAP_FLAGS = '--max-semi-space-size=4 --initial-old-space-size=16';
+
 const LAUNCHER = `#!/bin/sh
 # Kapok launcher: runs the bundled CLI on the bundled Node.js runtime (no system Node.js needed).
 # Pin to one NUMA node with: numactl --cpunodebind=0 --membind=0 kapok up (docs/operations.md).
 here=$(dirname "$(readlink -f "$0")")
+# V8 heap sizes (docs/operations.md#memory): RSS stays near 120 MB under gateway load instead of
+# growing new space to 32 MB. Flags in a NODE_OPTIONS of your own come after these and win.
+export NODE_OPTIONS="${HEAP_FLAGS}\${NODE_OPTIONS:+ $NODE_OPTIONS}"
 exec "$here/node/bin/node" "$here/dist/bundle/main.js" "$@"
 `;
 
