@@ -29,7 +29,9 @@ const rounds = Number(process.env.KAPOK_BENCH_INSTR_ROUNDS ?? 1);
 const variants = (process.env.KAPOK_BENCH_INSTR_VARIANTS ?? `new=${join(root, 'dist/bundle/main.js')}`)
   .split(';')
   .map((v) => {
-    const [name, rest] = v.split('=') as [string, string];
+    const at = v.indexOf('=');
+    const name = v.slice(0, at);
+    const rest = v.slice(at + 1); // flags carry '=' too
     const [bin, ...args] = rest.trim().split(/\s+/) as [string, ...string[]];
     return { name, bin, args };
   });
@@ -71,11 +73,14 @@ async function load(pool: Pool, headers: Record<string, string>, n: number): Pro
   return bad;
 }
 
-/** Sum of the `summary:`/`totals:` Ir of every callgrind dump in `dir` (one per thread and dump). */
+/**
+ * Sum of the `totals:` Ir of every callgrind dump in `dir` (one per dump). With instrumentation off
+ * at start a dump's `summary:` line reads 0; `totals:` holds the count.
+ */
 function instructions(dir: string): number {
   let total = 0;
   for (const f of readdirSync(dir).filter((x) => x.startsWith('cg.'))) {
-    const m = /^(?:summary|totals): (\d+)/m.exec(readFileSync(join(dir, f), 'utf8'));
+    const m = /^totals: (\d+)/m.exec(readFileSync(join(dir, f), 'utf8'));
     if (m) total += Number(m[1]);
   }
   return total;

@@ -33,7 +33,9 @@ const cpuProf = process.env.KAPOK_BENCH_PROFILE_CPU_PROF;
 const variants = (process.env.KAPOK_BENCH_PROFILE_VARIANTS ?? `new=${join(root, 'dist/bundle/main.js')}`)
   .split(';')
   .map((v) => {
-    const [name, rest] = v.split('=') as [string, string];
+    const at = v.indexOf('=');
+    const name = v.slice(0, at);
+    const rest = v.slice(at + 1); // flags carry '=' too
     const [bin, ...args] = rest.trim().split(/\s+/) as [string, ...string[]];
     return { name, bin, args };
   });
