@@ -49,10 +49,9 @@ const LAUNCHER = `#!/bin/sh
 # Kapok launcher: runs the bundled CLI on the bundled Node.js runtime (no system Node.js needed).
 # Pin to one NUMA node with: numactl --cpunodebind=0 --membind=0 kapok up (docs/operations.md).
 here=$(dirname "$(readlink -f "$0")")
-# V8 heap sizes (docs/operations.md#memory): RSS stays near 120 MB under gateway load instead of
-# growing new space to 32 MB. Flags in a NODE_OPTIONS of your own come after these and win.
-export NODE_OPTIONS="${HEAP_FLAGS}\${NODE_OPTIONS:+ $NODE_OPTIONS}"
-exec "$here/node/bin/node" "$here/dist/bundle/main.js" "$@"
+# V8 heap sizes (docs/operations.md#memory), on the command line: Node.js refuses
+# --initial-old-space-size in NODE_OPTIONS.
+exec "$here/node/bin/node" ${HEAP_FLAGS} "$here/dist/bundle/main.js" "$@"
 `;
 
 /** deploy/kapok.service, run through the artefact's launcher in /opt/kapok. */
