@@ -121,8 +121,10 @@ export async function gateway() {
       },
     }),
   );
+  // KAPOK_BENCH_NODE_ARGS: V8 flags for Kapok, e.g. the heap flags the launchers apply (docs/operations.md#memory).
+  const nodeArgs = (process.env.KAPOK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const kapok = spawnProcess(
-    ['taskset', '-c', '0', process.execPath, kapokBin, 'up', '--config', configFile],
+    ['taskset', '-c', '0', process.execPath, ...nodeArgs, kapokBin, 'up', '--config', configFile],
     {},
   );
   try {

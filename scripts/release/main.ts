@@ -42,11 +42,16 @@ const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 const out = values.out as string;
 mkdirSync(out, { recursive: true });
 
+/** V8 heap sizes every Kapok start applies (docs/operations.md#memory; test/docs/heap-flags.test.ts). */
+const HEAP_FLAGS = '--max-semi-space-size=4 --initial-old-space-size=16';
+
 const LAUNCHER = `#!/bin/sh
 # Kapok launcher: runs the bundled CLI on the bundled Node.js runtime (no system Node.js needed).
 # Pin to one NUMA node with: numactl --cpunodebind=0 --membind=0 kapok up (docs/operations.md).
 here=$(dirname "$(readlink -f "$0")")
-exec "$here/node/bin/node" "$here/dist/bundle/main.js" "$@"
+# V8 heap sizes (docs/operations.md#memory), on the command line: Node.js refuses
+# --initial-old-space-size in NODE_OPTIONS.
+exec "$here/node/bin/node" ${HEAP_FLAGS} "$here/dist/bundle/main.js" "$@"
 `;
 
 /** deploy/kapok.service, run through the artefact's launcher in /opt/kapok. */

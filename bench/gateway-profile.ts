@@ -1,0 +1,312 @@
+/**
+ * Where the gateway's time goes, per request, and how builds or V8 flags compare on a busy machine:
+ * Kapok (gateway bench setup: API key auth + memory quotas + routing + usage records into SQLite, a
+ * fast mock upstream) takes phases of open-loop load at fixed rates and one closed loop. Per phase:
+ * Kapok's CPU time per request (/proc utime+stime, so other processes' load does not count), its
+ * scavenges and mark-compacts with their summed pauses (--trace-gc), its event-loop delay p99/max
+ * (perf_hooks.monitorEventLoopDelay in Kapok, through a preload), client p50/p99 and RSS at the end.
+ * Several builds or flag sets run in alternating rounds, a fresh process each, so load drift hits
+ * every variant alike. Not part of `npm run bench`; run it alone:
+ *
+ *   npm run build && node --import tsx bench/gateway-profile.ts
+ *   KAPOK_BENCH_PROFILE_VARIANTS='base=/work/base/dist/bundle/main.js;new=dist/bundle/main.js' node --import tsx bench/gateway-profile.ts
+ *   KAPOK_BENCH_PROFILE_VARIANTS='plain=dist/bundle/main.js;flags=dist/bundle/main.js --max-semi-space-size=4' ...
+ *   KAPOK_BENCH_PROFILE_ROUNDS=3 KAPOK_BENCH_PROFILE_SECONDS=4 KAPOK_BENCH_PROFILE_RATES=1000,5000 KAPOK_BENCH_AUDIT=1 ...
+ *   KAPOK_BENCH_PROFILE_CPU_PROF=/tmp/prof  (adds --cpu-prof --cpu-prof-dir=/tmp/prof to every Kapok)
+ *
+ * Baseline: the other variants of the same run (no absolute target here; `npm run bench -- gateway`
+ * holds the targets).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Pool } from 'undici';
+import { stringify } from 'yaml';
+import { CAPABILITIES_OFF_CONFIG, freePort, root, rssBytes, stop, tempDir, waitFor200 } from './lib.js';
+
+const ADMIN = 'bench-admin-token-0123456789';
+const seconds = Number(process.env.KAPOK_BENCH_PROFILE_SECONDS ?? 4);
+const rounds = Number(process.env.KAPOK_BENCH_PROFILE_ROUNDS ?? 2);
+const rates = (process.env.KAPOK_BENCH_PROFILE_RATES ?? '1000,5000').split(',').map(Number);
+const closed = Number(process.env.KAPOK_BENCH_PROFILE_CLOSED_SECONDS ?? seconds);
+const cpuProf = process.env.KAPOK_BENCH_PROFILE_CPU_PROF;
+const variants = (process.env.KAPOK_BENCH_PROFILE_VARIANTS ?? `new=${join(root, 'dist/bundle/main.js')}`)
+  .split(';')
+  .map((v) => {
+    const at = v.indexOf('=');
+    const name = v.slice(0, at);
+    const rest = v.slice(at + 1); // flags carry '=' too
+    const [bin, ...args] = rest.trim().split(/\s+/) as [string, ...string[]];
+    return { name, bin, args };
+  });
+
+/** Preloaded into Kapok: SIGUSR2 prints the event-loop delay since the last one, then resets it. */
+const PRELOAD = `
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+const h = monitorEventLoopDelay({ resolution: 1 });
+h.enable();
+process.on('SIGUSR2', () => {
+  const m = process.memoryUsage();
+  const mb = (b) => Math.round(b / 2 ** 20);
+  process.stderr.write('ELD ' + JSON.stringify({ p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6,
+    heapTotalMB: mb(m.heapTotal), heapUsedMB: mb(m.heapUsed), externalMB: mb(m.external), rssMB: mb(m.rss) }) + '\\n');
+  h.reset();
+});
+`;
+
+const MOCK = `require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => {
+  const b = JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: 'm',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 9, completion_tokens: 1, total_tokens: 10 } });
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(b) });
+  res.end(b); }); }).listen(Number(process.env.PORT), '127.0.0.1');`;
+
+const BODY = JSON.stringify({
+  model: 'qwen',
+  messages: [{ role: 'user', content: 'Say ok.' }],
+  max_tokens: 16,
+});
+
+const cpuMs = (pid: number) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, clock ticks of 10 ms
+};
+
+interface Gc {
+  /** The longest pauses' --trace-gc lines (KAPOK_BENCH_PROFILE_GC_LINES=1). */
+  worst?: string[];
+  scavenges: number;
+  scavengeMs: number;
+  markCompacts: number;
+  markCompactMs: number;
+  maxPauseMs: number;
+}
+
+function gcOf(lines: string[]): Gc {
+  const g: Gc = { scavenges: 0, scavengeMs: 0, markCompacts: 0, markCompactMs: 0, maxPauseMs: 0 };
+  for (const l of lines) {
+    // [pid:addr]   1234 ms: Scavenge 20.1 (24.0) -> 19.0 (24.0) MB, 1.23 / 0.00 ms ...
+    const m = /(Scavenge|Mark-Compact|Mark-sweep)[^,]*MB, ([\d.]+) \/ [\d.]+ ms/.exec(l);
+    if (!m) continue;
+    const ms = Number(m[2]);
+    if (m[1] === 'Scavenge') {
+      g.scavenges++;
+      g.scavengeMs += ms;
+    } else {
+      g.markCompacts++;
+      g.markCompactMs += ms;
+    }
+    g.maxPauseMs = Math.max(g.maxPauseMs, ms);
+  }
+  if (process.env.KAPOK_BENCH_PROFILE_GC_LINES === '1')
+    g.worst = lines
+      .map(
+        (l) =>
+          [
+            Number(/MB, ([\d.]+) \//.exec(l)?.[1] ?? 0),
+            l.replace(/^\[[^\]]*\]\s*/, '').slice(0, 160),
+          ] as const,
+      )
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, 3)
+      .map((x) => x[1]);
+  g.scavengeMs = r2(g.scavengeMs);
+  g.markCompactMs = r2(g.markCompactMs);
+  return g;
+}
+
+const r2 = (n: number) => Math.round(n * 100) / 100;
+const pct = (s: number[], p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? Number.NaN;
+
+async function openLoop(pool: Pool, headers: Record<string, string>, rate: number, secs: number) {
+  const lat: number[] = [];
+  let errors = 0;
+  const total = rate * secs;
+  const start = performance.now();
+  let scheduled = 0;
+  const inflight = new Set<Promise<void>>();
+  while (scheduled < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000));
+    for (; scheduled < due; scheduled++) {
+      const at = start + (scheduled * 1000) / rate;
+      const p = pool
+        .request({ path: '/v1/chat/completions', method: 'POST', headers, body: BODY })
+        .then(async (res) => {
+          await res.body.text();
+          if (res.statusCode === 200) lat.push(performance.now() - at);
+          else errors++;
+        })
+        .catch(() => {
+          errors++;
+        })
+        .finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(inflight);
+  lat.sort((a, b) => a - b);
+  return { requests: total, errors, p50Ms: r2(pct(lat, 0.5)), p99Ms: r2(pct(lat, 0.99)) };
+}
+
+async function closedLoop(pool: Pool, headers: Record<string, string>, secs: number) {
+  let n = 0;
+  let errors = 0;
+  const end = performance.now() + secs * 1000;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (performance.now() < end) {
+        try {
+          const res = await pool.request({
+            path: '/v1/chat/completions',
+            method: 'POST',
+            headers,
+            body: BODY,
+          });
+          await res.body.text();
+          if (res.statusCode === 200) n++;
+          else errors++;
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  return { requests: n + errors, errors, rps: Math.round(n / secs) };
+}
+
+async function runVariant(v: (typeof variants)[number], mockPort: number) {
+  const tmp = tempDir();
+  const port = await freePort();
+  const preload = join(tmp.dir, 'eld.mjs');
+  writeFileSync(preload, PRELOAD);
+  const configFile = join(tmp.dir, 'kapok.yaml');
+  writeFileSync(
+    configFile,
+    stringify({
+      dataDir: tmp.dir,
+      log: { level: 'warn', requests: false },
+      http: { host: '127.0.0.1', port },
+      ...CAPABILITIES_OFF_CONFIG,
+      ...(process.env.KAPOK_BENCH_AUDIT === '1'
+        ? { audit: { enabled: true, kek: '000102030405060708090a0b0c0d0e0f' } }
+        : {}),
+      gateway: {
+        enabled: true,
+        providers: [{ name: 'mock', type: 'openai', baseUrl: `http://127.0.0.1:${mockPort}/v1` }],
+        models: [{ name: 'qwen', targets: [{ provider: 'mock', model: 'm' }] }],
+        auth: { adminToken: ADMIN },
+        limits: { default: { rpm: 1_000_000_000, tpm: 1_000_000_000 } },
+      },
+    }),
+  );
+  const prof = cpuProf
+    ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`, `--cpu-prof-name=${v.name}-${Date.now()}.cpuprofile`]
+    : [];
+  const kapok = spawn(
+    'taskset',
+    [
+      '-c',
+      '0',
+      process.execPath,
+      '--trace-gc',
+      '--import',
+      preload,
+      ...prof,
+      ...v.args,
+      v.bin,
+      'up',
+      '--config',
+      configFile,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let gcLines: string[] = [];
+  type Eld = {
+    p50: number;
+    p99: number;
+    max: number;
+    heapTotalMB: number;
+    heapUsedMB: number;
+    externalMB: number;
+  };
+  let eld: Eld | null = null;
+  let onEld: (() => void) | null = null;
+  kapok.stdout?.setEncoding('utf8').on('data', (s: string) => {
+    for (const l of s.split('\n')) if (l.includes(' ms: ')) gcLines.push(l);
+  });
+  kapok.stderr?.setEncoding('utf8').on('data', (s: string) => {
+    for (const l of s.split('\n'))
+      if (l.startsWith('ELD ')) {
+        eld = JSON.parse(l.slice(4));
+        onEld?.();
+      } else if (l.trim()) process.stderr.write(`kapok: ${l}\n`);
+  });
+  const sampleEld = () =>
+    new Promise<Eld>((resolve) => {
+      onEld = () => {
+        onEld = null;
+        resolve(eld as Eld);
+      };
+      kapok.kill('SIGUSR2');
+    });
+  try {
+    await waitFor200(`http://127.0.0.1:${port}/healthz`, performance.now(), kapok, 90_000);
+    const res = await fetch(`http://127.0.0.1:${port}/api/gateway/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'bench' }),
+    });
+    const { key } = (await res.json()) as { key: string };
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
+    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 256 });
+    await closedLoop(pool, headers, 1); // warm-up: JIT, pools, caches
+    const pid = kapok.pid as number;
+    const phases: Record<string, unknown> = {};
+    const phase = async (name: string, run: () => Promise<{ requests: number }>) => {
+      await sampleEld();
+      gcLines = [];
+      const c0 = cpuMs(pid);
+      const out = await run();
+      const cpu = cpuMs(pid) - c0;
+      const e = await sampleEld();
+      phases[name] = {
+        ...out,
+        cpuUsPerRequest: Math.round((cpu * 1000) / out.requests),
+        gc: gcOf(gcLines),
+        eventLoopDelayMs: { p99: r2(e.p99), max: r2(e.max) },
+        rssMB: Math.round(rssBytes(pid) / 2 ** 20),
+        // V8's share of it: heap committed (new + old spaces) and used, and off-heap buffers.
+        heapTotalMB: e.heapTotalMB,
+        heapUsedMB: e.heapUsedMB,
+        externalMB: e.externalMB,
+      };
+    };
+    for (const rate of rates) await phase(`open${rate}`, () => openLoop(pool, headers, rate, seconds));
+    await phase('closed64', () => closedLoop(pool, headers, closed));
+    await pool.close();
+    return phases;
+  } finally {
+    await stop(kapok);
+    tmp.remove();
+  }
+}
+
+const mockPort = await freePort();
+const mock = spawn('taskset', ['-c', '1', process.execPath, '-e', MOCK], {
+  env: { ...process.env, PORT: String(mockPort) },
+  stdio: 'ignore',
+});
+spawn('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+try {
+  const results: unknown[] = [];
+  for (let r = 0; r < rounds; r++)
+    for (const v of variants) {
+      const phases = await runVariant(v, mockPort);
+      const row = { round: r, variant: v.name, args: v.args, phases };
+      console.log(JSON.stringify(row));
+      results.push(row);
+    }
+} finally {
+  await stop(mock);
+}
