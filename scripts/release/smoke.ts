@@ -62,9 +62,27 @@ spawnSync('tar', ['xzf', tarball, '-C', tmp], { stdio: 'inherit' });
 const app = join(tmp, `kapok-${version}-linux-${arch}`);
 const node = join(app, 'node', 'bin', 'node');
 const main = join(app, 'dist', 'bundle', 'main.js');
+// qemu-user 7.2 passes the host's /proc/cpuinfo through: onnxruntime-node's arm64 binding (its
+// cpuinfo library) dereferences NULL parsing an x86-64 one and qemu dies with signal 11 as the model
+// loads. As root, each emulated process gets a mount namespace where /proc/cpuinfo is a Kunpeng
+// 920's (test/fixtures/platform): the platform line then names that CPU, as on the real machine.
+const ARM_CPUINFO = join(root, 'test', 'fixtures', 'platform', 'kunpeng920.cpuinfo');
+const fakeCpuinfo =
+  emulated &&
+  process.getuid?.() === 0 &&
+  existsSync(ARM_CPUINFO) &&
+  spawnSync('unshare', ['-m', 'true']).status === 0;
 /** The artefact's own node, through qemu when the host is another architecture. */
-const command = (args: string[]): [string, string[]] =>
-  emulated ? ['qemu-aarch64-static', ['-L', SYSROOT, node, main, ...args]] : [node, [main, ...args]];
+const command = (args: string[]): [string, string[]] => {
+  if (!emulated) return [node, [main, ...args]];
+  const qemu = ['qemu-aarch64-static', '-L', SYSROOT, node, main, ...args];
+  if (!fakeCpuinfo) return [qemu[0] as string, qemu.slice(1)];
+  // unshare and sh exec in turn: the pid spawn() returns is qemu's, so SIGTERM reaches Kapok.
+  return [
+    'unshare',
+    ['-m', 'sh', '-c', 'mount --bind "$0" /proc/cpuinfo && exec "$@"', ARM_CPUINFO, ...qemu],
+  ];
+};
 
 function kapok(
   args: string[],
