@@ -163,7 +163,7 @@ export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
       },
     },
     routes: (app) => gmRoutes(app, { registry, auth, keys: keyring, admin }),
-    // The g table (~0.5 s natively, ~10 s under qemu-user) is built after the port opens, one row
+    // The g table (~0.1 s of CPU natively, ~1 s under qemu-user) is built after the port opens, one row
     // per turn of the event loop, rather than before /healthz answers or on the first device's
     // request (which finishes whatever is left).
     ready: () => {
