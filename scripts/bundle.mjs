@@ -19,7 +19,7 @@ await build({
   // Worker entries (the SM9 verification pool's, the inference sessions' and body decoder's, the V2X
   // simulator's OBU, the SQLite store's WAL checkpointer) are started by core/worker.ts next to the chunks, under their file names in src/.
   entryPoints: {
-    main: 'src/cli/main.ts',
+    main: 'src/cli/start.ts',
     // The saga barrier for branch services (package export kapok/saga-barrier; imports nothing).
     'saga-barrier': 'src/saga/barrier.ts',
     'pool-worker': 'src/crypto/sm9/pool-worker.ts',

@@ -813,6 +813,7 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
     if (opts.extraRoutes) await server.register(opts.extraRoutes);
 
     const port = await listen(server, config.http.host, config.http.port);
+    for (const cap of capabilities) cap.ready?.();
     let stopping: Promise<{ clean: boolean }> | undefined;
     const self = selfInfo(
       config,

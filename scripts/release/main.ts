@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// npm run release [-- --arch x64|arm64 ...] [--no-packages] [--out DIR]
+// npm run release [-- --arch x64|arm64 ...] [--no-packages] [--no-compile-cache] [--out DIR]
 // Writes, per arch, kapok-<version>-linux-<arch>.tar.gz (bundle, Node.js 24 runtime, native
 // modules built for it, launcher, example config, systemd unit, third-party notices), a .deb and
-// an .rpm, an ELF manifest; then SHA256SUMS and SM3SUMS over everything. The ELF gate (elf.ts)
+// an .rpm, an ELF manifest (and, unless --no-compile-cache, dist/compile-cache: the bundle's V8
+// code cache made by the artefact's own Node.js, under qemu-user for arm64); then SHA256SUMS and SM3SUMS over everything. The ELF gate (elf.ts)
 // fails the command before anything is packaged. docs/release.md says more.
 import {
   chmodSync,
@@ -18,6 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sm3 } from '../../src/crypto/sm3.js';
 import { type Arch, NODE_VERSION, run, step, TARGETS } from './common.js';
+import { writeCompileCache } from './compile-cache.js';
 import { elfManifest, GATE, gateViolations } from './elf.js';
 import { productionModules } from './modules.js';
 import { buildBetterSqlite } from './native.js';
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     arch: { type: 'string', multiple: true },
     out: { type: 'string', default: join(root, 'dist', 'release') },
     'no-packages': { type: 'boolean', default: false },
+    'no-compile-cache': { type: 'boolean', default: false },
   },
 });
 const arches = (values.arch ?? ['x64', 'arm64']) as string[];
@@ -92,6 +95,8 @@ for (const arch of arches as Arch[]) {
   chmodSync(join(stage, 'kapok'), 0o755);
   cpSync(join(root, 'kapok.example.yaml'), join(stage, 'kapok.example.yaml'));
   writeFileSync(join(stage, 'kapok.service'), unitFile());
+  // dist/compile-cache: the V8 code cache of the bundle for this arch's Node.js (docs/release.md).
+  if (!values['no-compile-cache']) await writeCompileCache(stage, arch);
   step(`writing THIRD-PARTY-NOTICES for ${name}`);
   writeFileSync(
     join(stage, 'THIRD-PARTY-NOTICES'),

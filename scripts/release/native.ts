@@ -64,6 +64,10 @@ export function buildBetterSqlite(t: Target): string {
         LINK: `${t.cc}g++`,
         AR: `${t.cc}ar`,
         LDFLAGS: `-static-libstdc++ ${compat}`,
+        // npm exports its own nodedir setting (npm_config_nodedir, e.g. /usr from a global npmrc) to
+        // `npm run`, and node-gyp prefers it to --nodedir: the module was built for the host's Node.js
+        // (NODE_MODULE_VERSION 115) and the artefact's Node 24 refused to load it.
+        npm_config_nodedir: headers,
       },
     },
   );

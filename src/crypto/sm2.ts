@@ -5,6 +5,7 @@ import {
   weierstrass,
 } from '@noble/curves/abstract/weierstrass.js';
 import { KapokError } from '../core/errors.js';
+import { baseOnce } from './base-point.js';
 import {
   asBytes,
   bigintToBytes,
@@ -118,7 +119,7 @@ export function sm2PublicPoint(pub: Uint8Array, dom: Sm2Domain = SM2_DOMAIN): Po
 }
 
 export function sm2PublicKey(privateKey: Uint8Array, dom: Sm2Domain = SM2_DOMAIN): Uint8Array {
-  return dom.Point.BASE.multiply(privateScalar(privateKey, dom.curve.n)).toBytes(false);
+  return baseOnce(dom.Point).multiply(privateScalar(privateKey, dom.curve.n)).toBytes(false);
 }
 
 export function sm2GenerateKeyPair(random: (len: number) => Uint8Array = randomBytes): Sm2KeyPair {

@@ -66,6 +66,11 @@ export interface Capability {
   readonly provides?: SharedPorts;
   /** Called after routes are mounted and before the HTTP port opens. */
   start?(): Promise<void>;
+  /**
+   * Called once after the HTTP port opened (the instance is ready): background work /healthz should
+   * not wait for, such as precomputation a first request would otherwise pay. Must not throw.
+   */
+  ready?(): void;
   /** Called during shutdown after HTTP stopped taking requests; must finish in-flight work or give up. */
   stop?(): Promise<void>;
   /**

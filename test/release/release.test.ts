@@ -4,7 +4,7 @@
 // package list, and the .deb/.rpm builders on a small tree read back with dpkg-deb and rpm.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -163,5 +163,51 @@ describe('packages', () => {
       sh('rpm', ['-qp', '--qf', '[%{FILEUSERNAME} %{FILENAMES}\n]', rpm]),
       /kapok \/var\/lib\/kapok/,
     );
+  });
+});
+
+describe('package install into a throwaway root', () => {
+  // rpm --root installs the files and keeps its database there; scriptlets are skipped (--noscripts):
+  // they would chroot into a root with no shell and no useradd. They are read back above instead.
+  const make = (version: string, config: string) => {
+    const app = join(tmp, `app-${version}`);
+    mkdirSync(join(app, 'dist', 'bundle'), { recursive: true });
+    writeFileSync(join(app, 'kapok'), '#!/bin/sh\necho kapok\n', { mode: 0o755 });
+    writeFileSync(join(app, 'dist', 'bundle', 'main.js'), `// ${version}\n`);
+    return buildRpm({
+      target: TARGETS.x64,
+      version,
+      appDir: app,
+      unit: '[Service]\nUser=kapok\nExecStart=/opt/kapok/kapok up --config /etc/kapok/kapok.yaml\n',
+      config,
+      outDir: join(tmp, `out-${version}`),
+      workDir: join(tmp, `work-${version}`),
+    });
+  };
+
+  it('rpm -i puts the files in place; rpm -U keeps an edited config and ships the new one as .rpmnew', () => {
+    const r = join(tmp, 'root');
+    mkdirSync(r, { recursive: true });
+    mkdirSync(join(tmp, 'out-0.1.0'), { recursive: true });
+    mkdirSync(join(tmp, 'out-0.1.1'), { recursive: true });
+    const rpm = (args: string[]) => sh('rpm', ['--root', r, ...args]);
+    rpm(['-i', '--nodeps', '--noscripts', make('0.1.0', 'region: first\n')]);
+    assert.equal(rpm(['-q', 'kapok']).trim(), 'kapok-0.1.0-1.x86_64');
+    const listed = rpm(['-ql', 'kapok']).split('\n');
+    for (const f of ['/opt/kapok/kapok', '/opt/kapok/dist/bundle/main.js', '/etc/kapok/kapok.yaml'])
+      assert.ok(listed.includes(f), f);
+    assert.match(
+      readFileSync(join(r, 'usr/lib/systemd/system/kapok.service'), 'utf8'),
+      /^ExecStart=\/opt\/kapok\/kapok up/m,
+    );
+    assert.equal(statSync(join(r, 'opt/kapok/kapok')).mode & 0o777, 0o755);
+    assert.equal(readFileSync(join(r, 'etc/kapok/kapok.yaml'), 'utf8'), 'region: first\n');
+
+    writeFileSync(join(r, 'etc/kapok/kapok.yaml'), 'region: edited by the operator\n');
+    rpm(['-U', '--nodeps', '--noscripts', make('0.1.1', 'region: second\n')]);
+    assert.equal(rpm(['-q', 'kapok']).trim(), 'kapok-0.1.1-1.x86_64');
+    assert.equal(readFileSync(join(r, 'opt/kapok/dist/bundle/main.js'), 'utf8'), '// 0.1.1\n');
+    assert.equal(readFileSync(join(r, 'etc/kapok/kapok.yaml'), 'utf8'), 'region: edited by the operator\n');
+    assert.equal(readFileSync(join(r, 'etc/kapok/kapok.yaml.rpmnew'), 'utf8'), 'region: second\n');
   });
 });

@@ -8,7 +8,6 @@ import { type RunningApp, startApp } from '../../app.js';
 import { configSchema } from '../../config.js';
 import { KapokError } from '../../core/errors.js';
 import { EXIT, fail } from '../exit.js';
-import { startDevices } from './devices.js';
 import { mlpModel, writeModel } from './onnx-models.js';
 import { STAND_IN_MODEL, startStandInLlm } from './stand-in-llm.js';
 
@@ -129,6 +128,8 @@ async function runDemo(opts: DemoOpts): Promise<void> {
     const { key } = await keyAdmin(app.store, config.gateway).create({ name: `demo-${process.pid}` });
 
     const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;
+    // mqtt.js is imported here, not at the top: every command (`kapok up` too) loads this module.
+    const { startDevices } = await import('./devices.js');
     const fleet = await startDevices(mqttUrl, devices);
     stops.push(() => fleet.stop());
     const abort = new AbortController();

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { KapokError } from '../../core/errors.js';
+import { baseOnce } from '../base-point.js';
 import { asBytes, bigintToBytes, bytesToBigint, invMod, randomScalar, toHex } from '../bytes.js';
 import { G2Table, type GtPow, gtTable } from './fixed.js';
 import { type Fp2, N, P } from './fp2.js';
-import { type G2Affine, g2add, g2fromAffine, g2inSubgroup, g2toAffine } from './g2.js';
+import { type G2Affine, g2add, g2fromAffine, g2inSubgroup, g2mul, g2toAffine } from './g2.js';
 import { h1 } from './hash.js';
 import { Lru } from './lru.js';
 import { type PreparedG2, prepareG2 } from './pairing.js';
@@ -126,12 +127,28 @@ export class Sm9SignMasterPublicKey {
     return g2ToBytes(this.point);
   }
 
-  /** g = e(P1, Ppub-s) as a fixed-base table (built on first use: 2,368 products, tens of ms). */
+  /** g = e(P1, Ppub-s) as a fixed-base table (built on first use: 2,368 products on the wasm field). */
   gt(): GtPow {
+    const t = this.gTable ?? this.lazyGt();
+    t.fill(Number.POSITIVE_INFINITY);
+    return t;
+  }
+
+  /**
+   * One slice of building the g table (the pairing, then one row of 37): true once it is whole. A
+   * start runs these between requests after the port opens rather than before; gt() finishes it.
+   */
+  warmStep(): boolean {
     if (!this.gTable) {
-      const p1 = G1.BASE.toAffine();
-      this.gTable = gtTable(pairPrepared(prepareG2(this.point), p1.x, p1.y));
+      this.lazyGt();
+      return false;
     }
+    return this.gTable.fill(1);
+  }
+
+  private lazyGt(): GtPow {
+    const p1 = G1.BASE.toAffine();
+    this.gTable = gtTable(pairPrepared(prepareG2(this.point), p1.x, p1.y), true);
     return this.gTable;
   }
 
@@ -167,7 +184,9 @@ export class Sm9SignMasterKey {
   readonly publicKey: Sm9SignMasterPublicKey;
 
   private constructor(private readonly ks: bigint) {
-    this.publicKey = new Sm9SignMasterPublicKey(p2mul(ks) as G2Affine);
+    // One multiplication per key (generation, every start's keyring load): a plain 4-bit window,
+    // not p2mul's fixed-base table, whose ~260 inversions cost more than the product itself.
+    this.publicKey = new Sm9SignMasterPublicKey(g2toAffine(g2mul(g2fromAffine(P2), ks)) as G2Affine);
   }
 
   static generate(random: Random = randomBytes): Sm9SignMasterKey {
@@ -235,7 +254,8 @@ export class Sm9EncMasterKey {
   readonly publicKey: Sm9EncMasterPublicKey;
 
   private constructor(private readonly ke: bigint) {
-    this.publicKey = new Sm9EncMasterPublicKey(G1.BASE.multiply(ke));
+    // Once per key: without the base table that user-key extraction builds on first use.
+    this.publicKey = new Sm9EncMasterPublicKey(baseOnce(G1).multiply(ke));
   }
 
   static generate(random: Random = randomBytes): Sm9EncMasterKey {

@@ -29,7 +29,8 @@ export interface Sm9VerifyPool {
 }
 
 interface Slot {
-  worker: Worker;
+  /** Started on the slot's first job: a start (or a pool nobody uses) does not pay for the threads. */
+  worker: Worker | null;
   inFlight: number;
   waiting: Map<number, { resolve: (r: boolean[]) => void; reject: (e: Error) => void; jobs: number }>;
 }
@@ -56,8 +57,7 @@ export function createSm9VerifyPool(opts: Sm9VerifyPoolOptions = {}): Sm9VerifyP
   const slots: Slot[] = [];
 
   /** Listens to the slot's worker; one that dies is replaced so later jobs do not wait forever. */
-  function wire(slot: Slot): void {
-    const worker = slot.worker;
+  function wire(slot: Slot, worker: Worker): void {
     worker.on('message', (res: VerifyResponse) => {
       const w = slot.waiting.get(res.seq);
       if (!w) return;
@@ -74,15 +74,13 @@ export function createSm9VerifyPool(opts: Sm9VerifyPoolOptions = {}): Sm9VerifyP
       failAll(slot, new Error('worker exited'));
       if (closed || slot.worker !== worker) return;
       slot.worker = spawnWorker();
-      wire(slot);
+      wire(slot, slot.worker);
     });
     worker.unref();
   }
 
   for (let i = 0; i < size; i++) {
-    const slot: Slot = { worker: spawnWorker(), inFlight: 0, waiting: new Map() };
-    wire(slot);
-    slots.push(slot);
+    slots.push({ worker: null, inFlight: 0, waiting: new Map() });
   }
 
   function failAll(slot: Slot, err: Error): void {
@@ -104,9 +102,14 @@ export function createSm9VerifyPool(opts: Sm9VerifyPoolOptions = {}): Sm9VerifyP
     pending += jobs.length;
     return new Promise<boolean[]>((resolve, reject) => {
       slot.waiting.set(s, { resolve, reject, jobs: jobs.length });
+      let worker = slot.worker;
+      if (!worker) {
+        worker = slot.worker = spawnWorker();
+        wire(slot, worker);
+      }
       // Referenced only while it has work: an idle pool never keeps the process alive.
-      slot.worker.ref();
-      slot.worker.postMessage({ seq: s, jobs } satisfies VerifyRequest);
+      worker.ref();
+      worker.postMessage({ seq: s, jobs } satisfies VerifyRequest);
     });
   }
 
@@ -142,7 +145,7 @@ export function createSm9VerifyPool(opts: Sm9VerifyPoolOptions = {}): Sm9VerifyP
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.all(slots.map((s) => s.worker.terminate()));
+      await Promise.all(slots.map((s) => s.worker?.terminate()));
     },
   };
 }

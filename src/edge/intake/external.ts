@@ -1,4 +1,4 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { KapokError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Ingest } from '../ingest.js';
@@ -87,6 +87,8 @@ export class ExternalClient {
 
   async start(): Promise<void> {
     const o = this.#o;
+    // Imported here: mqtt.js is only needed in external mode, and the edge capability always loads this file.
+    const { default: mqtt } = await import('mqtt');
     const client = mqtt.connect(o.url, {
       clientId: o.clientId,
       clean: false,
