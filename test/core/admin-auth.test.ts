@@ -100,6 +100,12 @@ describe('admin guard rule', () => {
     createAdminGuard({ token: 'x'.repeat(16), gov: false, key: 'gm.adminToken', what: 'x', logger });
     assert.equal(warned.length, 1);
     assert.match(warned[0] as string, /loopback clients only: set gm\.adminToken \(KAPOK_GM__ADMIN_TOKEN\)/);
+    // The console's own key is admin.tokens: named once, not "admin.tokens … or admin.tokens".
+    createAdminGuard({ token: null, gov: false, key: 'admin.tokens', what: 'the console', logger });
+    assert.equal(
+      warned[1],
+      'the console answers loopback clients only: set admin.tokens (KAPOK_ADMIN__TOKENS) to reach it from other hosts',
+    );
   });
 
   it('reads gRPC peers; a unix socket is local', () => {

@@ -186,11 +186,17 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
     return lastEntries;
   };
   const env = `KAPOK_${o.key.split('.').map(upperSnake).join('__')}`;
+  // What opens this door, said once: the console's own key is admin.tokens.
+  const setKey = o.key === 'admin.tokens' ? `admin.tokens (${env})` : `${o.key} (${env}) or admin.tokens`;
+  const until =
+    o.key === 'admin.tokens'
+      ? `admin.tokens (${env}) lists a token`
+      : `${o.key} is set (${env}) or admin.tokens lists a token`;
   const wantedOf = (n: number) => (n ? `a token of admin.tokens${o.token ? ` or ${o.key}` : ''}` : o.key);
   if (current().length === 0 && !o.gov)
     o.logger?.warn(
       { key: o.key },
-      `${o.what} answers loopback clients only: set ${o.key} (${env}) or admin.tokens to reach it from other hosts`,
+      `${o.what} answers loopback clients only: set ${setKey} to reach it from other hosts`,
     );
 
   const check = (authorization: string | undefined, peer: Peer, need: AdminRole): Principal => {
@@ -199,12 +205,12 @@ export function createAdminGuard(o: AdminGuardOptions): AdminGuard {
       if (o.gov)
         throw new KapokError(
           'KAPOK_HTTP_ADMIN_DISABLED',
-          `${o.what} is closed under profile gov until ${o.key} is set (${env}) or admin.tokens lists a token`,
+          `${o.what} is closed under profile gov until ${until}`,
         );
       if (!peer.forwarded && isLoopback(peer.remoteAddress)) return LOOPBACK;
       throw new KapokError(
         'KAPOK_HTTP_ADMIN_DISABLED',
-        `${o.what} answers loopback clients only until ${o.key} is set (${env}) or admin.tokens lists a token`,
+        `${o.what} answers loopback clients only until ${until}`,
       );
     }
     const m = /^Bearer[ \t]+(\S+)$/i.exec(authorization ?? '');
