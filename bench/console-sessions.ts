@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { createSqliteStore } from '../src/adapters/sqlite/store.js';
+import { CONSOLE_MIGRATIONS } from '../src/console/migrations.js';
+import { createSessions } from '../src/console/sessions.js';
 import { createAdminGuard, hashAdminTokens } from '../src/core/http/admin-auth.js';
-import { createSessions } from '../src/core/http/session.js';
-import { SESSION_MIGRATIONS } from '../src/core/http/session-migrations.js';
 import { tempDir } from './lib.js';
 
 /**
@@ -20,7 +20,7 @@ export async function consoleSessionsBench() {
   const live = Number(process.env.KAPOK_BENCH_SESSIONS ?? 1000);
   const calls = Number(process.env.KAPOK_BENCH_SESSION_CALLS ?? 20_000);
   const store = await createSqliteStore({ file: join(t.dir, 'kapok.db') });
-  await store.migrate(SESSION_MIGRATIONS);
+  await store.migrate(CONSOLE_MIGRATIONS);
   const token = 'bench-admin-token-0123456789';
   const tokens = hashAdminTokens([{ name: 'root', role: 'admin', token }]);
   const sessions = createSessions({

@@ -5,14 +5,14 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import { type CapabilityName, type KapokConfig, type KapokLoadedConfig, loadKapokConfig } from './config.js';
+import { CONSOLE_MIGRATIONS } from './console/migrations.js';
 import { ConfigError } from './core/config/index.js';
 import { isKapokError, KapokError, messageOf } from './core/errors.js';
 import { Health } from './core/health.js';
 import { createAdminGuard, type HashedToken, hashAdminTokens } from './core/http/admin-auth.js';
 import { probeRoutes } from './core/http/probes.js';
 import { createHttpServer, type FastifyInstance } from './core/http/server.js';
-import { createSessions, type Sessions } from './core/http/session.js';
-import { SESSION_MIGRATIONS } from './core/http/session-migrations.js';
+import type { Sessions } from './core/http/session.js';
 import { createUpgradeRouter } from './core/http/upgrade.js';
 import { createLogger, type Logger } from './core/log.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
@@ -739,8 +739,8 @@ export async function startApp(given: KapokLoadedConfig, opts: AppOptions = {}):
     // PostgreSQL share them): every guard takes the cookie in place of a bearer token.
     let sessions: Sessions | null = null;
     if (config.console.enabled) {
-      await store.migrate(SESSION_MIGRATIONS);
-      const s = createSessions({
+      await store.migrate(CONSOLE_MIGRATIONS);
+      const s = (await import('./console/index.js')).createSessions({
         store,
         tokens,
         idleMs: config.console.sessionIdleMinutes * 60_000,

@@ -1,5 +1,5 @@
 import { AUDIT_MIGRATIONS } from './audit/migrations.js';
-import { SESSION_MIGRATIONS } from './core/http/session-migrations.js';
+import { CONSOLE_MIGRATIONS } from './console/migrations.js';
 import { GATEWAY_MIGRATIONS } from './gateway/migrations.js';
 import { GM_MIGRATIONS } from './gm/migrations.js';
 import { JOBS_MIGRATIONS } from './jobs/migrations.js';
@@ -17,5 +17,5 @@ export const ALL_MIGRATIONS: readonly Migration[] = [
   ...AUDIT_MIGRATIONS,
   ...JOBS_MIGRATIONS,
   ...SAGA_MIGRATIONS,
-  ...SESSION_MIGRATIONS,
+  ...CONSOLE_MIGRATIONS,
 ];

@@ -119,7 +119,7 @@ describe('kapok config encrypt / reencrypt', () => {
     const good = await encrypt(PATH, env);
     const moved = await encrypt('gateway.providers.0.apiKey', env);
     const text = configWith(good, [
-      '    - { name: up2, type: openai, baseUrl: "http://127.0.0.1:9/v1", apiKey: ' + `"${moved}" }`,
+      `    - { name: up2, type: openai, baseUrl: "http://127.0.0.1:9/v1", apiKey: "${moved}" }`,
     ]);
     const file = tmpFile('kapok.yaml', text);
     const r = await kapok(['config', 'reencrypt', '--to', 'k2', file], both);

@@ -3,9 +3,10 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createSqliteStore } from '../../src/adapters/sqlite/store.js';
+import { CONSOLE_MIGRATIONS } from '../../src/console/migrations.js';
+import { createSessions } from '../../src/console/sessions.js';
 import { type HashedToken, hashAdminTokens } from '../../src/core/http/admin-auth.js';
-import { createSessions, type Sessions } from '../../src/core/http/session.js';
-import { SESSION_MIGRATIONS } from '../../src/core/http/session-migrations.js';
+import type { Sessions } from '../../src/core/http/session.js';
 import type { Store } from '../../src/ports/store.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -33,7 +34,7 @@ describe('console sessions in the Store', () => {
 
   before(async () => {
     store = await createSqliteStore({ file: join(tmpDir('kapok-session-store-'), 'kapok.db') });
-    await store.migrate(SESSION_MIGRATIONS);
+    await store.migrate(CONSOLE_MIGRATIONS);
   });
   after(() => store?.close());
   beforeEach(async () => {
