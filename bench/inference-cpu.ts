@@ -13,16 +13,21 @@ import { freePort, root, spawnProcess, stop, tempDir, waitFor200, writeBenchConf
  * much disturbed by others). Both builds run at once on their own ports and the phases alternate
  * between them, round after round, so both see the same load. Run:
  *   node --import tsx bench/inference-cpu.ts [rounds] [ms per phase]
- * INFCPU_BINS="base=/work/base/dist/bundle/main.js,new=dist/bundle/main.js" (the default)
+ * INFCPU_BINS="base=/other/checkout/dist/bundle/main.js,new=dist/bundle/main.js" (required: the builds)
  * INFCPU_PROFILE=dir: runs each build with --cpu-prof into dir/<name> (profiles on exit)
  * INFCPU_PHASES=rest1,b64: only these phases.
  */
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const MS = Number(process.argv[3] ?? 1500);
-const bins = (process.env.INFCPU_BINS ?? `base=/work/base/dist/bundle/main.js,new=${root}dist/bundle/main.js`)
-  .split(',')
-  .map((s) => s.split('=') as [string, string]);
+if (!process.env.INFCPU_BINS) {
+  console.error(
+    'set INFCPU_BINS to the builds to compare, name=path pairs separated by commas, e.g.\n' +
+      `  INFCPU_BINS=base=/other/checkout/dist/bundle/main.js,new=${root}dist/bundle/main.js`,
+  );
+  process.exit(2);
+}
+const bins = process.env.INFCPU_BINS.split(',').map((s) => s.split('=') as [string, string]);
 const profileDir = process.env.INFCPU_PROFILE;
 
 /** utime + stime of a process, in ms (clock ticks of 10 ms). */

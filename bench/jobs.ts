@@ -97,7 +97,12 @@ async function bullmqPerSec(): Promise<number> {
 }
 
 async function pickNextMs(dir: string): Promise<ReturnType<typeof stats> & { p99: number }> {
-  const store = await createSqliteStore({ file: `${dir}/pick.db` });
+  // KAPOK_BENCH_JOBS_CHECKPOINT_MS: the store's checkpoint worker (0, the default: SQLite checkpoints
+  // inside the COMMIT that crosses 1,000 WAL pages, which is the claim's latency tail).
+  const store = await createSqliteStore({
+    file: `${dir}/pick.db`,
+    checkpointIntervalMs: Number(process.env.KAPOK_BENCH_JOBS_CHECKPOINT_MS ?? 0),
+  });
   await store.migrate(JOBS_MIGRATIONS);
   const per = 1000;
   for (let j = 0; j < PENDING / per; j++) {
