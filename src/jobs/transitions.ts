@@ -152,6 +152,17 @@ export async function claimTasks(
         });
       }
     };
+    /** The whole jobs.candidates page, then the picks from everything read. */
+    const fullPage = async () => {
+      await take(
+        await tx.query<CandidateRow>(
+          `SELECT ${CANDIDATE_COLS} ${ready} ORDER BY prio_key DESC LIMIT ?${lock}`,
+          [o.now, ...ex, o.candidates],
+          SMALL,
+        ),
+      );
+      return pickNext(cands, o.capacity, o.now, o.weights, o.max);
+    };
     let picks: ReturnType<typeof pickNext>;
     if (page < o.candidates) {
       // One statement for both pages (FOR UPDATE sits inside each sub-select on PostgreSQL).
@@ -188,24 +199,10 @@ export async function claimTasks(
         bound === Number.NEGATIVE_INFINITY ||
         (picks.length === o.max && picks.every((p) => score(p.candidate, o.now, o.weights) >= bound - TIE));
       if (!settled) {
-        await take(
-          await tx.query<CandidateRow>(
-            `SELECT ${CANDIDATE_COLS} ${ready} ORDER BY prio_key DESC LIMIT ?${lock}`,
-            [o.now, ...ex, o.candidates],
-            SMALL,
-          ),
-        );
-        picks = pickNext(cands, o.capacity, o.now, o.weights, o.max);
+        picks = await fullPage();
       }
     } else {
-      await take(
-        await tx.query<CandidateRow>(
-          `SELECT ${CANDIDATE_COLS} ${ready} ORDER BY prio_key DESC LIMIT ?${lock}`,
-          [o.now, ...ex, o.candidates],
-          SMALL,
-        ),
-      );
-      picks = pickNext(cands, o.capacity, o.now, o.weights, o.max);
+      picks = await fullPage();
     }
     const claims: Claim[] = [];
     const jobs = new Set<string>();
