@@ -18,11 +18,10 @@
  * and thousands of requests before reading a difference of a few percent.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { stringify } from 'yaml';
-import { CAPABILITIES_OFF_CONFIG, freePort, root, stop, tempDir, waitFor200 } from './lib.js';
+import { createBenchKey, freePort, root, stop, tempDir, waitFor200, writeBenchConfig } from './lib.js';
 
 const ADMIN = 'bench-admin-token-0123456789';
 const requests = Number(process.env.KAPOK_BENCH_INSTR_REQUESTS ?? 2000);
@@ -92,32 +91,24 @@ function instructions(dir: string): number {
 async function runVariant(v: (typeof variants)[number], mockPort: number) {
   const tmp = tempDir();
   const port = await freePort();
-  const configFile = join(tmp.dir, 'kapok.yaml');
-  writeFileSync(
-    configFile,
-    stringify({
-      dataDir: tmp.dir,
-      log: { level: 'warn', requests: false },
-      http: { host: '127.0.0.1', port },
-      ...CAPABILITIES_OFF_CONFIG,
-      gateway: {
-        enabled: true,
-        // Valgrind slows Kapok ~20x: generous upstream timeouts, so none fires.
-        providers: [
-          {
-            name: 'mock',
-            type: 'openai',
-            baseUrl: `http://127.0.0.1:${mockPort}/v1`,
-            connectTimeoutMs: 120_000,
-            timeoutMs: 600_000,
-          },
-        ],
-        models: [{ name: 'qwen', targets: [{ provider: 'mock', model: 'm' }] }],
-        auth: { adminToken: ADMIN },
-        limits: { default: { rpm: 1_000_000_000, tpm: 1_000_000_000 } },
-      },
-    }),
-  );
+  const configFile = writeBenchConfig(tmp.dir, port, {
+    gateway: {
+      enabled: true,
+      // Valgrind slows Kapok ~20x: generous upstream timeouts, so none fires.
+      providers: [
+        {
+          name: 'mock',
+          type: 'openai',
+          baseUrl: `http://127.0.0.1:${mockPort}/v1`,
+          connectTimeoutMs: 120_000,
+          timeoutMs: 600_000,
+        },
+      ],
+      models: [{ name: 'qwen', targets: [{ provider: 'mock', model: 'm' }] }],
+      auth: { adminToken: ADMIN },
+      limits: { default: { rpm: 1_000_000_000, tpm: 1_000_000_000 } },
+    },
+  });
   const kapok = spawn(
     'valgrind',
     [
@@ -136,12 +127,7 @@ async function runVariant(v: (typeof variants)[number], mockPort: number) {
   );
   try {
     await waitFor200(`http://127.0.0.1:${port}/healthz`, performance.now(), kapok, 300_000);
-    const res = await fetch(`http://127.0.0.1:${port}/api/gateway/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'bench' }),
-    });
-    const { key } = (await res.json()) as { key: string };
+    const key = await createBenchKey(`http://127.0.0.1:${port}`, ADMIN, 'gateway-instructions');
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
     const pool = new Pool(`http://127.0.0.1:${port}`, { connections });
     const warmBad = await load(pool, headers, warmup);

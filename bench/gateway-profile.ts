@@ -21,8 +21,16 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { stringify } from 'yaml';
-import { CAPABILITIES_OFF_CONFIG, freePort, root, rssBytes, stop, tempDir, waitFor200 } from './lib.js';
+import {
+  createBenchKey,
+  freePort,
+  root,
+  rssBytes,
+  stop,
+  tempDir,
+  waitFor200,
+  writeBenchConfig,
+} from './lib.js';
 
 const ADMIN = 'bench-admin-token-0123456789';
 const seconds = Number(process.env.KAPOK_BENCH_PROFILE_SECONDS ?? 4);
@@ -180,26 +188,18 @@ async function runVariant(v: (typeof variants)[number], mockPort: number) {
   const port = await freePort();
   const preload = join(tmp.dir, 'eld.mjs');
   writeFileSync(preload, PRELOAD);
-  const configFile = join(tmp.dir, 'kapok.yaml');
-  writeFileSync(
-    configFile,
-    stringify({
-      dataDir: tmp.dir,
-      log: { level: 'warn', requests: false },
-      http: { host: '127.0.0.1', port },
-      ...CAPABILITIES_OFF_CONFIG,
-      ...(process.env.KAPOK_BENCH_AUDIT === '1'
-        ? { audit: { enabled: true, kek: '000102030405060708090a0b0c0d0e0f' } }
-        : {}),
-      gateway: {
-        enabled: true,
-        providers: [{ name: 'mock', type: 'openai', baseUrl: `http://127.0.0.1:${mockPort}/v1` }],
-        models: [{ name: 'qwen', targets: [{ provider: 'mock', model: 'm' }] }],
-        auth: { adminToken: ADMIN },
-        limits: { default: { rpm: 1_000_000_000, tpm: 1_000_000_000 } },
-      },
-    }),
-  );
+  const configFile = writeBenchConfig(tmp.dir, port, {
+    ...(process.env.KAPOK_BENCH_AUDIT === '1'
+      ? { audit: { enabled: true, kek: '000102030405060708090a0b0c0d0e0f' } }
+      : {}),
+    gateway: {
+      enabled: true,
+      providers: [{ name: 'mock', type: 'openai', baseUrl: `http://127.0.0.1:${mockPort}/v1` }],
+      models: [{ name: 'qwen', targets: [{ provider: 'mock', model: 'm' }] }],
+      auth: { adminToken: ADMIN },
+      limits: { default: { rpm: 1_000_000_000, tpm: 1_000_000_000 } },
+    },
+  });
   const prof = cpuProf
     ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`, `--cpu-prof-name=${v.name}-${Date.now()}.cpuprofile`]
     : [];
@@ -252,12 +252,7 @@ async function runVariant(v: (typeof variants)[number], mockPort: number) {
     });
   try {
     await waitFor200(`http://127.0.0.1:${port}/healthz`, performance.now(), kapok, 90_000);
-    const res = await fetch(`http://127.0.0.1:${port}/api/gateway/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'bench' }),
-    });
-    const { key } = (await res.json()) as { key: string };
+    const key = await createBenchKey(`http://127.0.0.1:${port}`, ADMIN, 'gateway-profile');
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
     const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 256 });
     await closedLoop(pool, headers, 1); // warm-up: JIT, pools, caches

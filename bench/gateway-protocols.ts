@@ -11,6 +11,7 @@ import { openaiProvider } from '../src/gateway/providers/openai/index.js';
 import { validateChat } from '../src/gateway/proxy/validate.js';
 import {
   CAPABILITIES_OFF_CONFIG,
+  createBenchKey,
   freePort,
   kapokBin,
   noErrors,
@@ -122,14 +123,7 @@ export async function gatewayProtocols() {
       mockUpstream: mock.pid,
       loadGenerator: process.pid,
     });
-    const res = await fetch(`http://127.0.0.1:${kapokPort}/api/gateway/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'bench' }),
-    });
-    if (res.status !== 201 && res.status !== 200)
-      throw new Error(`gateway-protocols bench: creating an API key answered ${res.status}`);
-    const { key } = (await res.json()) as { key: string };
+    const key = await createBenchKey(`http://127.0.0.1:${kapokPort}`, ADMIN, 'gateway-protocols');
     const origin = `http://127.0.0.1:${kapokPort}`;
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
     const routes: Route[] = ['chat', 'responses', 'messages'];

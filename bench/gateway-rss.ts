@@ -17,6 +17,7 @@ import { Pool } from 'undici';
 import { stringify } from 'yaml';
 import {
   CAPABILITIES_OFF_CONFIG,
+  createBenchKey,
   freePort,
   kapokBin,
   rssBytes,
@@ -64,12 +65,7 @@ try {
   // A busy shared machine can take longer than the usual 15 s to start it.
   await waitFor200(`http://127.0.0.1:${port}/healthz`, performance.now(), kapok, 90_000);
   const idle = rssBytes(kapok.pid as number);
-  const res = await fetch(`http://127.0.0.1:${port}/api/gateway/keys`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'bench' }),
-  });
-  const { key } = (await res.json()) as { key: string };
+  const key = await createBenchKey(`http://127.0.0.1:${port}`, ADMIN, 'gateway-rss');
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 64 });
   const body = JSON.stringify({
     model: 'qwen',

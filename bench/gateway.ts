@@ -10,6 +10,7 @@ import { createUpstream } from '../src/gateway/upstream/pool.js';
 import {
   addOutcomes,
   CAPABILITIES_OFF_CONFIG,
+  createBenchKey,
   errorCount,
   freePort,
   kapokBin,
@@ -134,14 +135,7 @@ export async function gateway() {
       mockUpstream: mock.pid,
       loadGenerator: process.pid,
     });
-    const res = await fetch(`http://127.0.0.1:${kapokPort}/api/gateway/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'bench' }),
-    });
-    if (res.status !== 200 && res.status !== 201)
-      throw new Error(`gateway bench: creating an API key answered ${res.status}`);
-    const { key } = (await res.json()) as { key: string };
+    const key = await createBenchKey(`http://127.0.0.1:${kapokPort}`, ADMIN, 'gateway');
     const direct: Target = {
       origin: `http://127.0.0.1:${mockPort}`,
       path: '/v1/chat/completions',

@@ -67,6 +67,18 @@ export function writeBenchConfig(dir: string, httpPort: number, sections: Record
   return file;
 }
 
+/** Creates a gateway API key through the admin API of a benchmarked Kapok; throws naming the bench on a refusal. */
+export async function createBenchKey(origin: string, adminToken: string, bench: string): Promise<string> {
+  const res = await fetch(`${origin}/api/gateway/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench' }),
+  });
+  if (res.status !== 200 && res.status !== 201)
+    throw new Error(`${bench} bench: creating an API key answered ${res.status}`);
+  return ((await res.json()) as { key: string }).key;
+}
+
 /** Resident set size of a process in bytes (Linux /proc). */
 export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
