@@ -72,9 +72,6 @@ interface Slot {
   seq: number;
 }
 
-/** Requests of a finished batch answered per event-loop turn (see finish()). */
-const ANSWER_CHUNK = 16;
-
 function spawnWorker(init: WorkerInit, memoryMb: number): SessionHost {
   return startWorker(import.meta.url, 'session-worker', {
     workerData: init,
@@ -349,7 +346,7 @@ export class VersionRunner {
     }
     const rows = batch.reduce((n, p) => n + p.job.rows, 0);
     this.hooks.onExecution?.(batch.length, rows, msg.computeMs);
-    // Answered: no deadline can fail these any more, whenever their turn below comes.
+    // Answered: no deadline can fail these any more while the next batch is dispatched first.
     for (const p of batch)
       if (p.timer) {
         clearTimeout(p.timer);
@@ -371,22 +368,13 @@ export class VersionRunner {
     const all = this.outputs.map((o) => o.name);
     const byName = new Map((msg.parts[0] ?? []).map((t) => [t.name, t]));
     let row = 0;
-    let i = 0;
-    // A batch is answered ANSWER_CHUNK requests per event-loop turn: each answer is a response built
-    // and written, and 64 of them in one go held the loop for milliseconds (the lag p99 of the bench).
-    const answer = () => {
-      const end = Math.min(batch.length, i + ANSWER_CHUNK);
-      for (; i < end; i++) {
-        const p = batch[i] as Pending;
-        const outputs = (p.job.outputs.length ? p.job.outputs : all).map((name) =>
-          sliceRows(byName.get(name) as WireTensor, row, row + p.job.rows, rows),
-        );
-        row += p.job.rows;
-        this.settle(p, { outputs, queueMs: p.enqueued, computeMs: msg.computeMs, batch: batch.length });
-      }
-      if (i < batch.length) setImmediate(answer);
-    };
-    answer();
+    for (const p of batch) {
+      const outputs = (p.job.outputs.length ? p.job.outputs : all).map((name) =>
+        sliceRows(byName.get(name) as WireTensor, row, row + p.job.rows, rows),
+      );
+      row += p.job.rows;
+      this.settle(p, { outputs, queueMs: p.enqueued, computeMs: msg.computeMs, batch: batch.length });
+    }
   }
 
   /** Test hooks: block worker `i` for `ms` (a slow model), or make it die. */
