@@ -4,13 +4,7 @@ import { startWorker } from '../../core/worker.js';
 import type { ResolvedModelConfig } from '../config.js';
 import type { TensorMeta, WireTensor } from '../tensors/datatypes.js';
 import { InlineSession } from './inline-session.js';
-import {
-  type FromWorker,
-  type RunPart,
-  type ToWorker,
-  TRANSFER_MIN_BYTES,
-  type WorkerInit,
-} from './session-core.js';
+import type { FromWorker, RunPart, ToWorker, WorkerInit } from './session-core.js';
 
 /**
  * One loaded model version: `instances` worker threads sharing one bounded queue. Requests past their
@@ -318,12 +312,12 @@ export class VersionRunner {
       batch.length === 1
         ? [{ inputs: (batch[0] as Pending).job.inputs, outputs: (batch[0] as Pending).job.outputs }]
         : [packBatch(batch.map((p) => p.job))];
-    // Small buffers are copied into the message (TRANSFER_MIN_BYTES); an inline session takes them as they are.
+    // An inline session takes the buffers as they are: nothing to transfer.
     const transfer: ArrayBuffer[] = [];
     if (!this.inline)
       for (const part of parts)
         for (const t of part.inputs)
-          if (t.data instanceof ArrayBuffer && t.data.byteLength >= TRANSFER_MIN_BYTES) transfer.push(t.data);
+          if (t.data instanceof ArrayBuffer && t.data.byteLength > 0) transfer.push(t.data);
     const now = performance.now();
     for (const p of batch) p.enqueued = now - p.enqueued; // becomes the queue time
     slot.worker.postMessage({ type: 'run', seq: slot.seq, parts } satisfies ToWorker, transfer);

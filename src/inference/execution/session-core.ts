@@ -36,11 +36,9 @@ export type FromWorker =
   | { type: 'failed'; seq: number; message: string };
 
 /**
- * Buffers below this many bytes are copied into the message instead of transferred: a transfer
- * detaches the buffer and builds a backing store on the other side, which costs more than copying a
- * small one (most outputs of a batch split per request are tens of bytes).
+ * Buffers are transferred, not copied: copying a small one into the message measured the same
+ * (64 B, 1 KiB: ~36 µs CPU per round trip either way) and a 16 KiB one cost more (51–92 vs 37–44 µs).
  */
-export const TRANSFER_MIN_BYTES = 16 * 1024;
 
 function meta(m: readonly ort.InferenceSession.ValueMetadata[]): TensorMeta[] {
   return m.map((v) => {
@@ -104,7 +102,7 @@ function concat(tensors: WireTensor[]): WireTensor {
 export interface OpenSession {
   inputs: TensorMeta[];
   outputs: TensorMeta[];
-  /** Runs one message; `transfer` lists the output buffers worth transferring (TRANSFER_MIN_BYTES). */
+  /** Runs one message; `transfer` lists the output buffers (for a worker's postMessage). */
   run(msg: Extract<ToWorker, { type: 'run' }>): Promise<{ reply: FromWorker; transfer: ArrayBuffer[] }>;
   release(): Promise<void>;
 }
@@ -153,8 +151,7 @@ export async function openSession(o: typeof ort, init: WorkerInit): Promise<Open
               parts.length === 1 ? 1 : row + n,
               parts.length === 1 ? null : totalRows,
             );
-            if (w.data instanceof ArrayBuffer && w.data.byteLength >= TRANSFER_MIN_BYTES)
-              transfer.push(w.data);
+            if (w.data instanceof ArrayBuffer && w.data.byteLength > 0) transfer.push(w.data);
             return w;
           }),
         );

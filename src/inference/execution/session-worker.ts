@@ -10,9 +10,9 @@ import {
 
 /**
  * One ONNX Runtime session on its own thread: `session.run()` blocks the thread it runs on, so the
- * HTTP/gRPC event loop never calls it. Tensors arrive and leave as ArrayBuffers (transferred when
- * large, see TRANSFER_MIN_BYTES). A batch of requests is concatenated along the first dimension,
- * run once and split back per request (session-core.ts).
+ * HTTP/gRPC event loop never calls it. Tensors arrive and leave as transferred ArrayBuffers. A batch
+ * of requests is concatenated along the first dimension, run once and split back per request
+ * (session-core.ts).
  */
 
 export type { FromWorker, RunPart, ToWorker, WorkerInit } from './session-core.js';
