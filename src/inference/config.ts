@@ -21,6 +21,12 @@ const modelDefaults = z.strictObject({
   timeoutMs: ms(1, 3_600_000).default(30_000),
   /** V8 heap limit of each worker (MiB); ONNX Runtime's native buffers are outside it. */
   workerMemoryMb: z.number().int().min(16).max(65_536).default(512),
+  /**
+   * A model whose model.onnx is at most this many bytes (and runs one instance) runs its session on
+   * the event-loop thread instead of a worker: for a model that small the thread hand-off costs more
+   * than the run. 0: always a worker.
+   */
+  inlineMaxBytes: z.number().int().min(0).max(1_073_741_824).default(65_536),
 });
 
 const version = z.union([z.number().int().min(1), z.string().regex(/^[1-9][0-9]{0,17}$/)]).transform(String);
@@ -43,6 +49,7 @@ export const modelConfigSchema = z.strictObject({
   maxQueue: z.number().int().min(1).max(1_000_000).optional(),
   timeoutMs: ms(1, 3_600_000).optional(),
   workerMemoryMb: z.number().int().min(16).max(65_536).optional(),
+  inlineMaxBytes: z.number().int().min(0).max(1_073_741_824).optional(),
   /** Which versions are served: the n highest, all, or the listed ones. Default: latest 1. */
   versionPolicy: z
     .union([
@@ -121,6 +128,7 @@ export function resolveModelConfig(cfg: ModelConfig, defaults: ModelDefaults): R
     maxQueue: cfg.maxQueue ?? defaults.maxQueue,
     timeoutMs: cfg.timeoutMs ?? defaults.timeoutMs,
     workerMemoryMb: cfg.workerMemoryMb ?? defaults.workerMemoryMb,
+    inlineMaxBytes: cfg.inlineMaxBytes ?? defaults.inlineMaxBytes,
     maxBatchSize: cfg.maxBatchSize,
     batching: cfg.batching && cfg.maxBatchSize >= 2 ? cfg.batching : null,
   };

@@ -54,7 +54,8 @@ before(async () => {
     heap: echoModel(),
   });
   writeConfig(repo, 'tight', 'maxQueue: 1\n');
-  writeConfig(repo, 'heap', 'workerMemoryMb: 16\n');
+  // A worker's heap limit: the echo model is tiny and would otherwise run inline (no worker heap).
+  writeConfig(repo, 'heap', 'workerMemoryMb: 16\ninlineMaxBytes: 0\n');
   s = await startInference({}, repo);
   const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true });
   // biome-ignore lint/suspicious/noExplicitAny: generated package object

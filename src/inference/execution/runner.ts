@@ -1,15 +1,17 @@
-import type { Worker } from 'node:worker_threads';
+import { statSync } from 'node:fs';
 import { KapokError } from '../../core/errors.js';
 import { startWorker } from '../../core/worker.js';
 import type { ResolvedModelConfig } from '../config.js';
 import type { TensorMeta, WireTensor } from '../tensors/datatypes.js';
-import type { FromWorker, RunPart, ToWorker, WorkerInit } from './session-worker.js';
+import { InlineSession } from './inline-session.js';
+import type { FromWorker, RunPart, ToWorker, WorkerInit } from './session-core.js';
 
 /**
  * One loaded model version: `instances` worker threads sharing one bounded queue. Requests past their
  * deadline are dropped from the queue before they run; with dynamic batching, waiting requests with
  * the same shape (but the first dimension) run together up to maxBatchSize. A worker that dies is
- * replaced; only the requests it was running fail.
+ * replaced; only the requests it was running fail. A tiny model (file of at most inlineMaxBytes, one
+ * instance) runs its session on this thread instead (inline-session.ts), behind the same messages.
  */
 
 export interface InferJob {
@@ -48,14 +50,23 @@ interface Pending {
   reject(e: KapokError): void;
 }
 
+/** What a slot talks to: a session worker thread, or an inline session with the same interface. */
+interface SessionHost {
+  postMessage(msg: ToWorker, transfer?: ArrayBuffer[]): void;
+  on(event: 'message', f: (msg: FromWorker) => void): unknown;
+  on(event: 'error', f: (err: Error) => void): unknown;
+  on(event: 'exit', f: (code: number) => void): unknown;
+  terminate(): Promise<number>;
+}
+
 interface Slot {
-  worker: Worker;
+  worker: SessionHost;
   ready: boolean;
   busy: Pending[] | null;
   seq: number;
 }
 
-function spawnWorker(init: WorkerInit, memoryMb: number): Worker {
+function spawnWorker(init: WorkerInit, memoryMb: number): SessionHost {
   return startWorker(import.meta.url, 'session-worker', {
     workerData: init,
     resourceLimits: { maxOldGenerationSizeMb: memoryMb },
@@ -76,12 +87,16 @@ export class VersionRunner {
   private closed = false;
   private batchTimer: NodeJS.Timeout | null = null;
   private drained: (() => void) | null = null;
+  /** Sessions run on this thread (decided once, at start: the file's size and cfg.inlineMaxBytes). */
+  readonly inline: boolean;
 
   constructor(
     readonly file: string,
     readonly cfg: ResolvedModelConfig,
     private readonly hooks: RunnerHooks = {},
-  ) {}
+  ) {
+    this.inline = isInline(file, cfg);
+  }
 
   get queueDepth(): number {
     return this.queued;
@@ -102,7 +117,11 @@ export class VersionRunner {
   private addSlot(): Promise<void> {
     const init: WorkerInit = { file: this.file, intraOpThreads: this.cfg.intraOpThreads };
     const slot: Slot = {
-      worker: spawnWorker(init, this.cfg.workerMemoryMb),
+      // Inline: one intra-op thread, the event loop's own; a pool would spin beside it for a run of
+      // microseconds (the main thread's profile had ORT's run as its top item with the pool of 2).
+      worker: this.inline
+        ? new InlineSession({ ...init, intraOpThreads: 1 })
+        : spawnWorker(init, this.cfg.workerMemoryMb),
       ready: false,
       busy: null,
       seq: 0,
@@ -293,10 +312,12 @@ export class VersionRunner {
       batch.length === 1
         ? [{ inputs: (batch[0] as Pending).job.inputs, outputs: (batch[0] as Pending).job.outputs }]
         : [packBatch(batch.map((p) => p.job))];
+    // An inline session takes the buffers as they are: nothing to transfer.
     const transfer: ArrayBuffer[] = [];
-    for (const part of parts)
-      for (const t of part.inputs)
-        if (t.data instanceof ArrayBuffer && t.data.byteLength > 0) transfer.push(t.data);
+    if (!this.inline)
+      for (const part of parts)
+        for (const t of part.inputs)
+          if (t.data instanceof ArrayBuffer && t.data.byteLength > 0) transfer.push(t.data);
     const now = performance.now();
     for (const p of batch) p.enqueued = now - p.enqueued; // becomes the queue time
     slot.worker.postMessage({ type: 'run', seq: slot.seq, parts } satisfies ToWorker, transfer);
@@ -313,25 +334,41 @@ export class VersionRunner {
           null,
           new KapokError('KAPOK_INFERENCE_RUN_FAILED', `ONNX Runtime failed: ${msg.message}`),
         );
-    } else {
-      const rows = batch.reduce((n, p) => n + p.job.rows, 0);
-      this.hooks.onExecution?.(batch.length, rows, msg.computeMs);
-      const all = this.outputs.map((o) => o.name);
-      const byName = new Map((msg.parts[0] ?? []).map((t) => [t.name, t]));
-      let row = 0;
-      batch.forEach((p) => {
-        const outputs =
-          batch.length === 1
-            ? (msg.parts[0] as WireTensor[])
-            : (p.job.outputs.length ? p.job.outputs : all).map((name) =>
-                sliceRows(byName.get(name) as WireTensor, row, row + p.job.rows, rows),
-              );
-        row += p.job.rows;
-        this.settle(p, { outputs, queueMs: p.enqueued, computeMs: msg.computeMs, batch: batch.length });
-      });
+      if (this.closing) this.checkDrained();
+      this.pump();
+      return;
     }
+    const rows = batch.reduce((n, p) => n + p.job.rows, 0);
+    this.hooks.onExecution?.(batch.length, rows, msg.computeMs);
+    // Answered: no deadline can fail these any more while the next batch is dispatched first.
+    for (const p of batch)
+      if (p.timer) {
+        clearTimeout(p.timer);
+        p.timer = null;
+      }
     if (this.closing) this.checkDrained();
+    // The next batch goes to the worker before this one is answered, so it runs while we write.
     this.pump();
+    if (batch.length === 1) {
+      const p = batch[0] as Pending;
+      this.settle(p, {
+        outputs: msg.parts[0] as WireTensor[],
+        queueMs: p.enqueued,
+        computeMs: msg.computeMs,
+        batch: 1,
+      });
+      return;
+    }
+    const all = this.outputs.map((o) => o.name);
+    const byName = new Map((msg.parts[0] ?? []).map((t) => [t.name, t]));
+    let row = 0;
+    for (const p of batch) {
+      const outputs = (p.job.outputs.length ? p.job.outputs : all).map((name) =>
+        sliceRows(byName.get(name) as WireTensor, row, row + p.job.rows, rows),
+      );
+      row += p.job.rows;
+      this.settle(p, { outputs, queueMs: p.enqueued, computeMs: msg.computeMs, batch: batch.length });
+    }
   }
 
   /** Test hooks: block worker `i` for `ms` (a slow model), or make it die. */
@@ -378,6 +415,19 @@ export class VersionRunner {
       for (const p of s.busy ?? [])
         this.settle(p, null, new KapokError('KAPOK_INFERENCE_MODEL_NOT_READY', 'model version unloaded'));
     await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/**
+ * Inline when cfg.inlineMaxBytes allows the file's size and one instance is asked for (several
+ * instances are for running in parallel, which one thread cannot do).
+ */
+function isInline(file: string, cfg: ResolvedModelConfig): boolean {
+  if (!(cfg.inlineMaxBytes > 0) || cfg.instances !== 1) return false;
+  try {
+    return statSync(file).size <= cfg.inlineMaxBytes;
+  } catch {
+    return false; // a worker reports the load error as before
   }
 }
 

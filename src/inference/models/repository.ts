@@ -118,10 +118,14 @@ export class Repository {
     return model.chain;
   }
 
-  /** The steps of a sync: config.yaml, versions on disk, the policy's pick, loads, then retirements. */
+  /** The steps of a sync: versions on disk, config.yaml, the policy's pick, loads, then retirements. */
   private async syncModel(m: ModelState): Promise<void> {
     if (this.closed) return;
     const dir = join(this.opts.root, m.name);
+    // Versions listed before config.yaml is read: a config.yaml written before a version is published
+    // (a new sha256 entry, say) is then always seen with it; read the other way round, a scan between
+    // the two reads could load the new version under the old settings (hotswap.test.ts hit that).
+    const onDisk = m.unloaded ? new Map<string, string>() : await listVersions(dir);
     await readModelConfig(m, dir, this.opts.logger, this.opts.metrics);
     const over = this.opts.overrides?.[m.name];
     if (over)
@@ -129,7 +133,6 @@ export class Repository {
         ...m.config,
         ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)),
       };
-    const onDisk = m.unloaded ? new Map<string, string>() : await listVersions(dir);
     const wanted = wantedVersions(m.config, [...onDisk.keys()]);
     await this.loadWanted(m, dir, wanted, onDisk);
     this.retireUnwanted(m, wanted, onDisk);
