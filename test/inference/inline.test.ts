@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { convModel, mlpModel } from '../../scripts/onnx-models.js';
+import { convModel, encodeModel, mlpModel, ONNX_TYPE } from '../../scripts/onnx-models.js';
+import { INLINE_MAX_RUN_MS, INLINE_SLOW_RUNS } from '../../src/inference/execution/runner.js';
 import { makeRepository, mlpRow, type Server, startInference, until, writeConfig } from './setup.js';
 
 /**
@@ -8,9 +9,30 @@ import { makeRepository, mlpRow, type Server, startInference, until, writeConfig
  * worker's: same answers, same queue and deadline behaviour, crash replacement through the test hook.
  */
 
+/** A model of a few hundred bytes that is slow per request: sum(x · xᵀ) over an [n, 8] input builds an
+ * n × n matrix (n = 3,000: 36 MB written and read, ≥ 7 ms on any CPU) and sums it. The answer is
+ * ‖Σ rows‖², so it can be checked. */
+const slowModel = () =>
+  encodeModel({
+    name: 'slow',
+    nodes: [
+      { op: 'Transpose', inputs: ['x'], outputs: ['xt'] },
+      { op: 'MatMul', inputs: ['x', 'xt'], outputs: ['m'] },
+      { op: 'ReduceSum', inputs: ['m'], outputs: ['y'] },
+    ],
+    inputs: [{ name: 'x', type: ONNX_TYPE.FLOAT, shape: ['n', 8] }],
+    outputs: [{ name: 'y', type: ONNX_TYPE.FLOAT, shape: [1, 1] }],
+  });
+
 let s: Server;
 before(async () => {
-  const repo = makeRepository({ tiny: mlpModel(), pinned: mlpModel(), pair: mlpModel(), conv: convModel() });
+  const repo = makeRepository({
+    tiny: mlpModel(),
+    pinned: mlpModel(),
+    pair: mlpModel(),
+    conv: convModel(),
+    slow: slowModel(),
+  });
   writeConfig(repo, 'pinned', 'inlineMaxBytes: 0\n');
   writeConfig(repo, 'pair', 'instances: 2\n');
   writeConfig(repo, 'conv', 'inlineMaxBytes: 16\n');
@@ -65,5 +87,34 @@ describe('inference inline sessions (inlineMaxBytes)', () => {
     await until(() => runner.workers === 1, 10_000, 'inline session replaced');
     assert.equal((await s.post('/v2/models/tiny/infer', body([mlpRow(2)]))).status, 200);
     assert.ok(s.logs.lines.some((l) => l.code === 'KAPOK_INFERENCE_WORKER_CRASHED' && l.model === 'tiny'));
+  });
+
+  it(`moves a model to a worker after ${INLINE_SLOW_RUNS} inline runs in a row over ${INLINE_MAX_RUN_MS} ms, and keeps answering`, async () => {
+    const runner = () => s.service.repo.resolve('slow').runner;
+    assert.equal(runner().inline, true, 'a model of a few hundred bytes starts inline');
+    const n = 3000;
+    const data = Array.from({ length: n }, (_, i) =>
+      Array.from({ length: 8 }, (_, j) => ((i * 7 + j * 3) % 11) / 11 - 0.5),
+    );
+    const colSums = Array.from({ length: 8 }, (_, j) => data.reduce((a, r) => a + (r[j] as number), 0));
+    const want = colSums.reduce((a, c) => a + c * c, 0);
+    const req = { inputs: [{ name: 'x', datatype: 'FP32', shape: [n, 8], data }] };
+    const first = await s.post('/v2/models/slow/infer', req);
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const got = first.body.outputs[0].data.flat(2)[0] as number; // 9 M float32 sums: 1 % tolerance
+    assert.ok(Math.abs(got - want) <= 1e-2 * Math.max(1, Math.abs(want)), `sum ${got} vs ${want}`);
+    for (let i = 1; i < INLINE_SLOW_RUNS; i++) {
+      assert.equal(runner().inline, true, `still inline after ${i} slow run(s)`);
+      assert.equal((await s.post('/v2/models/slow/infer', req)).status, 200);
+    }
+    assert.equal(runner().inline, false, 'the slow runs moved it off the event loop');
+    const line = s.logs.lines.find((l) => l.code === 'KAPOK_INFERENCE_INLINE_SLOW' && l.model === 'slow');
+    assert.ok(line, 'a warning names the model');
+    assert.ok((line.computeMs as number) > INLINE_MAX_RUN_MS);
+    const second = await s.post('/v2/models/slow/infer', req);
+    assert.equal(second.status, 200);
+    assert.deepEqual(second.body.outputs, first.body.outputs);
+    await until(() => runner().workers === 1, 10_000, 'one worker serves it');
+    assert.equal(runner().inline, false);
   });
 });

@@ -39,7 +39,20 @@ export interface RunnerHooks {
   onExecution?(requests: number, rows: number, computeMs: number): void;
   onQueueDepth?(depth: number): void;
   onWorkerCrash?(message: string): void;
+  /** INLINE_SLOW_RUNS inline runs in a row took longer than INLINE_MAX_RUN_MS (the last: computeMs):
+   * the version moved to a worker thread. */
+  onInlineDemoted?(computeMs: number): void;
 }
+
+/**
+ * An inline run longer than this blocked the event loop (and every other capability on it) for
+ * that long. Size is only a proxy for cost (a small convolution over a large image is slow), so
+ * INLINE_SLOW_RUNS such runs in a row move the version to a session worker for good. In a row, and
+ * not counting a session's first run (ORT plans its memory then): a run of microseconds that a busy
+ * machine preempted once is not a slow model.
+ */
+export const INLINE_MAX_RUN_MS = 2;
+export const INLINE_SLOW_RUNS = 3;
 
 interface Pending {
   job: InferJob;
@@ -64,6 +77,9 @@ interface Slot {
   ready: boolean;
   busy: Pending[] | null;
   seq: number;
+  /** Inline only: runs answered, and how many of the last ones in a row were slow. */
+  runs: number;
+  slowInARow: number;
 }
 
 function spawnWorker(init: WorkerInit, memoryMb: number): SessionHost {
@@ -87,8 +103,9 @@ export class VersionRunner {
   private closed = false;
   private batchTimer: NodeJS.Timeout | null = null;
   private drained: (() => void) | null = null;
-  /** Sessions run on this thread (decided once, at start: the file's size and cfg.inlineMaxBytes). */
-  readonly inline: boolean;
+  /** Sessions run on this thread (the file's size and cfg.inlineMaxBytes at start; a slow run
+   * turns it off for good, see INLINE_MAX_RUN_MS). */
+  inline: boolean;
 
   constructor(
     readonly file: string,
@@ -125,6 +142,8 @@ export class VersionRunner {
       ready: false,
       busy: null,
       seq: 0,
+      runs: 0,
+      slowInARow: 0,
     };
     this.slots.push(slot);
     return new Promise((resolve, reject) => {
@@ -170,6 +189,20 @@ export class VersionRunner {
       );
       slot.worker.on('exit', (code) => died(`exited with code ${code}`));
     });
+  }
+
+  /** Takes an idle inline slot out of service and starts a worker in its place; queued requests wait
+   * for the worker (their deadlines still apply). Called before pump(), so nothing more goes inline. */
+  private demote(slot: Slot, computeMs: number): void {
+    this.inline = false;
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots.splice(i, 1);
+    slot.worker.terminate().catch(() => {});
+    this.hooks.onInlineDemoted?.(computeMs);
+    if (this.closing) return;
+    this.addSlot().catch((err) =>
+      this.hooks.onWorkerCrash?.(`replacement failed: ${(err as Error).message}`),
+    );
   }
 
   infer(job: InferJob): Promise<InferDone> {
@@ -327,6 +360,10 @@ export class VersionRunner {
     const batch = slot.busy;
     if (!batch || (msg.type !== 'result' && msg.type !== 'failed') || msg.seq !== slot.seq) return;
     slot.busy = null;
+    if (this.inline && msg.type === 'result' && slot.runs++ > 0) {
+      slot.slowInARow = msg.computeMs > INLINE_MAX_RUN_MS ? slot.slowInARow + 1 : 0;
+      if (slot.slowInARow >= INLINE_SLOW_RUNS) this.demote(slot, msg.computeMs);
+    }
     if (msg.type === 'failed') {
       for (const p of batch)
         this.settle(

@@ -88,6 +88,11 @@ function runnerHooks(ctx: LoadContext, model: string, version: string): RunnerHo
       ctx.metrics.computeSeconds.observe(labels, computeMs / 1000);
     },
     onQueueDepth: (depth) => ctx.metrics.queueDepth.set({ model, version }, depth),
+    onInlineDemoted: (computeMs) =>
+      ctx.logger.warn(
+        { code: 'KAPOK_INFERENCE_INLINE_SLOW', model, version, computeMs: Math.round(computeMs * 100) / 100 },
+        'an inline run blocked the event loop too long; the model now runs on a worker thread (set inlineMaxBytes: 0 for it to start there)',
+      ),
     onWorkerCrash: (message) => {
       ctx.metrics.workerRestarts.inc({ model, version });
       ctx.logger.error(
