@@ -18,11 +18,15 @@
  * Tail mode: each open-loop request keeps its scheduled time, the time the generator got round to
  * sending it (lateness = the generator's own delay) and its end. Kapok reports, in epoch ms, every
  * GC (PerformanceObserver 'gc'), every main-thread stall (a 1 ms interval that fired > 3 ms late)
- * and every usage write (better-sqlite3 transactions, timed in the preload); the generator its own
- * GCs and stalls. Per phase: the requests at or above the p99 latency and the share of them that
- * overlap each kind of event, against the share of all requests that do (so a cause is a kind much
- * more common among the slow than among all), plus Kapok's CPU per thread (checkpoint worker, V8
- * and libuv helpers) from /proc/<pid>/task.
+ * and every main-thread SQLite call of 50 µs or more (better-sqlite3, timed in the preload; the
+ * usage writes among them); the generator its own GCs and stalls. Per phase: the requests at or
+ * above the p99 latency and the share of them that overlap each kind of event, against the share
+ * of all requests that do (a cause is a kind much more common among the slow than among all).
+ *
+ * Every phase, tail mode or not, also carries Kapok's CPU per thread (/proc/<pid>/task: the main
+ * thread, then the others by id: V8's GC and compiler workers, the SQLite checkpoint worker, libuv)
+ * and, for the main threads of Kapok, the mock and the generator, the time on a CPU and the time
+ * runnable but kept off one (run-queue wait, /proc/<pid>/schedstat: another process had the core).
  *
  * Baseline: the other variants of the same run (no absolute target here; `npm run bench -- gateway`
  * holds the targets).
@@ -240,14 +244,38 @@ function tailOf(reqs: Req[], events: Ev[]) {
   };
 }
 
-/** CPU ms per thread name of a process (/proc/<pid>/task), to diff across a phase. */
+/** A process's main thread: ms on a CPU and ms runnable but waiting for one (/proc/<pid>/schedstat). */
+function sched(pid: number): { runMs: number; waitMs: number } {
+  const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+  return { runMs: (run ?? 0) / 1e6, waitMs: (wait ?? 0) / 1e6 };
+}
+
+/**
+ * Over a phase, for Kapok, the mock upstream and this generator: main-thread ms on a CPU and ms
+ * runnable but kept off one (the run-queue wait: another process had the core). A tail that is
+ * scheduling shows here, not in any of Kapok's events.
+ */
+function schedAll(pids: Record<string, number>) {
+  const out: Record<string, { runMs: number; waitMs: number }> = {};
+  for (const [name, pid] of Object.entries(pids)) out[name] = sched(pid);
+  return out;
+}
+
+function schedDiff(a: ReturnType<typeof schedAll>, b: ReturnType<typeof schedAll>) {
+  const out: Record<string, { runMs: number; runQueueWaitMs: number }> = {};
+  for (const [name, x] of Object.entries(b)) {
+    const y = a[name] ?? { runMs: 0, waitMs: 0 };
+    out[name] = { runMs: Math.round(x.runMs - y.runMs), runQueueWaitMs: Math.round(x.waitMs - y.waitMs) };
+  }
+  return out;
+}
+
+/** CPU ms per thread of a process (/proc/<pid>/task), to diff across a phase. */
 function threadCpu(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-      const ms = cpuMs(pid, tid);
-      out.set(`${name}#${tid}`, ms);
+      out.set(tid, cpuMs(pid, tid));
     } catch {
       // the thread ended
     }
@@ -255,14 +283,20 @@ function threadCpu(pid: number): Map<string, number> {
   return out;
 }
 
-function threadCpuDiff(a: Map<string, number>, b: Map<string, number>) {
-  const byName: Record<string, number> = {};
-  for (const [k, v] of b) {
-    const name = k.slice(0, k.lastIndexOf('#'));
-    const d = v - (a.get(k) ?? 0);
-    if (d > 0) byName[name] = (byName[name] ?? 0) + d;
+/**
+ * CPU ms across a phase: the main thread, and every other thread (Node names them all "node": the
+ * SQLite checkpoint worker, V8's GC and compiler helpers, libuv's pool) by id, busiest first.
+ */
+function threadCpuDiff(pid: number, a: Map<string, number>, b: Map<string, number>) {
+  const others: [string, number][] = [];
+  let main = 0;
+  for (const [tid, v] of b) {
+    const d = v - (a.get(tid) ?? 0);
+    if (tid === String(pid)) main = d;
+    else if (d > 0) others.push([tid, d]);
   }
-  return byName;
+  others.sort((x, y) => y[1] - x[1]);
+  return { main, others: Object.fromEntries(others.slice(0, 6)) };
 }
 
 async function openLoop(
@@ -416,18 +450,14 @@ async function runVariant(v: (typeof variants)[number], mockPort: number) {
       kapokEvents = [];
       genEvents.length = 0;
       const reqs: Req[] | null = tail ? [] : null;
-      const th0 = tail ? threadCpu(pid) : null;
+      const th0 = threadCpu(pid);
+      const pids = { kapok: pid, mockUpstream: mock.pid as number, generator: process.pid };
+      const s0 = schedAll(pids);
       const c0 = cpuMs(pid);
       const out = await run(reqs);
       const cpu = cpuMs(pid) - c0;
       const e = await sampleEld();
-      const tailFigures =
-        tail && reqs?.length
-          ? {
-              tail: tailOf(reqs, [...kapokEvents, ...genEvents]),
-              threadCpuMs: threadCpuDiff(th0 as Map<string, number>, threadCpu(pid)),
-            }
-          : {};
+      const tailFigures = tail && reqs?.length ? { tail: tailOf(reqs, [...kapokEvents, ...genEvents]) } : {};
       phases[name] = {
         ...out,
         cpuUsPerRequest: Math.round((cpu * 1000) / out.requests),
@@ -438,6 +468,8 @@ async function runVariant(v: (typeof variants)[number], mockPort: number) {
         heapTotalMB: e.heapTotalMB,
         heapUsedMB: e.heapUsedMB,
         externalMB: e.externalMB,
+        threadCpuMs: threadCpuDiff(pid, th0, threadCpu(pid)),
+        mainThreads: schedDiff(s0, schedAll(pids)),
         ...tailFigures,
       };
     };
