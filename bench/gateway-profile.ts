@@ -13,13 +13,28 @@
  *   KAPOK_BENCH_PROFILE_VARIANTS='plain=dist/bundle/main.js;flags=dist/bundle/main.js --max-semi-space-size=4' ...
  *   KAPOK_BENCH_PROFILE_ROUNDS=3 KAPOK_BENCH_PROFILE_SECONDS=4 KAPOK_BENCH_PROFILE_RATES=1000,5000 KAPOK_BENCH_AUDIT=1 ...
  *   KAPOK_BENCH_PROFILE_CPU_PROF=/tmp/prof  (adds --cpu-prof --cpu-prof-dir=/tmp/prof to every Kapok)
+ *   KAPOK_BENCH_PROFILE_TAIL=1  (per-request timestamps: what the open-loop p99 requests coincide with)
+ *
+ * Tail mode: each open-loop request keeps its scheduled time, the time the generator got round to
+ * sending it (lateness = the generator's own delay) and its end. Kapok reports, in epoch ms, every
+ * GC (PerformanceObserver 'gc'), every main-thread stall (a 1 ms interval that fired > 3 ms late)
+ * and every main-thread SQLite call of 50 µs or more (better-sqlite3, timed in the preload; the
+ * usage writes among them); the generator its own GCs and stalls. Per phase: the requests at or
+ * above the p99 latency and the share of them that overlap each kind of event, against the share
+ * of all requests that do (a cause is a kind much more common among the slow than among all).
+ *
+ * Every phase, tail mode or not, also carries Kapok's CPU per thread (/proc/<pid>/task: the main
+ * thread, then the others by id: V8's GC and compiler workers, the SQLite checkpoint worker, libuv)
+ * and, for the main threads of Kapok, the mock and the generator, the time on a CPU and the time
+ * runnable but kept off one (run-queue wait, /proc/<pid>/schedstat: another process had the core).
  *
  * Baseline: the other variants of the same run (no absolute target here; `npm run bench -- gateway`
  * holds the targets).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import {
   createBenchKey,
@@ -38,6 +53,7 @@ const rounds = Number(process.env.KAPOK_BENCH_PROFILE_ROUNDS ?? 2);
 const rates = (process.env.KAPOK_BENCH_PROFILE_RATES ?? '1000,5000').split(',').map(Number);
 const closed = Number(process.env.KAPOK_BENCH_PROFILE_CLOSED_SECONDS ?? seconds);
 const cpuProf = process.env.KAPOK_BENCH_PROFILE_CPU_PROF;
+const tail = process.env.KAPOK_BENCH_PROFILE_TAIL === '1';
 const variants = (process.env.KAPOK_BENCH_PROFILE_VARIANTS ?? `new=${join(root, 'dist/bundle/main.js')}`)
   .split(';')
   .map((v) => {
@@ -60,6 +76,27 @@ process.on('SIGUSR2', () => {
     heapTotalMB: mb(m.heapTotal), heapUsedMB: mb(m.heapUsed), externalMB: mb(m.external), rssMB: mb(m.rss) }) + '\\n');
   h.reset();
 });
+if (process.env.BENCH_PROFILE_TAIL === '1') {
+  const { PerformanceObserver, performance } = await import('node:perf_hooks');
+  const { createRequire } = await import('node:module');
+  const o = performance.timeOrigin;
+  const ev = (kind, at, ms) => process.stderr.write('EV ' + kind + ' ' + (o + at).toFixed(3) + ' ' + ms.toFixed(3) + '\\n');
+  new PerformanceObserver((l) => { for (const e of l.getEntries()) ev(e.detail?.kind === 1 ? 'gc-minor' : 'gc-major', e.startTime, e.duration); })
+    .observe({ entryTypes: ['gc'] });
+  let last = performance.now();
+  setInterval(() => { const t = performance.now(); if (t - last > 3) ev('stall', last, t - last); last = t; }, 1).unref();
+  // Usage writes and every other main-thread SQLite call: better-sqlite3 (the bundle loads the same module), timed.
+  try {
+    const { resolve } = await import('node:path');
+    const Db = createRequire(resolve(process.argv[1]))('better-sqlite3');
+    const time = (proto, names) => { for (const n of names) { const f = proto[n]; proto[n] = function (...a) {
+      const t = performance.now(); try { return f.apply(this, a); } finally { const ms = performance.now() - t; if (ms >= 0.05) ev('sqlite', t, ms); } }; } };
+    const mem = new Db(':memory:');
+    time(Object.getPrototypeOf(mem.prepare('select 1')), ['run', 'all', 'get']);
+    mem.close();
+    time(Db.prototype, ['exec', 'pragma']);
+  } catch (e) { process.stderr.write('tail: better-sqlite3 not patched: ' + e.message + '\\n'); }
+}
 `;
 
 const MOCK = `require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => {
@@ -75,8 +112,11 @@ const BODY = JSON.stringify({
   max_tokens: 16,
 });
 
-const cpuMs = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+const cpuMs = (pid: number, tid?: string) => {
+  const f =
+    readFileSync(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`, 'utf8')
+      .split(') ')[1]
+      ?.split(' ') ?? [];
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, clock ticks of 10 ms
 };
 
@@ -126,7 +166,146 @@ function gcOf(lines: string[]): Gc {
 const r2 = (n: number) => Math.round(n * 100) / 100;
 const pct = (s: number[], p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? Number.NaN;
 
-async function openLoop(pool: Pool, headers: Record<string, string>, rate: number, secs: number) {
+/** Tail mode: one open-loop request's scheduled, sent and end times (epoch ms). */
+interface Req {
+  at: number;
+  sent: number;
+  end: number;
+}
+interface Ev {
+  kind: string;
+  start: number;
+  ms: number;
+}
+/** Tail mode: this generator's own GCs and stalls, and Kapok's events, since the phase began. */
+const genEvents: Ev[] = [];
+let kapokEvents: Ev[] = [];
+const epoch = (t: number) => performance.timeOrigin + t;
+if (tail) {
+  new PerformanceObserver((l) => {
+    for (const e of l.getEntries())
+      genEvents.push({ kind: 'generator-gc', start: epoch(e.startTime), ms: e.duration });
+  }).observe({ entryTypes: ['gc'] });
+  let last = performance.now();
+  setInterval(() => {
+    const t = performance.now();
+    if (t - last > 3) genEvents.push({ kind: 'generator-stall', start: epoch(last), ms: t - last });
+    last = t;
+  }, 1).unref();
+}
+
+/**
+ * What the requests at or above the p99 latency coincide with: per kind of event, the share of slow
+ * requests whose [scheduled, end] window overlaps one, against the share of all requests that do.
+ * "generator-late": the generator sent it more than 1 ms after its scheduled time.
+ */
+function tailOf(reqs: Req[], events: Ev[]) {
+  if (!reqs.length) return null;
+  const lat = reqs.map((r) => r.end - r.at).sort((a, b) => a - b);
+  const p99 = pct(lat, 0.99);
+  const kinds = [...new Set(events.map((e) => e.kind)), 'generator-late', 'none'];
+  const sorted = [...events].sort((a, b) => a.start - b.start);
+  const hits = (r: Req) => {
+    const out = new Set<string>();
+    if (r.sent - r.at > 1) out.add('generator-late');
+    for (const e of sorted) {
+      if (e.start >= r.end) break;
+      if (e.start + e.ms > r.at) out.add(e.kind);
+    }
+    if (!out.size) out.add('none');
+    return out;
+  };
+  const all = reqs.map((r) => ({ r, ms: r.end - r.at, h: hits(r) }));
+  const slow = all.filter((x) => x.ms >= p99);
+  const share = (xs: typeof all, k: string) => r2((xs.filter((x) => x.h.has(k)).length / xs.length) * 100);
+  const events_: Record<string, { count: number; totalMs: number; maxMs: number }> = {};
+  for (const e of events) {
+    const x = events_[e.kind] ?? { count: 0, totalMs: 0, maxMs: 0 };
+    events_[e.kind] = x;
+    x.count++;
+    x.totalMs = r2(x.totalMs + e.ms);
+    x.maxMs = r2(Math.max(x.maxMs, e.ms));
+  }
+  const t0 = reqs[0]?.at ?? 0;
+  return {
+    p99Ms: r2(p99),
+    slowRequests: slow.length,
+    overlapPercent: Object.fromEntries(kinds.map((k) => [k, { slow: share(slow, k), all: share(all, k) }])),
+    events: events_,
+    worst: all
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 8)
+      .map((x) => ({
+        atMs: Math.round(x.r.at - t0),
+        latencyMs: r2(x.ms),
+        generatorLateMs: r2(x.r.sent - x.r.at),
+        with: [...x.h],
+      })),
+  };
+}
+
+/** A process's main thread: ms on a CPU and ms runnable but waiting for one (/proc/<pid>/schedstat). */
+function sched(pid: number): { runMs: number; waitMs: number } {
+  const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+  return { runMs: (run ?? 0) / 1e6, waitMs: (wait ?? 0) / 1e6 };
+}
+
+/**
+ * Over a phase, for Kapok, the mock upstream and this generator: main-thread ms on a CPU and ms
+ * runnable but kept off one (the run-queue wait: another process had the core). A tail that is
+ * scheduling shows here, not in any of Kapok's events.
+ */
+function schedAll(pids: Record<string, number>) {
+  const out: Record<string, { runMs: number; waitMs: number }> = {};
+  for (const [name, pid] of Object.entries(pids)) out[name] = sched(pid);
+  return out;
+}
+
+function schedDiff(a: ReturnType<typeof schedAll>, b: ReturnType<typeof schedAll>) {
+  const out: Record<string, { runMs: number; runQueueWaitMs: number }> = {};
+  for (const [name, x] of Object.entries(b)) {
+    const y = a[name] ?? { runMs: 0, waitMs: 0 };
+    out[name] = { runMs: Math.round(x.runMs - y.runMs), runQueueWaitMs: Math.round(x.waitMs - y.waitMs) };
+  }
+  return out;
+}
+
+/** CPU ms per thread of a process (/proc/<pid>/task), to diff across a phase. */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      out.set(tid, cpuMs(pid, tid));
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU ms across a phase: the main thread, and every other thread (Node names them all "node": the
+ * SQLite checkpoint worker, V8's GC and compiler helpers, libuv's pool) by id, busiest first.
+ */
+function threadCpuDiff(pid: number, a: Map<string, number>, b: Map<string, number>) {
+  const others: [string, number][] = [];
+  let main = 0;
+  for (const [tid, v] of b) {
+    const d = v - (a.get(tid) ?? 0);
+    if (tid === String(pid)) main = d;
+    else if (d > 0) others.push([tid, d]);
+  }
+  others.sort((x, y) => y[1] - x[1]);
+  return { main, others: Object.fromEntries(others.slice(0, 6)) };
+}
+
+async function openLoop(
+  pool: Pool,
+  headers: Record<string, string>,
+  rate: number,
+  secs: number,
+  reqs: Req[] | null = null,
+) {
   const lat: number[] = [];
   let errors = 0;
   const total = rate * secs;
@@ -137,12 +316,16 @@ async function openLoop(pool: Pool, headers: Record<string, string>, rate: numbe
     const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000));
     for (; scheduled < due; scheduled++) {
       const at = start + (scheduled * 1000) / rate;
+      const sent = performance.now();
       const p = pool
         .request({ path: '/v1/chat/completions', method: 'POST', headers, body: BODY })
         .then(async (res) => {
           await res.body.text();
-          if (res.statusCode === 200) lat.push(performance.now() - at);
-          else errors++;
+          const end = performance.now();
+          if (res.statusCode === 200) {
+            lat.push(end - at);
+            reqs?.push({ at: epoch(at), sent: epoch(sent), end: epoch(end) });
+          } else errors++;
         })
         .catch(() => {
           errors++;
@@ -219,7 +402,7 @@ async function runVariant(v: (typeof variants)[number], mockPort: number) {
       '--config',
       configFile,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BENCH_PROFILE_TAIL: tail ? '1' : '' } },
   );
   let gcLines: string[] = [];
   type Eld = {
@@ -237,7 +420,10 @@ async function runVariant(v: (typeof variants)[number], mockPort: number) {
   });
   kapok.stderr?.setEncoding('utf8').on('data', (s: string) => {
     for (const l of s.split('\n'))
-      if (l.startsWith('ELD ')) {
+      if (l.startsWith('EV ')) {
+        const [, kind, start, ms] = l.split(' ');
+        kapokEvents.push({ kind: `kapok-${kind}`, start: Number(start), ms: Number(ms) });
+      } else if (l.startsWith('ELD ')) {
         eld = JSON.parse(l.slice(4));
         onEld?.();
       } else if (l.trim()) process.stderr.write(`kapok: ${l}\n`);
@@ -258,13 +444,20 @@ async function runVariant(v: (typeof variants)[number], mockPort: number) {
     await closedLoop(pool, headers, 1); // warm-up: JIT, pools, caches
     const pid = kapok.pid as number;
     const phases: Record<string, unknown> = {};
-    const phase = async (name: string, run: () => Promise<{ requests: number }>) => {
+    const phase = async (name: string, run: (reqs: Req[] | null) => Promise<{ requests: number }>) => {
       await sampleEld();
       gcLines = [];
+      kapokEvents = [];
+      genEvents.length = 0;
+      const reqs: Req[] | null = tail ? [] : null;
+      const th0 = threadCpu(pid);
+      const pids = { kapok: pid, mockUpstream: mock.pid as number, generator: process.pid };
+      const s0 = schedAll(pids);
       const c0 = cpuMs(pid);
-      const out = await run();
+      const out = await run(reqs);
       const cpu = cpuMs(pid) - c0;
       const e = await sampleEld();
+      const tailFigures = tail && reqs?.length ? { tail: tailOf(reqs, [...kapokEvents, ...genEvents]) } : {};
       phases[name] = {
         ...out,
         cpuUsPerRequest: Math.round((cpu * 1000) / out.requests),
@@ -275,9 +468,13 @@ async function runVariant(v: (typeof variants)[number], mockPort: number) {
         heapTotalMB: e.heapTotalMB,
         heapUsedMB: e.heapUsedMB,
         externalMB: e.externalMB,
+        threadCpuMs: threadCpuDiff(pid, th0, threadCpu(pid)),
+        mainThreads: schedDiff(s0, schedAll(pids)),
+        ...tailFigures,
       };
     };
-    for (const rate of rates) await phase(`open${rate}`, () => openLoop(pool, headers, rate, seconds));
+    for (const rate of rates)
+      await phase(`open${rate}`, (reqs) => openLoop(pool, headers, rate, seconds, reqs));
     await phase('closed64', () => closedLoop(pool, headers, closed));
     await pool.close();
     return phases;

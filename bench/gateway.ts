@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
@@ -75,6 +76,32 @@ http.createServer({ noDelay: true }, (req, res) => {
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `;
 
+/**
+ * The same-run Node floor: a bare node:http reverse proxy forwarding to the same mock upstream with
+ * the client Kapok uses (an undici Pool, keep-alive), no auth, quotas, routing or usage. Pinned to
+ * Kapok's core. Kapok over it is what Kapok adds; it over the direct upstream is what one Node hop
+ * costs on this machine (the part of the tail and of the throughput gap Kapok cannot remove).
+ */
+const NODE_PROXY = `
+const http = require('node:http');
+const { Pool } = require(process.env.UNDICI);
+const pool = new Pool(process.env.UPSTREAM, { connections: 256, keepAliveTimeout: 30000 });
+const headers = { 'content-type': 'application/json' };
+http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    pool.request({ path: req.url, method: 'POST', headers, body: Buffer.concat(chunks) })
+      .then(async (up) => {
+        const text = await up.body.text();
+        res.writeHead(up.statusCode, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      })
+      .catch(() => { res.writeHead(502); res.end(); });
+  });
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
 const REQUEST = JSON.stringify({
   model: 'qwen',
   messages: [{ role: 'user', content: 'Say ok.' }],
@@ -93,6 +120,12 @@ export async function gateway() {
   const tmp = tempDir();
   const mockPort = await freePort();
   const mock = spawnProcess(['taskset', '-c', '1', process.execPath, '-e', MOCK], { PORT: String(mockPort) });
+  const nodePort = await freePort();
+  const nodeProxy = spawnProcess(['taskset', '-c', '0', process.execPath, '-e', NODE_PROXY], {
+    PORT: String(nodePort),
+    UPSTREAM: `http://127.0.0.1:${mockPort}`,
+    UNDICI: createRequire(import.meta.url).resolve('undici'),
+  });
   const kapokPort = await freePort();
   const configFile = join(tmp.dir, 'kapok.yaml');
   writeFileSync(
@@ -130,8 +163,10 @@ export async function gateway() {
   );
   try {
     await waitFor200(`http://127.0.0.1:${kapokPort}/healthz`, performance.now(), kapok);
+    await waitFor200(`http://127.0.0.1:${nodePort}/healthz`, performance.now(), nodeProxy);
     const pinning = reportPinning('gateway', {
       kapok: kapok.pid,
+      nodeProxy: nodeProxy.pid,
       mockUpstream: mock.pid,
       loadGenerator: process.pid,
     });
@@ -146,18 +181,24 @@ export async function gateway() {
       path: '/v1/chat/completions',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
     };
+    const viaNode: Target = { ...direct, origin: `http://127.0.0.1:${nodePort}` };
 
     // Warm-up: JIT, pools, tokenizer caches. Errors here already mean a broken setup.
-    const warm = [await closedLoop(viaKapok, 2, 32), await closedLoop(direct, 1, 32)];
+    const warm = [
+      await closedLoop(viaKapok, 2, 32),
+      await closedLoop(direct, 1, 32),
+      await closedLoop(viaNode, 1, 32),
+    ];
     const rssWarm = rssBytes(kapok.pid as number);
 
     const atRate: Record<string, ReturnType<typeof summary>> = {};
     const atRateLoads: Load[] = [];
     for (const rate of [1000, 5000]) {
       const d = await openLoop(direct, rate, seconds);
+      const n = await openLoop(viaNode, rate, seconds);
       const k = await openLoop(viaKapok, rate, seconds);
-      atRateLoads.push(d, k);
-      atRate[String(rate)] = summary(d, k);
+      atRateLoads.push(d, n, k);
+      atRate[String(rate)] = { ...summary(d, k), ...overNode(d, n, k) };
     }
 
     // Highest rate whose added p99 stays within 5 ms, that the gateway keeps up with, and whose
@@ -177,6 +218,7 @@ export async function gateway() {
 
     const throughput = await closedLoop(viaKapok, seconds, 64);
     const directThroughput = await closedLoop(direct, seconds, 64);
+    const nodeThroughput = await closedLoop(viaNode, seconds, 64);
     const ttft = await streaming(direct, viaKapok, Number(process.env.KAPOK_BENCH_TTFT_REQUESTS ?? 100));
 
     // RSS after 100,000 requests in all (those above included).
@@ -207,7 +249,7 @@ export async function gateway() {
       {
         warmUp: sum(warm),
         openLoopAt1000And5000: sum(atRateLoads),
-        closedLoop64: sum([throughput, directThroughput]),
+        closedLoop64: sum([throughput, directThroughput, nodeThroughput]),
         streaming: sum([ttft.direct, ttft.kapok]),
         rssFill: { ...fill, requests: sent },
       },
@@ -216,6 +258,8 @@ export async function gateway() {
       setup: {
         seconds,
         kapok: 'taskset -c 0, auth (API key) + quotas (memory KV) + routing + usage records',
+        nodeProxy:
+          'taskset -c 0, bare node:http reverse proxy to the same mock (undici Pool, keep-alive): the Node floor',
         mockAndLoadGenerator: 'taskset -c 1 (undici Pool, open loop, latency from scheduled send time)',
         pinning,
         errors:
@@ -232,6 +276,11 @@ export async function gateway() {
         kapokP99Ms: throughput.p99Ms,
         kapokErrors: { non2xx: throughput.non2xx, transportErrors: throughput.transportErrors },
         directErrors: { non2xx: directThroughput.non2xx, transportErrors: directThroughput.transportErrors },
+        nodeProxyRps: nodeThroughput.rps,
+        nodeProxyP99Ms: nodeThroughput.p99Ms,
+        nodeProxyErrors: { non2xx: nodeThroughput.non2xx, transportErrors: nodeThroughput.transportErrors },
+        kapokOverNodeProxyRps: r3(throughput.rps / nodeThroughput.rps),
+        kapokOverDirectRps: r3(throughput.rps / directThroughput.rps),
       },
       streaming: ttft,
       rss: { afterWarmupMB: mb(rssWarm), after100kRequestsMB: mb(rssAfter), requests: sent },
@@ -242,6 +291,7 @@ export async function gateway() {
     };
   } finally {
     await stop(kapok);
+    await stop(nodeProxy);
     await stop(mock);
     tmp.remove();
   }
@@ -274,6 +324,23 @@ function summary(d: Load, k: Load) {
     },
     addedP50Ms: r3(k.p50Ms - d.p50Ms),
     addedP99Ms: r3(k.p99Ms - d.p99Ms),
+  };
+}
+
+/** The Node floor at one rate: the bare proxy's figures, its cost over direct, Kapok's over it. */
+function overNode(d: Load, n: Load, k: Load) {
+  return {
+    nodeProxy: {
+      p50Ms: n.p50Ms,
+      p99Ms: n.p99Ms,
+      achieved: n.achieved,
+      non2xx: n.non2xx,
+      transportErrors: n.transportErrors,
+    },
+    nodeAddedP50Ms: r3(n.p50Ms - d.p50Ms),
+    nodeAddedP99Ms: r3(n.p99Ms - d.p99Ms),
+    addedOverNodeP50Ms: r3(k.p50Ms - n.p50Ms),
+    addedOverNodeP99Ms: r3(k.p99Ms - n.p99Ms),
   };
 }
 

@@ -3,6 +3,7 @@ import {
   context,
   defaultTextMapGetter,
   defaultTextMapSetter,
+  isSpanContextValid,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
@@ -44,6 +45,12 @@ export interface Tracing {
   extract(headers: Record<string, string | string[] | undefined>): { ctx: Context; valid: boolean };
   /** Writes `traceparent` (and `tracestate`) for the active span into outgoing headers. */
   inject(headers: Record<string, string>, ctx?: Context): Record<string, string>;
+  /**
+   * `base` plus `traceparent` (and `tracestate`) naming `span`: what inject() writes for a context
+   * holding that span, without building the context or going through the propagator (one upstream
+   * call per gateway request pays it).
+   */
+  spanHeaders(base: Readonly<Record<string, string>>, span: Span): Record<string, string>;
   /** Runs fn inside a new span, ending it (and recording a thrown error) when fn settles. */
   withSpan<T>(name: string, kind: SpanKind, fn: (span: Span) => Promise<T>): Promise<T>;
   /** Flushes pending spans and stops the exporter. */
@@ -109,6 +116,17 @@ export async function createTracing(opts: TracingOptions): Promise<Tracing> {
     },
     inject(headers, ctx = context.active()) {
       propagator.inject(ctx, headers, defaultTextMapSetter);
+      return headers;
+    },
+    spanHeaders(base, span) {
+      const sc = span.spanContext();
+      if (!isSpanContextValid(sc)) return { ...base };
+      // Exactly what W3CTraceContextPropagator.inject writes (flags are 0 or 1: sampled).
+      const headers: Record<string, string> = {
+        ...base,
+        traceparent: `00-${sc.traceId}-${sc.spanId}-0${Number(sc.traceFlags || 0).toString(16)}`,
+      };
+      if (sc.traceState) headers.tracestate = sc.traceState.serialize();
       return headers;
     },
     withSpan(name, kind, fn) {

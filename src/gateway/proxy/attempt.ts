@@ -54,7 +54,7 @@ export class Attempt {
       },
       parent,
     );
-    this.#headers = d.tracing.inject({ ...t.upstream.headers }, trace.setSpan(parent, this.#span));
+    this.#headers = d.tracing.spanHeaders(t.upstream.headers, this.#span);
   }
 
   /** Sends the request. A throw leaves the attempt open: end it with failed(). */
