@@ -97,9 +97,7 @@ async function bullmqPerSec(): Promise<number> {
   return perSec;
 }
 
-async function pickNextMs(
-  dir: string,
-): Promise<
+async function pickNextMs(dir: string): Promise<
   ReturnType<typeof stats> & {
     p99: number;
     over2ms: number;

@@ -401,7 +401,10 @@ async function closeSucceeded(tx: Queryable, done: readonly Succeeded[]): Promis
   for (const d of done) {
     const jobId = d.task.job_id;
     let mine = deps.get(jobId);
-    if (!mine) deps.set(jobId, (mine = new Map()));
+    if (!mine) {
+      mine = new Map();
+      deps.set(jobId, mine);
+    }
     for (const name of JSON.parse(d.task.dependents) as string[]) {
       const e = mine.get(name);
       if (e) {
