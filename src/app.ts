@@ -536,7 +536,10 @@ export async function openStore(loaded: KapokLoadedConfig, dataDir: string, logg
     });
   }
   const { createSqliteStore } = await import('./adapters/sqlite/store.js');
-  return createSqliteStore({ file: isAbsolute(s.file) ? s.file : resolve(dataDir, s.file) });
+  return createSqliteStore({
+    file: isAbsolute(s.file) ? s.file : resolve(dataDir, s.file),
+    checkpointIntervalMs: s.checkpointIntervalMs,
+  });
 }
 
 export async function openKV(loaded: KapokLoadedConfig, logger: Logger): Promise<KV> {

@@ -18,23 +18,39 @@ export const NVIDIA_SMI_ARGS = [
 ] as const;
 
 /**
- * Parses nvidia-smi's CSV (`0, 81559, 1234` per line). `[N/A]` memory (some MIG and vGPU setups)
- * counts as unknown: the GPU is listed with 0 MiB so a task asking for memory never lands there.
+ * Parses nvidia-smi's CSV (`0, 81559, 1234` per line; spaces and CRLF as printed). Shapes seen in
+ * published output (test/fixtures/jobs/nvidia-smi-published.json):
+ * - `[N/A]` or `[Not Supported]` memory (unified-memory GB10 / DGX Spark, some MIG and vGPU
+ *   setups): unknown, so the GPU is listed with 0 MiB and a task asking for memory never lands there;
+ * - `81920 MiB` (the same query without `nounits`): the number;
+ * - a header line (without `noheader`): skipped.
+ * Anything else (a line split in two, a name where the index belongs, a garbled number) is refused
+ * naming the line: a guess could put a task on a GPU without the memory it asked for.
  */
 export function parseNvidiaSmi(text: string): GpuInfo[] {
   const out: GpuInfo[] = [];
   for (const [n, line] of text.split(/\r?\n/).entries()) {
     if (line.trim() === '') continue;
-    const parts = line.split(',').map((s) => s.trim());
-    const num = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : null);
-    const index = num(parts[0]);
-    if (parts.length !== 3 || index === null)
-      throw new KapokError(
+    if (/^\s*index\s*,/.test(line)) continue;
+    const bad = (why: string) =>
+      new KapokError(
         'KAPOK_CONFIG_INVALID',
-        `nvidia-smi output line ${n + 1} is not "index, memory.total, memory.used": ${JSON.stringify(line.slice(0, 80))}`,
+        `nvidia-smi output line ${n + 1} is not "index, memory.total, memory.used" (${why}): ${JSON.stringify(line.slice(0, 80))}`,
       );
-    const total = num(parts[1]) ?? 0;
-    const used = num(parts[2]) ?? total;
+    const parts = line.split(',').map((s) => s.trim());
+    if (parts.length !== 3) throw bad(`${parts.length} fields`);
+    const index = /^\d{1,4}$/.test(parts[0] as string) ? Number(parts[0]) : null;
+    if (index === null) throw bad('no GPU index first');
+    if (out.some((g) => g.index === index)) throw bad(`GPU ${index} twice`);
+    /** MiB, or null where nvidia-smi says it does not know (`[N/A]`, `[Not Supported]`). */
+    const mib = (s: string): number | null => {
+      const m = /^(\d{1,9})(?: MiB)?$/.exec(s);
+      if (m) return Number(m[1]);
+      if (/^\[[A-Za-z /]+\]$/.test(s)) return null;
+      throw bad(`memory ${JSON.stringify(s.slice(0, 20))}`);
+    };
+    const total = mib(parts[1] as string) ?? 0;
+    const used = mib(parts[2] as string) ?? total;
     out.push({ index, totalMiB: total, usedMiB: Math.min(used, total) });
   }
   return out;

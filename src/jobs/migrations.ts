@@ -10,7 +10,8 @@ import type { Migration } from '../ports/store.js';
  * - job_attempts: the attempt ledger, keyed (job, task, attempt): an attempt is inserted when a
  *   task is claimed, so two schedulers can never run the same attempt, and a task once succeeded
  *   is never claimed again;
- * - job_checkpoints: what tasks reported, newest per task handed back to the next attempt.
+ * - job_checkpoints: what tasks reported, newest per task handed back to the next attempt;
+ * - job_specs: each job's spec as submitted (0004; before, jobs.spec).
  */
 const WORKERS = `CREATE TABLE IF NOT EXISTS job_workers (
   id TEXT PRIMARY KEY,
@@ -116,5 +117,19 @@ ${WORKERS}`,
     // short first page, to bound what urgency can add to a row it did not read (transitions.ts).
     id: 'jobs/0003_ready_deadline',
     sql: 'CREATE INDEX IF NOT EXISTS job_tasks_ready_deadline ON job_tasks (prio_key) WHERE ready_at IS NOT NULL AND deadline IS NOT NULL;',
+  },
+  {
+    // The submitted spec in a table of its own: on SQLite every UPDATE of a jobs row (open_tasks,
+    // once per batch of results) read back its whole record, spec included (230 kB for 1,000
+    // tasks: ~0.5 ms an UPDATE, 0.05 ms without it). Written once, read by no transition.
+    id: 'jobs/0004_job_specs',
+    sql: {
+      sqlite: `CREATE TABLE IF NOT EXISTS job_specs (job_id TEXT PRIMARY KEY, spec TEXT NOT NULL);
+INSERT OR IGNORE INTO job_specs (job_id, spec) SELECT id, spec FROM jobs;
+ALTER TABLE jobs DROP COLUMN spec;`,
+      postgres: `CREATE TABLE IF NOT EXISTS job_specs (job_id TEXT PRIMARY KEY, spec TEXT NOT NULL);
+INSERT INTO job_specs (job_id, spec) SELECT id, spec FROM jobs ON CONFLICT DO NOTHING;
+ALTER TABLE jobs DROP COLUMN spec;`,
+    },
   },
 ];

@@ -40,10 +40,11 @@ export async function submitJob(store: Store, spec: JobSpec, o: SubmitOptions): 
         `the queue holds ${pending} tasks; ${spec.tasks.length} more would pass jobs.maxPendingTasks (${o.maxPendingTasks}): retry later or raise the limit`,
       );
     await tx.execute(
-      `INSERT INTO jobs (id, name, state, priority, deadline, spec, open_tasks, created_at)
-       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)`,
-      [id, spec.name, spec.priority, deadline, JSON.stringify(spec), spec.tasks.length, now],
+      `INSERT INTO jobs (id, name, state, priority, deadline, open_tasks, created_at)
+       VALUES (?, ?, 'queued', ?, ?, ?, ?)`,
+      [id, spec.name, spec.priority, deadline, spec.tasks.length, now],
     );
+    await tx.execute('INSERT INTO job_specs (job_id, spec) VALUES (?, ?)', [id, JSON.stringify(spec)]);
     const rows = spec.tasks.map((t, i): SqlValue[] => {
       const root = t.needs.length === 0;
       return [

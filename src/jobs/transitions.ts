@@ -276,7 +276,21 @@ export async function finishAttempts(
   try {
     return await store.transaction(async (tx) => {
       const out: Effects[] = [];
-      for (const { c, res, o } of items) out.push(await finishAttemptIn(tx, c, res, o));
+      // Successes in a row are settled one by one, then their dependents and job counters moved
+      // once for all (a fan-in's join: one UPDATE of deps_left − k, not k of − 1). Anything else
+      // flushes them first, so it sees the same rows as when each was recorded alone.
+      let run: Succeeded[] = [];
+      const flush = async () => {
+        if (run.length) Object.assign(out, await closeSucceeded(tx, run));
+        run = [];
+      };
+      for (const { c, res, o } of items) {
+        if (!res.ok) await flush();
+        const s = await settleAttemptIn(tx, c, res, o);
+        if ('effects' in s) out.push(s.effects);
+        else run.push({ ...s, slot: out.push({}) - 1, now: o.now, weights: o.weights });
+      }
+      await flush();
       return out;
     });
   } catch {
@@ -295,6 +309,27 @@ async function finishAttemptIn(
   res: AttemptResult,
   o: Ctx,
 ): Promise<Effects> {
+  const s = await settleAttemptIn(tx, c, res, o);
+  if ('effects' in s) return s.effects;
+  return (await closeSucceeded(tx, [{ ...s, slot: 0, now: o.now, weights: o.weights }]))[0] ?? {};
+}
+
+/** A success recorded on its attempt and task, its dependents and job counter not moved yet. */
+interface Succeeded {
+  task: Pick<TaskRow, 'job_id' | 'dependents'>;
+  /** Its place in the batch's results (the job's end is reported on the last of the job's). */
+  slot: number;
+  now: number;
+  weights: Ctx['weights'];
+}
+
+/** Records how an attempt ended: a failure in full, a success up to closeSucceeded. */
+async function settleAttemptIn(
+  tx: Queryable,
+  c: Pick<Claim, 'jobId' | 'task' | 'attempt'> & { owner?: string },
+  res: AttemptResult,
+  o: Ctx,
+): Promise<{ effects: Effects } | { task: TaskRow }> {
   {
     // With an owner (a pull worker's report): only the attempt it still holds.
     const mine = c.owner === undefined ? '' : ' AND owner = ?';
@@ -313,7 +348,7 @@ async function finishAttemptIn(
         ...(c.owner === undefined ? [] : [c.owner]),
       ],
     );
-    if (rowCount !== 1) return {};
+    if (rowCount !== 1) return { effects: {} };
     // A success settles the task in this same statement (one statement less per completion).
     const [r] = await tx.query<TaskRow>(
       `UPDATE job_tasks SET lease_owner = NULL, lease_until = NULL${
@@ -324,11 +359,8 @@ async function finishAttemptIn(
       res.ok ? [o.now, c.jobId, c.task, c.attempt] : [c.jobId, c.task, c.attempt],
       SMALL,
     );
-    if (!r) return {};
-    if (res.ok) {
-      await releaseDependents(tx, r, o);
-      return closeTasks(tx, r.job_id, 1, o.now);
-    }
+    if (!r) return { effects: {} };
+    if (res.ok) return { task: r };
     const spec = JSON.parse(r.spec) as TaskSpec;
     const d = decideRetry(
       spec.retry,
@@ -345,7 +377,7 @@ async function finishAttemptIn(
            reason = ? WHERE job_id = ? AND name = ?`,
         [d.at, (o.weights.agePerS * d.at) / 1000, res.reason.slice(0, 1000), r.job_id, r.name],
       );
-      return { retried: { jobId: r.job_id, task: r.name, at: d.at } };
+      return { effects: { retried: { jobId: r.job_id, task: r.name, at: d.at } } };
     }
     const why =
       d.reason === 'attempts'
@@ -353,8 +385,50 @@ async function finishAttemptIn(
         : d.reason === 'deadline'
           ? `${res.reason}; no retry: it could not finish before the deadline`
           : `${res.reason}; not retried (retryOn)`;
-    return failTask(tx, r, why, o, ['running']);
+    return { effects: await failTask(tx, r, why, o, ['running']) };
   }
+}
+
+/**
+ * Moves on what successes release: each dependent's deps_left drops by how many of its needs
+ * succeeded here (ready when that reaches 0, at the time of the last), and each job's open_tasks by
+ * its successes. Returns the results by slot: a job's end on its last success.
+ */
+async function closeSucceeded(tx: Queryable, done: readonly Succeeded[]): Promise<Effects[]> {
+  /** job → dependent → [count, time of the last, weights]. */
+  const deps = new Map<string, Map<string, { k: number; now: number; weights: Ctx['weights'] }>>();
+  const jobs = new Map<string, { n: number; now: number; slot: number }>();
+  for (const d of done) {
+    const jobId = d.task.job_id;
+    let mine = deps.get(jobId);
+    if (!mine) {
+      mine = new Map();
+      deps.set(jobId, mine);
+    }
+    for (const name of JSON.parse(d.task.dependents) as string[]) {
+      const e = mine.get(name);
+      if (e) {
+        e.k++;
+        e.now = Math.max(e.now, d.now);
+      } else mine.set(name, { k: 1, now: d.now, weights: d.weights });
+    }
+    const j = jobs.get(jobId);
+    jobs.set(jobId, { n: (j?.n ?? 0) + 1, now: Math.max(j?.now ?? 0, d.now), slot: d.slot });
+  }
+  for (const [jobId, mine] of deps) {
+    // One statement per (count, time): a fan-out shares both, a fan-in's join is one row.
+    const groups = new Map<string, { k: number; now: number; weights: Ctx['weights']; names: string[] }>();
+    for (const [name, e] of mine) {
+      const key = `${e.k}:${e.now}`;
+      const g = groups.get(key);
+      if (g) g.names.push(name);
+      else groups.set(key, { ...e, names: [name] });
+    }
+    for (const g of groups.values()) await releaseDependents(tx, jobId, g.names, g.k, g.now, g.weights);
+  }
+  const out: Effects[] = [];
+  for (const [jobId, j] of jobs) out[j.slot] = await closeTasks(tx, jobId, j.n, j.now);
+  return out;
 }
 
 /** Fails a task in one of `from` states; skips the job's pending tasks unless onFailure: continue. */
@@ -372,27 +446,30 @@ async function failTask(
   );
   if (rowCount !== 1) return {};
   let closed = 1;
-  if (r.on_failure === 'continue') await releaseDependents(tx, r, o);
+  if (r.on_failure === 'continue')
+    await releaseDependents(tx, r.job_id, JSON.parse(r.dependents) as string[], 1, o.now, o.weights);
   else closed += await skipPending(tx, r.job_id, `job failing: task ${r.name} failed`, o.now);
   const effects = await closeTasks(tx, r.job_id, closed, o.now);
   return { ...effects, taskFailed: { jobId: r.job_id, task: r.name, reason } };
 }
 
-/** One dependency less for each dependent; those with none left become ready now. */
+/** `k` needs of each named task succeeded at `now`: the ones with no need left become ready. */
 async function releaseDependents(
   tx: Queryable,
-  r: Pick<TaskRow, 'job_id' | 'dependents'>,
-  o: Ctx,
+  jobId: string,
+  names: readonly string[],
+  k: number,
+  now: number,
+  weights: Ctx['weights'],
 ): Promise<void> {
-  const names = JSON.parse(r.dependents) as string[];
   for (let i = 0; i < names.length; i += CHUNK) {
     const part = names.slice(i, i + CHUNK);
     await tx.execute(
-      `UPDATE job_tasks SET deps_left = deps_left - 1,
-         ready_at = CASE WHEN deps_left = 1 THEN CAST(? AS BIGINT) ELSE NULL END,
-         prio_key = CASE WHEN deps_left = 1 THEN class_points - CAST(? AS DOUBLE PRECISION) ELSE NULL END
+      `UPDATE job_tasks SET deps_left = deps_left - ?,
+         ready_at = CASE WHEN deps_left = ? THEN CAST(? AS BIGINT) ELSE NULL END,
+         prio_key = CASE WHEN deps_left = ? THEN class_points - CAST(? AS DOUBLE PRECISION) ELSE NULL END
        WHERE job_id = ? AND state = 'queued' AND name IN (${part.map(() => '?').join(', ')})`,
-      [o.now, (o.weights.agePerS * o.now) / 1000, r.job_id, ...part],
+      [k, k, now, k, (weights.agePerS * now) / 1000, jobId, ...part],
     );
   }
 }

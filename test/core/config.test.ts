@@ -3,9 +3,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { openStore } from '../../src/app.js';
 import { configSchema, loadKapokConfig } from '../../src/config.js';
 import { leafPaths, redact } from '../../src/core/config/index.js';
 import { isKapokError } from '../../src/core/errors.js';
+import { createLogger } from '../../src/core/log.js';
 import { tmpDir, tmpFile } from '../helpers/tmp.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -178,6 +180,39 @@ describe('config: bad input gets one clear line', () => {
       'http.host',
       'bogus',
     );
+  });
+
+  it('store.checkpointIntervalMs: 0 (off, the default) or 10..60000 ms', () => {
+    assert.equal(defaults().store.checkpointIntervalMs, 0);
+    assert.equal(load('store:\n  checkpointIntervalMs: 250\n').config.store.checkpointIntervalMs, 250);
+    rejects(
+      () => load('store:\n  checkpointIntervalMs: 5\n'),
+      'KAPOK_CONFIG_INVALID',
+      'store.checkpointIntervalMs',
+    );
+    rejects(() => load('store:\n  checkpointIntervalMs: 60001\n'), 'KAPOK_CONFIG_INVALID', '<= 60000');
+  });
+
+  it('openStore hands store.checkpointIntervalMs to SQLite: its checkpoint worker takes over', async () => {
+    // The store turns SQLite's own checkpoint (wal_autocheckpoint 1000) off once its worker is up.
+    const autocheckpoint = async (yaml: string, waitForZero: boolean) => {
+      const store = await openStore(load(yaml), tmpDir(), createLogger({ level: 'silent' }));
+      try {
+        const read = async () =>
+          (await store.query<{ wal_autocheckpoint: number }>('PRAGMA wal_autocheckpoint'))[0]
+            ?.wal_autocheckpoint;
+        for (
+          const deadline = Date.now() + 10_000;
+          waitForZero && (await read()) !== 0 && Date.now() < deadline;
+        )
+          await new Promise((r) => setTimeout(r, 20));
+        return await read();
+      } finally {
+        await store.close();
+      }
+    };
+    assert.equal(await autocheckpoint('store:\n  checkpointIntervalMs: 20\n', true), 0);
+    assert.equal(await autocheckpoint('{}\n', false), 1000);
   });
 
   it('a postgres store needs a url', () => {

@@ -13,6 +13,7 @@ import {
   cancelJob,
   cancelTask,
   claimTasks,
+  type Effects,
   findLost,
   finishAttempt,
   finishAttempts,
@@ -565,6 +566,97 @@ export function transitionsSuite(label: string, open: () => Promise<Store>): voi
       ]);
       assert.deepEqual(again, [{ jobFinished: { jobId: id, state: 'succeeded' } }, {}]);
       assert.deepEqual(await states(), { a: 'succeeded', b: 'succeeded', c: 'succeeded' });
+    });
+
+    it('a batch of successes moves a fan-in join once: ready when its last need is in, at that time', async () => {
+      const t = T0 + 60_000;
+      const id = await submit(
+        store,
+        {
+          name: 'join',
+          tasks: [
+            ...['a', 'b', 'c'].map((name) => ({ name, run: noop })),
+            { name: 'j', needs: ['a', 'b', 'c'], run: noop },
+            { name: 'x', run: noop },
+            { name: 'y', needs: ['x'], run: noop },
+          ],
+        },
+        t,
+      );
+      const got = (await claim(store, t + 1)).claims.filter((c) => c.jobId === id);
+      const by = (n: string) => got.find((c) => c.task === n) as Claim;
+      const at = (now: number) => ({ weights: W, now, rand: 0.5 });
+      // Two of j's three needs, and x (y's only one), each at its own time.
+      assert.deepEqual(
+        await finishAttempts(store, [
+          { c: by('a'), res: ok, o: at(t + 2) },
+          { c: by('x'), res: ok, o: at(t + 3) },
+          { c: by('b'), res: ok, o: at(t + 4) },
+        ]),
+        [{}, {}, {}],
+      );
+      const next = async (now: number) => (await claim(store, now)).claims.filter((c) => c.jobId === id);
+      const ready = await next(t + 10);
+      assert.deepEqual(names(ready), ['y']);
+      assert.equal(ready[0]?.readyAt, t + 3);
+      // c ends j's wait; a result already recorded (a) is a no-op; a failure flushes the successes
+      // before it: y's failure fails the job after c has released j (j is skipped, not left queued).
+      const y = ready[0] as Claim;
+      const out = await finishAttempts(store, [
+        { c: by('c'), res: ok, o: at(t + 11) },
+        { c: by('a'), res: ok, o: at(t + 12) },
+        { c: y, res: fail(), o: at(t + 13) },
+      ]);
+      assert.deepEqual(out.slice(0, 2), [{}, {}]);
+      assert.deepEqual((out[2] as Effects).jobFinished, { jobId: id, state: 'failed' });
+      const tasks = Object.fromEntries(
+        ((await getJob(store, id))?.tasks ?? []).map((x) => [x.name, x.state]),
+      );
+      assert.deepEqual(tasks, {
+        a: 'succeeded',
+        b: 'succeeded',
+        c: 'succeeded',
+        j: 'skipped',
+        x: 'succeeded',
+        y: 'failed',
+      });
+    });
+
+    it('a batch of successes that ends its job reports it on the last of them', async () => {
+      const t = T0 + 70_000;
+      const id = await submit(
+        store,
+        {
+          name: 'fanin',
+          tasks: [
+            ...['a', 'b'].map((name) => ({ name, run: noop })),
+            { name: 's', needs: ['a', 'b'], run: noop },
+          ],
+        },
+        t,
+      );
+      const first = (await claim(store, t + 1)).claims.filter((c) => c.jobId === id);
+      const at = (now: number) => ({ weights: W, now, rand: 0.5 });
+      assert.deepEqual(
+        await finishAttempts(
+          store,
+          first.map((c) => ({ c, res: ok, o: at(t + 2) })),
+        ),
+        [{}, {}],
+      );
+      const [s] = (await claim(store, t + 3)).claims.filter((c) => c.jobId === id);
+      assert.equal(s?.task, 's');
+      assert.equal(s?.readyAt, t + 2);
+      const other = await submit(store, { name: 'other', tasks: [{ name: 'o', run: noop }] }, t + 3);
+      const [o] = (await claim(store, t + 4)).claims.filter((c) => c.jobId === other);
+      const out = await finishAttempts(store, [
+        { c: s as Claim, res: ok, o: at(t + 5) },
+        { c: o as Claim, res: ok, o: at(t + 6) },
+      ]);
+      assert.deepEqual(out, [
+        { jobFinished: { jobId: id, state: 'succeeded' } },
+        { jobFinished: { jobId: other, state: 'succeeded' } },
+      ]);
     });
   });
 }

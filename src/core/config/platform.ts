@@ -83,6 +83,18 @@ const store = z.strictObject({
   /** PostgreSQL connection URL (driver postgres). */
   url: secret(z.string().min(1)).nullable().default(null),
   poolMax: z.number().int().min(1).max(1000).default(10),
+  /**
+   * SQLite: ms between WAL checkpoints run by a worker thread off the committing connection, or 0
+   * for SQLite's automatic checkpoint inside the COMMIT that fills the WAL past 1,000 pages (that
+   * COMMIT then holds the event loop for the checkpoint's copy and fsync).
+   */
+  checkpointIntervalMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .refine((v) => v === 0 || v >= 10, '0 (off) or 10..60000 ms')
+    .default(0),
 });
 
 const kv = z.strictObject({
