@@ -41,6 +41,7 @@ import {
   freePort,
   root,
   rssBytes,
+  sleepUntilDue,
   stop,
   tempDir,
   waitFor200,
@@ -333,7 +334,7 @@ async function openLoop(
         .finally(() => inflight.delete(p));
       inflight.add(p);
     }
-    await new Promise((r) => setImmediate(r));
+    await sleepUntilDue(start, scheduled, rate);
   }
   await Promise.all(inflight);
   lat.sort((a, b) => a - b);

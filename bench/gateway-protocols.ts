@@ -17,6 +17,7 @@ import {
   noErrors,
   type Outcomes,
   reportPinning,
+  sleepUntilDue,
   spawnProcess,
   stop,
   tempDir,
@@ -281,7 +282,7 @@ async function openLoop(
         .finally(() => inflight.delete(p));
       inflight.add(p);
     }
-    await new Promise((res) => setImmediate(res));
+    await sleepUntilDue(start, scheduled, rate);
   }
   await Promise.all(inflight);
   await pool.close();

@@ -19,6 +19,7 @@ import {
   type Outcomes,
   reportPinning,
   rssBytes,
+  sleepUntilDue,
   spawnProcess,
   stop,
   tempDir,
@@ -378,7 +379,7 @@ async function openLoop(t: Target, rate: number, seconds: number): Promise<Load>
         .finally(() => inflight.delete(p));
       inflight.add(p);
     }
-    await new Promise((r) => setImmediate(r));
+    await sleepUntilDue(start, scheduled, rate);
   }
   await Promise.all(inflight);
   const elapsed = (performance.now() - start) / 1000;

@@ -307,3 +307,15 @@ export async function publishWindowed(
   await Promise.all(cs.map((c) => c.endAsync().catch(() => {})));
   return { errors };
 }
+
+/**
+ * An open-loop generator's wait for its next send: sleeps (a timer, ≥ 1 ms in Node) until the next
+ * request is due, instead of polling with setImmediate. The poll kept the generator's core busy,
+ * which on a 2-core box is the core the mock upstream shares with it: the upstream's wake-ups then
+ * waited for the scheduler, a tail that was the bench's own. Latency is still counted from each
+ * request's scheduled time, so a late wake-up is measured, not hidden.
+ */
+export function sleepUntilDue(start: number, scheduled: number, rate: number): Promise<void> {
+  const wait = start + (scheduled * 1000) / rate - performance.now();
+  return new Promise((r) => setTimeout(r, Math.max(0, wait)));
+}
