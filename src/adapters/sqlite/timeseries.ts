@@ -132,7 +132,8 @@ class SqliteTimeSeries implements TimeSeriesSink {
   }
 
   #write(points: readonly Point[]): void {
-    const latest = new Map<string, Point>();
+    // Each device's latest point per measurement: nested maps, no key string built per point.
+    const latest = new Map<string, Map<string, Point>>();
     const { series, ts, value, svalue } = this.#batch;
     let n = 0;
     for (const p of points) {
@@ -153,9 +154,13 @@ class SqliteTimeSeries implements TimeSeriesSink {
         svalue[n] = typeof v === 'string' ? v : null;
         n++;
       }
-      const dk = `${p.device}\u0000${p.measurement}`;
-      const prev = latest.get(dk);
-      if (!prev || prev.ts <= p.ts) latest.set(dk, p);
+      let byMeasurement = latest.get(p.device);
+      if (byMeasurement === undefined) {
+        byMeasurement = new Map();
+        latest.set(p.device, byMeasurement);
+      }
+      const prev = byMeasurement.get(p.measurement);
+      if (!prev || prev.ts <= p.ts) byMeasurement.set(p.measurement, p);
     }
     // Rows in key order (series, ts): neighbouring inserts land on the same B-tree leaf, ~35 % less
     // CPU per row than arrival order, where the devices' series interleave (bench/edge.ts line
@@ -186,8 +191,9 @@ class SqliteTimeSeries implements TimeSeriesSink {
     }
     // Let go of the batch's strings; the arrays keep their capacity for the next batch.
     svalue.fill(null, 0, n);
-    for (const p of latest.values())
-      this.#device.run(p.device, p.measurement, p.ts, JSON.stringify(p.fields));
+    for (const byMeasurement of latest.values())
+      for (const p of byMeasurement.values())
+        this.#device.run(p.device, p.measurement, p.ts, JSON.stringify(p.fields));
   }
 
   #seriesId(fields: Map<string, number>, p: Point, field: string, v: unknown): number {
