@@ -151,10 +151,10 @@ describe('edge decode: line protocol', () => {
           const ms = p === 's' ? b * 1000n : b / divisor[p];
           // As the general path: up to 18 digits through Number (s: times 1000), longer through BigInt.
           const cut = t.slice(0, Math.max(0, len - (p === 'ns' ? 6 : p === 'us' ? 3 : 0)));
-          const want =
-            len > 18 ? Number(ms) : p === 's' ? Number(t) * 1000 : cut === '' ? 0 : Number(cut);
+          const want = len > 18 ? Number(ms) : p === 's' ? Number(t) * 1000 : cut === '' ? 0 : Number(cut);
           // Up to 18 digits the general path range-checks nothing (they fit int64).
-          if (len > 18 && (b > 2n ** 63n - 1n || ms > 9_223_372_036_854n)) fails(() => lp(`m v=1 ${t}`, p), /overflows|range/);
+          if (len > 18 && (b > 2n ** 63n - 1n || ms > 9_223_372_036_854n))
+            fails(() => lp(`m v=1 ${t}`, p), /overflows|range/);
           else assert.equal(lp(`m v=1 ${t}  `, p)[0]?.ts, want, `${t} ${p}`);
         }
         if (len <= 18) {
