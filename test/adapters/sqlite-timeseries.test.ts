@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import {
   createSqliteTimeSeries,
+  keyOrder,
   type SqliteTimeSeriesOptions,
 } from '../../src/adapters/sqlite/timeseries.js';
 import { isKapokError } from '../../src/core/errors.js';
@@ -88,6 +89,32 @@ describe('sqlite time-series adapter', () => {
       assert.equal((db.prepare('SELECT count(*) AS n FROM points').get() as { n: number }).n, 3);
     } finally {
       db.close();
+    }
+  });
+
+  it('orders a batch by (series, ts, arrival) like a comparison sort, in order or not, dense ids or wide', () => {
+    let seed = 11;
+    const rnd = (k: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % k;
+    };
+    const cases: [number, number, boolean][] = [
+      [0, 1, true],
+      [1, 1, true],
+      [500, 7, true], // devices in time order (the usual batch)
+      [500, 7, false], // ts shuffled, with ties
+      [300, 1_000_000, true], // wide id range: compared
+      [2000, 40, false],
+    ];
+    for (const [n, ids, ordered] of cases) {
+      const base = 1 + rnd(100_000);
+      const series = Array.from({ length: n }, () => base + rnd(ids));
+      const ts = Array.from({ length: n }, (_, i) => (ordered ? i >> 2 : rnd(50)));
+      const want = Array.from({ length: n }, (_, i) => i).sort(
+        (a, b) =>
+          (series[a] as number) - (series[b] as number) || (ts[a] as number) - (ts[b] as number) || a - b,
+      );
+      assert.deepEqual([...keyOrder(series, ts, n)], want, `n=${n} ids=${ids} ordered=${ordered}`);
     }
   });
 

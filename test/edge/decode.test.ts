@@ -133,6 +133,46 @@ describe('edge decode: line protocol', () => {
     assert.equal(lp('m v=1 999')[0]?.ts, 0);
   });
 
+  it('reads numbers and timestamps in place with the same results as the general path', () => {
+    // The in-place fast paths (plain digits) must agree with BigInt / Number() on every length.
+    const divisor = { ns: 1_000_000n, us: 1000n, ms: 1n, s: 1n } as const;
+    let seed = 7;
+    const digit = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return String(seed % 10);
+    };
+    for (let len = 1; len <= 20; len++)
+      for (let k = 0; k < 30; k++) {
+        let t = k === 0 ? '9'.repeat(len) : k === 1 ? `8${'9'.repeat(len - 1)}` : '';
+        while (t.length < len) t += digit();
+        t = t.slice(0, len);
+        for (const p of ['ns', 'us', 'ms', 's'] as const) {
+          const b = BigInt(t);
+          const ms = p === 's' ? b * 1000n : b / divisor[p];
+          // As the general path: up to 18 digits through Number (s: times 1000), longer through BigInt.
+          const cut = t.slice(0, Math.max(0, len - (p === 'ns' ? 6 : p === 'us' ? 3 : 0)));
+          const want = len > 18 ? Number(ms) : p === 's' ? Number(t) * 1000 : cut === '' ? 0 : Number(cut);
+          // Up to 18 digits the general path range-checks nothing (they fit int64).
+          if (len > 18 && (b > 2n ** 63n - 1n || ms > 9_223_372_036_854n))
+            fails(() => lp(`m v=1 ${t}`, p), /overflows|range/);
+          else assert.equal(lp(`m v=1 ${t}  `, p)[0]?.ts, want, `${t} ${p}`);
+        }
+        if (len <= 18) {
+          const i = BigInt(t);
+          assert.equal(lp(`m v=-${t}i`)[0]?.fields.v, Number(-i) + 0, `-${t}i`);
+          assert.equal(lp(`m v=${t}.${t}`)[0]?.fields.v, Number(`${t}.${t}`));
+        }
+      }
+    assert.deepEqual(plain(lp('m a=5.,b=-.5,c=+0.0,d=0i,e=+0i 1')[0]?.fields as object), {
+      a: 5,
+      b: -0.5,
+      c: 0,
+      d: 0,
+      e: 0,
+    });
+    assert.equal(lp('m v=1 000001000000')[0]?.ts, 1);
+  });
+
   it('unescapes measurement, tag and field names, and strings with newlines', () => {
     const [p] = lp('my\\ meas\\,ure,t\\ k\\=1=v\\,a\\ l f\\=\\ k="a\\\\b\nc"');
     assert.equal(p?.measurement, 'my meas,ure');
@@ -176,6 +216,9 @@ describe('edge decode: line protocol', () => {
       ['m v=1 99999999999999999999', /overflows int64|not an integer/],
       ['m v=1 1 2', /not an integer/],
       ['m v=1e999', /out of float range/],
+      [`m v=${'9'.repeat(400)}`, /out of float range/],
+      ['m v=1 9223372036854775808', /overflows int64/],
+      ['m v=1 1-2', /not an integer/],
       ['m v=NaN', /not a number/],
       [',t=1 v=1', /empty measurement/],
       ['m v=1\nm w', /line 2: field "w" has no =value/],

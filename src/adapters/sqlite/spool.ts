@@ -70,6 +70,11 @@ function spoolError(err: unknown): KapokError {
 
 class SqliteSpoolStore implements SpoolStore {
   readonly #db: Database.Database;
+  /**
+   * One transaction wrapper for every call: db.transaction() builds a new wrapper (and its
+   * begin/commit/savepoint bindings) each time, 1.8 % of Kapok's self time under QoS 1 load.
+   */
+  readonly #tx: (fn: () => unknown) => unknown;
   readonly #s: Record<
     | 'insert'
     | 'read'
@@ -88,6 +93,7 @@ class SqliteSpoolStore implements SpoolStore {
 
   constructor(db: Database.Database) {
     this.#db = db;
+    this.#tx = db.transaction((fn: () => unknown) => fn());
     this.#s = {
       insert: db.prepare('INSERT INTO messages (topic, payload, received) VALUES (?, ?, ?)'),
       read: db.prepare(
@@ -222,7 +228,7 @@ class SqliteSpoolStore implements SpoolStore {
 
   transaction<T>(fn: () => T): T {
     try {
-      return this.#db.transaction(fn)();
+      return this.#tx(fn) as T;
     } catch (err) {
       // Only SQLite's own failures are the spool's; an error of fn passes through as it is.
       throw err instanceof Database.SqliteError || !this.#db.open ? spoolError(err) : err;
