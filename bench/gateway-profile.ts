@@ -14,6 +14,8 @@
  *   KAPOK_BENCH_PROFILE_ROUNDS=3 KAPOK_BENCH_PROFILE_SECONDS=4 KAPOK_BENCH_PROFILE_RATES=1000,5000 KAPOK_BENCH_AUDIT=1 ...
  *   KAPOK_BENCH_PROFILE_CPU_PROF=/tmp/prof  (adds --cpu-prof --cpu-prof-dir=/tmp/prof to every Kapok)
  *   KAPOK_BENCH_PROFILE_TAIL=1  (per-request timestamps: what the open-loop p99 requests coincide with)
+ *   KAPOK_BENCH_PROFILE_IDLE_S=10  (Kapok idle that long after the warm-up, before the first phase)
+ *   KAPOK_BENCH_PROFILE_IDLE_S=10  (Kapok idle that long after the warm-up, before the first phase)
  *
  * Tail mode: each open-loop request keeps its scheduled time, the time the generator got round to
  * sending it (lateness = the generator's own delay) and its end. Kapok reports, in epoch ms, every
@@ -443,6 +445,12 @@ async function runVariant(v: (typeof variants)[number], mockPort: number) {
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
     const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 256 });
     await closedLoop(pool, headers, 1); // warm-up: JIT, pools, caches
+    // KAPOK_BENCH_PROFILE_IDLE_S: Kapok idle this long before the first phase, as in the gateway
+    // bench (its direct and Node-floor phases run first, ~10 s).
+    await new Promise((r) => setTimeout(r, Number(process.env.KAPOK_BENCH_PROFILE_IDLE_S ?? 0) * 1000));
+    // KAPOK_BENCH_PROFILE_IDLE_S: Kapok idle this long before the first phase, as in the gateway
+    // bench (its direct and Node-floor phases run first, ~10 s).
+    await new Promise((r) => setTimeout(r, Number(process.env.KAPOK_BENCH_PROFILE_IDLE_S ?? 0) * 1000));
     const pid = kapok.pid as number;
     const phases: Record<string, unknown> = {};
     const phase = async (name: string, run: (reqs: Req[] | null) => Promise<{ requests: number }>) => {
