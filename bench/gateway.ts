@@ -334,35 +334,28 @@ const is2xx = (code: number) => code >= 200 && code < 300;
 
 function summary(d: Load, k: Load) {
   return {
-    direct: {
-      p50Ms: d.p50Ms,
-      p99Ms: d.p99Ms,
-      achieved: d.achieved,
-      non2xx: d.non2xx,
-      transportErrors: d.transportErrors,
-    },
-    kapok: {
-      p50Ms: k.p50Ms,
-      p99Ms: k.p99Ms,
-      achieved: k.achieved,
-      non2xx: k.non2xx,
-      transportErrors: k.transportErrors,
-    },
+    direct: figures(d),
+    kapok: figures(k),
     addedP50Ms: r3(k.p50Ms - d.p50Ms),
     addedP99Ms: r3(k.p99Ms - d.p99Ms),
+  };
+}
+
+/** One load's figures as reported (latency, rate reached, errors). */
+function figures(l: Load) {
+  return {
+    p50Ms: l.p50Ms,
+    p99Ms: l.p99Ms,
+    achieved: l.achieved,
+    non2xx: l.non2xx,
+    transportErrors: l.transportErrors,
   };
 }
 
 /** The Node floor at one rate: the bare proxy's figures, its cost over direct, Kapok's over it. */
 function overNode(d: Load, n: Load, k: Load) {
   return {
-    nodeProxy: {
-      p50Ms: n.p50Ms,
-      p99Ms: n.p99Ms,
-      achieved: n.achieved,
-      non2xx: n.non2xx,
-      transportErrors: n.transportErrors,
-    },
+    nodeProxy: figures(n),
     nodeAddedP50Ms: r3(n.p50Ms - d.p50Ms),
     nodeAddedP99Ms: r3(n.p99Ms - d.p99Ms),
     addedOverNodeP50Ms: r3(k.p50Ms - n.p50Ms),
