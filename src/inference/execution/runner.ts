@@ -199,7 +199,6 @@ export class VersionRunner {
     if (i >= 0) this.slots.splice(i, 1);
     slot.worker.terminate().catch(() => {});
     this.hooks.onInlineDemoted?.(computeMs);
-    if (this.closing) return;
     this.addSlot().catch((err) =>
       this.hooks.onWorkerCrash?.(`replacement failed: ${(err as Error).message}`),
     );
@@ -360,7 +359,8 @@ export class VersionRunner {
     const batch = slot.busy;
     if (!batch || (msg.type !== 'result' && msg.type !== 'failed') || msg.seq !== slot.seq) return;
     slot.busy = null;
-    if (this.inline && msg.type === 'result' && slot.runs++ > 0) {
+    // Not while draining: the inline slot finishes what it has (a worker started now would serve nothing).
+    if (this.inline && !this.closing && msg.type === 'result' && slot.runs++ > 0) {
       slot.slowInARow = msg.computeMs > INLINE_MAX_RUN_MS ? slot.slowInARow + 1 : 0;
       if (slot.slowInARow >= INLINE_SLOW_RUNS) this.demote(slot, msg.computeMs);
     }
