@@ -39,6 +39,7 @@ import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import {
+  benchGateway,
   createBenchKey,
   freePort,
   root,
@@ -378,13 +379,7 @@ async function runVariant(v: (typeof variants)[number], mockPort: number) {
     ...(process.env.KAPOK_BENCH_AUDIT === '1'
       ? { audit: { enabled: true, kek: '000102030405060708090a0b0c0d0e0f' } }
       : {}),
-    gateway: {
-      enabled: true,
-      providers: [{ name: 'mock', type: 'openai', baseUrl: `http://127.0.0.1:${mockPort}/v1` }],
-      models: [{ name: 'qwen', targets: [{ provider: 'mock', model: 'm' }] }],
-      auth: { adminToken: ADMIN },
-      limits: { default: { rpm: 1_000_000_000, tpm: 1_000_000_000 } },
-    },
+    gateway: benchGateway(mockPort, ADMIN),
   });
   const prof = cpuProf
     ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`, `--cpu-prof-name=${v.name}-${Date.now()}.cpuprofile`]

@@ -10,6 +10,7 @@ import { fromChatCompletion } from '../src/gateway/ingress/responses/response.js
 import { openaiProvider } from '../src/gateway/providers/openai/index.js';
 import { validateChat } from '../src/gateway/proxy/validate.js';
 import {
+  benchGateway,
   CAPABILITIES_OFF_CONFIG,
   createBenchKey,
   freePort,
@@ -104,13 +105,7 @@ export async function gatewayProtocols() {
       log: { level: 'warn', requests: false },
       http: { host: '127.0.0.1', port: kapokPort },
       ...CAPABILITIES_OFF_CONFIG,
-      gateway: {
-        enabled: true,
-        providers: [{ name: 'mock', type: 'openai', baseUrl: `http://127.0.0.1:${mockPort}/v1` }],
-        models: [{ name: 'qwen', targets: [{ provider: 'mock', model: 'm' }] }],
-        auth: { adminToken: ADMIN },
-        limits: { default: { rpm: 1_000_000_000, tpm: 1_000_000_000 } },
-      },
+      gateway: benchGateway(mockPort, ADMIN),
     }),
   );
   const kapok = spawnProcess(

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
 import {
+  benchGateway,
   CAPABILITIES_OFF_CONFIG,
   createBenchKey,
   freePort,
@@ -48,13 +49,7 @@ writeFileSync(
     log: { level: 'warn', requests: false },
     http: { host: '127.0.0.1', port },
     ...CAPABILITIES_OFF_CONFIG,
-    gateway: {
-      enabled: true,
-      providers: [{ name: 'mock', type: 'openai', baseUrl: `http://127.0.0.1:${mockPort}/v1` }],
-      models: [{ name: 'qwen', targets: [{ provider: 'mock', model: 'm' }] }],
-      auth: { adminToken: ADMIN },
-      limits: { default: { rpm: 1_000_000_000, tpm: 1_000_000_000 } },
-    },
+    gateway: benchGateway(mockPort, ADMIN),
   }),
 );
 const kapok = spawn(process.execPath, [...nodeArgs, kapokBin, 'up', '--config', configFile], {

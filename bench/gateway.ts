@@ -10,6 +10,7 @@ import { loadTokenCounter } from '../src/gateway/routing/tokens.js';
 import { createUpstream } from '../src/gateway/upstream/pool.js';
 import {
   addOutcomes,
+  benchGateway,
   CAPABILITIES_OFF_CONFIG,
   createBenchKey,
   errorCount,
@@ -147,13 +148,7 @@ export async function gateway() {
             },
           }
         : {}),
-      gateway: {
-        enabled: true,
-        providers: [{ name: 'mock', type: 'openai', baseUrl: `http://127.0.0.1:${mockPort}/v1` }],
-        models: [{ name: 'qwen', targets: [{ provider: 'mock', model: 'm' }] }],
-        auth: { adminToken: ADMIN },
-        limits: { default: { rpm: 1_000_000_000, tpm: 1_000_000_000 } },
-      },
+      gateway: benchGateway(mockPort, ADMIN),
     }),
   );
   // KAPOK_BENCH_NODE_ARGS: V8 flags for Kapok, e.g. the heap flags the launchers apply (docs/operations.md#memory).

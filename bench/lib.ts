@@ -67,6 +67,20 @@ export function writeBenchConfig(dir: string, httpPort: number, sections: Record
   return file;
 }
 
+/**
+ * The gateway section every gateway bench runs Kapok with: one OpenAI-style mock upstream behind
+ * model `qwen`, API-key auth (keys made with createBenchKey), quotas so high they never refuse.
+ */
+export function benchGateway(mockPort: number, adminToken: string) {
+  return {
+    enabled: true,
+    providers: [{ name: 'mock', type: 'openai', baseUrl: `http://127.0.0.1:${mockPort}/v1` }],
+    models: [{ name: 'qwen', targets: [{ provider: 'mock', model: 'm' }] }],
+    auth: { adminToken },
+    limits: { default: { rpm: 1_000_000_000, tpm: 1_000_000_000 } },
+  };
+}
+
 /** Creates a gateway API key through the admin API of a benchmarked Kapok; throws naming the bench on a refusal. */
 export async function createBenchKey(origin: string, adminToken: string, bench: string): Promise<string> {
   const res = await fetch(`${origin}/api/gateway/keys`, {
