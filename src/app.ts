@@ -539,6 +539,7 @@ export async function openStore(loaded: KapokLoadedConfig, dataDir: string, logg
   return createSqliteStore({
     file: isAbsolute(s.file) ? s.file : resolve(dataDir, s.file),
     checkpointIntervalMs: s.checkpointIntervalMs,
+    autocheckpointPages: s.walAutocheckpointPages,
   });
 }
 

@@ -119,6 +119,8 @@ describe('sqlite store adapter', () => {
       [{ file: ':memory:', statementCacheSize: 0 }, 'statementCacheSize'],
       [{ file: ':memory:', checkpointIntervalMs: -1 }, 'checkpointIntervalMs'],
       [{ file: ':memory:', checkpointIntervalMs: 0.5 }, 'checkpointIntervalMs'],
+      [{ file: ':memory:', autocheckpointPages: 0 }, 'autocheckpointPages'],
+      [{ file: ':memory:', autocheckpointPages: 10.5 }, 'autocheckpointPages'],
       [{ file: ':memory:', onCheckpoint: 'log' }, 'onCheckpoint'],
       [null, 'options'],
     ];
@@ -227,20 +229,53 @@ describe('sqlite store adapter', () => {
     }
   });
 
-  it('keeps SQLite automatic checkpoints by default, with checkpointIntervalMs 0 and on :memory:', async () => {
-    const cases: SqliteStoreOptions[] = [
-      { file: join(dir, 'auto-default.db') },
-      { file: join(dir, 'auto.db'), checkpointIntervalMs: 0 },
-      { file: ':memory:', checkpointIntervalMs: 50 },
+  it('keeps SQLite automatic checkpoints by default (1,000 pages, as SQLite), with checkpointIntervalMs 0 and on :memory:', async () => {
+    const cases: Array<[SqliteStoreOptions, number]> = [
+      [{ file: join(dir, 'auto-default.db') }, 1000],
+      [{ file: join(dir, 'auto.db'), checkpointIntervalMs: 0 }, 1000],
+      [{ file: join(dir, 'auto-4000.db'), autocheckpointPages: 4000 }, 4000],
+      // No WAL in memory: SQLite's own setting stays.
+      [{ file: ':memory:', checkpointIntervalMs: 50 }, 1000],
     ];
-    for (const opts of cases) {
+    for (const [opts, pages] of cases) {
       const s = await createSqliteStore(opts);
       try {
         await new Promise((r) => setTimeout(r, 200));
-        assert.deepEqual(await s.query('PRAGMA wal_autocheckpoint'), [{ wal_autocheckpoint: 1000 }]);
+        assert.deepEqual(
+          await s.query('PRAGMA wal_autocheckpoint'),
+          [{ wal_autocheckpoint: pages }],
+          opts.file,
+        );
       } finally {
         await s.close();
       }
+    }
+  });
+
+  it('autocheckpointPages bounds the WAL: a commit past it checkpoints and the WAL is reused', async () => {
+    const file = join(dir, 'bounded.db');
+    const s = await createSqliteStore({ file, autocheckpointPages: 100 });
+    try {
+      await s.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)');
+      const row = 'y'.repeat(1000);
+      let walMax = 0;
+      // ~4 MB in transactions of ~16 pages: 10 times what 100 pages of WAL hold.
+      for (let i = 0; i < 64; i++) {
+        await s.execute(`INSERT INTO t (v) VALUES ${Array(64).fill('(?)').join(', ')}`, Array(64).fill(row));
+        const wal = statSync(`${file}-wal`).size;
+        walMax = Math.max(walMax, wal);
+      }
+      // SQLite reuses the WAL file from its start after a checkpoint rather than truncating it, so
+      // the file stops growing at ~100 pages plus one transaction; at the default (1,000 pages) it
+      // would have grown to ~4 MB.
+      assert.ok(walMax < 200 * 4096 + 64 * 1024, `WAL reached ${walMax} bytes`);
+      assert.ok(
+        statSync(file).size > 2 * 2 ** 20,
+        `database file ${statSync(file).size} bytes: nothing checkpointed`,
+      );
+      assert.deepEqual(await s.query('SELECT count(*) AS n FROM t'), [{ n: 4096 }]);
+    } finally {
+      await s.close();
     }
   });
 });

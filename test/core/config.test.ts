@@ -194,7 +194,7 @@ describe('config: bad input gets one clear line', () => {
   });
 
   it('openStore hands store.checkpointIntervalMs to SQLite: its checkpoint worker takes over', async () => {
-    // The store turns SQLite's own checkpoint (wal_autocheckpoint 1000) off once its worker is up.
+    // The store turns SQLite's own checkpoint (wal_autocheckpoint, 1000 pages) off once its worker is up.
     const autocheckpoint = async (yaml: string, waitForZero: boolean) => {
       const store = await openStore(load(yaml), tmpDir(), createLogger({ level: 'silent' }));
       try {
@@ -213,6 +213,21 @@ describe('config: bad input gets one clear line', () => {
     };
     assert.equal(await autocheckpoint('store:\n  checkpointIntervalMs: 20\n', true), 0);
     assert.equal(await autocheckpoint('{}\n', false), 1000);
+    assert.equal(await autocheckpoint('store:\n  walAutocheckpointPages: 4000\n', false), 4000);
+  });
+
+  it('store.walAutocheckpointPages: 1000 by default (as in SQLite), 100..100000 pages', () => {
+    assert.equal(defaults().store.walAutocheckpointPages, 1000);
+    rejects(
+      () => load('store:\n  walAutocheckpointPages: 99\n'),
+      'KAPOK_CONFIG_INVALID',
+      'store.walAutocheckpointPages',
+    );
+    rejects(
+      () => load('store:\n  walAutocheckpointPages: 2.5\n'),
+      'KAPOK_CONFIG_INVALID',
+      'store.walAutocheckpointPages',
+    );
   });
 
   it('a postgres store needs a url', () => {

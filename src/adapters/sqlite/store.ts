@@ -8,10 +8,11 @@
  * (no interleaving into an open transaction). Transactions start with BEGIN IMMEDIATE: the write lock
  * is taken up front, where the busy timeout applies, never half-way through.
  *
- * Checkpoints: SQLite's automatic checkpoint runs inside the COMMIT that pushes the WAL past 1,000
- * pages, copying them into the database file and fsyncing it on the committing thread: with usage
- * records that blocked the event loop 8–41 ms every ~19,000 rows. With checkpointIntervalMs a file
- * store instead turns wal_autocheckpoint off once a worker thread (sqlite-checkpoint-worker.ts) is up that checkpoints
+ * Checkpoints: SQLite's automatic checkpoint runs inside the COMMIT that pushes the WAL past
+ * autocheckpointPages (1,000 by default, as SQLite's), copying them into the database file and
+ * fsyncing it on the committing thread: with usage records that blocked the event loop 8–41 ms
+ * every ~19,000 rows. With checkpointIntervalMs a file store instead turns
+ * wal_autocheckpoint off once a worker thread (sqlite-checkpoint-worker.ts) is up that checkpoints
  * from a second connection on a timer. Durability is unchanged: a commit is durable once it is in
  * the WAL (synchronous as before), whoever copies it on; close() stops the worker first, so the
  * main connection's close is the last one and checkpoints and removes the WAL as before. If the
@@ -51,6 +52,13 @@ export interface SqliteStoreOptions {
    * more than the stalls it removed (bench/sqlite-wal.ts, see docs/configuration.md).
    */
   checkpointIntervalMs?: number;
+  /**
+   * SQLite's wal_autocheckpoint: WAL pages past which a COMMIT checkpoints when no worker does.
+   * Default 1000, SQLite's own. A checkpoint's cost grows with its pages (~7 µs a page measured), so
+   * a larger value trades the share of commits that stall for longer stalls at about the same total
+   * (jobs pick-next, 3,000 claims: 22 checkpoints of ~7 ms at 1000, 6 of ~28 ms at 4000).
+   */
+  autocheckpointPages?: number;
   /** Called on each checkpoint that found frames in the WAL (tests and benchmarks watch it). */
   onCheckpoint?: (c: {
     mode: 'PASSIVE' | 'RESTART';
@@ -62,8 +70,6 @@ export interface SqliteStoreOptions {
 
 /** WAL frames (pages) past which the worker's checkpoint holds off writers (RESTART): ~16 MB. */
 const RESTART_PAGES = 4000;
-/** SQLite's default wal_autocheckpoint, restored when the worker is gone. */
-const AUTOCHECKPOINT_PAGES = 1000;
 
 interface TxState {
   active: boolean;
@@ -78,6 +84,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
     db = new Database(opts.file, { timeout: opts.busyTimeoutMs });
     db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = ON');
+    if (!isMemory(opts.file)) db.pragma(`wal_autocheckpoint = ${opts.autocheckpointPages}`);
   } catch (err) {
     db?.close();
     throw new KapokError(
@@ -110,6 +117,7 @@ function checkOptions(options: SqliteStoreOptions): Opts {
     busyTimeoutMs = 5000,
     statementCacheSize = 256,
     checkpointIntervalMs = 0,
+    autocheckpointPages = 1000,
     onCheckpoint,
   } = options;
   if (typeof file !== 'string' || file.trim() === '') fail('file', 'a non-empty path or ":memory:"', file);
@@ -122,10 +130,13 @@ function checkOptions(options: SqliteStoreOptions): Opts {
   if (!Number.isSafeInteger(checkpointIntervalMs) || checkpointIntervalMs < 0) {
     fail('checkpointIntervalMs', 'an integer number of milliseconds >= 0', checkpointIntervalMs);
   }
+  if (!Number.isSafeInteger(autocheckpointPages) || autocheckpointPages < 1) {
+    fail('autocheckpointPages', 'an integer number of pages >= 1', autocheckpointPages);
+  }
   if (onCheckpoint !== undefined && typeof onCheckpoint !== 'function') {
     fail('onCheckpoint', 'a function', onCheckpoint);
   }
-  return { file, busyTimeoutMs, statementCacheSize, checkpointIntervalMs, onCheckpoint };
+  return { file, busyTimeoutMs, statementCacheSize, checkpointIntervalMs, autocheckpointPages, onCheckpoint };
 }
 
 class SqliteStore implements Store {
@@ -162,7 +173,7 @@ class SqliteStore implements Store {
     const gone = () => {
       if (this.#checkpointer !== w) return;
       this.#checkpointer = undefined;
-      if (!this.#closed) this.#setAutocheckpoint(AUTOCHECKPOINT_PAGES);
+      if (!this.#closed) this.#setAutocheckpoint(this.#opts.autocheckpointPages);
     };
     w.on('message', (m: CheckpointMessage) => {
       if (m.type === 'ready') {

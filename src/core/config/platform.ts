@@ -85,8 +85,8 @@ const store = z.strictObject({
   poolMax: z.number().int().min(1).max(1000).default(10),
   /**
    * SQLite: ms between WAL checkpoints run by a worker thread off the committing connection, or 0
-   * for SQLite's automatic checkpoint inside the COMMIT that fills the WAL past 1,000 pages (that
-   * COMMIT then holds the event loop for the checkpoint's copy and fsync).
+   * for SQLite's automatic checkpoint inside the COMMIT that fills the WAL past
+   * walAutocheckpointPages (that COMMIT then holds the event loop for the checkpoint's copy and fsync).
    */
   checkpointIntervalMs: z
     .number()
@@ -95,6 +95,11 @@ const store = z.strictObject({
     .max(60_000)
     .refine((v) => v === 0 || v >= 10, '0 (off) or 10..60000 ms')
     .default(0),
+  /**
+   * SQLite: WAL pages past which a COMMIT runs the checkpoint itself (wal_autocheckpoint) when no
+   * worker does; SQLite's 1000 by default. Larger: rarer but longer stalls, about the same in all.
+   */
+  walAutocheckpointPages: z.number().int().min(100).max(100_000).default(1000),
 });
 
 const kv = z.strictObject({
