@@ -215,6 +215,15 @@ export async function inference() {
     };
     await warm(live);
     const httpFloorC1 = await closedLoop(1, live);
+    // ...and its gRPC floor on the same channel: ServerLive, an RPC that runs no model.
+    const grpcLive = () =>
+      new Promise<boolean>((resolve, reject) =>
+        client.ServerLive({}, (err: { code?: number } | null, res?: { live?: boolean }) =>
+          err?.code === 14 ? reject(err) : resolve(!err && res?.live === true),
+        ),
+      );
+    await warm(grpcLive);
+    const grpcFloorC1 = await closedLoop(1, grpcLive);
     const rest: Record<string, unknown> = {};
     const grpcR: Record<string, unknown> = {};
     await warm(restOnce('mlp', body(16)));
@@ -296,10 +305,12 @@ export async function inference() {
       grpc: grpcR,
       restBinary,
       httpFloorC1,
+      grpcFloorC1,
       addedLatencyC1ms: {
         rest: addedRest,
         restOverHttpFloor: round(restC1.p50ms - httpFloorC1.p50ms),
         grpc: round((grpcR[1] as { p50ms: number }).p50ms - rawSmall.p50ms),
+        grpcOverGrpcFloor: round((grpcR[1] as { p50ms: number }).p50ms - grpcFloorC1.p50ms),
       },
       batchingAt64: batchingResult,
       eventLoopLagP99ms: {

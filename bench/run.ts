@@ -113,7 +113,12 @@ const BASELINES: Record<string, [figure: string, baseline: string | null, whyNon
     ['HTTP line protocol points/s (stored)', 'a bare better-sqlite3 insert loop of the same points'],
     ['HTTP line protocol points/s (accepted)', 'a bare node:http server reading the same bodies'],
   ],
-  inference: [['REST/gRPC latency', 'onnxruntime session.run in-process, and /v2/health/live']],
+  inference: [
+    [
+      'REST/gRPC latency',
+      'onnxruntime session.run in-process, /v2/health/live and gRPC ServerLive (the transport floors)',
+    ],
+  ],
   'json-depth': [['checked parse', 'JSON.parse alone']],
   v2x: [
     ['in-process pipeline', 'UPER decode alone'],

@@ -197,16 +197,19 @@ async function endToEnd(vehicles: number) {
     const received = Object.values(st.messages).reduce((a, b) => a + b, 0) + (st.dropped.undecodable ?? 0);
     const lost = Math.max(0, report.sent - received);
     const rttUnanswered = rtt.timedSent - rtt.answered;
+    const p99 = report.endToEndMs.p99;
+    const stale = droppedMeasured.stale ?? 0;
+    // Every reason a rate does not hold, so that a false `holds` never comes with an empty `why`.
     const why = [
       ...(lost > 0 ? [`${lost} of ${report.sent} messages sent never reached Kapok`] : []),
       ...(rttUnanswered > 0 ? [`baseline: ${rttUnanswered} timed messages unanswered`] : []),
+      ...(report.sentPerSec < 0.95 * report.offeredPerSec
+        ? [`the simulator sent ${report.sentPerSec}/s of ${report.offeredPerSec}/s offered`]
+        : []),
+      ...(stale > 0 ? [`${stale} BSMs dropped as stale after the warm-up`] : []),
+      ...(p99 === null ? ['no strategy timed at the OBU'] : p99 > 10 ? [`OBU p99 ${p99} ms > 10 ms`] : []),
     ];
-    const holds =
-      why.length === 0 &&
-      report.sentPerSec >= 0.95 * report.offeredPerSec &&
-      (droppedMeasured.stale ?? 0) === 0 &&
-      report.endToEndMs.p99 !== null &&
-      report.endToEndMs.p99 <= 10;
+    const holds = why.length === 0;
     return {
       vehicles,
       offeredPerSec: report.offeredPerSec,
