@@ -15,7 +15,6 @@
  *   KAPOK_BENCH_PROFILE_CPU_PROF=/tmp/prof  (adds --cpu-prof --cpu-prof-dir=/tmp/prof to every Kapok)
  *   KAPOK_BENCH_PROFILE_TAIL=1  (per-request timestamps: what the open-loop p99 requests coincide with)
  *   KAPOK_BENCH_PROFILE_IDLE_S=10  (Kapok idle that long after the warm-up, before the first phase)
- *   KAPOK_BENCH_PROFILE_IDLE_S=10  (Kapok idle that long after the warm-up, before the first phase)
  *
  * Tail mode: each open-loop request keeps its scheduled time, the time the generator got round to
  * sending it (lateness = the generator's own delay) and its end. Kapok reports, in epoch ms, every
