@@ -3,10 +3,11 @@ import { startApp } from '../src/app.js';
 import { configSchema } from '../src/config.js';
 import { fromHex } from '../src/crypto/bytes.js';
 import { createSm9VerifyPool, Sm9SignMasterKey, sm9Sign, type VerifyJob } from '../src/crypto/index.js';
+import { defaultVerifyWorkers } from '../src/gm/capability.js';
 import { authRequestBody, type DeviceCredentials } from '../src/gm/client.js';
 import type { Registration } from '../src/gm/devices.js';
 import { unwrapDeviceKey } from '../src/gm/wrap.js';
-import { errorCount, noErrors, tempDir, verdict } from './lib.js';
+import { CAPABILITIES_OFF_CONFIG, errorCount, noErrors, tempDir, verdict } from './lib.js';
 
 /**
  * Device authentications per second end to end: POST /api/gm/devices/auth over HTTP on an
@@ -23,7 +24,7 @@ export async function gmAuth(
   /** null: the default (one per core). */
   verifyWorkers: number | null = null,
 ) {
-  const workers = verifyWorkers ?? availableParallelism();
+  const workers = verifyWorkers ?? defaultVerifyWorkers(availableParallelism());
   const raw = await rawVerifyPerSec(total, concurrency, 8, workers);
   const tmp = tempDir();
   const admin = 'bench-admin-token-0001';
@@ -31,11 +32,10 @@ export async function gmAuth(
   const config = configSchema.parse({
     dataDir: tmp.dir,
     http: { host: '127.0.0.1', port: 0 },
-    log: { level: 'warn', requests: false },
-    gateway: { enabled: false },
-    inference: { enabled: false },
-    edge: { enabled: false },
-    v2x: { enabled: false },
+    // Kapok runs in this process, and its log goes to this process's stdout, which carries the
+    // bench's JSON: errors only (warn printed the loopback-only console and control notices there).
+    log: { level: 'error', requests: false },
+    ...CAPABILITIES_OFF_CONFIG,
     gm: {
       enabled: true,
       kek: '000102030405060708090a0b0c0d0e0f',

@@ -18,14 +18,21 @@ import { gmRoutes } from './routes.js';
  * Device tokens are offered to later capabilities as the `deviceTokens` port: the edge MQTT intake
  * accepts them as passwords.
  */
+/**
+ * Verification is most of an authentication's CPU, so it gets worker threads: one per core but the
+ * event loop's, which parses, checks and answers every request (2 cores, npm run bench -- gm, three
+ * pairs: one worker 370–428 authentications/s against 272–330 with two, the loop then waiting for a core).
+ */
+export function defaultVerifyWorkers(cores: number): number {
+  return Math.max(1, cores - 1);
+}
+
 export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
   const cfg = ctx.config;
   const kek = readKek(cfg, { dataDir: ctx.dataDir, logger: ctx.logger });
   await ctx.store.migrate(GM_MIGRATIONS);
   const keyring = await Keyring.open(ctx.store, kek, ctx.logger, cfg.keyReloadSeconds * 1000);
-  // Verification is most of an authentication's CPU and the main thread mostly waits on it, so by
-  // default every core gets a worker (npm run bench -- gm: about twice one worker's rate on 2 cores).
-  const workers = cfg.verifyWorkers ?? availableParallelism();
+  const workers = cfg.verifyWorkers ?? defaultVerifyWorkers(availableParallelism());
   const pool = workers > 0 ? createSm9VerifyPool({ size: workers }) : null;
   const authTotal = new Counter({
     name: 'kapok_gm_device_auth_total',

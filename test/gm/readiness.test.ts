@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { type RunningApp, startApp } from '../../src/app.js';
+import { defaultVerifyWorkers } from '../../src/gm/capability.js';
 import { rotateMasterKey } from '../../src/gm/keystore.js';
 import { testConfig } from '../helpers/config.js';
 import { captureLogs } from '../helpers/logs.js';
@@ -71,5 +73,29 @@ describe('gm: /readyz reports unreadable KGC keys', () => {
     const back = await until(200);
     assert.equal(back.gm?.state, 'ready');
     assert.ok(logs.lines.some((l) => /readable again/.test(String(l.msg))));
+  });
+});
+
+describe('gm: verification workers by default', () => {
+  it('one per core but the event loop’s, at least one, as /readyz reports', async () => {
+    assert.deepEqual([1, 2, 16].map(defaultVerifyWorkers), [1, 1, 15]);
+    const config = testConfig({
+      dataDir: tmpDir('kapok-gm-workers-'),
+      http: { host: '127.0.0.1', port: 0 },
+      gm: { enabled: true, kek: KEK },
+    });
+    const app = await startApp(
+      { config, file: null, envOverrides: new Map() },
+      { logDestination: captureLogs() },
+    );
+    try {
+      const body = (await (await fetch(`http://127.0.0.1:${app.port}/readyz`)).json()) as {
+        components: Array<{ name: string; detail?: { verifyWorkers?: number } }>;
+      };
+      const gm = body.components.find((c) => c.name === 'gm');
+      assert.equal(gm?.detail?.verifyWorkers, Math.max(1, availableParallelism() - 1));
+    } finally {
+      await app.stop('test');
+    }
   });
 });
