@@ -110,8 +110,10 @@ export async function edgeWrite() {
       batch: { size: 200, intervalMs: 50 },
     },
   });
+  // KAPOK_BENCH_NODE_ARGS: V8 or Node flags for Kapok (e.g. --cpu-prof --cpu-prof-dir=/tmp/p), as in the gateway bench.
+  const nodeArgs = (process.env.KAPOK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const kapok = spawnProcess(
-    ['taskset', '-c', '0', process.execPath, kapokBin, 'up', '--config', configFile],
+    ['taskset', '-c', '0', process.execPath, ...nodeArgs, kapokBin, 'up', '--config', configFile],
     {},
   );
   const base = `http://127.0.0.1:${httpPort}`;
