@@ -442,9 +442,6 @@ async function runVariant(v: (typeof variants)[number], mockPort: number) {
     // KAPOK_BENCH_PROFILE_IDLE_S: Kapok idle this long before the first phase, as in the gateway
     // bench (its direct and Node-floor phases run first, ~10 s).
     await new Promise((r) => setTimeout(r, Number(process.env.KAPOK_BENCH_PROFILE_IDLE_S ?? 0) * 1000));
-    // KAPOK_BENCH_PROFILE_IDLE_S: Kapok idle this long before the first phase, as in the gateway
-    // bench (its direct and Node-floor phases run first, ~10 s).
-    await new Promise((r) => setTimeout(r, Number(process.env.KAPOK_BENCH_PROFILE_IDLE_S ?? 0) * 1000));
     const pid = kapok.pid as number;
     const phases: Record<string, unknown> = {};
     const phase = async (name: string, run: (reqs: Req[] | null) => Promise<{ requests: number }>) => {
