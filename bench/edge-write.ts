@@ -4,6 +4,7 @@ import { sqliteFloor } from './edge.js';
 import {
   freePort,
   kapokBin,
+  kapokNodeArgs,
   reportPinning,
   spawnProcess,
   stop,
@@ -110,8 +111,7 @@ export async function edgeWrite() {
       batch: { size: 200, intervalMs: 50 },
     },
   });
-  // KAPOK_BENCH_NODE_ARGS: V8 or Node flags for Kapok (e.g. --cpu-prof --cpu-prof-dir=/tmp/p), as in the gateway bench.
-  const nodeArgs = (process.env.KAPOK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = kapokNodeArgs();
   const kapok = spawnProcess(
     ['taskset', '-c', '0', process.execPath, ...nodeArgs, kapokBin, 'up', '--config', configFile],
     {},

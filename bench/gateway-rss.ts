@@ -21,6 +21,7 @@ import {
   createBenchKey,
   freePort,
   kapokBin,
+  kapokNodeArgs,
   rssBytes,
   spawnProcess,
   stop,
@@ -30,7 +31,7 @@ import {
 
 const ADMIN = 'bench-admin-token-0123456789';
 const total = Number(process.argv[2] ?? 100_000);
-const nodeArgs = (process.env.KAPOK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const nodeArgs = kapokNodeArgs();
 const tmp = tempDir();
 const mockPort = await freePort();
 const port = await freePort();

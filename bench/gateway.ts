@@ -16,6 +16,7 @@ import {
   errorCount,
   freePort,
   kapokBin,
+  kapokNodeArgs,
   noErrors,
   type Outcomes,
   reportPinning,
@@ -152,7 +153,7 @@ export async function gateway() {
     }),
   );
   // KAPOK_BENCH_NODE_ARGS: V8 flags for Kapok, e.g. the heap flags the launchers apply (docs/operations.md#memory).
-  const nodeArgs = (process.env.KAPOK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = kapokNodeArgs();
   const kapok = spawnProcess(
     ['taskset', '-c', '0', process.execPath, ...nodeArgs, kapokBin, 'up', '--config', configFile],
     {},

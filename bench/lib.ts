@@ -68,6 +68,14 @@ export function writeBenchConfig(dir: string, httpPort: number, sections: Record
 }
 
 /**
+ * KAPOK_BENCH_NODE_ARGS split into arguments: Node.js or V8 flags a bench puts before Kapok's entry
+ * point (the launchers' heap flags, `--cpu-prof --cpu-prof-dir=DIR`, ...); none when unset.
+ */
+export function kapokNodeArgs(): string[] {
+  return (process.env.KAPOK_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}
+
+/**
  * The gateway section every gateway bench runs Kapok with: one OpenAI-style mock upstream behind
  * model `qwen`, API-key auth (keys made with createBenchKey), quotas so high they never refuse.
  */
