@@ -21,7 +21,7 @@ import { CAPABILITIES_OFF_CONFIG, errorCount, noErrors, tempDir, verdict } from 
 export async function gmAuth(
   total = Number(process.env.KAPOK_BENCH_AUTHS ?? 400),
   concurrency = 16,
-  /** null: the default (one per core). */
+  /** null: the default (defaultVerifyWorkers: one per core but the event loop's). */
   verifyWorkers: number | null = null,
 ) {
   const workers = verifyWorkers ?? defaultVerifyWorkers(availableParallelism());

@@ -13,12 +13,6 @@ import { RevocationPoll } from './revocations.js';
 import { gmRoutes } from './routes.js';
 
 /**
- * The gm capability: KGC master keys (created on first start, SM4-GCM under the KEK in the Store),
- * device registry, device authentication with SM9 and SM2SM3 device tokens, under /api/gm.
- * Device tokens are offered to later capabilities as the `deviceTokens` port: the edge MQTT intake
- * accepts them as passwords.
- */
-/**
  * Verification is most of an authentication's CPU, so it gets worker threads: one per core but the
  * event loop's, which parses, checks and answers every request (2 cores, npm run bench -- gm, three
  * pairs: one worker 370–428 authentications/s against 272–330 with two, the loop then waiting for a core).
@@ -27,6 +21,12 @@ export function defaultVerifyWorkers(cores: number): number {
   return Math.max(1, cores - 1);
 }
 
+/**
+ * The gm capability: KGC master keys (created on first start, SM4-GCM under the KEK in the Store),
+ * device registry, device authentication with SM9 and SM2SM3 device tokens, under /api/gm.
+ * Device tokens are offered to later capabilities as the `deviceTokens` port: the edge MQTT intake
+ * accepts them as passwords.
+ */
 export const createGm: CapabilityFactory<GmConfig> = async (ctx) => {
   const cfg = ctx.config;
   const kek = readKek(cfg, { dataDir: ctx.dataDir, logger: ctx.logger });
