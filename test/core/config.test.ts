@@ -228,6 +228,16 @@ describe('config: bad input gets one clear line', () => {
       'KAPOK_CONFIG_INVALID',
       'store.walAutocheckpointPages',
     );
+    rejects(
+      () => load('store:\n  walAutocheckpointPages: 100001\n'),
+      'KAPOK_CONFIG_INVALID',
+      'store.walAutocheckpointPages',
+    );
+    rejects(
+      () => load('store:\n  walAutocheckpointPages: "4000"\n'),
+      'KAPOK_CONFIG_INVALID',
+      'store.walAutocheckpointPages',
+    );
   });
 
   it('a postgres store needs a url', () => {
