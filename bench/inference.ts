@@ -34,6 +34,8 @@ import {
 
 const DURATION = Number(process.env.KAPOK_BENCH_INFERENCE_MS ?? 2000);
 const CONCURRENCY = [1, 8, 64, 256];
+/** prom-client's eventLoopMonitoringPrecision default, which Kapok keeps (src/core/metrics.ts). */
+const TIMER_MS = 10;
 const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
 
 function pct(xs: number[], p: number): number {
@@ -274,7 +276,9 @@ export async function inference() {
       ],
     });
     // The metric is the time between ticks of a 10 ms timer (prom-client's monitorEventLoopDelay,
-    // resolution 10), not the delay beyond it: an idle loop reads ~10 ms. Same-run baseline: idle.
+    // resolution 10; Node records the whole interval), not the delay beyond it: an idle loop reads
+    // ~10 ms (prometheus/client_js#370). The target judges the delay, the value less the timer's
+    // 10 ms; the raw values and the same-run idle are printed beside it.
     await lagMetric(); // prom-client resets the event-loop histogram on each scrape
     await new Promise((r) => setTimeout(r, 2000));
     const lagIdle = await lagMetric();
@@ -292,7 +296,7 @@ export async function inference() {
       {
         addedLatencyC1RestMs: addedRest <= 0.5,
         batchingOnOverOffAt64: wideRatio >= 3,
-        eventLoopLagP99Ms: lagCls < 20 && lagWide < 20,
+        eventLoopLagP99Ms: lagCls - TIMER_MS < 20 && lagWide - TIMER_MS < 20,
       },
       allLoops,
     );
@@ -314,9 +318,15 @@ export async function inference() {
       },
       batchingAt64: batchingResult,
       eventLoopLagP99ms: {
+        note: `raw: prom-client's p99 of the interval between ticks of a ${TIMER_MS} ms timer; beyondTimer (judged): raw less ${TIMER_MS} ms; overIdle: raw less the same run's idle p99`,
         idle: round(lagIdle, 2),
         ppocrClsConcurrency8: round(lagCls, 2),
         wideBatchedConcurrency64: round(lagWide, 2),
+        beyondTimer: {
+          idle: round(lagIdle - TIMER_MS, 2),
+          ppocrClsConcurrency8: round(lagCls - TIMER_MS, 2),
+          wideBatchedConcurrency64: round(lagWide - TIMER_MS, 2),
+        },
         overIdle: {
           ppocrClsConcurrency8: round(lagCls - lagIdle, 2),
           wideBatchedConcurrency64: round(lagWide - lagIdle, 2),
@@ -326,7 +336,7 @@ export async function inference() {
       targets: {
         addedLatencyC1RestMs: '<= 0.5',
         batchingOnOverOffAt64: '>= 3',
-        eventLoopLagP99Ms: '< 20',
+        eventLoopLagP99Ms: `< 20 beyond the ${TIMER_MS} ms timer (eventLoopLagP99ms.beyondTimer)`,
       },
       errors:
         'non-2xx answers, gRPC error statuses and transport errors are counted in every loop; any fails every verdict',
