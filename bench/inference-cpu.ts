@@ -15,7 +15,7 @@ import { freePort, root, spawnProcess, stop, tempDir, waitFor200, writeBenchConf
  *   node --import tsx bench/inference-cpu.ts [rounds] [ms per phase]
  * INFCPU_BINS="base=/other/checkout/dist/bundle/main.js,new=dist/bundle/main.js" (required: the builds)
  * INFCPU_PROFILE=dir: runs each build with --cpu-prof into dir/<name> (profiles on exit)
- * INFCPU_PHASES=rest1,b64: only these phases (wideOff64/wideB64: the wide MLP, on a session worker;
+ * INFCPU_PHASES=rest1,b64: only these phases (wide1/wideOff64/wideB64: the wide MLP, on a session worker;
  * the small MLP runs inline, see inlineMaxBytes).
  */
 
@@ -158,6 +158,7 @@ async function main() {
     off64: [64, (s) => rest(s, 'mlp', body(16))],
     b64: [64, (s) => rest(s, 'mlp_b', body(16))],
     grpcB64: [64, (s) => grpcOnce(s, 'mlp_b', 16)],
+    wide1: [1, (s) => rest(s, 'wide', body(256))],
     wideOff64: [64, (s) => rest(s, 'wide', body(256))],
     wideB64: [64, (s) => rest(s, 'wide_b', body(256))],
     cls8: [8, (s) => rest(s, 'ppocr_cls', clsBody)],

@@ -15,6 +15,12 @@ const modelDefaults = z.strictObject({
   instances: z.number().int().min(1).max(64).default(1),
   /** ONNX Runtime intra-op threads per session; auto: the CPUs of one NUMA node (core/platform). */
   intraOpThreads: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
+  /**
+   * Let the intra-op pool's threads spin-wait for work (ONNX Runtime's own default) instead of
+   * sleeping. Off here: an idle spinning pool took ~10× the CPU of a sleeping one between runs, CPU
+   * the event loop serving HTTP and MQTT on the same cores needs; spinning saves ~10 µs per run.
+   */
+  intraOpSpinning: z.boolean().default(false),
   /** Requests waiting per version at most; more are refused at once with 429 / RESOURCE_EXHAUSTED. */
   maxQueue: z.number().int().min(1).max(1_000_000).default(1024),
   /** Longest a request may wait and run; past it the client gets 504 and a queued request is dropped. */
@@ -46,6 +52,7 @@ export const modelConfigSchema = z.strictObject({
     .optional(),
   instances: z.number().int().min(1).max(64).optional(),
   intraOpThreads: z.number().int().min(1).max(64).optional(),
+  intraOpSpinning: z.boolean().optional(),
   maxQueue: z.number().int().min(1).max(1_000_000).optional(),
   timeoutMs: ms(1, 3_600_000).optional(),
   workerMemoryMb: z.number().int().min(16).max(65_536).optional(),
@@ -73,9 +80,11 @@ function modelOverrideSchema() {
     batching: s.batching,
     instances: s.instances,
     intraOpThreads: s.intraOpThreads,
+    intraOpSpinning: s.intraOpSpinning,
     maxQueue: s.maxQueue,
     timeoutMs: s.timeoutMs,
     workerMemoryMb: s.workerMemoryMb,
+    inlineMaxBytes: s.inlineMaxBytes,
     versionPolicy: s.versionPolicy.removeDefault().optional(),
   });
 }
@@ -125,6 +134,7 @@ export function resolveModelConfig(cfg: ModelConfig, defaults: ModelDefaults): R
   return {
     instances: cfg.instances ?? defaults.instances,
     intraOpThreads: cfg.intraOpThreads ?? defaults.intraOpThreads,
+    intraOpSpinning: cfg.intraOpSpinning ?? defaults.intraOpSpinning,
     maxQueue: cfg.maxQueue ?? defaults.maxQueue,
     timeoutMs: cfg.timeoutMs ?? defaults.timeoutMs,
     workerMemoryMb: cfg.workerMemoryMb ?? defaults.workerMemoryMb,

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import ort from 'onnxruntime-node';
+import { mlpModel } from '../../scripts/onnx-models.js';
 import { configSchema } from '../../src/config.js';
 import { inferenceSchema, modelConfigSchema, resolveModelConfig } from '../../src/inference/config.js';
+import { openSession } from '../../src/inference/execution/session-core.js';
 
 describe('inference config', () => {
   it('defaults, and unknown or out-of-range keys are refused naming the key', () => {
@@ -42,5 +48,57 @@ describe('inference config', () => {
     assert.equal(on.instances, 3);
     assert.equal(on.timeoutMs, 5);
     assert.equal(on.intraOpThreads, 4);
+    // Spinning: off unless asked, by the defaults or by one model.
+    assert.equal(parsed.intraOpSpinning, false);
+    assert.equal(on.intraOpSpinning, false);
+    assert.equal(
+      resolveModelConfig(modelConfigSchema.parse({ intraOpSpinning: true }), defaults).intraOpSpinning,
+      true,
+    );
+    assert.equal(inferenceSchema.safeParse({ defaults: { intraOpSpinning: 'yes' } }).success, false);
+    assert.equal(inferenceSchema.safeParse({ models: { m: { intraOpSpinning: true } } }).success, true);
+    // inference.models overrides every config.yaml key but sha256 (docs/configuration.md).
+    assert.equal(inferenceSchema.safeParse({ models: { m: { inlineMaxBytes: 0 } } }).success, true);
+    assert.equal(inferenceSchema.safeParse({ models: { m: { sha256: {} } } }).success, false);
+  });
+
+  it('openSession hands ONNX Runtime the thread count and the spinning choice as a config entry', async () => {
+    const seen: unknown[] = [];
+    const fakeOrt = {
+      InferenceSession: {
+        create: async (_file: string, options: unknown) => {
+          seen.push(options);
+          throw new Error('stop here');
+        },
+      },
+    } as unknown as typeof ort;
+    for (const intraOpSpinning of [false, true])
+      await assert.rejects(
+        openSession(fakeOrt, { file: 'm.onnx', intraOpThreads: 3, intraOpSpinning }),
+        /stop here/,
+      );
+    const spin = (o: unknown) =>
+      (o as { extra: { session: { intra_op: { allow_spinning: string } } } }).extra.session.intra_op
+        .allow_spinning;
+    assert.deepEqual(seen.map(spin), ['0', '1']);
+    assert.equal((seen[0] as { intraOpNumThreads: number }).intraOpNumThreads, 3);
+    // The real binding accepts the entry (it refuses a non-string value in extra).
+    const dir = mkdtempSync(join(tmpdir(), 'kapok-spin-'));
+    const file = join(dir, 'model.onnx');
+    writeFileSync(file, mlpModel());
+    try {
+      const real = await openSession(ort, { file, intraOpThreads: 2, intraOpSpinning: false });
+      assert.deepEqual(
+        real.inputs.map((t) => t.name),
+        ['x'],
+      );
+      await real.release();
+      await assert.rejects(
+        ort.InferenceSession.create(file, { extra: { session: { intra_op: { allow_spinning: 0 } } } }),
+        /must be a string/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

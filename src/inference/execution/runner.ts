@@ -132,7 +132,11 @@ export class VersionRunner {
   }
 
   private addSlot(): Promise<void> {
-    const init: WorkerInit = { file: this.file, intraOpThreads: this.cfg.intraOpThreads };
+    const init: WorkerInit = {
+      file: this.file,
+      intraOpThreads: this.cfg.intraOpThreads,
+      intraOpSpinning: this.cfg.intraOpSpinning,
+    };
     const slot: Slot = {
       // Inline: one intra-op thread, the event loop's own; a pool would spin beside it for a run of
       // microseconds (the main thread's profile had ORT's run as its top item with the pool of 2).

@@ -15,6 +15,8 @@ import {
 export interface WorkerInit {
   file: string;
   intraOpThreads: number;
+  /** ONNX Runtime's session.intra_op.allow_spinning (config intraOpSpinning). */
+  intraOpSpinning: boolean;
 }
 
 export interface RunPart {
@@ -113,6 +115,8 @@ export async function openSession(o: typeof ort, init: WorkerInit): Promise<Open
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    // Config entries (onnxruntime_session_options_config_keys.h); the Node binding takes strings.
+    extra: { session: { intra_op: { allow_spinning: init.intraOpSpinning ? '1' : '0' } } },
   });
   const inputs = meta(session.inputMetadata);
   const outputs = meta(session.outputMetadata);
