@@ -173,6 +173,55 @@ describe('edge decode: line protocol', () => {
     assert.equal(lp('m v=1 000001000000')[0]?.ts, 1);
   });
 
+  it('reads plain decimals in place as the same doubles as Number(), -0 included', () => {
+    let seed = 11;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
+    for (let digits = 1; digits <= 17; digits++)
+      for (let k = 0; k < 40; k++) {
+        let d = '';
+        for (let j = 0; j < digits; j++) d += String(k === 0 ? 9 : next(10));
+        const dot = next(digits + 1); // 0: ".ddd", digits: "ddd."
+        const text = `${['', '-', '+'][next(3)]}${d.slice(0, dot)}.${d.slice(dot)}`;
+        const got = lp(`m v=${text}`)[0]?.fields.v;
+        assert.ok(Object.is(got, Number(text)), `${text}: ${got} against ${Number(text)}`);
+        const whole = `${k % 2 ? '-' : ''}${d}`;
+        assert.ok(Object.is(lp(`m v=${whole}`)[0]?.fields.v, Number(whole)), whole);
+      }
+    assert.ok(Object.is(lp('m v=-0.0')[0]?.fields.v, -0));
+    assert.ok(Object.is(lp('m v=-0')[0]?.fields.v, -0));
+    assert.equal(lp('m v=0.1')[0]?.fields.v, 0.1);
+    assert.equal(lp('m v=123456789012.345')[0]?.fields.v, 123456789012.345);
+  });
+
+  it('a payload of many lines decodes each line as it would alone (names recalled between lines)', () => {
+    // Names that are prefixes of one another, escapes, a backslash kept literally, and a value that
+    // changes on every line (a position the parser stops recalling).
+    const names = ['c1', 'c10', 'c', String.raw`c1\ x`, String.raw`c\,1`, String.raw`x\y`, 'c1=2'];
+    let seed = 5;
+    const pick = <T>(xs: readonly T[]) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return xs[seed % xs.length] as T;
+    };
+    const lines: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      const m = pick(['cpu', String.raw`cpu\ load`, 'cp', 'cpu2', String.raw`cpu\,x`]);
+      const key = pick(['usage', 'use', String.raw`usage\=x`, String.raw`u\ s`]);
+      lines.push(`${m},core=${pick(names)},serial=s${i} ${key}=${i}.5,temp=${i}i ${1_000_000 + i}`);
+    }
+    const alone = lines.map((line) => plain(lp(line, 'ms')[0] as object));
+    const together = lp(lines.join('\n'), 'ms').map((p) => plain(p));
+    assert.deepEqual(together, alone);
+    assert.ok(alone.some((p) => p.tags.core === 'c1 x') && alone.some((p) => p.tags.core === 'c1'));
+    // A spelling read before is not taken for a longer or escaped one that starts the same way.
+    const [a, b, c] = lp(['m,t=c1 v=1', String.raw`m,t=c1\ x v=2`, 'm,t=c10 v=3'].join('\n'), 'ms');
+    assert.deepEqual([a?.tags.t, b?.tags.t, c?.tags.t], ['c1', 'c1 x', 'c10']);
+    const [d, e] = lp([String.raw`m,t=x\y v=1`, String.raw`m,t=x\y v=2`].join('\n'), 'ms');
+    assert.deepEqual([d?.tags.t, e?.tags.t], [String.raw`x\y`, String.raw`x\y`]);
+  });
+
   it('unescapes measurement, tag and field names, and strings with newlines', () => {
     const [p] = lp('my\\ meas\\,ure,t\\ k\\=1=v\\,a\\ l f\\=\\ k="a\\\\b\nc"');
     assert.equal(p?.measurement, 'my meas,ure');

@@ -74,9 +74,26 @@ export function decodeLineProtocol(
   return out;
 }
 
+/** 10^k for the in-place decimals (exact doubles up to 10^22). */
+const POW10 = Array.from({ length: 16 }, (_, k) => 10 ** k);
+/** Token positions in a line whose recent spellings are remembered, and spellings per position. */
+const RECALL_POSITIONS = 16;
+const RECALL_SPELLINGS = 8;
+/** A position that missed this many times in a row stops being checked (high-cardinality values). */
+const RECALL_GIVE_UP = 32;
+
 class Parser {
   i = 0;
   lineNo = 0;
+  /** The token's ordinal in its line: measurement 0, then tag keys and values, then field keys. */
+  #ord = 0;
+  /**
+   * Names repeat from line to line (measurement, tag keys, most tag values, field keys): a token
+   * spelled as one already read at the same position is returned as that string, without a slice.
+   * Fewer young strings for the GC, and the sink's maps hash a string once, not once per point.
+   */
+  readonly #recall: (string[] | null)[] = [];
+  readonly #misses: number[] = [];
   constructor(
     readonly s: string,
     readonly device: string,
@@ -98,6 +115,7 @@ class Parser {
       this.skipLine();
       return null;
     }
+    this.#ord = 0;
     const measurement = checkName('measurement', this.token(false));
     const tags = dict<string>();
     let device = this.device;
@@ -155,12 +173,38 @@ class Parser {
   /** Reads up to an unescaped space or comma (and `=` when `key`); unescapes as it goes. */
   token(key: boolean): string {
     const s = this.s;
+    const ord = this.#ord++;
+    const known = ord < RECALL_POSITIONS ? this.#recall[ord] : null;
+    if (known) {
+      for (const t of known) {
+        if (!s.startsWith(t, this.i)) continue;
+        const e = this.i + t.length;
+        const c = s.charCodeAt(e);
+        // The spelling must end where a token ends (`c1` is not `c10`); t holds no backslash, so
+        // the text matched holds no escape.
+        if (
+          e >= s.length ||
+          c === COMMA ||
+          c === SPACE ||
+          (key && c === EQ) ||
+          c === NL ||
+          c === CR ||
+          c === TAB
+        ) {
+          this.i = e;
+          this.#misses[ord] = 0;
+          return t;
+        }
+      }
+    }
     const start = this.i;
     let out: string | null = null;
     let from = start;
+    let backslash = false;
     for (; this.i < s.length; this.i++) {
       const c = s.charCodeAt(this.i);
       if (c === BS) {
+        backslash = true;
         const n = s.charCodeAt(this.i + 1);
         if (n === COMMA || n === SPACE || n === EQ || (n === BS && key)) {
           out = (out ?? '') + s.slice(from, this.i);
@@ -171,7 +215,23 @@ class Parser {
       }
       if (c === COMMA || c === SPACE || (key && c === EQ) || c === NL || c === CR || c === TAB) break;
     }
-    return out === null ? s.slice(start, this.i) : out + s.slice(from, this.i);
+    if (out !== null) return out + s.slice(from, this.i);
+    const t = s.slice(start, this.i);
+    if (ord < RECALL_POSITIONS && !backslash && t.length > 0) this.#remember(ord, known, t);
+    return t;
+  }
+
+  #remember(ord: number, known: string[] | null | undefined, t: string): void {
+    if (known === null) return; // given up on this position
+    if (known === undefined) {
+      this.#recall[ord] = [t];
+      this.#misses[ord] = 0;
+      return;
+    }
+    const misses = (this.#misses[ord] ?? 0) + 1;
+    this.#misses[ord] = misses;
+    if (misses >= RECALL_GIVE_UP) this.#recall[ord] = null;
+    else if (known.length < RECALL_SPELLINGS) known.push(t);
   }
 
   value(key: string): FieldValue {
@@ -218,6 +278,23 @@ class Parser {
     const end = this.i;
     // [+-]digits[.digits]: always a valid float (FLOAT matches it).
     if (other === 0 && dots <= 1 && digits > 0) {
+      // Up to 15 digits, read in place: the digits as an integer n (exact) over 10^k (exact), one
+      // correctly rounded division, so the same double as Number() of the text (-0 included).
+      if (digits <= 15) {
+        let n = 0;
+        let k = 0;
+        let dot = false;
+        for (let j = signed ? start + 1 : start; j < end; j++) {
+          const c = s.charCodeAt(j);
+          if (c === 46) dot = true;
+          else {
+            n = n * 10 + (c - 48);
+            if (dot) k++;
+          }
+        }
+        const f = k === 0 ? n : n / (POW10[k] as number);
+        return c0 === 45 ? -f : f;
+      }
       const f = Number(s.slice(start, end));
       if (Number.isFinite(f)) return f;
     }
