@@ -203,23 +203,53 @@ async function ceiling(url: string, n: number, clients: number, window: number) 
  */
 const SQLITE_FLOOR = `
 const Database = require('better-sqlite3');
-const [file, msgs, lines, batch] = process.argv.slice(1).map((x, i) => (i === 0 ? x : Number(x)));
+const [file, msgs, lines, batch, mode] = process.argv.slice(1).map((x, i) => (i === 0 || i === 4 ? x : Number(x)));
 const db = new Database(file);
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
-db.exec('CREATE TABLE points (measurement TEXT, tags TEXT, field TEXT, ts INTEGER, value REAL)');
-const ins = db.prepare('INSERT INTO points (measurement, tags, field, ts, value) VALUES (?, ?, ?, ?, ?)');
 const pts = [];
 for (let m = 0; m < msgs; m++)
   for (let j = 0; j < lines; j++)
-    pts.push([\`core=c\${j % 8}\`, (1900000000000 + m * lines + j) * 1000000, (j % 100) + 0.5, 40 + (j % 30)]);
-const write = db.transaction((from, to) => {
-  for (let i = from; i < to; i++) {
-    const p = pts[i];
-    ins.run('cpu', p[0], 'usage', p[1], p[2]);
-    ins.run('cpu', p[0], 'temp', p[1], p[3]);
-  }
-});
+    pts.push([\`core=c\${j % 8}\`, (1900000000000 + m * lines + j) * 1000000, (j % 100) + 0.5, 40 + (j % 30), j % 8]);
+let write;
+if (mode === 'sink') {
+  // The embedded sink's way: its pragmas and points table, each batch's rows in (series, ts) order,
+  // 128-row INSERT OR REPLACE statements (src/adapters/sqlite/timeseries.ts), series ids known.
+  db.pragma('cache_size = -65536');
+  db.pragma('temp_store = MEMORY');
+  db.exec('CREATE TABLE points (series INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL, svalue TEXT, PRIMARY KEY (series, ts)) WITHOUT ROWID');
+  const one = db.prepare('INSERT OR REPLACE INTO points (series, ts, value, svalue) VALUES (?, ?, ?, ?)');
+  const many = db.prepare('INSERT OR REPLACE INTO points (series, ts, value, svalue) VALUES ' + Array(128).fill('(?, ?, ?, ?)').join(', '));
+  const params = new Array(512);
+  write = db.transaction((from, to) => {
+    const rows = [];
+    for (let i = from; i < to; i++) {
+      const p = pts[i];
+      rows.push([p[4] * 2 + 1, p[1], p[2]], [p[4] * 2 + 2, p[1], p[3]]);
+    }
+    rows.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let i = 0;
+    for (; i + 128 <= rows.length; i += 128) {
+      let k = 0;
+      for (let j = i; j < i + 128; j++) {
+        const r = rows[j];
+        params[k++] = r[0]; params[k++] = r[1]; params[k++] = r[2]; params[k++] = null;
+      }
+      many.run(params);
+    }
+    for (; i < rows.length; i++) one.run(rows[i][0], rows[i][1], rows[i][2], null);
+  });
+} else {
+  db.exec('CREATE TABLE points (measurement TEXT, tags TEXT, field TEXT, ts INTEGER, value REAL)');
+  const ins = db.prepare('INSERT INTO points (measurement, tags, field, ts, value) VALUES (?, ?, ?, ?, ?)');
+  write = db.transaction((from, to) => {
+    for (let i = from; i < to; i++) {
+      const p = pts[i];
+      ins.run('cpu', p[0], 'usage', p[1], p[2]);
+      ins.run('cpu', p[0], 'temp', p[1], p[3]);
+    }
+  });
+}
 const t0 = performance.now();
 for (let i = 0; i < pts.length; i += batch) write(i, Math.min(pts.length, i + batch));
 const s = (performance.now() - t0) / 1000;
@@ -228,7 +258,15 @@ if (rows !== pts.length * 2) throw new Error('sqlite floor stored ' + rows + ' r
 process.stdout.write(JSON.stringify({ points: pts.length, rows, seconds: s, pointsPerSec: Math.round(pts.length / s) }));
 `;
 
-export function sqliteFloor(dir: string, msgs: number, lines: number, batch: number, file = 'floor.db') {
+/** mode flat: the floor above; sink: the embedded sink's table and statements, bare (no Kapok). */
+export function sqliteFloor(
+  dir: string,
+  msgs: number,
+  lines: number,
+  batch: number,
+  file = 'floor.db',
+  mode: 'flat' | 'sink' = 'flat',
+) {
   const r = spawnSync(
     'taskset',
     [
@@ -241,6 +279,7 @@ export function sqliteFloor(dir: string, msgs: number, lines: number, batch: num
       String(msgs),
       String(lines),
       String(batch),
+      mode,
     ],
     { cwd: root, encoding: 'utf8' },
   );
@@ -403,6 +442,12 @@ export async function edge() {
       (_, r) => sqliteFloor(tmp.dir, msgs, lines, batchSize, `floor-${r}.db`).pointsPerSec,
     );
     const floorPerSec = median(floorRuns);
+    log("line protocol: the sink's own table and statements, bare");
+    const sinkFloorRuns = Array.from(
+      { length: lpRounds },
+      (_, r) => sqliteFloor(tmp.dir, msgs, lines, batchSize, `sink-floor-${r}.db`, 'sink').pointsPerSec,
+    );
+    const sinkFloorPerSec = median(sinkFloorRuns);
 
     let top: Awaited<ReturnType<typeof ceiling>> | null = null;
     let ext: Awaited<ReturnType<typeof externalMode>> | null = null;
@@ -461,6 +506,8 @@ export async function edge() {
         ceiling: ceilingNote,
         lineProtocolFloor:
           'taskset -c 0, bare better-sqlite3: prepared INSERT, one transaction per 5,000 points, WAL + synchronous=NORMAL, flat table, 2 rows per point, points built in memory (no MQTT, no parsing)',
+        lineProtocolSinkSql:
+          "taskset -c 0, bare better-sqlite3 doing the embedded sink's SQL: its pragmas and (series, ts) table, rows sorted per 5,000-point transaction, 128-row INSERT OR REPLACE (no MQTT, no parsing, no spool, series ids known)",
         pinning,
         errors:
           'publish errors (failed PUBACK, lost connection) are counted per loop; any fails the verdicts',
@@ -508,6 +555,9 @@ export async function edge() {
         bareSqlitePointsPerSec: floorPerSec,
         bareSqliteRounds: floorRuns,
         ratioToBareSqlite: round(lpPerSec / floorPerSec),
+        bareSinkSqlPointsPerSec: sinkFloorPerSec,
+        bareSinkSqlRounds: sinkFloorRuns,
+        ratioToBareSinkSql: round(lpPerSec / sinkFloorPerSec),
         target: '≥ 200,000 points/s, the median of the rounds (issue 24)',
       },
       met: v.met,
