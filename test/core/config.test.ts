@@ -218,26 +218,13 @@ describe('config: bad input gets one clear line', () => {
 
   it('store.walAutocheckpointPages: 1000 by default (as in SQLite), 100..100000 pages', () => {
     assert.equal(defaults().store.walAutocheckpointPages, 1000);
-    rejects(
-      () => load('store:\n  walAutocheckpointPages: 99\n'),
-      'KAPOK_CONFIG_INVALID',
-      'store.walAutocheckpointPages',
-    );
-    rejects(
-      () => load('store:\n  walAutocheckpointPages: 2.5\n'),
-      'KAPOK_CONFIG_INVALID',
-      'store.walAutocheckpointPages',
-    );
-    rejects(
-      () => load('store:\n  walAutocheckpointPages: 100001\n'),
-      'KAPOK_CONFIG_INVALID',
-      'store.walAutocheckpointPages',
-    );
-    rejects(
-      () => load('store:\n  walAutocheckpointPages: "4000"\n'),
-      'KAPOK_CONFIG_INVALID',
-      'store.walAutocheckpointPages',
-    );
+    // Below and above the range, not whole, and a string: each refused, naming the key.
+    for (const bad of ['99', '2.5', '100001', '"4000"'])
+      rejects(
+        () => load(`store:\n  walAutocheckpointPages: ${bad}\n`),
+        'KAPOK_CONFIG_INVALID',
+        'store.walAutocheckpointPages',
+      );
   });
 
   it('a postgres store needs a url', () => {
