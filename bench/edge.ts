@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
+import { EMBEDDED_SCHEMA } from '../src/adapters/sqlite/timeseries.js';
 import {
   bucketQuantiles,
   diffBuckets,
@@ -217,7 +218,7 @@ if (mode === 'sink') {
   // 128-row INSERT OR REPLACE statements (src/adapters/sqlite/timeseries.ts), series ids known.
   db.pragma('cache_size = -65536');
   db.pragma('temp_store = MEMORY');
-  db.exec('CREATE TABLE points (series INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL, svalue TEXT, PRIMARY KEY (series, ts)) WITHOUT ROWID');
+  db.exec(${JSON.stringify(EMBEDDED_SCHEMA)}); // the sink's own, so the two cannot drift apart
   const one = db.prepare('INSERT OR REPLACE INTO points (series, ts, value, svalue) VALUES (?, ?, ?, ?)');
   const many = db.prepare('INSERT OR REPLACE INTO points (series, ts, value, svalue) VALUES ' + Array(128).fill('(?, ?, ?, ?)').join(', '));
   const params = new Array(512);
@@ -290,6 +291,13 @@ export function sqliteFloor(
 export async function edge() {
   if (process.env.KAPOK_BENCH_EDGE_ONLY === 'ingest') return edgeIngest();
   const n = Number(process.env.KAPOK_BENCH_EDGE_MESSAGES ?? 50_000);
+  // Checked before anything runs: a bad value fails at once, not after minutes of measuring.
+  const lpRounds = Number(process.env.KAPOK_BENCH_EDGE_LP_ROUNDS ?? 3);
+  const lpWarmUp = Number(process.env.KAPOK_BENCH_EDGE_LP_WARMUP ?? 100);
+  if (!Number.isInteger(lpRounds) || lpRounds < 1 || !Number.isInteger(lpWarmUp) || lpWarmUp < 0)
+    throw new Error(
+      'edge bench: KAPOK_BENCH_EDGE_LP_ROUNDS must be a whole number ≥ 1 and KAPOK_BENCH_EDGE_LP_WARMUP ≥ 0',
+    );
   const clients = 4;
   const window = 100;
   const batchSize = 5000;
@@ -401,8 +409,6 @@ export async function edge() {
     // Timestamps differ in every run, so no point replaces an earlier one.
     const lines = 1000;
     const msgs = Number(process.env.KAPOK_BENCH_EDGE_LP_MESSAGES ?? 300);
-    const lpRounds = Number(process.env.KAPOK_BENCH_EDGE_LP_ROUNDS ?? 3);
-    const lpWarmUp = Number(process.env.KAPOK_BENCH_EDGE_LP_WARMUP ?? 100);
     const lp = (m: number) => {
       let s = '';
       for (let j = 0; j < lines; j++)
