@@ -215,6 +215,17 @@ describe('edge decode: line protocol', () => {
     const together = lp(lines.join('\n'), 'ms').map((p) => plain(p));
     assert.deepEqual(together, alone);
     assert.ok(alone.some((p) => p.tags.core === 'c1 x') && alone.some((p) => p.tags.core === 'c1'));
+    // Long values that differ only at the end, more of them than a position remembers, then one
+    // new per line (the position gives up): every line still decodes as it does alone.
+    const prefix = 'v'.repeat(5000);
+    const long = Array.from(
+      { length: 120 },
+      (_, i) => `m,t=${prefix}${i < 60 ? i % 9 : `x${i}`} f=${i} ${i + 1}`,
+    );
+    assert.deepEqual(
+      lp(long.join('\n'), 'ms').map((p) => p.tags.t),
+      long.map((line) => lp(line, 'ms')[0]?.tags.t),
+    );
     // A spelling read before is not taken for a longer or escaped one that starts the same way.
     const [a, b, c] = lp(['m,t=c1 v=1', String.raw`m,t=c1\ x v=2`, 'm,t=c10 v=3'].join('\n'), 'ms');
     assert.deepEqual([a?.tags.t, b?.tags.t, c?.tags.t], ['c1', 'c1 x', 'c10']);
