@@ -7,7 +7,9 @@ import {
   ROOT_CONTEXT,
   type Span,
   SpanKind,
+  type SpanOptions,
   SpanStatusCode,
+  TraceFlags,
   type Tracer,
   trace,
 } from '@opentelemetry/api';
@@ -18,6 +20,7 @@ import {
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
+  RandomIdGenerator,
   type SpanProcessor,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
@@ -101,7 +104,8 @@ export async function createTracing(opts: TracingOptions): Promise<Tracing> {
     }),
     spanProcessors: processors,
   });
-  const tracer = provider.getTracer('kapok');
+  // With no processor nothing is recorded, whatever the sampler says: spans that only carry ids.
+  const tracer = processors.length ? provider.getTracer('kapok') : idOnlyTracer();
   const propagator = new W3CTraceContextPropagator();
 
   return {
@@ -110,6 +114,8 @@ export async function createTracing(opts: TracingOptions): Promise<Tracing> {
       return contextManagerInstalled;
     },
     extract(headers) {
+      // No traceparent (most requests): what the propagator would return, without going through it.
+      if (headers.traceparent === undefined) return { ctx: ROOT_CONTEXT, valid: true };
       const ctx = propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
       const valid = headers.traceparent === undefined || trace.getSpanContext(ctx) !== undefined;
       return { ctx, valid };
@@ -155,6 +161,39 @@ export async function createTracing(opts: TracingOptions): Promise<Tracing> {
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * The tracer when no span processor is configured (no OTLP endpoint: the default). Spans carry ids
+ * for logs and the traceparent sent upstream, and record nothing, as the SDK's do here: its sampler
+ * (ratio 0 for new traces) makes a root span non-recording, and a span under a sampled parent,
+ * though recording, reaches no processor. The SDK tracer gets there through its sampler, attribute
+ * checks and span limits on every call; in place on the gateway's path (two spans per request,
+ * `bench/gateway-parts.ts`) that was measurable, this is not. Same ids and flags as the SDK's: under
+ * a valid parent the trace id, trace state and sampled flag are kept (the trace continues
+ * upstream), a new trace gets a random trace id and is not sampled.
+ */
+export function idOnlyTracer(): Tracer {
+  const ids = new RandomIdGenerator();
+  const startSpan = (_name: string, options?: SpanOptions, ctx: Context = context.active()): Span => {
+    const parent = options?.root ? undefined : trace.getSpanContext(ctx);
+    const valid = parent !== undefined && isSpanContextValid(parent);
+    return trace.wrapSpanContext({
+      traceId: valid ? parent.traceId : ids.generateTraceId(),
+      spanId: ids.generateSpanId(),
+      traceFlags: valid ? parent.traceFlags & TraceFlags.SAMPLED : TraceFlags.NONE,
+      ...(valid && parent.traceState ? { traceState: parent.traceState } : {}),
+    });
+  };
+  // startActiveSpan(name, fn), (name, options, fn) or (name, options, context, fn), as the API's.
+  const startActiveSpan = (name: string, ...rest: unknown[]): unknown => {
+    const fn = rest[rest.length - 1] as (span: Span) => unknown;
+    const options = rest.length >= 2 ? (rest[0] as SpanOptions | undefined) : undefined;
+    const ctx = rest.length >= 3 ? (rest[1] as Context) : context.active();
+    const span = startSpan(name, options, ctx);
+    return context.with(trace.setSpan(ctx, span), fn, undefined, span);
+  };
+  return { startSpan, startActiveSpan } as Tracer;
 }
 
 export { SpanKind, SpanStatusCode };

@@ -158,8 +158,10 @@ export function createHttpServer({
         span_id: sc.spanId,
       });
     }
-    // Everything after this hook (parsing, handler, reply) runs inside the span's context.
-    context.with(trace.setSpan(ctx, span), done);
+    // Everything after this hook (parsing, handler, reply) runs inside the span's context, where a
+    // context manager carries it (without one, context.with would only call done).
+    if (tracing.asyncContext) context.with(trace.setSpan(ctx, span), done);
+    else done();
   });
 
   // Responses written during a drain close their connection, so kept-alive sockets do not hold it open.
