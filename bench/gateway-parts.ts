@@ -44,9 +44,11 @@ import { QuotaService, rateLimitHeaders } from '../src/gateway/quota/service.js'
 import { UsageRecorder } from '../src/gateway/usage/recorder.js';
 import {
   benchGateway,
+  CHAT_MOCK,
   createBenchKey,
   freePort,
   kapokBin,
+  NODE_PROXY,
   spawnProcess,
   stop,
   tempDir,
@@ -194,39 +196,18 @@ async function parts() {
   return { cpuUsPerRequest: out, sumOfMedians: sum };
 }
 
-const MOCK = `require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => {
-  const b = JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: 'm',
-    choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
-    usage: { prompt_tokens: 9, completion_tokens: 1, total_tokens: 10 } });
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(b) });
-  res.end(b); }); }).listen(Number(process.env.PORT), '127.0.0.1');`;
-
-/** The Node floor of `npm run bench -- gateway` (bench/gateway.ts), and the same proxy as a Fastify route. */
-const FLOOR = `
+/** The Node floor (bench/lib.ts NODE_PROXY) as one Fastify route: what the framework itself costs. */
+const FASTIFY_FLOOR = `
 const { Pool } = require(process.env.UNDICI);
 const pool = new Pool(process.env.UPSTREAM, { connections: 256, keepAliveTimeout: 30000 });
 const headers = { 'content-type': 'application/json' };
-if (process.env.FASTIFY) {
-  const app = require(process.env.FASTIFY)({ logger: false });
-  app.post('/v1/chat/completions', async (req, reply) => {
-    const up = await pool.request({ path: req.url, method: 'POST', headers, body: JSON.stringify(req.body) });
-    const text = await up.body.text();
-    return reply.code(up.statusCode).type('application/json').send(text);
-  });
-  app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
-} else require('node:http').createServer((req, res) => {
-  const chunks = [];
-  req.on('data', (c) => chunks.push(c));
-  req.on('end', () => {
-    pool.request({ path: req.url, method: 'POST', headers, body: Buffer.concat(chunks) })
-      .then(async (up) => {
-        const text = await up.body.text();
-        res.writeHead(up.statusCode, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-        res.end(text);
-      })
-      .catch(() => { res.writeHead(502); res.end(); });
-  });
-}).listen(Number(process.env.PORT), '127.0.0.1');`;
+const app = require(process.env.FASTIFY)({ logger: false });
+app.post('/v1/chat/completions', async (req, reply) => {
+  const up = await pool.request({ path: req.url, method: 'POST', headers, body: JSON.stringify(req.body) });
+  const text = await up.body.text();
+  return reply.code(up.statusCode).type('application/json').send(text);
+});
+app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });`;
 
 const BODY = JSON.stringify({
   model: 'qwen',
@@ -260,16 +241,18 @@ async function processes() {
   const tmp = tempDir();
   const require = createRequire(import.meta.url);
   const mockPort = await freePort();
-  const mock = spawnProcess(['taskset', '-c', '1', process.execPath, '-e', MOCK], { PORT: String(mockPort) });
+  const mock = spawnProcess(['taskset', '-c', '1', process.execPath, '-e', CHAT_MOCK], {
+    PORT: String(mockPort),
+  });
   const upstream = `http://127.0.0.1:${mockPort}`;
   const floorEnv = { UPSTREAM: upstream, UNDICI: require.resolve('undici') };
   const nodePort = await freePort();
-  const node = spawnProcess(['taskset', '-c', '0', process.execPath, '-e', FLOOR], {
+  const node = spawnProcess(['taskset', '-c', '0', process.execPath, '-e', NODE_PROXY], {
     ...floorEnv,
     PORT: String(nodePort),
   });
   const fastifyPort = await freePort();
-  const fastify = spawnProcess(['taskset', '-c', '0', process.execPath, '-e', FLOOR], {
+  const fastify = spawnProcess(['taskset', '-c', '0', process.execPath, '-e', FASTIFY_FLOOR], {
     ...floorEnv,
     PORT: String(fastifyPort),
     FASTIFY: require.resolve('fastify'),

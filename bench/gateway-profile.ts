@@ -39,6 +39,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import {
   benchGateway,
+  CHAT_MOCK,
   createBenchKey,
   freePort,
   root,
@@ -101,13 +102,6 @@ if (process.env.BENCH_PROFILE_TAIL === '1') {
   } catch (e) { process.stderr.write('tail: better-sqlite3 not patched: ' + e.message + '\\n'); }
 }
 `;
-
-const MOCK = `require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => {
-  const b = JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: 'm',
-    choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
-    usage: { prompt_tokens: 9, completion_tokens: 1, total_tokens: 10 } });
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(b) });
-  res.end(b); }); }).listen(Number(process.env.PORT), '127.0.0.1');`;
 
 const BODY = JSON.stringify({
   model: 'qwen',
@@ -485,7 +479,7 @@ async function runVariant(v: (typeof variants)[number], mockPort: number) {
 }
 
 const mockPort = await freePort();
-const mock = spawn('taskset', ['-c', '1', process.execPath, '-e', MOCK], {
+const mock = spawn('taskset', ['-c', '1', process.execPath, '-e', CHAT_MOCK], {
   env: { ...process.env, PORT: String(mockPort) },
   stdio: 'ignore',
 });

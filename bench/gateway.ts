@@ -17,6 +17,7 @@ import {
   freePort,
   kapokBin,
   kapokNodeArgs,
+  NODE_PROXY,
   noErrors,
   type Outcomes,
   reportPinning,
@@ -75,32 +76,6 @@ http.createServer({ noDelay: true }, (req, res) => {
     }
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
-  });
-}).listen(Number(process.env.PORT), '127.0.0.1');
-`;
-
-/**
- * The same-run Node floor: a bare node:http reverse proxy forwarding to the same mock upstream with
- * the client Kapok uses (an undici Pool, keep-alive), no auth, quotas, routing or usage. Pinned to
- * Kapok's core. Kapok over it is what Kapok adds; it over the direct upstream is what one Node hop
- * costs on this machine (the part of the tail and of the throughput gap Kapok cannot remove).
- */
-const NODE_PROXY = `
-const http = require('node:http');
-const { Pool } = require(process.env.UNDICI);
-const pool = new Pool(process.env.UPSTREAM, { connections: 256, keepAliveTimeout: 30000 });
-const headers = { 'content-type': 'application/json' };
-http.createServer((req, res) => {
-  const chunks = [];
-  req.on('data', (c) => chunks.push(c));
-  req.on('end', () => {
-    pool.request({ path: req.url, method: 'POST', headers, body: Buffer.concat(chunks) })
-      .then(async (up) => {
-        const text = await up.body.text();
-        res.writeHead(up.statusCode, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-        res.end(text);
-      })
-      .catch(() => { res.writeHead(502); res.end(); });
   });
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `;

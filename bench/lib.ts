@@ -341,3 +341,40 @@ export function sleepUntilDue(start: number, scheduled: number, rate: number): P
   const wait = start + (scheduled * 1000) / rate - performance.now();
   return new Promise((r) => setTimeout(r, Math.max(0, wait)));
 }
+
+/**
+ * The fast OpenAI-style mock upstream the gateway tools share (`node -e`, PORT from the environment):
+ * every POST answers one small chat completion with usage 9 + 1 tokens.
+ */
+export const CHAT_MOCK = `require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => {
+  const b = JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: 'm',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 9, completion_tokens: 1, total_tokens: 10 } });
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(b) });
+  res.end(b); }); }).listen(Number(process.env.PORT), '127.0.0.1');`;
+
+/**
+ * The same-run Node floor: a bare node:http reverse proxy forwarding to the same mock upstream with
+ * the client Kapok uses (an undici Pool, keep-alive), no auth, quotas, routing or usage. Pinned to
+ * Kapok's core. Kapok over it is what Kapok adds; it over the direct upstream is what one Node hop
+ * costs on this machine (the part of the tail and of the throughput gap Kapok cannot remove).
+ */
+export const NODE_PROXY = `
+const http = require('node:http');
+const { Pool } = require(process.env.UNDICI);
+const pool = new Pool(process.env.UPSTREAM, { connections: 256, keepAliveTimeout: 30000 });
+const headers = { 'content-type': 'application/json' };
+http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    pool.request({ path: req.url, method: 'POST', headers, body: Buffer.concat(chunks) })
+      .then(async (up) => {
+        const text = await up.body.text();
+        res.writeHead(up.statusCode, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      })
+      .catch(() => { res.writeHead(502); res.end(); });
+  });
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`;
