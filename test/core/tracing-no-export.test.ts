@@ -69,6 +69,24 @@ describe('tracing without an exporter (the default)', () => {
     assert.match(String(seen), new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
   });
 
+  it('a malformed traceparent starts a new, unsampled trace: fresh ids in the logs and upstream', async () => {
+    const zeros = `00-${'0'.repeat(32)}-${'0'.repeat(16)}-01`;
+    for (const bad of ['garbage', '00-xyz-abc-01', zeros, 'x'.repeat(5000)]) {
+      const before = logs.lines.length;
+      seen = undefined;
+      const res = await request(`${base}/work`, { headers: { traceparent: bad } });
+      assert.equal(res.statusCode, 200);
+      await res.body.dump();
+      const line = logs.lines.slice(before).find((l) => l.msg === 'inside handler');
+      assert.match(String(line?.trace_id), /^[0-9a-f]{32}$/);
+      assert.notEqual(line?.trace_id, '0'.repeat(32));
+      const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-00$/.exec(String(seen));
+      assert.ok(m, `upstream traceparent for ${bad.slice(0, 20)}: ${seen}`);
+      assert.equal(m[1], line?.trace_id, 'the upstream continues the new trace of the request');
+      assert.notEqual(m[2], '0'.repeat(16));
+    }
+  });
+
   it('a request without traceparent gets its own trace id in its log lines', async () => {
     const before = logs.lines.length;
     await (await request(`${base}/work`)).body.dump();
