@@ -50,6 +50,7 @@ import {
   kapokBin,
   NODE_PROXY,
   spawnProcess,
+  stats,
   stop,
   tempDir,
   waitFor200,
@@ -69,17 +70,6 @@ for (const [name, v] of [
   if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a whole number of at least 1`);
 if (ONLY !== undefined && ONLY !== 'parts' && ONLY !== 'processes')
   throw new Error('KAPOK_BENCH_PARTS_ONLY must be parts or processes');
-
-const r2 = (n: number) => Math.round(n * 100) / 100;
-/** median [min..max] */
-function summary(xs: number[]) {
-  const s = [...xs].sort((a, b) => a - b);
-  return {
-    median: r2(s[s.length >> 1] as number),
-    min: r2(s[0] as number),
-    max: r2(s[s.length - 1] as number),
-  };
-}
 
 function push(into: Record<string, number[]>, k: string, v: number) {
   const xs = into[k] ?? [];
@@ -191,8 +181,8 @@ async function parts() {
   await store.close();
   await tracing.shutdown();
   tmp.remove();
-  const out = Object.fromEntries(Object.entries(us).map(([k, v]) => [k, summary(v)]));
-  const sum = r2(Object.values(out).reduce((s, x) => s + x.median, 0));
+  const out = Object.fromEntries(Object.entries(us).map(([k, v]) => [k, stats(v)]));
+  const sum = Math.round(Object.values(out).reduce((s, x) => s + x.median, 0) * 10) / 10;
   return { cpuUsPerRequest: out, sumOfMedians: sum };
 }
 
@@ -307,20 +297,26 @@ async function processes() {
         const t0 = performance.now();
         errors += await closedLoop(pools[i] as Pool, t.headers, REQUESTS);
         const ms = performance.now() - t0;
-        push(us, t.name, ((cpuMs(t.pid) - c0) * 1000) / REQUESTS);
+        const ticks = cpuMs(t.pid) - c0;
+        // /proc counts CPU in 10 ms ticks: a batch that read none gives no figure (nor a ratio).
+        if (ticks === 0)
+          throw new Error(
+            `gateway-parts: ${t.name} used under one 10 ms clock tick for ${REQUESTS} requests: raise KAPOK_BENCH_PARTS_REQUESTS`,
+          );
+        push(us, t.name, (ticks * 1000) / REQUESTS);
         push(rps, t.name, (REQUESTS * 1000) / ms);
       }
     await Promise.all(pools.map((p) => p.close()));
-    const cpu = Object.fromEntries(Object.entries(us).map(([k, v]) => [k, summary(v)]));
+    const cpu = Object.fromEntries(Object.entries(us).map(([k, v]) => [k, stats(v)]));
     const ratio = (a: string, b: string) =>
-      summary((us[a] as number[]).map((x, i) => x / ((us[b] as number[])[i] as number)));
+      stats((us[a] as number[]).map((x, i) => x / ((us[b] as number[])[i] as number)));
     return {
       pinning: 'Kapok and both floors on core 0; the mock upstream and this generator on core 1',
       connections: CONNECTIONS,
       requestsPerBatch: REQUESTS,
       non2xx: errors,
       cpuUsPerRequest: cpu,
-      requestsPerSec: Object.fromEntries(Object.entries(rps).map(([k, v]) => [k, summary(v)])),
+      requestsPerSec: Object.fromEntries(Object.entries(rps).map(([k, v]) => [k, stats(v)])),
       kapokOverNodeFloorCpu: ratio('kapok', 'nodeFloor'),
       fastifyFloorOverNodeFloorCpu: ratio('fastifyFloor', 'nodeFloor'),
     };
